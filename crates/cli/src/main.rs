@@ -1,0 +1,113 @@
+//! The `recordsync` command.
+//!
+//! `recordsync serve` runs the server. Settings come from defaults, then `--config FILE`
+//! (a deepstream-style config.yml), then the flags given here, which win.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use recordsync_server::{Config, Server, StorageKind};
+
+#[derive(Parser)]
+#[command(name = "recordsync", version, about = "A realtime record store and sync server that speaks deepstream's protocol")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on; 0 picks a free one [default: 6020]
+    #[arg(long)]
+    port: Option<u16>,
+    /// Directory of the embedded store [default: ./data]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// `embedded` (durable, on disk, the default) or `memory` (nothing survives a restart)
+    #[arg(long)]
+    storage: Option<String>,
+    /// A YAML config file; deepstream's config.yml keys are understood where they apply
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RECORDSYNC_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("recordsync: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let (config, warnings) = Config::from_file(path).map_err(|e| e.to_string())?;
+            for warning in warnings {
+                tracing::warn!("{}: {warning}", path.display());
+            }
+            config
+        }
+        None => Config::default(),
+    };
+    if let Some(host) = args.host {
+        config.host = host;
+    }
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(storage) = args.storage {
+        config.storage = storage.parse::<StorageKind>().map_err(|e| e.to_string())?;
+    }
+    let storage = match config.storage {
+        StorageKind::Embedded => format!("embedded store in {}", config.data_dir.display()),
+        StorageKind::Memory => "memory (nothing is kept across restarts)".to_owned(),
+    };
+    let server = Server::bind(config).await.map_err(|e| e.to_string())?;
+    tracing::info!("recordsync listening on {} ({storage})", server.local_addr());
+    server.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down: finishing pending writes");
+}

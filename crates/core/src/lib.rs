@@ -1,0 +1,24 @@
+//! recordsync's core: everything about records that needs no I/O.
+//!
+//! Being free of sockets, disks and clocks, this crate is where record semantics are
+//! tested exhaustively and fuzzed. The server runtime (`recordsync-server`) drives it.
+//!
+//! Module map:
+//! - [`name`]    — which record names are acceptable.
+//! - [`path`]    — deepstream paths (`pets[1].fur.color`): parse, get, set, erase.
+//! - [`op`]      — the write operations a record accepts, and how they change a value.
+//! - [`version`] — deepstream's version rules: which write version is accepted.
+//! - [`record`]  — a record's state (version, data, timestamps) and applying a write to it.
+//! - [`listen`]  — listen patterns and the provider registry (active data providers).
+
+pub mod listen;
+pub mod name;
+pub mod op;
+pub mod path;
+pub mod record;
+pub mod version;
+
+pub use op::{OpError, WriteOp};
+pub use path::{Path, PathError};
+pub use record::{Record, Version};
+pub use version::{VersionCheck, check_version};

@@ -1,0 +1,42 @@
+//! Record names.
+//!
+//! deepstream accepts any non-empty string as a record name. We add one bound, a maximum
+//! length, so that a name can always be used as a storage key and in log lines.
+
+use thiserror::Error;
+
+/// Longest record name accepted, in bytes. Storage keys and pub/sub subjects stay small.
+pub const MAX_NAME_LEN: usize = 1024;
+
+/// Why a record name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NameError {
+    #[error("record name is empty")]
+    Empty,
+    #[error("record name is {0} bytes long; the limit is {MAX_NAME_LEN}")]
+    TooLong(usize),
+}
+
+/// Checks that `name` can name a record.
+pub fn validate(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        Err(NameError::Empty)
+    } else if name.len() > MAX_NAME_LEN {
+        Err(NameError::TooLong(name.len()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_long_names_are_refused() {
+        assert_eq!(validate(""), Err(NameError::Empty));
+        assert!(validate("book/iq6auu7d-p9i1vz3q0yi").is_ok());
+        let long = "x".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(validate(&long), Err(NameError::TooLong(MAX_NAME_LEN + 1)));
+    }
+}

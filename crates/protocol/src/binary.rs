@@ -1,0 +1,111 @@
+//! The protobuf transport (`/deepstream`).
+//!
+//! Each WebSocket binary frame carries one outer `Message { topic = 2; message = 3 }`,
+//! length-delimited (a varint length, then the bytes), whose `message` is the topic's
+//! own message, encoded.
+
+use bytes::{Bytes, BytesMut};
+use prost::Message as _;
+
+use crate::error::DecodeError;
+use crate::message::Message;
+use crate::messages::{AuthMessage, ConnectionMessage, ParserMessage, RecordMessage, Topic};
+
+/// The outer envelope of general.proto.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Envelope {
+    #[prost(enumeration = "Topic", tag = "2")]
+    topic: i32,
+    #[prost(bytes = "bytes", tag = "3")]
+    message: Bytes,
+}
+
+/// Only the action of a topic message this crate has no type for.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ActionOnly {
+    #[prost(int32, optional, tag = "1")]
+    action: Option<i32>,
+}
+
+/// Decodes one frame. `limit` bounds the frame size before any parsing happens.
+pub fn decode(frame: &[u8], limit: usize) -> Result<Message, DecodeError> {
+    if frame.len() > limit {
+        return Err(DecodeError::TooLarge { size: frame.len(), limit });
+    }
+    let envelope = Envelope::decode_length_delimited(frame).map_err(protobuf)?;
+    let body = envelope.message;
+    let message = match Topic::try_from(envelope.topic) {
+        Ok(Topic::Connection) => Message::Connection(ConnectionMessage::decode(body).map_err(protobuf)?),
+        Ok(Topic::Auth) => Message::Auth(AuthMessage::decode(body).map_err(protobuf)?),
+        Ok(Topic::Record) => Message::Record(RecordMessage::decode(body).map_err(protobuf)?),
+        Ok(Topic::Parser) => Message::Parser(ParserMessage::decode(body).map_err(protobuf)?),
+        Ok(_) => Message::Other {
+            topic: envelope.topic,
+            action: ActionOnly::decode(body).map_err(protobuf)?.action,
+        },
+        Err(_) => return Err(DecodeError::UnknownTopic(envelope.topic)),
+    };
+    Ok(message)
+}
+
+/// Encodes one message as a frame.
+pub fn encode(message: &Message) -> Bytes {
+    let body = match message {
+        Message::Connection(m) => m.encode_to_vec(),
+        Message::Auth(m) => m.encode_to_vec(),
+        Message::Record(m) => m.encode_to_vec(),
+        Message::Parser(m) => m.encode_to_vec(),
+        Message::Other { action, .. } => ActionOnly { action: *action }.encode_to_vec(),
+    };
+    let envelope = Envelope { topic: message.topic(), message: Bytes::from(body) };
+    let mut out = BytesMut::with_capacity(envelope.encoded_len() + 5);
+    envelope
+        .encode_length_delimited(&mut out)
+        .expect("BytesMut grows as needed");
+    out.freeze()
+}
+
+fn protobuf(e: prost::DecodeError) -> DecodeError {
+    DecodeError::Protobuf(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::RecordAction;
+
+    #[test]
+    fn record_message_round_trips_with_explicit_zero_version() {
+        let mut m = RecordMessage::named(RecordAction::ReadResponse, "a/b");
+        m.version = Some(0);
+        m.data = Some("{}".into());
+        let frame = encode(&Message::Record(m.clone()));
+        assert_eq!(decode(&frame, 1 << 20), Ok(Message::Record(m)));
+        // version 0 is on the wire: tag 13 varint (0x68) followed by 0.
+        assert!(frame.windows(2).any(|w| w == [0x68, 0x00]));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [&b""[..], b"\xff\xff\xff\xff", b"\x05\x10\x05\x1a\x09", b"hello world"] {
+            assert!(decode(bytes, 1 << 20).is_err(), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_before_parsing() {
+        assert_eq!(
+            decode(&[0u8; 100], 10),
+            Err(DecodeError::TooLarge { size: 100, limit: 10 })
+        );
+    }
+
+    #[test]
+    fn unimplemented_topics_decode_with_their_action() {
+        let frame = encode(&Message::Other { topic: Topic::Event as i32, action: Some(3) });
+        assert_eq!(
+            decode(&frame, 1 << 20),
+            Ok(Message::Other { topic: Topic::Event as i32, action: Some(3) })
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! Server configuration: defaults, a deepstream-style YAML file, and command-line flags.
+//!
+//! Where deepstream's config.yml has a key for a setting, the file uses deepstream's key
+//! at deepstream's place, so a deepstream deployment's file can be read:
+//!
+//! | setting                      | file key                                                      | default           |
+//! |------------------------------|---------------------------------------------------------------|-------------------|
+//! | host                         | `httpServer.options.host`                                     | `127.0.0.1`       |
+//! | port                         | `httpServer.options.port`                                     | `6020`            |
+//! | health check path            | `httpServer.options.healthCheckPath`                          | `/health-check`   |
+//! | binary endpoint path         | `connectionEndpoints[type=ws-binary].options.urlPath`         | `/deepstream`     |
+//! | JSON endpoint path           | `connectionEndpoints[type=ws-json].options.urlPath`           | `/deepstream-json`|
+//! | max message size (bytes)     | `connectionEndpoints[*].options.maxMessageSize`               | 1 MiB             |
+//! | heartbeat interval (ms)      | `connectionEndpoints[*].options.heartbeatInterval`            | 30000             |
+//! | unauthenticated timeout (ms) | `connectionEndpoints[*].options.unauthenticatedClientTimeout` | 180000            |
+//! | max auth attempts            | `connectionEndpoints[*].options.maxAuthAttempts`              | 3                 |
+//! | listen response timeout (ms) | `listen.responseTimeout`                                      | 500               |
+//! | storage                      | `storage` (`embedded`, `memory`)                              | `embedded`        |
+//! | data directory               | `dataDir`                                                     | `./data`          |
+//! | outbound queue (messages)    | `outboundQueueLimit`                                          | 65536             |
+//! | unacknowledged writes        | `maxPendingWritesPerConnection`                               | 1024              |
+//!
+//! Flags given on the command line win over the file.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+
+/// Where records are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageKind {
+    /// The crash-safe on-disk store in the data directory (the default).
+    Embedded,
+    /// Nothing survives a restart; for tests and throwaway use.
+    Memory,
+}
+
+impl FromStr for StorageKind {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "embedded" => Ok(StorageKind::Embedded),
+            "memory" => Ok(StorageKind::Memory),
+            other => Err(ConfigError::Invalid {
+                key: "storage".into(),
+                reason: format!("unknown storage {other:?}: use `embedded` or `memory`"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub storage: StorageKind,
+    pub binary_path: String,
+    pub json_path: String,
+    pub health_check_path: String,
+    pub max_message_size: usize,
+    pub heartbeat_interval: Duration,
+    pub unauthenticated_timeout: Duration,
+    pub max_auth_attempts: u32,
+    pub listen_response_timeout: Duration,
+    pub outbound_queue_limit: usize,
+    pub max_pending_writes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 6020,
+            data_dir: PathBuf::from("./data"),
+            storage: StorageKind::Embedded,
+            binary_path: "/deepstream".into(),
+            json_path: "/deepstream-json".into(),
+            health_check_path: "/health-check".into(),
+            max_message_size: 1024 * 1024,
+            heartbeat_interval: Duration::from_secs(30),
+            unauthenticated_timeout: Duration::from_secs(180),
+            max_auth_attempts: 3,
+            listen_response_timeout: Duration::from_millis(500),
+            outbound_queue_limit: 65536,
+            max_pending_writes: 1024,
+        }
+    }
+}
+
+/// A configuration file that could not be used. Each message names the file or key.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config file {path} is not valid YAML: {reason}")]
+    Yaml { path: String, reason: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+/// Top-level keys of a deepstream config.yml that recordsync reads or knowingly ignores
+/// (they configure things recordsync does differently or not at all).
+const KNOWN_KEYS: &[&str] = &[
+    "httpServer", "connectionEndpoints", "listen", "storage", "dataDir", "outboundQueueLimit",
+    "maxPendingWritesPerConnection", "serverName", "showLogo", "logLevel", "libDir", "exitOnFatalError",
+    "dependencyInitialisationTimeout", "logger", "auth", "permission", "cache", "monitoring",
+    "telemetry", "plugins", "clusterNode", "locks", "record", "rpc", "event", "presence", "subscriptions",
+];
+
+impl Config {
+    /// Reads a YAML file over the defaults. Unknown keys are returned as warnings.
+    pub fn from_file(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let doc: Value = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Yaml {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut config = Config::default();
+        let warnings = config.apply(&doc)?;
+        Ok((config, warnings))
+    }
+
+    fn apply(&mut self, doc: &Value) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
+        let Some(top) = doc.as_object() else {
+            if doc.is_null() {
+                return Ok(warnings);
+            }
+            return Err(invalid("(top level)", "expected a mapping of settings"));
+        };
+        for key in top.keys() {
+            if !KNOWN_KEYS.contains(&key.as_str()) {
+                warnings.push(format!("unknown config key `{key}` is ignored"));
+            }
+        }
+        if let Some(http) = doc.pointer("/httpServer/options") {
+            if let Some(v) = http.get("host") {
+                self.host = string(v, "httpServer.options.host")?;
+            }
+            if let Some(v) = http.get("port") {
+                self.port = u16::try_from(uint(v, "httpServer.options.port")?)
+                    .map_err(|_| invalid("httpServer.options.port", "must be at most 65535"))?;
+            }
+            if let Some(v) = http.get("healthCheckPath") {
+                self.health_check_path = string(v, "httpServer.options.healthCheckPath")?;
+            }
+        }
+        if let Some(endpoints) = doc.get("connectionEndpoints") {
+            let list = endpoints
+                .as_array()
+                .ok_or_else(|| invalid("connectionEndpoints", "expected a list of endpoints"))?;
+            for (i, endpoint) in list.iter().enumerate() {
+                let key = |k: &str| format!("connectionEndpoints[{i}].{k}");
+                let kind = endpoint.get("type").and_then(Value::as_str).unwrap_or("");
+                let Some(options) = endpoint.get("options") else { continue };
+                if let Some(v) = options.get("urlPath") {
+                    match kind {
+                        "ws-binary" => self.binary_path = string(v, &key("options.urlPath"))?,
+                        "ws-json" => self.json_path = string(v, &key("options.urlPath"))?,
+                        _ => warnings.push(format!("endpoint type {kind:?} ({}) is not served", key("type"))),
+                    }
+                }
+                if let Some(v) = options.get("maxMessageSize") {
+                    self.max_message_size = uint(v, &key("options.maxMessageSize"))? as usize;
+                }
+                if let Some(v) = options.get("heartbeatInterval") {
+                    self.heartbeat_interval = Duration::from_millis(uint(v, &key("options.heartbeatInterval"))?);
+                }
+                if let Some(v) = options.get("unauthenticatedClientTimeout") {
+                    self.unauthenticated_timeout =
+                        Duration::from_millis(uint(v, &key("options.unauthenticatedClientTimeout"))?);
+                }
+                if let Some(v) = options.get("maxAuthAttempts") {
+                    self.max_auth_attempts = uint(v, &key("options.maxAuthAttempts"))? as u32;
+                }
+            }
+        }
+        if let Some(v) = doc.pointer("/listen/responseTimeout") {
+            self.listen_response_timeout = Duration::from_millis(uint(v, "listen.responseTimeout")?);
+        }
+        if let Some(v) = doc.get("storage") {
+            // deepstream's `storage` is a plugin section; only a plain string is ours.
+            if let Some(s) = v.as_str() {
+                self.storage = s.parse()?;
+            } else {
+                warnings.push("deepstream storage plugins are not used: recordsync has its own storage".into());
+            }
+        }
+        if let Some(v) = doc.get("dataDir") {
+            self.data_dir = PathBuf::from(string(v, "dataDir")?);
+        }
+        if let Some(v) = doc.get("outboundQueueLimit") {
+            self.outbound_queue_limit = uint(v, "outboundQueueLimit")? as usize;
+        }
+        if let Some(v) = doc.get("maxPendingWritesPerConnection") {
+            self.max_pending_writes = uint(v, "maxPendingWritesPerConnection")? as usize;
+        }
+        self.check()?;
+        Ok(warnings)
+    }
+
+    /// Rejects values that cannot work.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        for (key, path) in [
+            ("binary endpoint urlPath", &self.binary_path),
+            ("JSON endpoint urlPath", &self.json_path),
+            ("healthCheckPath", &self.health_check_path),
+        ] {
+            if !path.starts_with('/') {
+                return Err(invalid(key, &format!("{path:?} must start with '/'")));
+            }
+        }
+        if self.max_message_size < 1024 {
+            return Err(invalid("maxMessageSize", "must be at least 1024 bytes"));
+        }
+        if self.outbound_queue_limit == 0 {
+            return Err(invalid("outboundQueueLimit", "must be at least 1"));
+        }
+        if self.max_pending_writes == 0 {
+            return Err(invalid("maxPendingWritesPerConnection", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+}
+
+fn string(v: &Value, key: &str) -> Result<String, ConfigError> {
+    v.as_str().map(str::to_owned).ok_or_else(|| invalid(key, "expected a string"))
+}
+
+fn uint(v: &Value, key: &str) -> Result<u64, ConfigError> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| invalid(key, "expected a non-negative whole number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        let doc: Value = serde_saphyr::from_str(yaml).unwrap();
+        let mut c = Config::default();
+        c.apply(&doc).map(|w| (c, w))
+    }
+
+    #[test]
+    fn reads_deepstream_keys() {
+        let (c, warnings) = parse(
+            r#"
+serverName: UUID
+httpServer:
+  type: default
+  options:
+    port: 7070
+    host: 0.0.0.0
+    healthCheckPath: /health
+connectionEndpoints:
+  - type: ws-binary
+    options:
+      urlPath: /ds
+      maxMessageSize: 2048
+      heartbeatInterval: 1000
+      maxAuthAttempts: 5
+  - type: ws-json
+    options:
+      urlPath: /ds-json
+listen:
+  responseTimeout: 250
+storage: memory
+"#,
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 7070));
+        assert_eq!((c.binary_path.as_str(), c.json_path.as_str()), ("/ds", "/ds-json"));
+        assert_eq!(c.health_check_path, "/health");
+        assert_eq!(c.max_message_size, 2048);
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
+        assert_eq!(c.max_auth_attempts, 5);
+        assert_eq!(c.listen_response_timeout, Duration::from_millis(250));
+        assert_eq!(c.storage, StorageKind::Memory);
+    }
+
+    #[test]
+    fn unknown_keys_warn_and_bad_values_name_the_key() {
+        let (_, warnings) = parse("colour: blue\n").unwrap();
+        assert_eq!(warnings, vec!["unknown config key `colour` is ignored"]);
+        let err = parse("httpServer:\n  options:\n    port: lots\n").unwrap_err();
+        assert!(err.to_string().contains("httpServer.options.port"), "{err}");
+        let err = parse("storage: floppy\n").unwrap_err();
+        assert!(err.to_string().contains("floppy"), "{err}");
+    }
+}

@@ -1,0 +1,12 @@
+//! The deepstream front door: deepstream's v4+ protocol over WebSocket, as the
+//! `@deepstream/client` SDKs speak it, on two transports (protobuf and JSON).
+//!
+//! - [`connection`] — handshake, auth, heartbeats, dispatch per connection.
+//! - [`session`]    — a connection as an engine subscriber; event encoding.
+//! - [`record`]     — the RECORD topic.
+
+pub mod connection;
+pub mod record;
+pub mod session;
+
+pub use session::Transport;

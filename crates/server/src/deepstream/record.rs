@@ -1,0 +1,364 @@
+//! The RECORD topic: deepstream record messages in, engine calls, replies out.
+//!
+//! Reply shapes follow what deepstream 7 sends (see the notes in `shared/notes` and the
+//! captures in `interop/captures`): acks echo the request with `isAck`; errors carry the
+//! request's action as `originalAction`, `isError`, and for acknowledged writes the
+//! `correlationId` and `isWriteAck` the client uses to find its callback.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use recordsync_core::{WriteOp, op::PathWrite};
+use recordsync_protocol::{RecordAction, RecordMessage};
+
+use super::session::{Session, version_on_wire};
+use crate::engine::{Engine, EngineError, Subscriber, WriteFailure};
+
+/// Per-connection record state.
+pub struct RecordTopic {
+    pub session: Arc<Session>,
+    pub engine: Arc<Engine>,
+    /// Names this connection subscribed to, to unsubscribe when it goes away.
+    pub subscriptions: HashSet<String>,
+    /// Bounds the writes this connection has waiting for their commit: a client that
+    /// writes faster than the disk is slowed at its own socket, nowhere else.
+    pub pending_writes: Arc<Semaphore>,
+}
+
+impl RecordTopic {
+    pub async fn handle(&mut self, m: RecordMessage) {
+        let Some(action) = m.record_action() else {
+            return self.error(&m, RecordAction::InvalidMessageData, "unknown record action");
+        };
+        match action {
+            RecordAction::SubscribeCreateAndRead => self.subscribe(m, true).await,
+            RecordAction::SubscribeAndRead | RecordAction::Subscribe => self.subscribe(m, false).await,
+            RecordAction::SubscribeAndHead => self.subscribe_and_head(m).await,
+            RecordAction::Unsubscribe => self.unsubscribe(m).await,
+            RecordAction::Read => self.read(m).await,
+            RecordAction::Head => self.head(m).await,
+            RecordAction::HeadBulk => self.head_bulk(m).await,
+            RecordAction::Update
+            | RecordAction::Patch
+            | RecordAction::Erase
+            | RecordAction::PatchMulti
+            | RecordAction::CreateAndUpdate
+            | RecordAction::CreateAndPatch => self.write(m, action).await,
+            RecordAction::Delete => self.delete(m).await,
+            RecordAction::Listen
+            | RecordAction::Unlisten
+            | RecordAction::ListenAccept
+            | RecordAction::ListenReject => self.listen(m, action),
+            _ => self.error(&m, RecordAction::InvalidMessageData, "this action is not one a client sends"),
+        }
+    }
+
+    /// Unsubscribes everything; called when the connection closes.
+    pub async fn close(&mut self) {
+        for name in std::mem::take(&mut self.subscriptions) {
+            let _ = self.engine.unsubscribe(self.session.id, &name).await;
+        }
+    }
+
+    fn names(m: &RecordMessage) -> Vec<String> {
+        if m.names.is_empty() {
+            m.name.iter().cloned().collect()
+        } else {
+            m.names.clone()
+        }
+    }
+
+    fn ack(&self, m: &RecordMessage) {
+        self.session.send(RecordMessage {
+            action: m.action,
+            names: m.names.clone(),
+            name: m.name.clone(),
+            correlation_id: m.correlation_id.clone(),
+            is_ack: Some(true),
+            ..Default::default()
+        });
+    }
+
+    async fn subscribe(&mut self, m: RecordMessage, create: bool) {
+        self.ack(&m);
+        let subscriber: Arc<dyn Subscriber> = self.session.clone();
+        for name in Self::names(&m) {
+            match self.engine.subscribe(subscriber.clone(), &name, create).await {
+                Ok(snapshot) => {
+                    let (version, data) = match snapshot {
+                        Some(s) => (version_on_wire(s.version), s.data.to_string()),
+                        None => (-1, "{}".to_owned()),
+                    };
+                    self.session.send(RecordMessage {
+                        version: Some(version),
+                        data: Some(data),
+                        ..RecordMessage::named(RecordAction::ReadResponse, name.clone())
+                    });
+                    self.subscriptions.insert(name);
+                }
+                Err(e) => self.engine_error(&m, &name, e),
+            }
+        }
+    }
+
+    async fn subscribe_and_head(&mut self, m: RecordMessage) {
+        let subscriber: Arc<dyn Subscriber> = self.session.clone();
+        let mut reply = RecordMessage::new(RecordAction::HeadResponseBulk);
+        reply.correlation_id = m.correlation_id.clone();
+        for name in Self::names(&m) {
+            match self.engine.subscribe(subscriber.clone(), &name, false).await {
+                Ok(snapshot) => {
+                    let version = snapshot.map_or(-1, |s| version_on_wire(s.version));
+                    reply.versions.insert(name.clone(), version);
+                    self.subscriptions.insert(name);
+                }
+                Err(e) => self.engine_error(&m, &name, e),
+            }
+        }
+        self.session.send(reply);
+    }
+
+    async fn unsubscribe(&mut self, m: RecordMessage) {
+        for name in Self::names(&m) {
+            self.subscriptions.remove(&name);
+            if let Err(e) = self.engine.unsubscribe(self.session.id, &name).await {
+                self.engine_error(&m, &name, e);
+            }
+        }
+        self.ack(&m);
+    }
+
+    async fn read(&mut self, m: RecordMessage) {
+        let Some(name) = m.name.clone() else {
+            return self.error(&m, RecordAction::InvalidMessageData, "READ needs a record name");
+        };
+        match self.engine.read(&name).await {
+            Ok(Some(s)) => self.session.send(RecordMessage {
+                version: Some(version_on_wire(s.version)),
+                data: Some(s.data.to_string()),
+                correlation_id: m.correlation_id.clone(),
+                ..RecordMessage::named(RecordAction::ReadResponse, name)
+            }),
+            Ok(None) => self.session.send(RecordMessage {
+                original_action: Some(m.action),
+                is_error: Some(true),
+                correlation_id: m.correlation_id.clone(),
+                ..RecordMessage::named(RecordAction::RecordNotFound, name)
+            }),
+            Err(e) => self.engine_error(&m, &name, e),
+        }
+    }
+
+    async fn head(&mut self, m: RecordMessage) {
+        let Some(name) = m.name.clone() else {
+            return self.error(&m, RecordAction::InvalidMessageData, "HEAD needs a record name");
+        };
+        match self.engine.head(&name).await {
+            Ok(version) => self.session.send(RecordMessage {
+                version: Some(version.map_or(-1, version_on_wire)),
+                correlation_id: m.correlation_id.clone(),
+                ..RecordMessage::named(RecordAction::HeadResponse, name)
+            }),
+            Err(e) => self.engine_error(&m, &name, e),
+        }
+    }
+
+    async fn head_bulk(&mut self, m: RecordMessage) {
+        let mut reply = RecordMessage::new(RecordAction::HeadResponseBulk);
+        reply.correlation_id = m.correlation_id.clone();
+        for name in Self::names(&m) {
+            match self.engine.head(&name).await {
+                Ok(version) => {
+                    reply.versions.insert(name, version.map_or(-1, version_on_wire));
+                }
+                Err(e) => self.engine_error(&m, &name, e),
+            }
+        }
+        self.session.send(reply);
+    }
+
+    async fn write(&mut self, m: RecordMessage, action: RecordAction) {
+        let Some(name) = m.name.clone() else {
+            return self.error(&m, RecordAction::InvalidMessageData, "a write needs a record name");
+        };
+        let op = match write_op(&m, action) {
+            Ok(op) => op,
+            Err(reason) => return self.error(&m, RecordAction::InvalidMessageData, &reason),
+        };
+        let version = m.version.map_or(-1, i64::from);
+        let Ok(permit) = self.pending_writes.clone().acquire_owned().await else {
+            return;
+        };
+        let session = self.session.clone();
+        let wants_ack = m.is_write_ack == Some(true);
+        let request = m;
+        self.engine
+            .write(
+                self.session.id,
+                &name,
+                op,
+                version,
+                Box::new(move |result| {
+                    drop(permit);
+                    reply_to_write(&session, &request, result, wants_ack, RecordAction::WriteAcknowledgement);
+                }),
+            )
+            .await;
+    }
+
+    async fn delete(&mut self, m: RecordMessage) {
+        let Some(name) = m.name.clone() else {
+            return self.error(&m, RecordAction::InvalidMessageData, "DELETE needs a record name");
+        };
+        self.subscriptions.remove(&name);
+        let session = self.session.clone();
+        let request = m;
+        self.engine
+            .delete(
+                self.session.id,
+                &name,
+                Box::new(move |result| reply_to_write(&session, &request, result, true, RecordAction::DeleteSuccess)),
+            )
+            .await;
+    }
+
+    fn listen(&mut self, m: RecordMessage, _action: RecordAction) {
+        self.error(&m, RecordAction::InvalidMessageData, "listening is not available yet");
+    }
+
+    fn engine_error(&self, m: &RecordMessage, name: &str, e: EngineError) {
+        let action = match e {
+            EngineError::InvalidName(_) => RecordAction::InvalidMessageData,
+            EngineError::Storage(_) | EngineError::CorruptValue { .. } => RecordAction::RecordLoadError,
+        };
+        self.session.send(RecordMessage {
+            original_action: Some(m.action),
+            is_error: Some(true),
+            correlation_id: m.correlation_id.clone(),
+            data: Some(json_string(&e.to_string())),
+            ..RecordMessage::named(action, name)
+        });
+    }
+
+    /// An error about the request itself; `reason` travels in `data` as a JSON string.
+    fn error(&self, m: &RecordMessage, action: RecordAction, reason: &str) {
+        self.session.send(RecordMessage {
+            name: m.name.clone(),
+            original_action: Some(m.action),
+            is_error: Some(true),
+            correlation_id: m.correlation_id.clone(),
+            is_write_ack: m.is_write_ack.filter(|w| *w),
+            data: Some(json_string(reason)),
+            ..RecordMessage::new(action)
+        });
+    }
+}
+
+/// Sends the outcome of a write or delete to its writer.
+fn reply_to_write(
+    session: &Session,
+    request: &RecordMessage,
+    result: Result<u64, WriteFailure>,
+    wants_ack: bool,
+    success: RecordAction,
+) {
+    let name = request.name.clone();
+    let is_write_ack = request.is_write_ack.filter(|w| *w);
+    let reply = match result {
+        Ok(_) if !wants_ack => return,
+        Ok(_) => RecordMessage {
+            name,
+            correlation_id: request.correlation_id.clone(),
+            is_write_ack,
+            ..RecordMessage::new(success)
+        },
+        Err(WriteFailure::VersionExists { version, data }) => RecordMessage {
+            name,
+            original_action: Some(request.action),
+            version: Some(version_on_wire(version)),
+            data: Some(data.to_string()),
+            correlation_id: request.correlation_id.clone(),
+            is_write_ack,
+            ..RecordMessage::new(RecordAction::VersionExists)
+        },
+        Err(failure) => {
+            let action = match (&failure, success) {
+                (WriteFailure::InvalidVersion { .. }, _) => RecordAction::InvalidVersion,
+                (WriteFailure::InvalidOp(_), _) => RecordAction::InvalidMessageData,
+                (_, RecordAction::DeleteSuccess) => RecordAction::RecordDeleteError,
+                _ => RecordAction::RecordUpdateError,
+            };
+            RecordMessage {
+                name,
+                original_action: Some(request.action),
+                is_error: Some(true),
+                correlation_id: request.correlation_id.clone(),
+                is_write_ack,
+                data: Some(json_string(&failure.to_string())),
+                ..RecordMessage::new(action)
+            }
+        }
+    };
+    session.send(reply);
+}
+
+/// Builds the engine op for a write message, or says what is wrong with it.
+fn write_op(m: &RecordMessage, action: RecordAction) -> Result<WriteOp, String> {
+    let path = m.path.clone().filter(|p| !p.is_empty());
+    let data = || -> Result<Value, String> {
+        let text = m.data.as_deref().ok_or("the write carries no data")?;
+        serde_json::from_str(text).map_err(|e| format!("data is not valid JSON: {e}"))
+    };
+    let op = match (action, path) {
+        (RecordAction::Erase, Some(path)) => WriteOp::Erase { path },
+        (RecordAction::Erase, None) => return Err("ERASE needs a path".into()),
+        (RecordAction::PatchMulti, _) => {
+            let patches: Vec<PathWrite> = serde_json::from_value(data()?)
+                .map_err(|e| format!("PATCH_MULTI data must be a list of {{path, data}}: {e}"))?;
+            WriteOp::PatchMulti { patches }
+        }
+        (_, Some(path)) => WriteOp::Patch { path, data: data()? },
+        (_, None) => WriteOp::Update { data: data()? },
+    };
+    op.validate().map_err(|e| e.to_string())?;
+    Ok(op)
+}
+
+fn json_string(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(action: RecordAction, path: Option<&str>, data: Option<&str>) -> RecordMessage {
+        RecordMessage {
+            path: path.map(Into::into),
+            data: data.map(Into::into),
+            ..RecordMessage::named(action, "r")
+        }
+    }
+
+    #[test]
+    fn write_ops_from_messages() {
+        let op = |a, p, d| write_op(&msg(a, p, d), a);
+        assert!(matches!(op(RecordAction::Update, None, Some("{}")), Ok(WriteOp::Update { .. })));
+        assert!(matches!(op(RecordAction::Patch, Some("a.b"), Some("1")), Ok(WriteOp::Patch { .. })));
+        assert!(matches!(op(RecordAction::CreateAndPatch, Some("a"), Some("1")), Ok(WriteOp::Patch { .. })));
+        assert!(matches!(op(RecordAction::Erase, Some("a"), None), Ok(WriteOp::Erase { .. })));
+        assert!(matches!(
+            op(RecordAction::PatchMulti, None, Some(r#"[{"path":"a","data":1},{"path":"b"}]"#)),
+            Ok(WriteOp::PatchMulti { .. })
+        ));
+        assert!(op(RecordAction::Update, None, Some("{not json")).unwrap_err().contains("not valid JSON"));
+        assert!(op(RecordAction::Update, None, Some("5")).is_err());
+        assert!(op(RecordAction::Update, None, None).is_err());
+        assert!(op(RecordAction::Erase, None, None).is_err());
+        assert!(op(RecordAction::PatchMulti, None, Some("[]")).is_err());
+        assert!(op(RecordAction::PatchMulti, None, Some("{}")).is_err());
+    }
+}

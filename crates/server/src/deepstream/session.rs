@@ -1,0 +1,90 @@
+//! One deepstream client connection as the engine sees it: a subscriber with an outbox.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Message as Frame;
+
+use recordsync_protocol::{Message, RecordAction, RecordMessage, binary, json};
+
+use crate::engine::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
+use crate::outbox::Outbox;
+
+/// Which deepstream transport a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Protobuf frames (`/deepstream`), what the JS client uses by default.
+    Binary,
+    /// JSON text frames (`/deepstream-json`).
+    Json,
+}
+
+impl Transport {
+    pub fn encode(self, message: &Message) -> Frame {
+        match self {
+            Transport::Binary => Frame::Binary(binary::encode(message)),
+            Transport::Json => Frame::Text(json::encode(message).into()),
+        }
+    }
+
+    fn frame_format(self) -> FrameFormat {
+        match self {
+            Transport::Binary => FrameFormat::DeepstreamBinary,
+            Transport::Json => FrameFormat::DeepstreamJson,
+        }
+    }
+}
+
+pub struct Session {
+    pub id: u64,
+    pub transport: Transport,
+    pub outbox: Outbox,
+}
+
+impl Session {
+    pub fn send(&self, message: impl Into<Message>) {
+        self.outbox.push(self.transport.encode(&message.into()));
+    }
+}
+
+impl Subscriber for Session {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn deliver(&self, event: &Arc<RecordEvent>) {
+        let transport = self.transport;
+        let frame = event.frame(transport.frame_format(), |event| {
+            transport.encode(&Message::Record(event_message(event)))
+        });
+        self.outbox.push(frame);
+    }
+}
+
+/// The deepstream message a subscriber receives for an engine event.
+pub fn event_message(event: &RecordEvent) -> RecordMessage {
+    let name = event.name.to_string();
+    match &event.kind {
+        EventKind::Changed { version, change } => {
+            let (action, path, data) = match change {
+                Change::Whole(data) => (RecordAction::Update, None, Some(data.to_string())),
+                Change::Patch { path, data } => (RecordAction::Patch, Some(path.clone()), Some(data.clone())),
+                Change::Erase { path } => (RecordAction::Erase, Some(path.clone()), None),
+                Change::PatchMulti(data) => (RecordAction::PatchMulti, None, Some(data.clone())),
+            };
+            RecordMessage {
+                path,
+                data,
+                version: Some(version_on_wire(*version)),
+                ..RecordMessage::named(action, name)
+            }
+        }
+        EventKind::Deleted => RecordMessage::named(RecordAction::Deleted, name),
+        EventKind::Provider(true) => RecordMessage::named(RecordAction::SubscriptionHasProvider, name),
+        EventKind::Provider(false) => RecordMessage::named(RecordAction::SubscriptionHasNoProvider, name),
+    }
+}
+
+/// deepstream versions are int32 on the wire.
+pub fn version_on_wire(version: u64) -> i32 {
+    i32::try_from(version).unwrap_or(i32::MAX)
+}

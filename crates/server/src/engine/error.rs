@@ -1,0 +1,37 @@
+//! Engine errors, as the front doors report them to clients.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use recordsync_core::{OpError, Version, name::NameError};
+use recordsync_store::StoreError;
+
+/// Why a read or subscribe failed.
+#[derive(Debug, Clone, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    #[error("storage failed: {0}")]
+    Storage(#[from] StoreError),
+    #[error("stored value of record {name:?} is not valid JSON: {reason}")]
+    CorruptValue { name: String, reason: String },
+}
+
+/// Why a write or delete was not applied.
+#[derive(Debug, Clone, Error)]
+pub enum WriteFailure {
+    /// The version is already used; `version` and `data` are the server's current state,
+    /// which the client merges with its own before writing again.
+    #[error("version already exists: the record is at version {version}")]
+    VersionExists { version: Version, data: Arc<str> },
+    #[error("version {requested} is not valid: the record is at version {current}")]
+    InvalidVersion { requested: i64, current: Version },
+    #[error(transparent)]
+    InvalidOp(#[from] OpError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The write reached the store but was not committed; it is not applied.
+    #[error("the write could not be stored: {0}")]
+    NotStored(String),
+}

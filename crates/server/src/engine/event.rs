@@ -1,0 +1,77 @@
+//! What the engine tells subscribers, and the per-protocol frame cache that lets one
+//! event be encoded once per protocol however many subscribers receive it.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::ws::Message as Frame;
+
+use recordsync_core::Version;
+
+/// A change to a record, as subscribers see it.
+#[derive(Debug)]
+pub struct RecordEvent {
+    pub name: Arc<str>,
+    pub kind: EventKind,
+    frames: [OnceLock<Frame>; FrameFormat::COUNT],
+}
+
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    /// A write was committed and produced `version`.
+    Changed { version: Version, change: Change },
+    /// The record was deleted; its subscriptions are gone.
+    Deleted,
+    /// The record gained (`true`) or lost (`false`) an active provider.
+    Provider(bool),
+}
+
+/// A committed write in the form closest to what the writer sent, so that subscribers
+/// receive a patch as a patch rather than the whole record.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The whole value, as JSON text.
+    Whole(Arc<str>),
+    /// The value at `path` became `data` (JSON text).
+    Patch { path: String, data: String },
+    /// The value at `path` was removed.
+    Erase { path: String },
+    /// An ordered list of `{path, data}` entries, as JSON text.
+    PatchMulti(String),
+}
+
+/// The wire encodings a subscriber may need. Each has one cache slot per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameFormat {
+    DeepstreamBinary = 0,
+    DeepstreamJson = 1,
+}
+
+impl FrameFormat {
+    const COUNT: usize = 2;
+}
+
+impl RecordEvent {
+    pub fn new(name: Arc<str>, kind: EventKind) -> Arc<Self> {
+        Arc::new(RecordEvent {
+            name,
+            kind,
+            frames: Default::default(),
+        })
+    }
+
+    /// The event encoded in `format`, encoding it with `encode` the first time only.
+    pub fn frame(&self, format: FrameFormat, encode: impl FnOnce(&RecordEvent) -> Frame) -> Frame {
+        self.frames[format as usize].get_or_init(|| encode(self)).clone()
+    }
+}
+
+/// Anything that receives record events: a client session of some protocol.
+pub trait Subscriber: Send + Sync {
+    /// Unique among live subscribers; used to skip a writer's own echo and to find a
+    /// subscription again on unsubscribe.
+    fn id(&self) -> u64;
+
+    /// Queues the event for the client. Must not block: a subscriber whose queue is full
+    /// is disconnected rather than slowing the writer or other subscribers.
+    fn deliver(&self, event: &Arc<RecordEvent>);
+}

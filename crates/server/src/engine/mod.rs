@@ -1,0 +1,478 @@
+//! The engine: every record semantic, once, for every protocol.
+//!
+//! Front doors turn wire messages into calls here and turn [`RecordEvent`]s and call
+//! results back into wire messages. The engine guarantees, per record:
+//! - writes are checked and applied strictly in arrival order (the cell lock);
+//! - a write is acknowledged, and published to subscribers, only after the store has
+//!   committed it durably (the group committer calls back in submission order, so
+//!   subscribers see versions in order);
+//! - a new subscriber sees exactly the committed versions after the one it was sent.
+//!
+//! Module map: [`cell`] (one record's in-memory state), [`event`] (what subscribers get),
+//! [`error`] (what can go wrong), [`listen`] (active providers).
+
+mod cell;
+pub mod error;
+pub mod event;
+pub mod listen;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Weak};
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use recordsync_core::{Record, Version, WriteOp, name, record::WriteError};
+use recordsync_store::{GroupCommitter, JournalEntry, Store, StoredRecord, Write, WriteOutcome};
+
+use cell::{Cell, CellState, Head, Visible};
+pub use error::{EngineError, WriteFailure};
+pub use event::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
+use listen::Listening;
+
+const SHARDS: usize = 64;
+
+/// A record's committed state as a reader sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub version: Version,
+    /// The value as JSON text.
+    pub data: Arc<str>,
+}
+
+/// Called once when a write or delete has been committed (with the new version) or
+/// refused. Runs on the committer task: it must not block.
+pub type WriteDone = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    committer: GroupCommitter,
+    shards: Box<[Mutex<HashMap<Arc<str>, Arc<Cell>>>]>,
+    hasher: RandomState,
+    pub(crate) listening: Listening,
+    /// Lets committer callbacks, which outlive the request that made them, reach the engine.
+    me: Weak<Engine>,
+}
+
+/// A cell held by a task: counted in `Cell::users` so it is not evicted meanwhile.
+struct Held<'a> {
+    engine: &'a Engine,
+    cell: Arc<Cell>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.cell.users.fetch_sub(1, Ordering::AcqRel);
+        self.engine.evict_if_idle(&self.cell);
+    }
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, listening: Listening) -> Arc<Engine> {
+        Arc::new_cyclic(|me| Engine {
+            committer: GroupCommitter::new(store.clone()),
+            store,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            listening,
+            me: me.clone(),
+        })
+    }
+
+    /// Waits until every submitted write has been committed (for shutdown and tests).
+    pub async fn flush(&self) {
+        self.committer.flush().await;
+    }
+
+    /// Subscribes `subscriber` to `name` and returns the state it starts from. With
+    /// `create`, a missing record is created as `{}` at version 0 (deepstream's
+    /// SUBSCRIBECREATEANDREAD); without, the subscriber waits for it and gets `None`.
+    pub async fn subscribe(
+        &self,
+        subscriber: Arc<dyn Subscriber>,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<Snapshot>, EngineError> {
+        let held = self.acquire_loaded(name).await?;
+        let cell = &held.cell;
+        let (snapshot, first) = {
+            let mut st = cell.state.lock();
+            if create && st.head.is_none() {
+                self.create_empty(cell, &mut st);
+            }
+            let snapshot = st.visible.as_ref().map(|v| Snapshot { version: v.version, data: v.json.clone() });
+            let id = subscriber.id();
+            let first = st.subscribers.is_empty();
+            if !st.is_subscribed(id) {
+                st.subscribers.push(subscriber);
+            }
+            (snapshot, first)
+        };
+        if first {
+            self.listening.record_subscribed(self, &cell.name);
+        }
+        Ok(snapshot)
+    }
+
+    /// Ends a subscription. Returns whether there was one.
+    pub async fn unsubscribe(&self, subscriber_id: u64, name: &str) -> Result<bool, EngineError> {
+        name::validate(name)?;
+        let held = self.acquire(name);
+        let (was, now_empty) = {
+            let mut st = held.cell.state.lock();
+            let before = st.subscribers.len();
+            st.subscribers.retain(|s| s.id() != subscriber_id);
+            (st.subscribers.len() != before, st.subscribers.is_empty())
+        };
+        if was && now_empty {
+            self.listening.record_unsubscribed(self, &held.cell.name);
+        }
+        Ok(was)
+    }
+
+    /// The record's committed state, or `None` when it does not exist. Never creates it.
+    pub async fn read(&self, name: &str) -> Result<Option<Snapshot>, EngineError> {
+        let held = self.acquire_loaded(name).await?;
+        let st = held.cell.state.lock();
+        Ok(st.visible.as_ref().map(|v| Snapshot { version: v.version, data: v.json.clone() }))
+    }
+
+    /// The record's committed version, or `None` when it does not exist.
+    pub async fn head(&self, name: &str) -> Result<Option<Version>, EngineError> {
+        Ok(self.read(name).await?.map(|s| s.version))
+    }
+
+    /// Applies `op` as the write producing `version` (`-1`: the next), on behalf of the
+    /// subscriber `writer` (who does not receive its own write back). `done` is called
+    /// exactly once: after the durable commit, or as soon as the write is refused.
+    pub async fn write(&self, writer: u64, name: &str, op: WriteOp, version: i64, done: WriteDone) {
+        let held = match self.acquire_loaded(name).await {
+            Ok(held) => held,
+            Err(e) => return done(Err(e.into())),
+        };
+        let cell = held.cell.clone();
+        let mut st = cell.state.lock();
+        let now = now_ms();
+        if st.head.is_none() {
+            // deepstream writes to a record nobody created as if it were `{}` at version 0.
+            st.head = Some(Head { record: Record::empty(now), json: Arc::from("{}"), stored: false });
+        }
+        let head = st.head.as_mut().expect("set above");
+        let base = head.record.version;
+        let mut record = head.record.clone();
+        let new_version = match record.write(&op, version, now) {
+            Ok(v) => v,
+            Err(WriteError::VersionExists { .. }) => {
+                let failure = WriteFailure::VersionExists { version: base, data: head.json.clone() };
+                drop(st);
+                return done(Err(failure));
+            }
+            Err(WriteError::InvalidVersion { requested, current }) => {
+                drop(st);
+                return done(Err(WriteFailure::InvalidVersion { requested, current }));
+            }
+            Err(WriteError::Op(e)) => {
+                drop(st);
+                return done(Err(e.into()));
+            }
+        };
+        let json: Arc<str> = match &op {
+            WriteOp::Update { data } => Arc::from(data.to_string()),
+            _ => Arc::from(record.data.to_string()),
+        };
+        let change = change_of(&op, &json);
+        let write = Write::Put {
+            record: StoredRecord {
+                name: cell.name.to_string(),
+                version: new_version,
+                data: json.to_string(),
+                ctime: record.ctime,
+                mtime: record.mtime,
+            },
+            base_version: head.stored.then_some(base),
+            entry: Some(JournalEntry {
+                version: new_version,
+                time: now,
+                op: serde_json::to_string(&op).expect("ops serialise"),
+            }),
+        };
+        *head = Head { record, json: json.clone(), stored: true };
+        st.pending += 1;
+        let engine_cell = cell.clone();
+        let engine = self.self_ref();
+        self.committer.submit(
+            write,
+            Box::new(move |outcome| {
+                let result = {
+                    let mut st = engine_cell.state.lock();
+                    st.pending -= 1;
+                    match outcome {
+                        Ok(WriteOutcome::Committed) => {
+                            st.visible = Some(Visible { version: new_version, json });
+                            let event = RecordEvent::new(
+                                engine_cell.name.clone(),
+                                EventKind::Changed { version: new_version, change },
+                            );
+                            st.publish(&event, Some(writer));
+                            Ok(new_version)
+                        }
+                        Ok(WriteOutcome::Conflict { current }) => {
+                            st.loaded = false;
+                            Err(WriteFailure::NotStored(format!(
+                                "another writer changed the record first (stored version {current:?})"
+                            )))
+                        }
+                        Err(e) => {
+                            st.loaded = false;
+                            Err(WriteFailure::NotStored(e.to_string()))
+                        }
+                    }
+                };
+                done(result);
+                if let Some(engine) = engine {
+                    engine.evict_if_idle(&engine_cell);
+                }
+            }),
+        );
+        drop(st);
+        drop(held);
+    }
+
+    /// Deletes the record and its journal. Every subscriber but `deleter` is told, and all
+    /// subscriptions end. Deleting a record that does not exist succeeds, as in deepstream.
+    pub async fn delete(&self, deleter: u64, name: &str, done: WriteDone) {
+        let held = match self.acquire_loaded(name).await {
+            Ok(held) => held,
+            Err(e) => return done(Err(e.into())),
+        };
+        let cell = held.cell.clone();
+        let mut st = cell.state.lock();
+        let Some(head) = st.head.take() else {
+            drop(st);
+            return done(Ok(0));
+        };
+        let version = head.record.version;
+        // Only those subscribed now are told and unsubscribed: a client that subscribes
+        // after this point re-creates the record and keeps its subscription.
+        let told: Vec<u64> = st.subscribers.iter().map(|s| s.id()).collect();
+        st.pending += 1;
+        let engine = self.self_ref();
+        let engine_cell = cell.clone();
+        self.committer.submit(
+            Write::Delete { name: cell.name.to_string(), base_version: version },
+            Box::new(move |outcome| {
+                let (result, had_subscribers) = {
+                    let mut st = engine_cell.state.lock();
+                    st.pending -= 1;
+                    match outcome {
+                        Ok(WriteOutcome::Committed) => {
+                            if st.head.is_none() {
+                                st.visible = None;
+                            }
+                            let event = RecordEvent::new(engine_cell.name.clone(), EventKind::Deleted);
+                            for s in st.subscribers.iter().filter(|s| told.contains(&s.id())) {
+                                if s.id() != deleter {
+                                    s.deliver(&event);
+                                }
+                            }
+                            let had = !st.subscribers.is_empty();
+                            st.subscribers.retain(|s| !told.contains(&s.id()));
+                            (Ok(version), had && st.subscribers.is_empty())
+                        }
+                        Ok(WriteOutcome::Conflict { current }) => {
+                            st.loaded = false;
+                            let msg = format!("another writer changed the record first (stored version {current:?})");
+                            (Err(WriteFailure::NotStored(msg)), false)
+                        }
+                        Err(e) => {
+                            st.loaded = false;
+                            (Err(WriteFailure::NotStored(e.to_string())), false)
+                        }
+                    }
+                };
+                if let Some(engine) = &engine {
+                    if had_subscribers {
+                        engine.listening.record_unsubscribed(engine, &engine_cell.name);
+                    }
+                }
+                done(result);
+                if let Some(engine) = engine {
+                    engine.evict_if_idle(&engine_cell);
+                }
+            }),
+        );
+    }
+
+    /// Sends `event` to every subscriber of `name` (used for provider changes).
+    pub(crate) fn publish(&self, name: &str, kind: EventKind) {
+        let cell = self.shard(name).lock().get(name).cloned();
+        if let Some(cell) = cell {
+            let st = cell.state.lock();
+            let event = RecordEvent::new(cell.name.clone(), kind);
+            st.publish(&event, None);
+        }
+    }
+
+    /// Whether `name` currently has subscribers.
+    pub(crate) fn has_subscribers(&self, name: &str) -> bool {
+        let cell = self.shard(name).lock().get(name).cloned();
+        cell.is_some_and(|c| !c.state.lock().subscribers.is_empty())
+    }
+
+    /// The names of all records that currently have subscribers.
+    pub(crate) fn subscribed_names(&self) -> Vec<Arc<str>> {
+        let mut names = Vec::new();
+        for shard in self.shards.iter() {
+            for (name, cell) in shard.lock().iter() {
+                if !cell.state.lock().subscribers.is_empty() {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
+    }
+
+    // --- cells -------------------------------------------------------------------
+
+    fn shard(&self, name: &str) -> &Mutex<HashMap<Arc<str>, Arc<Cell>>> {
+        let index = self.hasher.hash_one(name) as usize % SHARDS;
+        &self.shards[index]
+    }
+
+    fn acquire(&self, name: &str) -> Held<'_> {
+        let mut shard = self.shard(name).lock();
+        let cell = match shard.get(name) {
+            Some(cell) => cell.clone(),
+            None => {
+                let name: Arc<str> = Arc::from(name);
+                let cell = Arc::new(Cell::new(name.clone()));
+                shard.insert(name, cell.clone());
+                cell
+            }
+        };
+        cell.users.fetch_add(1, Ordering::AcqRel);
+        Held { engine: self, cell }
+    }
+
+    async fn acquire_loaded(&self, name: &str) -> Result<Held<'_>, EngineError> {
+        name::validate(name)?;
+        let held = self.acquire(name);
+        if !held.cell.state.lock().loaded {
+            let _loading = held.cell.load.lock().await;
+            if !held.cell.state.lock().loaded {
+                self.load(&held.cell).await?;
+            }
+        }
+        Ok(held)
+    }
+
+    async fn load(&self, cell: &Cell) -> Result<(), EngineError> {
+        let stored = self.store.get(&cell.name).await?;
+        let head = match stored {
+            None => None,
+            Some(s) => {
+                let data: Value = serde_json::from_str(&s.data).map_err(|e| EngineError::CorruptValue {
+                    name: s.name.clone(),
+                    reason: e.to_string(),
+                })?;
+                let record = Record { version: s.version, data, ctime: s.ctime, mtime: s.mtime };
+                Some(Head { record, json: Arc::from(s.data), stored: true })
+            }
+        };
+        let mut st = cell.state.lock();
+        let visible = head.as_ref().map(|h| Visible { version: h.record.version, json: h.json.clone() });
+        // After a failed commit the store is the truth; subscribers holding something else
+        // are brought back to it.
+        if st.visible.is_some() && visible.as_ref().map(|v| v.version) != st.visible.as_ref().map(|v| v.version) {
+            if let Some(v) = &visible {
+                let event = RecordEvent::new(
+                    cell.name.clone(),
+                    EventKind::Changed { version: v.version, change: Change::Whole(v.json.clone()) },
+                );
+                st.publish(&event, None);
+            }
+        }
+        st.head = head;
+        st.visible = visible;
+        st.loaded = true;
+        Ok(())
+    }
+
+    /// Creates `{}` at version 0 (deepstream's record created by subscribing) and stores it.
+    fn create_empty(&self, cell: &Arc<Cell>, st: &mut CellState) {
+        let now = now_ms();
+        let record = Record::empty(now);
+        let json: Arc<str> = Arc::from("{}");
+        st.head = Some(Head { record, json: json.clone(), stored: true });
+        st.visible = Some(Visible { version: 0, json });
+        st.pending += 1;
+        let engine = self.self_ref();
+        let cell = cell.clone();
+        self.committer.submit(
+            Write::Put {
+                record: StoredRecord {
+                    name: cell.name.to_string(),
+                    version: 0,
+                    data: "{}".into(),
+                    ctime: now,
+                    mtime: now,
+                },
+                base_version: None,
+                entry: None,
+            },
+            Box::new(move |outcome| {
+                {
+                    let mut st = cell.state.lock();
+                    st.pending -= 1;
+                    if !matches!(outcome, Ok(WriteOutcome::Committed)) {
+                        tracing::warn!(record = %cell.name, ?outcome, "creating an empty record failed");
+                        st.loaded = false;
+                    }
+                }
+                if let Some(engine) = engine {
+                    engine.evict_if_idle(&cell);
+                }
+            }),
+        );
+    }
+
+    /// Drops an idle cell from the map. Lock order: shard, then cell.
+    fn evict_if_idle(&self, cell: &Arc<Cell>) {
+        let mut shard = self.shard(&cell.name).lock();
+        let mut st = cell.state.lock();
+        if st.evicted || !st.is_idle() || cell.users.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        st.evicted = true;
+        if shard.get(&cell.name).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+            shard.remove(&cell.name);
+        }
+    }
+
+    /// A weak self-reference for committer callbacks, which may outlive a request.
+    fn self_ref(&self) -> Option<Arc<Engine>> {
+        self.me.upgrade()
+    }
+}
+
+fn change_of(op: &WriteOp, whole: &Arc<str>) -> Change {
+    match op {
+        WriteOp::Update { .. } => Change::Whole(whole.clone()),
+        WriteOp::Patch { path, data } => Change::Patch { path: path.clone(), data: data.to_string() },
+        WriteOp::Erase { path } => Change::Erase { path: path.clone() },
+        WriteOp::PatchMulti { patches } => {
+            Change::PatchMulti(serde_json::to_string(patches).expect("patches serialise"))
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

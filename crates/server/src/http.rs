@@ -1,0 +1,43 @@
+//! The HTTP surface: WebSocket endpoints and the health check.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+
+use crate::ServerState;
+use crate::deepstream::{self, Transport};
+
+pub fn router(state: Arc<ServerState>) -> Router {
+    let config = &state.config;
+    Router::new()
+        .route(&config.binary_path, get(deepstream_binary))
+        .route(&config.json_path, get(deepstream_json))
+        .route(&config.health_check_path, get(health_check))
+        .with_state(state)
+}
+
+async fn deepstream_binary(ws: WebSocketUpgrade, State(state): State<Arc<ServerState>>) -> Response {
+    upgrade(ws, state, Transport::Binary)
+}
+
+async fn deepstream_json(ws: WebSocketUpgrade, State(state): State<Arc<ServerState>>) -> Response {
+    upgrade(ws, state, Transport::Json)
+}
+
+fn upgrade(ws: WebSocketUpgrade, state: Arc<ServerState>, transport: Transport) -> Response {
+    // Frames a little over the message limit still reach the decoder, which answers with
+    // a clear MAXIMUM_MESSAGE_SIZE_EXCEEDED; far larger ones are refused by the socket.
+    let limit = state.config.max_message_size.saturating_mul(2);
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| deepstream::connection::run(socket, state, transport))
+}
+
+async fn health_check() -> StatusCode {
+    StatusCode::OK
+}

@@ -1,0 +1,102 @@
+//! recordsync's server: the engine runtime and its protocol front doors.
+//!
+//! Module map:
+//! - [`config`]     — settings, from defaults, a deepstream-style YAML file and flags.
+//! - [`engine`]     — record semantics for every protocol: ordering, versions, durable
+//!   commits, fan-out, listening.
+//! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON).
+//! - [`outbox`]     — each connection's bounded outbound queue.
+//! - [`http`]       — the HTTP router: endpoints and the health check.
+//!
+//! [`Server`] ties them together: [`Server::bind`] opens the store and the listening
+//! socket, [`Server::run`] serves until shutdown.
+
+pub mod config;
+pub mod deepstream;
+pub mod engine;
+pub mod http;
+pub mod outbox;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use recordsync_store::{EmbeddedStore, MemoryStore, Store, StoreError};
+
+pub use config::{Config, ConfigError, StorageKind};
+use engine::Engine;
+use engine::listen::Listening;
+
+/// What every connection shares.
+pub struct ServerState {
+    pub config: Config,
+    pub engine: Arc<Engine>,
+    next_session: AtomicU64,
+}
+
+impl ServerState {
+    fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+    #[error("server failed: {0}")]
+    Serve(String),
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<ServerState>,
+}
+
+impl Server {
+    /// Opens the store and binds the listening socket (port 0 picks a free port).
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        config.check()?;
+        let store: Arc<dyn Store> = match config.storage {
+            StorageKind::Memory => Arc::new(MemoryStore::new()),
+            StorageKind::Embedded => Arc::new(EmbeddedStore::open(&config.data_dir)?),
+        };
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr).await.map_err(|e| ServerError::Bind {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+        let engine = Engine::new(store, Listening::new(config.listen_response_timeout));
+        let state = Arc::new(ServerState { config, engine, next_session: AtomicU64::new(1) });
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn engine(&self) -> Arc<Engine> {
+        self.state.engine.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets every pending write commit.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let engine = self.state.engine.clone();
+        let app = http::router(self.state);
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| ServerError::Serve(e.to_string()));
+        engine.flush().await;
+        result
+    }
+}

@@ -1,0 +1,284 @@
+//! Black-box tests of the deepstream front door: a real server on an ephemeral port,
+//! driven by a raw protocol client.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+use recordsync_protocol::{Message, ParserAction, RecordAction, RecordMessage, Topic};
+use recordsync_server::{Config, Server, StorageKind};
+use support::{RawClient, json_value, patch, update};
+
+/// Starts a server on a free port with in-memory storage; returns its address.
+async fn start(adjust: impl FnOnce(&mut Config)) -> String {
+    let mut config = Config { port: 0, storage: StorageKind::Memory, ..Config::default() };
+    adjust(&mut config);
+    let server = Server::bind(config).await.expect("server binds");
+    let addr = server.local_addr().to_string();
+    tokio::spawn(server.run(std::future::pending()));
+    addr
+}
+
+async fn server() -> String {
+    start(|_| {}).await
+}
+
+#[tokio::test]
+async fn health_check_answers_200() {
+    let addr = server().await;
+    let (mut stream, _) = tokio::net::TcpStream::connect(&addr).await.map(|s| (s, ())).unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /health-check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[tokio::test]
+async fn a_new_record_is_empty_at_version_zero_and_writes_reach_other_subscribers() {
+    let addr = server().await;
+    let mut a = RawClient::connect(&addr).await;
+    let mut b = RawClient::connect(&addr).await;
+    let read = a.subscribe("pets/rex").await;
+    assert_eq!(read.version, Some(0));
+    assert_eq!(json_value(&read.data), json!({}));
+    let read = b.subscribe("pets/rex").await;
+    assert_eq!(read.version, Some(0));
+
+    a.write(update("pets/rex", 1, r#"{"name":"Rex"}"#), Some("1")).await;
+    let seen = b.recv_record().await;
+    assert_eq!(seen.action, RecordAction::Update as i32);
+    assert_eq!(seen.version, Some(1));
+    assert_eq!(json_value(&seen.data), json!({"name": "Rex"}));
+
+    a.write(patch("pets/rex", 2, "pets[1].fur.color", r#""brown""#), None).await;
+    let seen = b.recv_record().await;
+    assert_eq!(seen.action, RecordAction::Patch as i32);
+    assert_eq!((seen.version, seen.path.as_deref()), (Some(2), Some("pets[1].fur.color")));
+
+    // The writer gets no echo of its own writes.
+    assert!(a.try_recv(Duration::from_millis(200)).await.is_none());
+
+    a.send(RecordMessage::named(RecordAction::Read, "pets/rex")).await;
+    let snapshot = a.recv_record().await;
+    assert_eq!(snapshot.action, RecordAction::ReadResponse as i32);
+    assert_eq!(snapshot.version, Some(2));
+    assert_eq!(json_value(&snapshot.data), json!({"name": "Rex", "pets": [null, {"fur": {"color": "brown"}}]}));
+}
+
+#[tokio::test]
+async fn version_rules() {
+    let addr = server().await;
+    let mut a = RawClient::connect(&addr).await;
+    a.subscribe("v").await;
+    a.write(update("v", 1, r#"{"x":1}"#), Some("1")).await;
+
+    // A used version: VERSION_EXISTS with the server's version and data.
+    a.send(RecordMessage { is_write_ack: Some(true), correlation_id: Some("2".into()), ..update("v", 1, "{}") })
+        .await;
+    let reply = a.recv_record().await;
+    assert_eq!(reply.action, RecordAction::VersionExists as i32);
+    assert_eq!(reply.version, Some(1));
+    assert_eq!(json_value(&reply.data), json!({"x": 1}));
+    assert_eq!(reply.correlation_id.as_deref(), Some("2"));
+
+    // Beyond the next version: INVALID_VERSION.
+    a.send(update("v", 5, "{}")).await;
+    let reply = a.recv_record().await;
+    assert_eq!(reply.action, RecordAction::InvalidVersion as i32);
+    assert_eq!(reply.original_action, Some(RecordAction::Update as i32));
+
+    // -1 means "the next version".
+    a.write(update("v", -1, r#"{"x":2}"#), Some("3")).await;
+    assert_eq!(a.head("v").await, 2);
+}
+
+#[tokio::test]
+async fn head_has_and_snapshot_of_a_missing_record_do_not_create_it() {
+    let addr = server().await;
+    let mut a = RawClient::connect(&addr).await;
+    assert_eq!(a.head("nothing/here").await, -1);
+    a.send(RecordMessage::named(RecordAction::Read, "nothing/here")).await;
+    let reply = a.recv_record().await;
+    assert_eq!(reply.action, RecordAction::RecordNotFound as i32);
+    assert_eq!(reply.is_error, Some(true));
+    assert_eq!(reply.original_action, Some(RecordAction::Read as i32));
+    assert_eq!(a.head("nothing/here").await, -1);
+}
+
+#[tokio::test]
+async fn set_data_creates_at_version_one_and_acks() {
+    let addr = server().await;
+    let mut a = RawClient::connect(&addr).await;
+    let mut b = RawClient::connect(&addr).await;
+    b.subscribe("settings/x").await;
+    let m = RecordMessage {
+        version: Some(-1),
+        path: Some("theme".into()),
+        data: Some(r#""dark""#.into()),
+        ..RecordMessage::named(RecordAction::CreateAndPatch, "settings/x")
+    };
+    a.write(m, Some("7")).await;
+    let seen = b.recv_record().await;
+    assert_eq!((seen.action, seen.version), (RecordAction::Patch as i32, Some(1)));
+
+    let m = RecordMessage {
+        version: Some(-1),
+        data: Some(r#"{"fresh":true}"#.into()),
+        ..RecordMessage::named(RecordAction::CreateAndUpdate, "brand/new")
+    };
+    a.write(m, Some("8")).await;
+    assert_eq!(a.head("brand/new").await, 1);
+}
+
+#[tokio::test]
+async fn erase_and_patch_multi() {
+    let addr = server().await;
+    let mut a = RawClient::connect(&addr).await;
+    let mut b = RawClient::connect(&addr).await;
+    a.subscribe("m").await;
+    b.subscribe("m").await;
+    a.write(update("m", 1, r#"{"a":1,"b":2}"#), None).await;
+    b.recv_record().await;
+    let erase = RecordMessage { version: Some(2), path: Some("a".into()), ..RecordMessage::named(RecordAction::Erase, "m") };
+    a.write(erase, None).await;
+    let seen = b.recv_record().await;
+    assert_eq!((seen.action, seen.path.as_deref()), (RecordAction::Erase as i32, Some("a")));
+    let multi = RecordMessage {
+        version: Some(3),
+        data: Some(r#"[{"path":"c","data":3},{"path":"b"}]"#.into()),
+        ..RecordMessage::named(RecordAction::PatchMulti, "m")
+    };
+    a.write(multi, Some("m")).await;
+    let seen = b.recv_record().await;
+    assert_eq!((seen.action, seen.version), (RecordAction::PatchMulti as i32, Some(3)));
+    b.send(RecordMessage::named(RecordAction::Read, "m")).await;
+    assert_eq!(json_value(&b.recv_record().await.data), json!({"c": 3}));
+}
+
+#[tokio::test]
+async fn delete_tells_the_other_subscribers() {
+    let addr = server().await;
+    let mut a = RawClient::connect(&addr).await;
+    let mut b = RawClient::connect(&addr).await;
+    a.subscribe("doomed").await;
+    b.subscribe("doomed").await;
+    a.write(update("doomed", 1, r#"{"x":1}"#), Some("1")).await;
+    b.recv_record().await;
+    a.send(RecordMessage { correlation_id: Some("d".into()), ..RecordMessage::named(RecordAction::Delete, "doomed") })
+        .await;
+    let reply = a.recv_record().await;
+    assert_eq!(reply.action, RecordAction::DeleteSuccess as i32);
+    let seen = b.recv_record().await;
+    assert_eq!((seen.action, seen.name.as_deref()), (RecordAction::Deleted as i32, Some("doomed")));
+    assert_eq!(a.head("doomed").await, -1);
+    // Re-created afresh by the next subscriber.
+    assert_eq!(a.subscribe("doomed").await.version, Some(0));
+}
+
+#[tokio::test]
+async fn unsubscribed_clients_receive_nothing() {
+    let addr = server().await;
+    let mut a = RawClient::connect(&addr).await;
+    let mut b = RawClient::connect(&addr).await;
+    a.subscribe("u").await;
+    b.subscribe("u").await;
+    b.send(RecordMessage { names: vec!["u".into()], correlation_id: Some("x".into()), ..RecordMessage::new(RecordAction::Unsubscribe) })
+        .await;
+    let ack = b.recv_record().await;
+    assert_eq!((ack.action, ack.is_ack), (RecordAction::Unsubscribe as i32, Some(true)));
+    a.write(update("u", 1, "{}"), Some("1")).await;
+    assert!(b.try_recv(Duration::from_millis(300)).await.is_none());
+}
+
+#[tokio::test]
+async fn json_transport_interoperates_with_binary() {
+    let addr = server().await;
+    let mut bin = RawClient::connect(&addr).await;
+    let mut js = RawClient::connect_to(&addr, "/deepstream-json").await;
+    assert_eq!(js.subscribe("j").await.version, Some(0));
+    bin.subscribe("j").await;
+    bin.write(update("j", 1, r#"{"via":"binary"}"#), None).await;
+    let seen = js.recv_record().await;
+    assert_eq!(json_value(&seen.data), json!({"via": "binary"}));
+    js.write(update("j", 2, r#"{"via":"json"}"#), Some("j1")).await;
+    assert_eq!(json_value(&bin.recv_record().await.data), json!({"via": "json"}));
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_harms_nobody_else() {
+    let addr = start(|c| c.max_message_size = 4096).await;
+    let mut good = RawClient::connect(&addr).await;
+    good.subscribe("safe").await;
+    let mut bad = RawClient::connect(&addr).await;
+    bad.subscribe("safe").await;
+
+    // Garbage bytes: a parser error, and the connection stays usable.
+    bad.send_frame(Frame::Binary(vec![0xff, 0xff, 0xff, 0x01, 0x02].into())).await;
+    match bad.recv().await {
+        Message::Parser(p) => assert_eq!(p.action, ParserAction::MessageParseError as i32),
+        other => panic!("expected a parser error, got {other:?}"),
+    }
+    // Data that is not JSON.
+    bad.send(update("safe", 1, "{oops")).await;
+    let reply = bad.recv_record().await;
+    assert_eq!(reply.action, RecordAction::InvalidMessageData as i32);
+    assert!(reply.data.unwrap().contains("not valid JSON"));
+    // An invalid path.
+    bad.send(patch("safe", 1, "a.__proto__.b", "1")).await;
+    assert_eq!(bad.recv_record().await.action, RecordAction::InvalidMessageData as i32);
+    // An empty record name.
+    bad.send(update("", 1, "{}")).await;
+    let reply = bad.recv_record().await;
+    assert_eq!(reply.is_error, Some(true));
+    // Too large.
+    let big = format!("{{\"x\":\"{}\"}}", "y".repeat(5000));
+    bad.send(update("safe", 1, &big)).await;
+    match bad.recv().await {
+        Message::Parser(p) => assert_eq!(p.action, ParserAction::MaximumMessageSizeExceeded as i32),
+        other => panic!("expected a size error, got {other:?}"),
+    }
+    // A topic recordsync does not serve.
+    bad.send(Message::Other { topic: Topic::Event as i32, action: Some(3) }).await;
+    match bad.recv().await {
+        Message::Parser(p) => {
+            assert_eq!(p.action, ParserAction::UnknownTopic as i32);
+            assert_eq!(p.original_topic, Some(Topic::Event as i32));
+        }
+        other => panic!("expected UNKNOWN_TOPIC, got {other:?}"),
+    }
+    // A text frame on the binary endpoint closes that socket only.
+    bad.send_frame(Frame::Text("hello".into())).await;
+    bad.expect_closed().await;
+
+    // The good client saw none of it and still works.
+    good.write(update("safe", 1, r#"{"ok":true}"#), Some("ok")).await;
+    assert_eq!(good.head("safe").await, 1);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_without_slowing_others() {
+    let addr = start(|c| c.outbound_queue_limit = 16).await;
+    let mut writer = RawClient::connect(&addr).await;
+    let mut reader = RawClient::connect(&addr).await;
+    let mut sleeper = RawClient::connect(&addr).await;
+    writer.subscribe("firehose").await;
+    reader.subscribe("firehose").await;
+    sleeper.subscribe("firehose").await;
+    let payload = format!("{{\"pad\":\"{}\"}}", "z".repeat(60_000));
+    // The sleeper never reads; its socket buffers and then its queue fill up.
+    for v in 1..=400 {
+        writer.write(update("firehose", v, &payload), None).await;
+        let seen = reader.recv_record().await;
+        assert_eq!(seen.version, Some(v));
+    }
+    sleeper.expect_closed().await;
+    writer.write(update("firehose", 401, "{}"), Some("last")).await;
+    assert_eq!(reader.recv_record().await.version, Some(401));
+}

@@ -1,0 +1,180 @@
+//! A raw deepstream protocol client for black-box tests: it speaks the wire directly,
+//! so tests see exactly the messages a real client would.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use recordsync_protocol::{
+    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, Message, RecordAction, RecordMessage, binary,
+    json,
+};
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct RawClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub json: bool,
+}
+
+impl RawClient {
+    /// Connects to the binary endpoint without logging in.
+    pub async fn connect_raw(addr: &str, path: &str) -> RawClient {
+        let url = format!("ws://{addr}{path}");
+        let (ws, _) = tokio::time::timeout(TIMEOUT, connect_async(&url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        RawClient { ws, json: path.ends_with("-json") }
+    }
+
+    /// Connects and logs in (challenge, accept, auth) on the binary endpoint.
+    pub async fn connect(addr: &str) -> RawClient {
+        Self::connect_to(addr, "/deepstream").await
+    }
+
+    pub async fn connect_to(addr: &str, path: &str) -> RawClient {
+        let mut c = Self::connect_raw(addr, path).await;
+        c.send(ConnectionMessage {
+            action: ConnectionAction::Challenge as i32,
+            url: Some(format!("ws://{addr}{path}")),
+            protocol_version: Some("0.1a".into()),
+            ..Default::default()
+        })
+        .await;
+        match c.recv().await {
+            Message::Connection(m) => assert_eq!(m.action, ConnectionAction::Accept as i32),
+            other => panic!("expected ACCEPT, got {other:?}"),
+        }
+        c.send(AuthMessage { action: AuthAction::Request as i32, data: Some("{}".into()), ..Default::default() })
+            .await;
+        match c.recv().await {
+            Message::Auth(m) => assert_eq!(m.action, AuthAction::AuthSuccessful as i32),
+            other => panic!("expected AUTH_SUCCESSFUL, got {other:?}"),
+        }
+        c
+    }
+
+    pub async fn send(&mut self, m: impl Into<Message>) {
+        let m = m.into();
+        let frame = if self.json {
+            Frame::Text(json::encode(&m).into())
+        } else {
+            Frame::Binary(binary::encode(&m))
+        };
+        self.ws.send(frame).await.expect("send");
+    }
+
+    pub async fn send_frame(&mut self, frame: Frame) {
+        self.ws.send(frame).await.expect("send");
+    }
+
+    /// The next message; panics after [`TIMEOUT`].
+    pub async fn recv(&mut self) -> Message {
+        self.try_recv(TIMEOUT).await.expect("a message in time")
+    }
+
+    /// The next message, or `None` when nothing came within `wait` or the socket closed.
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<Message> {
+        loop {
+            let frame = tokio::time::timeout(wait, self.ws.next()).await.ok()??.ok()?;
+            return Some(match frame {
+                Frame::Binary(bytes) => binary::decode(&bytes, usize::MAX).expect("server sent a valid frame"),
+                Frame::Text(text) => json::decode(text.as_str(), usize::MAX).expect("server sent valid JSON"),
+                Frame::Close(_) => return None,
+                _ => continue,
+            });
+        }
+    }
+
+    /// Waits for the socket to be closed by the server; panics if it stays open.
+    pub async fn expect_closed(&mut self) {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => panic!("the server did not close the connection"),
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Frame::Close(_)))) => return,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    pub async fn recv_record(&mut self) -> RecordMessage {
+        match self.recv().await {
+            Message::Record(m) => m,
+            other => panic!("expected a record message, got {other:?}"),
+        }
+    }
+
+    /// Receives record messages until one has `action`, returning it; others are skipped.
+    pub async fn recv_action(&mut self, action: RecordAction) -> RecordMessage {
+        loop {
+            let m = self.recv_record().await;
+            if m.action == action as i32 {
+                return m;
+            }
+        }
+    }
+
+    /// Subscribes (SUBSCRIBECREATEANDREAD) and returns the READ_RESPONSE.
+    pub async fn subscribe(&mut self, name: &str) -> RecordMessage {
+        self.send(RecordMessage {
+            names: vec![name.into()],
+            correlation_id: Some("s".into()),
+            ..RecordMessage::new(RecordAction::SubscribeCreateAndRead)
+        })
+        .await;
+        let ack = self.recv_record().await;
+        assert_eq!(ack.action, RecordAction::SubscribeCreateAndRead as i32);
+        assert_eq!(ack.is_ack, Some(true));
+        let read = self.recv_record().await;
+        assert_eq!(read.action, RecordAction::ReadResponse as i32, "{read:?}");
+        read
+    }
+
+    /// Sends a write and, with `ack`, waits for its WRITE_ACKNOWLEDGEMENT.
+    pub async fn write(&mut self, m: RecordMessage, ack: Option<&str>) {
+        let mut m = m;
+        if let Some(id) = ack {
+            m.is_write_ack = Some(true);
+            m.correlation_id = Some(id.into());
+        }
+        self.send(m).await;
+        if let Some(id) = ack {
+            let reply = self.recv_record().await;
+            assert_eq!(reply.action, RecordAction::WriteAcknowledgement as i32, "{reply:?}");
+            assert_eq!(reply.correlation_id.as_deref(), Some(id));
+        }
+    }
+
+    pub async fn head(&mut self, name: &str) -> i32 {
+        self.send(RecordMessage::named(RecordAction::Head, name)).await;
+        let reply = self.recv_action(RecordAction::HeadResponse).await;
+        reply.version.expect("HEAD_RESPONSE carries a version")
+    }
+}
+
+pub fn update(name: &str, version: i32, data: &str) -> RecordMessage {
+    RecordMessage {
+        version: Some(version),
+        data: Some(data.into()),
+        ..RecordMessage::named(RecordAction::Update, name)
+    }
+}
+
+pub fn patch(name: &str, version: i32, path: &str, data: &str) -> RecordMessage {
+    RecordMessage {
+        version: Some(version),
+        path: Some(path.into()),
+        data: Some(data.into()),
+        ..RecordMessage::named(RecordAction::Patch, name)
+    }
+}
+
+pub fn json_value(text: &Option<String>) -> serde_json::Value {
+    serde_json::from_str(text.as_deref().expect("data present")).expect("data is JSON")
+}

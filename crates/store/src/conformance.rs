@@ -1,0 +1,757 @@
+//! The behaviour every [`Store`] must show, as tests written once and run against each
+//! backend (in the manner of ShareDB's shared database-adapter tests).
+//!
+//! Enabled by the `testing` feature. A backend in another crate runs the whole suite,
+//! one `#[tokio::test]` per case, with:
+//!
+//! ```ignore
+//! // In its tests, with `recordsync-store = { ..., features = ["testing"] }` and tokio.
+//! recordsync_store::store_conformance_tests!(async {
+//!     let store: std::sync::Arc<dyn recordsync_store::Store> = make_my_store().await;
+//!     (store, ()) // the second element is dropped when the case ends (e.g. a TempDir)
+//! });
+//! ```
+//!
+//! or calls [`run_all`] (or single cases, all `pub async fn(Arc<dyn Store>)`).
+//!
+//! Every case works on record names under a prefix unique to the process and case, so a
+//! backend may share one database between cases and between runs (a PostgreSQL
+//! database, say) without clean-up in between.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::group_commit::GroupCommitter;
+use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
+
+/// Calls `$callback!($args; case, case, ...)` with every case name: the one list that
+/// both [`run_all`] and [`store_conformance_tests!`](crate::store_conformance_tests) use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_cases {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback!($($args)*;
+            get_missing,
+            put_new,
+            put_new_empty_without_journal_entry,
+            put_new_conflicts_when_record_exists,
+            put_with_right_base,
+            put_with_wrong_base_conflicts,
+            put_with_base_on_missing_record_conflicts,
+            chained_writes_in_one_batch,
+            conflict_in_a_batch_fails_later_writes_to_that_record_only,
+            journal_ranges,
+            journal_is_per_record,
+            delete_removes_record_and_journal,
+            delete_conflicts,
+            recreate_after_delete,
+            large_values,
+            many_records,
+            unusual_names_and_text,
+            group_commit_concurrent_writers,
+            group_commit_callbacks_in_submission_order,
+            group_commit_chain_after_conflict,
+        );
+    };
+}
+
+/// One `#[tokio::test]` per conformance case. `$make` is an async expression giving
+/// `(Arc<dyn Store>, guard)`; the guard lives until the case ends.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::__store_conformance_cases!(__store_conformance_gen!($make));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_gen {
+    ($make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, guard) = $make.await;
+                $crate::conformance::$case(store).await;
+                drop(guard);
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_run {
+    ($store:expr; $($case:ident),* $(,)?) => {
+        $(
+            ::tracing::info!(case = stringify!($case), "store conformance");
+            $crate::conformance::$case($store.clone()).await;
+        )*
+    };
+}
+
+/// Runs every case against one store, panicking on the first failure.
+pub async fn run_all(store: Arc<dyn Store>) {
+    __store_conformance_cases!(__store_conformance_run!(store));
+}
+
+/// A prefix no other case or run uses.
+fn unique(case: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "conformance/{}-{nanos}-{}/{case}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+const T0: u64 = 1_700_000_000_000;
+
+fn record(name: &str, version: u64, data: &str) -> StoredRecord {
+    StoredRecord {
+        name: name.to_owned(),
+        version,
+        data: data.to_owned(),
+        ctime: T0,
+        mtime: T0 + version,
+    }
+}
+
+fn entry(version: u64) -> JournalEntry {
+    JournalEntry {
+        version,
+        time: T0 + version,
+        op: format!(r#"{{"set":{{"v":{version}}}}}"#),
+    }
+}
+
+/// Version `version` of `name`, on top of `version - 1` (or of nothing for 1), journaled.
+fn put(name: &str, version: u64) -> Write {
+    Write::Put {
+        record: record(name, version, &format!(r#"{{"v":{version}}}"#)),
+        base_version: version.checked_sub(1).filter(|_| version > 1),
+        entry: Some(entry(version)),
+    }
+}
+
+fn put_on(name: &str, version: u64, base: Option<u64>) -> Write {
+    Write::Put {
+        record: record(name, version, &format!(r#"{{"v":{version}}}"#)),
+        base_version: base,
+        entry: Some(entry(version)),
+    }
+}
+
+async fn commit(store: &Arc<dyn Store>, batch: Vec<Write>) -> Vec<WriteOutcome> {
+    let outcomes = store.commit(&batch).await.expect("commit failed");
+    assert_eq!(outcomes.len(), batch.len(), "one outcome per write");
+    outcomes
+}
+
+async fn commit_ok(store: &Arc<dyn Store>, batch: Vec<Write>) {
+    let n = batch.len();
+    assert_eq!(
+        commit(store, batch).await,
+        vec![WriteOutcome::Committed; n]
+    );
+}
+
+async fn get(store: &Arc<dyn Store>, name: &str) -> Option<StoredRecord> {
+    store.get(name).await.expect("get failed")
+}
+
+async fn versions(store: &Arc<dyn Store>, name: &str, from: u64, to: u64) -> Vec<u64> {
+    store
+        .journal(name, from, to)
+        .await
+        .expect("journal failed")
+        .iter()
+        .map(|e| e.version)
+        .collect()
+}
+
+fn conflict(current: Option<u64>) -> WriteOutcome {
+    WriteOutcome::Conflict { current }
+}
+
+pub async fn get_missing(store: Arc<dyn Store>) {
+    let name = unique("get_missing");
+    assert_eq!(get(&store, &name).await, None);
+    assert!(store.journal(&name, 0, u64::MAX).await.unwrap().is_empty());
+}
+
+pub async fn put_new(store: Arc<dyn Store>) {
+    let name = unique("put_new");
+    let r = StoredRecord {
+        name: name.clone(),
+        version: 1,
+        data: r#"{"a":[1,2,{"b":null}],"c":"d"}"#.to_owned(),
+        ctime: T0,
+        mtime: T0 + 5,
+    };
+    let e = entry(1);
+    commit_ok(
+        &store,
+        vec![Write::Put {
+            record: r.clone(),
+            base_version: None,
+            entry: Some(e.clone()),
+        }],
+    )
+    .await;
+    assert_eq!(get(&store, &name).await, Some(r), "stored exactly as written");
+    assert_eq!(store.journal(&name, 0, u64::MAX).await.unwrap(), vec![e]);
+}
+
+pub async fn put_new_empty_without_journal_entry(store: Arc<dyn Store>) {
+    let name = unique("put_new_empty");
+    let r = record(&name, 0, "{}");
+    commit_ok(
+        &store,
+        vec![Write::Put {
+            record: r.clone(),
+            base_version: None,
+            entry: None,
+        }],
+    )
+    .await;
+    assert_eq!(get(&store, &name).await, Some(r));
+    assert!(versions(&store, &name, 0, u64::MAX).await.is_empty());
+    // And it can be written on top of, from version 0.
+    commit_ok(&store, vec![put_on(&name, 1, Some(0))]).await;
+    assert_eq!(versions(&store, &name, 0, u64::MAX).await, vec![1]);
+}
+
+pub async fn put_new_conflicts_when_record_exists(store: Arc<dyn Store>) {
+    let name = unique("put_new_exists");
+    commit_ok(&store, vec![put(&name, 1), put(&name, 2)]).await;
+    let before = get(&store, &name).await;
+    assert_eq!(commit(&store, vec![put(&name, 1)]).await, vec![conflict(Some(2))]);
+    assert_eq!(get(&store, &name).await, before);
+}
+
+pub async fn put_with_right_base(store: Arc<dyn Store>) {
+    let name = unique("put_right_base");
+    commit_ok(&store, vec![put(&name, 1)]).await;
+    commit_ok(&store, vec![put(&name, 2)]).await;
+    let r = get(&store, &name).await.expect("record exists");
+    assert_eq!(r.version, 2);
+    assert_eq!(r.data, r#"{"v":2}"#);
+    assert_eq!(versions(&store, &name, 0, u64::MAX).await, vec![1, 2]);
+}
+
+pub async fn put_with_wrong_base_conflicts(store: Arc<dyn Store>) {
+    let name = unique("put_wrong_base");
+    commit_ok(&store, vec![put(&name, 1), put(&name, 2), put(&name, 3)]).await;
+    let before = get(&store, &name).await;
+    for base in [1, 2, 4, 100] {
+        let outcome = commit(&store, vec![put_on(&name, base + 1, Some(base))]).await;
+        assert_eq!(outcome, vec![conflict(Some(3))], "base {base}");
+    }
+    assert_eq!(get(&store, &name).await, before, "a conflict stores nothing");
+    assert_eq!(versions(&store, &name, 0, u64::MAX).await, vec![1, 2, 3]);
+}
+
+pub async fn put_with_base_on_missing_record_conflicts(store: Arc<dyn Store>) {
+    let name = unique("put_base_missing");
+    assert_eq!(
+        commit(&store, vec![put_on(&name, 4, Some(3))]).await,
+        vec![conflict(None)]
+    );
+    assert_eq!(get(&store, &name).await, None);
+    assert!(versions(&store, &name, 0, u64::MAX).await.is_empty());
+}
+
+pub async fn chained_writes_in_one_batch(store: Arc<dyn Store>) {
+    let name = unique("chained");
+    // Each write is checked against the one before it in the same batch.
+    commit_ok(&store, (1..=5).map(|v| put(&name, v)).collect()).await;
+    assert_eq!(get(&store, &name).await.unwrap().version, 5);
+    assert_eq!(
+        versions(&store, &name, 0, u64::MAX).await,
+        vec![1, 2, 3, 4, 5]
+    );
+    commit_ok(&store, (6..=8).map(|v| put(&name, v)).collect()).await;
+    assert_eq!(get(&store, &name).await.unwrap().data, r#"{"v":8}"#);
+}
+
+pub async fn conflict_in_a_batch_fails_later_writes_to_that_record_only(store: Arc<dyn Store>) {
+    let a = unique("batch_conflict_a");
+    let b = unique("batch_conflict_b");
+    let c = unique("batch_conflict_c");
+    commit_ok(&store, vec![put(&b, 1)]).await;
+    let outcomes = commit(
+        &store,
+        vec![
+            put(&a, 1),
+            put(&c, 1),
+            put_on(&b, 3, Some(2)), // b is at 1
+            put(&a, 2),
+            put(&c, 2),
+            // b's next write was built on the failed one; its base matches what is stored
+            // by coincidence, and it must not land.
+            put_on(&b, 2, Some(1)),
+            put_on(&a, 9, Some(5)), // a is at 2 by now
+            put(&a, 3),
+            put(&c, 3),
+        ],
+    )
+    .await;
+    assert_eq!(
+        outcomes,
+        vec![
+            WriteOutcome::Committed,
+            WriteOutcome::Committed,
+            conflict(Some(1)),
+            WriteOutcome::Committed,
+            WriteOutcome::Committed,
+            conflict(Some(1)),
+            conflict(Some(2)),
+            conflict(Some(2)),
+            WriteOutcome::Committed,
+        ]
+    );
+    assert_eq!(get(&store, &a).await.unwrap().version, 2);
+    assert_eq!(get(&store, &b).await.unwrap().version, 1);
+    assert_eq!(get(&store, &c).await.unwrap().version, 3);
+    assert_eq!(versions(&store, &a, 0, u64::MAX).await, vec![1, 2]);
+    assert_eq!(versions(&store, &b, 0, u64::MAX).await, vec![1]);
+    assert_eq!(versions(&store, &c, 0, u64::MAX).await, vec![1, 2, 3]);
+
+    // The next batch starts afresh.
+    commit_ok(&store, vec![put(&a, 3), put(&b, 2)]).await;
+
+    // A batch of nothing but conflicts changes nothing.
+    let outcomes = commit(&store, vec![put(&a, 1), put_on(&b, 5, Some(4))]).await;
+    assert_eq!(outcomes, vec![conflict(Some(3)), conflict(Some(2))]);
+    assert_eq!(get(&store, &a).await.unwrap().version, 3);
+}
+
+pub async fn journal_ranges(store: Arc<dyn Store>) {
+    let name = unique("journal_ranges");
+    commit_ok(
+        &store,
+        vec![Write::Put {
+            record: record(&name, 0, "{}"),
+            base_version: None,
+            entry: None,
+        }],
+    )
+    .await;
+    // Spread over several batches, some with many entries.
+    commit_ok(&store, (1..=3).map(|v| put_on(&name, v, Some(v - 1))).collect()).await;
+    commit_ok(&store, vec![put_on(&name, 4, Some(3))]).await;
+    commit_ok(&store, (5..=12).map(|v| put_on(&name, v, Some(v - 1))).collect()).await;
+
+    let all: Vec<u64> = (1..=12).collect();
+    assert_eq!(versions(&store, &name, 0, u64::MAX).await, all);
+    assert_eq!(versions(&store, &name, 1, 12).await, all);
+    assert_eq!(versions(&store, &name, 3, 5).await, vec![3, 4, 5], "inclusive bounds");
+    assert_eq!(versions(&store, &name, 7, 7).await, vec![7]);
+    assert_eq!(versions(&store, &name, 9, u64::MAX).await, vec![9, 10, 11, 12]);
+    assert_eq!(versions(&store, &name, 0, 2).await, vec![1, 2]);
+    assert_eq!(
+        versions(&store, &name, 2, 10).await,
+        (2..=10).collect::<Vec<_>>(),
+        "numeric, not lexicographic, order (10 after 9)"
+    );
+    assert!(versions(&store, &name, 6, 5).await.is_empty(), "from > to");
+    assert!(versions(&store, &name, 13, 100).await.is_empty());
+    assert!(versions(&store, &name, 0, 0).await.is_empty());
+
+    let entries = store.journal(&name, 11, 11).await.unwrap();
+    assert_eq!(entries, vec![entry(11)], "time and op kept exactly");
+}
+
+pub async fn journal_is_per_record(store: Arc<dyn Store>) {
+    // Names that are prefixes of one another must not see each other's entries.
+    let base = unique("journal_per_record");
+    let names = [
+        base.clone(),
+        format!("{base}a"),
+        format!("{base}/x"),
+        format!("{base} "),
+        format!("{base}\u{1}"),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let n = i as u64 + 1;
+        commit_ok(&store, (1..=n).map(|v| put(name, v)).collect()).await;
+    }
+    for (i, name) in names.iter().enumerate() {
+        let n = i as u64 + 1;
+        assert_eq!(
+            versions(&store, name, 0, u64::MAX).await,
+            (1..=n).collect::<Vec<_>>(),
+            "{name:?}"
+        );
+    }
+    assert!(
+        versions(&store, &base[..base.len() - 1], 0, u64::MAX)
+            .await
+            .is_empty()
+    );
+}
+
+pub async fn delete_removes_record_and_journal(store: Arc<dyn Store>) {
+    let name = unique("delete");
+    let neighbour = format!("{name}-neighbour");
+    commit_ok(&store, (1..=4).map(|v| put(&name, v)).collect()).await;
+    commit_ok(&store, (1..=2).map(|v| put(&neighbour, v)).collect()).await;
+    commit_ok(
+        &store,
+        vec![Write::Delete {
+            name: name.clone(),
+            base_version: 4,
+        }],
+    )
+    .await;
+    assert_eq!(get(&store, &name).await, None);
+    assert!(versions(&store, &name, 0, u64::MAX).await.is_empty());
+    // Nothing else went with it.
+    assert_eq!(get(&store, &neighbour).await.unwrap().version, 2);
+    assert_eq!(versions(&store, &neighbour, 0, u64::MAX).await, vec![1, 2]);
+}
+
+pub async fn delete_conflicts(store: Arc<dyn Store>) {
+    let name = unique("delete_conflicts");
+    let missing = unique("delete_missing");
+    commit_ok(&store, (1..=3).map(|v| put(&name, v)).collect()).await;
+    let outcomes = commit(
+        &store,
+        vec![
+            Write::Delete {
+                name: name.clone(),
+                base_version: 2,
+            },
+            Write::Delete {
+                name: missing.clone(),
+                base_version: 0,
+            },
+        ],
+    )
+    .await;
+    assert_eq!(outcomes, vec![conflict(Some(3)), conflict(None)]);
+    assert_eq!(get(&store, &name).await.unwrap().version, 3);
+    assert_eq!(versions(&store, &name, 0, u64::MAX).await, vec![1, 2, 3]);
+    assert_eq!(get(&store, &missing).await, None);
+}
+
+pub async fn recreate_after_delete(store: Arc<dyn Store>) {
+    let name = unique("recreate");
+    commit_ok(&store, (1..=3).map(|v| put(&name, v)).collect()).await;
+    commit_ok(
+        &store,
+        vec![Write::Delete {
+            name: name.clone(),
+            base_version: 3,
+        }],
+    )
+    .await;
+    // From nothing again: base None, and the old journal does not come back.
+    assert_eq!(
+        commit(&store, vec![put_on(&name, 4, Some(3))]).await,
+        vec![conflict(None)]
+    );
+    commit_ok(&store, vec![put(&name, 1)]).await;
+    assert_eq!(get(&store, &name).await.unwrap().version, 1);
+    assert_eq!(versions(&store, &name, 0, u64::MAX).await, vec![1]);
+
+    // Delete and re-create inside one batch, then delete again: checked in order.
+    let outcomes = commit(
+        &store,
+        vec![
+            Write::Delete {
+                name: name.clone(),
+                base_version: 1,
+            },
+            put(&name, 1),
+            put(&name, 2),
+            Write::Delete {
+                name: name.clone(),
+                base_version: 2,
+            },
+            Write::Put {
+                record: record(&name, 0, "{}"),
+                base_version: None,
+                entry: None,
+            },
+            Write::Delete {
+                name: name.clone(),
+                base_version: 5,
+            },
+            put_on(&name, 1, Some(0)), // after a conflict: refused too
+        ],
+    )
+    .await;
+    assert_eq!(
+        outcomes,
+        vec![
+            WriteOutcome::Committed,
+            WriteOutcome::Committed,
+            WriteOutcome::Committed,
+            WriteOutcome::Committed,
+            WriteOutcome::Committed,
+            conflict(Some(0)),
+            conflict(Some(0)),
+        ]
+    );
+    assert_eq!(get(&store, &name).await.unwrap().version, 0);
+    assert!(versions(&store, &name, 0, u64::MAX).await.is_empty());
+}
+
+/// A JSON object of about `bytes` bytes, with varied content so compression or dedup in
+/// a backend cannot hide a truncation.
+fn big_json(bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes + 64);
+    s.push_str(r#"{"items":["#);
+    let mut i = 0u64;
+    while s.len() < bytes {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(r#"{{"i":{i},"s":"é{:x}"}}"#, i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        i += 1;
+    }
+    s.push_str("]}");
+    s
+}
+
+pub async fn large_values(store: Arc<dyn Store>) {
+    let name = unique("large");
+    let data = big_json(5 * 1024 * 1024);
+    let op = big_json(1024 * 1024);
+    let r = StoredRecord {
+        name: name.clone(),
+        version: 1,
+        data: data.clone(),
+        ctime: T0,
+        mtime: T0,
+    };
+    let e = JournalEntry {
+        version: 1,
+        time: T0,
+        op,
+    };
+    commit_ok(
+        &store,
+        vec![Write::Put {
+            record: r.clone(),
+            base_version: None,
+            entry: Some(e.clone()),
+        }],
+    )
+    .await;
+    assert!(get(&store, &name).await == Some(r), "5 MiB record round-trips");
+    assert!(store.journal(&name, 1, 1).await.unwrap() == vec![e]);
+
+    // Replaced by a small value, and back to a large one: no stale tail survives.
+    commit_ok(&store, vec![put(&name, 2)]).await;
+    assert_eq!(get(&store, &name).await.unwrap().data, r#"{"v":2}"#);
+    let mut r3 = record(&name, 3, &data);
+    r3.data.insert_str(data.len() - 2, r#","tail":true"#);
+    commit_ok(
+        &store,
+        vec![Write::Put {
+            record: r3.clone(),
+            base_version: Some(2),
+            entry: Some(entry(3)),
+        }],
+    )
+    .await;
+    assert!(get(&store, &name).await == Some(r3));
+}
+
+pub async fn many_records(store: Arc<dyn Store>) {
+    let prefix = unique("many");
+    let count = 2000u64;
+    let name = |i: u64| format!("{prefix}/{i:05}");
+    for chunk in (0..count).collect::<Vec<_>>().chunks(250) {
+        commit_ok(&store, chunk.iter().map(|&i| put(&name(i), 1)).collect()).await;
+    }
+    // Every tenth gets a second version.
+    commit_ok(
+        &store,
+        (0..count).step_by(10).map(|i| put(&name(i), 2)).collect(),
+    )
+    .await;
+    for i in 0..count {
+        let want = if i % 10 == 0 { 2 } else { 1 };
+        let r = get(&store, &name(i)).await.expect("record exists");
+        assert_eq!((r.name.as_str(), r.version), (name(i).as_str(), want));
+    }
+    assert_eq!(get(&store, &name(count)).await, None);
+}
+
+pub async fn unusual_names_and_text(store: Arc<dyn Store>) {
+    let base = unique("names");
+    let names = [
+        format!("{base}/ünïcödé/日本語/🦀"),
+        format!("{base}/with space and \"quotes\" and \\backslash"),
+        format!("{base}/{}", "x".repeat(1000)),
+        format!("{base}/$*?[]{{}}%_'"),
+    ];
+    let data = r#"{"s":"line\nbreak \"quoted\" \\ tab\t é 🦀 \u00e9","n":-1.5e300,"e":[],"o":{}}"#;
+    for name in &names {
+        let r = record(name, 1, data);
+        commit_ok(
+            &store,
+            vec![Write::Put {
+                record: r.clone(),
+                base_version: None,
+                entry: Some(JournalEntry {
+                    version: 1,
+                    time: T0,
+                    op: data.to_owned(),
+                }),
+            }],
+        )
+        .await;
+        assert_eq!(get(&store, name).await, Some(r), "{name:?}");
+        assert_eq!(store.journal(name, 1, 1).await.unwrap()[0].op, data);
+    }
+}
+
+/// Submits through `committer` and waits for the outcome.
+async fn submit(committer: &GroupCommitter, write: Write) -> WriteOutcome {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    committer.submit(
+        write,
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    );
+    rx.await
+        .expect("the committer dropped a callback")
+        .expect("commit failed")
+}
+
+pub async fn group_commit_concurrent_writers(store: Arc<dyn Store>) {
+    let prefix = unique("concurrent");
+    let (tasks, writes) = (50u64, 20u64);
+    let committer = Arc::new(GroupCommitter::new(store.clone()));
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let committer = committer.clone();
+            let name = format!("{prefix}/{t}");
+            tokio::spawn(async move {
+                for v in 1..=writes {
+                    let outcome = submit(&committer, put(&name, v)).await;
+                    assert_eq!(outcome, WriteOutcome::Committed, "{name} v{v}");
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("writer task failed");
+    }
+    committer.flush().await;
+    for t in 0..tasks {
+        let name = format!("{prefix}/{t}");
+        assert_eq!(get(&store, &name).await.unwrap().version, writes);
+        assert_eq!(
+            versions(&store, &name, 0, u64::MAX).await,
+            (1..=writes).collect::<Vec<_>>()
+        );
+    }
+    let stats = committer.stats();
+    assert_eq!(stats.writes, tasks * writes);
+    assert_eq!(stats.failed_batches, 0);
+    assert!(
+        stats.batches < stats.writes,
+        "group commit should share commits: {stats:?}"
+    );
+    committer.shutdown().await;
+}
+
+pub async fn group_commit_callbacks_in_submission_order(store: Arc<dyn Store>) {
+    let prefix = unique("order");
+    let committer = GroupCommitter::with_max_batch(store.clone(), 16);
+    let seen: Arc<Mutex<Vec<(usize, WriteOutcome)>>> = Arc::default();
+    let chained = format!("{prefix}/chained");
+    let mut expected = Vec::new();
+    // Submitted without waiting: the chain on one record succeeds only because batches
+    // are committed in submission order, across batch boundaries (max 16 per batch).
+    for i in 0..200usize {
+        let write = if i % 2 == 0 {
+            put(&chained, i as u64 / 2 + 1)
+        } else {
+            put(&format!("{prefix}/{i}"), 1)
+        };
+        let seen = seen.clone();
+        committer.submit(
+            write,
+            Box::new(move |r| seen.lock().push((i, r.expect("commit failed")))),
+        );
+        expected.push((i, WriteOutcome::Committed));
+        if i % 37 == 0 {
+            // Let some batches go out while others are still being submitted.
+            tokio::task::yield_now().await;
+        }
+    }
+    committer.flush().await;
+    assert_eq!(*seen.lock(), expected);
+    assert_eq!(get(&store, &chained).await.unwrap().version, 100);
+    assert!(committer.stats().batches >= 200 / 16);
+    committer.shutdown().await;
+}
+
+/// What the engine must expect when it pipelines writes to one record: once one write
+/// conflicts, every later write built on it conflicts too, whether it shares the batch
+/// (the store's rule) or not (the committer's fence), and nothing of them is stored. A
+/// write submitted after the conflict was reported goes through.
+pub async fn group_commit_chain_after_conflict(store: Arc<dyn Store>) {
+    for max_batch in [1, 1024] {
+        let name = unique("chain_conflict");
+        let other = format!("{name}-other");
+        // Another node wrote version 2; this submitter believes the record is at 1.
+        commit_ok(&store, vec![put(&name, 1), put(&name, 2)]).await;
+        let committer = GroupCommitter::with_max_batch(store.clone(), max_batch);
+        let seen: Arc<Mutex<Vec<WriteOutcome>>> = Arc::default();
+        let stale = [put(&name, 2), put(&other, 1), put(&name, 3), put(&name, 4)];
+        // Held while submitting, as the engine holds a record's lock, and taken by every
+        // callback: all four are submitted before the first conflict is reported, so
+        // all are stale.
+        let engine_lock: Arc<Mutex<()>> = Arc::default();
+        {
+            let _held = engine_lock.lock();
+            for write in stale {
+                let seen = seen.clone();
+                let engine_lock = engine_lock.clone();
+                committer.submit(
+                    write,
+                    Box::new(move |r| {
+                        let _held = engine_lock.lock();
+                        seen.lock().push(r.expect("commit failed"));
+                    }),
+                );
+            }
+        }
+        committer.flush().await;
+        assert_eq!(
+            *seen.lock(),
+            vec![
+                conflict(Some(2)),
+                WriteOutcome::Committed,
+                conflict(Some(2)),
+                conflict(Some(2)),
+            ],
+            "max batch {max_batch}"
+        );
+        let r = get(&store, &name).await.unwrap();
+        assert_eq!((r.version, r.data.as_str()), (2, r#"{"v":2}"#));
+        assert_eq!(versions(&store, &name, 0, u64::MAX).await, vec![1, 2]);
+
+        // After reloading, the submitter writes on top of what is really there.
+        let outcome = submit(&committer, put_on(&name, 3, Some(r.version))).await;
+        assert_eq!(outcome, WriteOutcome::Committed, "max batch {max_batch}");
+        assert_eq!(get(&store, &name).await.unwrap().version, 3);
+        committer.shutdown().await;
+    }
+}

@@ -1,0 +1,24 @@
+//! Storage for recordsync.
+//!
+//! Module map:
+//! - [`store`]        — the [`Store`] trait every backend implements, and its data types.
+//! - [`error`]        — [`StoreError`].
+//! - [`group_commit`] — [`GroupCommitter`]: many concurrent writes share one durable commit.
+//! - [`memory`]       — [`MemoryStore`], for throwaway use and tests.
+//! - [`embedded`]     — [`EmbeddedStore`], the default: crash-safe, on disk (redb).
+//! - `conformance`    — (feature `testing`) the tests every [`Store`] must pass, reusable
+//!   by backends in other crates.
+
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+pub mod embedded;
+pub mod error;
+pub mod group_commit;
+pub mod memory;
+pub mod store;
+
+pub use embedded::EmbeddedStore;
+pub use error::StoreError;
+pub use group_commit::{CommitStats, Done, GroupCommitter};
+pub use memory::MemoryStore;
+pub use store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
