@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use recordsync_server::{Config, Server, StorageKind};
 
 #[derive(Parser)]
-#[command(name = "recordsync", version, about = "A realtime record store and sync server that speaks deepstream's protocol")]
+#[command(
+    name = "recordsync",
+    version,
+    about = "A realtime record store and sync server that speaks deepstream's protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +49,8 @@ struct ServeArgs {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RECORDSYNC_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("RECORDSYNC_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -90,8 +95,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         StorageKind::Memory => "memory (nothing is kept across restarts)".to_owned(),
     };
     let server = Server::bind(config).await.map_err(|e| e.to_string())?;
-    tracing::info!("recordsync listening on {} ({storage})", server.local_addr());
-    server.run(shutdown_signal()).await.map_err(|e| e.to_string())
+    tracing::info!(
+        "recordsync listening on {} ({storage})",
+        server.local_addr()
+    );
+    server
+        .run(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

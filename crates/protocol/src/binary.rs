@@ -30,12 +30,17 @@ struct ActionOnly {
 /// Decodes one frame. `limit` bounds the frame size before any parsing happens.
 pub fn decode(frame: &[u8], limit: usize) -> Result<Message, DecodeError> {
     if frame.len() > limit {
-        return Err(DecodeError::TooLarge { size: frame.len(), limit });
+        return Err(DecodeError::TooLarge {
+            size: frame.len(),
+            limit,
+        });
     }
     let envelope = Envelope::decode_length_delimited(frame).map_err(protobuf)?;
     let body = envelope.message;
     let message = match Topic::try_from(envelope.topic) {
-        Ok(Topic::Connection) => Message::Connection(ConnectionMessage::decode(body).map_err(protobuf)?),
+        Ok(Topic::Connection) => {
+            Message::Connection(ConnectionMessage::decode(body).map_err(protobuf)?)
+        }
         Ok(Topic::Auth) => Message::Auth(AuthMessage::decode(body).map_err(protobuf)?),
         Ok(Topic::Record) => Message::Record(RecordMessage::decode(body).map_err(protobuf)?),
         Ok(Topic::Parser) => Message::Parser(ParserMessage::decode(body).map_err(protobuf)?),
@@ -57,7 +62,10 @@ pub fn encode(message: &Message) -> Bytes {
         Message::Parser(m) => m.encode_to_vec(),
         Message::Other { action, .. } => ActionOnly { action: *action }.encode_to_vec(),
     };
-    let envelope = Envelope { topic: message.topic(), message: Bytes::from(body) };
+    let envelope = Envelope {
+        topic: message.topic(),
+        message: Bytes::from(body),
+    };
     let mut out = BytesMut::with_capacity(envelope.encoded_len() + 5);
     envelope
         .encode_length_delimited(&mut out)
@@ -87,7 +95,12 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bytes in [&b""[..], b"\xff\xff\xff\xff", b"\x05\x10\x05\x1a\x09", b"hello world"] {
+        for bytes in [
+            &b""[..],
+            b"\xff\xff\xff\xff",
+            b"\x05\x10\x05\x1a\x09",
+            b"hello world",
+        ] {
             assert!(decode(bytes, 1 << 20).is_err(), "{bytes:?}");
         }
     }
@@ -96,16 +109,25 @@ mod tests {
     fn oversized_frames_are_refused_before_parsing() {
         assert_eq!(
             decode(&[0u8; 100], 10),
-            Err(DecodeError::TooLarge { size: 100, limit: 10 })
+            Err(DecodeError::TooLarge {
+                size: 100,
+                limit: 10
+            })
         );
     }
 
     #[test]
     fn unimplemented_topics_decode_with_their_action() {
-        let frame = encode(&Message::Other { topic: Topic::Event as i32, action: Some(3) });
+        let frame = encode(&Message::Other {
+            topic: Topic::Event as i32,
+            action: Some(3),
+        });
         assert_eq!(
             decode(&frame, 1 << 20),
-            Ok(Message::Other { topic: Topic::Event as i32, action: Some(3) })
+            Ok(Message::Other {
+                topic: Topic::Event as i32,
+                action: Some(3)
+            })
         );
     }
 }

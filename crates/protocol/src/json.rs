@@ -18,7 +18,10 @@ struct TopicAndAction {
 /// Decodes one text frame. `limit` bounds its size before any parsing happens.
 pub fn decode(text: &str, limit: usize) -> Result<Message, DecodeError> {
     if text.len() > limit {
-        return Err(DecodeError::TooLarge { size: text.len(), limit });
+        return Err(DecodeError::TooLarge {
+            size: text.len(),
+            limit,
+        });
     }
     let head: TopicAndAction = serde_json::from_str(text).map_err(json)?;
     let message = match Topic::try_from(head.topic) {
@@ -26,7 +29,10 @@ pub fn decode(text: &str, limit: usize) -> Result<Message, DecodeError> {
         Ok(Topic::Auth) => Message::Auth(serde_json::from_str(text).map_err(json)?),
         Ok(Topic::Record) => Message::Record(serde_json::from_str(text).map_err(json)?),
         Ok(Topic::Parser) => Message::Parser(serde_json::from_str(text).map_err(json)?),
-        Ok(_) => Message::Other { topic: head.topic, action: head.action },
+        Ok(_) => Message::Other {
+            topic: head.topic,
+            action: head.action,
+        },
         Err(_) => return Err(DecodeError::UnknownTopic(head.topic)),
     };
     Ok(message)
@@ -39,7 +45,9 @@ pub fn encode(message: &Message) -> String {
         Message::Auth(m) => serde_json::to_string(m),
         Message::Record(m) => serde_json::to_string(m),
         Message::Parser(m) => serde_json::to_string(m),
-        Message::Other { action, .. } => serde_json::to_string(&serde_json::json!({ "action": action })),
+        Message::Other { action, .. } => {
+            serde_json::to_string(&serde_json::json!({ "action": action }))
+        }
     }
     .expect("these messages always serialise");
     // `body` is a JSON object; put `topic` first in it.
@@ -60,8 +68,13 @@ mod tests {
     #[test]
     fn record_message_as_the_js_client_writes_it() {
         let text = r#"{"topic":5,"action":23,"names":["a","b"],"correlationId":"7","isAck":false,"parsedData":{"x":1}}"#;
-        let Message::Record(m) = decode(text, 1 << 20).unwrap() else { panic!("not a record") };
-        assert_eq!(m.record_action(), Some(RecordAction::SubscribeCreateAndRead));
+        let Message::Record(m) = decode(text, 1 << 20).unwrap() else {
+            panic!("not a record")
+        };
+        assert_eq!(
+            m.record_action(),
+            Some(RecordAction::SubscribeCreateAndRead)
+        );
         assert_eq!(m.names, vec!["a", "b"]);
         assert_eq!(m.correlation_id.as_deref(), Some("7"));
     }
@@ -75,7 +88,10 @@ mod tests {
             r#"{"topic":5,"action":4,"name":"a","version":0}"#
         );
         assert_eq!(
-            encode(&Message::Other { topic: 4, action: None }),
+            encode(&Message::Other {
+                topic: 4,
+                action: None
+            }),
             r#"{"topic":4,"action":null}"#
         );
     }

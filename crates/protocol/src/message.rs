@@ -13,7 +13,10 @@ pub enum Message {
     Parser(ParserMessage),
     /// A topic without a message type here; `action` is read when the payload has one in
     /// field 1, as every deepstream topic message does.
-    Other { topic: i32, action: Option<i32> },
+    Other {
+        topic: i32,
+        action: Option<i32>,
+    },
 }
 
 impl Message {

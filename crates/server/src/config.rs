@@ -15,6 +15,7 @@
 //! | unauthenticated timeout (ms) | `connectionEndpoints[*].options.unauthenticatedClientTimeout` | 180000            |
 //! | max auth attempts            | `connectionEndpoints[*].options.maxAuthAttempts`              | 3                 |
 //! | listen response timeout (ms) | `listen.responseTimeout`                                      | 500               |
+//! | listen rematch interval (ms) | `listen.rematchInterval`                                      | 30000             |
 //! | storage                      | `storage` (`embedded`, `memory`)                              | `embedded`        |
 //! | data directory               | `dataDir`                                                     | `./data`          |
 //! | outbound queue (messages)    | `outboundQueueLimit`                                          | 65536             |
@@ -67,6 +68,7 @@ pub struct Config {
     pub unauthenticated_timeout: Duration,
     pub max_auth_attempts: u32,
     pub listen_response_timeout: Duration,
+    pub listen_rematch_interval: Duration,
     pub outbound_queue_limit: usize,
     pub max_pending_writes: usize,
 }
@@ -86,6 +88,7 @@ impl Default for Config {
             unauthenticated_timeout: Duration::from_secs(180),
             max_auth_attempts: 3,
             listen_response_timeout: Duration::from_millis(500),
+            listen_rematch_interval: Duration::from_secs(30),
             outbound_queue_limit: 65536,
             max_pending_writes: 1024,
         }
@@ -106,10 +109,33 @@ pub enum ConfigError {
 /// Top-level keys of a deepstream config.yml that recordsync reads or knowingly ignores
 /// (they configure things recordsync does differently or not at all).
 const KNOWN_KEYS: &[&str] = &[
-    "httpServer", "connectionEndpoints", "listen", "storage", "dataDir", "outboundQueueLimit",
-    "maxPendingWritesPerConnection", "serverName", "showLogo", "logLevel", "libDir", "exitOnFatalError",
-    "dependencyInitialisationTimeout", "logger", "auth", "permission", "cache", "monitoring",
-    "telemetry", "plugins", "clusterNode", "locks", "record", "rpc", "event", "presence", "subscriptions",
+    "httpServer",
+    "connectionEndpoints",
+    "listen",
+    "storage",
+    "dataDir",
+    "outboundQueueLimit",
+    "maxPendingWritesPerConnection",
+    "serverName",
+    "showLogo",
+    "logLevel",
+    "libDir",
+    "exitOnFatalError",
+    "dependencyInitialisationTimeout",
+    "logger",
+    "auth",
+    "permission",
+    "cache",
+    "monitoring",
+    "telemetry",
+    "plugins",
+    "clusterNode",
+    "locks",
+    "record",
+    "rpc",
+    "event",
+    "presence",
+    "subscriptions",
 ];
 
 impl Config {
@@ -160,23 +186,31 @@ impl Config {
             for (i, endpoint) in list.iter().enumerate() {
                 let key = |k: &str| format!("connectionEndpoints[{i}].{k}");
                 let kind = endpoint.get("type").and_then(Value::as_str).unwrap_or("");
-                let Some(options) = endpoint.get("options") else { continue };
+                let Some(options) = endpoint.get("options") else {
+                    continue;
+                };
                 if let Some(v) = options.get("urlPath") {
                     match kind {
                         "ws-binary" => self.binary_path = string(v, &key("options.urlPath"))?,
                         "ws-json" => self.json_path = string(v, &key("options.urlPath"))?,
-                        _ => warnings.push(format!("endpoint type {kind:?} ({}) is not served", key("type"))),
+                        _ => warnings.push(format!(
+                            "endpoint type {kind:?} ({}) is not served",
+                            key("type")
+                        )),
                     }
                 }
                 if let Some(v) = options.get("maxMessageSize") {
                     self.max_message_size = uint(v, &key("options.maxMessageSize"))? as usize;
                 }
                 if let Some(v) = options.get("heartbeatInterval") {
-                    self.heartbeat_interval = Duration::from_millis(uint(v, &key("options.heartbeatInterval"))?);
+                    self.heartbeat_interval =
+                        Duration::from_millis(uint(v, &key("options.heartbeatInterval"))?);
                 }
                 if let Some(v) = options.get("unauthenticatedClientTimeout") {
-                    self.unauthenticated_timeout =
-                        Duration::from_millis(uint(v, &key("options.unauthenticatedClientTimeout"))?);
+                    self.unauthenticated_timeout = Duration::from_millis(uint(
+                        v,
+                        &key("options.unauthenticatedClientTimeout"),
+                    )?);
                 }
                 if let Some(v) = options.get("maxAuthAttempts") {
                     self.max_auth_attempts = uint(v, &key("options.maxAuthAttempts"))? as u32;
@@ -184,14 +218,22 @@ impl Config {
             }
         }
         if let Some(v) = doc.pointer("/listen/responseTimeout") {
-            self.listen_response_timeout = Duration::from_millis(uint(v, "listen.responseTimeout")?);
+            self.listen_response_timeout =
+                Duration::from_millis(uint(v, "listen.responseTimeout")?);
+        }
+        if let Some(v) = doc.pointer("/listen/rematchInterval") {
+            self.listen_rematch_interval =
+                Duration::from_millis(uint(v, "listen.rematchInterval")?);
         }
         if let Some(v) = doc.get("storage") {
             // deepstream's `storage` is a plugin section; only a plain string is ours.
             if let Some(s) = v.as_str() {
                 self.storage = s.parse()?;
             } else {
-                warnings.push("deepstream storage plugins are not used: recordsync has its own storage".into());
+                warnings.push(
+                    "deepstream storage plugins are not used: recordsync has its own storage"
+                        .into(),
+                );
             }
         }
         if let Some(v) = doc.get("dataDir") {
@@ -221,22 +263,33 @@ impl Config {
         if self.max_message_size < 1024 {
             return Err(invalid("maxMessageSize", "must be at least 1024 bytes"));
         }
+        if self.listen_rematch_interval.is_zero() {
+            return Err(invalid("listen.rematchInterval", "must be more than 0"));
+        }
         if self.outbound_queue_limit == 0 {
             return Err(invalid("outboundQueueLimit", "must be at least 1"));
         }
         if self.max_pending_writes == 0 {
-            return Err(invalid("maxPendingWritesPerConnection", "must be at least 1"));
+            return Err(invalid(
+                "maxPendingWritesPerConnection",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
 }
 
 fn invalid(key: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 fn string(v: &Value, key: &str) -> Result<String, ConfigError> {
-    v.as_str().map(str::to_owned).ok_or_else(|| invalid(key, "expected a string"))
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| invalid(key, "expected a string"))
 }
 
 fn uint(v: &Value, key: &str) -> Result<u64, ConfigError> {
@@ -284,7 +337,10 @@ storage: memory
         .unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 7070));
-        assert_eq!((c.binary_path.as_str(), c.json_path.as_str()), ("/ds", "/ds-json"));
+        assert_eq!(
+            (c.binary_path.as_str(), c.json_path.as_str()),
+            ("/ds", "/ds-json")
+        );
         assert_eq!(c.health_check_path, "/health");
         assert_eq!(c.max_message_size, 2048);
         assert_eq!(c.heartbeat_interval, Duration::from_secs(1));

@@ -21,7 +21,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
-async fn deepstream_binary(ws: WebSocketUpgrade, State(state): State<Arc<ServerState>>) -> Response {
+async fn deepstream_binary(
+    ws: WebSocketUpgrade,
+    State(state): State<Arc<ServerState>>,
+) -> Response {
     upgrade(ws, state, Transport::Binary)
 }
 

@@ -71,17 +71,26 @@ impl Server {
             StorageKind::Embedded => Arc::new(EmbeddedStore::open(&config.data_dir)?),
         };
         let addr = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&addr).await.map_err(|e| ServerError::Bind {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
-        let engine = Engine::new(store, Listening::new(config.listen_response_timeout));
-        let state = Arc::new(ServerState { config, engine, next_session: AtomicU64::new(1) });
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| ServerError::Bind {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        let listening = Listening::new(config.listen_response_timeout);
+        let engine = Engine::new(store, listening, config.listen_rematch_interval);
+        let state = Arc::new(ServerState {
+            config,
+            engine,
+            next_session: AtomicU64::new(1),
+        });
         Ok(Server { listener, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn engine(&self) -> Arc<Engine> {
@@ -89,7 +98,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then lets every pending write commit.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let engine = self.state.engine.clone();
         let app = http::router(self.state);
         let result = axum::serve(self.listener, app)

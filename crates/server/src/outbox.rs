@@ -39,8 +39,14 @@ impl Outbox {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Overflow::default());
         (
-            Outbox { tx, overflow: overflow.clone() },
-            OutboxReceiver { frames: rx, overflow: OverflowSignal(overflow) },
+            Outbox {
+                tx,
+                overflow: overflow.clone(),
+            },
+            OutboxReceiver {
+                frames: rx,
+                overflow: OverflowSignal(overflow),
+            },
         )
     }
 
@@ -83,6 +89,9 @@ mod tests {
             .expect("overflow reported");
         assert_eq!(rx.frames.recv().await, Some(Frame::Binary(vec![1].into())));
         assert_eq!(rx.frames.recv().await, Some(Frame::Binary(vec![2].into())));
-        assert!(rx.frames.try_recv().is_err(), "the overflowing frame was dropped");
+        assert!(
+            rx.frames.try_recv().is_err(),
+            "the overflowing frame was dropped"
+        );
     }
 }

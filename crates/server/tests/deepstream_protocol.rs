@@ -14,7 +14,11 @@ use support::{RawClient, json_value, patch, update};
 
 /// Starts a server on a free port with in-memory storage; returns its address.
 async fn start(adjust: impl FnOnce(&mut Config)) -> String {
-    let mut config = Config { port: 0, storage: StorageKind::Memory, ..Config::default() };
+    let mut config = Config {
+        port: 0,
+        storage: StorageKind::Memory,
+        ..Config::default()
+    };
     adjust(&mut config);
     let server = Server::bind(config).await.expect("server binds");
     let addr = server.local_addr().to_string();
@@ -29,7 +33,10 @@ async fn server() -> String {
 #[tokio::test]
 async fn health_check_answers_200() {
     let addr = server().await;
-    let (mut stream, _) = tokio::net::TcpStream::connect(&addr).await.map(|s| (s, ())).unwrap();
+    let (mut stream, _) = tokio::net::TcpStream::connect(&addr)
+        .await
+        .map(|s| (s, ()))
+        .unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
         .write_all(b"GET /health-check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -51,25 +58,37 @@ async fn a_new_record_is_empty_at_version_zero_and_writes_reach_other_subscriber
     let read = b.subscribe("pets/rex").await;
     assert_eq!(read.version, Some(0));
 
-    a.write(update("pets/rex", 1, r#"{"name":"Rex"}"#), Some("1")).await;
+    a.write(update("pets/rex", 1, r#"{"name":"Rex"}"#), Some("1"))
+        .await;
     let seen = b.recv_record().await;
     assert_eq!(seen.action, RecordAction::Update as i32);
     assert_eq!(seen.version, Some(1));
     assert_eq!(json_value(&seen.data), json!({"name": "Rex"}));
 
-    a.write(patch("pets/rex", 2, "pets[1].fur.color", r#""brown""#), None).await;
+    a.write(
+        patch("pets/rex", 2, "pets[1].fur.color", r#""brown""#),
+        None,
+    )
+    .await;
     let seen = b.recv_record().await;
     assert_eq!(seen.action, RecordAction::Patch as i32);
-    assert_eq!((seen.version, seen.path.as_deref()), (Some(2), Some("pets[1].fur.color")));
+    assert_eq!(
+        (seen.version, seen.path.as_deref()),
+        (Some(2), Some("pets[1].fur.color"))
+    );
 
     // The writer gets no echo of its own writes.
     assert!(a.try_recv(Duration::from_millis(200)).await.is_none());
 
-    a.send(RecordMessage::named(RecordAction::Read, "pets/rex")).await;
+    a.send(RecordMessage::named(RecordAction::Read, "pets/rex"))
+        .await;
     let snapshot = a.recv_record().await;
     assert_eq!(snapshot.action, RecordAction::ReadResponse as i32);
     assert_eq!(snapshot.version, Some(2));
-    assert_eq!(json_value(&snapshot.data), json!({"name": "Rex", "pets": [null, {"fur": {"color": "brown"}}]}));
+    assert_eq!(
+        json_value(&snapshot.data),
+        json!({"name": "Rex", "pets": [null, {"fur": {"color": "brown"}}]})
+    );
 }
 
 #[tokio::test]
@@ -80,8 +99,12 @@ async fn version_rules() {
     a.write(update("v", 1, r#"{"x":1}"#), Some("1")).await;
 
     // A used version: VERSION_EXISTS with the server's version and data.
-    a.send(RecordMessage { is_write_ack: Some(true), correlation_id: Some("2".into()), ..update("v", 1, "{}") })
-        .await;
+    a.send(RecordMessage {
+        is_write_ack: Some(true),
+        correlation_id: Some("2".into()),
+        ..update("v", 1, "{}")
+    })
+    .await;
     let reply = a.recv_record().await;
     assert_eq!(reply.action, RecordAction::VersionExists as i32);
     assert_eq!(reply.version, Some(1));
@@ -104,7 +127,8 @@ async fn head_has_and_snapshot_of_a_missing_record_do_not_create_it() {
     let addr = server().await;
     let mut a = RawClient::connect(&addr).await;
     assert_eq!(a.head("nothing/here").await, -1);
-    a.send(RecordMessage::named(RecordAction::Read, "nothing/here")).await;
+    a.send(RecordMessage::named(RecordAction::Read, "nothing/here"))
+        .await;
     let reply = a.recv_record().await;
     assert_eq!(reply.action, RecordAction::RecordNotFound as i32);
     assert_eq!(reply.is_error, Some(true));
@@ -126,7 +150,10 @@ async fn set_data_creates_at_version_one_and_acks() {
     };
     a.write(m, Some("7")).await;
     let seen = b.recv_record().await;
-    assert_eq!((seen.action, seen.version), (RecordAction::Patch as i32, Some(1)));
+    assert_eq!(
+        (seen.action, seen.version),
+        (RecordAction::Patch as i32, Some(1))
+    );
 
     let m = RecordMessage {
         version: Some(-1),
@@ -146,10 +173,17 @@ async fn erase_and_patch_multi() {
     b.subscribe("m").await;
     a.write(update("m", 1, r#"{"a":1,"b":2}"#), None).await;
     b.recv_record().await;
-    let erase = RecordMessage { version: Some(2), path: Some("a".into()), ..RecordMessage::named(RecordAction::Erase, "m") };
+    let erase = RecordMessage {
+        version: Some(2),
+        path: Some("a".into()),
+        ..RecordMessage::named(RecordAction::Erase, "m")
+    };
     a.write(erase, None).await;
     let seen = b.recv_record().await;
-    assert_eq!((seen.action, seen.path.as_deref()), (RecordAction::Erase as i32, Some("a")));
+    assert_eq!(
+        (seen.action, seen.path.as_deref()),
+        (RecordAction::Erase as i32, Some("a"))
+    );
     let multi = RecordMessage {
         version: Some(3),
         data: Some(r#"[{"path":"c","data":3},{"path":"b"}]"#.into()),
@@ -157,7 +191,10 @@ async fn erase_and_patch_multi() {
     };
     a.write(multi, Some("m")).await;
     let seen = b.recv_record().await;
-    assert_eq!((seen.action, seen.version), (RecordAction::PatchMulti as i32, Some(3)));
+    assert_eq!(
+        (seen.action, seen.version),
+        (RecordAction::PatchMulti as i32, Some(3))
+    );
     b.send(RecordMessage::named(RecordAction::Read, "m")).await;
     assert_eq!(json_value(&b.recv_record().await.data), json!({"c": 3}));
 }
@@ -171,12 +208,18 @@ async fn delete_tells_the_other_subscribers() {
     b.subscribe("doomed").await;
     a.write(update("doomed", 1, r#"{"x":1}"#), Some("1")).await;
     b.recv_record().await;
-    a.send(RecordMessage { correlation_id: Some("d".into()), ..RecordMessage::named(RecordAction::Delete, "doomed") })
-        .await;
+    a.send(RecordMessage {
+        correlation_id: Some("d".into()),
+        ..RecordMessage::named(RecordAction::Delete, "doomed")
+    })
+    .await;
     let reply = a.recv_record().await;
     assert_eq!(reply.action, RecordAction::DeleteSuccess as i32);
     let seen = b.recv_record().await;
-    assert_eq!((seen.action, seen.name.as_deref()), (RecordAction::Deleted as i32, Some("doomed")));
+    assert_eq!(
+        (seen.action, seen.name.as_deref()),
+        (RecordAction::Deleted as i32, Some("doomed"))
+    );
     assert_eq!(a.head("doomed").await, -1);
     // Re-created afresh by the next subscriber.
     assert_eq!(a.subscribe("doomed").await.version, Some(0));
@@ -189,10 +232,17 @@ async fn unsubscribed_clients_receive_nothing() {
     let mut b = RawClient::connect(&addr).await;
     a.subscribe("u").await;
     b.subscribe("u").await;
-    b.send(RecordMessage { names: vec!["u".into()], correlation_id: Some("x".into()), ..RecordMessage::new(RecordAction::Unsubscribe) })
-        .await;
+    b.send(RecordMessage {
+        names: vec!["u".into()],
+        correlation_id: Some("x".into()),
+        ..RecordMessage::new(RecordAction::Unsubscribe)
+    })
+    .await;
     let ack = b.recv_record().await;
-    assert_eq!((ack.action, ack.is_ack), (RecordAction::Unsubscribe as i32, Some(true)));
+    assert_eq!(
+        (ack.action, ack.is_ack),
+        (RecordAction::Unsubscribe as i32, Some(true))
+    );
     a.write(update("u", 1, "{}"), Some("1")).await;
     assert!(b.try_recv(Duration::from_millis(300)).await.is_none());
 }
@@ -207,8 +257,12 @@ async fn json_transport_interoperates_with_binary() {
     bin.write(update("j", 1, r#"{"via":"binary"}"#), None).await;
     let seen = js.recv_record().await;
     assert_eq!(json_value(&seen.data), json!({"via": "binary"}));
-    js.write(update("j", 2, r#"{"via":"json"}"#), Some("j1")).await;
-    assert_eq!(json_value(&bin.recv_record().await.data), json!({"via": "json"}));
+    js.write(update("j", 2, r#"{"via":"json"}"#), Some("j1"))
+        .await;
+    assert_eq!(
+        json_value(&bin.recv_record().await.data),
+        json!({"via": "json"})
+    );
 }
 
 #[tokio::test]
@@ -220,7 +274,8 @@ async fn bad_input_gets_clear_errors_and_harms_nobody_else() {
     bad.subscribe("safe").await;
 
     // Garbage bytes: a parser error, and the connection stays usable.
-    bad.send_frame(Frame::Binary(vec![0xff, 0xff, 0xff, 0x01, 0x02].into())).await;
+    bad.send_frame(Frame::Binary(vec![0xff, 0xff, 0xff, 0x01, 0x02].into()))
+        .await;
     match bad.recv().await {
         Message::Parser(p) => assert_eq!(p.action, ParserAction::MessageParseError as i32),
         other => panic!("expected a parser error, got {other:?}"),
@@ -232,7 +287,10 @@ async fn bad_input_gets_clear_errors_and_harms_nobody_else() {
     assert!(reply.data.unwrap().contains("not valid JSON"));
     // An invalid path.
     bad.send(patch("safe", 1, "a.__proto__.b", "1")).await;
-    assert_eq!(bad.recv_record().await.action, RecordAction::InvalidMessageData as i32);
+    assert_eq!(
+        bad.recv_record().await.action,
+        RecordAction::InvalidMessageData as i32
+    );
     // An empty record name.
     bad.send(update("", 1, "{}")).await;
     let reply = bad.recv_record().await;
@@ -245,7 +303,11 @@ async fn bad_input_gets_clear_errors_and_harms_nobody_else() {
         other => panic!("expected a size error, got {other:?}"),
     }
     // A topic recordsync does not serve.
-    bad.send(Message::Other { topic: Topic::Event as i32, action: Some(3) }).await;
+    bad.send(Message::Other {
+        topic: Topic::Event as i32,
+        action: Some(3),
+    })
+    .await;
     match bad.recv().await {
         Message::Parser(p) => {
             assert_eq!(p.action, ParserAction::UnknownTopic as i32);
@@ -258,7 +320,8 @@ async fn bad_input_gets_clear_errors_and_harms_nobody_else() {
     bad.expect_closed().await;
 
     // The good client saw none of it and still works.
-    good.write(update("safe", 1, r#"{"ok":true}"#), Some("ok")).await;
+    good.write(update("safe", 1, r#"{"ok":true}"#), Some("ok"))
+        .await;
     assert_eq!(good.head("safe").await, 1);
 }
 
@@ -279,6 +342,167 @@ async fn a_client_that_stops_reading_is_disconnected_without_slowing_others() {
         assert_eq!(seen.version, Some(v));
     }
     sleeper.expect_closed().await;
-    writer.write(update("firehose", 401, "{}"), Some("last")).await;
+    writer
+        .write(update("firehose", 401, "{}"), Some("last"))
+        .await;
     assert_eq!(reader.recv_record().await.version, Some(401));
+}
+
+fn listen_msg(action: RecordAction, pattern: &str, subscription: Option<&str>) -> RecordMessage {
+    RecordMessage {
+        subscription: subscription.map(Into::into),
+        ..RecordMessage::named(action, pattern)
+    }
+}
+
+#[tokio::test]
+async fn listen_accept_has_provider_and_on_stop() {
+    let addr = server().await;
+    let mut provider = RawClient::connect(&addr).await;
+    let mut subscriber = RawClient::connect(&addr).await;
+    provider
+        .send(listen_msg(RecordAction::Listen, "^prices/.*", None))
+        .await;
+    let ack = provider.recv_record().await;
+    assert_eq!(
+        (ack.action, ack.is_ack, ack.name.as_deref()),
+        (RecordAction::Listen as i32, Some(true), Some("^prices/.*"))
+    );
+
+    subscriber.subscribe("prices/gold").await;
+    let found = provider.recv_record().await;
+    assert_eq!(
+        found.action,
+        RecordAction::SubscriptionForPatternFound as i32
+    );
+    assert_eq!(
+        (found.name.as_deref(), found.subscription.as_deref()),
+        (Some("^prices/.*"), Some("prices/gold"))
+    );
+    provider
+        .send(listen_msg(
+            RecordAction::ListenAccept,
+            "^prices/.*",
+            Some("prices/gold"),
+        ))
+        .await;
+    let has = subscriber.recv_record().await;
+    assert_eq!(
+        (has.action, has.name.as_deref()),
+        (
+            RecordAction::SubscriptionHasProvider as i32,
+            Some("prices/gold")
+        )
+    );
+
+    // A later subscriber learns of the provider right after its read.
+    let mut late = RawClient::connect(&addr).await;
+    late.subscribe("prices/gold").await;
+    assert_eq!(
+        late.recv_record().await.action,
+        RecordAction::SubscriptionHasProvider as i32
+    );
+
+    // The provider's writes reach the subscribers.
+    let set = RecordMessage {
+        version: Some(-1),
+        data: Some(r#"{"usd":2000}"#.into()),
+        ..RecordMessage::named(RecordAction::CreateAndUpdate, "prices/gold")
+    };
+    provider.write(set, Some("p")).await;
+    assert_eq!(
+        json_value(&subscriber.recv_record().await.data),
+        json!({"usd": 2000})
+    );
+
+    // onStop when the last subscriber leaves.
+    for c in [&mut subscriber, &mut late] {
+        c.send(RecordMessage {
+            names: vec!["prices/gold".into()],
+            correlation_id: Some("u".into()),
+            ..RecordMessage::new(RecordAction::Unsubscribe)
+        })
+        .await;
+    }
+    let removed = provider
+        .recv_action(RecordAction::SubscriptionForPatternRemoved)
+        .await;
+    assert_eq!(removed.subscription.as_deref(), Some("prices/gold"));
+}
+
+#[tokio::test]
+async fn a_rejected_match_goes_to_another_listener_and_existing_subscriptions_reach_new_listeners()
+{
+    let addr = server().await;
+    let mut subscriber = RawClient::connect(&addr).await;
+    subscriber.subscribe("feeds/a").await;
+    // A listener that arrives later is offered the existing subscription.
+    let mut first = RawClient::connect(&addr).await;
+    first
+        .send(listen_msg(RecordAction::Listen, "feeds/", None))
+        .await;
+    let found = first
+        .recv_action(RecordAction::SubscriptionForPatternFound)
+        .await;
+    assert_eq!(found.subscription.as_deref(), Some("feeds/a"));
+    let mut second = RawClient::connect(&addr).await;
+    second
+        .send(listen_msg(RecordAction::Listen, "feeds/.*", None))
+        .await;
+    assert_eq!(second.recv_record().await.is_ack, Some(true));
+    first
+        .send(listen_msg(
+            RecordAction::ListenReject,
+            "feeds/",
+            Some("feeds/a"),
+        ))
+        .await;
+    let found = second
+        .recv_action(RecordAction::SubscriptionForPatternFound)
+        .await;
+    assert_eq!(
+        (found.name.as_deref(), found.subscription.as_deref()),
+        (Some("feeds/.*"), Some("feeds/a"))
+    );
+    second
+        .send(listen_msg(
+            RecordAction::ListenAccept,
+            "feeds/.*",
+            Some("feeds/a"),
+        ))
+        .await;
+    assert_eq!(
+        subscriber.recv_record().await.action,
+        RecordAction::SubscriptionHasProvider as i32
+    );
+
+    // The provider goes away: the subscriber hears it, and the match is offered again.
+    drop(second);
+    assert_eq!(
+        subscriber.recv_record().await.action,
+        RecordAction::SubscriptionHasNoProvider as i32
+    );
+    let found = first
+        .recv_action(RecordAction::SubscriptionForPatternFound)
+        .await;
+    assert_eq!(found.subscription.as_deref(), Some("feeds/a"));
+}
+
+#[tokio::test]
+async fn invalid_listen_patterns_are_refused() {
+    let addr = server().await;
+    let mut c = RawClient::connect(&addr).await;
+    for pattern in ["(unclosed", "(?<=lookbehind)x", "a{99999999}"] {
+        c.send(listen_msg(RecordAction::Listen, pattern, None))
+            .await;
+        let reply = c.recv_record().await;
+        assert_eq!(
+            reply.action,
+            RecordAction::InvalidListenRegex as i32,
+            "{pattern:?}: {reply:?}"
+        );
+        assert_eq!(reply.name.as_deref(), Some(pattern));
+    }
+    // The connection still works.
+    assert_eq!(c.head("x").await, -1);
 }

@@ -157,10 +157,7 @@ async fn commit(store: &Arc<dyn Store>, batch: Vec<Write>) -> Vec<WriteOutcome> 
 
 async fn commit_ok(store: &Arc<dyn Store>, batch: Vec<Write>) {
     let n = batch.len();
-    assert_eq!(
-        commit(store, batch).await,
-        vec![WriteOutcome::Committed; n]
-    );
+    assert_eq!(commit(store, batch).await, vec![WriteOutcome::Committed; n]);
 }
 
 async fn get(store: &Arc<dyn Store>, name: &str) -> Option<StoredRecord> {
@@ -206,7 +203,11 @@ pub async fn put_new(store: Arc<dyn Store>) {
         }],
     )
     .await;
-    assert_eq!(get(&store, &name).await, Some(r), "stored exactly as written");
+    assert_eq!(
+        get(&store, &name).await,
+        Some(r),
+        "stored exactly as written"
+    );
     assert_eq!(store.journal(&name, 0, u64::MAX).await.unwrap(), vec![e]);
 }
 
@@ -233,7 +234,10 @@ pub async fn put_new_conflicts_when_record_exists(store: Arc<dyn Store>) {
     let name = unique("put_new_exists");
     commit_ok(&store, vec![put(&name, 1), put(&name, 2)]).await;
     let before = get(&store, &name).await;
-    assert_eq!(commit(&store, vec![put(&name, 1)]).await, vec![conflict(Some(2))]);
+    assert_eq!(
+        commit(&store, vec![put(&name, 1)]).await,
+        vec![conflict(Some(2))]
+    );
     assert_eq!(get(&store, &name).await, before);
 }
 
@@ -255,7 +259,11 @@ pub async fn put_with_wrong_base_conflicts(store: Arc<dyn Store>) {
         let outcome = commit(&store, vec![put_on(&name, base + 1, Some(base))]).await;
         assert_eq!(outcome, vec![conflict(Some(3))], "base {base}");
     }
-    assert_eq!(get(&store, &name).await, before, "a conflict stores nothing");
+    assert_eq!(
+        get(&store, &name).await,
+        before,
+        "a conflict stores nothing"
+    );
     assert_eq!(versions(&store, &name, 0, u64::MAX).await, vec![1, 2, 3]);
 }
 
@@ -346,16 +354,31 @@ pub async fn journal_ranges(store: Arc<dyn Store>) {
     )
     .await;
     // Spread over several batches, some with many entries.
-    commit_ok(&store, (1..=3).map(|v| put_on(&name, v, Some(v - 1))).collect()).await;
+    commit_ok(
+        &store,
+        (1..=3).map(|v| put_on(&name, v, Some(v - 1))).collect(),
+    )
+    .await;
     commit_ok(&store, vec![put_on(&name, 4, Some(3))]).await;
-    commit_ok(&store, (5..=12).map(|v| put_on(&name, v, Some(v - 1))).collect()).await;
+    commit_ok(
+        &store,
+        (5..=12).map(|v| put_on(&name, v, Some(v - 1))).collect(),
+    )
+    .await;
 
     let all: Vec<u64> = (1..=12).collect();
     assert_eq!(versions(&store, &name, 0, u64::MAX).await, all);
     assert_eq!(versions(&store, &name, 1, 12).await, all);
-    assert_eq!(versions(&store, &name, 3, 5).await, vec![3, 4, 5], "inclusive bounds");
+    assert_eq!(
+        versions(&store, &name, 3, 5).await,
+        vec![3, 4, 5],
+        "inclusive bounds"
+    );
     assert_eq!(versions(&store, &name, 7, 7).await, vec![7]);
-    assert_eq!(versions(&store, &name, 9, u64::MAX).await, vec![9, 10, 11, 12]);
+    assert_eq!(
+        versions(&store, &name, 9, u64::MAX).await,
+        vec![9, 10, 11, 12]
+    );
     assert_eq!(versions(&store, &name, 0, 2).await, vec![1, 2]);
     assert_eq!(
         versions(&store, &name, 2, 10).await,
@@ -516,7 +539,10 @@ fn big_json(bytes: usize) -> String {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&format!(r#"{{"i":{i},"s":"é{:x}"}}"#, i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        s.push_str(&format!(
+            r#"{{"i":{i},"s":"é{:x}"}}"#,
+            i.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ));
         i += 1;
     }
     s.push_str("]}");
@@ -548,7 +574,10 @@ pub async fn large_values(store: Arc<dyn Store>) {
         }],
     )
     .await;
-    assert!(get(&store, &name).await == Some(r), "5 MiB record round-trips");
+    assert!(
+        get(&store, &name).await == Some(r),
+        "5 MiB record round-trips"
+    );
     assert!(store.journal(&name, 1, 1).await.unwrap() == vec![e]);
 
     // Replaced by a small value, and back to a large one: no stale tail survives.

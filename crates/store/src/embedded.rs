@@ -44,6 +44,11 @@ const SCHEMA_KEY: &str = "schema_version";
 ///
 /// Cheap to share: clone the `Arc` it is wrapped in. Only one `EmbeddedStore` (in any
 /// process) can have a directory open at a time; redb locks the file.
+///
+/// After a failed write to the file (disk full, I/O error) redb refuses every further
+/// read and write until the file is reopened, so every call then returns
+/// [`StoreError::Io`] saying so: the server should report itself unhealthy and restart,
+/// which resumes from the last committed transaction.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -78,7 +83,8 @@ impl EmbeddedStore {
         });
         // redb trusts a cleanly closed file and may panic on one damaged behind its back;
         // a panic while opening must become an error the operator can read, not a crash.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.create(&file)));
+        let opened =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.create(&file)));
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(e)) => return Err(open_err(&file, describe_open_error(e))),
@@ -135,9 +141,16 @@ fn describe_open_error(e: DatabaseError) -> String {
             "the file is in redb file format {v}, which this build cannot read; \
              open it with the recordsync version that wrote it and export the data"
         ),
-        DatabaseError::Storage(redb::StorageError::Io(io)) => {
-            format!("{io} (check that the directory and file are writable by this user)")
-        }
+        DatabaseError::Storage(redb::StorageError::Io(io)) => match io.kind() {
+            std::io::ErrorKind::InvalidData => format!(
+                "{io}: the file is not a recordsync data file; move it away or point \
+                 recordsync at another directory"
+            ),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                format!("{io} (the directory and file must be writable by this user)")
+            }
+            _ => format!("{io} (check the disk and the system log)"),
+        },
         DatabaseError::Storage(redb::StorageError::Corrupted(msg)) => {
             format!("the file is damaged ({msg}); restore it from a backup")
         }
@@ -418,12 +431,21 @@ mod tests {
         {
             let store = EmbeddedStore::open(dir.path()).unwrap();
             store
-                .commit(&[put("good", 1, "{}"), put("bad", 1, "{}"), put("bad", 2, "{}")])
+                .commit(&[
+                    put("good", 1, "{}"),
+                    put("bad", 1, "{}"),
+                    put("bad", 2, "{}"),
+                ])
                 .await
                 .unwrap();
         }
         poke(dir.path(), RECORDS, b"bad", b"\x01garbage");
-        poke(dir.path(), JOURNAL, &codec::journal_key("bad", 2), b"\x01\0\0\0\0");
+        poke(
+            dir.path(),
+            JOURNAL,
+            &codec::journal_key("bad", 2),
+            b"\x01\0\0\0\0",
+        );
         poke(dir.path(), RECORDS, b"short", b"");
         poke(dir.path(), RECORDS, b"future", &[7; 40]);
 

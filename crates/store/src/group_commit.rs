@@ -153,7 +153,8 @@ impl GroupCommitter {
         if queue.exited {
             drop(queue);
             // Not called here: the caller may hold a lock that `done` needs.
-            self.runtime.spawn(async move { done(Err(StoreError::Closed)) });
+            self.runtime
+                .spawn(async move { done(Err(StoreError::Closed)) });
             return;
         }
         let seq = queue.submitted;
@@ -179,10 +180,10 @@ impl GroupCommitter {
         self.shared.queue.lock().closing = true;
         self.shared.wake.notify_one();
         let task = self.task.lock().take();
-        if let Some(task) = task {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "the group committer task failed");
-            }
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "the group committer task failed");
         }
     }
 
@@ -299,9 +300,11 @@ async fn commit_batch(
         let result = match fenced {
             Some(outcome) => Ok(outcome),
             // `commit_writes` returns exactly one outcome per write, so this never runs dry.
-            None => from_store
-                .next()
-                .unwrap_or_else(|| Err(StoreError::Io("internal error: a write got no outcome".into()))),
+            None => from_store.next().unwrap_or_else(|| {
+                Err(StoreError::Io(
+                    "internal error: a write got no outcome".into(),
+                ))
+            }),
         };
         let conflict = match result {
             Ok(WriteOutcome::Conflict { current }) => Some(current),
@@ -422,12 +425,21 @@ mod tests {
         let results = results.lock().clone();
         assert_eq!(results.len(), 5);
         for (i, r) in &results[..3] {
-            assert!(matches!(r, Err(StoreError::Io(m)) if m.contains("disk on fire")), "{i}: {r:?}");
+            assert!(
+                matches!(r, Err(StoreError::Io(m)) if m.contains("disk on fire")),
+                "{i}: {r:?}"
+            );
         }
-        assert!(matches!(&results[3].1, Err(StoreError::Io(m)) if m.contains("panic")), "{results:?}");
+        assert!(
+            matches!(&results[3].1, Err(StoreError::Io(m)) if m.contains("panic")),
+            "{results:?}"
+        );
         assert_eq!(results[4], (4, Ok(WriteOutcome::Committed)));
         let stats = gc.stats();
-        assert_eq!((stats.batches, stats.writes, stats.failed_batches), (3, 5, 2));
+        assert_eq!(
+            (stats.batches, stats.writes, stats.failed_batches),
+            (3, 5, 2)
+        );
         assert!(store.get("r0").await.unwrap().is_none());
         assert!(store.get("ok").await.unwrap().is_some());
     }

@@ -95,12 +95,10 @@ fn apply(records: &mut HashMap<String, Entry>, write: &Write) -> WriteOutcome {
             if current != *base_version {
                 return WriteOutcome::Conflict { current };
             }
-            let slot = records
-                .entry(record.name.clone())
-                .or_insert_with(|| Entry {
-                    record: record.clone(),
-                    journal: BTreeMap::new(),
-                });
+            let slot = records.entry(record.name.clone()).or_insert_with(|| Entry {
+                record: record.clone(),
+                journal: BTreeMap::new(),
+            });
             slot.record = record.clone();
             if let Some(entry) = entry {
                 slot.journal.insert(entry.version, entry.clone());

@@ -55,7 +55,9 @@ pub enum WriteOutcome {
     Committed,
     /// The record was not at `base_version`: another writer (another node) got there
     /// first. Nothing of this write was stored. `current` is what the store holds.
-    Conflict { current: Option<u64> },
+    Conflict {
+        current: Option<u64>,
+    },
 }
 
 /// A database for records and their journals.
@@ -76,8 +78,16 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, name: &str) -> Result<Option<StoredRecord>, StoreError>;
 
     /// Commits a batch, returning one outcome per write in order.
+    ///
+    /// On `Err` the batch may or may not have been stored (a failed fsync, say, leaves it
+    /// unknown): reload the records it touched before writing to them again.
     async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError>;
 
     /// Journal entries of `name` with `from <= version <= to`, in version order.
-    async fn journal(&self, name: &str, from: u64, to: u64) -> Result<Vec<JournalEntry>, StoreError>;
+    async fn journal(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<JournalEntry>, StoreError>;
 }

@@ -33,7 +33,10 @@ fn put(name: &str, version: u64, data: String) -> Write {
 fn open_error(dir: &Path) -> (String, String) {
     match EmbeddedStore::open(dir) {
         Err(StoreError::Open { path, reason }) => (path, reason),
-        other => panic!("expected an Open error for {}, got {other:?}", dir.display()),
+        other => panic!(
+            "expected an Open error for {}, got {other:?}",
+            dir.display()
+        ),
     }
 }
 
@@ -89,7 +92,10 @@ fn open_under_a_regular_file_names_the_path() {
     let target = file.join("data");
     let (path, reason) = open_error(&target);
     assert_eq!(path, target.display().to_string());
-    assert!(reason.contains("writable") || reason.contains("created"), "{reason}");
+    assert!(
+        reason.contains("writable") || reason.contains("created"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -115,17 +121,26 @@ fn second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _first = EmbeddedStore::open(dir.path()).unwrap();
     let (path, reason) = open_error(dir.path());
-    assert!(path.starts_with(&dir.path().display().to_string()), "{path}");
+    assert!(
+        path.starts_with(&dir.path().display().to_string()),
+        "{path}"
+    );
     assert!(reason.contains("already in use"), "{reason}");
 }
 
 #[test]
 fn a_file_that_is_not_a_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let junk: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let junk: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(dir.path().join(recordsync_store::embedded::FILE_NAME), junk).unwrap();
-    let (path, _reason) = open_error(dir.path());
-    assert!(path.ends_with(recordsync_store::embedded::FILE_NAME), "{path}");
+    let (path, reason) = open_error(dir.path());
+    assert!(
+        path.ends_with(recordsync_store::embedded::FILE_NAME),
+        "{path}"
+    );
+    assert!(reason.contains("not a recordsync data file"), "{reason}");
 }
 
 const CHILD_DIR: &str = "RECORDSYNC_STORE_CRASH_DIR";
@@ -134,8 +149,15 @@ const WRITERS: u64 = 16;
 fn crash_data(writer: u64, version: u64) -> String {
     // Every seventh version is large, so that some commits are slow enough to be
     // killed in the middle.
-    let pad = if version % 7 == 0 { 64 * 1024 } else { 16 };
-    format!(r#"{{"w":{writer},"v":{version},"pad":"{}"}}"#, "x".repeat(pad))
+    let pad = if version.is_multiple_of(7) {
+        64 * 1024
+    } else {
+        16
+    };
+    format!(
+        r#"{{"w":{writer},"v":{version},"pad":"{}"}}"#,
+        "x".repeat(pad)
+    )
 }
 
 /// The child of `acknowledged_writes_survive_sigkill`: writes through a GroupCommitter
@@ -186,7 +208,13 @@ async fn crash_child() {
 /// every acknowledged (name, version).
 fn run_child_and_kill(dir: &Path, acks: usize) -> Vec<(String, u64)> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -196,7 +224,11 @@ fn run_child_and_kill(dir: &Path, acks: usize) -> Vec<(String, u64)> {
     let mut acked = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while acked.len() < acks {
-        assert!(Instant::now() < deadline, "the child acknowledged only {} writes", acked.len());
+        assert!(
+            Instant::now() < deadline,
+            "the child acknowledged only {} writes",
+            acked.len()
+        );
         match lines.next() {
             Some(Ok(line)) => acked.extend(parse_ack(&line)),
             _ => panic!("the child exited early after {} acks", acked.len()),
@@ -228,7 +260,11 @@ async fn acknowledged_writes_survive_sigkill() {
 
         let store = EmbeddedStore::open(dir.path()).expect("reopen after the crash");
         for (name, version) in &all_acked {
-            let r = store.get(name).await.unwrap().unwrap_or_else(|| panic!("{name} lost"));
+            let r = store
+                .get(name)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name} lost"));
             assert!(
                 r.version >= *version,
                 "round {round}: {name} v{version} was acknowledged, the store has v{}",

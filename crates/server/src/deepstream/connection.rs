@@ -14,8 +14,8 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::time::{Instant, interval_at, sleep_until};
 
 use recordsync_protocol::{
-    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, DecodeError, Message, ParserAction,
-    ParserMessage, Topic, binary, json,
+    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, DecodeError, Message,
+    ParserAction, ParserMessage, Topic, binary, json,
 };
 
 use super::record::RecordTopic;
@@ -39,8 +39,18 @@ const OVERFLOW: (u16, &str) = (POLICY, "outbound queue full: the client is not r
 pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transport) {
     let config = &state.config;
     let (mut sink, mut stream) = socket.split();
-    let (outbox, OutboxReceiver { mut frames, overflow }) = Outbox::new(config.outbound_queue_limit);
-    let session = Arc::new(Session { id: state.next_session_id(), transport, outbox });
+    let (
+        outbox,
+        OutboxReceiver {
+            mut frames,
+            overflow,
+        },
+    ) = Outbox::new(config.outbound_queue_limit);
+    let session = Arc::new(Session {
+        id: state.next_session_id(),
+        transport,
+        outbox,
+    });
     let (close_tx, mut close_rx) = oneshot::channel::<CloseFrame>();
 
     let writer = tokio::spawn(async move {
@@ -136,14 +146,21 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transpor
     records.close().await;
     let overflowed = close_reason == Some(OVERFLOW);
     if let Some((code, reason)) = close_reason {
-        let _ = close_tx.send(CloseFrame { code, reason: reason.into() });
+        let _ = close_tx.send(CloseFrame {
+            code,
+            reason: reason.into(),
+        });
     }
     drop(records);
     drop(session);
     // A client that does not read would keep the writer blocked forever: cut it off now.
     // Otherwise give the writer a moment to deliver what is queued and say goodbye.
     let mut writer = writer;
-    if overflowed || tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
+    if overflowed
+        || tokio::time::timeout(Duration::from_secs(5), &mut writer)
+            .await
+            .is_err()
+    {
         writer.abort();
     }
 }
@@ -153,14 +170,22 @@ enum Flow {
     Close((u16, &'static str)),
 }
 
-async fn handle(stage: &mut Stage, records: &mut RecordTopic, session: &Session, message: Message) -> Flow {
+async fn handle(
+    stage: &mut Stage,
+    records: &mut RecordTopic,
+    session: &Session,
+    message: Message,
+) -> Flow {
     match (message, *stage) {
         (Message::Connection(m), _) => connection(stage, session, m),
         (Message::Auth(m), Stage::AwaitingAuth) => {
             if m.action == AuthAction::Request as i32 {
                 // Open authentication: every login succeeds (auth types come with permissions).
                 *stage = Stage::Open;
-                session.send(AuthMessage { action: AuthAction::AuthSuccessful as i32, ..Default::default() });
+                session.send(AuthMessage {
+                    action: AuthAction::AuthSuccessful as i32,
+                    ..Default::default()
+                });
             } else {
                 session.send(AuthMessage {
                     action: AuthAction::InvalidMessage as i32,
@@ -203,12 +228,15 @@ async fn handle(stage: &mut Stage, records: &mut RecordTopic, session: &Session,
         }
         (Message::Parser(_), _) => Flow::Continue,
         (Message::Other { topic, action }, _) => {
-            let name = Topic::try_from(topic).map_or("unknown".to_owned(), |t| format!("{t:?}").to_uppercase());
+            let name = Topic::try_from(topic)
+                .map_or("unknown".to_owned(), |t| format!("{t:?}").to_uppercase());
             session.send(ParserMessage {
                 action: ParserAction::UnknownTopic as i32,
                 original_topic: Some(topic),
                 original_action: action,
-                data: Some(format!("\"recordsync serves records only; the {name} topic is not supported\"")),
+                data: Some(format!(
+                    "\"recordsync serves records only; the {name} topic is not supported\""
+                )),
             });
             Flow::Continue
         }
@@ -218,17 +246,26 @@ async fn handle(stage: &mut Stage, records: &mut RecordTopic, session: &Session,
 fn connection(stage: &mut Stage, session: &Session, m: ConnectionMessage) -> Flow {
     match ConnectionAction::try_from(m.action) {
         Ok(ConnectionAction::Ping) => {
-            session.send(ConnectionMessage { action: ConnectionAction::Pong as i32, ..Default::default() });
+            session.send(ConnectionMessage {
+                action: ConnectionAction::Pong as i32,
+                ..Default::default()
+            });
             Flow::Continue
         }
         Ok(ConnectionAction::Pong) => Flow::Continue,
         Ok(ConnectionAction::Challenge) if *stage == Stage::AwaitingChallenge => {
             *stage = Stage::AwaitingAuth;
-            session.send(ConnectionMessage { action: ConnectionAction::Accept as i32, ..Default::default() });
+            session.send(ConnectionMessage {
+                action: ConnectionAction::Accept as i32,
+                ..Default::default()
+            });
             Flow::Continue
         }
         Ok(ConnectionAction::Closing) => {
-            session.send(ConnectionMessage { action: ConnectionAction::Closed as i32, ..Default::default() });
+            session.send(ConnectionMessage {
+                action: ConnectionAction::Closed as i32,
+                ..Default::default()
+            });
             Flow::Close((1000, "closed by the client"))
         }
         _ => {

@@ -4,8 +4,10 @@
 //! - [`connection`] — handshake, auth, heartbeats, dispatch per connection.
 //! - [`session`]    — a connection as an engine subscriber; event encoding.
 //! - [`record`]     — the RECORD topic.
+//! - [`listen`]     — the RECORD topic's listen messages (active providers).
 
 pub mod connection;
+pub mod listen;
 pub mod record;
 pub mod session;
 

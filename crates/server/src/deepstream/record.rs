@@ -15,7 +15,7 @@ use recordsync_core::{WriteOp, op::PathWrite};
 use recordsync_protocol::{RecordAction, RecordMessage};
 
 use super::session::{Session, version_on_wire};
-use crate::engine::{Engine, EngineError, Subscriber, WriteFailure};
+use crate::engine::{Engine, EngineError, Snapshot, WriteFailure};
 
 /// Per-connection record state.
 pub struct RecordTopic {
@@ -31,11 +31,17 @@ pub struct RecordTopic {
 impl RecordTopic {
     pub async fn handle(&mut self, m: RecordMessage) {
         let Some(action) = m.record_action() else {
-            return self.error(&m, RecordAction::InvalidMessageData, "unknown record action");
+            return self.error(
+                &m,
+                RecordAction::InvalidMessageData,
+                "unknown record action",
+            );
         };
         match action {
             RecordAction::SubscribeCreateAndRead => self.subscribe(m, true).await,
-            RecordAction::SubscribeAndRead | RecordAction::Subscribe => self.subscribe(m, false).await,
+            RecordAction::SubscribeAndRead | RecordAction::Subscribe => {
+                self.subscribe(m, false).await
+            }
             RecordAction::SubscribeAndHead => self.subscribe_and_head(m).await,
             RecordAction::Unsubscribe => self.unsubscribe(m).await,
             RecordAction::Read => self.read(m).await,
@@ -52,7 +58,11 @@ impl RecordTopic {
             | RecordAction::Unlisten
             | RecordAction::ListenAccept
             | RecordAction::ListenReject => self.listen(m, action),
-            _ => self.error(&m, RecordAction::InvalidMessageData, "this action is not one a client sends"),
+            _ => self.error(
+                &m,
+                RecordAction::InvalidMessageData,
+                "this action is not one a client sends",
+            ),
         }
     }
 
@@ -61,6 +71,7 @@ impl RecordTopic {
         for name in std::mem::take(&mut self.subscriptions) {
             let _ = self.engine.unsubscribe(self.session.id, &name).await;
         }
+        self.engine.listening.connection_closed(self.session.id);
     }
 
     fn names(m: &RecordMessage) -> Vec<String> {
@@ -84,19 +95,31 @@ impl RecordTopic {
 
     async fn subscribe(&mut self, m: RecordMessage, create: bool) {
         self.ack(&m);
-        let subscriber: Arc<dyn Subscriber> = self.session.clone();
         for name in Self::names(&m) {
-            match self.engine.subscribe(subscriber.clone(), &name, create).await {
-                Ok(snapshot) => {
-                    let (version, data) = match snapshot {
-                        Some(s) => (version_on_wire(s.version), s.data.to_string()),
-                        None => (-1, "{}".to_owned()),
-                    };
-                    self.session.send(RecordMessage {
-                        version: Some(version),
-                        data: Some(data),
-                        ..RecordMessage::named(RecordAction::ReadResponse, name.clone())
-                    });
+            let session = &self.session;
+            let initial = |snapshot: Option<Snapshot>, has_provider: bool| {
+                let (version, data) = match snapshot {
+                    Some(s) => (version_on_wire(s.version), s.data.to_string()),
+                    None => (-1, "{}".to_owned()),
+                };
+                session.send(RecordMessage {
+                    version: Some(version),
+                    data: Some(data),
+                    ..RecordMessage::named(RecordAction::ReadResponse, name.clone())
+                });
+                if has_provider {
+                    session.send(RecordMessage::named(
+                        RecordAction::SubscriptionHasProvider,
+                        name.clone(),
+                    ));
+                }
+            };
+            match self
+                .engine
+                .subscribe(self.session.clone(), &name, create, initial)
+                .await
+            {
+                Ok(()) => {
                     self.subscriptions.insert(name);
                 }
                 Err(e) => self.engine_error(&m, &name, e),
@@ -105,14 +128,22 @@ impl RecordTopic {
     }
 
     async fn subscribe_and_head(&mut self, m: RecordMessage) {
-        let subscriber: Arc<dyn Subscriber> = self.session.clone();
         let mut reply = RecordMessage::new(RecordAction::HeadResponseBulk);
         reply.correlation_id = m.correlation_id.clone();
         for name in Self::names(&m) {
-            match self.engine.subscribe(subscriber.clone(), &name, false).await {
-                Ok(snapshot) => {
-                    let version = snapshot.map_or(-1, |s| version_on_wire(s.version));
-                    reply.versions.insert(name.clone(), version);
+            let versions = &mut reply.versions;
+            let initial = |snapshot: Option<Snapshot>, _| {
+                versions.insert(
+                    name.clone(),
+                    snapshot.map_or(-1, |s| version_on_wire(s.version)),
+                );
+            };
+            match self
+                .engine
+                .subscribe(self.session.clone(), &name, false, initial)
+                .await
+            {
+                Ok(()) => {
                     self.subscriptions.insert(name);
                 }
                 Err(e) => self.engine_error(&m, &name, e),
@@ -133,7 +164,11 @@ impl RecordTopic {
 
     async fn read(&mut self, m: RecordMessage) {
         let Some(name) = m.name.clone() else {
-            return self.error(&m, RecordAction::InvalidMessageData, "READ needs a record name");
+            return self.error(
+                &m,
+                RecordAction::InvalidMessageData,
+                "READ needs a record name",
+            );
         };
         match self.engine.read(&name).await {
             Ok(Some(s)) => self.session.send(RecordMessage {
@@ -154,7 +189,11 @@ impl RecordTopic {
 
     async fn head(&mut self, m: RecordMessage) {
         let Some(name) = m.name.clone() else {
-            return self.error(&m, RecordAction::InvalidMessageData, "HEAD needs a record name");
+            return self.error(
+                &m,
+                RecordAction::InvalidMessageData,
+                "HEAD needs a record name",
+            );
         };
         match self.engine.head(&name).await {
             Ok(version) => self.session.send(RecordMessage {
@@ -172,7 +211,9 @@ impl RecordTopic {
         for name in Self::names(&m) {
             match self.engine.head(&name).await {
                 Ok(version) => {
-                    reply.versions.insert(name, version.map_or(-1, version_on_wire));
+                    reply
+                        .versions
+                        .insert(name, version.map_or(-1, version_on_wire));
                 }
                 Err(e) => self.engine_error(&m, &name, e),
             }
@@ -182,7 +223,11 @@ impl RecordTopic {
 
     async fn write(&mut self, m: RecordMessage, action: RecordAction) {
         let Some(name) = m.name.clone() else {
-            return self.error(&m, RecordAction::InvalidMessageData, "a write needs a record name");
+            return self.error(
+                &m,
+                RecordAction::InvalidMessageData,
+                "a write needs a record name",
+            );
         };
         let op = match write_op(&m, action) {
             Ok(op) => op,
@@ -203,7 +248,13 @@ impl RecordTopic {
                 version,
                 Box::new(move |result| {
                     drop(permit);
-                    reply_to_write(&session, &request, result, wants_ack, RecordAction::WriteAcknowledgement);
+                    reply_to_write(
+                        &session,
+                        &request,
+                        result,
+                        wants_ack,
+                        RecordAction::WriteAcknowledgement,
+                    );
                 }),
             )
             .await;
@@ -211,7 +262,11 @@ impl RecordTopic {
 
     async fn delete(&mut self, m: RecordMessage) {
         let Some(name) = m.name.clone() else {
-            return self.error(&m, RecordAction::InvalidMessageData, "DELETE needs a record name");
+            return self.error(
+                &m,
+                RecordAction::InvalidMessageData,
+                "DELETE needs a record name",
+            );
         };
         self.subscriptions.remove(&name);
         let session = self.session.clone();
@@ -220,19 +275,29 @@ impl RecordTopic {
             .delete(
                 self.session.id,
                 &name,
-                Box::new(move |result| reply_to_write(&session, &request, result, true, RecordAction::DeleteSuccess)),
+                Box::new(move |result| {
+                    reply_to_write(
+                        &session,
+                        &request,
+                        result,
+                        true,
+                        RecordAction::DeleteSuccess,
+                    )
+                }),
             )
             .await;
     }
 
-    fn listen(&mut self, m: RecordMessage, _action: RecordAction) {
-        self.error(&m, RecordAction::InvalidMessageData, "listening is not available yet");
+    fn listen(&mut self, m: RecordMessage, action: RecordAction) {
+        super::listen::handle(&self.engine, &self.session, &m, action);
     }
 
     fn engine_error(&self, m: &RecordMessage, name: &str, e: EngineError) {
         let action = match e {
             EngineError::InvalidName(_) => RecordAction::InvalidMessageData,
-            EngineError::Storage(_) | EngineError::CorruptValue { .. } => RecordAction::RecordLoadError,
+            EngineError::Storage(_) | EngineError::CorruptValue { .. } => {
+                RecordAction::RecordLoadError
+            }
         };
         self.session.send(RecordMessage {
             original_action: Some(m.action),
@@ -320,7 +385,10 @@ fn write_op(m: &RecordMessage, action: RecordAction) -> Result<WriteOp, String> 
                 .map_err(|e| format!("PATCH_MULTI data must be a list of {{path, data}}: {e}"))?;
             WriteOp::PatchMulti { patches }
         }
-        (_, Some(path)) => WriteOp::Patch { path, data: data()? },
+        (_, Some(path)) => WriteOp::Patch {
+            path,
+            data: data()?,
+        },
         (_, None) => WriteOp::Update { data: data()? },
     };
     op.validate().map_err(|e| e.to_string())?;
@@ -346,15 +414,35 @@ mod tests {
     #[test]
     fn write_ops_from_messages() {
         let op = |a, p, d| write_op(&msg(a, p, d), a);
-        assert!(matches!(op(RecordAction::Update, None, Some("{}")), Ok(WriteOp::Update { .. })));
-        assert!(matches!(op(RecordAction::Patch, Some("a.b"), Some("1")), Ok(WriteOp::Patch { .. })));
-        assert!(matches!(op(RecordAction::CreateAndPatch, Some("a"), Some("1")), Ok(WriteOp::Patch { .. })));
-        assert!(matches!(op(RecordAction::Erase, Some("a"), None), Ok(WriteOp::Erase { .. })));
         assert!(matches!(
-            op(RecordAction::PatchMulti, None, Some(r#"[{"path":"a","data":1},{"path":"b"}]"#)),
+            op(RecordAction::Update, None, Some("{}")),
+            Ok(WriteOp::Update { .. })
+        ));
+        assert!(matches!(
+            op(RecordAction::Patch, Some("a.b"), Some("1")),
+            Ok(WriteOp::Patch { .. })
+        ));
+        assert!(matches!(
+            op(RecordAction::CreateAndPatch, Some("a"), Some("1")),
+            Ok(WriteOp::Patch { .. })
+        ));
+        assert!(matches!(
+            op(RecordAction::Erase, Some("a"), None),
+            Ok(WriteOp::Erase { .. })
+        ));
+        assert!(matches!(
+            op(
+                RecordAction::PatchMulti,
+                None,
+                Some(r#"[{"path":"a","data":1},{"path":"b"}]"#)
+            ),
             Ok(WriteOp::PatchMulti { .. })
         ));
-        assert!(op(RecordAction::Update, None, Some("{not json")).unwrap_err().contains("not valid JSON"));
+        assert!(
+            op(RecordAction::Update, None, Some("{not json"))
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
         assert!(op(RecordAction::Update, None, Some("5")).is_err());
         assert!(op(RecordAction::Update, None, None).is_err());
         assert!(op(RecordAction::Erase, None, None).is_err());

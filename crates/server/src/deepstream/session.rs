@@ -67,7 +67,9 @@ pub fn event_message(event: &RecordEvent) -> RecordMessage {
         EventKind::Changed { version, change } => {
             let (action, path, data) = match change {
                 Change::Whole(data) => (RecordAction::Update, None, Some(data.to_string())),
-                Change::Patch { path, data } => (RecordAction::Patch, Some(path.clone()), Some(data.clone())),
+                Change::Patch { path, data } => {
+                    (RecordAction::Patch, Some(path.clone()), Some(data.clone()))
+                }
                 Change::Erase { path } => (RecordAction::Erase, Some(path.clone()), None),
                 Change::PatchMulti(data) => (RecordAction::PatchMulti, None, Some(data.clone())),
             };
@@ -79,8 +81,12 @@ pub fn event_message(event: &RecordEvent) -> RecordMessage {
             }
         }
         EventKind::Deleted => RecordMessage::named(RecordAction::Deleted, name),
-        EventKind::Provider(true) => RecordMessage::named(RecordAction::SubscriptionHasProvider, name),
-        EventKind::Provider(false) => RecordMessage::named(RecordAction::SubscriptionHasNoProvider, name),
+        EventKind::Provider(true) => {
+            RecordMessage::named(RecordAction::SubscriptionHasProvider, name)
+        }
+        EventKind::Provider(false) => {
+            RecordMessage::named(RecordAction::SubscriptionHasNoProvider, name)
+        }
     }
 }
 

@@ -61,7 +61,9 @@ impl RecordEvent {
 
     /// The event encoded in `format`, encoding it with `encode` the first time only.
     pub fn frame(&self, format: FrameFormat, encode: impl FnOnce(&RecordEvent) -> Frame) -> Frame {
-        self.frames[format as usize].get_or_init(|| encode(self)).clone()
+        self.frames[format as usize]
+            .get_or_init(|| encode(self))
+            .clone()
     }
 }
 

@@ -18,9 +18,9 @@ pub mod listen;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Weak};
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -34,6 +34,9 @@ pub use event::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
 use listen::Listening;
 
 const SHARDS: usize = 64;
+
+/// One slice of the name → cell map; a name's shard is chosen by its hash.
+type Shard = Mutex<HashMap<Arc<str>, Arc<Cell>>>;
 
 /// A record's committed state as a reader sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +53,7 @@ pub type WriteDone = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
 pub struct Engine {
     store: Arc<dyn Store>,
     committer: GroupCommitter,
-    shards: Box<[Mutex<HashMap<Arc<str>, Arc<Cell>>>]>,
+    shards: Box<[Shard]>,
     hasher: RandomState,
     pub(crate) listening: Listening,
     /// Lets committer callbacks, which outlive the request that made them, reach the engine.
@@ -71,15 +74,26 @@ impl Drop for Held<'_> {
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, listening: Listening) -> Arc<Engine> {
-        Arc::new_cyclic(|me| Engine {
+    /// Builds the engine; call inside a tokio runtime (it starts the committer and the
+    /// listening tasks). `rematch_interval` is how often unprovided subscriptions are
+    /// offered to listeners again.
+    pub fn new(
+        store: Arc<dyn Store>,
+        listening: Listening,
+        rematch_interval: Duration,
+    ) -> Arc<Engine> {
+        let engine = Arc::new_cyclic(|me| Engine {
             committer: GroupCommitter::new(store.clone()),
             store,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             listening,
             me: me.clone(),
-        })
+        });
+        engine
+            .listening
+            .start(Arc::downgrade(&engine), rematch_interval);
+        engine
     }
 
     /// Waits until every submitted write has been committed (for shutdown and tests).
@@ -87,48 +101,48 @@ impl Engine {
         self.committer.flush().await;
     }
 
-    /// Subscribes `subscriber` to `name` and returns the state it starts from. With
-    /// `create`, a missing record is created as `{}` at version 0 (deepstream's
-    /// SUBSCRIBECREATEANDREAD); without, the subscriber waits for it and gets `None`.
+    /// Subscribes `subscriber` to `name`. With `create`, a missing record is created as
+    /// `{}` at version 0 (deepstream's SUBSCRIBECREATEANDREAD); without, the subscriber
+    /// waits for it. `initial` receives the state the subscriber starts from (`None`: the
+    /// record does not exist) and whether the record has a provider; it runs under the
+    /// record's lock, so whatever it queues for the client precedes every later update.
     pub async fn subscribe(
         &self,
         subscriber: Arc<dyn Subscriber>,
         name: &str,
         create: bool,
-    ) -> Result<Option<Snapshot>, EngineError> {
+        initial: impl FnOnce(Option<Snapshot>, bool),
+    ) -> Result<(), EngineError> {
         let held = self.acquire_loaded(name).await?;
         let cell = &held.cell;
-        let (snapshot, first) = {
-            let mut st = cell.state.lock();
-            if create && st.head.is_none() {
-                self.create_empty(cell, &mut st);
-            }
-            let snapshot = st.visible.as_ref().map(|v| Snapshot { version: v.version, data: v.json.clone() });
-            let id = subscriber.id();
-            let first = st.subscribers.is_empty();
-            if !st.is_subscribed(id) {
-                st.subscribers.push(subscriber);
-            }
-            (snapshot, first)
-        };
-        if first {
-            self.listening.record_subscribed(self, &cell.name);
+        let mut st = cell.state.lock();
+        if create && st.head.is_none() {
+            self.create_empty(cell, &mut st);
         }
-        Ok(snapshot)
+        let snapshot = st.visible.as_ref().map(|v| Snapshot {
+            version: v.version,
+            data: v.json.clone(),
+        });
+        if st.subscribers.is_empty() {
+            self.listening.record_subscribed(&cell.name);
+        }
+        if !st.is_subscribed(subscriber.id()) {
+            st.subscribers.push(subscriber);
+        }
+        initial(snapshot, self.listening.has_provider(&cell.name));
+        Ok(())
     }
 
     /// Ends a subscription. Returns whether there was one.
     pub async fn unsubscribe(&self, subscriber_id: u64, name: &str) -> Result<bool, EngineError> {
         name::validate(name)?;
         let held = self.acquire(name);
-        let (was, now_empty) = {
-            let mut st = held.cell.state.lock();
-            let before = st.subscribers.len();
-            st.subscribers.retain(|s| s.id() != subscriber_id);
-            (st.subscribers.len() != before, st.subscribers.is_empty())
-        };
-        if was && now_empty {
-            self.listening.record_unsubscribed(self, &held.cell.name);
+        let mut st = held.cell.state.lock();
+        let before = st.subscribers.len();
+        st.subscribers.retain(|s| s.id() != subscriber_id);
+        let was = st.subscribers.len() != before;
+        if was && st.subscribers.is_empty() {
+            self.listening.record_unsubscribed(&held.cell.name);
         }
         Ok(was)
     }
@@ -137,7 +151,10 @@ impl Engine {
     pub async fn read(&self, name: &str) -> Result<Option<Snapshot>, EngineError> {
         let held = self.acquire_loaded(name).await?;
         let st = held.cell.state.lock();
-        Ok(st.visible.as_ref().map(|v| Snapshot { version: v.version, data: v.json.clone() }))
+        Ok(st.visible.as_ref().map(|v| Snapshot {
+            version: v.version,
+            data: v.json.clone(),
+        }))
     }
 
     /// The record's committed version, or `None` when it does not exist.
@@ -158,7 +175,11 @@ impl Engine {
         let now = now_ms();
         if st.head.is_none() {
             // deepstream writes to a record nobody created as if it were `{}` at version 0.
-            st.head = Some(Head { record: Record::empty(now), json: Arc::from("{}"), stored: false });
+            st.head = Some(Head {
+                record: Record::empty(now),
+                json: Arc::from("{}"),
+                stored: false,
+            });
         }
         let head = st.head.as_mut().expect("set above");
         let base = head.record.version;
@@ -166,7 +187,10 @@ impl Engine {
         let new_version = match record.write(&op, version, now) {
             Ok(v) => v,
             Err(WriteError::VersionExists { .. }) => {
-                let failure = WriteFailure::VersionExists { version: base, data: head.json.clone() };
+                let failure = WriteFailure::VersionExists {
+                    version: base,
+                    data: head.json.clone(),
+                };
                 drop(st);
                 return done(Err(failure));
             }
@@ -199,7 +223,11 @@ impl Engine {
                 op: serde_json::to_string(&op).expect("ops serialise"),
             }),
         };
-        *head = Head { record, json: json.clone(), stored: true };
+        *head = Head {
+            record,
+            json: json.clone(),
+            stored: true,
+        };
         st.pending += 1;
         let engine_cell = cell.clone();
         let engine = self.self_ref();
@@ -264,7 +292,7 @@ impl Engine {
         self.committer.submit(
             Write::Delete { name: cell.name.to_string(), base_version: version },
             Box::new(move |outcome| {
-                let (result, had_subscribers) = {
+                let result = {
                     let mut st = engine_cell.state.lock();
                     st.pending -= 1;
                     match outcome {
@@ -280,24 +308,22 @@ impl Engine {
                             }
                             let had = !st.subscribers.is_empty();
                             st.subscribers.retain(|s| !told.contains(&s.id()));
-                            (Ok(version), had && st.subscribers.is_empty())
+                            if let (true, true, Some(engine)) = (had, st.subscribers.is_empty(), &engine) {
+                                engine.listening.record_unsubscribed(&engine_cell.name);
+                            }
+                            Ok(version)
                         }
                         Ok(WriteOutcome::Conflict { current }) => {
                             st.loaded = false;
                             let msg = format!("another writer changed the record first (stored version {current:?})");
-                            (Err(WriteFailure::NotStored(msg)), false)
+                            Err(WriteFailure::NotStored(msg))
                         }
                         Err(e) => {
                             st.loaded = false;
-                            (Err(WriteFailure::NotStored(e.to_string())), false)
+                            Err(WriteFailure::NotStored(e.to_string()))
                         }
                     }
                 };
-                if let Some(engine) = &engine {
-                    if had_subscribers {
-                        engine.listening.record_unsubscribed(engine, &engine_cell.name);
-                    }
-                }
                 done(result);
                 if let Some(engine) = engine {
                     engine.evict_if_idle(&engine_cell);
@@ -316,28 +342,9 @@ impl Engine {
         }
     }
 
-    /// Whether `name` currently has subscribers.
-    pub(crate) fn has_subscribers(&self, name: &str) -> bool {
-        let cell = self.shard(name).lock().get(name).cloned();
-        cell.is_some_and(|c| !c.state.lock().subscribers.is_empty())
-    }
-
-    /// The names of all records that currently have subscribers.
-    pub(crate) fn subscribed_names(&self) -> Vec<Arc<str>> {
-        let mut names = Vec::new();
-        for shard in self.shards.iter() {
-            for (name, cell) in shard.lock().iter() {
-                if !cell.state.lock().subscribers.is_empty() {
-                    names.push(name.clone());
-                }
-            }
-        }
-        names
-    }
-
     // --- cells -------------------------------------------------------------------
 
-    fn shard(&self, name: &str) -> &Mutex<HashMap<Arc<str>, Arc<Cell>>> {
+    fn shard(&self, name: &str) -> &Shard {
         let index = self.hasher.hash_one(name) as usize % SHARDS;
         &self.shards[index]
     }
@@ -374,26 +381,44 @@ impl Engine {
         let head = match stored {
             None => None,
             Some(s) => {
-                let data: Value = serde_json::from_str(&s.data).map_err(|e| EngineError::CorruptValue {
-                    name: s.name.clone(),
-                    reason: e.to_string(),
-                })?;
-                let record = Record { version: s.version, data, ctime: s.ctime, mtime: s.mtime };
-                Some(Head { record, json: Arc::from(s.data), stored: true })
+                let data: Value =
+                    serde_json::from_str(&s.data).map_err(|e| EngineError::CorruptValue {
+                        name: s.name.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let record = Record {
+                    version: s.version,
+                    data,
+                    ctime: s.ctime,
+                    mtime: s.mtime,
+                };
+                Some(Head {
+                    record,
+                    json: Arc::from(s.data),
+                    stored: true,
+                })
             }
         };
         let mut st = cell.state.lock();
-        let visible = head.as_ref().map(|h| Visible { version: h.record.version, json: h.json.clone() });
+        let visible = head.as_ref().map(|h| Visible {
+            version: h.record.version,
+            json: h.json.clone(),
+        });
         // After a failed commit the store is the truth; subscribers holding something else
         // are brought back to it.
-        if st.visible.is_some() && visible.as_ref().map(|v| v.version) != st.visible.as_ref().map(|v| v.version) {
-            if let Some(v) = &visible {
-                let event = RecordEvent::new(
-                    cell.name.clone(),
-                    EventKind::Changed { version: v.version, change: Change::Whole(v.json.clone()) },
-                );
-                st.publish(&event, None);
-            }
+        let known = st.visible.as_ref().map(|v| v.version);
+        if let (Some(known), Some(v)) = (known, &visible)
+            && known != v.version
+        {
+            let change = Change::Whole(v.json.clone());
+            let event = RecordEvent::new(
+                cell.name.clone(),
+                EventKind::Changed {
+                    version: v.version,
+                    change,
+                },
+            );
+            st.publish(&event, None);
         }
         st.head = head;
         st.visible = visible;
@@ -406,7 +431,11 @@ impl Engine {
         let now = now_ms();
         let record = Record::empty(now);
         let json: Arc<str> = Arc::from("{}");
-        st.head = Some(Head { record, json: json.clone(), stored: true });
+        st.head = Some(Head {
+            record,
+            json: json.clone(),
+            stored: true,
+        });
         st.visible = Some(Visible { version: 0, json });
         st.pending += 1;
         let engine = self.self_ref();
@@ -461,7 +490,10 @@ impl Engine {
 fn change_of(op: &WriteOp, whole: &Arc<str>) -> Change {
     match op {
         WriteOp::Update { .. } => Change::Whole(whole.clone()),
-        WriteOp::Patch { path, data } => Change::Patch { path: path.clone(), data: data.to_string() },
+        WriteOp::Patch { path, data } => Change::Patch {
+            path: path.clone(),
+            data: data.to_string(),
+        },
         WriteOp::Erase { path } => Change::Erase { path: path.clone() },
         WriteOp::PatchMulti { patches } => {
             Change::PatchMulti(serde_json::to_string(patches).expect("patches serialise"))

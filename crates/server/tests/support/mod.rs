@@ -10,8 +10,8 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use recordsync_protocol::{
-    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, Message, RecordAction, RecordMessage, binary,
-    json,
+    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, Message, RecordAction,
+    RecordMessage, binary, json,
 };
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +29,10 @@ impl RawClient {
             .await
             .expect("connect in time")
             .expect("connect");
-        RawClient { ws, json: path.ends_with("-json") }
+        RawClient {
+            ws,
+            json: path.ends_with("-json"),
+        }
     }
 
     /// Connects and logs in (challenge, accept, auth) on the binary endpoint.
@@ -50,8 +53,12 @@ impl RawClient {
             Message::Connection(m) => assert_eq!(m.action, ConnectionAction::Accept as i32),
             other => panic!("expected ACCEPT, got {other:?}"),
         }
-        c.send(AuthMessage { action: AuthAction::Request as i32, data: Some("{}".into()), ..Default::default() })
-            .await;
+        c.send(AuthMessage {
+            action: AuthAction::Request as i32,
+            data: Some("{}".into()),
+            ..Default::default()
+        })
+        .await;
         match c.recv().await {
             Message::Auth(m) => assert_eq!(m.action, AuthAction::AuthSuccessful as i32),
             other => panic!("expected AUTH_SUCCESSFUL, got {other:?}"),
@@ -81,10 +88,17 @@ impl RawClient {
     /// The next message, or `None` when nothing came within `wait` or the socket closed.
     pub async fn try_recv(&mut self, wait: Duration) -> Option<Message> {
         loop {
-            let frame = tokio::time::timeout(wait, self.ws.next()).await.ok()??.ok()?;
+            let frame = tokio::time::timeout(wait, self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
             return Some(match frame {
-                Frame::Binary(bytes) => binary::decode(&bytes, usize::MAX).expect("server sent a valid frame"),
-                Frame::Text(text) => json::decode(text.as_str(), usize::MAX).expect("server sent valid JSON"),
+                Frame::Binary(bytes) => {
+                    binary::decode(&bytes, usize::MAX).expect("server sent a valid frame")
+                }
+                Frame::Text(text) => {
+                    json::decode(text.as_str(), usize::MAX).expect("server sent valid JSON")
+                }
                 Frame::Close(_) => return None,
                 _ => continue,
             });
@@ -146,13 +160,18 @@ impl RawClient {
         self.send(m).await;
         if let Some(id) = ack {
             let reply = self.recv_record().await;
-            assert_eq!(reply.action, RecordAction::WriteAcknowledgement as i32, "{reply:?}");
+            assert_eq!(
+                reply.action,
+                RecordAction::WriteAcknowledgement as i32,
+                "{reply:?}"
+            );
             assert_eq!(reply.correlation_id.as_deref(), Some(id));
         }
     }
 
     pub async fn head(&mut self, name: &str) -> i32 {
-        self.send(RecordMessage::named(RecordAction::Head, name)).await;
+        self.send(RecordMessage::named(RecordAction::Head, name))
+            .await;
         let reply = self.recv_action(RecordAction::HeadResponse).await;
         reply.version.expect("HEAD_RESPONSE carries a version")
     }

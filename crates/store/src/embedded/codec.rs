@@ -172,7 +172,10 @@ pub fn encode_journal(name: &str, entry: &JournalEntry) -> (Vec<u8>, Vec<u8>) {
 pub fn decode_journal(name: &str, key: &[u8], value: &[u8]) -> Result<JournalEntry, StoreError> {
     let version = journal_key_version(name, key)?;
     verify(name, key, value, JOURNAL_HEADER, "journal entry").map_err(|reason| {
-        corrupt(name, format!("journal entry for version {version}: {reason}"))
+        corrupt(
+            name,
+            format!("journal entry for version {version}: {reason}"),
+        )
     })?;
     let op = std::str::from_utf8(&value[JOURNAL_HEADER..]).map_err(|e| {
         corrupt(
@@ -230,7 +233,10 @@ mod tests {
             }
         }
         for len in 0..bytes.len() {
-            assert!(decode_record(&r.name, &bytes[..len]).is_err(), "truncated to {len}");
+            assert!(
+                decode_record(&r.name, &bytes[..len]).is_err(),
+                "truncated to {len}"
+            );
         }
     }
 

@@ -1,0 +1,175 @@
+//! The real binary, killed and restarted: every acknowledged write survives.
+
+#[path = "../../server/tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use recordsync_protocol::{RecordAction, RecordMessage};
+use support::{RawClient, json_value, update};
+
+/// A `recordsync serve` process on an ephemeral port.
+struct ServerProcess {
+    child: Child,
+    addr: String,
+}
+
+impl ServerProcess {
+    fn start(data_dir: &Path) -> ServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .env("RECORDSYNC_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the recordsync binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server logs its address")
+                .expect("readable log");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServerProcess { child, addr }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()));
+        let status = self.child.wait().expect("exits after SIGTERM");
+        assert!(status.success(), "clean exit after SIGTERM, got {status}");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn records_survive_a_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path());
+    let mut a = RawClient::connect(&server.addr).await;
+    a.subscribe("keep/me").await;
+    for v in 1..=5 {
+        a.write(
+            update("keep/me", v, &format!(r#"{{"n":{v}}}"#)),
+            Some(&v.to_string()),
+        )
+        .await;
+    }
+    a.subscribe("empty/one").await;
+    drop(a);
+    server.terminate();
+
+    let server = ServerProcess::start(dir.path());
+    let mut b = RawClient::connect(&server.addr).await;
+    let read = b.subscribe("keep/me").await;
+    assert_eq!(read.version, Some(5));
+    assert_eq!(json_value(&read.data), serde_json::json!({"n": 5}));
+    assert_eq!(
+        b.head("empty/one").await,
+        0,
+        "a record created by subscribing is kept too"
+    );
+    assert_eq!(b.head("never/made").await, -1);
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path());
+    let acked: Arc<Mutex<HashMap<String, i32>>> = Arc::default();
+
+    // Several clients stream acknowledged writes to their own records (and one shared
+    // record each writes with version -1); the server is killed mid-stream.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let addr = server.addr.clone();
+        let acked = acked.clone();
+        writers.push(tokio::spawn(async move {
+            let mut c = RawClient::connect(&addr).await;
+            let name = format!("crash/{w}");
+            c.subscribe(&name).await;
+            for v in 1.. {
+                let m = RecordMessage {
+                    is_write_ack: Some(true),
+                    correlation_id: Some(v.to_string()),
+                    ..update(&name, v, &format!(r#"{{"writer":{w},"n":{v}}}"#))
+                };
+                c.send(m).await;
+                match c.try_recv(Duration::from_secs(5)).await {
+                    Some(recordsync_protocol::Message::Record(r))
+                        if r.action == RecordAction::WriteAcknowledgement as i32 =>
+                    {
+                        acked.lock().await.insert(name.clone(), v);
+                    }
+                    _ => return, // the server is gone
+                }
+            }
+        }));
+    }
+    // Let a few hundred writes be acknowledged, then pull the plug.
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let total: i32 = acked.lock().await.values().sum();
+        if total >= 200 {
+            break;
+        }
+    }
+    server.kill();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().await.clone();
+    assert_eq!(acked.len(), 4);
+
+    let server = ServerProcess::start(dir.path());
+    let mut c = RawClient::connect(&server.addr).await;
+    for (name, version) in acked {
+        c.send(RecordMessage::named(RecordAction::Read, name.as_str()))
+            .await;
+        let read = c.recv_action(RecordAction::ReadResponse).await;
+        let stored = read.version.expect("a version");
+        // The acknowledged write is there; one more may have been committed whose
+        // acknowledgement the kill swallowed.
+        assert!(
+            stored == version || stored == version + 1,
+            "{name}: acked {version}, stored {stored}"
+        );
+        let data = json_value(&read.data);
+        assert_eq!(
+            data["n"],
+            serde_json::json!(stored),
+            "{name}: value matches its version"
+        );
+    }
+}
