@@ -68,7 +68,14 @@ impl Server {
         config.check()?;
         let store: Arc<dyn Store> = match config.storage {
             StorageKind::Memory => Arc::new(MemoryStore::new()),
-            StorageKind::Embedded => Arc::new(EmbeddedStore::open(&config.data_dir)?),
+            StorageKind::Embedded => {
+                // Opening checks the file after a crash: blocking work, off the runtime.
+                let dir = config.data_dir.clone();
+                let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir))
+                    .await
+                    .map_err(|e| ServerError::Serve(e.to_string()))??;
+                Arc::new(store)
+            }
         };
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)

@@ -4,12 +4,17 @@
 //! Enabled by the `testing` feature. A backend in another crate runs the whole suite,
 //! one `#[tokio::test]` per case, with:
 //!
-//! ```ignore
+//! ```no_run
 //! // In its tests, with `recordsync-store = { ..., features = ["testing"] }` and tokio.
+//! # use recordsync_store::MemoryStore as MyStore;
+//! use std::sync::Arc;
+//! use recordsync_store::Store;
+//!
 //! recordsync_store::store_conformance_tests!(async {
-//!     let store: std::sync::Arc<dyn recordsync_store::Store> = make_my_store().await;
+//!     let store: Arc<dyn Store> = Arc::new(MyStore::new());
 //!     (store, ()) // the second element is dropped when the case ends (e.g. a TempDir)
 //! });
+//! # fn main() {}
 //! ```
 //!
 //! or calls [`run_all`] (or single cases, all `pub async fn(Arc<dyn Store>)`).

@@ -6,7 +6,7 @@
 //! (redb's default [`Durability::Immediate`], which we also set explicitly so a change of
 //! default upstream cannot silently weaken it).
 //!
-//! Layout of the file (see [`codec`] for the bytes):
+//! Layout of the file (`src/embedded/codec.rs` documents the bytes):
 //! - `records`: record name → version, ctime, mtime, JSON data.
 //! - `journal`: (name, version) → time, op JSON.
 //! - `meta`:    `schema_version` → [`SCHEMA_VERSION`], checked on open.
@@ -46,9 +46,10 @@ const SCHEMA_KEY: &str = "schema_version";
 /// process) can have a directory open at a time; redb locks the file.
 ///
 /// After a failed write to the file (disk full, I/O error) redb refuses every further
-/// read and write until the file is reopened, so every call then returns
-/// [`StoreError::Io`] saying so: the server should report itself unhealthy and restart,
-/// which resumes from the last committed transaction.
+/// commit, and reads that miss its cache, until the file is reopened; those calls return
+/// [`StoreError::Io`] saying so. The server should then report itself unhealthy and
+/// restart, which resumes from the last committed transaction (the
+/// `disk_full_fails_commits_with_an_actionable_error` test shows it).
 #[derive(Debug)]
 pub struct EmbeddedStore {
     db: Arc<Database>,

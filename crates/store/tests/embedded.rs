@@ -291,3 +291,52 @@ async fn acknowledged_writes_survive_sigkill() {
         );
     }
 }
+
+/// What a full disk looks like to the engine. Needs a small filesystem to fill, e.g.:
+/// `mount -t tmpfs -o size=4m tmpfs /mnt/tiny && RECORDSYNC_FULL_DIR=/mnt/tiny
+/// cargo test -p recordsync-store --test embedded disk_full -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "needs RECORDSYNC_FULL_DIR on a small filesystem"]
+async fn disk_full_fails_commits_with_an_actionable_error() {
+    let Some(base) = std::env::var_os("RECORDSYNC_FULL_DIR") else {
+        return;
+    };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let mut error = None;
+    let mut last_ok = 0;
+    for v in 1..10_000u64 {
+        match store.commit(&[put("big", v, "y".repeat(256 * 1024))]).await {
+            Ok(outcomes) => {
+                assert_eq!(outcomes, vec![WriteOutcome::Committed]);
+                last_ok = v;
+            }
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let error = error.expect("the filesystem never filled up");
+    println!("after {last_ok} commits: {error}");
+    assert!(matches!(error, StoreError::Io(_)), "{error:?}");
+    println!(
+        "next commit: {:?}",
+        store.commit(&[put("small", 1, "{}".into())]).await
+    );
+    println!(
+        "get: {:?}",
+        store.get("small").await.map(|r| r.map(|r| r.version))
+    );
+    drop(store);
+    let store = EmbeddedStore::open(dir.path());
+    println!("reopen: {:?}", store.as_ref().map(|_| ()));
+    if let Ok(store) = store {
+        let r = store.get("big").await.unwrap().unwrap();
+        println!(
+            "after reopen: big is at v{} (last acknowledged v{last_ok})",
+            r.version
+        );
+        assert!(r.version >= last_ok);
+    }
+}

@@ -33,8 +33,13 @@ pub(crate) struct CellState {
     pub evicted: bool,
     pub head: Option<Head>,
     pub visible: Option<Visible>,
-    /// Writes submitted to the store and not yet completed.
-    pub pending: usize,
+    /// Writes submitted to the store, and those whose commit callback has run; the
+    /// difference is what is still in flight.
+    pub submitted: u64,
+    pub completed: u64,
+    /// Replies that must not overtake the writes in flight when they were decided: each
+    /// runs once `completed` reaches its number, with the state then visible.
+    pub waiting: Vec<(u64, Waiter)>,
     pub subscribers: Vec<Arc<dyn Subscriber>>,
 }
 
@@ -66,9 +71,42 @@ impl Cell {
     }
 }
 
+/// A reply deferred until earlier writes were published (see `CellState::waiting`).
+pub(crate) type Waiter = Box<dyn FnOnce(Option<&Visible>) + Send>;
+
 impl CellState {
     pub fn is_idle(&self) -> bool {
-        self.pending == 0 && self.subscribers.is_empty()
+        self.in_flight() == 0 && self.subscribers.is_empty()
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.submitted - self.completed
+    }
+
+    /// Runs `reply` with the visible state once every write submitted so far has been
+    /// published, so that a client hears of those writes before it hears the reply.
+    pub fn after_in_flight(&mut self, reply: Waiter) {
+        if self.in_flight() == 0 {
+            reply(self.visible.as_ref());
+        } else {
+            self.waiting.push((self.submitted, reply));
+        }
+    }
+
+    /// Records one completed commit callback and runs the replies now due.
+    pub fn complete_one(&mut self) {
+        self.completed += 1;
+        if self.waiting.is_empty() {
+            return;
+        }
+        let completed = self.completed;
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(n, _)| *n <= completed);
+        self.waiting = rest;
+        for (_, reply) in due {
+            reply(self.visible.as_ref());
+        }
     }
 
     pub fn is_subscribed(&self, id: u64) -> bool {

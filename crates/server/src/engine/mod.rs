@@ -187,12 +187,14 @@ impl Engine {
         let new_version = match record.write(&op, version, now) {
             Ok(v) => v,
             Err(WriteError::VersionExists { .. }) => {
-                let failure = WriteFailure::VersionExists {
-                    version: base,
-                    data: head.json.clone(),
-                };
-                drop(st);
-                return done(Err(failure));
+                // The writer must hear of every write before this refusal first: a
+                // deepstream client merges against the state it has been sent.
+                st.after_in_flight(Box::new(move |visible| {
+                    let (version, data) =
+                        visible.map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
+                    done(Err(WriteFailure::VersionExists { version, data }));
+                }));
+                return;
             }
             Err(WriteError::InvalidVersion { requested, current }) => {
                 drop(st);
@@ -228,7 +230,7 @@ impl Engine {
             json: json.clone(),
             stored: true,
         };
-        st.pending += 1;
+        st.submitted += 1;
         let engine_cell = cell.clone();
         let engine = self.self_ref();
         self.committer.submit(
@@ -236,8 +238,7 @@ impl Engine {
             Box::new(move |outcome| {
                 let result = {
                     let mut st = engine_cell.state.lock();
-                    st.pending -= 1;
-                    match outcome {
+                    let result = match outcome {
                         Ok(WriteOutcome::Committed) => {
                             st.visible = Some(Visible { version: new_version, json });
                             let event = RecordEvent::new(
@@ -257,7 +258,9 @@ impl Engine {
                             st.loaded = false;
                             Err(WriteFailure::NotStored(e.to_string()))
                         }
-                    }
+                    };
+                    st.complete_one();
+                    result
                 };
                 done(result);
                 if let Some(engine) = engine {
@@ -286,7 +289,7 @@ impl Engine {
         // Only those subscribed now are told and unsubscribed: a client that subscribes
         // after this point re-creates the record and keeps its subscription.
         let told: Vec<u64> = st.subscribers.iter().map(|s| s.id()).collect();
-        st.pending += 1;
+        st.submitted += 1;
         let engine = self.self_ref();
         let engine_cell = cell.clone();
         self.committer.submit(
@@ -294,8 +297,7 @@ impl Engine {
             Box::new(move |outcome| {
                 let result = {
                     let mut st = engine_cell.state.lock();
-                    st.pending -= 1;
-                    match outcome {
+                    let result = match outcome {
                         Ok(WriteOutcome::Committed) => {
                             if st.head.is_none() {
                                 st.visible = None;
@@ -322,7 +324,9 @@ impl Engine {
                             st.loaded = false;
                             Err(WriteFailure::NotStored(e.to_string()))
                         }
-                    }
+                    };
+                    st.complete_one();
+                    result
                 };
                 done(result);
                 if let Some(engine) = engine {
@@ -437,7 +441,7 @@ impl Engine {
             stored: true,
         });
         st.visible = Some(Visible { version: 0, json });
-        st.pending += 1;
+        st.submitted += 1;
         let engine = self.self_ref();
         let cell = cell.clone();
         self.committer.submit(
@@ -455,7 +459,7 @@ impl Engine {
             Box::new(move |outcome| {
                 {
                     let mut st = cell.state.lock();
-                    st.pending -= 1;
+                    st.complete_one();
                     if !matches!(outcome, Ok(WriteOutcome::Committed)) {
                         tracing::warn!(record = %cell.name, ?outcome, "creating an empty record failed");
                         st.loaded = false;
