@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs recordsync's whole test suite, on a fresh clone or an old checkout alike:
+#   1. the Rust workspace: unit, property, black-box and crash tests (cargo nextest, or
+#      cargo test where nextest is not installed);
+#   2. the interop suite with the real npm deepstream client, first against the real
+#      deepstream server (proving each test encodes what the peer does), then against
+#      recordsync.
+# It installs what it needs (npm packages via interop/install.sh) and prints a summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*" >&2; }
+
+step "build"
+cargo build --workspace --all-targets --locked
+
+step "rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+step "interop: the real deepstream client against the real deepstream server"
+interop/run.sh deepstream
+
+step "interop: the real deepstream client against recordsync"
+interop/run.sh recordsync
