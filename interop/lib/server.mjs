@@ -1,0 +1,263 @@
+// Starts the server under test: the real deepstream server (from node_modules) or the
+// recordsync binary, chosen by INTEROP_TARGET (deepstream | recordsync, default recordsync).
+//
+// Both listen on 127.0.0.1 on a free ephemeral port and expose the same doors:
+//   ws://127.0.0.1:PORT/deepstream       binary protobuf transport (the client default)
+//   ws://127.0.0.1:PORT/deepstream-json  JSON transport (client socketOptions.jsonTransportMode)
+//   GET http://127.0.0.1:PORT/health-check
+//
+// The handle offers url, jsonUrl, stop() (SIGTERM, wait for exit), kill() (SIGKILL) and
+// restart() (same port, same data dir). Server output goes to a log file; when the server
+// does not come up, the tail of that log is printed.
+
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync, openSync, closeSync, readFileSync, mkdirSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import net from 'node:net'
+import http from 'node:http'
+
+const here = dirname(fileURLToPath(import.meta.url))
+export const INTEROP_DIR = resolve(here, '..')
+export const REPO_DIR = resolve(INTEROP_DIR, '..')
+
+export const TARGET = process.env.INTEROP_TARGET || 'recordsync'
+if (TARGET !== 'deepstream' && TARGET !== 'recordsync') {
+  throw new Error(`INTEROP_TARGET must be "deepstream" or "recordsync", got "${TARGET}"`)
+}
+
+/** True when the target keeps records across restarts (the in-memory deepstream does not). */
+export const TARGET_IS_DURABLE = TARGET === 'recordsync'
+
+const STARTUP_TIMEOUT_MS = Number(process.env.INTEROP_STARTUP_TIMEOUT_MS || 20000)
+const STOP_TIMEOUT_MS = 10000
+
+/** Asks the kernel for a free port on 127.0.0.1. */
+export function freePort () {
+  return new Promise((resolveP, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolveP(port))
+    })
+  })
+}
+
+function healthCheck (port) {
+  return new Promise((resolveP) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health-check', timeout: 1000 }, (res) => {
+      res.resume()
+      resolveP(res.statusCode === 200)
+    })
+    req.on('timeout', () => { req.destroy(); resolveP(false) })
+    req.on('error', () => resolveP(false))
+  })
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+function logTail (logFile, lines = 40) {
+  try {
+    const text = readFileSync(logFile, 'utf8')
+    return text.split('\n').slice(-lines).join('\n')
+  } catch (e) {
+    return `(no log: ${e.message})`
+  }
+}
+
+const DEEPSTREAM_PERMISSIONS = `record:
+  "*":
+    create: true
+    write: true
+    read: true
+    delete: true
+    listen: true
+    notify: true
+event:
+  "*":
+    publish: true
+    subscribe: true
+    listen: true
+rpc:
+  "*":
+    provide: true
+    request: true
+presence:
+  "*":
+    allow: true
+`
+
+function endpoint (type, urlPath) {
+  return `  - type: ${type}
+    options:
+      urlPath: ${urlPath}
+      heartbeatInterval: 30000
+      outgoingBufferTimeout: 0
+      maxBufferByteSize: 100000
+      logInvalidAuthData: false
+      unauthenticatedClientTimeout: 180000
+      maxAuthAttempts: 3
+      maxMessageSize: 1048576
+`
+}
+
+// In-memory deepstream (no storage section), auth none, binary + JSON websocket endpoints.
+function deepstreamConfig () {
+  return `serverName: interop
+showLogo: false
+logLevel: INFO
+dependencyInitializationTimeout: 5000
+exitOnFatalError: false
+telemetry:
+  type: deepstreamIO
+  options:
+    enabled: false
+enabledFeatures:
+  record: true
+  event: true
+  rpc: true
+  presence: true
+listen:
+  shuffleProviders: true
+  responseTimeout: 500
+  rematchInterval: 60000
+  matchCooldown: 10000
+httpServer:
+  type: default
+  options:
+    healthCheckPath: /health-check
+    allowAllOrigins: true
+    maxMessageSize: 1048576
+connectionEndpoints:
+${endpoint('ws-binary', '/deepstream')}${endpoint('ws-json', '/deepstream-json')}  - type: http
+    options:
+      allowAuthData: true
+      postPath: /api
+      getPath: /api
+      logInvalidAuthData: false
+      requestTimeout: 20000
+logger:
+  type: default
+  options:
+    colors: false
+auth:
+  - type: none
+permission:
+  type: config
+  options:
+    permissions: fileLoad(permissions.yml)
+    maxRuleIterations: 3
+    cacheEvacuationInterval: 60000
+monitoring:
+  type: none
+`
+}
+
+/**
+ * Starts the target server. Options:
+ *   target   'deepstream' | 'recordsync' (default: INTEROP_TARGET)
+ *   dataDir  recordsync data dir (default: a fresh temp dir)
+ *   port     fixed port (default: a free ephemeral one)
+ */
+export async function startServer (opts = {}) {
+  const target = opts.target || TARGET
+  const workDir = mkdtempSync(join(tmpdir(), `interop-${target}-`))
+  const logFile = join(workDir, 'server.log')
+  const port = opts.port || await freePort()
+  let dataDir = opts.dataDir
+  let command
+  let args
+  let cwd = workDir
+
+  if (target === 'deepstream') {
+    writeFileSync(join(workDir, 'config.yml'), deepstreamConfig())
+    writeFileSync(join(workDir, 'permissions.yml'), DEEPSTREAM_PERMISSIONS)
+    const bin = join(INTEROP_DIR, 'node_modules', '@deepstream', 'server', 'dist', 'bin', 'deepstream')
+    if (!existsSync(bin)) throw new Error(`deepstream server not installed at ${bin}: run interop/install.sh`)
+    command = process.execPath
+    args = [bin, 'start', '-c', join(workDir, 'config.yml'), '--host', '127.0.0.1', '--port', String(port)]
+  } else {
+    const bin = process.env.RECORDSYNC_BIN || join(REPO_DIR, 'target', 'debug', 'recordsync')
+    if (!existsSync(bin)) throw new Error(`recordsync binary not found at ${bin}: build it (cargo build) or set RECORDSYNC_BIN`)
+    if (!dataDir) {
+      dataDir = join(workDir, 'data')
+      mkdirSync(dataDir)
+    }
+    command = bin
+    args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir]
+  }
+
+  const handle = {
+    target,
+    port,
+    dataDir,
+    workDir,
+    logFile,
+    url: `ws://127.0.0.1:${port}/deepstream`,
+    jsonUrl: `ws://127.0.0.1:${port}/deepstream-json`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    child: null,
+    exited: null,
+    logTail: (n) => logTail(logFile, n),
+
+    async launch () {
+      const fd = openSync(logFile, 'a')
+      writeFileSync(fd, `\n=== ${new Date().toISOString()} ${command} ${args.join(' ')}\n`)
+      const child = spawn(command, args, { cwd, stdio: ['ignore', fd, fd], env: { ...process.env, NO_COLOR: '1' } })
+      closeSync(fd)
+      this.child = child
+      this.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })))
+      let exitInfo = null
+      this.exited.then((info) => { exitInfo = info })
+      const deadline = Date.now() + STARTUP_TIMEOUT_MS
+      while (Date.now() < deadline) {
+        if (exitInfo) break
+        if (await healthCheck(port)) return this
+        await sleep(100)
+      }
+      const why = exitInfo ? `exited early (${JSON.stringify(exitInfo)})` : `no 200 from /health-check within ${STARTUP_TIMEOUT_MS} ms`
+      if (!exitInfo) { child.kill('SIGKILL'); await this.exited }
+      const msg = `${target} server on port ${port} ${why}\n--- tail of ${logFile} ---\n${logTail(logFile)}`
+      console.error(msg)
+      throw new Error(msg)
+    },
+
+    /** SIGTERM, then wait for exit (SIGKILL after a grace period). */
+    async stop () {
+      const child = this.child
+      if (!child || child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      const t = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+      await this.exited
+      clearTimeout(t)
+    },
+
+    /** SIGKILL: the process gets no chance to flush anything. */
+    async kill () {
+      const child = this.child
+      if (!child || child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGKILL')
+      await this.exited
+    },
+
+    /** Stops (if running) and starts again on the same port with the same data dir. */
+    async restart () {
+      await this.stop()
+      return this.launch()
+    }
+  }
+
+  await handle.launch()
+
+  // Mutation check only (tools/mutations.mjs): route the clients through a fault-injecting proxy.
+  if (process.env.INTEROP_MUTATE) {
+    const { startMutatingProxy } = await import('../tools/mutations.mjs')
+    const proxy = await startMutatingProxy(process.env.INTEROP_MUTATE, `ws://127.0.0.1:${port}`)
+    handle.url = proxy.url('/deepstream')
+    handle.jsonUrl = proxy.url('/deepstream-json')
+  }
+  return handle
+}

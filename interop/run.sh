@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the interop suite with the real @deepstream/client against a server under test.
+#
+#   interop/run.sh [recordsync|deepstream]      (default: recordsync)
+#
+# deepstream: the real @deepstream/server 7 from node_modules (in memory). Run this first when
+#             changing a test: it proves the test encodes what the real peer does.
+# recordsync: the binary at $RECORDSYNC_BIN (default: <repo>/target/debug/recordsync), which must
+#             already be built (the project's test command builds it first).
+# Extra arguments after the target go to `node --test` (e.g. --test-name-pattern=listen).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+target="${1:-recordsync}"
+[ $# -gt 0 ] && shift
+
+case "$target" in
+  deepstream|recordsync) ;;
+  *) echo "usage: interop/run.sh [recordsync|deepstream] [node --test args...]" >&2; exit 2 ;;
+esac
+
+"$here/install.sh"
+
+if [ "$target" = recordsync ]; then
+  bin="${RECORDSYNC_BIN:-$here/../target/debug/recordsync}"
+  if [ ! -x "$bin" ]; then
+    echo "interop/run.sh: recordsync binary not found at $bin (build it with 'cargo build' or set RECORDSYNC_BIN)" >&2
+    exit 1
+  fi
+  export RECORDSYNC_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+fi
+
+export INTEROP_TARGET="$target"
+cd "$here"
+files=(test/*.test.mjs)
+if [ "$target" = deepstream ]; then
+  # the reference deepstream runs in memory: it has no durability tests (see that file)
+  files=("${files[@]/test\/durability.test.mjs}")
+fi
+echo "interop: running against $target" >&2
+exec node --test --test-reporter=tap --test-concurrency=1 "$@" ${files[@]}
