@@ -15,6 +15,8 @@ mod cell;
 pub mod error;
 pub mod event;
 pub mod listen;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -344,6 +346,11 @@ impl Engine {
             let event = RecordEvent::new(cell.name.clone(), kind);
             st.publish(&event, None);
         }
+    }
+
+    /// How many records are held in memory (for tests and metrics).
+    pub fn cached_records(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
     }
 
     // --- cells -------------------------------------------------------------------

@@ -1,0 +1,331 @@
+//! Engine tests that need no socket: ordering, journaling, refusals and storage failures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use recordsync_core::WriteOp;
+use recordsync_store::{
+    JournalEntry, MemoryStore, Store, StoreError, StoredRecord, Write, WriteOutcome,
+};
+
+use super::*;
+
+/// Records every event it is sent.
+struct Recorder {
+    id: u64,
+    events: Mutex<Vec<(Option<u64>, String)>>,
+}
+
+impl Recorder {
+    fn new(id: u64) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            id,
+            events: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn versions(&self) -> Vec<u64> {
+        self.events.lock().iter().filter_map(|(v, _)| *v).collect()
+    }
+}
+
+impl Subscriber for Recorder {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn deliver(&self, event: &Arc<RecordEvent>) {
+        let entry = match &event.kind {
+            EventKind::Changed { version, change } => (Some(*version), format!("{change:?}")),
+            EventKind::Deleted => (None, "deleted".into()),
+            EventKind::Provider(p) => (None, format!("provider {p}")),
+        };
+        self.events.lock().push(entry);
+    }
+}
+
+fn engine_on(store: Arc<dyn Store>) -> Arc<Engine> {
+    Engine::new(
+        store,
+        Listening::new(Duration::from_millis(500)),
+        Duration::from_secs(30),
+    )
+}
+
+async fn write(
+    engine: &Engine,
+    writer: u64,
+    name: &str,
+    op: WriteOp,
+    version: i64,
+) -> Result<Version, WriteFailure> {
+    let (tx, rx) = oneshot::channel();
+    engine
+        .write(
+            writer,
+            name,
+            op,
+            version,
+            Box::new(move |r| drop(tx.send(r))),
+        )
+        .await;
+    rx.await.expect("every write is answered")
+}
+
+fn update(v: serde_json::Value) -> WriteOp {
+    WriteOp::Update { data: v }
+}
+
+#[tokio::test]
+async fn a_subscriber_joining_mid_stream_sees_each_later_version_once_in_order() {
+    let engine = engine_on(Arc::new(MemoryStore::new()));
+    let writer = Recorder::new(1);
+    engine
+        .subscribe(writer.clone(), "r", true, |_, _| {})
+        .await
+        .unwrap();
+    // Pipeline 200 writes without waiting; join halfway through.
+    let mut answers = Vec::new();
+    let late = Recorder::new(2);
+    let mut start = None;
+    for v in 1..=200i64 {
+        let (tx, rx) = oneshot::channel();
+        engine
+            .write(
+                1,
+                "r",
+                update(json!({ "n": v })),
+                v,
+                Box::new(move |r| drop(tx.send(r))),
+            )
+            .await;
+        answers.push(rx);
+        if v == 100 {
+            engine
+                .subscribe(late.clone(), "r", true, |snapshot, _| {
+                    start = snapshot.map(|s| s.version)
+                })
+                .await
+                .unwrap();
+        }
+    }
+    for (i, rx) in answers.into_iter().enumerate() {
+        assert_eq!(rx.await.unwrap().unwrap(), i as u64 + 1);
+    }
+    let start = start.expect("the record exists");
+    let expected: Vec<u64> = (start + 1..=200).collect();
+    assert_eq!(late.versions(), expected, "started from version {start}");
+    assert!(
+        writer.versions().is_empty(),
+        "a writer gets no echo of its own writes"
+    );
+}
+
+#[tokio::test]
+async fn every_accepted_write_is_journaled() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine_on(store.clone());
+    write(&engine, 1, "j", update(json!({"a": 1})), -1)
+        .await
+        .unwrap();
+    write(
+        &engine,
+        1,
+        "j",
+        WriteOp::Patch {
+            path: "b.c".into(),
+            data: json!(2),
+        },
+        2,
+    )
+    .await
+    .unwrap();
+    write(&engine, 1, "j", WriteOp::Erase { path: "a".into() }, 3)
+        .await
+        .unwrap();
+    assert!(write(&engine, 1, "j", update(json!({})), 2).await.is_err());
+    let journal = store.journal("j", 0, 100).await.unwrap();
+    let ops: Vec<WriteOp> = journal
+        .iter()
+        .map(|e| serde_json::from_str(&e.op).unwrap())
+        .collect();
+    assert_eq!(
+        journal.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        ops[1],
+        WriteOp::Patch {
+            path: "b.c".into(),
+            data: json!(2)
+        }
+    );
+    // Replaying the journal gives the stored value.
+    let mut value = json!({});
+    for op in &ops {
+        op.apply(&mut value);
+    }
+    let stored = store.get("j").await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stored.data).unwrap(),
+        value
+    );
+}
+
+#[tokio::test]
+async fn version_exists_carries_the_state_the_writer_will_have_seen() {
+    let engine = engine_on(Arc::new(MemoryStore::new()));
+    write(&engine, 1, "c", update(json!({"x": 1})), 1)
+        .await
+        .unwrap();
+    match write(&engine, 2, "c", update(json!({"x": 2})), 1).await {
+        Err(WriteFailure::VersionExists { version, data }) => {
+            assert_eq!(version, 1);
+            assert_eq!(&*data, r#"{"x":1}"#);
+        }
+        other => panic!("expected VERSION_EXISTS, got {other:?}"),
+    }
+    assert!(matches!(
+        write(&engine, 2, "c", update(json!({})), 9).await,
+        Err(WriteFailure::InvalidVersion {
+            requested: 9,
+            current: 1
+        })
+    ));
+}
+
+#[tokio::test]
+async fn idle_records_leave_memory_and_come_back_from_the_store() {
+    let engine = engine_on(Arc::new(MemoryStore::new()));
+    let sub = Recorder::new(7);
+    engine
+        .subscribe(sub.clone(), "idle", true, |_, _| {})
+        .await
+        .unwrap();
+    write(&engine, 1, "idle", update(json!({"k": true})), 1)
+        .await
+        .unwrap();
+    engine.unsubscribe(7, "idle").await.unwrap();
+    engine.flush().await;
+    assert_eq!(
+        engine.cached_records(),
+        0,
+        "nothing holds the record, so it is not cached"
+    );
+    let snapshot = engine.read("idle").await.unwrap().unwrap();
+    assert_eq!((snapshot.version, &*snapshot.data), (1, r#"{"k":true}"#));
+}
+
+/// A store whose commits can be made to fail, over a memory store.
+struct Flaky {
+    inner: MemoryStore,
+    failing: AtomicBool,
+}
+
+#[async_trait]
+impl Store for Flaky {
+    async fn get(&self, name: &str) -> Result<Option<StoredRecord>, StoreError> {
+        self.inner.get(name).await
+    }
+
+    async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Io("disk on fire".into()));
+        }
+        self.inner.commit(batch).await
+    }
+
+    async fn journal(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        self.inner.journal(name, from, to).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_commit_is_reported_and_nothing_acknowledged_is_lost() {
+    let store = Arc::new(Flaky {
+        inner: MemoryStore::new(),
+        failing: AtomicBool::new(false),
+    });
+    let engine = engine_on(store.clone());
+    let watcher = Recorder::new(9);
+    engine
+        .subscribe(watcher.clone(), "f", true, |_, _| {})
+        .await
+        .unwrap();
+    write(&engine, 1, "f", update(json!({"good": 1})), 1)
+        .await
+        .unwrap();
+
+    store.failing.store(true, Ordering::SeqCst);
+    let failed = write(&engine, 1, "f", update(json!({"lost": true})), 2).await;
+    assert!(
+        matches!(&failed, Err(WriteFailure::NotStored(m)) if m.contains("disk on fire")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        watcher.versions(),
+        vec![1],
+        "subscribers never see a write that was not stored"
+    );
+
+    store.failing.store(false, Ordering::SeqCst);
+    // The engine reloads the truth: version 1 is current, so version 2 is free again.
+    assert_eq!(engine.head("f").await.unwrap(), Some(1));
+    write(&engine, 1, "f", update(json!({"good": 2})), 2)
+        .await
+        .unwrap();
+    let stored = store.get("f").await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.data.as_str()), (2, r#"{"good":2}"#));
+    assert_eq!(watcher.versions(), vec![1, 2]);
+}
+
+#[tokio::test]
+async fn delete_tells_subscribers_and_a_later_subscriber_recreates() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine_on(store.clone());
+    let a = Recorder::new(1);
+    let b = Recorder::new(2);
+    engine
+        .subscribe(a.clone(), "d", true, |_, _| {})
+        .await
+        .unwrap();
+    engine
+        .subscribe(b.clone(), "d", true, |_, _| {})
+        .await
+        .unwrap();
+    write(&engine, 1, "d", update(json!({"x": 1})), 1)
+        .await
+        .unwrap();
+    let (tx, rx) = oneshot::channel();
+    engine
+        .delete(1, "d", Box::new(move |r| drop(tx.send(r))))
+        .await;
+    rx.await.unwrap().unwrap();
+    assert_eq!(
+        b.events.lock().last().map(|e| e.1.clone()).as_deref(),
+        Some("deleted")
+    );
+    assert!(
+        !a.events.lock().iter().any(|e| e.1 == "deleted"),
+        "the deleter is answered, not told"
+    );
+    assert_eq!(engine.head("d").await.unwrap(), None);
+    assert!(store.is_empty());
+    let mut version = None;
+    engine
+        .subscribe(b.clone(), "d", true, |s, _| version = s.map(|s| s.version))
+        .await
+        .unwrap();
+    assert_eq!(version, Some(0));
+}
