@@ -10,12 +10,15 @@
 //! - [`version`] — deepstream's version rules: which write version is accepted.
 //! - [`record`]  — a record's state (version, data, timestamps) and applying a write to it.
 //! - [`listen`]  — listen patterns and the provider registry (active data providers).
+//! - [`valve`]   — permission rules (deepstream's Valve): parsing, bounded evaluation,
+//!   permissions files.
 
 pub mod listen;
 pub mod name;
 pub mod op;
 pub mod path;
 pub mod record;
+pub mod valve;
 pub mod version;
 
 pub use op::{OpError, WriteOp};
