@@ -1,0 +1,29 @@
+//! recordsync's load generator and its side-by-side comparison with deepstream, ShareDB
+//! and a bare WebSocket broadcaster.
+//!
+//! Module map:
+//! - [`client`]      — the generator's deepstream client (WebSocket + the project's codec).
+//! - [`fanout`]      — fan-out and durable-write scenarios: throughput, latency, completeness.
+//! - [`connections`] — idle-memory and connection-storm scenarios.
+//! - [`sharedb`]     — the durable-write scenario against ShareDB, via its own node client.
+//! - [`targets`]     — starting and stopping the servers under test.
+//! - [`ceiling`]     — the bare broadcaster (the machine's ceiling for fan-out).
+//! - [`procstat`]    — CPU and memory of a process tree from /proc; the fd limit.
+//! - [`histogram`]   — latency histograms.
+//! - [`report`]      — markdown, JSON lines and SVG output.
+//! - [`compare`]     — the whole side-by-side run.
+//!
+//! Everything runs on 127.0.0.1, every loop is bounded in count and time, and every
+//! process the harness starts is stopped when it ends, fails or is interrupted.
+
+pub mod ceiling;
+pub mod client;
+pub mod compare;
+pub mod connections;
+pub mod fanout;
+pub mod histogram;
+pub mod procstat;
+pub mod progress;
+pub mod report;
+pub mod sharedb;
+pub mod targets;

@@ -1,0 +1,592 @@
+//! Results: one JSON line per (scenario, target) run, a markdown report with the side-by-side
+//! table and the targets, and an SVG plot of the headline figures.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// One scenario run against one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: &'static str,
+    pub target: &'static str,
+    pub metrics: BTreeMap<&'static str, f64>,
+    /// Why the run produced no figures, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// When and how the figures were taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conditions {
+    pub started: String,
+    pub scale: String,
+    pub cores: usize,
+    pub load_before: Option<(f64, f64, f64)>,
+    pub load_after: Option<(f64, f64, f64)>,
+    pub fd_limit: u64,
+    pub parameters: BTreeMap<&'static str, String>,
+}
+
+pub struct Report {
+    pub conditions: Conditions,
+    pub rows: Vec<Row>,
+}
+
+pub const FANOUT: &str = "fan-out";
+pub const FANOUT_RATE: &str = "fan-out at fixed rate";
+pub const IDLE: &str = "idle";
+pub const DURABLE: &str = "durable writes";
+pub const STORM: &str = "connection storm";
+
+pub const RECORDSYNC: &str = "recordsync";
+pub const DEEPSTREAM: &str = "deepstream";
+pub const SHAREDB: &str = "ShareDB+PostgreSQL";
+pub const CEILING: &str = "ceiling";
+
+/// A target of the issue: `ours / theirs` compared with `bound`.
+pub struct Goal {
+    pub what: &'static str,
+    pub scenario: &'static str,
+    pub metric: &'static str,
+    pub peer: &'static str,
+    /// `true`: the ratio must be at least `bound`; `false`: at most.
+    pub at_least: bool,
+    pub bound: f64,
+}
+
+pub const GOALS: &[Goal] = &[
+    Goal {
+        what: "deliveries per server CPU-second vs deepstream",
+        scenario: FANOUT,
+        metric: "deliveries_per_server_cpu_s",
+        peer: DEEPSTREAM,
+        at_least: true,
+        bound: 20.0,
+    },
+    Goal {
+        what: "deliveries per server CPU-second vs bare ceiling",
+        scenario: FANOUT,
+        metric: "deliveries_per_server_cpu_s",
+        peer: CEILING,
+        at_least: true,
+        bound: 0.5,
+    },
+    Goal {
+        what: "p99 write-to-delivery at the fixed rate vs deepstream",
+        scenario: FANOUT_RATE,
+        metric: "delivery_p99_ms",
+        peer: DEEPSTREAM,
+        at_least: false,
+        bound: 0.2,
+    },
+    Goal {
+        what: "idle memory per connection vs deepstream",
+        scenario: IDLE,
+        metric: "bytes_per_connection",
+        peer: DEEPSTREAM,
+        at_least: false,
+        bound: 0.2,
+    },
+    Goal {
+        what: "durable acknowledged writes/s vs ShareDB on PostgreSQL",
+        scenario: DURABLE,
+        metric: "acked_writes_per_s",
+        peer: SHAREDB,
+        at_least: true,
+        bound: 20.0,
+    },
+    Goal {
+        what: "time until all connections are ready vs deepstream",
+        scenario: STORM,
+        metric: "seconds_to_all_ready",
+        peer: DEEPSTREAM,
+        at_least: false,
+        bound: 0.2,
+    },
+];
+
+/// Rows of each scenario's table: metric key, label.
+const TABLES: &[(&str, &[(&str, &str)])] = &[
+    (
+        FANOUT,
+        &[
+            ("acked_writes_per_s", "acknowledged writes/s"),
+            ("deliveries_per_s", "deliveries/s"),
+            (
+                "deliveries_per_server_cpu_s",
+                "deliveries per server CPU-second",
+            ),
+            ("server_cpu_cores", "server CPU (cores busy)"),
+            ("generator_cpu_cores", "generator CPU (cores busy)"),
+            ("ack_p50_ms", "write-ack p50 (ms)"),
+            ("ack_p99_ms", "write-ack p99 (ms)"),
+            ("ack_p999_ms", "write-ack p999 (ms)"),
+            ("ack_max_ms", "write-ack max (ms)"),
+            ("delivery_p50_ms", "write-to-delivery p50 (ms)"),
+            ("delivery_p99_ms", "write-to-delivery p99 (ms)"),
+            ("delivery_p999_ms", "write-to-delivery p999 (ms)"),
+            ("delivery_max_ms", "write-to-delivery max (ms)"),
+            ("expected_deliveries", "deliveries expected (whole run)"),
+            ("missing_deliveries", "deliveries missing"),
+            (
+                "duplicate_deliveries",
+                "deliveries duplicated / out of order",
+            ),
+            ("write_errors", "write errors + unacknowledged"),
+            ("server_rss_mb", "server RSS at end (MB)"),
+        ],
+    ),
+    (
+        FANOUT_RATE,
+        &[
+            ("acked_writes_per_s", "acknowledged writes/s"),
+            ("deliveries_per_s", "deliveries/s"),
+            (
+                "deliveries_per_server_cpu_s",
+                "deliveries per server CPU-second",
+            ),
+            ("server_cpu_cores", "server CPU (cores busy)"),
+            ("ack_p50_ms", "write-ack p50 (ms)"),
+            ("ack_p99_ms", "write-ack p99 (ms)"),
+            ("delivery_p50_ms", "write-to-delivery p50 (ms)"),
+            ("delivery_p99_ms", "write-to-delivery p99 (ms)"),
+            ("delivery_p999_ms", "write-to-delivery p999 (ms)"),
+            ("delivery_max_ms", "write-to-delivery max (ms)"),
+            ("missing_deliveries", "deliveries missing"),
+            ("late_writes", "writes not sent on time (window full)"),
+        ],
+    ),
+    (
+        IDLE,
+        &[
+            (
+                "bytes_per_connection",
+                "server memory per connection (bytes)",
+            ),
+            ("rss_before_mb", "server RSS before (MB)"),
+            ("rss_after_mb", "server RSS with the connections (MB)"),
+            ("ready", "connections ready"),
+            ("errors", "errors"),
+        ],
+    ),
+    (
+        DURABLE,
+        &[
+            ("acked_writes_per_s", "acknowledged durable writes/s"),
+            (
+                "acked_per_server_cpu_s",
+                "acked writes per server CPU-second",
+            ),
+            ("server_cpu_cores", "server CPU (cores busy)"),
+            ("database_cpu_cores", "of which PostgreSQL (cores busy)"),
+            ("ack_p50_ms", "write-ack p50 (ms)"),
+            ("ack_p99_ms", "write-ack p99 (ms)"),
+            ("ack_max_ms", "write-ack max (ms)"),
+            ("write_errors", "write errors + unacknowledged"),
+        ],
+    ),
+    (
+        STORM,
+        &[
+            ("seconds_to_all_ready", "time until all ready (s)"),
+            ("connections_per_s", "connections ready per second"),
+            (
+                "ready_p50_ms",
+                "one connection: connect to subscribed p50 (ms)",
+            ),
+            (
+                "ready_p99_ms",
+                "one connection: connect to subscribed p99 (ms)",
+            ),
+            ("server_cpu_s", "server CPU (s)"),
+            ("ready", "connections ready"),
+            ("errors", "errors"),
+        ],
+    ),
+];
+
+const COLUMNS: &[&str] = &[RECORDSYNC, DEEPSTREAM, SHAREDB, CEILING];
+
+impl Report {
+    pub fn get(&self, scenario: &str, target: &str, metric: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.scenario == scenario && r.target == target && r.error.is_none())
+            .and_then(|r| r.metrics.get(metric).copied())
+    }
+
+    fn error(&self, scenario: &str, target: &str) -> Option<&str> {
+        self.rows
+            .iter()
+            .find(|r| r.scenario == scenario && r.target == target)
+            .and_then(|r| r.error.as_deref())
+    }
+
+    /// `(ratio, met)` of a goal, when both sides ran.
+    pub fn goal(&self, g: &Goal) -> Option<(f64, bool)> {
+        let ours = self.get(g.scenario, RECORDSYNC, g.metric)?;
+        let theirs = self.get(g.scenario, g.peer, g.metric)?;
+        if theirs == 0.0 {
+            return None;
+        }
+        let ratio = ours / theirs;
+        let met = if g.at_least {
+            ratio >= g.bound
+        } else {
+            ratio <= g.bound
+        };
+        Some((ratio, met))
+    }
+
+    pub fn json_lines(&self) -> String {
+        let mut out = String::new();
+        for row in &self.rows {
+            let line = serde_json::json!({
+                "started": self.conditions.started,
+                "scale": self.conditions.scale,
+                "scenario": row.scenario,
+                "target": row.target,
+                "metrics": row.metrics,
+                "error": row.error,
+            });
+            let _ = writeln!(out, "{line}");
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let c = &self.conditions;
+        let mut out = String::new();
+        let _ = writeln!(out, "# recordsync side-by-side benchmark\n");
+        let load = |l: Option<(f64, f64, f64)>| {
+            l.map_or("?".into(), |(a, b, c)| format!("{a:.2} {b:.2} {c:.2}"))
+        };
+        let _ = writeln!(
+            out,
+            "Started {} · scale `{}` · {} cores · load average before {} / after {} · open-file limit {}\n",
+            c.started,
+            c.scale,
+            c.cores,
+            load(c.load_before),
+            load(c.load_after),
+            c.fd_limit
+        );
+        let params: Vec<String> = c
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(out, "Parameters: {}\n", params.join(" · "));
+        let _ = writeln!(out, "## Targets\n");
+        let _ = writeln!(
+            out,
+            "| target | recordsync / peer | required | met |\n| --- | ---: | ---: | :---: |"
+        );
+        for g in GOALS {
+            let req = format!("{} {}", if g.at_least { "≥" } else { "≤" }, fmt(g.bound));
+            match self.goal(g) {
+                Some((ratio, met)) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {req} | {} |",
+                        g.what,
+                        fmt(ratio),
+                        if met { "yes" } else { "**no**" }
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "| {} | not measured | {req} | – |", g.what);
+                }
+            }
+        }
+        let missing: f64 = self
+            .rows
+            .iter()
+            .filter_map(|r| r.metrics.get("missing_deliveries"))
+            .sum();
+        let _ = writeln!(
+            out,
+            "\nDelivery completeness: {}.\n",
+            if missing == 0.0 {
+                "every expected delivery arrived, in every fan-out run".to_owned()
+            } else {
+                format!("**{missing} expected deliveries never arrived** (see the tables)")
+            }
+        );
+        for (scenario, metrics) in TABLES {
+            let present: Vec<&str> = COLUMNS
+                .iter()
+                .copied()
+                .filter(|t| {
+                    self.rows
+                        .iter()
+                        .any(|r| r.scenario == *scenario && r.target == *t)
+                })
+                .collect();
+            if present.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "## {scenario}\n");
+            let peers: Vec<&str> = present
+                .iter()
+                .copied()
+                .filter(|t| *t != RECORDSYNC)
+                .collect();
+            let mut header = format!("| metric | {} |", present.join(" | "));
+            let mut rule = format!("| --- |{}", " ---: |".repeat(present.len()));
+            if present.contains(&RECORDSYNC) {
+                for p in &peers {
+                    let _ = write!(header, " recordsync / {p} |");
+                    rule.push_str(" ---: |");
+                }
+            }
+            let _ = writeln!(out, "{header}\n{rule}");
+            for (key, label) in *metrics {
+                let mut line = format!("| {label} |");
+                for t in &present {
+                    let cell = match (self.get(scenario, t, key), self.error(scenario, t)) {
+                        (Some(v), _) => fmt(v),
+                        (None, Some(_)) => "failed".into(),
+                        (None, None) => "–".into(),
+                    };
+                    let _ = write!(line, " {cell} |");
+                }
+                if present.contains(&RECORDSYNC) {
+                    for p in &peers {
+                        let ratio = match (
+                            self.get(scenario, RECORDSYNC, key),
+                            self.get(scenario, p, key),
+                        ) {
+                            (Some(a), Some(b)) if b != 0.0 => format!("{}×", fmt(a / b)),
+                            _ => "–".into(),
+                        };
+                        let _ = write!(line, " {ratio} |");
+                    }
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            for t in &present {
+                if let Some(e) = self.error(scenario, t) {
+                    let _ = writeln!(out, "\n{t} failed: `{}`", e.replace('\n', " "));
+                }
+            }
+            let _ = writeln!(out);
+        }
+        out
+    }
+
+    /// Six panels, one per target: the two sides' bars, the ratio and the verdict.
+    pub fn svg(&self) -> String {
+        let (w, h) = (1260.0, 760.0);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">"#
+        );
+        let _ = writeln!(
+            s,
+            r##"<rect width="{w}" height="{h}" fill="white"/><text x="20" y="32" font-size="20" font-weight="bold">recordsync vs deepstream, ShareDB and the bare ceiling</text><text x="20" y="54" font-size="13" fill="#555">{} · scale {} · {} cores · load before {}</text>"##,
+            self.conditions.started,
+            self.conditions.scale,
+            self.conditions.cores,
+            self.conditions
+                .load_before
+                .map_or("?".into(), |l| format!("{:.2}", l.0))
+        );
+        let panels: &[(&str, &str, &str, &[&str], &str)] = &[
+            (
+                FANOUT,
+                "deliveries_per_server_cpu_s",
+                "fan-out: deliveries per server CPU-second (higher is better)",
+                &[RECORDSYNC, DEEPSTREAM, CEILING],
+                "",
+            ),
+            (
+                FANOUT,
+                "deliveries_per_s",
+                "fan-out unthrottled: deliveries/s (higher is better)",
+                &[RECORDSYNC, DEEPSTREAM, CEILING],
+                "",
+            ),
+            (
+                FANOUT_RATE,
+                "delivery_p99_ms",
+                "fixed rate: p99 write-to-delivery (ms, lower is better)",
+                &[RECORDSYNC, DEEPSTREAM, CEILING],
+                " ms",
+            ),
+            (
+                IDLE,
+                "bytes_per_connection",
+                "idle: server memory per connection (KB, lower is better)",
+                &[RECORDSYNC, DEEPSTREAM],
+                " KB",
+            ),
+            (
+                DURABLE,
+                "acked_writes_per_s",
+                "durable acknowledged writes/s (higher is better)",
+                &[RECORDSYNC, SHAREDB],
+                "",
+            ),
+            (
+                STORM,
+                "seconds_to_all_ready",
+                "connection storm: time until all ready (s, lower is better)",
+                &[RECORDSYNC, DEEPSTREAM],
+                " s",
+            ),
+        ];
+        let colour = |t: &str| match t {
+            RECORDSYNC => "#2b7bb9",
+            DEEPSTREAM => "#e07b39",
+            SHAREDB => "#8a5fb8",
+            _ => "#7a7a7a",
+        };
+        for (i, (scenario, metric, title, targets, unit)) in panels.iter().enumerate() {
+            let px = 20.0 + (i % 3) as f64 * 410.0;
+            let py = 80.0 + (i / 3) as f64 * 335.0;
+            let (pw, ph) = (390.0, 310.0);
+            let _ = writeln!(
+                s,
+                r##"<rect x="{px}" y="{py}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ddd"/><text x="{}" y="{}" font-size="12.5" font-weight="bold">{}</text>"##,
+                px + 10.0,
+                py + 20.0,
+                xml(title)
+            );
+            let scale = |v: f64| {
+                if *metric == "bytes_per_connection" {
+                    v / 1024.0
+                } else {
+                    v
+                }
+            };
+            let values: Vec<(&str, Option<f64>)> = targets
+                .iter()
+                .map(|t| (*t, self.get(scenario, t, metric).map(scale)))
+                .collect();
+            let max = values
+                .iter()
+                .filter_map(|(_, v)| *v)
+                .fold(0.0f64, f64::max)
+                .max(1e-9);
+            let base = py + ph - 40.0;
+            let top = py + 60.0;
+            let bw = 80.0;
+            let gap = (pw - bw * values.len() as f64) / (values.len() as f64 + 1.0);
+            for (j, (t, v)) in values.iter().enumerate() {
+                let x = px + gap + j as f64 * (bw + gap);
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>"##,
+                    x + bw / 2.0,
+                    base + 18.0,
+                    xml(t)
+                );
+                match v {
+                    Some(v) => {
+                        let bh = (v / max) * (base - top);
+                        let _ = writeln!(
+                            s,
+                            r##"<rect x="{x}" y="{}" width="{bw}" height="{bh}" fill="{}"/><text x="{}" y="{}" font-size="12" text-anchor="middle">{}{unit}</text>"##,
+                            base - bh,
+                            colour(t),
+                            x + bw / 2.0,
+                            base - bh - 5.0,
+                            fmt(*v)
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            s,
+                            r##"<text x="{}" y="{}" font-size="11" text-anchor="middle" fill="#999">not run</text>"##,
+                            x + bw / 2.0,
+                            base - 5.0
+                        );
+                    }
+                }
+            }
+            let verdicts: Vec<String> = GOALS
+                .iter()
+                .filter(|g| g.scenario == *scenario && g.metric == *metric)
+                .map(|g| match self.goal(g) {
+                    Some((r, met)) => format!(
+                        "vs {}: {}× (target {}{}) {}",
+                        g.peer,
+                        fmt(r),
+                        if g.at_least { "≥" } else { "≤" },
+                        fmt(g.bound),
+                        if met { "met" } else { "MISSED" }
+                    ),
+                    None => format!("vs {}: not measured", g.peer),
+                })
+                .collect();
+            for (k, v) in verdicts.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{}" y="{}" font-size="11.5" fill="{}">{}</text>"##,
+                    px + 10.0,
+                    py + 38.0 + k as f64 * 14.0,
+                    if v.ends_with("MISSED") {
+                        "#b00"
+                    } else {
+                        "#060"
+                    },
+                    xml(v)
+                );
+            }
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Three significant figures, thousands separated.
+pub fn fmt(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if a >= 1000.0 {
+        let digits = a.log10().floor() as i32 + 1;
+        let keep = 10f64.powi(digits - 3);
+        let rounded = ((v / keep).round() * keep) as i64;
+        let text = rounded.abs().to_string();
+        let mut out = String::new();
+        for (i, ch) in text.chars().enumerate() {
+            if i > 0 && (text.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        return if rounded < 0 { format!("-{out}") } else { out };
+    }
+    let decimals = (2 - a.log10().floor() as i32).clamp(0, 4) as usize;
+    format!("{v:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(fmt(123_456.0), "123,000");
+        assert_eq!(fmt(1234.0), "1,230");
+        assert_eq!(fmt(12.345), "12.3");
+        assert_eq!(fmt(0.01234), "0.0123");
+        assert_eq!(fmt(0.0), "0");
+        assert_eq!(fmt(20.0), "20.0");
+    }
+}
