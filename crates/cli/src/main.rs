@@ -43,6 +43,10 @@ struct ServeArgs {
     /// A YAML config file; deepstream's config.yml keys are understood where they apply
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Join a cluster through this bus (redis://host:port or nats://host:port); every
+    /// node of a cluster must use the same shared storage
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
 }
 
 #[tokio::main]
@@ -86,6 +90,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
+    }
+    if let Some(url) = args.cluster {
+        config.cluster = Some(url);
     }
     if let Some(storage) = args.storage {
         config.storage = storage.parse::<StorageKind>().map_err(|e| e.to_string())?;

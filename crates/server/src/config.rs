@@ -18,6 +18,7 @@
 //! | listen rematch interval (ms) | `listen.rematchInterval`                                      | 30000             |
 //! | storage                      | `storage` (`embedded`, `memory`)                              | `embedded`        |
 //! | data directory               | `dataDir`                                                     | `./data`          |
+//! | cluster bus                  | `cluster` (`redis://…`, `nats://…`)                           | none (one node)   |
 //! | outbound queue (messages)    | `outboundQueueLimit`                                          | 65536             |
 //! | unacknowledged writes        | `maxPendingWritesPerConnection`                               | 1024              |
 //!
@@ -60,6 +61,8 @@ pub struct Config {
     pub port: u16,
     pub data_dir: PathBuf,
     pub storage: StorageKind,
+    /// The bus shared with other nodes (`redis://…` or `nats://…`); `None` runs alone.
+    pub cluster: Option<String>,
     pub binary_path: String,
     pub json_path: String,
     pub health_check_path: String,
@@ -80,6 +83,7 @@ impl Default for Config {
             port: 6020,
             data_dir: PathBuf::from("./data"),
             storage: StorageKind::Embedded,
+            cluster: None,
             binary_path: "/deepstream".into(),
             json_path: "/deepstream-json".into(),
             health_check_path: "/health-check".into(),
@@ -113,6 +117,7 @@ const KNOWN_KEYS: &[&str] = &[
     "connectionEndpoints",
     "listen",
     "storage",
+    "cluster",
     "dataDir",
     "outboundQueueLimit",
     "maxPendingWritesPerConnection",
@@ -236,6 +241,9 @@ impl Config {
                 );
             }
         }
+        if let Some(v) = doc.get("cluster") {
+            self.cluster = Some(string(v, "cluster")?);
+        }
         if let Some(v) = doc.get("dataDir") {
             self.data_dir = PathBuf::from(string(v, "dataDir")?);
         }
@@ -262,6 +270,16 @@ impl Config {
         }
         if self.max_message_size < 1024 {
             return Err(invalid("maxMessageSize", "must be at least 1024 bytes"));
+        }
+        if let Some(url) = &self.cluster
+            && !["redis://", "rediss://", "nats://", "tls://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+        {
+            return Err(invalid(
+                "cluster",
+                &format!("{url:?} is not a bus URL: use redis://host:port or nats://host:port"),
+            ));
         }
         if self.listen_rematch_interval.is_zero() {
             return Err(invalid("listen.rematchInterval", "must be more than 0"));

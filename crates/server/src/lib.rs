@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use recordsync_bus::{Bus, BusError};
 use recordsync_store::{EmbeddedStore, MemoryStore, Store, StoreError};
 
 pub use config::{Config, ConfigError, StorageKind};
@@ -50,6 +51,8 @@ pub enum ServerError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: String, reason: String },
     #[error("server failed: {0}")]
@@ -63,7 +66,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store and binds the listening socket (port 0 picks a free port).
+    /// Opens the store (and the cluster bus, if configured) and binds the listening
+    /// socket (port 0 picks a free port).
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         config.check()?;
         let store: Arc<dyn Store> = match config.storage {
@@ -77,6 +81,21 @@ impl Server {
                 Arc::new(store)
             }
         };
+        let bus = match &config.cluster {
+            Some(url) => Some(recordsync_bus::connect(url).await?),
+            None => None,
+        };
+        Self::bind_with(config, store, bus).await
+    }
+
+    /// Binds a server on a store (and bus) the caller made: several in-process nodes
+    /// sharing one store and one bus, in tests.
+    pub async fn bind_with(
+        config: Config,
+        store: Arc<dyn Store>,
+        bus: Option<Arc<dyn Bus>>,
+    ) -> Result<Server, ServerError> {
+        config.check()?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -86,6 +105,9 @@ impl Server {
             })?;
         let listening = Listening::new(config.listen_response_timeout);
         let engine = Engine::new(store, listening, config.listen_rematch_interval);
+        if let Some(bus) = bus {
+            engine.join_cluster(bus).await?;
+        }
         let state = Arc::new(ServerState {
             config,
             engine,

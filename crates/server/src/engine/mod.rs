@@ -12,6 +12,7 @@
 //! [`error`] (what can go wrong), [`listen`] (active providers).
 
 mod cell;
+pub mod cluster;
 pub mod error;
 pub mod event;
 pub mod listen;
@@ -58,6 +59,8 @@ pub struct Engine {
     shards: Box<[Shard]>,
     hasher: RandomState,
     pub(crate) listening: Listening,
+    /// Present when several nodes share the store: announces and applies writes.
+    cluster: std::sync::OnceLock<cluster::Cluster>,
     /// Lets committer callbacks, which outlive the request that made them, reach the engine.
     me: Weak<Engine>,
 }
@@ -90,12 +93,30 @@ impl Engine {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             listening,
+            cluster: std::sync::OnceLock::new(),
             me: me.clone(),
         });
         engine
             .listening
             .start(Arc::downgrade(&engine), rematch_interval);
         engine
+    }
+
+    /// Joins a cluster: from now on committed writes are announced on `bus`, and other
+    /// nodes' announcements keep this node's cached records current.
+    pub async fn join_cluster(
+        self: &Arc<Self>,
+        bus: Arc<dyn recordsync_bus::Bus>,
+    ) -> Result<(), recordsync_bus::BusError> {
+        let cluster = cluster::Cluster::start(bus, Arc::downgrade(self)).await?;
+        let _ = self.cluster.set(cluster);
+        Ok(())
+    }
+
+    fn announce(&self, name: &str, version: Version, op: Option<&str>, deleted: bool) {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.announce(name, version, op, deleted);
+        }
     }
 
     /// Waits until every submitted write has been committed (for shutdown and tests).
@@ -212,6 +233,9 @@ impl Engine {
             _ => Arc::from(record.data.to_string()),
         };
         let change = change_of(&op, &json);
+        let op_json = serde_json::to_string(&op).expect("ops serialise");
+        // Other nodes get the op as the journal has it; only clusters pay for the copy.
+        let announced_op = self.cluster.get().map(|_| op_json.clone());
         let write = Write::Put {
             record: StoredRecord {
                 name: cell.name.to_string(),
@@ -224,7 +248,7 @@ impl Engine {
             entry: Some(JournalEntry {
                 version: new_version,
                 time: now,
-                op: serde_json::to_string(&op).expect("ops serialise"),
+                op: op_json,
             }),
         };
         *head = Head {
@@ -242,31 +266,62 @@ impl Engine {
                     let mut st = engine_cell.state.lock();
                     let result = match outcome {
                         Ok(WriteOutcome::Committed) => {
-                            st.visible = Some(Visible { version: new_version, json });
+                            st.visible = Some(Visible {
+                                version: new_version,
+                                json,
+                            });
                             let event = RecordEvent::new(
                                 engine_cell.name.clone(),
-                                EventKind::Changed { version: new_version, change },
+                                EventKind::Changed {
+                                    version: new_version,
+                                    change,
+                                },
                             );
                             st.publish(&event, Some(writer));
+                            if let Some(engine) = &engine {
+                                engine.announce(
+                                    &engine_cell.name,
+                                    new_version,
+                                    announced_op.as_deref(),
+                                    false,
+                                );
+                            }
                             Ok(new_version)
                         }
-                        Ok(WriteOutcome::Conflict { current }) => {
+                        Ok(WriteOutcome::Conflict { .. }) => {
+                            // Another node wrote this version first. The client is told
+                            // as on one node — VERSION_EXISTS with the stored state — once
+                            // the record is reloaded (which also sends it the winner).
                             st.loaded = false;
-                            Err(WriteFailure::NotStored(format!(
-                                "another writer changed the record first (stored version {current:?})"
-                            )))
+                            Err(None)
                         }
                         Err(e) => {
                             st.loaded = false;
-                            Err(WriteFailure::NotStored(e.to_string()))
+                            Err(Some(WriteFailure::NotStored(e.to_string())))
                         }
                     };
                     st.complete_one();
                     result
                 };
-                done(result);
-                if let Some(engine) = engine {
-                    engine.evict_if_idle(&engine_cell);
+                match result {
+                    Ok(version) => {
+                        done(Ok(version));
+                        if let Some(engine) = engine {
+                            engine.evict_if_idle(&engine_cell);
+                        }
+                    }
+                    Err(Some(failure)) => done(Err(failure)),
+                    Err(None) => match engine {
+                        Some(engine) => {
+                            tokio::spawn(async move {
+                                let reply = engine.conflict_reply(&engine_cell.name).await;
+                                done(Err(reply));
+                            });
+                        }
+                        None => done(Err(WriteFailure::NotStored(
+                            "the server is shutting down".into(),
+                        ))),
+                    },
                 }
             }),
         );
@@ -312,6 +367,9 @@ impl Engine {
                             }
                             let had = !st.subscribers.is_empty();
                             st.subscribers.retain(|s| !told.contains(&s.id()));
+                            if let Some(engine) = &engine {
+                                engine.announce(&engine_cell.name, version, None, true);
+                            }
                             if let (true, true, Some(engine)) = (had, st.subscribers.is_empty(), &engine) {
                                 engine.listening.record_unsubscribed(&engine_cell.name);
                             }
@@ -346,6 +404,128 @@ impl Engine {
             let event = RecordEvent::new(cell.name.clone(), kind);
             st.publish(&event, None);
         }
+    }
+
+    /// Applies another node's announced change to this node's copy, if it holds one.
+    pub(crate) fn apply_remote(&self, a: &cluster::Announcement<'_>) {
+        let Some(cell) = self.shard(a.name).lock().get(a.name).cloned() else {
+            return; // not cached here: the next use loads it from the store
+        };
+        let mut st = cell.state.lock();
+        if !st.loaded {
+            return;
+        }
+        let known = st.visible.as_ref().map(|v| v.version);
+        let settled = st.in_flight() == 0;
+        if a.deleted {
+            if known.is_none() {
+                return;
+            }
+            if settled {
+                st.head = None;
+                st.visible = None;
+                st.publish(
+                    &RecordEvent::new(cell.name.clone(), EventKind::Deleted),
+                    None,
+                );
+                if !st.subscribers.is_empty() {
+                    st.subscribers.clear();
+                    self.listening.record_unsubscribed(&cell.name);
+                }
+                return;
+            }
+        } else if known.is_some_and(|k| a.version <= k) {
+            return; // old news
+        } else if a.version == 0 {
+            if known.is_none() && settled {
+                let now = now_ms();
+                let json: Arc<str> = Arc::from("{}");
+                st.head = Some(Head {
+                    record: Record::empty(now),
+                    json: json.clone(),
+                    stored: true,
+                });
+                st.visible = Some(Visible { version: 0, json });
+            }
+            return;
+        } else if let (true, Some(k), Some(op_text), Some(head)) =
+            (settled, known, a.op, st.head.as_mut())
+            && k + 1 == a.version
+            && head.record.version == k
+            && let Ok(op) = serde_json::from_str::<WriteOp>(op_text.get())
+            && head.record.write(&op, a.version as i64, now_ms()).is_ok()
+        {
+            let json: Arc<str> = match &op {
+                WriteOp::Update { data } => Arc::from(data.to_string()),
+                _ => Arc::from(head.record.data.to_string()),
+            };
+            head.json = json.clone();
+            let change = change_of(&op, &json);
+            st.visible = Some(Visible {
+                version: a.version,
+                json,
+            });
+            let event = RecordEvent::new(
+                cell.name.clone(),
+                EventKind::Changed {
+                    version: a.version,
+                    change,
+                },
+            );
+            st.publish(&event, None);
+            return;
+        }
+        // A gap, local writes in flight, or an op that does not apply: refetch.
+        st.loaded = false;
+        drop(st);
+        self.refetch(&cell.name);
+    }
+
+    /// Reloads every cached record from the store (after the bus lost messages); those
+    /// with subscribers are reloaded now, so that their subscribers catch up.
+    pub(crate) fn resync(&self) {
+        let mut subscribed = Vec::new();
+        for shard in self.shards.iter() {
+            for (name, cell) in shard.lock().iter() {
+                let mut st = cell.state.lock();
+                st.loaded = false;
+                if !st.subscribers.is_empty() {
+                    subscribed.push(name.clone());
+                }
+            }
+        }
+        for name in subscribed {
+            self.refetch(&name);
+        }
+    }
+
+    /// What a writer that lost a race with another node is told: VERSION_EXISTS with the
+    /// stored state, after reloading it (the reload also publishes it to subscribers).
+    async fn conflict_reply(&self, name: &str) -> WriteFailure {
+        match self.acquire_loaded(name).await {
+            Ok(held) => {
+                let st = held.cell.state.lock();
+                let (version, data) = st
+                    .visible
+                    .as_ref()
+                    .map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
+                WriteFailure::VersionExists { version, data }
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Reloads `name` in the background; the load publishes whatever changed.
+    fn refetch(&self, name: &Arc<str>) {
+        let Some(engine) = self.self_ref() else {
+            return;
+        };
+        let name = name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.acquire_loaded(&name).await {
+                tracing::warn!(record = %name, "refetching after a bus gap failed: {e}");
+            }
+        });
     }
 
     /// How many records are held in memory (for tests and metrics).
@@ -418,18 +598,30 @@ impl Engine {
         // After a failed commit the store is the truth; subscribers holding something else
         // are brought back to it.
         let known = st.visible.as_ref().map(|v| v.version);
-        if let (Some(known), Some(v)) = (known, &visible)
-            && known != v.version
-        {
-            let change = Change::Whole(v.json.clone());
-            let event = RecordEvent::new(
-                cell.name.clone(),
-                EventKind::Changed {
-                    version: v.version,
-                    change,
-                },
-            );
-            st.publish(&event, None);
+        match (known, &visible) {
+            (Some(known), Some(v)) if known != v.version => {
+                let change = Change::Whole(v.json.clone());
+                let event = RecordEvent::new(
+                    cell.name.clone(),
+                    EventKind::Changed {
+                        version: v.version,
+                        change,
+                    },
+                );
+                st.publish(&event, None);
+            }
+            (Some(_), None) => {
+                // Deleted elsewhere (another node) while this node was not told.
+                st.publish(
+                    &RecordEvent::new(cell.name.clone(), EventKind::Deleted),
+                    None,
+                );
+                if !st.subscribers.is_empty() {
+                    st.subscribers.clear();
+                    self.listening.record_unsubscribed(&cell.name);
+                }
+            }
+            _ => {}
         }
         st.head = head;
         st.visible = visible;
@@ -470,6 +662,8 @@ impl Engine {
                     if !matches!(outcome, Ok(WriteOutcome::Committed)) {
                         tracing::warn!(record = %cell.name, ?outcome, "creating an empty record failed");
                         st.loaded = false;
+                    } else if let Some(engine) = &engine {
+                        engine.announce(&cell.name, 0, None, false);
                     }
                 }
                 if let Some(engine) = engine {

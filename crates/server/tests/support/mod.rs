@@ -134,6 +134,16 @@ impl RawClient {
         }
     }
 
+    /// Receives record messages until one has any of `actions`, returning it.
+    pub async fn recv_action_in(&mut self, actions: &[RecordAction]) -> RecordMessage {
+        loop {
+            let m = self.recv_record().await;
+            if actions.iter().any(|a| m.action == *a as i32) {
+                return m;
+            }
+        }
+    }
+
     /// Subscribes (SUBSCRIBECREATEANDREAD) and returns the READ_RESPONSE.
     pub async fn subscribe(&mut self, name: &str) -> RecordMessage {
         self.send(RecordMessage {

@@ -1,0 +1,77 @@
+//! Pub/sub between recordsync nodes.
+//!
+//! Several nodes serving one data set share one database (the truth) and one bus (the
+//! news): a node that commits a write announces it on the bus, and every other node
+//! updates its cached copy and tells its own subscribers. The bus is allowed to lose
+//! messages — a node that notices a gap, or whose bus connection was lost, refetches from
+//! the database — so a plain pub/sub (Redis PUBLISH, NATS core) is enough.
+//!
+//! Module map:
+//! - [`InProcessBus`] (`in_process`) — nodes in one process; tests and embedding.
+//! - [`RedisBus`] (`redis_bus`)      — Redis pub/sub.
+//! - [`NatsBus`] (`nats_bus`)        — NATS core subjects.
+//! - [`connect`]                     — opens the bus a URL names.
+
+mod in_process;
+mod nats_bus;
+mod redis_bus;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+pub use in_process::InProcessBus;
+pub use nats_bus::NatsBus;
+pub use redis_bus::RedisBus;
+
+/// What a subscription delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// A message published on the topic, by any node (including this one).
+    Message(Bytes),
+    /// Messages may have been missed (the connection to the bus was lost and is back, or
+    /// this subscriber fell behind): whatever was learnt from the bus must be refetched.
+    Resync,
+}
+
+/// Why the bus could not do what was asked.
+#[derive(Debug, Clone, Error)]
+pub enum BusError {
+    #[error("cannot connect to the bus at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("publishing on the bus failed: {0}")]
+    Publish(String),
+    #[error("unsupported bus URL {0:?}: use redis://host:port or nats://host:port")]
+    UnsupportedUrl(String),
+}
+
+/// A topic-based pub/sub that every node of a cluster connects to.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes `payload` on `topic`. Returns once the bus has taken it (or failed to).
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError>;
+
+    /// Subscribes to `topic`. The subscription lives until the receiver is dropped, and
+    /// survives reconnections, each of which it reports as [`BusEvent::Resync`].
+    async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError>;
+}
+
+/// How many events a subscription buffers before its reader must catch up.
+pub const SUBSCRIPTION_BUFFER: usize = 4096;
+
+/// Connects to the bus at `url` (`redis://…` or `nats://…`).
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Bus>, BusError> {
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(std::sync::Arc::new(RedisBus::connect(url).await?))
+    } else if url.starts_with("nats://") || url.starts_with("tls://") {
+        Ok(std::sync::Arc::new(NatsBus::connect(url).await?))
+    } else {
+        Err(BusError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Backoff between reconnection attempts: doubles from 50 ms up to 2 s.
+pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((50u64 << attempt.min(6)).min(2000))
+}

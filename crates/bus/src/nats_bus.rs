@@ -1,0 +1,95 @@
+//! NATS core subjects. The client reconnects by itself and keeps its subscriptions; each
+//! reconnection is reported to subscribers as [`BusEvent::Resync`], since core NATS does
+//! not replay what was published meanwhile.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::{Bus, BusError, BusEvent, SUBSCRIPTION_BUFFER};
+
+pub struct NatsBus {
+    client: async_nats::Client,
+    reconnected: broadcast::Sender<()>,
+}
+
+impl NatsBus {
+    pub async fn connect(url: &str) -> Result<Self, BusError> {
+        let (reconnected, _) = broadcast::channel(16);
+        let notify = reconnected.clone();
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .event_callback(move |event| {
+                let notify = notify.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            let _ = notify.send(());
+                        }
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("lost the NATS connection; reconnecting")
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Connect {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        // With retry_on_initial_connect the call returns at once; wait for the server so
+        // that a wrong URL fails at start-up rather than silently later.
+        client.flush().await.map_err(|e| BusError::Connect {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(NatsBus {
+            client,
+            reconnected,
+        })
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
+        self.client
+            .publish(topic.to_owned(), payload)
+            .await
+            .map_err(|e| BusError::Publish(format!("nats: {e}")))
+    }
+
+    async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
+        let mut subscriber =
+            self.client
+                .subscribe(topic.to_owned())
+                .await
+                .map_err(|e| BusError::Connect {
+                    url: "nats".into(),
+                    reason: e.to_string(),
+                })?;
+        let mut reconnected = self.reconnected.subscribe();
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    message = subscriber.next() => match message {
+                        Some(m) => BusEvent::Message(m.payload),
+                        None => return,
+                    },
+                    r = reconnected.recv() => match r {
+                        Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => BusEvent::Resync,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+}

@@ -1,0 +1,237 @@
+//! Every bus against the real thing: the machine's Redis and NATS, and private servers
+//! that the fault tests stop and restart.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use recordsync_bus::{Bus, BusEvent, InProcessBus, NatsBus, RedisBus, connect};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn unique_topic() -> String {
+    format!("recordsync-test.{}.{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+async fn next_message(rx: &mut mpsc::Receiver<BusEvent>) -> Bytes {
+    loop {
+        match tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("an event in time")
+            .expect("open")
+        {
+            BusEvent::Message(m) => return m,
+            BusEvent::Resync => continue,
+        }
+    }
+}
+
+async fn fan_out(bus: Arc<dyn Bus>) {
+    let topic = unique_topic();
+    let mut a = bus.subscribe(&topic).await.unwrap();
+    let mut b = bus.subscribe(&topic).await.unwrap();
+    let mut other = bus.subscribe(&unique_topic()).await.unwrap();
+    for i in 0..50u8 {
+        bus.publish(&topic, Bytes::from(vec![i])).await.unwrap();
+    }
+    for i in 0..50u8 {
+        assert_eq!(next_message(&mut a).await, Bytes::from(vec![i]), "in order");
+        assert_eq!(next_message(&mut b).await, Bytes::from(vec![i]));
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), other.recv())
+            .await
+            .is_err(),
+        "other topics hear nothing"
+    );
+}
+
+#[tokio::test]
+async fn in_process_bus_delivers_in_order_to_every_subscriber() {
+    fan_out(Arc::new(InProcessBus::new())).await;
+}
+
+#[tokio::test]
+async fn redis_bus_delivers_in_order_to_every_subscriber() {
+    fan_out(
+        connect("redis://127.0.0.1:6379")
+            .await
+            .expect("the machine's redis"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn nats_bus_delivers_in_order_to_every_subscriber() {
+    fan_out(
+        connect("nats://127.0.0.1:4222")
+            .await
+            .expect("the machine's nats"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_bus_urls_are_refused() {
+    assert!(connect("carrier-pigeon://x").await.is_err());
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server process of our own, killed on drop.
+struct Private(Child);
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis(port: u16) -> Private {
+    Private(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed"),
+    )
+}
+
+fn start_nats(port: u16) -> Private {
+    Private(
+        Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is installed"),
+    )
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// Kills the bus server under a live subscription, restarts it, and expects a Resync
+/// followed by working delivery.
+async fn survives_restart(
+    start: fn(u16) -> Private,
+    url: String,
+    port: u16,
+    bus_for: impl AsyncFn(&str) -> Arc<dyn Bus>,
+) {
+    let server = start(port);
+    wait_for_port(port).await;
+    let bus = bus_for(&url).await;
+    let topic = unique_topic();
+    let mut rx = bus.subscribe(&topic).await.unwrap();
+    bus.publish(&topic, Bytes::from_static(b"before"))
+        .await
+        .unwrap();
+    assert_eq!(next_message(&mut rx).await, Bytes::from_static(b"before"));
+
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // During the outage a publish fails (Redis) or is buffered by the client (NATS);
+    // either way, nothing may break.
+    let _ = bus.publish(&topic, Bytes::from_static(b"during")).await;
+    let _server = start(port);
+    wait_for_port(port).await;
+
+    // The subscriber is told it may have missed messages...
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("a resync in time")
+        {
+            Some(BusEvent::Resync) => break,
+            Some(BusEvent::Message(_)) => continue,
+            None => panic!("subscription ended"),
+        }
+    }
+    // ...and publishing works again once the publisher has reconnected.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if bus
+            .publish(&topic, Bytes::from_static(b"after"))
+            .await
+            .is_ok()
+        {
+            while let Ok(Some(event)) =
+                tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
+            {
+                match event {
+                    BusEvent::Message(m) if m == Bytes::from_static(b"after") => return,
+                    BusEvent::Message(m) => {
+                        assert_eq!(m, Bytes::from_static(b"during"), "only known messages")
+                    }
+                    BusEvent::Resync => {}
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivery resumed in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_bus_resyncs_after_the_server_restarts() {
+    let port = free_port();
+    survives_restart(
+        start_redis,
+        format!("redis://127.0.0.1:{port}"),
+        port,
+        async |url: &str| Arc::new(RedisBus::connect(url).await.unwrap()) as Arc<dyn Bus>,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn nats_bus_resyncs_after_the_server_restarts() {
+    let port = free_port();
+    survives_restart(
+        start_nats,
+        format!("nats://127.0.0.1:{port}"),
+        port,
+        async |url: &str| Arc::new(NatsBus::connect(url).await.unwrap()) as Arc<dyn Bus>,
+    )
+    .await;
+}
