@@ -5,11 +5,15 @@
 #   2. the interop suite with the real npm deepstream client, first against the real
 #      deepstream server (proving each test encodes what the peer does), then against
 #      recordsync.
-# It installs what it needs (npm packages via interop/install.sh) and prints a summary.
+# It installs what it needs (npm packages via interop/install.sh), starts PostgreSQL, Redis
+# and NATS when they are down (scripts/services.sh), and prints a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*" >&2; }
+
+step "services"
+scripts/services.sh
 
 step "build"
 cargo build --workspace --all-targets --locked
