@@ -32,12 +32,19 @@ async fn deepstream_json(ws: WebSocketUpgrade, State(state): State<Arc<ServerSta
     upgrade(ws, state, Transport::Json)
 }
 
+/// Bytes read from a client's socket at a time. tungstenite's default (128 KiB) is filled
+/// with zeros before the first read, so every connection, idle or not, cost 128 KiB of
+/// resident memory and the page faults to get it; client messages are small, and a larger
+/// one simply takes several reads.
+const READ_BUFFER: usize = 4 * 1024;
+
 fn upgrade(ws: WebSocketUpgrade, state: Arc<ServerState>, transport: Transport) -> Response {
     // Frames a little over the message limit still reach the decoder, which answers with
     // a clear MAXIMUM_MESSAGE_SIZE_EXCEEDED; far larger ones are refused by the socket.
     let limit = state.config.max_message_size.saturating_mul(2);
     ws.max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| deepstream::connection::run(socket, state, transport))
 }
 
