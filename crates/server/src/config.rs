@@ -16,7 +16,7 @@
 //! | max auth attempts            | `connectionEndpoints[*].options.maxAuthAttempts`              | 3                 |
 //! | listen response timeout (ms) | `listen.responseTimeout`                                      | 500               |
 //! | listen rematch interval (ms) | `listen.rematchInterval`                                      | 30000             |
-//! | storage                      | `storage` (`embedded`, `memory`)                              | `embedded`        |
+//! | storage                      | `storage` (`embedded`, `memory`, `postgres://...`)            | `embedded`        |
 //! | data directory               | `dataDir`                                                     | `./data`          |
 //! | cluster bus                  | `cluster` (`redis://…`, `nats://…`)                           | none (one node)   |
 //! | outbound queue (messages)    | `outboundQueueLimit`                                          | 65536             |
@@ -32,12 +32,29 @@ use serde_json::Value;
 use thiserror::Error;
 
 /// Where records are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StorageKind {
     /// The crash-safe on-disk store in the data directory (the default).
     Embedded,
     /// Nothing survives a restart; for tests and throwaway use.
     Memory,
+    /// A PostgreSQL database shared by any number of nodes: its `postgres://` or
+    /// `postgresql://` URL (libpq's parameters, plus `schema` and `pool_size`).
+    Postgres(String),
+}
+
+/// Never shows a password from a PostgreSQL URL.
+impl std::fmt::Debug for StorageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageKind::Embedded => f.write_str("Embedded"),
+            StorageKind::Memory => f.write_str("Memory"),
+            StorageKind::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&recordsync_store::postgres::redact_url(url))
+                .finish(),
+        }
+    }
 }
 
 impl FromStr for StorageKind {
@@ -47,9 +64,15 @@ impl FromStr for StorageKind {
         match s {
             "embedded" => Ok(StorageKind::Embedded),
             "memory" => Ok(StorageKind::Memory),
+            url if recordsync_store::postgres::is_postgres_url(url) => {
+                Ok(StorageKind::Postgres(url.to_owned()))
+            }
             other => Err(ConfigError::Invalid {
                 key: "storage".into(),
-                reason: format!("unknown storage {other:?}: use `embedded` or `memory`"),
+                reason: format!(
+                    "unknown storage {other:?}: use `embedded`, `memory` or a \
+                     postgres://user@host:port/database URL"
+                ),
             }),
         }
     }
@@ -373,6 +396,12 @@ storage: memory
         assert_eq!(warnings, vec!["unknown config key `colour` is ignored"]);
         let err = parse("httpServer:\n  options:\n    port: lots\n").unwrap_err();
         assert!(err.to_string().contains("httpServer.options.port"), "{err}");
+        let (c, _) = parse("storage: postgresql://rs:pw@db:5433/app?schema=rs\n").unwrap();
+        assert_eq!(
+            c.storage,
+            StorageKind::Postgres("postgresql://rs:pw@db:5433/app?schema=rs".into())
+        );
+        assert!(!format!("{c:?}").contains("pw@"), "no password in Debug");
         let err = parse("storage: floppy\n").unwrap_err();
         assert!(err.to_string().contains("floppy"), "{err}");
     }

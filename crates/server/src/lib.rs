@@ -25,7 +25,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 
 use recordsync_bus::{Bus, BusError};
-use recordsync_store::{EmbeddedStore, MemoryStore, Store, StoreError};
+use recordsync_store::{EmbeddedStore, MemoryStore, PostgresStore, Store, StoreError};
 
 pub use config::{Config, ConfigError, StorageKind};
 use engine::Engine;
@@ -70,8 +70,10 @@ impl Server {
     /// socket (port 0 picks a free port).
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         config.check()?;
-        let store: Arc<dyn Store> = match config.storage {
+        let store: Arc<dyn Store> = match &config.storage {
             StorageKind::Memory => Arc::new(MemoryStore::new()),
+            // Connects, then creates or migrates recordsync's schema.
+            StorageKind::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
             StorageKind::Embedded => {
                 // Opening checks the file after a crash: blocking work, off the runtime.
                 let dir = config.data_dir.clone();

@@ -295,7 +295,7 @@ impl RecordTopic {
     fn engine_error(&self, m: &RecordMessage, name: &str, e: EngineError) {
         let action = match e {
             EngineError::InvalidName(_) => RecordAction::InvalidMessageData,
-            EngineError::Storage(_) | EngineError::CorruptValue { .. } => {
+            EngineError::Storage(_) | EngineError::CorruptValue { .. } | EngineError::Shutdown => {
                 RecordAction::RecordLoadError
             }
         };
@@ -349,9 +349,18 @@ fn reply_to_write(
             is_write_ack,
             ..RecordMessage::new(RecordAction::VersionExists)
         },
+        Err(WriteFailure::InvalidVersion { current, .. }) => RecordMessage {
+            name,
+            original_action: Some(request.action),
+            version: Some(version_on_wire(current)),
+            data: request.data.clone(),
+            is_error: Some(true),
+            correlation_id: request.correlation_id.clone(),
+            is_write_ack,
+            ..RecordMessage::new(RecordAction::InvalidVersion)
+        },
         Err(failure) => {
             let action = match (&failure, success) {
-                (WriteFailure::InvalidVersion { .. }, _) => RecordAction::InvalidVersion,
                 (WriteFailure::InvalidOp(_), _) => RecordAction::InvalidMessageData,
                 (_, RecordAction::DeleteSuccess) => RecordAction::RecordDeleteError,
                 _ => RecordAction::RecordUpdateError,

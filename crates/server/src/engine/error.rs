@@ -16,6 +16,8 @@ pub enum EngineError {
     Storage(#[from] StoreError),
     #[error("stored value of record {name:?} is not valid JSON: {reason}")]
     CorruptValue { name: String, reason: String },
+    #[error("the server is shutting down")]
+    Shutdown,
 }
 
 /// Why a write or delete was not applied.

@@ -59,6 +59,9 @@ pub struct Engine {
     shards: Box<[Shard]>,
     hasher: RandomState,
     pub(crate) listening: Listening,
+    /// Whether the last commit reached the store (false after a storage error, until a
+    /// commit succeeds again): what the health check reports.
+    storage_ok: std::sync::atomic::AtomicBool,
     /// Present when several nodes share the store: announces and applies writes.
     cluster: std::sync::OnceLock<cluster::Cluster>,
     /// Lets committer callbacks, which outlive the request that made them, reach the engine.
@@ -94,6 +97,7 @@ impl Engine {
             hasher: RandomState::new(),
             listening,
             cluster: std::sync::OnceLock::new(),
+            storage_ok: std::sync::atomic::AtomicBool::new(true),
             me: me.clone(),
         });
         engine
@@ -171,13 +175,23 @@ impl Engine {
     }
 
     /// The record's committed state, or `None` when it does not exist. Never creates it.
+    ///
+    /// Writes accepted before the read are waited for, so a client reads its own writes
+    /// (and deletes) even without waiting for their acknowledgements.
     pub async fn read(&self, name: &str) -> Result<Option<Snapshot>, EngineError> {
         let held = self.acquire_loaded(name).await?;
-        let st = held.cell.state.lock();
-        Ok(st.visible.as_ref().map(|v| Snapshot {
-            version: v.version,
-            data: v.json.clone(),
-        }))
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        held.cell
+            .state
+            .lock()
+            .after_in_flight(Box::new(move |visible| {
+                let _ = tx.send(visible.map(|v| Snapshot {
+                    version: v.version,
+                    data: v.json.clone(),
+                }));
+            }));
+        drop(held);
+        rx.await.map_err(|_| EngineError::Shutdown)
     }
 
     /// The record's committed version, or `None` when it does not exist.
@@ -262,6 +276,9 @@ impl Engine {
         self.committer.submit(
             write,
             Box::new(move |outcome| {
+                if let Some(engine) = &engine {
+                    engine.note_commit(&outcome);
+                }
                 let result = {
                     let mut st = engine_cell.state.lock();
                     let result = match outcome {
@@ -352,6 +369,9 @@ impl Engine {
         self.committer.submit(
             Write::Delete { name: cell.name.to_string(), base_version: version },
             Box::new(move |outcome| {
+                if let Some(engine) = &engine {
+                    engine.note_commit(&outcome);
+                }
                 let result = {
                     let mut st = engine_cell.state.lock();
                     let result = match outcome {
@@ -528,6 +548,15 @@ impl Engine {
         });
     }
 
+    /// False while the store is failing commits: the health check answers 503 then.
+    pub fn healthy(&self) -> bool {
+        self.storage_ok.load(Ordering::Relaxed)
+    }
+
+    fn note_commit<T>(&self, outcome: &Result<T, recordsync_store::StoreError>) {
+        self.storage_ok.store(outcome.is_ok(), Ordering::Relaxed);
+    }
+
     /// How many records are held in memory (for tests and metrics).
     pub fn cached_records(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
@@ -656,6 +685,9 @@ impl Engine {
                 entry: None,
             },
             Box::new(move |outcome| {
+                if let Some(engine) = &engine {
+                    engine.note_commit(&outcome);
+                }
                 {
                     let mut st = cell.state.lock();
                     st.complete_one();

@@ -288,6 +288,21 @@ async fn a_failed_commit_is_reported_and_nothing_acknowledged_is_lost() {
     let stored = store.get("f").await.unwrap().unwrap();
     assert_eq!((stored.version, stored.data.as_str()), (2, r#"{"good":2}"#));
     assert_eq!(watcher.versions(), vec![1, 2]);
+    assert!(engine.healthy(), "healthy again once a commit succeeds");
+}
+
+#[tokio::test]
+async fn reads_wait_for_writes_accepted_before_them() {
+    let engine = engine_on(Arc::new(MemoryStore::new()));
+    for v in 1..=50i64 {
+        engine
+            .write(1, "ryw", update(json!({ "v": v })), v, Box::new(|_| {}))
+            .await;
+    }
+    // No acknowledgement awaited: the read still sees every write accepted before it.
+    assert_eq!(engine.head("ryw").await.unwrap(), Some(50));
+    engine.delete(1, "ryw", Box::new(|_| {})).await;
+    assert_eq!(engine.head("ryw").await.unwrap(), None);
 }
 
 #[tokio::test]
