@@ -22,6 +22,10 @@
 //! | outbound queue (messages)    | `outboundQueueLimit`                                          | 65536             |
 //! | unacknowledged writes        | `maxPendingWritesPerConnection`                               | 1024              |
 //!
+//! The `auth` and `permission` sections (deepstream's, with `fileLoad(...)` paths relative
+//! to the config file) are read by [`crate::auth::AuthConfig`] and
+//! [`crate::permission::PermissionConfig`].
+//!
 //! Flags given on the command line win over the file.
 
 use std::path::{Path, PathBuf};
@@ -97,6 +101,10 @@ pub struct Config {
     pub listen_rematch_interval: Duration,
     pub outbound_queue_limit: usize,
     pub max_pending_writes: usize,
+    /// Who may log in (`auth`); default: everyone (`type: none`).
+    pub auth: crate::auth::AuthConfig,
+    /// What users may do (`permission`); default: everything (`type: none`).
+    pub permission: crate::permission::PermissionConfig,
 }
 
 impl Default for Config {
@@ -118,6 +126,8 @@ impl Default for Config {
             listen_rematch_interval: Duration::from_secs(30),
             outbound_queue_limit: 65536,
             max_pending_writes: 1024,
+            auth: Default::default(),
+            permission: Default::default(),
         }
     }
 }
@@ -150,6 +160,8 @@ const KNOWN_KEYS: &[&str] = &[
     "libDir",
     "exitOnFatalError",
     "dependencyInitialisationTimeout",
+    "dependencyInitializationTimeout",
+    "enabledFeatures",
     "logger",
     "auth",
     "permission",
@@ -173,12 +185,15 @@ impl Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
+        // deepstream replaces `${NAME}` with the environment variable's value.
+        let text = crate::permission::config::substitute_env(&text);
         let doc: Value = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Yaml {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
         let mut config = Config::default();
-        let warnings = config.apply(&doc)?;
+        let mut warnings = config.apply(&doc)?;
+        warnings.extend(config.apply_security(&doc, path)?);
         Ok((config, warnings))
     }
 
@@ -277,6 +292,22 @@ impl Config {
             self.max_pending_writes = uint(v, "maxPendingWritesPerConnection")? as usize;
         }
         self.check()?;
+        Ok(warnings)
+    }
+
+    /// Reads the `auth` and `permission` sections; files they load are relative to the
+    /// directory of the config file at `path`.
+    fn apply_security(&mut self, doc: &Value, path: &Path) -> Result<Vec<String>, ConfigError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut warnings = Vec::new();
+        if let Some((auth, w)) = crate::auth::AuthConfig::from_config(doc, dir)? {
+            self.auth = auth;
+            warnings.extend(w);
+        }
+        if let Some((permission, w)) = crate::permission::PermissionConfig::from_config(doc, dir)? {
+            self.permission = permission;
+            warnings.extend(w);
+        }
         Ok(warnings)
     }
 

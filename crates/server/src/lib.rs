@@ -7,15 +7,19 @@
 //! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON).
 //! - [`outbox`]     — each connection's bounded outbound queue.
 //! - [`http`]       — the HTTP router: endpoints and the health check.
+//! - [`auth`]       — who a connection is: login by none, file, http webhook or JWT.
+//! - [`permission`] — what a user may do: Valve rules checked before every record access.
 //!
 //! [`Server`] ties them together: [`Server::bind`] opens the store and the listening
 //! socket, [`Server::run`] serves until shutdown.
 
+pub mod auth;
 pub mod config;
 pub mod deepstream;
 pub mod engine;
 pub mod http;
 pub mod outbox;
+pub mod permission;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

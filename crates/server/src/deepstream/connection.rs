@@ -21,7 +21,9 @@ use recordsync_protocol::{
 use super::record::RecordTopic;
 use super::session::{Session, Transport};
 use crate::ServerState;
+use crate::auth::login::Login;
 use crate::outbox::{Outbox, OutboxReceiver};
+use crate::permission::Guard;
 
 /// Where the connection is in deepstream's handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,7 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transpor
         engine: state.engine.clone(),
         subscriptions: HashSet::new(),
         pending_writes: Arc::new(Semaphore::new(config.max_pending_writes)),
+        guard: Guard::new(config, state.engine.clone()),
     };
     let mut stage = Stage::AwaitingChallenge;
     let auth_deadline = Instant::now() + config.unauthenticated_timeout;
@@ -180,12 +183,11 @@ async fn handle(
         (Message::Connection(m), _) => connection(stage, session, m),
         (Message::Auth(m), Stage::AwaitingAuth) => {
             if m.action == AuthAction::Request as i32 {
-                // Open authentication: every login succeeds (auth types come with permissions).
-                *stage = Stage::Open;
-                session.send(AuthMessage {
-                    action: AuthAction::AuthSuccessful as i32,
-                    ..Default::default()
-                });
+                match records.guard.login(session, &m).await {
+                    Login::Accepted => *stage = Stage::Open,
+                    Login::Refused => {}
+                    Login::Close(reason) => return Flow::Close((POLICY, reason)),
+                }
             } else {
                 session.send(AuthMessage {
                     action: AuthAction::InvalidMessage as i32,

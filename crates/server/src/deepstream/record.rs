@@ -16,6 +16,8 @@ use recordsync_protocol::{RecordAction, RecordMessage};
 
 use super::session::{Session, version_on_wire};
 use crate::engine::{Engine, EngineError, Snapshot, WriteFailure};
+use crate::permission::{Data, Guard};
+use recordsync_core::valve::RuleType;
 
 /// Per-connection record state.
 pub struct RecordTopic {
@@ -26,6 +28,8 @@ pub struct RecordTopic {
     /// Bounds the writes this connection has waiting for their commit: a client that
     /// writes faster than the disk is slowed at its own socket, nowhere else.
     pub pending_writes: Arc<Semaphore>,
+    /// The logged-in user and the permission rules every request is checked against.
+    pub guard: Guard,
 }
 
 impl RecordTopic {
@@ -57,7 +61,7 @@ impl RecordTopic {
             RecordAction::Listen
             | RecordAction::Unlisten
             | RecordAction::ListenAccept
-            | RecordAction::ListenReject => self.listen(m, action),
+            | RecordAction::ListenReject => self.listen(m, action).await,
             _ => self.error(
                 &m,
                 RecordAction::InvalidMessageData,
@@ -96,6 +100,13 @@ impl RecordTopic {
     async fn subscribe(&mut self, m: RecordMessage, create: bool) {
         self.ack(&m);
         for name in Self::names(&m) {
+            if !self
+                .guard
+                .allow_subscribe(&self.session, &m, &name, create)
+                .await
+            {
+                continue;
+            }
             let session = &self.session;
             let initial = |snapshot: Option<Snapshot>, has_provider: bool| {
                 let (version, data) = match snapshot {
@@ -131,6 +142,13 @@ impl RecordTopic {
         let mut reply = RecordMessage::new(RecordAction::HeadResponseBulk);
         reply.correlation_id = m.correlation_id.clone();
         for name in Self::names(&m) {
+            if !self
+                .guard
+                .allow_subscribe(&self.session, &m, &name, false)
+                .await
+            {
+                continue;
+            }
             let versions = &mut reply.versions;
             let initial = |snapshot: Option<Snapshot>, _| {
                 versions.insert(
@@ -170,6 +188,20 @@ impl RecordTopic {
                 "READ needs a record name",
             );
         };
+        if !self
+            .guard
+            .allow(
+                &self.session,
+                &m,
+                RuleType::Read,
+                RecordAction::Read,
+                &name,
+                Data::None,
+            )
+            .await
+        {
+            return;
+        }
         match self.engine.read(&name).await {
             Ok(Some(s)) => self.session.send(RecordMessage {
                 version: Some(version_on_wire(s.version)),
@@ -195,6 +227,20 @@ impl RecordTopic {
                 "HEAD needs a record name",
             );
         };
+        if !self
+            .guard
+            .allow(
+                &self.session,
+                &m,
+                RuleType::Read,
+                RecordAction::Head,
+                &name,
+                Data::None,
+            )
+            .await
+        {
+            return;
+        }
         match self.engine.head(&name).await {
             Ok(version) => self.session.send(RecordMessage {
                 version: Some(version.map_or(-1, version_on_wire)),
@@ -209,6 +255,20 @@ impl RecordTopic {
         let mut reply = RecordMessage::new(RecordAction::HeadResponseBulk);
         reply.correlation_id = m.correlation_id.clone();
         for name in Self::names(&m) {
+            if !self
+                .guard
+                .allow(
+                    &self.session,
+                    &m,
+                    RuleType::Read,
+                    RecordAction::HeadBulk,
+                    &name,
+                    Data::None,
+                )
+                .await
+            {
+                continue;
+            }
             match self.engine.head(&name).await {
                 Ok(version) => {
                     reply
@@ -233,6 +293,13 @@ impl RecordTopic {
             Ok(op) => op,
             Err(reason) => return self.error(&m, RecordAction::InvalidMessageData, &reason),
         };
+        if !self
+            .guard
+            .allow_write(&self.session, &m, action, &name, &op)
+            .await
+        {
+            return;
+        }
         let version = m.version.map_or(-1, i64::from);
         let Ok(permit) = self.pending_writes.clone().acquire_owned().await else {
             return;
@@ -268,6 +335,20 @@ impl RecordTopic {
                 "DELETE needs a record name",
             );
         };
+        if !self
+            .guard
+            .allow(
+                &self.session,
+                &m,
+                RuleType::Delete,
+                RecordAction::Delete,
+                &name,
+                Data::None,
+            )
+            .await
+        {
+            return;
+        }
         self.subscriptions.remove(&name);
         let session = self.session.clone();
         let request = m;
@@ -288,7 +369,24 @@ impl RecordTopic {
             .await;
     }
 
-    fn listen(&mut self, m: RecordMessage, action: RecordAction) {
+    async fn listen(&mut self, m: RecordMessage, action: RecordAction) {
+        // deepstream checks the listen rule against the pattern's text.
+        let pattern = m.name.clone().unwrap_or_default();
+        if action == RecordAction::Listen
+            && !self
+                .guard
+                .allow(
+                    &self.session,
+                    &m,
+                    RuleType::Listen,
+                    RecordAction::Listen,
+                    &pattern,
+                    Data::None,
+                )
+                .await
+        {
+            return;
+        }
         super::listen::handle(&self.engine, &self.session, &m, action);
     }
 

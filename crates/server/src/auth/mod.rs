@@ -1,0 +1,266 @@
+//! Authentication: who a connection is, decided when it logs in.
+//!
+//! deepstream's config lists auth types under `auth:`; a login is offered to each in turn
+//! and the first that knows the user decides (deepstream's "combine" behaviour):
+//!
+//! - [`none`] — everyone gets in; the `username` they send, if any, is their id.
+//! - [`file`] — users.yml: salted password hashes, serverData, clientData.
+//! - [`http`] — a webhook: the auth data is POSTed to a URL, a 2xx reply lets the user in.
+//! - [`jwt`]  — a signed JSON Web Token; claims give the id and data.
+//!
+//! [`login`] runs deepstream's handshake around them: AUTH_SUCCESSFUL with the user's
+//! clientData, AUTH_UNSUCCESSFUL, and after `maxAuthAttempts` failures
+//! TOO_MANY_AUTH_ATTEMPTS and a closed socket.
+
+pub mod file;
+pub mod http;
+pub mod jwt;
+pub mod login;
+pub mod none;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value as Json, json};
+
+use crate::config::ConfigError;
+
+/// deepstream's user id for a connection that logged in without one.
+pub const OPEN_USER: &str = "open";
+
+/// A logged-in user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub id: String,
+    /// deepstream: every user but the anonymous `open` one is authenticated.
+    pub is_authenticated: bool,
+    /// Data for permission rules (`user.data`); never sent to the client.
+    pub server_data: Json,
+    /// Data sent to the client in AUTH_SUCCESSFUL.
+    pub client_data: Json,
+    rule_json: Json,
+}
+
+impl Identity {
+    /// `id: None` is deepstream's anonymous `open` user.
+    pub fn new(id: Option<String>, server_data: Json, client_data: Json) -> Identity {
+        let id = id
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| OPEN_USER.to_owned());
+        let is_authenticated = id != OPEN_USER;
+        let rule_json = json!({
+            "isAuthenticated": is_authenticated,
+            "id": id,
+            "data": server_data,
+        });
+        Identity {
+            id,
+            is_authenticated,
+            server_data,
+            client_data,
+            rule_json,
+        }
+    }
+
+    pub fn anonymous() -> Identity {
+        Identity::new(None, Json::Null, Json::Null)
+    }
+
+    /// The `user` object permission rules read.
+    pub fn rule_json(&self) -> &Json {
+        &self.rule_json
+    }
+}
+
+/// What one auth type says about a login.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Valid(Identity),
+    /// Refused; `client_data` goes back to the client with AUTH_UNSUCCESSFUL.
+    Invalid {
+        client_data: Option<Json>,
+    },
+    /// Not this type's user: ask the next one (deepstream's `null` result).
+    NotMine,
+}
+
+#[async_trait]
+pub trait Authenticator: Send + Sync + fmt::Debug {
+    /// Decides on the auth data a client sent (always a JSON object).
+    async fn authenticate(&self, auth_data: &Json) -> Outcome;
+}
+
+/// The configured auth types, in order.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    chain: Vec<Arc<dyn Authenticator>>,
+}
+
+impl Default for AuthConfig {
+    /// deepstream's default: `auth: [{type: none}]`.
+    fn default() -> Self {
+        AuthConfig {
+            chain: vec![Arc::new(none::NoneAuth)],
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn new(chain: Vec<Arc<dyn Authenticator>>) -> AuthConfig {
+        AuthConfig { chain }
+    }
+
+    /// Offers the login to each auth type in turn; the first that knows the user decides.
+    pub async fn authenticate(&self, auth_data: &Json) -> Result<Identity, Option<Json>> {
+        for auth in &self.chain {
+            match auth.authenticate(auth_data).await {
+                Outcome::Valid(identity) => return Ok(identity),
+                Outcome::Invalid { client_data } => return Err(client_data),
+                Outcome::NotMine => {}
+            }
+        }
+        Err(None)
+    }
+
+    /// Reads the `auth` section of a config document whose file is in `dir`: a list of
+    /// `{type, options}` (deepstream 4+) or a single one (older configs).
+    pub fn from_config(
+        doc: &Json,
+        dir: &Path,
+    ) -> Result<Option<(AuthConfig, Vec<String>)>, ConfigError> {
+        let Some(section) = doc.get("auth") else {
+            return Ok(None);
+        };
+        let entries: Vec<&Json> = match section {
+            Json::Array(list) => list.iter().collect(),
+            Json::Object(_) => vec![section],
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "auth".into(),
+                    reason: format!("expected a list of {{type, options}}, got {other}"),
+                });
+            }
+        };
+        if entries.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "auth".into(),
+                reason: "no authentication type: use `- type: none` to let everyone in".into(),
+            });
+        }
+        let several = entries.len() > 1;
+        let mut chain: Vec<Arc<dyn Authenticator>> = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, entry) in entries.into_iter().enumerate() {
+            let key = if several || section.is_array() {
+                format!("auth[{i}]")
+            } else {
+                "auth".to_owned()
+            };
+            let kind = entry.get("type").and_then(Json::as_str);
+            if entry.get("name").is_some() || entry.get("path").is_some() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "custom authentication plugins cannot be loaded: use none, file, http or jwt".into(),
+                });
+            }
+            let options = entry.get("options").cloned().unwrap_or(Json::Null);
+            let context = Context {
+                key: &key,
+                dir,
+                several,
+            };
+            let auth: Arc<dyn Authenticator> = match kind {
+                Some("none") => Arc::new(none::NoneAuth),
+                Some("file") => Arc::new(file::FileAuth::from_options(
+                    &options,
+                    &context,
+                    &mut warnings,
+                )?),
+                Some("http") => Arc::new(http::HttpAuth::from_options(
+                    &options,
+                    &context,
+                    &mut warnings,
+                )?),
+                Some("jwt") => Arc::new(jwt::JwtAuth::from_options(
+                    &options,
+                    &context,
+                    &mut warnings,
+                )?),
+                Some("storage") => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("{key}.type"),
+                        reason: "`storage` authentication is not supported: move the users to a users.yml (`type: file`) or a webhook (`type: http`)".into(),
+                    });
+                }
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("{key}.type"),
+                        reason: format!(
+                            "unknown authentication type {other:?}: use none, file, http or jwt"
+                        ),
+                    });
+                }
+                None => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("{key}.type"),
+                        reason: "missing: use none, file, http or jwt".into(),
+                    });
+                }
+            };
+            chain.push(auth);
+        }
+        Ok(Some((AuthConfig { chain }, warnings)))
+    }
+}
+
+/// Where an auth type's options are in the config, for messages and relative paths.
+pub struct Context<'a> {
+    pub key: &'a str,
+    pub dir: &'a Path,
+    /// Several auth types are configured: deepstream then defaults
+    /// `reportInvalidParameters` to false, so one type's refusal lets the next one try.
+    pub several: bool,
+}
+
+impl Context<'_> {
+    pub fn invalid(&self, option: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            key: format!("{}.options.{option}", self.key),
+            reason: reason.into(),
+        }
+    }
+
+    /// Warns about option keys the type does not know.
+    pub fn check_keys(&self, options: &Json, known: &[&str], warnings: &mut Vec<String>) {
+        if let Some(map) = options.as_object() {
+            for key in map.keys() {
+                if !known.contains(&key.as_str()) {
+                    warnings.push(format!(
+                        "unknown config key `{}.options.{key}` is ignored",
+                        self.key
+                    ));
+                }
+            }
+        }
+    }
+
+    pub fn report_invalid_parameters(&self, options: &Json) -> Result<bool, ConfigError> {
+        match options.get("reportInvalidParameters") {
+            None => Ok(!self.several),
+            Some(Json::Bool(b)) => Ok(*b),
+            Some(_) => Err(self.invalid("reportInvalidParameters", "expected true or false")),
+        }
+    }
+
+    pub fn number(&self, options: &Json, option: &str, default: u64) -> Result<u64, ConfigError> {
+        match options.get(option) {
+            None => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| self.invalid(option, "expected a non-negative whole number")),
+        }
+    }
+}
