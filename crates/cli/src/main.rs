@@ -37,7 +37,8 @@ struct ServeArgs {
     /// Directory of the embedded store [default: ./data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// `embedded` (durable, on disk, the default) or `memory` (nothing survives a restart)
+    /// `embedded` (durable, on disk, the default), `memory` (nothing survives a restart)
+    /// or a PostgreSQL URL, postgres://user@host:5432/db[?schema=recordsync], for several nodes
     #[arg(long)]
     storage: Option<String>,
     /// A YAML config file; deepstream's config.yml keys are understood where they apply
@@ -97,8 +98,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(storage) = args.storage {
         config.storage = storage.parse::<StorageKind>().map_err(|e| e.to_string())?;
     }
-    let storage = match config.storage {
+    let storage = match &config.storage {
         StorageKind::Embedded => format!("embedded store in {}", config.data_dir.display()),
+        // The store logs which server and schema when it connects.
+        StorageKind::Postgres(_) => "PostgreSQL".to_owned(),
         StorageKind::Memory => "memory (nothing is kept across restarts)".to_owned(),
     };
     let server = Server::bind(config).await.map_err(|e| e.to_string())?;

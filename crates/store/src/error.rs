@@ -7,10 +7,22 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("cannot open the data directory {path}: {reason}")]
     Open { path: String, reason: String },
+    /// A database server (PostgreSQL) could not be set up for use: wrong encoding,
+    /// a schema from a newer recordsync, a failed migration, missing privileges.
+    #[error("cannot use the database {target}: {reason}")]
+    Database { target: String, reason: String },
     #[error("storage I/O failed: {0}")]
     Io(String),
     #[error("stored data for record {name:?} is corrupt: {reason}")]
     Corrupt { name: String, reason: String },
     #[error("the store is shut down")]
     Closed,
+    /// A database server (PostgreSQL) cannot be reached or is not accepting work now.
+    /// Calls fail until it is back; the store reconnects by itself, nothing to restart.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A write this backend cannot represent (PostgreSQL text cannot hold U+0000 in a
+    /// record name, say). The batch it was in is not stored.
+    #[error("record {name:?} cannot be stored: {reason}")]
+    Unstorable { name: String, reason: String },
 }

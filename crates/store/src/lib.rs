@@ -6,6 +6,7 @@
 //! - [`group_commit`] — [`GroupCommitter`]: many concurrent writes share one durable commit.
 //! - [`memory`]       — [`MemoryStore`], for throwaway use and tests.
 //! - [`embedded`]     — [`EmbeddedStore`], the default: crash-safe, on disk (redb).
+//! - [`postgres`]     — [`PostgresStore`]: several nodes share one PostgreSQL database.
 //! - `conformance`    — (feature `testing`) the tests every [`Store`] must pass, reusable
 //!   by backends in other crates.
 
@@ -15,10 +16,12 @@ pub mod embedded;
 pub mod error;
 pub mod group_commit;
 pub mod memory;
+pub mod postgres;
 pub mod store;
 
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use group_commit::{CommitStats, Done, GroupCommitter};
 pub use memory::MemoryStore;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};

@@ -1,0 +1,230 @@
+//! The real binary on `--storage postgres://...`: records outlive the node (killed,
+//! restarted with an empty data directory), and two nodes on one database see each
+//! other's writes and refuse each other's stale ones with VERSION_EXISTS.
+//!
+//! Needs the test PostgreSQL (`RECORDSYNC_TEST_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432/test`); each test uses a schema of its own.
+
+#[path = "../../server/tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_store::postgres::testing::TestSchema;
+use support::{RawClient, json_value, update};
+
+/// A `recordsync serve --storage <url>` process on an ephemeral port.
+struct Node {
+    child: Child,
+    addr: String,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn start(storage: &str) -> Node {
+        // Its own empty data directory: whatever it serves comes from PostgreSQL.
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
+            .args([
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--storage",
+                storage,
+            ])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .env("RECORDSYNC_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the recordsync binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut log = Vec::new();
+        let addr = loop {
+            let Some(Ok(line)) = lines.next() else {
+                panic!("the server exited before listening:\n{}", log.join("\n"));
+            };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_owned();
+            }
+            log.push(line);
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Node {
+            child,
+            addr,
+            _data_dir: data_dir,
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn records_outlive_a_killed_node() {
+    let schema = TestSchema::new("cli_restart");
+    let node = Node::start(&schema.url());
+    let mut a = RawClient::connect(&node.addr).await;
+    a.subscribe("keep/me").await;
+    for v in 1..=5 {
+        a.write(
+            update(
+                "keep/me",
+                v,
+                &format!(r#"{{"n":{v},"z":"last","a":"first"}}"#),
+            ),
+            Some(&v.to_string()),
+        )
+        .await;
+    }
+    a.subscribe("empty/one").await;
+
+    // Writers stream acknowledged writes; the node is killed mid-stream.
+    let acked: Arc<Mutex<HashMap<String, i32>>> = Arc::default();
+    let mut writers = Vec::new();
+    for w in 0..3 {
+        let (addr, acked) = (node.addr.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            let mut c = RawClient::connect(&addr).await;
+            let name = format!("stream/{w}");
+            c.subscribe(&name).await;
+            for v in 1.. {
+                c.send(RecordMessage {
+                    is_write_ack: Some(true),
+                    correlation_id: Some(v.to_string()),
+                    ..update(&name, v, &format!(r#"{{"n":{v}}}"#))
+                })
+                .await;
+                match c.try_recv(Duration::from_secs(5)).await {
+                    Some(recordsync_protocol::Message::Record(r))
+                        if r.action == RecordAction::WriteAcknowledgement as i32 =>
+                    {
+                        acked.lock().await.insert(name.clone(), v);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let total: i32 = acked.lock().await.values().sum();
+        if total >= 60 {
+            break;
+        }
+    }
+    drop(a);
+    node.kill();
+    for w in writers {
+        let _ = w.await;
+    }
+
+    let node = Node::start(&schema.url());
+    let mut b = RawClient::connect(&node.addr).await;
+    let read = b.subscribe("keep/me").await;
+    assert_eq!(read.version, Some(5));
+    // Key order as written, not jsonb's.
+    assert_eq!(
+        read.data.as_deref(),
+        Some(r#"{"n":5,"z":"last","a":"first"}"#)
+    );
+    assert_eq!(b.head("empty/one").await, 0);
+    assert_eq!(b.head("never/made").await, -1);
+    for (name, version) in acked.lock().await.iter() {
+        b.send(RecordMessage::named(RecordAction::Read, name.as_str()))
+            .await;
+        let read = b.recv_action(RecordAction::ReadResponse).await;
+        let stored = read.version.expect("a version");
+        assert!(
+            stored == *version || stored == version + 1,
+            "{name}: acked {version}, stored {stored}"
+        );
+        assert_eq!(json_value(&read.data)["n"], json!(stored));
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_share_records_and_refuse_stale_writes() {
+    let schema = TestSchema::new("cli_two_nodes");
+    // Started together: both migrate the empty schema at once.
+    let url = schema.url();
+    let (one, two) = std::thread::scope(|s| {
+        let one = s.spawn(|| Node::start(&url));
+        let two = s.spawn(|| Node::start(&url));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    let mut a = RawClient::connect(&one.addr).await;
+    let mut b = RawClient::connect(&two.addr).await;
+    a.subscribe("shared/doc").await;
+    a.write(update("shared/doc", 1, r#"{"by":"a"}"#), Some("a1"))
+        .await;
+
+    // Node two has no copy: it reads node one's write from the database.
+    let read = b.subscribe("shared/doc").await;
+    assert_eq!(
+        (read.version, json_value(&read.data)),
+        (Some(1), json!({"by": "a"}))
+    );
+
+    // Node one moves on to version 2; node two (no bus configured) still believes 1,
+    // so its client's version 2 is stale: the database refuses it, and the client is
+    // told VERSION_EXISTS with the stored state, as on one node.
+    a.write(update("shared/doc", 2, r#"{"by":"a","n":2}"#), Some("a2"))
+        .await;
+    b.send(RecordMessage {
+        is_write_ack: Some(true),
+        correlation_id: Some("b2".into()),
+        ..update("shared/doc", 2, r#"{"by":"b"}"#)
+    })
+    .await;
+    let reply = b
+        .recv_action_in(&[
+            RecordAction::WriteAcknowledgement,
+            RecordAction::VersionExists,
+        ])
+        .await;
+    assert_eq!(
+        reply.action,
+        RecordAction::VersionExists as i32,
+        "{reply:?}"
+    );
+    assert_eq!(reply.version, Some(2));
+    assert_eq!(json_value(&reply.data), json!({"by": "a", "n": 2}));
+
+    // Nothing of the refused write was stored.
+    let mut fresh = RawClient::connect(&one.addr).await;
+    fresh
+        .send(RecordMessage::named(RecordAction::Read, "shared/doc"))
+        .await;
+    let read = fresh.recv_action(RecordAction::ReadResponse).await;
+    assert_eq!(
+        (read.version, json_value(&read.data)),
+        (Some(2), json!({"by": "a", "n": 2}))
+    );
+    drop((one, two));
+}
