@@ -1,12 +1,17 @@
 //! The real binary on `--storage postgres://...`: records outlive the node (killed,
 //! restarted with an empty data directory), and two nodes on one database see each
-//! other's writes and refuse each other's stale ones with VERSION_EXISTS.
+//! other's writes and refuse each other's stale ones with VERSION_EXISTS; while
+//! PostgreSQL is down, writes fail with a clear error and the node recovers by itself.
 //!
 //! Needs the test PostgreSQL (`RECORDSYNC_TEST_POSTGRES`, default
 //! `postgres://postgres@127.0.0.1:5432/test`); each test uses a schema of its own.
 
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
+
+/// A private PostgreSQL server the test can stop and start.
+#[path = "../../store/tests/support/mod.rs"]
+mod private_postgres;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -227,4 +232,81 @@ async fn two_nodes_on_one_database_share_records_and_refuse_stale_writes() {
         (Some(2), json!({"by": "a", "n": 2}))
     );
     drop((one, two));
+}
+
+/// PostgreSQL crashes under a running node: a write meanwhile gets a clear error, and
+/// once the database is back the same node serves writes again, with nothing
+/// acknowledged lost.
+#[tokio::test]
+async fn a_database_outage_fails_writes_clearly_and_the_node_recovers_by_itself() {
+    let mut pg = private_postgres::PrivatePostgres::start();
+    let node = Node::start(&pg.url());
+    let mut c = RawClient::connect(&node.addr).await;
+    c.subscribe("outage/doc").await;
+    c.write(update("outage/doc", 1, r#"{"n":1}"#), Some("1"))
+        .await;
+
+    pg.stop("immediate");
+    c.send(RecordMessage {
+        is_write_ack: Some(true),
+        correlation_id: Some("2".into()),
+        ..update("outage/doc", 2, r#"{"n":2}"#)
+    })
+    .await;
+    let reply = c.recv_record().await;
+    assert_eq!(
+        reply.action,
+        RecordAction::RecordUpdateError as i32,
+        "{reply:?}"
+    );
+    let message = json_value(&reply.data);
+    let message = message.as_str().expect("an error message");
+    assert!(message.contains("unavailable"), "{message}");
+    assert!(
+        message.contains(&format!("127.0.0.1:{}", pg.port)),
+        "{message}"
+    );
+
+    pg.restart();
+    // The client reloads and writes again until the node answers from the database.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let stored = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node did not recover"
+        );
+        c.send(RecordMessage::named(RecordAction::Read, "outage/doc"))
+            .await;
+        let read = c
+            .recv_action_in(&[RecordAction::ReadResponse, RecordAction::RecordUpdateError])
+            .await;
+        if read.action == RecordAction::ReadResponse as i32 {
+            let version = read.version.expect("a version");
+            c.send(RecordMessage {
+                is_write_ack: Some(true),
+                correlation_id: Some("again".into()),
+                ..update("outage/doc", version + 1, r#"{"n":"after"}"#)
+            })
+            .await;
+            let reply = c.recv_record().await;
+            if reply.action == RecordAction::WriteAcknowledgement as i32 {
+                break version + 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        stored, 2,
+        "version 1 was kept, the failed version 2 was not stored"
+    );
+
+    let mut fresh = RawClient::connect(&node.addr).await;
+    fresh
+        .send(RecordMessage::named(RecordAction::Read, "outage/doc"))
+        .await;
+    let read = fresh.recv_action(RecordAction::ReadResponse).await;
+    assert_eq!(
+        (read.version, json_value(&read.data)),
+        (Some(2), json!({"n": "after"}))
+    );
 }
