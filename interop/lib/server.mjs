@@ -187,7 +187,7 @@ export async function startServer (opts = {}) {
       mkdirSync(dataDir)
     }
     command = bin
-    args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir]
+    args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...(opts.extraArgs || [])]
   }
 
   const handle = {

@@ -36,7 +36,7 @@ async fn deepstream_json(ws: WebSocketUpgrade, State(state): State<Arc<ServerSta
 /// with zeros before the first read, so every connection, idle or not, cost 128 KiB of
 /// resident memory and the page faults to get it; client messages are small, and a larger
 /// one simply takes several reads.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 
 fn upgrade(ws: WebSocketUpgrade, state: Arc<ServerState>, transport: Transport) -> Response {
     // Frames a little over the message limit still reach the decoder, which answers with

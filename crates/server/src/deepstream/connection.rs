@@ -56,7 +56,9 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transpor
     let (close_tx, mut close_rx) = oneshot::channel::<CloseFrame>();
 
     let writer = tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(64);
+        // Grows to the largest batch this connection has seen: an idle connection keeps
+        // a few frames' worth, not 64.
+        let mut batch = Vec::new();
         loop {
             tokio::select! {
                 biased;
@@ -121,7 +123,9 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transpor
                         continue;
                     }
                 };
-                match handle(&mut stage, &mut records, &session, message).await {
+                // Boxed: the future of the deepest message handler is several KiB, and
+                // inline it would be part of every connection's task, idle or not.
+                match Box::pin(handle(&mut stage, &mut records, &session, message)).await {
                     Flow::Continue => {}
                     Flow::Close(reason) => break Some(reason),
                 }

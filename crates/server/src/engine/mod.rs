@@ -203,147 +203,190 @@ impl Engine {
     /// subscriber `writer` (who does not receive its own write back). `done` is called
     /// exactly once: after the durable commit, or as soon as the write is refused.
     pub async fn write(&self, writer: u64, name: &str, op: WriteOp, version: i64, done: WriteDone) {
-        let held = match self.acquire_loaded(name).await {
-            Ok(held) => held,
-            Err(e) => return done(Err(e.into())),
-        };
-        let cell = held.cell.clone();
-        let mut st = cell.state.lock();
-        let now = now_ms();
-        if st.head.is_none() {
-            // deepstream writes to a record nobody created as if it were `{}` at version 0.
-            st.head = Some(Head {
-                record: Record::empty(now),
-                json: Arc::from("{}"),
-                stored: false,
-            });
-        }
-        let head = st.head.as_mut().expect("set above");
-        let base = head.record.version;
-        let mut record = head.record.clone();
-        let new_version = match record.write(&op, version, now) {
-            Ok(v) => v,
-            Err(WriteError::VersionExists { .. }) => {
-                // The writer must hear of every write before this refusal first: a
-                // deepstream client merges against the state it has been sent.
-                st.after_in_flight(Box::new(move |visible| {
-                    let (version, data) =
-                        visible.map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
-                    done(Err(WriteFailure::VersionExists { version, data }));
-                }));
-                return;
+        self.write_attempt(writer, name, op, version, done, 0).await;
+    }
+
+    /// Writes lost to another node are tried again (from the reloaded state) this often
+    /// before the writer is told VERSION_EXISTS.
+    const RETRIES: u8 = 3;
+
+    /// Boxed so that a retry can run it again from inside its own commit callback.
+    fn write_attempt<'a>(
+        &'a self,
+        writer: u64,
+        name: &'a str,
+        op: WriteOp,
+        version: i64,
+        done: WriteDone,
+        attempt: u8,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let held = match self.acquire_loaded(name).await {
+                Ok(held) => held,
+                Err(e) => return done(Err(e.into())),
+            };
+            let cell = held.cell.clone();
+            let mut st = cell.state.lock();
+            let now = now_ms();
+            if st.head.is_none() {
+                // deepstream writes to a record nobody created as if it were `{}` at version 0.
+                st.head = Some(Head {
+                    record: Record::empty(now),
+                    json: Arc::from("{}"),
+                    stored: false,
+                });
             }
-            Err(WriteError::InvalidVersion { requested, current }) => {
-                drop(st);
-                return done(Err(WriteFailure::InvalidVersion { requested, current }));
-            }
-            Err(WriteError::Op(e)) => {
-                drop(st);
-                return done(Err(e.into()));
-            }
-        };
-        let json: Arc<str> = match &op {
-            WriteOp::Update { data } => Arc::from(data.to_string()),
-            _ => Arc::from(record.data.to_string()),
-        };
-        let change = change_of(&op, &json);
-        let op_json = serde_json::to_string(&op).expect("ops serialise");
-        // Other nodes get the op as the journal has it; only clusters pay for the copy.
-        let announced_op = self.cluster.get().map(|_| op_json.clone());
-        let write = Write::Put {
-            record: StoredRecord {
-                name: cell.name.to_string(),
-                version: new_version,
-                data: json.to_string(),
-                ctime: record.ctime,
-                mtime: record.mtime,
-            },
-            base_version: head.stored.then_some(base),
-            entry: Some(JournalEntry {
-                version: new_version,
-                time: now,
-                op: op_json,
-            }),
-        };
-        *head = Head {
-            record,
-            json: json.clone(),
-            stored: true,
-        };
-        st.submitted += 1;
-        let engine_cell = cell.clone();
-        let engine = self.self_ref();
-        self.committer.submit(
-            write,
-            Box::new(move |outcome| {
-                if let Some(engine) = &engine {
-                    engine.note_commit(&outcome);
+            let head = st.head.as_mut().expect("set above");
+            let base = head.record.version;
+            let mut record = head.record.clone();
+            let new_version = match record.write(&op, version, now) {
+                Ok(v) => v,
+                Err(WriteError::VersionExists { .. }) => {
+                    // The writer must hear of every write before this refusal first: a
+                    // deepstream client merges against the state it has been sent.
+                    st.after_in_flight(Box::new(move |visible| {
+                        let (version, data) =
+                            visible.map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
+                        done(Err(WriteFailure::VersionExists { version, data }));
+                    }));
+                    return;
                 }
-                let result = {
-                    let mut st = engine_cell.state.lock();
-                    let result = match outcome {
-                        Ok(WriteOutcome::Committed) => {
-                            st.visible = Some(Visible {
-                                version: new_version,
-                                json,
-                            });
-                            let event = RecordEvent::new(
-                                engine_cell.name.clone(),
-                                EventKind::Changed {
-                                    version: new_version,
-                                    change,
-                                },
-                            );
-                            st.publish(&event, Some(writer));
-                            if let Some(engine) = &engine {
-                                engine.announce(
-                                    &engine_cell.name,
-                                    new_version,
-                                    announced_op.as_deref(),
-                                    false,
-                                );
-                            }
-                            Ok(new_version)
-                        }
-                        Ok(WriteOutcome::Conflict { .. }) => {
-                            // Another node wrote this version first. The client is told
-                            // as on one node — VERSION_EXISTS with the stored state — once
-                            // the record is reloaded (which also sends it the winner).
-                            st.loaded = false;
-                            Err(None)
-                        }
-                        Err(e) => {
-                            st.loaded = false;
-                            Err(Some(WriteFailure::NotStored(e.to_string())))
-                        }
-                    };
-                    st.complete_one();
-                    result
-                };
-                match result {
-                    Ok(version) => {
-                        done(Ok(version));
-                        if let Some(engine) = engine {
-                            engine.evict_if_idle(&engine_cell);
-                        }
+                Err(WriteError::InvalidVersion { requested, current }) => {
+                    drop(st);
+                    return done(Err(WriteFailure::InvalidVersion { requested, current }));
+                }
+                Err(WriteError::Op(e)) => {
+                    drop(st);
+                    return done(Err(e.into()));
+                }
+            };
+            let json: Arc<str> = match &op {
+                WriteOp::Update { data } => Arc::from(data.to_string()),
+                _ => Arc::from(record.data.to_string()),
+            };
+            let change = change_of(&op, &json);
+            let op_json = serde_json::to_string(&op).expect("ops serialise");
+            // Other nodes get the op as the journal has it; only clusters pay for the copy.
+            let announced_op = self.cluster.get().map(|_| op_json.clone());
+            let write = Write::Put {
+                record: StoredRecord {
+                    name: cell.name.to_string(),
+                    version: new_version,
+                    data: json.to_string(),
+                    ctime: record.ctime,
+                    mtime: record.mtime,
+                },
+                base_version: head.stored.then_some(base),
+                entry: Some(JournalEntry {
+                    version: new_version,
+                    time: now,
+                    op: op_json,
+                }),
+            };
+            *head = Head {
+                record,
+                json: json.clone(),
+                stored: true,
+            };
+            st.submitted += 1;
+            let engine_cell = cell.clone();
+            let engine = self.self_ref();
+            self.committer.submit(
+                write,
+                Box::new(move |outcome| {
+                    if let Some(engine) = &engine {
+                        engine.note_commit(&outcome);
                     }
-                    Err(Some(failure)) => done(Err(failure)),
-                    Err(None) => match engine {
-                        Some(engine) => {
-                            tokio::spawn(async move {
-                                let reply = engine.conflict_reply(&engine_cell.name).await;
-                                done(Err(reply));
-                            });
+                    let result = {
+                        let mut st = engine_cell.state.lock();
+                        let result = match outcome {
+                            Ok(WriteOutcome::Committed) => {
+                                st.visible = Some(Visible {
+                                    version: new_version,
+                                    json,
+                                });
+                                let event = RecordEvent::new(
+                                    engine_cell.name.clone(),
+                                    EventKind::Changed {
+                                        version: new_version,
+                                        change,
+                                    },
+                                );
+                                st.publish(&event, Some(writer));
+                                if let Some(engine) = &engine {
+                                    engine.announce(
+                                        &engine_cell.name,
+                                        new_version,
+                                        announced_op.as_deref(),
+                                        false,
+                                    );
+                                }
+                                Ok(new_version)
+                            }
+                            Ok(WriteOutcome::Conflict { .. }) => {
+                                // Another node wrote this version first. The client is told
+                                // as on one node — VERSION_EXISTS with the stored state — once
+                                // the record is reloaded (which also sends it the winner).
+                                st.loaded = false;
+                                Err(None)
+                            }
+                            Err(e) => {
+                                st.loaded = false;
+                                Err(Some(WriteFailure::NotStored(e.to_string())))
+                            }
+                        };
+                        st.complete_one();
+                        result
+                    };
+                    match result {
+                        Ok(version) => {
+                            done(Ok(version));
+                            if let Some(engine) = engine {
+                                engine.evict_if_idle(&engine_cell);
+                            }
                         }
-                        None => done(Err(WriteFailure::NotStored(
-                            "the server is shutting down".into(),
-                        ))),
-                    },
-                }
-            }),
-        );
-        drop(st);
-        drop(held);
+                        Err(Some(failure)) => done(Err(failure)),
+                        Err(None) => match engine {
+                            Some(engine) => {
+                                tokio::spawn(async move {
+                                    // The store held another version than this write was based
+                                    // on: another node wrote first, or an earlier write it was
+                                    // queued behind (say, two nodes creating the same record)
+                                    // lost. Run it again against the stored state: it succeeds
+                                    // if it still applies, and otherwise is refused exactly as
+                                    // on one node, after the winner has been published here.
+                                    let op = announced_op
+                                        .as_deref()
+                                        .and_then(|t| serde_json::from_str::<WriteOp>(t).ok());
+                                    match op {
+                                        Some(op) if attempt < Self::RETRIES => {
+                                            engine
+                                                .write_attempt(
+                                                    writer,
+                                                    &engine_cell.name,
+                                                    op,
+                                                    version,
+                                                    done,
+                                                    attempt + 1,
+                                                )
+                                                .await;
+                                        }
+                                        _ => done(Err(engine
+                                            .conflict_reply(&engine_cell.name)
+                                            .await)),
+                                    }
+                                });
+                            }
+                            None => done(Err(WriteFailure::NotStored(
+                                "the server is shutting down".into(),
+                            ))),
+                        },
+                    }
+                }),
+            );
+            drop(st);
+            drop(held);
+        })
     }
 
     /// Deletes the record and its journal. Every subscriber but `deleter` is told, and all
@@ -433,6 +476,10 @@ impl Engine {
         };
         let mut st = cell.state.lock();
         if !st.loaded {
+            // Being (re)loaded, or waiting to be: make sure that happens, so subscribers
+            // here catch up even if nothing else touches the record.
+            drop(st);
+            self.refetch(&cell.name);
             return;
         }
         let known = st.visible.as_ref().map(|v| v.version);
@@ -691,11 +738,24 @@ impl Engine {
                 {
                     let mut st = cell.state.lock();
                     st.complete_one();
-                    if !matches!(outcome, Ok(WriteOutcome::Committed)) {
-                        tracing::warn!(record = %cell.name, ?outcome, "creating an empty record failed");
-                        st.loaded = false;
-                    } else if let Some(engine) = &engine {
-                        engine.announce(&cell.name, 0, None, false);
+                    match outcome {
+                        Ok(WriteOutcome::Committed) => {
+                            if let Some(engine) = &engine {
+                                engine.announce(&cell.name, 0, None, false);
+                            }
+                        }
+                        Ok(WriteOutcome::Conflict { .. }) => {
+                            // Another node created it first: take its state from the store.
+                            st.loaded = false;
+                            drop(st);
+                            if let Some(engine) = &engine {
+                                engine.refetch(&cell.name);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(record = %cell.name, "creating an empty record failed: {e}");
+                            st.loaded = false;
+                        }
                     }
                 }
                 if let Some(engine) = engine {
