@@ -15,6 +15,8 @@ pub enum NameError {
     Empty,
     #[error("record name is {0} bytes long; the limit is {MAX_NAME_LEN}")]
     TooLong(usize),
+    #[error("record name contains a NUL character, which no storage can keep")]
+    Nul,
 }
 
 /// Checks that `name` can name a record.
@@ -23,6 +25,8 @@ pub fn validate(name: &str) -> Result<(), NameError> {
         Err(NameError::Empty)
     } else if name.len() > MAX_NAME_LEN {
         Err(NameError::TooLong(name.len()))
+    } else if name.contains('\0') {
+        Err(NameError::Nul)
     } else {
         Ok(())
     }
@@ -38,5 +42,6 @@ mod tests {
         assert!(validate("book/iq6auu7d-p9i1vz3q0yi").is_ok());
         let long = "x".repeat(MAX_NAME_LEN + 1);
         assert_eq!(validate(&long), Err(NameError::TooLong(MAX_NAME_LEN + 1)));
+        assert_eq!(validate("a\0b"), Err(NameError::Nul));
     }
 }

@@ -51,7 +51,7 @@ fn upgrade(ws: WebSocketUpgrade, state: Arc<ServerState>, transport: Transport) 
 /// 200 while the server can store writes; 503 while its storage is failing (a commit
 /// failed and none has succeeded since), so that a load balancer or supervisor can act.
 async fn health_check(State(state): State<Arc<ServerState>>) -> StatusCode {
-    if state.engine.healthy() {
+    if state.engine.healthy().await {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

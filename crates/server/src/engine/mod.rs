@@ -596,8 +596,15 @@ impl Engine {
     }
 
     /// False while the store is failing commits: the health check answers 503 then.
-    pub fn healthy(&self) -> bool {
-        self.storage_ok.load(Ordering::Relaxed)
+    /// While unhealthy, each call probes the store with an empty commit, so an idle node
+    /// reports itself healthy again once its storage is back.
+    pub async fn healthy(&self) -> bool {
+        if self.storage_ok.load(Ordering::Relaxed) {
+            return true;
+        }
+        let probe = self.store.commit(&[]).await;
+        self.note_commit(&probe);
+        probe.is_ok()
     }
 
     fn note_commit<T>(&self, outcome: &Result<T, recordsync_store::StoreError>) {
