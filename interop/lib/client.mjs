@@ -107,9 +107,10 @@ function tappedSocketFactory (client) {
 /**
  * Connects and logs in. `server` is a handle from lib/server.mjs.
  * opts.json: use the JSON transport endpoint (/deepstream-json).
+ * opts.authData: what to log in with (default: nothing, as an open server accepts).
  */
 export async function connect (server, opts = {}) {
-  const { json = false, ...rest } = opts
+  const { json = false, authData, ...rest } = opts
   const url = json ? server.jsonUrl : server.url
   const options = { ...BASE_OPTIONS, ...rest }
   if (json) options.socketOptions = { ...(options.socketOptions || {}), jsonTransportMode: true }
@@ -120,7 +121,7 @@ export async function connect (server, opts = {}) {
   client.errors = holder.errors
   client.received = holder.received
   client.on('error', (error, event, topic) => holder.errors.push({ error, event, topic }))
-  await withTimeout(client.login(), 5000, `login to ${url}`)
+  await withTimeout(authData ? client.login(authData) : client.login(), 5000, `login to ${url}`)
   return client
 }
 

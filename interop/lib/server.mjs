@@ -104,8 +104,30 @@ function endpoint (type, urlPath) {
 `
 }
 
+/**
+ * The auth and permission sections for a server started with `security` (see startServer):
+ * file auth with deepstream's default hash options over users.yml, and Valve permissions
+ * from permissions.yml. Both servers read the same text.
+ */
+function securityConfig () {
+  return `auth:
+  - type: file
+    options:
+      users: fileLoad(users.yml)
+      hash: md5
+      iterations: 100
+      keyLength: 32
+permission:
+  type: config
+  options:
+    permissions: fileLoad(permissions.yml)
+    maxRuleIterations: 3
+    cacheEvacuationInterval: 60000
+`
+}
+
 // In-memory deepstream (no storage section), auth none, binary + JSON websocket endpoints.
-function deepstreamConfig () {
+function deepstreamConfig (security = false) {
   return `serverName: interop
 showLogo: false
 logLevel: INFO
@@ -143,7 +165,7 @@ logger:
   type: default
   options:
     colors: false
-auth:
+${security ? securityConfig() : `auth:
   - type: none
 permission:
   type: config
@@ -151,7 +173,7 @@ permission:
     permissions: fileLoad(permissions.yml)
     maxRuleIterations: 3
     cacheEvacuationInterval: 60000
-monitoring:
+`}monitoring:
   type: none
 `
 }
@@ -161,6 +183,9 @@ monitoring:
  *   target   'deepstream' | 'recordsync' (default: INTEROP_TARGET)
  *   dataDir  recordsync data dir (default: a fresh temp dir)
  *   port     fixed port (default: a free ephemeral one)
+ *   security { permissions, users }: paths of a permissions.yml and a users.yml; the server
+ *            then uses file auth and those Valve permissions (both targets read the same
+ *            files, through a deepstream-style config.yml)
  */
 export async function startServer (opts = {}) {
   const target = opts.target || TARGET
@@ -172,9 +197,14 @@ export async function startServer (opts = {}) {
   let args
   let cwd = workDir
 
+  const security = opts.security
+  if (security) {
+    writeFileSync(join(workDir, 'permissions.yml'), readFileSync(security.permissions))
+    writeFileSync(join(workDir, 'users.yml'), readFileSync(security.users))
+  }
   if (target === 'deepstream') {
-    writeFileSync(join(workDir, 'config.yml'), deepstreamConfig())
-    writeFileSync(join(workDir, 'permissions.yml'), DEEPSTREAM_PERMISSIONS)
+    writeFileSync(join(workDir, 'config.yml'), deepstreamConfig(Boolean(security)))
+    if (!security) writeFileSync(join(workDir, 'permissions.yml'), DEEPSTREAM_PERMISSIONS)
     const bin = join(INTEROP_DIR, 'node_modules', '@deepstream', 'server', 'dist', 'bin', 'deepstream')
     if (!existsSync(bin)) throw new Error(`deepstream server not installed at ${bin}: run interop/install.sh`)
     command = process.execPath
@@ -188,6 +218,10 @@ export async function startServer (opts = {}) {
     }
     command = bin
     args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...(opts.extraArgs || [])]
+    if (security) {
+      writeFileSync(join(workDir, 'config.yml'), securityConfig())
+      args.push('--config', join(workDir, 'config.yml'))
+    }
   }
 
   const handle = {

@@ -24,6 +24,11 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Print an Argon2id hash of a password, for a users.yml (`auth: type: file`).
+    Hash {
+        /// The password to hash.
+        password: String,
+    },
 }
 
 #[derive(Args)]
@@ -62,6 +67,13 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Hash { password } => {
+            println!(
+                "{}",
+                recordsync_server::auth::file::hash_password(&password)
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
