@@ -279,9 +279,15 @@ async fn a_failed_commit_is_reported_and_nothing_acknowledged_is_lost() {
         "subscribers never see a write that was not stored"
     );
 
-    assert!(!engine.healthy().await, "still failing: the probe commit fails too");
+    assert!(
+        !engine.healthy().await,
+        "still failing: the probe commit fails too"
+    );
     store.failing.store(false, Ordering::SeqCst);
-    assert!(engine.healthy().await, "an idle node recovers: the probe commit succeeds");
+    assert!(
+        engine.healthy().await,
+        "an idle node recovers: the probe commit succeeds"
+    );
     // The engine reloads the truth: version 1 is current, so version 2 is free again.
     assert_eq!(engine.head("f").await.unwrap(), Some(1));
     write(&engine, 1, "f", update(json!({"good": 2})), 2)
