@@ -127,7 +127,7 @@ async fn handshake(url: &str, auth: &Value) -> Result<(Ws, Option<Value>), Conne
             }
         };
         if let Some(target) = redirect {
-            tracing::info!("{url} redirects to {target}");
+            tracing::debug!("{url} redirects to {target}");
             let _ = ws.close(None).await;
             url = target;
             continue;
@@ -302,7 +302,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ws: Ws, mut shutdown: watch::Re
                 return;
             }
             End::Lost(reason) => {
-                tracing::info!("connection to {} lost: {reason}; reconnecting", shared.url);
+                tracing::debug!("connection to {} lost: {reason}; reconnecting", shared.url);
                 shared.core.lock().on_lost();
             }
         }
@@ -351,7 +351,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ws: Ws, mut shutdown: watch::Re
                 Some(Err(e)) => tracing::debug!("reconnect attempt {attempt} failed: {e}"),
             }
         };
-        tracing::info!("reconnected to {}", shared.url);
+        tracing::debug!("reconnected to {}", shared.url);
         shared.state.send_replace(ConnectionState::Open);
     }
 }

@@ -406,6 +406,30 @@ async fn custom_merge(server: &TestServer) {
 }
 both!(merge_custom, custom_merge);
 
+async fn set_data_never_conflicts(server: &TestServer) {
+    // As in `conflict`, but b's write is a set_data on a record b holds.
+    let name = unique("setdata");
+    let proxy = Proxy::start(server.addr()).await;
+    let a = server.client().await;
+    let b = client(&proxy.url()).await;
+    let ra = a.record(&name);
+    let rb = b.record(&name);
+    ready(&ra).await;
+    ra.set_with_ack("v", "start").await.unwrap();
+    sees(&rb, "v", json!("start")).await;
+
+    proxy.hold();
+    ra.set_with_ack("v", "from A").await.unwrap();
+    let b_ack = b.set_data_with_ack(&name, "w", "from B");
+    proxy.release();
+    within("b's ack", b_ack)
+        .await
+        .expect("set_data applies on top of the other write");
+    sees(&ra, "", json!({"v": "from A", "w": "from B"})).await;
+    sees(&rb, "", json!({"v": "from A", "w": "from B"})).await;
+}
+both!(set_data_on_a_held_record, set_data_never_conflicts);
+
 // ----- reconnection ---------------------------------------------------------------------
 
 async fn reconnect_after_a_network_cut(server: &TestServer) {

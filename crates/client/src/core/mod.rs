@@ -37,11 +37,20 @@ pub(crate) enum Status {
     Failed(Error),
 }
 
-/// A value read with `snapshot`.
+/// A record's value as [`Client::snapshot`](crate::Client::snapshot) read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub version: u64,
     pub data: Value,
+}
+
+impl Snapshot {
+    /// The value at `path` (`""` for the whole value), or `None` if there is nothing
+    /// there; fails only for a malformed path.
+    pub fn get(&self, path: &str) -> Result<Option<&Value>, Error> {
+        let path = crate::record::parse_path(path)?;
+        Ok(value_at(&self.data, path.as_ref()))
+    }
 }
 
 /// A match offered to a listener.
@@ -346,8 +355,13 @@ impl Core {
         let connected = self.connected;
         let e = self.entry(name, id)?;
         let mut fx = Effects::default();
-        e.state
-            .write(change, waiter.into_iter().collect(), connected, &mut fx);
+        e.state.write(
+            change,
+            waiter.into_iter().collect(),
+            false,
+            connected,
+            &mut fx,
+        );
         self.after(name, fx);
         Ok(())
     }
@@ -470,8 +484,13 @@ impl Core {
         if let Some(e) = self.records.get_mut(name) {
             let connected = self.connected;
             let mut fx = Effects::default();
-            e.state
-                .write(change, waiter.into_iter().collect(), connected, &mut fx);
+            e.state.write(
+                change,
+                waiter.into_iter().collect(),
+                true,
+                connected,
+                &mut fx,
+            );
             self.after(name, fx);
             return Ok(());
         }
@@ -882,12 +901,13 @@ impl Core {
             Some(RecordAction::Delete) => resolve(&mut self.deletes, name, || Err(error.clone())),
             Some(RecordAction::Listen) => {
                 if let Some(l) = self.listens.remove(name) {
-                    let error = Error::Listen {
-                        pattern: name.to_owned(),
-                        reason: match error {
-                            Error::PermissionDenied { .. } => "permission denied".into(),
-                            other => other.to_string(),
+                    let error = match error {
+                        denied @ Error::PermissionDenied { .. } => denied,
+                        Error::Server { reason, action, .. } => Error::Listen {
+                            pattern: name.to_owned(),
+                            reason: reason.unwrap_or(action),
                         },
+                        other => other,
                     };
                     for w in l.ack {
                         let _ = w.send(Err(error.clone()));

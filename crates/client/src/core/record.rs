@@ -79,6 +79,9 @@ struct Op {
     change: WriteOp,
     state: OpState,
     waiters: Vec<AckWaiter>,
+    /// A `set_data` write: it applies to whatever the current value is, so after a
+    /// conflict it is applied again on top of the server's value instead of merged.
+    rebase: bool,
 }
 
 /// What a refused write's answer means for it.
@@ -173,6 +176,7 @@ impl RecordState {
         &mut self,
         change: WriteOp,
         waiters: Vec<AckWaiter>,
+        rebase: bool,
         connected: bool,
         fx: &mut Effects,
     ) {
@@ -193,6 +197,7 @@ impl RecordState {
             change,
             state: OpState::Unsent,
             waiters,
+            rebase,
         });
         if self.phase == Phase::Ready && connected {
             self.send_unsent(fx);
@@ -438,15 +443,13 @@ impl RecordState {
             self.recompute_local();
             return;
         }
-        if version == self.server_version && data == self.server_data {
-            // Nobody wrote since our last confirmed state: our writes go on top of it.
-            for op in &mut self.ops {
-                op.state = OpState::Unsent;
-            }
-            self.recompute_local();
-            if connected {
-                self.send_unsent(fx);
-            }
+        let unchanged = version == self.server_version && data == self.server_data;
+        if unchanged || self.ops.iter().all(|op| op.rebase) {
+            // Nobody wrote since our last confirmed state, or our writes apply to whatever
+            // the value is (set_data): they go on top of the server's value.
+            self.server_version = version;
+            self.server_data = data;
+            self.rebase_all(connected, fx);
             return;
         }
 
@@ -458,7 +461,6 @@ impl RecordState {
             remote: &data,
             remote_version: version.max(0) as u64,
         });
-        let waiters: Vec<AckWaiter> = self.ops.drain(..).flat_map(|op| op.waiters).collect();
         self.server_version = version;
         self.server_data = data;
         if merged == self.server_data || !(merged.is_object() || merged.is_array()) {
@@ -468,6 +470,8 @@ impl RecordState {
                     "the merge strategy returned neither an object nor an array: keeping the server's value"
                 );
             }
+            // The server's value wins: our writes are dropped, except set_data writes,
+            // which apply on top of it.
             let outcome = if local == self.server_data {
                 Ok(())
             } else {
@@ -475,13 +479,33 @@ impl RecordState {
                     name: self.name.clone(),
                 })
             };
-            fx.resolve(waiters, outcome);
+            let (kept, dropped): (VecDeque<Op>, VecDeque<Op>) =
+                self.ops.drain(..).partition(|op| op.rebase);
+            fx.resolve(
+                dropped.into_iter().flat_map(|op| op.waiters).collect(),
+                outcome,
+            );
+            self.ops = kept;
+            self.rebase_all(connected, fx);
         } else {
+            let waiters: Vec<AckWaiter> = self.ops.drain(..).flat_map(|op| op.waiters).collect();
             self.ops.push_back(Op {
                 change: WriteOp::Update { data: merged },
                 state: OpState::Unsent,
                 waiters,
+                rebase: false,
             });
+            self.recompute_local();
+            if connected {
+                self.send_unsent(fx);
+            }
+        }
+    }
+
+    /// Sends every pending write again, on top of the server's value.
+    fn rebase_all(&mut self, connected: bool, fx: &mut Effects) {
+        for op in &mut self.ops {
+            op.state = OpState::Unsent;
         }
         self.recompute_local();
         if connected {

@@ -53,7 +53,42 @@ macro_rules! both {
     };
 }
 
-/// A server under test on a fixed port of 127.0.0.1, restartable.
+/// How a test server authenticates and authorises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Anyone may log in and do anything.
+    Open,
+    /// File authentication (users alice and bob, password "password") and the rules in
+    /// [`SECURED_PERMISSIONS`].
+    Secured,
+}
+
+/// [`both!`] with servers started with [`Security::Secured`].
+#[macro_export]
+macro_rules! both_secured {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn recordsync() {
+                let server =
+                    $crate::support::TestServer::secured($crate::support::Target::Recordsync);
+                super::$scenario(&server).await;
+                server.stop();
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn deepstream() {
+                let server =
+                    $crate::support::TestServer::secured($crate::support::Target::Deepstream);
+                super::$scenario(&server).await;
+                server.stop();
+            }
+        }
+    };
+}
+
+/// A server under test on a fixed port of 127.0.0.1, restartable. Both servers load the
+/// same deepstream `config.yml` (recordsync understands deepstream's config files).
 pub struct TestServer {
     pub target: Target,
     pub port: u16,
@@ -68,12 +103,21 @@ enum Running {
 
 impl TestServer {
     pub fn start(target: Target) -> TestServer {
+        TestServer::start_with(target, Security::Open)
+    }
+
+    pub fn secured(target: Target) -> TestServer {
+        TestServer::start_with(target, Security::Secured)
+    }
+
+    pub fn start_with(target: Target, security: Security) -> TestServer {
         let server = TestServer {
             target,
             port: free_port(),
             dir: tempfile::tempdir().expect("a temp dir"),
             running: parking_lot::Mutex::new(None),
         };
+        write_config(server.dir.path(), security);
         server.launch();
         server
     }
@@ -89,9 +133,7 @@ impl TestServer {
     /// Starts the server (again, on the same port and, for recordsync, the same data).
     pub fn launch(&self) {
         let running = match self.target {
-            Target::Recordsync => {
-                Running::Recordsync(InProcess::start(self.port, self.dir.path().join("data")))
-            }
+            Target::Recordsync => Running::Recordsync(InProcess::start(self.port, self.dir.path())),
             Target::Deepstream => Running::Deepstream(start_deepstream(self.port, self.dir.path())),
         };
         *self.running.lock() = Some(running);
@@ -196,9 +238,15 @@ struct InProcess {
 }
 
 impl InProcess {
-    fn start(port: u16, data_dir: PathBuf) -> InProcess {
+    fn start(port: u16, dir: &Path) -> InProcess {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (mut config, _warnings) = recordsync_server::Config::from_file(&dir.join("config.yml"))
+            .unwrap_or_else(|e| panic!("recordsync cannot use the test config: {e}"));
+        config.host = "127.0.0.1".into();
+        config.port = port;
+        config.data_dir = dir.join("data");
+        config.storage = recordsync_server::StorageKind::Embedded;
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -206,15 +254,6 @@ impl InProcess {
                 .build()
                 .expect("a runtime");
             runtime.block_on(async move {
-                let config = recordsync_server::Config {
-                    host: "127.0.0.1".into(),
-                    port,
-                    data_dir,
-                    storage: recordsync_server::StorageKind::Embedded,
-                    // As in the deepstream config below: slow test machines answer late.
-                    listen_response_timeout: Duration::from_secs(5),
-                    ..Default::default()
-                };
                 // The port was just released by the previous run: retry briefly.
                 let mut tries = 0;
                 let server = loop {
@@ -300,7 +339,8 @@ fn ensure_deepstream_installed() {
     });
 }
 
-const DEEPSTREAM_CONFIG: &str = r#"serverName: recordsync-client-tests
+/// The config both servers load; `{auth}` is the auth section.
+const CONFIG: &str = r#"serverName: recordsync-client-tests
 showLogo: false
 logLevel: WARN
 dependencyInitializationTimeout: 5000
@@ -340,8 +380,7 @@ logger:
   type: default
   options:
     colors: false
-auth:
-  - type: none
+{auth}
 permission:
   type: config
   options:
@@ -352,15 +391,11 @@ monitoring:
   type: none
 "#;
 
-const DEEPSTREAM_PERMISSIONS: &str = r#"record:
-  "*":
-    create: true
-    write: true
-    read: true
-    delete: true
-    listen: true
-    notify: true
-event:
+const AUTH_NONE: &str = "auth:\n  - type: none";
+
+const AUTH_FILE: &str = "auth:\n  - type: file\n    options:\n      users: fileLoad(users.yml)\n      hash: md5\n      iterations: 100\n      keyLength: 32";
+
+const OTHER_TOPICS: &str = r#"event:
   "*":
     publish: true
     subscribe: true
@@ -374,6 +409,59 @@ presence:
     allow: true
 "#;
 
+const OPEN_PERMISSIONS: &str = r#"record:
+  "*":
+    create: true
+    write: true
+    read: true
+    delete: true
+    listen: true
+    notify: true
+"#;
+
+/// The rules of [`Security::Secured`].
+pub const SECURED_PERMISSIONS: &str = r#"record:
+  "*":
+    create: true
+    write: true
+    read: true
+    delete: true
+    listen: true
+    notify: true
+  secret/*:
+    read: false
+    write: false
+    delete: false
+    listen: false
+  settings/$username:
+    write: "$username === user.id"
+    delete: "$username === user.id"
+"#;
+
+/// deepstream's example hash of "password" (md5, 100 iterations, 32 bytes).
+const USERS: &str = r#"alice:
+  password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
+  clientData:
+    favouriteColor: red
+bob:
+  password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
+"#;
+
+fn write_config(dir: &Path, security: Security) {
+    let (auth, permissions) = match security {
+        Security::Open => (AUTH_NONE, OPEN_PERMISSIONS),
+        Security::Secured => (AUTH_FILE, SECURED_PERMISSIONS),
+    };
+    std::fs::write(dir.join("config.yml"), CONFIG.replace("{auth}", auth))
+        .expect("write config.yml");
+    std::fs::write(
+        dir.join("permissions.yml"),
+        format!("{permissions}{OTHER_TOPICS}"),
+    )
+    .expect("write permissions.yml");
+    std::fs::write(dir.join("users.yml"), USERS).expect("write users.yml");
+}
+
 /// Runs deepstream under a small shell guard: when the test process goes away (even
 /// killed), the guard's stdin closes and it stops node, so no server outlives its test.
 const GUARD: &str = r#"node "$@" & pid=$!
@@ -385,9 +473,6 @@ exit 0"#;
 fn start_deepstream(port: u16, dir: &Path) -> Child {
     ensure_deepstream_installed();
     let config = dir.join("config.yml");
-    std::fs::write(&config, DEEPSTREAM_CONFIG).expect("write config.yml");
-    std::fs::write(dir.join("permissions.yml"), DEEPSTREAM_PERMISSIONS)
-        .expect("write permissions.yml");
     let log_path = dir.join("deepstream.log");
     let log = File::options()
         .create(true)

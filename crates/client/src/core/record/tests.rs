@@ -32,7 +32,7 @@ fn ack_waiter() -> (AckWaiter, oneshot::Receiver<Result<(), Error>>) {
 /// Writes `change` while connected and returns the message it sent.
 fn write(r: &mut RecordState, change: WriteOp) -> RecordMessage {
     let mut fx = Effects::default();
-    r.write(change, vec![], true, &mut fx);
+    r.write(change, vec![], false, true, &mut fx);
     assert_eq!(fx.send.len(), 1, "one message per write");
     fx.send.pop().unwrap()
 }
@@ -72,7 +72,7 @@ fn writes_that_change_nothing_are_not_sent() {
     let mut r = loaded(1, json!({"a": 1}));
     let (tx, mut rx) = ack_waiter();
     let mut fx = Effects::default();
-    r.write(patch("a", json!(1)), vec![tx], true, &mut fx);
+    r.write(patch("a", json!(1)), vec![tx], false, true, &mut fx);
     assert!(fx.send.is_empty());
     fx.deliver();
     assert_eq!(outcome(&mut rx), Some(Ok(())));
@@ -82,7 +82,7 @@ fn writes_that_change_nothing_are_not_sent() {
 fn writes_before_the_first_value_go_on_top_of_it() {
     let mut r = RecordState::new("r");
     let mut fx = Effects::default();
-    r.write(patch("mine", json!(true)), vec![], true, &mut fx);
+    r.write(patch("mine", json!(true)), vec![], false, true, &mut fx);
     assert!(
         fx.send.is_empty(),
         "nothing is sent before the record is loaded"
@@ -105,8 +105,8 @@ fn acks_confirm_in_order() {
     let (tx1, mut rx1) = ack_waiter();
     let (tx2, mut rx2) = ack_waiter();
     let mut fx = Effects::default();
-    r.write(patch("a", json!(1)), vec![tx1], true, &mut fx);
-    r.write(patch("b", json!(2)), vec![tx2], true, &mut fx);
+    r.write(patch("a", json!(1)), vec![tx1], false, true, &mut fx);
+    r.write(patch("b", json!(2)), vec![tx2], false, true, &mut fx);
     let (c1, c2) = (cid(&fx.send[0]), cid(&fx.send[1]));
     let mut fx = Effects::default();
     r.on_ack(&c2, true, &mut fx);
@@ -140,7 +140,7 @@ fn a_remote_change_after_our_writes_confirms_them() {
     let mut r = loaded(0, json!({}));
     let (tx, mut rx) = ack_waiter();
     let mut fx = Effects::default();
-    r.write(patch("mine", json!(1)), vec![tx], true, &mut fx);
+    r.write(patch("mine", json!(1)), vec![tx], false, true, &mut fx);
     let mut fx = Effects::default();
     r.on_remote_change(2, patch("theirs", json!(2)), true, &mut fx);
     fx.deliver();
@@ -177,7 +177,7 @@ fn conflicted() -> (RecordState, oneshot::Receiver<Result<(), Error>>) {
     let mut r = loaded(1, json!({"v": "start"}));
     let (tx, rx) = ack_waiter();
     let mut fx = Effects::default();
-    r.write(patch("v", json!("local")), vec![tx], true, &mut fx);
+    r.write(patch("v", json!("local")), vec![tx], false, true, &mut fx);
     let our = cid(&fx.send[0]);
     // The winner's update arrives first (as deepstream sends it), then VERSION_EXISTS.
     let mut fx = Effects::default();
@@ -262,7 +262,7 @@ fn a_custom_strategy_merges_both() {
 fn writes_made_while_merging_are_merged_too() {
     let (mut r, _rx) = conflicted();
     let mut fx = Effects::default();
-    r.write(patch("extra", json!(1)), vec![], true, &mut fx);
+    r.write(patch("extra", json!(1)), vec![], false, true, &mut fx);
     assert!(fx.send.is_empty(), "nothing is sent while merging");
     r.on_read_response(
         2,
@@ -285,8 +285,8 @@ fn a_refused_write_is_resent_when_nobody_else_wrote() {
     let mut r = loaded(1, json!({}));
     let (tx1, mut rx1) = ack_waiter();
     let mut fx = Effects::default();
-    r.write(patch("denied", json!(1)), vec![tx1], true, &mut fx);
-    r.write(patch("fine", json!(2)), vec![], true, &mut fx);
+    r.write(patch("denied", json!(1)), vec![tx1], false, true, &mut fx);
+    r.write(patch("fine", json!(2)), vec![], false, true, &mut fx);
     let (c1, c2) = (cid(&fx.send[0]), cid(&fx.send[1]));
     let mut fx = Effects::default();
     r.on_refused(
@@ -323,8 +323,8 @@ fn a_refused_write_is_resent_when_nobody_else_wrote() {
 fn a_stale_read_answer_is_ignored() {
     let mut r = loaded(1, json!({}));
     let mut fx = Effects::default();
-    r.write(patch("a", json!(1)), vec![], true, &mut fx);
-    r.write(patch("b", json!(2)), vec![], true, &mut fx);
+    r.write(patch("a", json!(1)), vec![], false, true, &mut fx);
+    r.write(patch("b", json!(2)), vec![], false, true, &mut fx);
     let (c1, c2) = (cid(&fx.send[0]), cid(&fx.send[1]));
     let mut fx = Effects::default();
     r.on_remote_change(3, patch("x", json!(0)), true, &mut fx); // conflict on version 3
@@ -360,7 +360,7 @@ fn offline_writes_are_sent_after_reconnecting() {
     assert_eq!(r.phase(), Phase::Resync);
     let (tx, mut rx) = ack_waiter();
     let mut fx = Effects::default();
-    r.write(patch("n", json!(5)), vec![tx], false, &mut fx);
+    r.write(patch("n", json!(5)), vec![tx], false, false, &mut fx);
     assert!(fx.send.is_empty());
     assert_eq!(r.local(), &json!({"n": 5}), "applied locally at once");
     // The renewed subscription finds the record as we left it.
@@ -385,8 +385,8 @@ fn writes_in_flight_when_the_connection_dropped_are_not_duplicated() {
     let mut r = loaded(0, json!({}));
     let mut fx = Effects::default();
     let (tx1, mut rx1) = ack_waiter();
-    r.write(patch("a", json!(1)), vec![tx1], true, &mut fx);
-    r.write(patch("b", json!(2)), vec![], true, &mut fx);
+    r.write(patch("a", json!(1)), vec![tx1], false, true, &mut fx);
+    r.write(patch("b", json!(2)), vec![], false, true, &mut fx);
     r.on_disconnect();
     // The server had taken the first write, not the second.
     let mut fx = Effects::default();
@@ -411,7 +411,7 @@ fn offline_writes_meet_the_merge_strategy_when_the_record_moved_on() {
     r.on_disconnect();
     let (tx, mut rx) = ack_waiter();
     let mut fx = Effects::default();
-    r.write(patch("n", json!(2)), vec![tx], false, &mut fx);
+    r.write(patch("n", json!(2)), vec![tx], false, false, &mut fx);
     r.on_read_response(
         3,
         json!({"n": 30}),
@@ -433,12 +433,12 @@ fn a_server_that_lost_the_record_gets_the_local_value_back_with_local_wins() {
     // An in-memory server restarted: the record is back at {} version 0.
     let mut r = loaded(0, json!({}));
     let mut fx = Effects::default();
-    r.write(patch("n", json!(1)), vec![], true, &mut fx);
+    r.write(patch("n", json!(1)), vec![], false, true, &mut fx);
     let c = cid(&fx.send[0]);
     r.on_ack(&c, true, &mut fx);
     r.on_disconnect();
     let mut fx = Effects::default();
-    r.write(patch("m", json!(2)), vec![], false, &mut fx);
+    r.write(patch("m", json!(2)), vec![], false, false, &mut fx);
     r.on_read_response(0, json!({}), &MergeStrategy::LocalWins, true, &mut fx);
     assert_eq!(fx.send.len(), 1);
     assert_eq!(fx.send[0].version, Some(1));
@@ -450,7 +450,7 @@ fn deletion_fails_pending_writes() {
     let mut r = loaded(0, json!({}));
     let (tx, mut rx) = ack_waiter();
     let mut fx = Effects::default();
-    r.write(patch("a", json!(1)), vec![tx], true, &mut fx);
+    r.write(patch("a", json!(1)), vec![tx], false, true, &mut fx);
     let mut fx = Effects::default();
     r.on_deleted(&mut fx);
     fx.deliver();
@@ -486,4 +486,73 @@ fn remote_messages_decode_as_deepstream_sends_them() {
         ..named(RecordAction::Update)
     };
     assert!(remote_change(&m, RecordAction::Update).is_err());
+}
+
+#[test]
+fn set_data_writes_apply_on_top_of_the_winner_instead_of_conflicting() {
+    let mut r = loaded(1, json!({"v": "start"}));
+    let (tx, mut rx) = ack_waiter();
+    let mut fx = Effects::default();
+    r.write(
+        patch("reviewed", json!(true)),
+        vec![tx],
+        true,
+        true,
+        &mut fx,
+    );
+    let ours = cid(&fx.send[0]);
+    let mut fx = Effects::default();
+    r.on_remote_change(2, patch("v", json!("remote")), true, &mut fx);
+    r.on_refused(&ours, Refusal::Version, true, &mut fx);
+    let mut fx = Effects::default();
+    r.on_read_response(
+        2,
+        json!({"v": "remote"}),
+        &MergeStrategy::RemoteWins,
+        true,
+        &mut fx,
+    );
+    assert_eq!(fx.send.len(), 1, "sent again, on top of the server's value");
+    assert_eq!(fx.send[0].version, Some(3));
+    assert_eq!(fx.send[0].path.as_deref(), Some("reviewed"));
+    assert_eq!(r.local(), &json!({"v": "remote", "reviewed": true}));
+    let c = cid(&fx.send[0]);
+    let mut fx = Effects::default();
+    r.on_ack(&c, true, &mut fx);
+    fx.deliver();
+    assert_eq!(outcome(&mut rx), Some(Ok(())));
+}
+
+#[test]
+fn remote_wins_keeps_set_data_writes_and_drops_the_others() {
+    let mut r = loaded(1, json!({}));
+    let (mine, mut mine_rx) = ack_waiter();
+    let (data, mut data_rx) = ack_waiter();
+    let mut fx = Effects::default();
+    r.write(patch("mine", json!(1)), vec![mine], false, true, &mut fx);
+    r.write(patch("data", json!(2)), vec![data], true, true, &mut fx);
+    let (c1, c2) = (cid(&fx.send[0]), cid(&fx.send[1]));
+    let mut fx = Effects::default();
+    r.on_remote_change(2, patch("theirs", json!(0)), true, &mut fx);
+    r.on_refused(&c1, Refusal::Version, true, &mut fx);
+    r.on_refused(&c2, Refusal::Version, true, &mut fx);
+    fx.deliver();
+    let mut fx = Effects::default();
+    r.on_read_response(
+        2,
+        json!({"theirs": 0}),
+        &MergeStrategy::RemoteWins,
+        true,
+        &mut fx,
+    );
+    fx.deliver();
+    assert_eq!(
+        outcome(&mut mine_rx),
+        Some(Err(Error::Conflict { name: "r".into() }))
+    );
+    assert_eq!(fx.send.len(), 1);
+    assert_eq!(fx.send[0].path.as_deref(), Some("data"));
+    assert_eq!(fx.send[0].version, Some(3));
+    assert_eq!(r.local(), &json!({"theirs": 0, "data": 2}));
+    assert_eq!(outcome(&mut data_rx), None, "still waiting for its ack");
 }
