@@ -2,6 +2,11 @@
 //!
 //! `recordsync serve` runs the server. Settings come from defaults, then `--config FILE`
 //! (a deepstream-style config.yml), then the flags given here, which win.
+//!
+//! `recordsync get|set|delete|has|head|watch|listen` are the client commands, one file
+//! each in `client_commands/`.
+
+mod client_commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +34,8 @@ enum Command {
         /// The password to hash.
         password: String,
     },
+    #[command(flatten)]
+    Client(client_commands::ClientCommand),
 }
 
 #[derive(Args)]
@@ -74,6 +81,7 @@ async fn main() -> ExitCode {
             );
             Ok(())
         }
+        Command::Client(command) => return client_commands::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

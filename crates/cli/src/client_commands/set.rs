@@ -1,0 +1,65 @@
+//! `recordsync set NAME [PATH] JSON`: writes without subscribing (deepstream's `setData`),
+//! waiting until the server has stored the value.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::output::target;
+use super::{CliError, ConnectArgs};
+
+#[derive(Args, Debug)]
+#[command(override_usage = "recordsync set [OPTIONS] <NAME> [PATH] <JSON>")]
+pub struct SetArgs {
+    /// The record (created if it does not exist)
+    pub name: String,
+    /// PATH (like `address.city` or `pets[0]`) and JSON, or just JSON: the value replaces
+    /// the whole record then and must be an object or array. Quote strings: '"text"'
+    #[arg(value_name = "PATH|JSON")]
+    pub first: String,
+    #[arg(value_name = "JSON", hide = true)]
+    pub second: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+pub async fn run(args: SetArgs) -> Result<ExitCode, CliError> {
+    let (path, text) = match &args.second {
+        None => ("", args.first.as_str()),
+        Some(text) => (args.first.as_str(), text.as_str()),
+    };
+    let value = parse_json(text)?;
+    let client = args.connect.connect().await?;
+    client.set_data_with_ack(&args.name, path, &value).await?;
+    client.close().await;
+    args.connect.output().event(
+        &format!("set {}", target(&args.name, path)),
+        json!({ "name": args.name, "path": path, "value": value }),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_json(text: &str) -> Result<Value, CliError> {
+    serde_json::from_str(text).map_err(|e| {
+        CliError::Usage(format!(
+            "the value {text:?} is not JSON ({e}); strings need quotes, e.g. '\"{text}\"'"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_must_be_json_and_the_error_says_how_to_quote() {
+        assert_eq!(parse_json("42").unwrap(), json!(42));
+        assert_eq!(parse_json(r#"{"a":1}"#).unwrap(), json!({"a": 1}));
+        let err = parse_json("Alice").unwrap_err().to_string();
+        assert!(
+            err.contains("not JSON") && err.contains(r#"'"Alice"'"#),
+            "{err}"
+        );
+    }
+}
