@@ -1,4 +1,4 @@
-//! The client's errors: [`ConnectError`] for establishing a connection, [`Error`] for
+//! The client's errors: [`ConnectError`] for establishing a connection, [`Error`](enum@Error) for
 //! everything done over one. Each message says what happened and, where there is one,
 //! what to do about it.
 

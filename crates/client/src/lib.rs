@@ -133,3 +133,31 @@ pub use merge::{Conflict, MergeStrategy};
 pub use options::{Options, Reconnect};
 pub use record::{Record, Subscription};
 pub use uid::uid;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn handles_can_move_between_tasks() {
+        send_sync::<Client>();
+        send_sync::<Record>();
+        send_sync::<List>();
+        send_sync::<Error>();
+        send_sync::<ConnectError>();
+        send_sync::<MergeStrategy>();
+        send::<Subscription>();
+        send::<ListSubscription>();
+        send::<Listening>();
+        send::<ListenMatch>();
+        send::<Provision>();
+    }
+}

@@ -22,8 +22,9 @@ pub enum MergeStrategy {
     /// Write the local value over the server's.
     LocalWins,
     /// Compute the value to keep from both; returning the remote value drops the local
-    /// writes, anything else is written. The function must be quick and must not call
-    /// back into the client.
+    /// writes, anything else is written. The function runs while the client's state is
+    /// locked: it must be quick, must not call back into the client, and must not own
+    /// handles of it ([`Record`](crate::Record), [`List`](crate::List), ...).
     Custom(Arc<dyn Fn(&Conflict<'_>) -> Value + Send + Sync>),
 }
 
