@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use recordsync_bus::{Bus, BusError};
@@ -139,7 +140,15 @@ impl Server {
     ) -> Result<(), ServerError> {
         let engine = self.state.engine.clone();
         let app = http::router(self.state);
-        let result = axum::serve(self.listener, app)
+        // TCP_NODELAY: an update is sent the moment it is committed. With Nagle's algorithm
+        // a small frame waits while an earlier one is unacknowledged, and a client's delayed
+        // ACK makes that wait up to 40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| ServerError::Serve(e.to_string()));
