@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::ack::WriteAck;
 use crate::connection::{self, ConnectionState, Shared};
 use crate::core::{Core, Snapshot};
 use crate::error::{ConnectError, Error};
@@ -163,22 +164,15 @@ impl Client {
 
     /// [`Client::set_data`], with a future that completes once the server has stored the
     /// write. The write is queued when this is called; the future only waits.
-    pub fn set_data_with_ack(
-        &self,
-        name: &str,
-        path: &str,
-        value: impl Serialize,
-    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+    pub fn set_data_with_ack(&self, name: &str, path: &str, value: impl Serialize) -> WriteAck {
         let (tx, rx) = oneshot::channel();
         let queued = path_and_change(path, value).and_then(|(_, change)| {
             self.shared()
                 .with_core(|core| core.set_data(name, change, Some(tx)))
         });
-        let client = self.clone();
-        let name = name.to_owned();
-        async move {
-            queued?;
-            client.answer(rx, || format!("write to {name:?}")).await
+        match queued {
+            Ok(()) => WriteAck::waiting(rx, format!("write to {name:?}"), self.request_timeout()),
+            Err(e) => WriteAck::failed(e),
         }
     }
 

@@ -90,6 +90,7 @@
 //!
 //! # Module map
 //!
+//! - [`ack`]        — [`WriteAck`], the future of a write's acknowledgement.
 //! - [`client`]     — [`Client`]: connecting, one-off requests (`has`, `head`,
 //!   `snapshot`, `set_data`, `delete`), listening, connection state.
 //! - [`record`]     — [`Record`], the reference-counted handle, and [`Subscription`].
@@ -112,6 +113,7 @@
 //! when a connection drops; deepstream and recordsync both support that. Events, RPCs
 //! and presence are not implemented (recordsync serves records only).
 
+pub mod ack;
 pub mod client;
 mod connection;
 mod core;
@@ -123,6 +125,7 @@ pub mod options;
 pub mod record;
 pub mod uid;
 
+pub use ack::WriteAck;
 pub use client::Client;
 pub use connection::ConnectionState;
 pub use core::{Snapshot, StopReason};
@@ -159,5 +162,6 @@ mod tests {
         send::<Listening>();
         send::<ListenMatch>();
         send::<Provision>();
+        send::<WriteAck>();
     }
 }

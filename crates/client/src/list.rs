@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use serde_json::Value;
 
+use crate::ack::WriteAck;
 use crate::error::Error;
 use crate::record::{Record, Subscription};
 
@@ -50,10 +51,7 @@ impl List {
     }
 
     /// Replaces the entries, with a future that completes once the server has stored them.
-    pub fn set_entries_with_ack<S: AsRef<str>>(
-        &self,
-        entries: &[S],
-    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+    pub fn set_entries_with_ack<S: AsRef<str>>(&self, entries: &[S]) -> WriteAck {
         self.record.set_with_ack("", to_value(entries))
     }
 

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use recordsync_core::{Path, WriteOp};
 
+use crate::ack::WriteAck;
 use crate::client::Client;
 use crate::core::{Opened, Status};
 use crate::error::Error;
@@ -132,13 +133,9 @@ impl Record {
     /// write. The write is made (and ordered) when this is called; the future only waits.
     /// Fails with [`Error::Conflict`] if a concurrent write won and the merge strategy
     /// kept it.
-    pub fn set_with_ack(
-        &self,
-        path: &str,
-        value: impl Serialize,
-    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
-        let queued = path_and_change(path, value).map(|(_, change)| change);
-        self.write_with_ack(queued, "write to")
+    pub fn set_with_ack(&self, path: &str, value: impl Serialize) -> WriteAck {
+        let change = path_and_change(path, value).map(|(_, change)| change);
+        self.write_with_ack(change, "write to")
     }
 
     /// Removes the value at `path`.
@@ -147,25 +144,19 @@ impl Record {
     }
 
     /// [`Record::erase`], with a future that completes once the server has stored the write.
-    pub fn erase_with_ack(
-        &self,
-        path: &str,
-    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+    pub fn erase_with_ack(&self, path: &str) -> WriteAck {
         self.write_with_ack(erase_change(path), "erase in")
     }
 
-    fn write_with_ack(
-        &self,
-        change: Result<WriteOp, Error>,
-        what: &'static str,
-    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+    fn write_with_ack(&self, change: Result<WriteOp, Error>, what: &str) -> WriteAck {
         let (tx, rx) = oneshot::channel();
-        let queued = change.and_then(|change| self.write(change, Some(tx)));
-        let client = self.client.clone();
-        let name = self.name.clone();
-        async move {
-            queued?;
-            client.answer(rx, || format!("{what} {name:?}")).await
+        match change.and_then(|change| self.write(change, Some(tx))) {
+            Ok(()) => WriteAck::waiting(
+                rx,
+                format!("{what} {:?}", self.name),
+                self.client.request_timeout(),
+            ),
+            Err(e) => WriteAck::failed(e),
         }
     }
 

@@ -337,6 +337,21 @@ async fn listen_accept_reject_and_stop(server: &TestServer) {
 }
 both!(listening, listen_accept_reject_and_stop);
 
+async fn a_bad_pattern_is_refused(server: &TestServer) {
+    let c = server.client().await;
+    match c.listen("bad/[").await {
+        Err(Error::Listen { pattern, .. }) => assert_eq!(pattern, "bad/["),
+        other => panic!("expected Error::Listen, got {:?}", other.map(|_| ())),
+    }
+    // Listening to the same pattern twice from one client is refused locally.
+    let _first = c.listen("^good/.*").await.unwrap();
+    assert!(matches!(
+        c.listen("^good/.*").await.map(|_| ()),
+        Err(Error::Listen { .. })
+    ));
+}
+both!(bad_listen_pattern, a_bad_pattern_is_refused);
+
 // ----- conflicts ------------------------------------------------------------------------
 
 /// Two clients write version 2 of a record at once: `a` first, then `b`, whose view is
@@ -430,6 +445,55 @@ async fn set_data_never_conflicts(server: &TestServer) {
 }
 both!(set_data_on_a_held_record, set_data_never_conflicts);
 
+/// Two clients write 50 different paths each into one record, all at once, and wait for
+/// every acknowledgement; then both must show the server's final value.
+async fn burst(server: &TestServer, strategy: MergeStrategy) -> (usize, usize, Value) {
+    let name = unique("burst");
+    let connect = || Client::connect_with(options(&server.url()).merge_strategy(strategy.clone()));
+    let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+    let (ra, rb) = (a.record(&name), b.record(&name));
+    ready(&ra).await;
+    ready(&rb).await;
+    let mut acks = Vec::new();
+    for i in 0..50 {
+        acks.push(ra.set_with_ack(&format!("a{i}"), i));
+        acks.push(rb.set_with_ack(&format!("b{i}"), i));
+    }
+    let (mut ok, mut conflicts) = (0, 0);
+    for ack in acks {
+        match within("an ack", ack).await {
+            Ok(()) => ok += 1,
+            Err(Error::Conflict { .. }) => conflicts += 1,
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    let last = a.snapshot(&name).await.unwrap().data;
+    sees(&ra, "", last.clone()).await;
+    sees(&rb, "", last.clone()).await;
+    (ok, conflicts, last)
+}
+
+async fn concurrent_bursts_converge(server: &TestServer) {
+    // Remote wins: every write is acknowledged or reported as a conflict, and exactly the
+    // acknowledged ones are in the record.
+    let (ok, conflicts, value) = burst(server, MergeStrategy::RemoteWins).await;
+    assert_eq!(ok + conflicts, 100);
+    assert_eq!(value.as_object().unwrap().len(), ok);
+
+    // A merge that keeps both sides' keys loses nothing.
+    let union = MergeStrategy::custom(|c| {
+        let mut merged = c.remote.as_object().cloned().unwrap_or_default();
+        for (key, value) in c.local.as_object().cloned().unwrap_or_default() {
+            merged.entry(key).or_insert(value);
+        }
+        Value::Object(merged)
+    });
+    let (ok, conflicts, value) = burst(server, union).await;
+    assert_eq!((ok, conflicts), (100, 0));
+    assert_eq!(value.as_object().unwrap().len(), 100);
+}
+both!(bursts_converge, concurrent_bursts_converge);
+
 // ----- reconnection ---------------------------------------------------------------------
 
 async fn reconnect_after_a_network_cut(server: &TestServer) {
@@ -498,6 +562,28 @@ async fn reconnect_after_a_network_cut(server: &TestServer) {
     assert_eq!(offered, expected);
 }
 both!(reconnect, reconnect_after_a_network_cut);
+
+async fn writes_in_flight_land_exactly_once(server: &TestServer) {
+    let name = unique("inflight");
+    let proxy = Proxy::start(server.addr()).await;
+    let w = client(&proxy.url()).await;
+    let record = w.record(&name);
+    ready(&record).await;
+    let acks: Vec<_> = (0..100)
+        .map(|i| record.set_with_ack(&format!("k{i}"), i))
+        .collect();
+    // Cut while the writes are on their way: some reached the server, some did not, and
+    // the answers to many are lost.
+    proxy.cut();
+    for ack in acks {
+        within("every write's ack", ack).await.unwrap();
+    }
+    let snapshot = server.client().await.snapshot(&name).await.unwrap();
+    assert_eq!(snapshot.data.as_object().unwrap().len(), 100);
+    assert_eq!(snapshot.version, 100, "each write applied exactly once");
+    sees(&record, "", snapshot.data).await;
+}
+both!(in_flight_writes, writes_in_flight_land_exactly_once);
 
 async fn survive_a_server_restart(server: &TestServer) {
     let id = uid();

@@ -873,6 +873,12 @@ impl Core {
         {
             return self.on_write_answer(m, Err(Refusal::Fatal(error)));
         }
+        // deepstream names no original action in INVALID_LISTEN_REGEX.
+        let original = if action == RecordAction::InvalidListenRegex {
+            Some(RecordAction::Listen)
+        } else {
+            original
+        };
         match original {
             Some(
                 RecordAction::SubscribeCreateAndRead
