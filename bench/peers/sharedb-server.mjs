@@ -26,17 +26,24 @@ const schema = args.schema || 'recordsync_bench'
 const poolSize = Number(args.pool || 20)
 if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema name ${schema}`)
 
-// Tables in a schema of their own, emptied on every start.
+// Tables in a schema of their own, made afresh on every start (structure.sql's migrations
+// are not idempotent).
 const admin = new pg.Client({ connectionString })
 await admin.connect()
-await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+await admin.query(`CREATE SCHEMA ${schema}`)
 await admin.query(`SET search_path TO ${schema}`)
 const structure = readFileSync(require.resolve('sharedb-postgres/structure.sql'), 'utf8')
 await admin.query(structure)
-await admin.query('TRUNCATE ops, snapshots')
 await admin.end()
 
-const db = new PostgresDB({ connectionString, max: poolSize, options: `-c search_path=${schema}` })
+const db = new PostgresDB({
+  connectionString,
+  max: poolSize,
+  options: `-c search_path=${schema}`,
+  // The harness finds this pool's server processes by this name, to count their CPU.
+  application_name: 'recordsync-bench-sharedb'
+})
 const backend = new ShareDB({ db })
 
 const server = http.createServer((req, res) => {

@@ -387,7 +387,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            r##"<rect width="{w}" height="{h}" fill="white"/><text x="20" y="32" font-size="20" font-weight="bold">recordsync vs deepstream, ShareDB and the bare ceiling</text><text x="20" y="54" font-size="13" fill="#555">{} · scale {} · {} cores · load before {}</text>"##,
+            r##"<rect width="{w}" height="{h}" fill="white"/><text x="20" y="32" font-size="20" font-weight="bold">recordsync vs deepstream, ShareDB and the bare ceiling</text><text x="20" y="54" font-size="13" fill="#555">{} · scale {} · {} cores · load before {} · ↑ higher is better, ↓ lower is better</text>"##,
             self.conditions.started,
             self.conditions.scale,
             self.conditions.cores,
@@ -399,42 +399,42 @@ impl Report {
             (
                 FANOUT,
                 "deliveries_per_server_cpu_s",
-                "fan-out: deliveries per server CPU-second (higher is better)",
+                "fan-out: deliveries per server CPU-second ↑",
                 &[RECORDSYNC, DEEPSTREAM, CEILING],
                 "",
             ),
             (
                 FANOUT,
                 "deliveries_per_s",
-                "fan-out unthrottled: deliveries/s (higher is better)",
+                "fan-out, unthrottled: deliveries/s ↑",
                 &[RECORDSYNC, DEEPSTREAM, CEILING],
                 "",
             ),
             (
                 FANOUT_RATE,
                 "delivery_p99_ms",
-                "fixed rate: p99 write-to-delivery (ms, lower is better)",
+                "fixed rate: p99 write-to-delivery (ms) ↓",
                 &[RECORDSYNC, DEEPSTREAM, CEILING],
                 " ms",
             ),
             (
                 IDLE,
                 "bytes_per_connection",
-                "idle: server memory per connection (KB, lower is better)",
+                "idle: server memory per connection (KB) ↓",
                 &[RECORDSYNC, DEEPSTREAM],
                 " KB",
             ),
             (
                 DURABLE,
                 "acked_writes_per_s",
-                "durable acknowledged writes/s (higher is better)",
+                "durable acknowledged writes/s ↑",
                 &[RECORDSYNC, SHAREDB],
                 "",
             ),
             (
                 STORM,
                 "seconds_to_all_ready",
-                "connection storm: time until all ready (s, lower is better)",
+                "connection storm: time until all ready (s) ↓",
                 &[RECORDSYNC, DEEPSTREAM],
                 " s",
             ),
@@ -473,7 +473,7 @@ impl Report {
                 .fold(0.0f64, f64::max)
                 .max(1e-9);
             let base = py + ph - 40.0;
-            let top = py + 60.0;
+            let top = py + 80.0;
             let bw = 80.0;
             let gap = (pw - bw * values.len() as f64) / (values.len() as f64 + 1.0);
             for (j, (t, v)) in values.iter().enumerate() {

@@ -29,7 +29,8 @@ pub struct SharedbResult {
     /// CPU of the ShareDB node process in the window.
     #[serde(skip)]
     pub server_cpu: f64,
-    /// CPU of every `postgres` process in the window (the database does the durable part).
+    /// CPU of the PostgreSQL server processes serving ShareDB's pool in the window (the
+    /// database does the durable part); every `postgres` process when they cannot be told.
     #[serde(skip)]
     pub postgres_cpu: f64,
     /// CPU of the node client.
@@ -59,7 +60,7 @@ pub async fn run(
     let stdout = client.child.stdout.take().ok_or("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let mut server = target.watched();
-    let mut postgres = Watched::pids(procstat::by_name("postgres"));
+    let mut postgres = Watched::pids(Vec::new());
     let mut start = (0.0, 0.0, 0.0);
     let mut result: Option<SharedbResult> = None;
     let limit = warmup + seconds + Duration::from_secs(90);
@@ -68,7 +69,9 @@ pub async fn run(
             match line.as_str() {
                 "MEASURE_START" => {
                     server.refresh(target.pid());
-                    postgres = Watched::pids(procstat::by_name("postgres"));
+                    postgres = Watched::pids(
+                        pool_backends().unwrap_or_else(|| procstat::by_name("postgres")),
+                    );
                     start = (
                         server.cpu_seconds(),
                         postgres.cpu_seconds(),
@@ -109,4 +112,31 @@ pub async fn run(
         return Err("the ShareDB writers got no acknowledgement".into());
     }
     Ok(r)
+}
+
+/// The PostgreSQL backends of ShareDB's pool (`application_name` set by
+/// `sharedb-server.mjs`), found with `psql`; `None` when psql is missing or fails. Other
+/// clients of the same database are then left out of ShareDB's CPU.
+fn pool_backends() -> Option<Vec<u32>> {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-Atc",
+            "select pid from pg_stat_activity where application_name = 'recordsync-bench-sharedb'",
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    (!pids.is_empty()).then_some(pids)
 }

@@ -145,7 +145,18 @@ impl Target {
         let log_file = std::fs::File::create(&log)?;
         let started = match kind {
             Kind::RecordsyncMemory | Kind::RecordsyncEmbedded | Kind::Ceiling => {
-                let mut cmd = command(std::env::current_exe()?);
+                // RECORDSYNC_BENCH_WRAP runs the server under a profiler, e.g.
+                // `perf record -g -o /tmp/perf.data --` or `valgrind --tool=massif`.
+                let wrap = std::env::var("RECORDSYNC_BENCH_WRAP").unwrap_or_default();
+                let mut words = wrap.split_whitespace();
+                let mut cmd = match words.next() {
+                    Some(program) => {
+                        let mut cmd = command(program);
+                        cmd.args(words).arg(std::env::current_exe()?);
+                        cmd
+                    }
+                    None => command(std::env::current_exe()?),
+                };
                 cmd.arg("serve");
                 match kind {
                     Kind::Ceiling => {
