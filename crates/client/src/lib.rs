@@ -6,7 +6,6 @@
 //! # Example
 //!
 //! ```no_run
-//! use futures_util::StreamExt;
 //! use recordsync_client::{Client, Error};
 //! use serde_json::json;
 //!

@@ -18,8 +18,6 @@ use crate::core::{Offer, StopReason};
 ///
 /// ```no_run
 /// # async fn f(client: recordsync_client::Client) -> Result<(), recordsync_client::Error> {
-/// use futures_util::StreamExt;
-///
 /// let mut listening = client.listen("^weather/.*").await?;
 /// while let Some(offer) = listening.next().await {
 ///     let name = offer.name().to_owned();
