@@ -13,80 +13,47 @@ mod support;
 #[path = "../../store/tests/support/mod.rs"]
 mod private_postgres;
 
+mod process;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use process::ServerProcess;
 use recordsync_protocol::{RecordAction, RecordMessage};
 use recordsync_store::postgres::testing::TestSchema;
 use support::{RawClient, json_value, update};
 
-/// A `recordsync serve --storage <url>` process on an ephemeral port.
+/// A node on `--storage <url>` with an empty data directory of its own: whatever it
+/// serves comes from PostgreSQL.
 struct Node {
-    child: Child,
+    process: ServerProcess,
     addr: String,
     _data_dir: tempfile::TempDir,
 }
 
 impl Node {
     fn start(storage: &str) -> Node {
-        // Its own empty data directory: whatever it serves comes from PostgreSQL.
         let data_dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
-            .args([
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--storage",
-                storage,
-            ])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .env("RECORDSYNC_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the recordsync binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let mut log = Vec::new();
-        let addr = loop {
-            let Some(Ok(line)) = lines.next() else {
-                panic!("the server exited before listening:\n{}", log.join("\n"));
-            };
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .expect("an address")
-                    .to_owned();
-            }
-            log.push(line);
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let process = ServerProcess::start([
+            std::ffi::OsStr::new("--storage"),
+            std::ffi::OsStr::new(storage),
+            std::ffi::OsStr::new("--data-dir"),
+            data_dir.path().as_os_str(),
+        ]);
+        let addr = process.addr.clone();
         Node {
-            child,
+            process,
             addr,
             _data_dir: data_dir,
         }
     }
 
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn kill(self) {
+        self.process.kill();
     }
 }
 

@@ -3,80 +3,22 @@
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
 
+mod process;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 
+use process::ServerProcess;
 use recordsync_protocol::{RecordAction, RecordMessage};
 use support::{RawClient, json_value, update};
-
-/// A `recordsync serve` process on an ephemeral port.
-struct ServerProcess {
-    child: Child,
-    addr: String,
-}
-
-impl ServerProcess {
-    fn start(data_dir: &Path) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
-            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
-            .arg(data_dir)
-            .env("RECORDSYNC_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the recordsync binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server logs its address")
-                .expect("readable log");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .expect("an address")
-                    .to_owned();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, addr }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        assert!(status.is_ok_and(|s| s.success()));
-        let status = self.child.wait().expect("exits after SIGTERM");
-        assert!(status.success(), "clean exit after SIGTERM, got {status}");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn records_survive_a_clean_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start([std::ffi::OsStr::new("--data-dir"), dir.path().as_os_str()]);
     let mut a = RawClient::connect(&server.addr).await;
     a.subscribe("keep/me").await;
     for v in 1..=5 {
@@ -90,7 +32,7 @@ async fn records_survive_a_clean_restart() {
     drop(a);
     server.terminate();
 
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start([std::ffi::OsStr::new("--data-dir"), dir.path().as_os_str()]);
     let mut b = RawClient::connect(&server.addr).await;
     let read = b.subscribe("keep/me").await;
     assert_eq!(read.version, Some(5));
@@ -106,7 +48,7 @@ async fn records_survive_a_clean_restart() {
 #[tokio::test]
 async fn every_acknowledged_write_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start([std::ffi::OsStr::new("--data-dir"), dir.path().as_os_str()]);
     let acked: Arc<Mutex<HashMap<String, i32>>> = Arc::default();
 
     // Several clients stream acknowledged writes to their own records (and one shared
@@ -152,7 +94,7 @@ async fn every_acknowledged_write_survives_sigkill() {
     let acked = acked.lock().await.clone();
     assert_eq!(acked.len(), 4);
 
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start([std::ffi::OsStr::new("--data-dir"), dir.path().as_os_str()]);
     let mut c = RawClient::connect(&server.addr).await;
     for (name, version) in acked {
         c.send(RecordMessage::named(RecordAction::Read, name.as_str()))

@@ -1,0 +1,72 @@
+//! The real `recordsync serve` binary as a child process on an ephemeral port.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+pub struct ServerProcess {
+    child: Child,
+    /// `host:port` it listens on, read from its log.
+    pub addr: String,
+}
+
+impl ServerProcess {
+    /// Runs `recordsync serve --host 127.0.0.1 --port 0 ARGS...` and waits until it says
+    /// where it listens; if it exits first, panics with what it logged.
+    pub fn start<I, S>(args: I) -> ServerProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .env("RECORDSYNC_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the recordsync binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut log = Vec::new();
+        let addr = loop {
+            let Some(Ok(line)) = lines.next() else {
+                panic!("the server exited before listening:\n{}", log.join("\n"));
+            };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_owned();
+            }
+            log.push(line);
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServerProcess { child, addr }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM, and the exit must be clean.
+    pub fn terminate(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()));
+        let status = self.child.wait().expect("exits after SIGTERM");
+        assert!(status.success(), "clean exit after SIGTERM, got {status}");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
