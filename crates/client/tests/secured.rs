@@ -80,3 +80,35 @@ async fn logins_and_permissions(server: &TestServer) {
     .await;
 }
 both_secured!(secured, logins_and_permissions);
+
+async fn a_refused_write_among_others(server: &TestServer) {
+    let alice = login(server, "alice", "password").await.unwrap();
+    let name = format!("posts/{}", recordsync_client::uid());
+    let post = alice.record(&name);
+    within("the post", post.when_ready()).await.unwrap();
+    post.set_with_ack("", json!({"author": "alice", "title": "t"}))
+        .await
+        .unwrap();
+
+    // Two writes at once; the rule refuses the first (data.author must stay alice), so
+    // the second arrives with a version one too high.
+    let refused = post.set_with_ack("author", "bob");
+    let next = post.set_with_ack("title", "t2");
+    denied(within("the refusal", refused).await, "author change");
+    let next = within("the next write", next).await;
+    match server.target {
+        // recordsync answers INVALID_VERSION; the client sends the write again.
+        support::Target::Recordsync => next.expect("the write after the refused one lands"),
+        // deepstream 7.0.2 wedges the record's write queue after the version gap (every
+        // later write gets VERSION_EXISTS): the client gives up instead of looping.
+        support::Target::Deepstream => assert!(
+            matches!(next, Err(Error::Server { .. })),
+            "expected the stuck-queue error, got {next:?}"
+        ),
+    }
+    // Either way the client shows the server's value.
+    let server_value = alice.snapshot(&name).await.unwrap().data;
+    let mut value = post.subscribe("").unwrap();
+    support::until("the server's value", &mut value, |v| *v == server_value).await;
+}
+both_secured!(refused_write, a_refused_write_among_others);

@@ -117,6 +117,12 @@ impl Effects {
     }
 }
 
+/// Merge rounds in a row that found the server's version where the previous round left
+/// it, although our writes were sent on top of it in between: after this many the server
+/// is refusing them for good (deepstream 7.0.2's write queue for a record can get stuck
+/// after a version gap) and they fail instead of being retried forever.
+const MAX_STALLED_ROUNDS: u32 = 3;
+
 pub(crate) struct RecordState {
     name: String,
     phase: Phase,
@@ -126,6 +132,10 @@ pub(crate) struct RecordState {
     local: Value,
     /// Bumped whenever `local` may have changed.
     rev: u64,
+    /// The server's version at the last merge round with writes pending, and how many
+    /// rounds in a row found it there.
+    last_round: Option<i64>,
+    stalled: u32,
 }
 
 impl RecordState {
@@ -138,6 +148,8 @@ impl RecordState {
             ops: VecDeque::new(),
             local: Value::Object(Default::default()),
             rev: 0,
+            last_round: None,
+            stalled: 0,
         }
     }
 
@@ -281,6 +293,9 @@ impl RecordState {
     /// A WRITE_ACKNOWLEDGEMENT for the write sent with `cid`.
     pub fn on_ack(&mut self, cid: &str, connected: bool, fx: &mut Effects) {
         let Some(j) = self.position(cid) else { return };
+        // Progress: the server takes our writes.
+        self.last_round = None;
+        self.stalled = 0;
         if self.phase == Phase::Ready {
             // The server applies writes strictly in version order: everything before this
             // one is in too.
@@ -438,6 +453,37 @@ impl RecordState {
 
         self.phase = Phase::Ready;
         if self.ops.is_empty() {
+            self.last_round = None;
+            self.stalled = 0;
+            self.server_version = version;
+            self.server_data = data;
+            self.recompute_local();
+            return;
+        }
+        if self.last_round == Some(version) {
+            self.stalled += 1;
+        } else {
+            self.stalled = 0;
+        }
+        self.last_round = Some(version);
+        if self.stalled >= MAX_STALLED_ROUNDS {
+            // The server refuses our writes without anything else changing: give up on
+            // them rather than retry forever.
+            let error = Error::Server {
+                name: self.name.clone(),
+                action: "VERSION_EXISTS".into(),
+                reason: Some(format!(
+                    "the server refused this write {} times while the record stayed at version {version}; \
+                     its write queue for the record looks stuck",
+                    MAX_STALLED_ROUNDS + 1
+                )),
+            };
+            tracing::warn!("{error}");
+            for op in self.ops.drain(..) {
+                fx.resolve(op.waiters, Err(error.clone()));
+            }
+            self.last_round = None;
+            self.stalled = 0;
             self.server_version = version;
             self.server_data = data;
             self.recompute_local();

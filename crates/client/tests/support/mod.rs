@@ -436,6 +436,8 @@ pub const SECURED_PERMISSIONS: &str = r#"record:
   settings/$username:
     write: "$username === user.id"
     delete: "$username === user.id"
+  posts/$id:
+    write: "data.author === user.id"
 "#;
 
 /// deepstream's example hash of "password" (md5, 100 iterations, 32 bytes).

@@ -556,3 +556,38 @@ fn remote_wins_keeps_set_data_writes_and_drops_the_others() {
     assert_eq!(r.local(), &json!({"theirs": 0, "data": 2}));
     assert_eq!(outcome(&mut data_rx), None, "still waiting for its ack");
 }
+
+#[test]
+fn a_server_that_keeps_refusing_without_moving_on_fails_the_write() {
+    let mut r = loaded(1, json!({}));
+    let (tx, mut rx) = ack_waiter();
+    let mut fx = Effects::default();
+    r.write(patch("a", json!(1)), vec![tx], false, true, &mut fx);
+    let mut c = cid(&fx.send[0]);
+    for round in 0..=MAX_STALLED_ROUNDS {
+        let mut fx = Effects::default();
+        r.on_refused(&c, Refusal::Version, true, &mut fx);
+        assert_eq!(
+            fx.send[0].record_action(),
+            Some(RecordAction::Read),
+            "round {round}"
+        );
+        let mut fx = Effects::default();
+        r.on_read_response(1, json!({}), &MergeStrategy::RemoteWins, true, &mut fx);
+        fx.deliver();
+        if round < MAX_STALLED_ROUNDS {
+            assert_eq!(fx.send.len(), 1, "sent again in round {round}");
+            c = cid(&fx.send[0]);
+            assert_eq!(outcome(&mut rx), None);
+        } else {
+            assert!(fx.send.is_empty(), "given up");
+            assert!(matches!(outcome(&mut rx), Some(Err(Error::Server { .. }))));
+        }
+    }
+    assert_eq!(r.local(), &json!({}));
+    assert!(!r.has_pending_writes());
+    // The next write is tried afresh.
+    let mut fx = Effects::default();
+    r.write(patch("b", json!(2)), vec![], false, true, &mut fx);
+    assert_eq!(fx.send[0].version, Some(2));
+}
