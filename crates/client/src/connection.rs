@@ -269,11 +269,20 @@ async fn recv(ws: &mut Ws, url: &str) -> Result<Message, ConnectError> {
                 });
             }
             Frame::Close(close) => {
-                return Err(ConnectError::Rejected {
+                // Transient (a server shutting down, say): reconnecting goes on.
+                return Err(ConnectError::Unreachable {
                     url: url.to_owned(),
                     reason: close
-                        .map(|c| format!("closed: {} {}", u16::from(c.code), c.reason))
-                        .unwrap_or_else(|| "closed without a reason".into()),
+                        .map(|c| {
+                            format!(
+                                "the server closed the connection during the handshake ({}: {})",
+                                u16::from(c.code),
+                                c.reason
+                            )
+                        })
+                        .unwrap_or_else(|| {
+                            "the server closed the connection during the handshake".into()
+                        }),
                 });
             }
             Frame::Text(_) => {

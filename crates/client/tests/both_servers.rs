@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use recordsync_client::{Client, ConnectionState, Error, MergeStrategy, Record, StopReason, uid};
+use recordsync_client::{
+    Client, ConnectError, ConnectionState, Error, MergeStrategy, Reconnect, Record, StopReason, uid,
+};
 use support::{Proxy, TestServer, client, next, options, state, until, within};
 
 fn unique(prefix: &str) -> String {
@@ -652,3 +654,48 @@ async fn survive_a_server_restart(server: &TestServer) {
     }
 }
 both!(restart, survive_a_server_restart);
+
+async fn connect_errors_say_what_is_wrong(server: &TestServer) {
+    let closed_port = support::free_port();
+    match Client::connect(&format!("127.0.0.1:{closed_port}")).await {
+        Err(ConnectError::Refused { url }) => {
+            assert_eq!(url, format!("ws://127.0.0.1:{closed_port}/deepstream"))
+        }
+        other => panic!("expected Refused, got {other:?}"),
+    }
+    match Client::connect(&format!("ws://127.0.0.1:{}/not-here", server.port)).await {
+        Err(ConnectError::NotDeepstream { .. } | ConnectError::Unreachable { .. }) => {}
+        other => panic!("expected NotDeepstream, got {other:?}"),
+    }
+    assert!(matches!(
+        Client::connect("wss://example.com").await,
+        Err(ConnectError::InvalidUrl { .. })
+    ));
+}
+both!(connect_errors, connect_errors_say_what_is_wrong);
+
+async fn gives_up_after_the_last_attempt(server: &TestServer) {
+    let proxy = Proxy::start(server.addr()).await;
+    let c = Client::connect_with(options(&proxy.url()).reconnect(Reconnect {
+        initial_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(50),
+        max_attempts: Some(2),
+    }))
+    .await
+    .unwrap();
+    let record = c.record(&unique("giveup"));
+    ready(&record).await;
+    proxy.refuse();
+    proxy.cut();
+    state(&c, "the client to give up", |s| {
+        matches!(s, ConnectionState::Failed { .. })
+    })
+    .await;
+    assert!(matches!(record.set("a", 1), Err(Error::Closed { .. })));
+    assert!(matches!(c.head("x").await, Err(Error::Closed { .. })));
+    assert!(matches!(
+        record.when_ready().await,
+        Err(Error::Closed { .. })
+    ));
+}
+both!(give_up, gives_up_after_the_last_attempt);

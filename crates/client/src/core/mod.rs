@@ -899,7 +899,9 @@ impl Core {
                     if action == RecordAction::RecordNotFound {
                         self.record_gone(name, Status::Deleted);
                     } else {
+                        // Without the server's value the record cannot get back in step.
                         tracing::warn!("cannot reload {name:?} after a conflict: {error}");
+                        self.record_gone(name, Status::Failed(error));
                     }
                 }
             }
