@@ -313,8 +313,13 @@ pub async fn run(plan: &Plan) -> Result<Report> {
         load_before: procstat::load_average(),
         load_after: None,
         fd_limit,
+        others_cores: None,
+        seconds: None,
         parameters: plan.parameters(),
     };
+    let run_started = std::time::Instant::now();
+    let busy0 = procstat::machine_busy_seconds();
+    let ours0 = procstat::self_and_children_cpu_seconds();
     let mut report = Report {
         conditions,
         rows: Vec::new(),
@@ -513,6 +518,11 @@ pub async fn run(plan: &Plan) -> Result<Report> {
     }
 
     report.conditions.load_after = procstat::load_average();
+    let secs = run_started.elapsed().as_secs_f64();
+    let busy = procstat::machine_busy_seconds() - busy0;
+    let ours = procstat::self_and_children_cpu_seconds() - ours0;
+    report.conditions.seconds = Some(secs);
+    report.conditions.others_cores = Some(((busy - ours) / secs).max(0.0));
     Ok(report)
 }
 

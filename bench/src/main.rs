@@ -36,6 +36,9 @@ enum Command {
         /// Override the length of each measured window, in seconds.
         #[arg(long)]
         seconds: Option<f64>,
+        /// Unacknowledged writes each fan-out writer keeps in flight when unthrottled.
+        #[arg(long)]
+        window: Option<usize>,
         /// Where the report goes.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
         out: PathBuf,
@@ -75,6 +78,7 @@ async fn main() -> ExitCode {
             only,
             targets: peers,
             seconds,
+            window,
             out,
             peers: peers_dir,
             no_install,
@@ -98,6 +102,9 @@ async fn main() -> ExitCode {
                 plan.fanout.duration = d;
                 plan.rate_duration = d;
                 plan.durable_duration = d;
+            }
+            if let Some(w) = window {
+                plan.fanout.window = w.max(1);
             }
             plan.install = !no_install;
             let result = compare::run(&plan).await;

@@ -124,6 +124,42 @@ impl Watched {
     }
 }
 
+/// CPU seconds the whole machine has been busy (all cores, from /proc/stat).
+pub fn machine_busy_seconds() -> f64 {
+    let Ok(text) = fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = text.lines().next() else {
+        return 0.0;
+    };
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    let busy: f64 =
+        v.iter().take(8).sum::<f64>() - v.get(3).unwrap_or(&0.0) - v.get(4).unwrap_or(&0.0);
+    busy / ticks_per_second()
+}
+
+/// CPU seconds of this process plus its waited-for children (the servers it started
+/// and stopped).
+pub fn self_and_children_cpu_seconds() -> f64 {
+    let Ok(stat) = fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let fields: Vec<f64> = stat[close + 2..]
+        .split(' ')
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // utime, stime, cutime, cstime: fields 14-17 of the line, 11-14 here.
+    fields.iter().skip(11).take(4).sum::<f64>() / ticks_per_second()
+}
+
 /// CPU seconds of this process (the load generator).
 pub fn self_cpu_seconds() -> f64 {
     cpu_seconds(std::process::id()).unwrap_or(0.0)

@@ -26,6 +26,10 @@ pub struct Conditions {
     pub load_before: Option<(f64, f64, f64)>,
     pub load_after: Option<(f64, f64, f64)>,
     pub fd_limit: u64,
+    /// Cores that processes other than the harness and its servers kept busy, on average,
+    /// during the run: how quiet the machine was.
+    pub others_cores: Option<f64>,
+    pub seconds: Option<f64>,
     pub parameters: BTreeMap<&'static str, String>,
 }
 
@@ -278,6 +282,18 @@ impl Report {
             .iter()
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
+        if let (Some(o), Some(secs)) = (c.others_cores, c.seconds) {
+            let _ = writeln!(
+                out,
+                "Run took {secs:.0} s; other processes on the machine kept {o:.2} of its {} cores busy meanwhile{}.\n",
+                c.cores,
+                if o > 0.25 {
+                    " (**not quiet**: latency figures are inflated by CPU contention)"
+                } else {
+                    " (quiet)"
+                }
+            );
+        }
         let _ = writeln!(out, "Parameters: {}\n", params.join(" · "));
         let _ = writeln!(out, "## Targets\n");
         let _ = writeln!(
@@ -387,13 +403,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            r##"<rect width="{w}" height="{h}" fill="white"/><text x="20" y="32" font-size="20" font-weight="bold">recordsync vs deepstream, ShareDB and the bare ceiling</text><text x="20" y="54" font-size="13" fill="#555">{} · scale {} · {} cores · load before {} · ↑ higher is better, ↓ lower is better</text>"##,
+            r##"<rect width="{w}" height="{h}" fill="white"/><text x="20" y="32" font-size="20" font-weight="bold">recordsync vs deepstream, ShareDB and the bare ceiling</text><text x="20" y="54" font-size="13" fill="#555">{} · scale {} · {} cores · other processes {} cores busy · ↑ higher is better, ↓ lower is better</text>"##,
             self.conditions.started,
             self.conditions.scale,
             self.conditions.cores,
             self.conditions
-                .load_before
-                .map_or("?".into(), |l| format!("{:.2}", l.0))
+                .others_cores
+                .map_or("?".into(), |o| format!("{o:.2}"))
         );
         let panels: &[(&str, &str, &str, &[&str], &str)] = &[
             (
