@@ -99,11 +99,12 @@ async fn a_refused_write_among_others(server: &TestServer) {
     match server.target {
         // recordsync answers INVALID_VERSION; the client sends the write again.
         support::Target::Recordsync => next.expect("the write after the refused one lands"),
-        // deepstream 7.0.2 wedges the record's write queue after the version gap (every
-        // later write gets VERSION_EXISTS): the client gives up instead of looping.
+        // deepstream 7.0.2 answers INVALID_VERSION too, unless the gapped write is the
+        // first of a new burst: then it wedges the record's write queue (every later write
+        // gets VERSION_EXISTS) and the client gives up instead of looping.
         support::Target::Deepstream => assert!(
-            matches!(next, Err(Error::Server { .. })),
-            "expected the stuck-queue error, got {next:?}"
+            matches!(next, Ok(()) | Err(Error::Server { .. })),
+            "expected success or the stuck-queue error, got {next:?}"
         ),
     }
     // Either way the client shows the server's value.
