@@ -25,8 +25,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use thiserror::Error;
 use axum::serve::ListenerExt;
+use thiserror::Error;
 use tokio::net::TcpListener;
 
 use recordsync_bus::{Bus, BusError};
