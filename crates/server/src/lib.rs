@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::serve::ListenerExt;
 use thiserror::Error;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use recordsync_bus::{Bus, BusError};
 use recordsync_store::{EmbeddedStore, MemoryStore, PostgresStore, Store, StoreError};
@@ -62,6 +62,38 @@ pub enum ServerError {
     Bind { addr: String, reason: String },
     #[error("server failed: {0}")]
     Serve(String),
+}
+
+/// Connections the kernel keeps waiting for `accept` (capped by `net.core.somaxconn`).
+/// tokio's default, 128, overflows when thousands of clients reconnect at once, and each
+/// connection refused that way waits a whole second for its SYN to be retried.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (host:port) with [`LISTEN_BACKLOG`].
+async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        if let Err(e) = socket.bind(a) {
+            last = Some(e);
+            continue;
+        }
+        match socket.listen(LISTEN_BACKLOG) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            "the host has no address",
+        )
+    }))
 }
 
 /// A bound, ready server.
@@ -104,12 +136,10 @@ impl Server {
     ) -> Result<Server, ServerError> {
         config.check()?;
         let addr = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|e| ServerError::Bind {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
+        let listener = listen(&addr).await.map_err(|e| ServerError::Bind {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
         let listening = Listening::new(config.listen_response_timeout);
         let engine = Engine::new(store, listening, config.listen_rematch_interval);
         if let Some(bus) = bus {
