@@ -199,6 +199,7 @@ fn fanout_row(scenario: &'static str, target: &'static str, r: &FanoutResult) ->
     m.insert("writes_sent", r.writes_sent as f64);
     m.insert("write_errors", (r.write_errors + r.unacknowledged) as f64);
     m.insert("late_writes", r.late_writes as f64);
+    m.insert("behind_schedule", r.behind_schedule as f64);
     m.insert("connection_errors", r.connection_errors as f64);
     m.insert("server_rss_mb", r.server_rss as f64 / 1e6);
     Row {

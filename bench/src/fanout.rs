@@ -4,9 +4,9 @@
 //!
 //! Writer `w` owns the records whose index is `w` modulo N, so its versions never
 //! conflict; it sends acknowledged UPDATEs (`version` = last + 1), either as fast as its
-//! window of unacknowledged writes allows, or at a fixed total rate (open loop: a late
-//! write is timed from when it was due, so a stall shows in the latency instead of
-//! hiding in a lower rate).
+//! window of unacknowledged writes allows, or at a fixed total rate (open loop: writes
+//! leave on schedule whether or not earlier ones were answered; one that leaves more than
+//! 5 ms late, or finds its window full, is counted, so a stalled generator is visible).
 //!
 //! Every update's data starts with its send time; a subscriber reads it back for the
 //! write-to-delivery latency. Completeness is counted per subscriber and record: after
@@ -64,6 +64,8 @@ pub struct FanoutResult {
     pub unacknowledged: u64,
     /// Writes a throttled writer could not send on time because its window was full.
     pub late_writes: u64,
+    /// Throttled writes the generator sent more than 5 ms after they were due.
+    pub behind_schedule: u64,
     /// Deliveries received inside the window.
     pub deliveries: u64,
     pub expected: u64,
@@ -94,6 +96,9 @@ impl FanoutResult {
         self.acked as f64 / self.server_cpu.max(1e-9)
     }
 }
+
+/// A throttled write sent later than this after it was due is counted as behind schedule.
+const BEHIND: Duration = Duration::from_millis(5);
 
 const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
@@ -266,6 +271,7 @@ pub async fn run(
         result.write_errors += w.errors;
         result.unacknowledged += w.unacknowledged;
         result.late_writes += w.late;
+        result.behind_schedule += w.behind;
         result.ack.merge(&w.ack);
         for (i, v) in w.last_sent {
             finals[i] = i64::from(v);
@@ -412,6 +418,7 @@ struct WriterStats {
     errors: u64,
     unacknowledged: u64,
     late: u64,
+    behind: u64,
     ack: Histogram,
     /// Per record index: the last version this writer sent.
     last_sent: Vec<(usize, i32)>,
@@ -431,6 +438,7 @@ async fn writer(
         errors: 0,
         unacknowledged: 0,
         late: 0,
+        behind: 0,
         ack: Histogram::default(),
         last_sent: Vec::new(),
     };
@@ -517,8 +525,14 @@ async fn writer(
                 let r = next_record;
                 next_record = (next_record + 1) % records.len();
                 versions[r] += 1;
-                // Timed from when the write was due, not from when it went out.
-                let t = client::micros_since(shared.epoch, due.into_std());
+                // Timed from when it goes out: tokio's timer fires up to a millisecond
+                // after `due`, and that lateness is the generator's, not the server's.
+                // Writes that leave well behind schedule are counted instead.
+                let now = Instant::now();
+                if now.saturating_duration_since(due.into_std()) > BEHIND {
+                    stats.behind += 1;
+                }
+                let t = client::micros_since(shared.epoch, now);
                 in_flight.insert(next_id, t);
                 let frame = client::update(&records[r].0, versions[r], next_id, t, &pad);
                 next_id += 1;

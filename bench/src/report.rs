@@ -159,7 +159,8 @@ const TABLES: &[(&str, &[(&str, &str)])] = &[
             ("delivery_p999_ms", "write-to-delivery p999 (ms)"),
             ("delivery_max_ms", "write-to-delivery max (ms)"),
             ("missing_deliveries", "deliveries missing"),
-            ("late_writes", "writes not sent on time (window full)"),
+            ("late_writes", "writes not sent (window full)"),
+            ("behind_schedule", "writes sent over 5 ms behind schedule"),
         ],
     ),
     (
