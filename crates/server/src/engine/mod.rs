@@ -260,10 +260,7 @@ impl Engine {
                     return done(Err(e.into()));
                 }
             };
-            let json: Arc<str> = match &op {
-                WriteOp::Update { data } => Arc::from(data.to_string()),
-                _ => Arc::from(record.data.to_string()),
-            };
+            let json: Arc<str> = value_json(&op, &record.data);
             let change = change_of(&op, &json);
             let op_json = serde_json::to_string(&op).expect("ops serialise");
             // Other nodes get the op as the journal has it; only clusters pay for the copy.
@@ -522,10 +519,7 @@ impl Engine {
             && let Ok(op) = serde_json::from_str::<WriteOp>(op_text.get())
             && head.record.write(&op, a.version as i64, now_ms()).is_ok()
         {
-            let json: Arc<str> = match &op {
-                WriteOp::Update { data } => Arc::from(data.to_string()),
-                _ => Arc::from(head.record.data.to_string()),
-            };
+            let json: Arc<str> = value_json(&op, &head.record.data);
             head.json = json.clone();
             let change = change_of(&op, &json);
             st.visible = Some(Visible {
@@ -788,6 +782,15 @@ impl Engine {
     /// A weak self-reference for committer callbacks, which may outlive a request.
     fn self_ref(&self) -> Option<Arc<Engine>> {
         self.me.upgrade()
+    }
+}
+
+/// The record's value as JSON text after `op`: a whole-value write is serialised as the
+/// client sent it, anything else from the applied value.
+fn value_json(op: &WriteOp, applied: &Value) -> Arc<str> {
+    match op {
+        WriteOp::Update { data } => Arc::from(data.to_string()),
+        _ => Arc::from(applied.to_string()),
     }
 }
 
