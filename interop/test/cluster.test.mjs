@@ -9,7 +9,7 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { TARGET, startServer } from '../lib/server.mjs'
-import { connect, withTimeout, waitFor, uniq, sleep } from '../lib/client.mjs'
+import { connect, withTimeout, waitFor, uniq, sleep, recorder } from '../lib/client.mjs'
 import { plain, assertNoErrors } from '../lib/suite.mjs'
 
 const T = { timeout: 30000 }
@@ -110,6 +110,67 @@ if (TARGET === 'recordsync') {
         }
         const reader = await open(1)
         assert.deepEqual(plain(await reader.record.snapshot(name)), plain(r1.get()))
+      })
+
+      test('a provider on node 1 is offered a subscription made on node 3; onStop when the last subscriber anywhere leaves', T, async () => {
+        const [one, two, three] = [await open(0), await open(1), await open(2)]
+        const prefix = uniq('provided')
+        const offers = recorder('listen callback')
+        const stops = recorder('onStop')
+        one.record.listen(`^${prefix}/.*`, (match, response) => {
+          offers(match)
+          response.accept()
+          response.onStop(stops)
+          one.record.setData(match, { by: 'node 1' })
+        })
+        await sleep(300) // let LISTEN reach the coordinating node
+        const name = `${prefix}/x`
+        const r3 = three.record.getRecord(name)
+        const r2 = two.record.getRecord(name)
+        assert.deepEqual(await offers.nth(1, 5000), [name])
+        await waitFor(() => r3.hasProvider === true && r2.hasProvider === true, 5000, 'nodes 2 and 3 see the provider')
+        await waitFor(() => r3.get('by') === 'node 1', 5000, 'the provided value reaches node 3')
+        assert.equal(offers.calls.length, 1, 'one offer for the whole cluster')
+        r3.discard()
+        await sleep(500)
+        assert.equal(stops.calls.length, 0, 'node 2 still subscribes')
+        r2.discard()
+        assert.deepEqual(await stops.nth(1, 5000), [name])
+        assertNoErrors(one, two, three)
+      })
+
+      test('when the provider\'s node is killed, a listener on another node takes over', T, async () => {
+        const doomedNode = await startServer({ extraArgs: ['--storage', POSTGRES, '--cluster', busUrl] })
+        try {
+          const doomed = await connect(doomedNode)
+          clients.push(doomed)
+          const [two, three] = [await open(1), await open(2)]
+          const prefix = uniq('failover')
+          const pattern = `^${prefix}/.*`
+          const first = recorder('doomed provider')
+          doomed.record.listen(pattern, (match, response) => { first(match); response.accept() })
+          await sleep(300)
+          const name = `${prefix}/x`
+          const rec = three.record.getRecord(name)
+          assert.deepEqual(await first.nth(1, 5000), [name])
+          await waitFor(() => rec.hasProvider === true, 5000, 'the provider is known on node 3')
+
+          const second = recorder('second provider')
+          two.record.listen(pattern, (match, response) => {
+            second(match)
+            response.accept()
+            two.record.setData(match, { by: 'node 2' })
+          })
+          await sleep(300)
+          assert.equal(second.calls.length, 0, 'not offered while the record has a provider')
+          await doomedNode.kill()
+          // Three missed heartbeats (1 s each) and the cluster lets the node go.
+          assert.deepEqual(await second.nth(1, 10000), [name])
+          await waitFor(() => rec.get('by') === 'node 2' && rec.hasProvider === true, 5000, 'the new provider serves node 3')
+          assertNoErrors(two, three)
+        } finally {
+          await doomedNode.stop()
+        }
       })
     })
   }

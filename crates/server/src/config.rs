@@ -19,6 +19,7 @@
 //! | storage                      | `storage` (`embedded`, `memory`, `postgres://...`)            | `embedded`        |
 //! | data directory               | `dataDir`                                                     | `./data`          |
 //! | cluster bus                  | `cluster` (`redis://…`, `nats://…`)                           | none (one node)   |
+//! | cluster heartbeat (ms)       | `clusterHeartbeatInterval`                                    | 1000              |
 //! | outbound queue (messages)    | `outboundQueueLimit`                                          | 65536             |
 //! | unacknowledged writes        | `maxPendingWritesPerConnection`                               | 1024              |
 //!
@@ -90,6 +91,9 @@ pub struct Config {
     pub storage: StorageKind,
     /// The bus shared with other nodes (`redis://…` or `nats://…`); `None` runs alone.
     pub cluster: Option<String>,
+    /// How often cluster nodes say they are alive; three missed intervals and a node is
+    /// taken for gone (its listeners stop providing, its subscriptions end).
+    pub cluster_heartbeat_interval: Duration,
     pub binary_path: String,
     pub json_path: String,
     pub health_check_path: String,
@@ -115,6 +119,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             storage: StorageKind::Embedded,
             cluster: None,
+            cluster_heartbeat_interval: Duration::from_secs(1),
             binary_path: "/deepstream".into(),
             json_path: "/deepstream-json".into(),
             health_check_path: "/health-check".into(),
@@ -151,6 +156,7 @@ const KNOWN_KEYS: &[&str] = &[
     "listen",
     "storage",
     "cluster",
+    "clusterHeartbeatInterval",
     "dataDir",
     "outboundQueueLimit",
     "maxPendingWritesPerConnection",
@@ -282,6 +288,10 @@ impl Config {
         if let Some(v) = doc.get("cluster") {
             self.cluster = Some(string(v, "cluster")?);
         }
+        if let Some(v) = doc.get("clusterHeartbeatInterval") {
+            self.cluster_heartbeat_interval =
+                Duration::from_millis(uint(v, "clusterHeartbeatInterval")?);
+        }
         if let Some(v) = doc.get("dataDir") {
             self.data_dir = PathBuf::from(string(v, "dataDir")?);
         }
@@ -334,6 +344,9 @@ impl Config {
                 "cluster",
                 &format!("{url:?} is not a bus URL: use redis://host:port or nats://host:port"),
             ));
+        }
+        if self.cluster_heartbeat_interval.is_zero() {
+            return Err(invalid("clusterHeartbeatInterval", "must be more than 0"));
         }
         if self.listen_rematch_interval.is_zero() {
             return Err(invalid("listen.rematchInterval", "must be more than 0"));

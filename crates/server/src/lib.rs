@@ -34,7 +34,7 @@ use recordsync_store::{EmbeddedStore, MemoryStore, PostgresStore, Store, StoreEr
 
 pub use config::{Config, ConfigError, StorageKind};
 use engine::Engine;
-use engine::listen::Listening;
+use engine::listen::{ClusterTiming, Listening};
 
 /// What every connection shares.
 pub struct ServerState {
@@ -143,7 +143,10 @@ impl Server {
         let listening = Listening::new(config.listen_response_timeout);
         let engine = Engine::new(store, listening, config.listen_rematch_interval);
         if let Some(bus) = bus {
-            engine.join_cluster(bus).await?;
+            let timing = ClusterTiming {
+                heartbeat: config.cluster_heartbeat_interval,
+            };
+            engine.join_cluster(bus, timing).await?;
         }
         let state = Arc::new(ServerState {
             config,

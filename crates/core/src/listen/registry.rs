@@ -156,6 +156,20 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
     /// LISTEN. On success the runtime acks the LISTEN and carries out the actions: offers of
     /// existing unprovided subscriptions that this pattern matches.
     pub fn listen(&mut self, conn: C, pattern: &str) -> Result<Vec<ListenAction<C>>, ListenError> {
+        self.listen_providing(conn, pattern, &BTreeSet::new())
+    }
+
+    /// LISTEN from a connection that already provides `provided` (what a registry that has
+    /// just taken over, a new cluster coordinator, hears from the node of a provider):
+    /// those of them that are subscribed and idle become provided by `conn` at once, with
+    /// no offer, and the rest of the matching idle records are offered as by
+    /// [`listen`](Self::listen).
+    pub fn listen_providing(
+        &mut self,
+        conn: C,
+        pattern: &str,
+        provided: &BTreeSet<&str>,
+    ) -> Result<Vec<ListenAction<C>>, ListenError> {
         if self
             .patterns
             .get(pattern)
@@ -206,7 +220,20 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
             .collect();
         let mut out = Vec::new();
         for name in idle {
-            self.offer_next(name, BTreeSet::new(), &mut out);
+            if provided.contains(&*name) {
+                let state = RecordState::Provided {
+                    conn,
+                    pattern: key.clone(),
+                };
+                self.records.insert(name.clone(), state);
+                self.conn_mut(conn).provides.insert(name.clone());
+                out.push(ListenAction::ProviderChanged {
+                    name,
+                    has_provider: true,
+                });
+            } else {
+                self.offer_next(name, BTreeSet::new(), &mut out);
+            }
         }
         Ok(out)
     }
@@ -281,6 +308,50 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
         let mut out = Vec::new();
         self.offer_next(name, BTreeSet::new(), &mut out);
         out
+    }
+
+    /// Like [`first_subscriber`](Self::first_subscriber), for a record that already has a
+    /// provider out there: `conn` says it provides `name` under `pattern`. This is how a
+    /// registry that has just taken over (a new cluster coordinator, rebuilt from what
+    /// each node reports) keeps existing providers instead of offering their records
+    /// afresh. If `conn` does not listen to a `pattern` that matches, it is told to stop
+    /// and the record is searched for as usual. A record already subscribed is treated as
+    /// an [`accept`](Self::accept).
+    pub fn first_subscriber_provided_by(
+        &mut self,
+        name: &str,
+        conn: C,
+        pattern: &str,
+    ) -> Vec<ListenAction<C>> {
+        if self.records.contains_key(name) {
+            return self.accept(conn, pattern, name);
+        }
+        let listens = self
+            .patterns
+            .get(pattern)
+            .is_some_and(|e| e.listeners.contains_key(&conn) && e.regex.matches(name));
+        if !listens {
+            let mut out = vec![ListenAction::Stop {
+                conn,
+                pattern: Arc::from(pattern),
+                name: Arc::from(name),
+            }];
+            out.extend(self.first_subscriber(name));
+            return out;
+        }
+        let (name, pattern): (Arc<str>, Arc<str>) = (Arc::from(name), self.pattern_key(pattern));
+        self.records.insert(
+            name.clone(),
+            RecordState::Provided {
+                conn,
+                pattern: pattern.clone(),
+            },
+        );
+        self.conn_mut(conn).provides.insert(name.clone());
+        vec![ListenAction::ProviderChanged {
+            name,
+            has_provider: true,
+        }]
     }
 
     /// Call when the last subscriber of `name` has gone. As in deepstream 7, a provider

@@ -492,3 +492,57 @@ fn the_seed_decides_who_is_asked_and_nothing_else_does() {
         .collect();
     assert_eq!(firsts.len(), 4, "every listener gets chosen for some seed");
 }
+
+#[test]
+fn a_restored_provider_keeps_its_record_without_a_new_offer() {
+    let mut r = reg();
+    r.listen(1, "a/.*").unwrap();
+    r.listen(2, "a/.*").unwrap();
+    let out = r.first_subscriber_provided_by("a/1", 2, "a/.*");
+    assert_eq!(out, vec![changed("a/1", true)]);
+    assert_eq!(r.provider("a/1"), Some((2, "a/.*")));
+    r.check_invariants();
+    // It is a provider like any other: onStop when the last subscriber leaves.
+    assert_eq!(r.last_subscriber_left("a/1"), vec![stop(2, "a/.*", "a/1")]);
+    r.check_invariants();
+}
+
+#[test]
+fn a_restored_provider_that_no_longer_listens_is_stopped_and_the_record_searched() {
+    let mut r = reg();
+    r.listen(1, "a/.*").unwrap();
+    let out = r.first_subscriber_provided_by("a/1", 2, "a/.*");
+    assert_eq!(out[0], stop(2, "a/.*", "a/1"));
+    let (conn, _, _) = the_offer(&out[1..], "a/1");
+    assert_eq!(conn, 1);
+    assert!(!r.has_provider("a/1"));
+    r.check_invariants();
+}
+
+#[test]
+fn a_restored_provider_of_a_record_provided_elsewhere_is_stopped() {
+    let mut r = reg();
+    r.listen(1, "a/.*").unwrap();
+    r.listen(2, "a/.*").unwrap();
+    let out = r.first_subscriber_provided_by("a/1", 1, "a/.*");
+    assert_eq!(out, vec![changed("a/1", true)]);
+    // A second claim on the same record: the first provider stays, the second stops.
+    let out = r.first_subscriber_provided_by("a/1", 2, "a/.*");
+    assert_eq!(out, vec![stop(2, "a/.*", "a/1")]);
+    assert_eq!(r.provider("a/1"), Some((1, "a/.*")));
+    r.check_invariants();
+}
+
+#[test]
+fn a_listen_that_already_provides_takes_its_idle_records_without_offers() {
+    let mut r = reg();
+    assert_eq!(r.first_subscriber("a/1"), vec![]);
+    assert_eq!(r.first_subscriber("a/2"), vec![]);
+    let provided = ["a/1"].into_iter().collect();
+    let out = r.listen_providing(1, "a/.*", &provided).unwrap();
+    assert_eq!(out[0], changed("a/1", true));
+    let (conn, _, _) = the_offer(&out[1..], "a/2");
+    assert_eq!(conn, 1);
+    assert_eq!(r.provider("a/1"), Some((1, "a/.*")));
+    r.check_invariants();
+}

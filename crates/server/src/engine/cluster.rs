@@ -51,8 +51,8 @@ impl Cluster {
     pub(crate) async fn start(
         bus: Arc<dyn Bus>,
         engine: Weak<Engine>,
+        node: u64,
     ) -> Result<Cluster, recordsync_bus::BusError> {
-        let node = rand::random();
         let mut incoming = bus.subscribe(TOPIC).await?;
         let (outgoing, mut queue) = mpsc::channel::<Bytes>(OUTGOING_BUFFER);
         let publisher = bus.clone();

@@ -108,13 +108,17 @@ impl Engine {
 
     /// Joins a cluster: from now on committed writes are announced on `bus`, and other
     /// nodes' announcements keep this node's cached records current.
+    ///
+    /// Listening becomes cluster-wide too: one node coordinates it (see [`listen`]).
     pub async fn join_cluster(
         self: &Arc<Self>,
         bus: Arc<dyn recordsync_bus::Bus>,
+        timing: listen::ClusterTiming,
     ) -> Result<(), recordsync_bus::BusError> {
-        let cluster = cluster::Cluster::start(bus, Arc::downgrade(self)).await?;
+        let node = self.listening.node();
+        let cluster = cluster::Cluster::start(bus.clone(), Arc::downgrade(self), node).await?;
         let _ = self.cluster.set(cluster);
-        Ok(())
+        self.listening.join(bus, Arc::downgrade(self), timing).await
     }
 
     fn announce(&self, name: &str, version: Version, op: Option<&str>, deleted: bool) {

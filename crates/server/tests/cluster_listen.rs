@@ -1,0 +1,366 @@
+//! Listening across nodes: providers on one node, subscribers on others, one provider per
+//! record for the whole cluster, and a node that goes away.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use recordsync_bus::{Bus, BusError, BusEvent, InProcessBus};
+use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_server::{Config, Server, StorageKind};
+use recordsync_store::{MemoryStore, Store};
+use support::{RawClient, json_value};
+
+/// A node's link to the shared bus, which a test can sever: the node neither hears nor
+/// is heard from then on, as when its process dies or the network splits.
+struct Severable {
+    bus: Arc<dyn Bus>,
+    severed: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Bus for Severable {
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
+        if self.severed.load(Ordering::Acquire) {
+            return Err(BusError::Publish("severed by the test".into()));
+        }
+        self.bus.publish(topic, payload).await
+    }
+
+    async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
+        let mut from_bus = self.bus.subscribe(topic).await?;
+        let (tx, rx) = mpsc::channel(recordsync_bus::SUBSCRIPTION_BUFFER);
+        let severed = self.severed.clone();
+        tokio::spawn(async move {
+            while let Some(event) = from_bus.recv().await {
+                if !severed.load(Ordering::Acquire) && tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+struct Node {
+    addr: String,
+    severed: Arc<AtomicBool>,
+}
+
+impl Node {
+    fn sever(&self) {
+        self.severed.store(true, Ordering::Release);
+    }
+}
+
+/// `n` nodes on one store and one in-process bus, with short heartbeats so that a silent
+/// node is noticed within a second.
+async fn cluster(n: usize) -> Vec<Node> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        let config = Config {
+            port: 0,
+            storage: StorageKind::Memory,
+            cluster_heartbeat_interval: Duration::from_millis(100),
+            listen_response_timeout: Duration::from_secs(5),
+            ..Config::default()
+        };
+        let severed = Arc::new(AtomicBool::new(false));
+        let link: Arc<dyn Bus> = Arc::new(Severable {
+            bus: bus.clone(),
+            severed: severed.clone(),
+        });
+        let server = Server::bind_with(config, store.clone(), Some(link))
+            .await
+            .expect("node binds");
+        let addr = server.local_addr().to_string();
+        tokio::spawn(server.run(std::future::pending()));
+        nodes.push(Node { addr, severed });
+    }
+    nodes
+}
+
+fn listen_msg(action: RecordAction, pattern: &str, subscription: Option<&str>) -> RecordMessage {
+    RecordMessage {
+        subscription: subscription.map(Into::into),
+        ..RecordMessage::named(action, pattern)
+    }
+}
+
+async fn listen(client: &mut RawClient, pattern: &str) {
+    client
+        .send(listen_msg(RecordAction::Listen, pattern, None))
+        .await;
+    let ack = client.recv_action(RecordAction::Listen).await;
+    assert_eq!(ack.is_ack, Some(true), "{ack:?}");
+}
+
+async fn answer(client: &mut RawClient, action: RecordAction, pattern: &str, name: &str) {
+    client.send(listen_msg(action, pattern, Some(name))).await;
+}
+
+async fn unsubscribe(client: &mut RawClient, name: &str) {
+    client
+        .send(RecordMessage {
+            names: vec![name.into()],
+            correlation_id: Some("u".into()),
+            ..RecordMessage::new(RecordAction::Unsubscribe)
+        })
+        .await;
+    let ack = client.recv_action(RecordAction::Unsubscribe).await;
+    assert_eq!(ack.is_ack, Some(true), "{ack:?}");
+}
+
+/// The next offer or stop the provider hears: (action, record).
+async fn provider_hears(client: &mut RawClient) -> (RecordAction, String) {
+    let m = client
+        .recv_action_in(&[
+            RecordAction::SubscriptionForPatternFound,
+            RecordAction::SubscriptionForPatternRemoved,
+        ])
+        .await;
+    let action = RecordAction::try_from(m.action).expect("a known action");
+    (action, m.subscription.expect("names the record"))
+}
+
+/// Whether a subscriber hears of a provider: the next HAS_PROVIDER or HAS_NO_PROVIDER.
+async fn subscriber_hears(client: &mut RawClient) -> RecordAction {
+    let m = client
+        .recv_action_in(&[
+            RecordAction::SubscriptionHasProvider,
+            RecordAction::SubscriptionHasNoProvider,
+        ])
+        .await;
+    RecordAction::try_from(m.action).expect("a known action")
+}
+
+#[tokio::test]
+async fn a_provider_on_one_node_serves_subscribers_on_the_others_until_the_last_leaves() {
+    let nodes = cluster(3).await;
+    let mut provider = RawClient::connect(&nodes[0].addr).await;
+    let mut on_2 = RawClient::connect(&nodes[1].addr).await;
+    let mut on_3 = RawClient::connect(&nodes[2].addr).await;
+    listen(&mut provider, "^prices/.*").await;
+
+    on_2.subscribe("prices/gold").await;
+    assert_eq!(
+        provider_hears(&mut provider).await,
+        (
+            RecordAction::SubscriptionForPatternFound,
+            "prices/gold".into()
+        )
+    );
+    answer(
+        &mut provider,
+        RecordAction::ListenAccept,
+        "^prices/.*",
+        "prices/gold",
+    )
+    .await;
+    assert_eq!(
+        subscriber_hears(&mut on_2).await,
+        RecordAction::SubscriptionHasProvider
+    );
+
+    // A subscriber on a third node hears of the provider; nobody is offered anything.
+    on_3.subscribe("prices/gold").await;
+    assert_eq!(
+        subscriber_hears(&mut on_3).await,
+        RecordAction::SubscriptionHasProvider
+    );
+
+    // The provider's writes reach both nodes.
+    let set = RecordMessage {
+        version: Some(-1),
+        data: Some(r#"{"usd":2000}"#.into()),
+        ..RecordMessage::named(RecordAction::CreateAndUpdate, "prices/gold")
+    };
+    provider.write(set, Some("p")).await;
+    for c in [&mut on_2, &mut on_3] {
+        let update = c.recv_action(RecordAction::Update).await;
+        assert_eq!(json_value(&update.data), serde_json::json!({"usd": 2000}));
+    }
+
+    // onStop only once the last subscriber anywhere has gone. Node 2's client leaves
+    // first, then subscribes to another record the provider listens to: the next thing the
+    // provider hears shows whether a stop for prices/gold came in between.
+    unsubscribe(&mut on_2, "prices/gold").await;
+    on_2.subscribe("prices/silver").await;
+    assert_eq!(
+        provider_hears(&mut provider).await,
+        (
+            RecordAction::SubscriptionForPatternFound,
+            "prices/silver".into()
+        ),
+        "node 3 still subscribes to prices/gold: no onStop yet"
+    );
+    unsubscribe(&mut on_3, "prices/gold").await;
+    assert_eq!(
+        provider_hears(&mut provider).await,
+        (
+            RecordAction::SubscriptionForPatternRemoved,
+            "prices/gold".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn one_provider_per_record_across_the_cluster() {
+    let nodes = cluster(3).await;
+    let mut first = RawClient::connect(&nodes[0].addr).await;
+    let mut second = RawClient::connect(&nodes[2].addr).await;
+    let mut subscriber = RawClient::connect(&nodes[1].addr).await;
+    listen(&mut first, "^feeds/").await;
+    listen(&mut second, "^feeds/").await;
+
+    subscriber.subscribe("feeds/a").await;
+    // Exactly one of the two listeners is asked; which one is random.
+    let (asked, other) = tokio::select! {
+        m = provider_hears(&mut first) => (m, &mut second),
+        m = provider_hears(&mut second) => (m, &mut first),
+    };
+    assert_eq!(
+        asked,
+        (RecordAction::SubscriptionForPatternFound, "feeds/a".into())
+    );
+    // The other listener's accept, unasked, is refused with a stop; nobody else is asked.
+    answer(other, RecordAction::ListenAccept, "^feeds/", "feeds/a").await;
+    assert_eq!(
+        subscriber_hears(&mut subscriber).await,
+        RecordAction::SubscriptionHasProvider,
+        "an unasked accept still makes a willing provider (deepstream's rule)"
+    );
+    // ...so the listener that was asked is now turned down when it accepts.
+    let asked_client = if std::ptr::eq(other, &mut first) {
+        &mut second
+    } else {
+        &mut first
+    };
+    answer(
+        asked_client,
+        RecordAction::ListenAccept,
+        "^feeds/",
+        "feeds/a",
+    )
+    .await;
+    assert_eq!(
+        provider_hears(asked_client).await,
+        (
+            RecordAction::SubscriptionForPatternRemoved,
+            "feeds/a".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn when_a_providers_node_goes_its_records_are_offered_to_a_provider_on_another_node() {
+    let nodes = cluster(3).await;
+    let mut subscriber = RawClient::connect(&nodes[1].addr).await;
+    let mut doomed = RawClient::connect(&nodes[0].addr).await;
+    listen(&mut doomed, "^ticks/").await;
+    subscriber.subscribe("ticks/1").await;
+    assert_eq!(
+        provider_hears(&mut doomed).await,
+        (RecordAction::SubscriptionForPatternFound, "ticks/1".into())
+    );
+    answer(
+        &mut doomed,
+        RecordAction::ListenAccept,
+        "^ticks/",
+        "ticks/1",
+    )
+    .await;
+    assert_eq!(
+        subscriber_hears(&mut subscriber).await,
+        RecordAction::SubscriptionHasProvider
+    );
+
+    // A second listener on node 3 is not asked while the record has a provider.
+    let mut survivor = RawClient::connect(&nodes[2].addr).await;
+    listen(&mut survivor, "^ticks/").await;
+
+    // Node 1 falls silent: cut off from the bus, as if its process had died. Its client
+    // stays connected, so no goodbye reaches the cluster: the others notice the silence.
+    nodes[0].sever();
+
+    assert_eq!(
+        provider_hears(&mut survivor).await,
+        (RecordAction::SubscriptionForPatternFound, "ticks/1".into())
+    );
+    answer(
+        &mut survivor,
+        RecordAction::ListenAccept,
+        "^ticks/",
+        "ticks/1",
+    )
+    .await;
+    // The provider publishes; its acknowledged write also shows node 3 has taken the
+    // accept, which came first on the same connection.
+    let set = RecordMessage {
+        version: Some(-1),
+        data: Some(r#"{"tick":1}"#.into()),
+        ..RecordMessage::named(RecordAction::CreateAndUpdate, "ticks/1")
+    };
+    survivor.write(set, Some("t")).await;
+    let update = subscriber.recv_action(RecordAction::Update).await;
+    assert_eq!(json_value(&update.data), serde_json::json!({"tick": 1}));
+
+    // The cluster knows the new provider: a subscriber arriving on node 3 is told.
+    let mut late = RawClient::connect(&nodes[2].addr).await;
+    late.subscribe("ticks/1").await;
+    assert_eq!(
+        subscriber_hears(&mut late).await,
+        RecordAction::SubscriptionHasProvider
+    );
+    // (The first subscriber may or may not have heard HAS_NO_PROVIDER in between: if
+    // node 1 coordinated, the new coordinator started from the reports of the live
+    // nodes and found the record provided again before it settled.)
+
+    // The new provider's onStop once both subscribers have gone.
+    unsubscribe(&mut subscriber, "ticks/1").await;
+    unsubscribe(&mut late, "ticks/1").await;
+    assert_eq!(
+        provider_hears(&mut survivor).await,
+        (
+            RecordAction::SubscriptionForPatternRemoved,
+            "ticks/1".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn subscribers_hear_their_provider_is_gone_whichever_node_coordinated() {
+    let nodes = cluster(3).await;
+    let mut provider = RawClient::connect(&nodes[0].addr).await;
+    let mut subscriber = RawClient::connect(&nodes[1].addr).await;
+    listen(&mut provider, "^quotes/").await;
+    subscriber.subscribe("quotes/1").await;
+    provider_hears(&mut provider).await;
+    answer(
+        &mut provider,
+        RecordAction::ListenAccept,
+        "^quotes/",
+        "quotes/1",
+    )
+    .await;
+    assert_eq!(
+        subscriber_hears(&mut subscriber).await,
+        RecordAction::SubscriptionHasProvider
+    );
+    nodes[0].sever();
+    // If node 1 was not coordinating, the coordinator saw its provider go; if it was, the
+    // new coordinator's settled word says the record has no provider.
+    assert_eq!(
+        subscriber_hears(&mut subscriber).await,
+        RecordAction::SubscriptionHasNoProvider
+    );
+}
