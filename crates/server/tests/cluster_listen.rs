@@ -16,7 +16,7 @@ use recordsync_bus::{Bus, BusError, BusEvent, InProcessBus};
 use recordsync_protocol::{RecordAction, RecordMessage};
 use recordsync_server::{Config, Server, StorageKind};
 use recordsync_store::{MemoryStore, Store};
-use support::{RawClient, json_value};
+use support::{RawClient, json_value, listen_msg};
 
 /// A node's link to the shared bus, which a test can sever: the node neither hears nor
 /// is heard from then on, as when its process dies or the network splits.
@@ -87,13 +87,6 @@ async fn cluster(n: usize) -> Vec<Node> {
         nodes.push(Node { addr, severed });
     }
     nodes
-}
-
-fn listen_msg(action: RecordAction, pattern: &str, subscription: Option<&str>) -> RecordMessage {
-    RecordMessage {
-        subscription: subscription.map(Into::into),
-        ..RecordMessage::named(action, pattern)
-    }
 }
 
 async fn listen(client: &mut RawClient, pattern: &str) {

@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 
 use recordsync_protocol::{Message, ParserAction, RecordAction, RecordMessage, Topic};
 use recordsync_server::{Config, Server, StorageKind};
-use support::{RawClient, json_value, patch, update};
+use support::{RawClient, json_value, listen_msg, patch, update};
 
 /// Starts a server on a free port with in-memory storage; returns its address.
 async fn start(adjust: impl FnOnce(&mut Config)) -> String {
@@ -346,13 +346,6 @@ async fn a_client_that_stops_reading_is_disconnected_without_slowing_others() {
         .write(update("firehose", 401, "{}"), Some("last"))
         .await;
     assert_eq!(reader.recv_record().await.version, Some(401));
-}
-
-fn listen_msg(action: RecordAction, pattern: &str, subscription: Option<&str>) -> RecordMessage {
-    RecordMessage {
-        subscription: subscription.map(Into::into),
-        ..RecordMessage::named(action, pattern)
-    }
 }
 
 #[tokio::test]

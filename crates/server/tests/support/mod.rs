@@ -207,3 +207,15 @@ pub fn patch(name: &str, version: i32, path: &str, data: &str) -> RecordMessage 
 pub fn json_value(text: &Option<String>) -> serde_json::Value {
     serde_json::from_str(text.as_deref().expect("data present")).expect("data is JSON")
 }
+
+/// A listen message: LISTEN / UNLISTEN (`subscription` none) or an answer to an offer.
+pub fn listen_msg(
+    action: RecordAction,
+    pattern: &str,
+    subscription: Option<&str>,
+) -> RecordMessage {
+    RecordMessage {
+        subscription: subscription.map(Into::into),
+        ..RecordMessage::named(action, pattern)
+    }
+}
