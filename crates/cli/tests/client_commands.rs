@@ -10,65 +10,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod process;
+use process::ServerProcess;
+
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A `recordsync serve` process.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
-            .args(["serve", "--host", "127.0.0.1"])
-            .args(args)
-            .env("RECORDSYNC_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the recordsync binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server logs its address")
-                .expect("readable log");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .expect("an address")
-                    .to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-
-    fn memory() -> Server {
-        Server::start(&["--port", "0", "--storage", "memory"])
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/deepstream", self.addr)
-    }
-
-    /// SIGTERM, and wait for the exit.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `recordsync serve` on the in-memory store.
+fn memory_server() -> ServerProcess {
+    ServerProcess::start(["--storage", "memory"])
 }
 
 fn cli(args: &[&str]) -> Command {
@@ -107,7 +56,7 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn one_shot_commands_work_as_documented() {
-    let server = Server::memory();
+    let server = memory_server();
     let url = server.url();
     let url = url.as_str();
 
@@ -166,7 +115,7 @@ fn one_shot_commands_work_as_documented() {
 
 #[test]
 fn failures_have_distinct_exit_codes_and_clear_messages() {
-    let server = Server::memory();
+    let server = memory_server();
     let url = server.url();
     let url = url.as_str();
 
@@ -239,19 +188,12 @@ const USERS: &str = r#"alice:
   password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
 "#;
 
-fn secured_server(dir: &Path) -> Server {
+fn secured_server(dir: &Path) -> ServerProcess {
     std::fs::write(dir.join("config.yml"), SECURED_CONFIG).unwrap();
     std::fs::write(dir.join("permissions.yml"), SECURED_PERMISSIONS).unwrap();
     std::fs::write(dir.join("users.yml"), USERS).unwrap();
     let config = dir.join("config.yml");
-    Server::start(&[
-        "--port",
-        "0",
-        "--storage",
-        "memory",
-        "--config",
-        config.to_str().unwrap(),
-    ])
+    ServerProcess::start(["--storage", "memory", "--config", config.to_str().unwrap()])
 }
 
 #[test]
@@ -379,7 +321,7 @@ impl Drop for Running {
 
 #[test]
 fn watch_prints_one_line_per_change_until_the_record_is_deleted() {
-    let server = Server::memory();
+    let server = memory_server();
     let url = server.url();
     let url = url.as_str();
     run(&["set", "w/1", r#"{"n":0,"other":0}"#, "--url", url]);
@@ -414,18 +356,17 @@ fn watch_carries_on_through_a_server_restart() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let port = port.to_string();
     let data = dir.path().to_str().unwrap();
-    let serve = ["--port", port.as_str(), "--data-dir", data];
-    let server = Server::start(&serve);
+    let serve = ["--data-dir", data];
+    let server = ServerProcess::start_at(port, serve);
     let url = server.url();
     let url = url.as_str();
     run(&["set", "r/1", r#"{"n":1}"#, "--url", url]);
     let watch = Running::start(&["watch", "r/1", "n", "--url", url]);
     assert_eq!(watch.next_json("the current value"), json!(1));
 
-    server.stop();
-    let server = Server::start(&serve);
+    server.terminate();
+    let server = ServerProcess::start_at(port, serve);
     let out = run(&["set", "r/1", "n", "2", "--url", url]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(watch.next_json("the change after the restart"), json!(2));
@@ -435,7 +376,7 @@ fn watch_carries_on_through_a_server_restart() {
 
 #[test]
 fn listen_accepts_and_prints_matches_and_stops() {
-    let server = Server::memory();
+    let server = memory_server();
     let url = server.url();
     let url = url.as_str();
 

@@ -18,8 +18,18 @@ impl ServerProcess {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
+        Self::start_at(0, args)
+    }
+
+    /// Like [`start`](Self::start), on a given port (to restart a server where its
+    /// clients expect it).
+    pub fn start_at<I, S>(port: u16, args: I) -> ServerProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
         let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
             .args(args)
             .env("RECORDSYNC_LOG", "info")
             .stderr(Stdio::piped())
@@ -44,6 +54,11 @@ impl ServerProcess {
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         ServerProcess { child, addr }
+    }
+
+    /// The deepstream (binary) endpoint's URL.
+    pub fn url(&self) -> String {
+        format!("ws://{}/deepstream", self.addr)
     }
 
     /// SIGKILL: no chance to finish anything.
