@@ -6,11 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use recordsync_bus::{Bus, BusError, BusEvent, InProcessBus};
 use recordsync_protocol::{RecordAction, RecordMessage};
@@ -19,16 +17,17 @@ use recordsync_store::{MemoryStore, Store};
 use support::{RawClient, json_value, listen_msg};
 
 /// A node's link to the shared bus, which a test can sever: the node neither hears nor
-/// is heard from then on, as when its process dies or the network splits.
+/// is heard from then on, as when its process dies or the network splits. Healing it
+/// reports a resync to its subscriptions, as a real bus does after a reconnect.
 struct Severable {
     bus: Arc<dyn Bus>,
-    severed: Arc<AtomicBool>,
+    severed: watch::Receiver<bool>,
 }
 
 #[async_trait]
 impl Bus for Severable {
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
-        if self.severed.load(Ordering::Acquire) {
+        if *self.severed.borrow() {
             return Err(BusError::Publish("severed by the test".into()));
         }
         self.bus.publish(topic, payload).await
@@ -37,10 +36,25 @@ impl Bus for Severable {
     async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
         let mut from_bus = self.bus.subscribe(topic).await?;
         let (tx, rx) = mpsc::channel(recordsync_bus::SUBSCRIPTION_BUFFER);
-        let severed = self.severed.clone();
+        let mut severed = self.severed.clone();
         tokio::spawn(async move {
-            while let Some(event) = from_bus.recv().await {
-                if !severed.load(Ordering::Acquire) && tx.send(event).await.is_err() {
+            loop {
+                let event = tokio::select! {
+                    event = from_bus.recv() => match event {
+                        Some(event) => event,
+                        None => return,
+                    },
+                    changed = severed.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        if *severed.borrow_and_update() {
+                            continue;
+                        }
+                        BusEvent::Resync
+                    }
+                };
+                if !*severed.borrow() && tx.send(event).await.is_err() {
                     return;
                 }
             }
@@ -51,12 +65,16 @@ impl Bus for Severable {
 
 struct Node {
     addr: String,
-    severed: Arc<AtomicBool>,
+    severed: watch::Sender<bool>,
 }
 
 impl Node {
     fn sever(&self) {
-        self.severed.store(true, Ordering::Release);
+        self.severed.send_replace(true);
+    }
+
+    fn heal(&self) {
+        self.severed.send_replace(false);
     }
 }
 
@@ -74,10 +92,10 @@ async fn cluster(n: usize) -> Vec<Node> {
             listen_response_timeout: Duration::from_secs(5),
             ..Config::default()
         };
-        let severed = Arc::new(AtomicBool::new(false));
+        let (severed, watched) = watch::channel(false);
         let link: Arc<dyn Bus> = Arc::new(Severable {
             bus: bus.clone(),
-            severed: severed.clone(),
+            severed: watched,
         });
         let server = Server::bind_with(config, store.clone(), Some(link))
             .await
@@ -356,4 +374,103 @@ async fn subscribers_hear_their_provider_is_gone_whichever_node_coordinated() {
         subscriber_hears(&mut subscriber).await,
         RecordAction::SubscriptionHasNoProvider
     );
+}
+
+#[tokio::test]
+async fn after_a_partition_heals_the_cluster_has_one_provider_per_record() {
+    let nodes = cluster(3).await;
+    let mut first = RawClient::connect(&nodes[0].addr).await;
+    let mut subscriber = RawClient::connect(&nodes[1].addr).await;
+    listen(&mut first, "^parted/").await;
+    subscriber.subscribe("parted/1").await;
+    provider_hears(&mut first).await;
+    answer(
+        &mut first,
+        RecordAction::ListenAccept,
+        "^parted/",
+        "parted/1",
+    )
+    .await;
+    assert_eq!(
+        subscriber_hears(&mut subscriber).await,
+        RecordAction::SubscriptionHasProvider
+    );
+    let mut second = RawClient::connect(&nodes[2].addr).await;
+    listen(&mut second, "^parted/").await;
+
+    // Node 1 is cut off. The majority side offers the record to the listener it still
+    // has; on node 1's side nobody subscribes, so its provider is told to stop.
+    nodes[0].sever();
+    assert_eq!(
+        provider_hears(&mut second).await,
+        (RecordAction::SubscriptionForPatternFound, "parted/1".into())
+    );
+    answer(
+        &mut second,
+        RecordAction::ListenAccept,
+        "^parted/",
+        "parted/1",
+    )
+    .await;
+    assert_eq!(
+        provider_hears(&mut first).await,
+        (
+            RecordAction::SubscriptionForPatternRemoved,
+            "parted/1".into()
+        )
+    );
+
+    // Healed: node 1 rejoins and the cluster re-forms from the nodes' reports. While it
+    // does, node 1's listener may be offered the record again (reports arrive one node at
+    // a time); it is a candidate like any other, but the record keeps one provider.
+    nodes[0].heal();
+    // Node 1's writes reach node 2 again: it is back on the bus.
+    subscribe_amid(&mut subscriber, "probe/healed").await;
+    let probe = RecordMessage {
+        version: Some(-1),
+        data: Some(r#"{"healed":true}"#.into()),
+        ..RecordMessage::named(RecordAction::CreateAndUpdate, "probe/healed")
+    };
+    first.send(probe).await;
+    subscriber.recv_action(RecordAction::Update).await;
+
+    // When the subscriber leaves, the second provider is told to stop...
+    unsubscribe(&mut subscriber, "parted/1").await;
+    assert_eq!(
+        provider_hears(&mut second).await,
+        (
+            RecordAction::SubscriptionForPatternRemoved,
+            "parted/1".into()
+        )
+    );
+    // ...and a new subscription is offered to one of the two listeners.
+    subscribe_amid(&mut subscriber, "parted/2").await;
+    let offered = tokio::select! {
+        m = offer_of(&mut first, "parted/2") => m,
+        m = offer_of(&mut second, "parted/2") => m,
+    };
+    assert_eq!(offered, RecordAction::SubscriptionForPatternFound);
+}
+
+/// What a provider next hears about `name`, skipping anything about other records.
+async fn offer_of(client: &mut RawClient, name: &str) -> RecordAction {
+    loop {
+        let (action, record) = provider_hears(client).await;
+        if record == name {
+            return action;
+        }
+    }
+}
+
+/// Subscribes while provider news about other records may still be arriving.
+async fn subscribe_amid(client: &mut RawClient, name: &str) {
+    client
+        .send(RecordMessage {
+            names: vec![name.into()],
+            correlation_id: Some("s".into()),
+            ..RecordMessage::new(RecordAction::SubscribeCreateAndRead)
+        })
+        .await;
+    let read = client.recv_action(RecordAction::ReadResponse).await;
+    assert_eq!(read.name.as_deref(), Some(name));
 }
