@@ -48,7 +48,8 @@ const PENDING_TICKS: u64 = 3;
 pub struct Coordinator {
     registry: ListenRegistry<Endpoint>,
     /// The nodes on which each record has a subscriber; a record is here while any does.
-    subscribed: HashMap<Arc<str>, BTreeSet<u64>>,
+    /// (A short list: clusters have a handful of nodes, and one node is the common case.)
+    subscribed: HashMap<Arc<str>, Vec<u64>>,
     nodes: HashMap<u64, NodeEntry>,
     /// Reported providers of records nobody subscribes to yet.
     pending: BTreeMap<Arc<str>, Pending>,
@@ -286,7 +287,10 @@ impl Coordinator {
         self.node(node).names.insert(name.clone());
         let nodes = self.subscribed.entry(name.clone()).or_default();
         let first = nodes.is_empty();
-        let added = nodes.insert(node);
+        let added = !nodes.contains(&node);
+        if added {
+            nodes.push(node);
+        }
         if !first {
             return if added && self.registry.has_provider(&name) {
                 vec![Directive::ProviderKnown { node, name }]
@@ -310,7 +314,7 @@ impl Coordinator {
         let Some(nodes) = self.subscribed.get_mut(name) else {
             return Vec::new();
         };
-        nodes.remove(&node);
+        nodes.retain(|n| *n != node);
         if !nodes.is_empty() {
             return Vec::new();
         }
