@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::client::Result;
+use crate::cluster::{self, Cluster};
 use crate::connections::{self, ConnectionParams, ConnectionResult};
 use crate::fanout::{self, FanoutParams, FanoutResult};
 use crate::procstat;
@@ -28,6 +29,8 @@ pub enum Scenario {
     Idle,
     Durable,
     Storm,
+    /// Fan-out on PostgreSQL: one node, two nodes joined by Redis, two by NATS.
+    ClusterFanout,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +71,7 @@ impl Plan {
                 Scenario::Idle,
                 Scenario::Durable,
                 Scenario::Storm,
+                Scenario::ClusterFanout,
             ],
             peers: vec![
                 Peer::Recordsync,
@@ -160,6 +164,14 @@ impl Plan {
             ),
         );
         m.insert(
+            "cluster fan-out",
+            format!(
+                "the fan-out's clients on {}, writers and subscribers spread over the nodes; {} writes/s at the fixed rate",
+                cluster::POSTGRES,
+                self.rate
+            ),
+        );
+        m.insert(
             "storm",
             format!(
                 "{} connections, 1 subscription each, {} handshakes in flight",
@@ -202,6 +214,33 @@ fn fanout_row(scenario: &'static str, target: &'static str, r: &FanoutResult) ->
     m.insert("behind_schedule", r.behind_schedule as f64);
     m.insert("connection_errors", r.connection_errors as f64);
     m.insert("server_rss_mb", r.server_rss as f64 / 1e6);
+    if r.cpu_parts.len() > 1 {
+        // A cluster: each group's share, and CPU per delivery both ways.
+        for (label, cpu) in &r.cpu_parts {
+            let key = match *label {
+                cluster::NODES => "nodes_cpu_cores",
+                cluster::BUS => "bus_cpu_cores",
+                cluster::DATABASE => "database_cpu_cores",
+                _ => continue,
+            };
+            m.insert(key, cpu / r.seconds);
+        }
+        let nodes = r
+            .cpu_parts
+            .iter()
+            .find(|(l, _)| *l == cluster::NODES)
+            .map_or(0.0, |(_, c)| *c);
+        if r.deliveries > 0 {
+            m.insert(
+                "cpu_us_per_delivery",
+                r.server_cpu * 1e6 / r.deliveries as f64,
+            );
+            m.insert(
+                "nodes_cpu_us_per_delivery",
+                nodes * 1e6 / r.deliveries as f64,
+            );
+        }
+    }
     Row {
         scenario,
         target,
@@ -270,7 +309,9 @@ fn failed(scenario: &'static str, target: &'static str, e: &crate::client::Error
 
 fn label(kind: Kind) -> &'static str {
     match kind {
-        Kind::RecordsyncMemory | Kind::RecordsyncEmbedded => report::RECORDSYNC,
+        Kind::RecordsyncMemory | Kind::RecordsyncEmbedded | Kind::RecordsyncNode => {
+            report::RECORDSYNC
+        }
         Kind::Deepstream => report::DEEPSTREAM,
         Kind::Sharedb => report::SHAREDB,
         Kind::Ceiling => report::CEILING,
@@ -325,6 +366,7 @@ pub async fn run(plan: &Plan) -> Result<Report> {
         conditions,
         rows: Vec::new(),
     };
+    let mut cluster_cpu = 0.0;
     let peer_kind = |p: Peer| match p {
         Peer::Recordsync => Kind::RecordsyncMemory,
         Peer::Deepstream => Kind::Deepstream,
@@ -518,12 +560,72 @@ pub async fn run(plan: &Plan) -> Result<Report> {
         }
     }
 
+    if plan.scenarios.contains(&Scenario::ClusterFanout) && plan.wants(Peer::Recordsync) {
+        for setup in cluster::SETUPS {
+            let name = setup.label;
+            let p = progress.with_label(format!("{} / {name}", report::CLUSTER));
+            let c = match Cluster::start(setup).await {
+                Ok(c) => c,
+                Err(e) => {
+                    p.say(&format!("failed to start: {e}"));
+                    report.rows.push(failed(report::CLUSTER, name, &e));
+                    report.rows.push(failed(report::CLUSTER_RATE, name, &e));
+                    continue;
+                }
+            };
+            let addrs = c.addrs();
+            let watched = c.watched();
+            let runs = [
+                (
+                    report::CLUSTER,
+                    FanoutParams {
+                        prefix: "cfan".into(),
+                        ..plan.fanout.clone()
+                    },
+                ),
+                (
+                    report::CLUSTER_RATE,
+                    FanoutParams {
+                        rate: Some(plan.rate),
+                        duration: plan.rate_duration,
+                        window: 64,
+                        prefix: "crate".into(),
+                        ..plan.fanout.clone()
+                    },
+                ),
+            ];
+            for (scenario, params) in runs {
+                let p = progress.with_label(format!("{scenario} / {name}"));
+                match fanout::run_on(&addrs, "/deepstream", &watched, &params, &p).await {
+                    Ok(r) => {
+                        p.say(&summary(&r));
+                        cluster_cpu += r
+                            .cpu_parts
+                            .iter()
+                            .filter(|(l, _)| *l == cluster::DATABASE)
+                            .map(|(_, c)| c)
+                            .sum::<f64>();
+                        report.rows.push(fanout_row(scenario, name, &r));
+                    }
+                    Err(e) => {
+                        p.say(&format!("failed: {e}"));
+                        report.rows.push(failed(scenario, name, &e));
+                    }
+                }
+            }
+            c.stop().await;
+        }
+        let _ = cluster::drop_schema();
+    }
+
     report.conditions.load_after = procstat::load_average();
     let secs = run_started.elapsed().as_secs_f64();
     let busy = procstat::machine_busy_seconds() - busy0;
     let ours = procstat::self_and_children_cpu_seconds() - ours0;
     report.conditions.seconds = Some(secs);
-    report.conditions.others_cores = Some(((busy - ours) / secs).max(0.0));
+    // The PostgreSQL backends that served the cluster runs are not our children, but
+    // their work was ours.
+    report.conditions.others_cores = Some(((busy - ours - cluster_cpu) / secs).max(0.0));
     Ok(report)
 }
 

@@ -8,6 +8,11 @@
 //! leave on schedule whether or not earlier ones were answered; one that leaves more than
 //! 5 ms late, or finds its window full, is counted, so a stalled generator is visible).
 //!
+//! Against a cluster (several addresses), writer `w` connects to node `w mod n` and
+//! subscriber `s` to node `(s * S / K) mod n`: subscribers that follow the same records are
+//! `K / S` apart, so each record's subscribers are spread evenly over the nodes, and every
+//! write reaches some subscribers on its own node and the rest through the bus.
+//!
 //! Every update's data starts with its send time; a subscriber reads it back for the
 //! write-to-delivery latency. Completeness is counted per subscriber and record: after
 //! the writers stop, each subscriber must see the record's last written version, and
@@ -77,6 +82,9 @@ pub struct FanoutResult {
     pub ack: Histogram,
     pub delivery: Histogram,
     pub server_cpu: f64,
+    /// `server_cpu` by group of processes (see [`Watched`]): the server alone, or a
+    /// cluster's nodes, bus server and database backends.
+    pub cpu_parts: Vec<(&'static str, f64)>,
     pub generator_cpu: f64,
     pub server_rss: u64,
     pub setup_seconds: f64,
@@ -129,6 +137,12 @@ fn record_index(name: &str) -> Option<usize> {
     name.rsplit('/').next()?.parse().ok()
 }
 
+/// Which of `nodes` addresses subscriber `s` connects to (see the module docs).
+pub fn subscriber_node(s: usize, p: &FanoutParams, nodes: usize) -> usize {
+    (s * p.subscriptions / p.records.max(1)) % nodes.max(1)
+}
+
+/// Runs the scenario against the server at `addr`.
 pub async fn run(
     addr: SocketAddr,
     path: &str,
@@ -136,8 +150,23 @@ pub async fn run(
     p: &FanoutParams,
     progress: &Progress,
 ) -> Result<FanoutResult> {
+    run_on(&[addr], path, server, p, progress).await
+}
+
+/// Runs the scenario against the cluster whose nodes are `addrs` (see the module docs
+/// for who connects where).
+pub async fn run_on(
+    addrs: &[SocketAddr],
+    path: &str,
+    server: &Watched,
+    p: &FanoutParams,
+    progress: &Progress,
+) -> Result<FanoutResult> {
     if p.records < p.writers.max(1) || p.subscriptions > p.records {
         return Err("fan-out needs records >= writers and subscriptions <= records".into());
+    }
+    if addrs.is_empty() {
+        return Err("fan-out needs a server address".into());
     }
     let setup_start = Instant::now();
     let (phase_tx, _) = watch::channel(WARMUP);
@@ -165,6 +194,7 @@ pub async fn run(
             .collect();
         let gate = gate.clone();
         let path = path.to_owned();
+        let addr = addrs[subscriber_node(s, p, addrs.len())];
         sub_setups.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
             client::ready_client(addr, &path, 64 * 1024, &mine).await
@@ -178,6 +208,7 @@ pub async fn run(
             .collect();
         let gate = gate.clone();
         let path = path.to_owned();
+        let addr = addrs[w % addrs.len()];
         writer_setups.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
             let (ws, versions) = client::ready_client(addr, &path, 16 * 1024, &mine).await?;
@@ -228,7 +259,7 @@ pub async fn run(
 
     // Warm up, then the measured window, with a progress line each second.
     tokio::time::sleep(p.warmup).await;
-    let cpu0 = server.cpu_seconds();
+    let cpu0 = server.find().read();
     let gen0 = procstat::self_cpu_seconds();
     let t0 = Instant::now();
     shared.phase.send_replace(MEASURE);
@@ -248,9 +279,12 @@ pub async fn run(
         ));
         last = (Instant::now(), d, a);
     }
+    // Look the processes up (which may run psql) before the window closes, read them after.
+    let found = server.find();
     shared.phase.send_replace(STOP);
     let seconds = t0.elapsed().as_secs_f64();
-    let server_cpu = server.cpu_seconds() - cpu0;
+    let cpu_parts = found.read().since(&cpu0);
+    let server_cpu = cpu_parts.iter().map(|(_, c)| c).sum();
     let generator_cpu = procstat::self_cpu_seconds() - gen0;
     let server_rss = server.rss_bytes();
     progress.done_ticking();
@@ -258,6 +292,7 @@ pub async fn run(
     let mut result = FanoutResult {
         seconds,
         server_cpu,
+        cpu_parts,
         generator_cpu,
         server_rss,
         setup_seconds,

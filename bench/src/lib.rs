@@ -7,6 +7,7 @@
 //! - [`connections`] — idle-memory and connection-storm scenarios.
 //! - [`sharedb`]     — the durable-write scenario against ShareDB, via its own node client.
 //! - [`targets`]     — starting and stopping the servers under test.
+//! - [`cluster`]     — recordsync nodes on PostgreSQL joined by a private Redis or NATS.
 //! - [`ceiling`]     — the bare broadcaster (the machine's ceiling for fan-out).
 //! - [`procstat`]    — CPU and memory of a process tree from /proc; the fd limit.
 //! - [`histogram`]   — latency histograms.
@@ -18,6 +19,7 @@
 
 pub mod ceiling;
 pub mod client;
+pub mod cluster;
 pub mod compare;
 pub mod connections;
 pub mod fanout;

@@ -64,6 +64,9 @@ enum Serve {
         storage: String,
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
+        /// The bus joining this node to others (`redis://…`, `nats://…`).
+        #[arg(long)]
+        cluster: Option<String>,
     },
     Ceiling,
 }
@@ -170,7 +173,11 @@ async fn serve(what: Serve) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Serve::Recordsync { storage, data_dir } => {
+        Serve::Recordsync {
+            storage,
+            data_dir,
+            cluster,
+        } => {
             let storage = match storage.parse::<StorageKind>() {
                 Ok(s) => s,
                 Err(e) => {
@@ -183,6 +190,7 @@ async fn serve(what: Serve) -> ExitCode {
                 port: 0,
                 storage,
                 data_dir,
+                cluster,
                 ..Config::default()
             };
             let server = match Server::bind(config).await {

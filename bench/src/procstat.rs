@@ -6,7 +6,9 @@
 //! seconds. A process tree is summed because a server may run helpers (node may, and the
 //! PostgreSQL server is one process per connection).
 
+use std::collections::HashMap;
 use std::fs;
+use std::sync::Arc;
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
 fn ticks_per_second() -> f64 {
@@ -88,39 +90,176 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// A set of processes whose CPU is summed. Processes that exit between two samples lose
-/// their CPU from the sum, so sample trees whose members live through the window.
-#[derive(Debug, Clone)]
-pub struct Watched {
+/// Finds a group's processes anew at each sample (e.g. PostgreSQL backends by
+/// `application_name`, which come and go with a connection pool).
+pub type Finder = Arc<dyn Fn() -> Vec<u32> + Send + Sync>;
+
+#[derive(Clone)]
+struct Group {
+    label: &'static str,
     pids: Vec<u32>,
+    find: Option<Finder>,
+}
+
+/// Processes whose CPU is summed, in labelled groups: the first group is the server under
+/// test (its memory is the one reported), the others are services it needs (a bus
+/// server, database backends), whose CPU is reported beside it. Processes that exit
+/// between two samples lose their CPU from the sum, so sample trees whose members live
+/// through the window.
+#[derive(Clone)]
+pub struct Watched {
+    groups: Vec<Group>,
+}
+
+impl std::fmt::Debug for Watched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for g in &self.groups {
+            m.entry(&g.label, &g.pids);
+        }
+        m.finish()
+    }
 }
 
 impl Watched {
     /// `root` and its descendants, as they are now.
     pub fn tree(root: u32) -> Watched {
-        Watched { pids: tree(root) }
+        Watched::pids(tree(root))
     }
 
     /// Exactly these processes.
     pub fn pids(pids: Vec<u32>) -> Watched {
-        Watched { pids }
+        Watched {
+            groups: vec![Group {
+                label: "server",
+                pids,
+                find: None,
+            }],
+        }
     }
 
-    /// Adds the processes now descended from `root` (for trees that grow).
+    /// Nothing yet; add groups with [`Watched::with`] and [`Watched::with_finder`].
+    pub fn empty() -> Watched {
+        Watched { groups: Vec::new() }
+    }
+
+    /// Adds a group of fixed processes.
+    pub fn with(mut self, label: &'static str, pids: Vec<u32>) -> Watched {
+        self.groups.push(Group {
+            label,
+            pids,
+            find: None,
+        });
+        self
+    }
+
+    /// Adds a group whose processes are looked up at every [`Watched::find`].
+    pub fn with_finder(mut self, label: &'static str, find: Finder) -> Watched {
+        self.groups.push(Group {
+            label,
+            pids: Vec::new(),
+            find: Some(find),
+        });
+        self
+    }
+
+    /// Adds the processes now descended from `root` to the first group (for trees that
+    /// grow).
     pub fn refresh(&mut self, root: u32) {
+        if self.groups.is_empty() {
+            *self = Watched::pids(Vec::new());
+        }
+        let pids = &mut self.groups[0].pids;
         for p in tree(root) {
-            if !self.pids.contains(&p) {
-                self.pids.push(p);
+            if !pids.contains(&p) {
+                pids.push(p);
             }
         }
     }
 
+    /// CPU of every group's known processes (finders are not consulted).
     pub fn cpu_seconds(&self) -> f64 {
-        self.pids.iter().filter_map(|p| cpu_seconds(*p)).sum()
+        self.groups
+            .iter()
+            .flat_map(|g| &g.pids)
+            .filter_map(|p| cpu_seconds(*p))
+            .sum()
     }
 
+    /// Resident memory of the first group (the server under test).
     pub fn rss_bytes(&self) -> u64 {
-        self.pids.iter().filter_map(|p| rss_bytes(*p)).sum()
+        self.groups
+            .first()
+            .map_or(0, |g| g.pids.iter().filter_map(|p| rss_bytes(*p)).sum())
+    }
+
+    /// Every group's processes as they are now (finders run here, which may take a few
+    /// milliseconds: call it before the instant that matters, then [`Found::read`]).
+    pub fn find(&self) -> Found {
+        Found {
+            groups: self
+                .groups
+                .iter()
+                .map(|g| {
+                    let pids = match &g.find {
+                        Some(find) => find(),
+                        None => g.pids.clone(),
+                    };
+                    (g.label, pids)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The processes of each group at one moment.
+pub struct Found {
+    groups: Vec<(&'static str, Vec<u32>)>,
+}
+
+impl Found {
+    /// The CPU each process has used so far.
+    pub fn read(&self) -> Snapshot {
+        Snapshot {
+            groups: self
+                .groups
+                .iter()
+                .map(|(label, pids)| {
+                    let cpu = pids
+                        .iter()
+                        .filter_map(|p| Some((*p, cpu_seconds(*p)?)))
+                        .collect();
+                    (*label, cpu)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// CPU seconds per process, per group, at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    groups: Vec<(&'static str, HashMap<u32, f64>)>,
+}
+
+impl Snapshot {
+    /// CPU each group used since `before`. A process not in `before` was not there
+    /// then (or its group found it later), and all of its CPU counts as used since.
+    pub fn since(&self, before: &Snapshot) -> Vec<(&'static str, f64)> {
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(i, (label, now))| {
+                let then = before.groups.get(i).map(|(_, m)| m);
+                let used: f64 = now
+                    .iter()
+                    .map(|(p, c)| {
+                        (c - then.and_then(|m| m.get(p)).copied().unwrap_or(0.0)).max(0.0)
+                    })
+                    .sum();
+                (*label, used)
+            })
+            .collect()
     }
 }
 
@@ -207,5 +346,41 @@ mod tests {
         assert!(cpu_seconds(me).is_some());
         assert!(rss_bytes(me).unwrap() > 0);
         assert!(tree(me).contains(&me));
+    }
+
+    #[test]
+    fn a_process_found_later_counts_from_zero_and_groups_stay_apart() {
+        let before = Snapshot {
+            groups: vec![
+                ("nodes", HashMap::from([(1, 2.0), (2, 1.0)])),
+                ("database", HashMap::from([(10, 5.0)])),
+            ],
+        };
+        let after = Snapshot {
+            groups: vec![
+                // 2 exited: its CPU is lost, as documented.
+                ("nodes", HashMap::from([(1, 3.5)])),
+                // 11 appeared in the window: all of its CPU is the window's.
+                ("database", HashMap::from([(10, 5.25), (11, 0.5)])),
+            ],
+        };
+        assert_eq!(
+            after.since(&before),
+            vec![("nodes", 1.5), ("database", 0.75)]
+        );
+    }
+
+    #[test]
+    fn finders_run_at_each_find() {
+        let me = std::process::id();
+        let w = Watched::empty()
+            .with("fixed", vec![me])
+            .with_finder("found", Arc::new(move || vec![me]));
+        let found = w.find();
+        assert_eq!(found.groups, vec![("fixed", vec![me]), ("found", vec![me])]);
+        let cpu = found.read().since(&Snapshot::default());
+        assert_eq!(cpu.len(), 2);
+        assert!(cpu.iter().all(|(_, c)| *c >= 0.0));
+        assert!(w.rss_bytes() > 0, "the first group's memory");
     }
 }

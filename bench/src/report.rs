@@ -43,6 +43,8 @@ pub const FANOUT_RATE: &str = "fan-out at fixed rate";
 pub const IDLE: &str = "idle";
 pub const DURABLE: &str = "durable writes";
 pub const STORM: &str = "connection storm";
+pub const CLUSTER: &str = "cluster fan-out";
+pub const CLUSTER_RATE: &str = "cluster fan-out at fixed rate";
 
 pub const RECORDSYNC: &str = "recordsync";
 pub const DEEPSTREAM: &str = "deepstream";
@@ -214,6 +216,80 @@ const TABLES: &[(&str, &[(&str, &str)])] = &[
 
 const COLUMNS: &[&str] = &[RECORDSYNC, DEEPSTREAM, SHAREDB, CEILING];
 
+/// The cluster section's tables: recordsync alone on PostgreSQL and two nodes on it.
+const CLUSTER_TABLES: &[(&str, &[(&str, &str)])] = &[
+    (
+        CLUSTER,
+        &[
+            ("acked_writes_per_s", "acknowledged writes/s"),
+            ("deliveries_per_s", "deliveries/s"),
+            (
+                "cpu_us_per_delivery",
+                "CPU per delivery (µs): nodes + bus + PostgreSQL",
+            ),
+            (
+                "nodes_cpu_us_per_delivery",
+                "CPU per delivery (µs): recordsync nodes only",
+            ),
+            (
+                "deliveries_per_server_cpu_s",
+                "deliveries per CPU-second (nodes + bus + PostgreSQL)",
+            ),
+            ("nodes_cpu_cores", "recordsync nodes CPU (cores busy)"),
+            ("bus_cpu_cores", "bus server CPU (cores busy)"),
+            ("database_cpu_cores", "PostgreSQL backends CPU (cores busy)"),
+            ("generator_cpu_cores", "generator CPU (cores busy)"),
+            ("ack_p50_ms", "write-ack p50 (ms)"),
+            ("ack_p99_ms", "write-ack p99 (ms)"),
+            ("delivery_p50_ms", "write-to-delivery p50 (ms)"),
+            ("delivery_p99_ms", "write-to-delivery p99 (ms)"),
+            ("delivery_p999_ms", "write-to-delivery p999 (ms)"),
+            ("delivery_max_ms", "write-to-delivery max (ms)"),
+            ("expected_deliveries", "deliveries expected (whole run)"),
+            ("missing_deliveries", "deliveries missing"),
+            (
+                "duplicate_deliveries",
+                "deliveries duplicated / out of order",
+            ),
+            ("write_errors", "write errors + unacknowledged"),
+            ("server_rss_mb", "nodes' RSS at end (MB)"),
+        ],
+    ),
+    (
+        CLUSTER_RATE,
+        &[
+            ("acked_writes_per_s", "acknowledged writes/s"),
+            ("deliveries_per_s", "deliveries/s"),
+            (
+                "cpu_us_per_delivery",
+                "CPU per delivery (µs): nodes + bus + PostgreSQL",
+            ),
+            (
+                "nodes_cpu_us_per_delivery",
+                "CPU per delivery (µs): recordsync nodes only",
+            ),
+            ("nodes_cpu_cores", "recordsync nodes CPU (cores busy)"),
+            ("bus_cpu_cores", "bus server CPU (cores busy)"),
+            ("database_cpu_cores", "PostgreSQL backends CPU (cores busy)"),
+            ("ack_p50_ms", "write-ack p50 (ms)"),
+            ("ack_p99_ms", "write-ack p99 (ms)"),
+            ("delivery_p50_ms", "write-to-delivery p50 (ms)"),
+            ("delivery_p99_ms", "write-to-delivery p99 (ms)"),
+            ("delivery_p999_ms", "write-to-delivery p999 (ms)"),
+            ("delivery_max_ms", "write-to-delivery max (ms)"),
+            ("missing_deliveries", "deliveries missing"),
+            ("late_writes", "writes not sent (window full)"),
+            ("behind_schedule", "writes sent over 5 ms behind schedule"),
+        ],
+    ),
+];
+
+const CLUSTER_COLUMNS: &[&str] = &[
+    crate::cluster::ONE_NODE,
+    crate::cluster::TWO_REDIS,
+    crate::cluster::TWO_NATS,
+];
+
 impl Report {
     pub fn get(&self, scenario: &str, target: &str, metric: &str) -> Option<f64> {
         self.rows
@@ -332,8 +408,45 @@ impl Report {
                 format!("**{missing} expected deliveries never arrived** (see the tables)")
             }
         );
-        for (scenario, metrics) in TABLES {
-            let present: Vec<&str> = COLUMNS
+        self.tables(&mut out, TABLES, COLUMNS, RECORDSYNC, true);
+        if self
+            .rows
+            .iter()
+            .any(|r| r.scenario == CLUSTER || r.scenario == CLUSTER_RATE)
+        {
+            let _ = writeln!(out, "## Cluster: one node and two nodes on PostgreSQL\n");
+            let _ = writeln!(
+                out,
+                "The fan-out above, every setup on the same PostgreSQL store (the single node too), \
+                 the two-node setups joined by a private redis-server or nats-server. Writer `w` \
+                 writes on node `w mod 2`; each record's subscribers are split evenly over the \
+                 nodes, so half of every write's deliveries cross the bus. CPU counts the \
+                 recordsync nodes, the bus server and the PostgreSQL backends serving the nodes; \
+                 ratios are each setup over the single node.\n"
+            );
+            self.tables(
+                &mut out,
+                CLUSTER_TABLES,
+                CLUSTER_COLUMNS,
+                crate::cluster::ONE_NODE,
+                false,
+            );
+        }
+        out
+    }
+
+    /// One table per scenario, a column per target present and the ratios to `base`
+    /// (`base / peer` when `base_first`, else `peer / base`).
+    fn tables(
+        &self,
+        out: &mut String,
+        tables: &[(&str, &[(&str, &str)])],
+        columns: &[&str],
+        base: &str,
+        base_first: bool,
+    ) {
+        for (scenario, metrics) in tables {
+            let present: Vec<&str> = columns
                 .iter()
                 .copied()
                 .filter(|t| {
@@ -346,16 +459,17 @@ impl Report {
                 continue;
             }
             let _ = writeln!(out, "## {scenario}\n");
-            let peers: Vec<&str> = present
-                .iter()
-                .copied()
-                .filter(|t| *t != RECORDSYNC)
-                .collect();
+            let peers: Vec<&str> = present.iter().copied().filter(|t| *t != base).collect();
             let mut header = format!("| metric | {} |", present.join(" | "));
             let mut rule = format!("| --- |{}", " ---: |".repeat(present.len()));
-            if present.contains(&RECORDSYNC) {
+            let has_base = present.contains(&base);
+            if has_base {
                 for p in &peers {
-                    let _ = write!(header, " recordsync / {p} |");
+                    if base_first {
+                        let _ = write!(header, " {base} / {p} |");
+                    } else {
+                        let _ = write!(header, " {p} / {base} |");
+                    }
                     rule.push_str(" ---: |");
                 }
             }
@@ -370,15 +484,14 @@ impl Report {
                     };
                     let _ = write!(line, " {cell} |");
                 }
-                if present.contains(&RECORDSYNC) {
+                if has_base {
                     for p in &peers {
-                        let ratio = match (
-                            self.get(scenario, RECORDSYNC, key),
-                            self.get(scenario, p, key),
-                        ) {
-                            (Some(a), Some(b)) if b != 0.0 => format!("{}×", fmt(a / b)),
-                            _ => "–".into(),
-                        };
+                        let (num, den) = if base_first { (base, *p) } else { (*p, base) };
+                        let ratio =
+                            match (self.get(scenario, num, key), self.get(scenario, den, key)) {
+                                (Some(a), Some(b)) if b != 0.0 => format!("{}×", fmt(a / b)),
+                                _ => "–".into(),
+                            };
                         let _ = write!(line, " {ratio} |");
                     }
                 }
@@ -391,12 +504,16 @@ impl Report {
             }
             let _ = writeln!(out);
         }
-        out
     }
 
-    /// Six panels, one per target: the two sides' bars, the ratio and the verdict.
+    /// Six panels, one per target: the two sides' bars, the ratio and the verdict; and a
+    /// third row for the cluster section when it ran.
     pub fn svg(&self) -> String {
-        let (w, h) = (1260.0, 760.0);
+        let with_cluster = self
+            .rows
+            .iter()
+            .any(|r| r.scenario == CLUSTER || r.scenario == CLUSTER_RATE);
+        let (w, h) = (1260.0, if with_cluster { 1095.0 } else { 760.0 });
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -412,7 +529,7 @@ impl Report {
                 .others_cores
                 .map_or("?".into(), |o| format!("{o:.2}"))
         );
-        let panels: &[(&str, &str, &str, &[&str], &str)] = &[
+        let mut panels: Vec<(&str, &str, &str, &[&str], &str)> = vec![
             (
                 FANOUT,
                 "deliveries_per_server_cpu_s",
@@ -456,10 +573,38 @@ impl Report {
                 " s",
             ),
         ];
+        if with_cluster {
+            panels.extend([
+                (
+                    CLUSTER,
+                    "deliveries_per_s",
+                    "cluster on PostgreSQL: deliveries/s ↑",
+                    CLUSTER_COLUMNS,
+                    "",
+                ),
+                (
+                    CLUSTER,
+                    "cpu_us_per_delivery",
+                    "cluster: CPU per delivery, nodes+bus+PG (µs) ↓",
+                    CLUSTER_COLUMNS,
+                    " µs",
+                ),
+                (
+                    CLUSTER_RATE,
+                    "delivery_p99_ms",
+                    "cluster, fixed rate: p99 write-to-delivery (ms) ↓",
+                    CLUSTER_COLUMNS,
+                    " ms",
+                ),
+            ]);
+        }
         let colour = |t: &str| match t {
             RECORDSYNC => "#2b7bb9",
             DEEPSTREAM => "#e07b39",
             SHAREDB => "#8a5fb8",
+            crate::cluster::ONE_NODE => "#2b7bb9",
+            crate::cluster::TWO_REDIS => "#c0392b",
+            crate::cluster::TWO_NATS => "#27ae60",
             _ => "#7a7a7a",
         };
         for (i, (scenario, metric, title, targets, unit)) in panels.iter().enumerate() {
@@ -605,5 +750,51 @@ mod tests {
         assert_eq!(fmt(0.01234), "0.0123");
         assert_eq!(fmt(0.0), "0");
         assert_eq!(fmt(20.0), "20.0");
+    }
+
+    #[test]
+    fn the_cluster_section_has_its_own_columns_and_ratios_to_one_node() {
+        let row = |target: &'static str, deliveries: f64| Row {
+            scenario: CLUSTER,
+            target,
+            metrics: BTreeMap::from([
+                ("deliveries_per_s", deliveries),
+                ("missing_deliveries", 0.0),
+            ]),
+            error: None,
+        };
+        let report = Report {
+            conditions: Conditions {
+                started: "now".into(),
+                scale: "small".into(),
+                cores: 2,
+                load_before: None,
+                load_after: None,
+                fd_limit: 0,
+                others_cores: None,
+                seconds: None,
+                parameters: BTreeMap::new(),
+            },
+            rows: vec![
+                row(crate::cluster::ONE_NODE, 100_000.0),
+                row(crate::cluster::TWO_REDIS, 50_000.0),
+                Row {
+                    scenario: CLUSTER,
+                    target: crate::cluster::TWO_NATS,
+                    metrics: BTreeMap::new(),
+                    error: Some("nats-server: not found".into()),
+                },
+            ],
+        };
+        let md = report.markdown();
+        assert!(md.contains("## Cluster: one node and two nodes on PostgreSQL"));
+        assert!(md.contains(
+            "| metric | 1 node | 2 nodes, Redis | 2 nodes, NATS | 2 nodes, Redis / 1 node | 2 nodes, NATS / 1 node |"
+        ));
+        assert!(md.contains("| deliveries/s | 100,000 | 50,000 | failed | 0.500× | – |"));
+        assert!(md.contains("2 nodes, NATS failed: `nats-server: not found`"));
+        // Not among the single-server tables.
+        assert!(!md.contains("| metric | recordsync |"));
+        assert!(report.svg().contains("cluster on PostgreSQL: deliveries/s"));
     }
 }

@@ -111,6 +111,8 @@ pub enum Kind {
     Deepstream,
     Ceiling,
     Sharedb,
+    /// One recordsync node of a cluster (see `cluster.rs`): storage and bus as given.
+    RecordsyncNode,
 }
 
 impl Kind {
@@ -121,6 +123,7 @@ impl Kind {
             Kind::Deepstream => "deepstream",
             Kind::Ceiling => "ceiling",
             Kind::Sharedb => "ShareDB+PostgreSQL",
+            Kind::RecordsyncNode => "recordsync node",
         }
     }
 }
@@ -138,13 +141,30 @@ pub struct Target {
 
 impl Target {
     pub async fn start(kind: Kind, peers: &Path) -> Result<Target> {
+        Self::start_with(kind, peers, &[]).await
+    }
+
+    /// A recordsync node on `storage` (a `postgres://` URL, say), joined to the bus at
+    /// `cluster` if given.
+    pub async fn start_node(storage: &str, cluster: Option<&str>) -> Result<Target> {
+        let mut args = vec!["--storage".to_owned(), storage.to_owned()];
+        if let Some(url) = cluster {
+            args.extend(["--cluster".to_owned(), url.to_owned()]);
+        }
+        Self::start_with(Kind::RecordsyncNode, Path::new("."), &args).await
+    }
+
+    async fn start_with(kind: Kind, peers: &Path, node_args: &[String]) -> Result<Target> {
         let dir = tempfile::Builder::new()
             .prefix("recordsync-bench-")
             .tempdir_in(std::env::temp_dir())?;
         let log = dir.path().join("server.log");
         let log_file = std::fs::File::create(&log)?;
         let started = match kind {
-            Kind::RecordsyncMemory | Kind::RecordsyncEmbedded | Kind::Ceiling => {
+            Kind::RecordsyncMemory
+            | Kind::RecordsyncEmbedded
+            | Kind::RecordsyncNode
+            | Kind::Ceiling => {
                 // RECORDSYNC_BENCH_WRAP runs the server under a profiler, e.g.
                 // `perf record -g -o /tmp/perf.data --` or `valgrind --tool=massif`.
                 let wrap = std::env::var("RECORDSYNC_BENCH_WRAP").unwrap_or_default();
@@ -164,6 +184,9 @@ impl Target {
                     }
                     Kind::RecordsyncMemory => {
                         cmd.args(["recordsync", "--storage", "memory"]);
+                    }
+                    Kind::RecordsyncNode => {
+                        cmd.arg("recordsync").args(node_args);
                     }
                     _ => {
                         // Data on the same disk as the rest of the run, never a tmpfs:
