@@ -257,7 +257,8 @@ impl Snapshot {
                         (c - then.and_then(|m| m.get(p)).copied().unwrap_or(0.0)).max(0.0)
                     })
                     .sum();
-                (*label, used)
+                // An empty sum is -0.0; nobody wants to read that a bus used "-0" cores.
+                (*label, used + 0.0)
             })
             .collect()
     }
@@ -368,6 +369,10 @@ mod tests {
             after.since(&before),
             vec![("nodes", 1.5), ("database", 0.75)]
         );
+        let empty = Snapshot {
+            groups: vec![("bus", HashMap::new())],
+        };
+        assert!(empty.since(&empty)[0].1.is_sign_positive());
     }
 
     #[test]
