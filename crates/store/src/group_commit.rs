@@ -20,6 +20,11 @@ use crate::store::{Store, Write, WriteOutcome};
 /// Called once with the fate of a submitted write.
 pub type Done = Box<dyn FnOnce(Result<WriteOutcome, StoreError>) + Send>;
 
+/// Wraps the running of one batch's callbacks: it is given a function that runs them all
+/// and must call it exactly once. A server uses it to let a batch's callbacks finish their
+/// work (say, queueing every update) before anything they woke gets to run.
+pub type CallbackScope = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
+
 /// Default cap on writes per commit: large enough that fsync cost is amortised, small
 /// enough that one commit's latency stays bounded.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
@@ -77,6 +82,7 @@ struct Shared {
     failed_batches: AtomicU64,
     fenced: AtomicU64,
     max_batch: AtomicU64,
+    scope: Option<CallbackScope>,
 }
 
 /// Queues writes and commits them in batches on one tokio task.
@@ -119,6 +125,15 @@ impl GroupCommitter {
     }
 
     pub fn with_max_batch(store: Arc<dyn Store>, max_batch: usize) -> Self {
+        Self::start(store, max_batch, None)
+    }
+
+    /// Like [`new`](Self::new), running each batch's callbacks inside `scope`.
+    pub fn with_callback_scope(store: Arc<dyn Store>, scope: CallbackScope) -> Self {
+        Self::start(store, DEFAULT_MAX_BATCH, Some(scope))
+    }
+
+    fn start(store: Arc<dyn Store>, max_batch: usize, scope: Option<CallbackScope>) -> Self {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
@@ -133,6 +148,7 @@ impl GroupCommitter {
             failed_batches: AtomicU64::new(0),
             fenced: AtomicU64::new(0),
             max_batch: AtomicU64::new(0),
+            scope,
         });
         let runtime = tokio::runtime::Handle::current();
         let task = runtime.spawn(run(shared.clone(), store, max_batch.max(1)));
@@ -290,12 +306,36 @@ async fn commit_batch(
     } else {
         Ok(Vec::new())
     };
-    let mut from_store = match &committed {
+    let from_store = match &committed {
         Ok(outcomes) => outcomes.iter().map(|&o| Ok(o)).collect::<Vec<_>>(),
         Err(e) => vec![Err(e.clone()); n],
     }
     .into_iter();
 
+    let mut work = Some((callbacks, names, fenced, from_store));
+    let mut run_callbacks = || {
+        let Some((callbacks, names, fenced, from_store)) = work.take() else {
+            return;
+        };
+        run_callbacks(shared, fences, callbacks, names, fenced, from_store);
+    };
+    match &shared.scope {
+        Some(scope) => scope(&mut run_callbacks),
+        None => run_callbacks(),
+    }
+    // A scope that did not run them: they still run, exactly once.
+    run_callbacks();
+    shared.completed.send_modify(|c| *c += total as u64);
+}
+
+fn run_callbacks(
+    shared: &Shared,
+    fences: &mut HashMap<String, Fence>,
+    callbacks: Vec<Done>,
+    names: Vec<String>,
+    fenced: Vec<Option<WriteOutcome>>,
+    mut from_store: std::vec::IntoIter<Result<WriteOutcome, StoreError>>,
+) {
     for ((done, name), fenced) in callbacks.into_iter().zip(names).zip(fenced) {
         let result = match fenced {
             Some(outcome) => Ok(outcome),
@@ -320,7 +360,6 @@ async fn commit_batch(
             fences.insert(name, Fence { until, current });
         }
     }
-    shared.completed.send_modify(|c| *c += total as u64);
 }
 
 /// Runs one store commit; `Ok` holds exactly one outcome per write.
@@ -329,19 +368,34 @@ async fn commit_writes(
     writes: Vec<Write>,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let n = writes.len();
-    // On its own task so that a panicking store fails this batch, not the committer.
-    let store = store.clone();
-    let committing = tokio::spawn(async move { store.commit(&writes).await });
-    match committing.await {
+    // A panicking store fails this batch, not the committer. Caught here rather than by
+    // running the commit on a task of its own: that cost every commit a hop between tasks.
+    let mut committing = store.commit(&writes);
+    let committed = std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| committing.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(result)) => std::task::Poll::Ready(Ok(result)),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    })
+    .await;
+    match committed {
         Ok(Ok(outcomes)) if outcomes.len() == n => Ok(outcomes),
         Ok(Ok(outcomes)) => Err(StoreError::Io(format!(
             "the store returned {} outcomes for a batch of {n} writes (a bug in the store)",
             outcomes.len()
         ))),
         Ok(Err(e)) => Err(e),
-        Err(e) => Err(StoreError::Io(format!(
-            "the store failed while committing: {e}"
-        ))),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Err(StoreError::Io(format!(
+                "the store panicked while committing: {reason}"
+            )))
+        }
     }
 }
 
@@ -454,6 +508,47 @@ mod tests {
         gc.submit(put("c", 1, None), recorder(&results, 2));
         gc.flush().await;
         assert_eq!(results.lock().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_batch_runs_its_callbacks_inside_the_scope_once_each() {
+        // Records, per batch, whether the callbacks ran inside the scope.
+        let inside = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let scopes = Arc::new(AtomicUsize::new(0));
+        let (flag, count) = (inside.clone(), scopes.clone());
+        let scope: CallbackScope = Arc::new(move |run: &mut dyn FnMut()| {
+            count.fetch_add(1, Ordering::SeqCst);
+            flag.store(true, Ordering::SeqCst);
+            run();
+            run(); // a second call does nothing
+            flag.store(false, Ordering::SeqCst);
+        });
+        let gc = GroupCommitter::with_callback_scope(Arc::new(MemoryStore::new()), scope);
+        let seen: Arc<Mutex<Vec<(usize, bool)>>> = Arc::default();
+        for i in 0..5 {
+            let (seen, inside) = (seen.clone(), inside.clone());
+            gc.submit(
+                put(&format!("s{i}"), 1, None),
+                Box::new(move |r| {
+                    assert!(r.is_ok());
+                    seen.lock().push((i, inside.load(Ordering::SeqCst)));
+                }),
+            );
+        }
+        gc.flush().await;
+        let seen = seen.lock().clone();
+        assert_eq!(seen, (0..5).map(|i| (i, true)).collect::<Vec<_>>());
+        assert_eq!(scopes.load(Ordering::SeqCst) as u64, gc.stats().batches);
+    }
+
+    #[tokio::test]
+    async fn a_scope_that_does_not_run_the_callbacks_cannot_lose_them() {
+        let scope: CallbackScope = Arc::new(|_run: &mut dyn FnMut()| {});
+        let gc = GroupCommitter::with_callback_scope(Arc::new(MemoryStore::new()), scope);
+        let results: Results = Arc::default();
+        gc.submit(put("x", 1, None), recorder(&results, 0));
+        gc.flush().await;
+        assert_eq!(results.lock().len(), 1);
     }
 
     #[tokio::test]
