@@ -1,28 +1,33 @@
 //! One deepstream WebSocket connection: handshake, authentication, heartbeats, and the
 //! dispatch of record messages.
 //!
-//! The connection's reader runs here; a separate writer task drains the outbox into the
-//! socket, writing whatever has queued up before each flush.
+//! One task serves the connection: it reads and handles the client's messages, and it
+//! writes the outbox into the socket, everything that has queued up in one flush. A
+//! message's handler runs while queued frames keep being written; the next message is
+//! read once it is done, so messages are handled in order.
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{Semaphore, oneshot};
-use tokio::time::{Instant, interval_at, sleep_until};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep, sleep_until};
 
 use recordsync_protocol::{
     AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, DecodeError, Message,
     ParserAction, ParserMessage, Topic, binary, json,
 };
 
-use super::record::RecordTopic;
+use super::record::{NameSet, RecordTopic};
 use super::session::{Session, Transport};
 use crate::ServerState;
 use crate::auth::login::Login;
-use crate::outbox::{Outbox, OutboxReceiver};
+use crate::outbox::{Outbox, OutboxReceiver, Taken};
 use crate::permission::Guard;
 
 /// Where the connection is in deepstream's handshake.
@@ -38,82 +43,190 @@ enum Stage {
 const POLICY: u16 = 1008;
 const OVERFLOW: (u16, &str) = (POLICY, "outbound queue full: the client is not reading");
 
-pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transport) {
-    let config = &state.config;
-    let (mut sink, mut stream) = socket.split();
-    let (
-        outbox,
-        OutboxReceiver {
-            mut frames,
-            overflow,
-        },
-    ) = Outbox::new(config.outbound_queue_limit);
-    let session = Arc::new(Session {
-        id: state.next_session_id(),
-        transport,
-        outbox,
-    });
-    let (close_tx, mut close_rx) = oneshot::channel::<CloseFrame>();
+/// What a message handler works on; moved into the handler while it runs.
+struct Conn {
+    stage: Stage,
+    records: RecordTopic,
+}
 
-    let writer = tokio::spawn(async move {
-        // Grows to the largest batch this connection has seen: an idle connection keeps
-        // a few frames' worth, not 64.
-        let mut batch = Vec::new();
+type Handling = Pin<Box<dyn Future<Output = (Conn, Flow)> + Send>>;
+
+/// What woke the connection's task.
+enum Event {
+    Frame(Frame),
+    Handled(Conn, Flow),
+    Timer,
+    Overflowed,
+    /// The client closed the socket, or it failed.
+    Gone,
+}
+
+/// Why writing stopped for good.
+enum Ended {
+    Overflowed,
+    Gone,
+}
+
+/// The socket, the outbox and the frames taken from it but not yet written.
+struct Io {
+    socket: WebSocket,
+    outbox: OutboxReceiver,
+    out: VecDeque<Frame>,
+    /// Frames were handed to the socket since its last flush.
+    unflushed: bool,
+}
+
+impl Io {
+    /// Writes whatever the outbox holds, without waiting. `Err`: why the connection ends.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), Ended> {
         loop {
-            tokio::select! {
-                biased;
-                n = frames.recv_many(&mut batch, 64) => {
-                    if n == 0 {
-                        break;
-                    }
-                    for frame in batch.drain(..) {
-                        if sink.feed(frame).await.is_err() {
-                            return;
-                        }
-                    }
-                    if sink.flush().await.is_err() {
-                        return;
-                    }
+            while !self.out.is_empty() {
+                match self.socket.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Err(Ended::Gone),
+                    // The client is not reading: the frames wait here, later ones in the
+                    // outbox, until the socket drains or the outbox overflows.
+                    Poll::Pending => return Ok(()),
                 }
-                close = &mut close_rx => {
-                    if let Ok(close) = close {
-                        let _ = sink.send(Frame::Close(Some(close))).await;
+                let frame = self.out.pop_front().expect("not empty");
+                if self.socket.start_send_unpin(frame).is_err() {
+                    return Err(Ended::Gone);
+                }
+                self.unflushed = true;
+            }
+            match self.outbox.poll_take(cx, &mut self.out) {
+                Poll::Ready(Taken::Frames) => continue,
+                Poll::Ready(Taken::Overflowed) => return Err(Ended::Overflowed),
+                Poll::Pending => {
+                    // Going quiet: an idle connection keeps no frame buffer. Under load
+                    // this is one small allocation per write, against a system call.
+                    if self.out.capacity() > 0 {
+                        self.out = VecDeque::new();
                     }
                     break;
                 }
             }
         }
-        let _ = sink.close().await;
-    });
+        if self.unflushed {
+            match self.socket.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(_)) => return Err(Ended::Gone),
+                Poll::Pending => {}
+            }
+        }
+        Ok(())
+    }
 
-    let mut records = RecordTopic {
-        session: session.clone(),
-        engine: state.engine.clone(),
-        subscriptions: HashSet::new(),
-        pending_writes: Arc::new(Semaphore::new(config.max_pending_writes)),
-        guard: Guard::new(config, state.engine.clone()),
+    /// Writes, and waits for the next thing to do.
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        handling: &mut Option<Handling>,
+        timer: Pin<&mut Sleep>,
+    ) -> Poll<Event> {
+        match self.poll_write(cx) {
+            Ok(()) => {}
+            Err(Ended::Overflowed) => return Poll::Ready(Event::Overflowed),
+            Err(Ended::Gone) => return Poll::Ready(Event::Gone),
+        }
+        if let Some(handler) = handling {
+            return match handler.as_mut().poll(cx) {
+                Poll::Ready((conn, flow)) => {
+                    *handling = None;
+                    Poll::Ready(Event::Handled(conn, flow))
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        if timer.poll(cx).is_ready() {
+            return Poll::Ready(Event::Timer);
+        }
+        match self.socket.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Event::Frame(frame)),
+            Poll::Ready(Some(Err(_)) | None) => Poll::Ready(Event::Gone),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Writes what is queued now, then `close` (if any), and closes the socket.
+    async fn finish(&mut self, close: Option<CloseFrame>) {
+        loop {
+            while let Some(frame) = self.out.pop_front() {
+                if self.socket.feed(frame).await.is_err() {
+                    return;
+                }
+            }
+            let taken = poll_fn(|cx| Poll::Ready(self.outbox.poll_take(cx, &mut self.out))).await;
+            if taken != Poll::Ready(Taken::Frames) {
+                break;
+            }
+        }
+        if let Some(close) = close {
+            let _ = self.socket.send(Frame::Close(Some(close))).await;
+        }
+        let _ = self.socket.close().await;
+    }
+}
+
+pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transport) {
+    let config = &state.config;
+    let (outbox, outbox_rx) = Outbox::new(config.outbound_queue_limit);
+    let session = Arc::new(Session {
+        id: state.next_session_id(),
+        transport,
+        outbox,
+    });
+    let mut io = Io {
+        socket,
+        outbox: outbox_rx,
+        out: VecDeque::new(),
+        unflushed: false,
     };
-    let mut stage = Stage::AwaitingChallenge;
+    let mut conn = Some(Conn {
+        stage: Stage::AwaitingChallenge,
+        records: RecordTopic {
+            session: session.clone(),
+            engine: state.engine.clone(),
+            subscriptions: NameSet::default(),
+            pending_writes: Arc::new(Semaphore::new(config.max_pending_writes)),
+            guard: Guard::new(config, state.engine.clone()),
+        },
+    });
+    let mut handling: Option<Handling> = None;
     let auth_deadline = Instant::now() + config.unauthenticated_timeout;
     let heartbeat = config.heartbeat_interval;
-    let mut liveness = interval_at(Instant::now() + heartbeat, heartbeat);
     let mut last_heard = Instant::now();
+    let mut next_check = last_heard + heartbeat;
+    // One timer for the heartbeat check and, until the client has logged in, the
+    // authentication deadline.
+    let timer = sleep_until(next_check.min(auth_deadline));
+    tokio::pin!(timer);
 
     let close_reason: Option<(u16, &'static str)> = loop {
-        tokio::select! {
-            frame = stream.next() => {
-                let Some(Ok(frame)) = frame else { break None };
+        let event = poll_fn(|cx| io.poll_event(cx, &mut handling, timer.as_mut())).await;
+        match event {
+            Event::Frame(frame) => {
                 last_heard = Instant::now();
                 let decoded = match (transport, frame) {
-                    (Transport::Binary, Frame::Binary(bytes)) => binary::decode(&bytes, config.max_message_size),
-                    (Transport::Json, Frame::Text(text)) => json::decode(text.as_str(), config.max_message_size),
+                    (Transport::Binary, Frame::Binary(bytes)) => {
+                        binary::decode(&bytes, config.max_message_size)
+                    }
+                    (Transport::Json, Frame::Text(text)) => {
+                        json::decode(text.as_str(), config.max_message_size)
+                    }
                     (_, Frame::Close(_)) => break None,
                     (_, Frame::Ping(_) | Frame::Pong(_)) => continue,
                     (Transport::Binary, Frame::Text(_)) => {
-                        break Some((POLICY, "text frames are not accepted on the binary endpoint"));
+                        break Some((
+                            POLICY,
+                            "text frames are not accepted on the binary endpoint",
+                        ));
                     }
                     (Transport::Json, Frame::Binary(_)) => {
-                        break Some((POLICY, "binary frames are not accepted on the JSON endpoint"));
+                        break Some((
+                            POLICY,
+                            "binary frames are not accepted on the JSON endpoint",
+                        ));
                     }
                 };
                 let message = match decoded {
@@ -123,53 +236,81 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transpor
                         continue;
                     }
                 };
+                let mut c = conn.take().expect("one message is handled at a time");
                 // Boxed: the future of the deepest message handler is several KiB, and
                 // inline it would be part of every connection's task, idle or not.
-                match Box::pin(handle(&mut stage, &mut records, &session, message)).await {
-                    Flow::Continue => {}
-                    Flow::Close(reason) => break Some(reason),
+                handling = Some(Box::pin(async move {
+                    let session = c.records.session.clone();
+                    let flow = handle(&mut c.stage, &mut c.records, &session, message).await;
+                    (c, flow)
+                }));
+            }
+            Event::Handled(c, flow) => {
+                conn = Some(c);
+                if let Flow::Close(reason) = flow {
+                    break Some(reason);
                 }
             }
-            _ = sleep_until(auth_deadline), if stage != Stage::Open => {
-                session.send(ConnectionMessage {
-                    action: ConnectionAction::AuthenticationTimeout as i32,
-                    ..Default::default()
-                });
-                break Some((POLICY, "not authenticated in time"));
-            }
-            _ = liveness.tick() => {
-                // deepstream closes a connection that missed two heartbeats.
-                if last_heard.elapsed() > heartbeat * 2 {
-                    break Some((POLICY, "no heartbeat"));
+            Event::Timer => {
+                let now = Instant::now();
+                let open = conn.as_ref().is_some_and(|c| c.stage == Stage::Open);
+                if !open && now >= auth_deadline {
+                    session.send(ConnectionMessage {
+                        action: ConnectionAction::AuthenticationTimeout as i32,
+                        ..Default::default()
+                    });
+                    break Some((POLICY, "not authenticated in time"));
                 }
+                if now >= next_check {
+                    // deepstream closes a connection that missed two heartbeats.
+                    if now.duration_since(last_heard) > heartbeat * 2 {
+                        break Some((POLICY, "no heartbeat"));
+                    }
+                    next_check = (next_check + heartbeat).max(now);
+                }
+                let due = if open {
+                    next_check
+                } else {
+                    next_check.min(auth_deadline)
+                };
+                timer.as_mut().reset(due);
             }
-            _ = overflow.wait() => {
-                tracing::warn!(session = session.id, "outbound queue full: disconnecting a client that does not read");
+            Event::Overflowed => {
+                tracing::warn!(
+                    session = session.id,
+                    "outbound queue full: disconnecting a client that does not read"
+                );
                 break Some(OVERFLOW);
             }
+            Event::Gone => break None,
         }
     };
 
-    records.close().await;
-    let overflowed = close_reason == Some(OVERFLOW);
-    if let Some((code, reason)) = close_reason {
-        let _ = close_tx.send(CloseFrame {
-            code,
-            reason: reason.into(),
-        });
+    if let Some(handler) = handling.take() {
+        let (c, _) = handler.await;
+        conn = Some(c);
     }
-    drop(records);
+    if let Some(mut c) = conn.take() {
+        c.records.close().await;
+    }
     drop(session);
-    // A client that does not read would keep the writer blocked forever: cut it off now.
-    // Otherwise give the writer a moment to deliver what is queued and say goodbye.
-    let mut writer = writer;
-    if overflowed
-        || tokio::time::timeout(Duration::from_secs(5), &mut writer)
-            .await
-            .is_err()
-    {
-        writer.abort();
+    let close = close_reason.map(|(code, reason)| CloseFrame {
+        code,
+        reason: reason.into(),
+    });
+    if close_reason == Some(OVERFLOW) || io.outbox.overflowed() {
+        // Nothing more is written to a client that does not read; the close frame is
+        // offered, but not waited for.
+        io.out.clear();
+        let _ = tokio::time::timeout(
+            Duration::from_millis(100),
+            io.socket.send(Frame::Close(close)),
+        )
+        .await;
+        return;
     }
+    // Give the client a moment to take what is queued, and say goodbye.
+    let _ = tokio::time::timeout(Duration::from_secs(5), io.finish(close)).await;
 }
 
 enum Flow {

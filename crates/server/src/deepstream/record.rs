@@ -24,7 +24,7 @@ pub struct RecordTopic {
     pub session: Arc<Session>,
     pub engine: Arc<Engine>,
     /// Names this connection subscribed to, to unsubscribe when it goes away.
-    pub subscriptions: HashSet<String>,
+    pub subscriptions: NameSet,
     /// Bounds the writes this connection has waiting for their commit: a client that
     /// writes faster than the disk is slowed at its own socket, nowhere else.
     pub pending_writes: Arc<Semaphore>,
@@ -72,7 +72,7 @@ impl RecordTopic {
 
     /// Unsubscribes everything; called when the connection closes.
     pub async fn close(&mut self) {
-        for name in std::mem::take(&mut self.subscriptions) {
+        for name in std::mem::take(&mut self.subscriptions).into_vec() {
             let _ = self.engine.unsubscribe(self.session.id, &name).await;
         }
         self.engine.listening.connection_closed(self.session.id);
@@ -99,7 +99,9 @@ impl RecordTopic {
 
     async fn subscribe(&mut self, m: RecordMessage, create: bool) {
         self.ack(&m);
-        for name in Self::names(&m) {
+        let names = Self::names(&m);
+        self.subscriptions.reserve(names.len());
+        for name in names {
             if !self
                 .guard
                 .allow_subscribe(&self.session, &m, &name, create)
@@ -130,9 +132,7 @@ impl RecordTopic {
                 .subscribe(self.session.clone(), &name, create, initial)
                 .await
             {
-                Ok(()) => {
-                    self.subscriptions.insert(name);
-                }
+                Ok(shared) => self.subscriptions.insert(shared),
                 Err(e) => self.engine_error(&m, &name, e),
             }
         }
@@ -141,7 +141,9 @@ impl RecordTopic {
     async fn subscribe_and_head(&mut self, m: RecordMessage) {
         let mut reply = RecordMessage::new(RecordAction::HeadResponseBulk);
         reply.correlation_id = m.correlation_id.clone();
-        for name in Self::names(&m) {
+        let names = Self::names(&m);
+        self.subscriptions.reserve(names.len());
+        for name in names {
             if !self
                 .guard
                 .allow_subscribe(&self.session, &m, &name, false)
@@ -161,9 +163,7 @@ impl RecordTopic {
                 .subscribe(self.session.clone(), &name, false, initial)
                 .await
             {
-                Ok(()) => {
-                    self.subscriptions.insert(name);
-                }
+                Ok(shared) => self.subscriptions.insert(shared),
                 Err(e) => self.engine_error(&m, &name, e),
             }
         }
@@ -420,6 +420,94 @@ impl RecordTopic {
     }
 }
 
+/// The names a connection is subscribed to. They are the engine's own `Arc<str>`s, shared
+/// with the record's cell, so a subscription costs one pointer here. A short list is
+/// searched in place; past [`NameSet::SMALL`] names a hash set takes over.
+#[derive(Debug)]
+pub enum NameSet {
+    Small(Vec<Arc<str>>),
+    Large(HashSet<Arc<str>>),
+}
+
+impl Default for NameSet {
+    fn default() -> Self {
+        NameSet::Small(Vec::new())
+    }
+}
+
+impl NameSet {
+    pub const SMALL: usize = 32;
+
+    /// Makes room for `more` names (exactly, while the list is short).
+    pub fn reserve(&mut self, more: usize) {
+        match self {
+            NameSet::Small(list) if list.len() + more <= Self::SMALL => list.reserve_exact(more),
+            NameSet::Small(_) => {}
+            NameSet::Large(set) => set.reserve(more),
+        }
+    }
+
+    pub fn insert(&mut self, name: Arc<str>) {
+        match self {
+            NameSet::Small(list) => {
+                if list.iter().any(|n| Arc::ptr_eq(n, &name) || **n == *name) {
+                    return;
+                }
+                if list.len() < Self::SMALL {
+                    list.reserve_exact(1);
+                    list.push(name);
+                } else {
+                    let mut set: HashSet<Arc<str>> = list.drain(..).collect();
+                    set.insert(name);
+                    *self = NameSet::Large(set);
+                }
+            }
+            NameSet::Large(set) => {
+                set.insert(name);
+            }
+        }
+    }
+
+    /// Removes `name`; returns whether it was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        match self {
+            NameSet::Small(list) => match list.iter().position(|n| **n == *name) {
+                Some(i) => {
+                    list.swap_remove(i);
+                    true
+                }
+                None => false,
+            },
+            NameSet::Large(set) => set.remove(name),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            NameSet::Small(list) => list.len(),
+            NameSet::Large(set) => set.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            NameSet::Small(list) => list.iter().any(|n| **n == *name),
+            NameSet::Large(set) => set.contains(name),
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Arc<str>> {
+        match self {
+            NameSet::Small(list) => list,
+            NameSet::Large(set) => set.into_iter().collect(),
+        }
+    }
+}
+
 /// Sends the outcome of a write or delete to its writer.
 fn reply_to_write(
     session: &Session,
@@ -516,6 +604,34 @@ mod tests {
             data: data.map(Into::into),
             ..RecordMessage::named(action, "r")
         }
+    }
+
+    #[test]
+    fn name_sets_keep_each_name_once_small_or_large() {
+        let mut names = NameSet::default();
+        let a: Arc<str> = Arc::from("a");
+        names.reserve(2);
+        names.insert(a.clone());
+        names.insert(Arc::from("a"));
+        names.insert(Arc::from("b"));
+        assert_eq!(names.len(), 2);
+        assert!(names.contains("a") && names.contains("b") && !names.contains("c"));
+        assert!(names.remove("a"));
+        assert!(!names.remove("a"));
+        assert_eq!(names.len(), 1);
+        // Past the short list, a set takes over and keeps the same answers.
+        for i in 0..100 {
+            names.insert(Arc::from(format!("n{i}")));
+            names.insert(Arc::from(format!("n{i}")));
+        }
+        assert!(matches!(names, NameSet::Large(_)));
+        assert_eq!(names.len(), 101);
+        assert!(names.remove("n7"));
+        assert!(!names.contains("n7") && names.contains("n8") && names.contains("b"));
+        let mut all: Vec<String> = names.into_vec().iter().map(|n| n.to_string()).collect();
+        all.sort();
+        assert_eq!(all.len(), 100);
+        assert_eq!(all[0], "b");
     }
 
     #[test]

@@ -91,7 +91,12 @@ impl Engine {
         rematch_interval: Duration,
     ) -> Arc<Engine> {
         let engine = Arc::new_cyclic(|me| Engine {
-            committer: GroupCommitter::new(store.clone()),
+            // A commit's updates are all queued before any connection is woken to write
+            // them: a subscriber of several of the batch's records gets them in one write.
+            committer: GroupCommitter::with_callback_scope(
+                store.clone(),
+                Arc::new(|run: &mut dyn FnMut()| crate::outbox::deferring_wakes(run)),
+            ),
             store,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
@@ -137,13 +142,15 @@ impl Engine {
     /// waits for it. `initial` receives the state the subscriber starts from (`None`: the
     /// record does not exist) and whether the record has a provider; it runs under the
     /// record's lock, so whatever it queues for the client precedes every later update.
+    ///
+    /// Returns the engine's copy of the name, for the subscriber to keep instead of its own.
     pub async fn subscribe(
         &self,
         subscriber: Arc<dyn Subscriber>,
         name: &str,
         create: bool,
         initial: impl FnOnce(Option<Snapshot>, bool),
-    ) -> Result<(), EngineError> {
+    ) -> Result<Arc<str>, EngineError> {
         let held = self.acquire_loaded(name).await?;
         let cell = &held.cell;
         let mut st = cell.state.lock();
@@ -161,7 +168,7 @@ impl Engine {
             st.subscribers.push(subscriber);
         }
         initial(snapshot, self.listening.has_provider(&cell.name));
-        Ok(())
+        Ok(cell.name.clone())
     }
 
     /// Ends a subscription. Returns whether there was one.
