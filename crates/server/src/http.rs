@@ -35,8 +35,9 @@ async fn deepstream_json(ws: WebSocketUpgrade, State(state): State<Arc<ServerSta
 /// Bytes read from a client's socket at a time. tungstenite's default (128 KiB) is filled
 /// with zeros before the first read, so every connection, idle or not, cost 128 KiB of
 /// resident memory and the page faults to get it; client messages are small, and a larger
-/// one simply takes several reads.
-const READ_BUFFER: usize = 1024;
+/// one simply takes several reads. 512 bytes holds a typical client message (a subscribe,
+/// an update of a small record) and keeps an idle connection small.
+const READ_BUFFER: usize = 512;
 
 fn upgrade(ws: WebSocketUpgrade, state: Arc<ServerState>, transport: Transport) -> Response {
     // Frames a little over the message limit still reach the decoder, which answers with

@@ -8,8 +8,6 @@
 //!
 //! The unauthenticated-connection timeout is kept by the connection itself.
 
-use std::sync::Arc;
-
 use serde_json::Value as Json;
 
 use recordsync_protocol::{AuthAction, AuthMessage};
@@ -49,7 +47,7 @@ impl Guard {
                 let client_data =
                     (!identity.client_data.is_null()).then(|| identity.client_data.to_string());
                 tracing::debug!(session = session.id, user = %identity.id, "logged in");
-                self.set_user(Arc::new(identity));
+                self.set_user(identity.into_shared());
                 session.send(AuthMessage {
                     action: AuthAction::AuthSuccessful as i32,
                     data: client_data,

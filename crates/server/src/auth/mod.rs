@@ -68,6 +68,23 @@ impl Identity {
         Identity::new(None, Json::Null, Json::Null)
     }
 
+    /// The anonymous user, one copy shared by every connection that is (or logged in as)
+    /// it: an identity is half a KiB, too much to repeat on every idle connection.
+    pub fn shared_anonymous() -> Arc<Identity> {
+        static ANONYMOUS: std::sync::LazyLock<Arc<Identity>> =
+            std::sync::LazyLock::new(|| Arc::new(Identity::anonymous()));
+        ANONYMOUS.clone()
+    }
+
+    /// Shares the identity, using the one anonymous copy when it is that user.
+    pub fn into_shared(self) -> Arc<Identity> {
+        if self.id == OPEN_USER && self.server_data.is_null() && self.client_data.is_null() {
+            Identity::shared_anonymous()
+        } else {
+            Arc::new(self)
+        }
+    }
+
     /// The `user` object permission rules read.
     pub fn rule_json(&self) -> &Json {
         &self.rule_json
@@ -95,26 +112,29 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
 /// The configured auth types, in order.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
-    chain: Vec<Arc<dyn Authenticator>>,
+    /// Shared: every connection's guard holds the configuration.
+    chain: Arc<[Arc<dyn Authenticator>]>,
 }
 
 impl Default for AuthConfig {
     /// deepstream's default: `auth: [{type: none}]`.
     fn default() -> Self {
         AuthConfig {
-            chain: vec![Arc::new(none::NoneAuth)],
+            chain: Arc::new([Arc::new(none::NoneAuth) as Arc<dyn Authenticator>]),
         }
     }
 }
 
 impl AuthConfig {
     pub fn new(chain: Vec<Arc<dyn Authenticator>>) -> AuthConfig {
-        AuthConfig { chain }
+        AuthConfig {
+            chain: chain.into(),
+        }
     }
 
     /// Offers the login to each auth type in turn; the first that knows the user decides.
     pub async fn authenticate(&self, auth_data: &Json) -> Result<Identity, Option<Json>> {
-        for auth in &self.chain {
+        for auth in self.chain.iter() {
             match auth.authenticate(auth_data).await {
                 Outcome::Valid(identity) => return Ok(identity),
                 Outcome::Invalid { client_data } => return Err(client_data),
@@ -211,7 +231,7 @@ impl AuthConfig {
             };
             chain.push(auth);
         }
-        Ok(Some((AuthConfig { chain }, warnings)))
+        Ok(Some((AuthConfig::new(chain), warnings)))
     }
 }
 

@@ -55,7 +55,7 @@ impl Guard {
         Guard {
             config: config.permission.clone(),
             engine,
-            user: Arc::new(Identity::anonymous()),
+            user: Identity::shared_anonymous(),
             auth: config.auth.clone(),
             max_auth_attempts: config.max_auth_attempts.max(1),
             failed_logins: 0,
