@@ -38,6 +38,9 @@ struct State {
     frames: VecDeque<Frame>,
     /// The connection's task, when it waits for frames.
     waker: Option<Waker>,
+    /// The connection's task, when it cannot take frames (its socket is full) and waits
+    /// to hear of an overflow only.
+    overflow_waker: Option<Waker>,
     /// The queue was full once: the connection must be closed, and nothing more is queued.
     overflowed: bool,
     /// The receiver is gone: frames are dropped.
@@ -75,7 +78,7 @@ impl Outbox {
 
     /// Queues a frame, or marks the connection for disconnection if the queue is full.
     pub fn push(&self, frame: Frame) {
-        let waker = {
+        let (waker, overflow_waker) = {
             let mut st = self.shared.state.lock();
             if st.closed || st.overflowed {
                 return;
@@ -84,13 +87,17 @@ impl Outbox {
                 st.overflowed = true;
                 // Nothing queued will be written: free it now.
                 st.frames = VecDeque::new();
+                (st.waker.take(), st.overflow_waker.take())
             } else {
                 st.frames.push_back(frame);
+                (st.waker.take(), None)
             }
-            st.waker.take()
         };
         if let Some(waker) = waker {
             wake_or_defer(waker);
+        }
+        if let Some(waker) = overflow_waker {
+            waker.wake();
         }
     }
 }
@@ -119,6 +126,21 @@ impl OutboxReceiver {
         Poll::Pending
     }
 
+    /// For a task that cannot take frames now (its socket is full): ready once the queue
+    /// has overflowed, and until then registers the task to be woken when it does (and
+    /// not by every push).
+    pub fn poll_overflow(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.shared.state.lock();
+        if st.overflowed {
+            return Poll::Ready(());
+        }
+        match &mut st.overflow_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
     /// Whether the queue has overflowed.
     pub fn overflowed(&self) -> bool {
         self.shared.state.lock().overflowed
@@ -130,6 +152,7 @@ impl Drop for OutboxReceiver {
         let mut st = self.shared.state.lock();
         st.closed = true;
         st.waker = None;
+        st.overflow_waker = None;
         st.frames = VecDeque::new();
     }
 }
@@ -268,6 +291,24 @@ mod tests {
         outbox.push(frame(4));
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert_eq!(outbox.shared.state.lock().frames.len(), 0);
+    }
+
+    #[test]
+    fn a_blocked_receiver_is_woken_by_the_overflow_only() {
+        let (outbox, rx) = Outbox::new(2);
+        let (count, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(rx.poll_overflow(&mut cx).is_pending());
+        outbox.push(frame(1));
+        outbox.push(frame(2));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            0,
+            "pushes that fit wake nobody"
+        );
+        outbox.push(frame(3));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(rx.poll_overflow(&mut cx).is_ready());
     }
 
     #[test]

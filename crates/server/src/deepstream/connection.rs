@@ -86,7 +86,12 @@ impl Io {
                     Poll::Ready(Err(_)) => return Err(Ended::Gone),
                     // The client is not reading: the frames wait here, later ones in the
                     // outbox, until the socket drains or the outbox overflows.
-                    Poll::Pending => return Ok(()),
+                    Poll::Pending => {
+                        return match self.outbox.poll_overflow(cx) {
+                            Poll::Ready(()) => Err(Ended::Overflowed),
+                            Poll::Pending => Ok(()),
+                        };
+                    }
                 }
                 let frame = self.out.pop_front().expect("not empty");
                 if self.socket.start_send_unpin(frame).is_err() {
