@@ -7,8 +7,13 @@
 //! default upstream cannot silently weaken it).
 //!
 //! Layout of the file (`src/embedded/codec.rs` documents the bytes):
-//! - `records`: record name → version, ctime, mtime, JSON data.
-//! - `journal`: (name, version) → time, op JSON.
+//! - `records`: record name → version, ctime, mtime, key of its newest `log` entry, JSON data.
+//! - `log`:     sequence number → name, version, time, op JSON, key of the record's
+//!   previous entry. Appended in commit order, so a commit touches the end of the log
+//!   only, however many records it writes (with one table keyed by record, a commit of
+//!   100 records' writes rewrote about 100 pages, and the fsync cost grows with them).
+//! - `journal`: (name, version) → time, op JSON: entries written by schema 1, still read
+//!   and deleted, never written. A file of schema 1 is upgraded on open by adding `log`.
 //! - `meta`:    `schema_version` → [`SCHEMA_VERSION`], checked on open.
 //!
 //! redb's calls block on disk I/O, so every call runs on tokio's blocking pool and the
@@ -26,17 +31,20 @@ use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable,
 use crate::error::StoreError;
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 
-pub use codec::FORMAT_V1;
+pub use codec::{FORMAT_V1, FORMAT_V2, LOG_FORMAT_V1};
 
 /// The file inside the data directory.
 pub const FILE_NAME: &str = "recordsync.redb";
 
 /// Version of the table layout. Bumped when tables are added, renamed or re-keyed, so
 /// that an older build refuses a directory it would misread instead of damaging it.
-pub const SCHEMA_VERSION: u64 = 1;
+///
+/// 2: journal entries go to `log` (schema 1 had only `journal`).
+pub const SCHEMA_VERSION: u64 = 2;
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const JOURNAL: TableDefinition<&[u8], &[u8]> = TableDefinition::new("journal");
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -165,13 +173,16 @@ fn init_schema(db: &Database) -> Result<(), String> {
     {
         txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
         txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
+        txn.open_table(LOG).map_err(|e| fail(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
         let stored = meta
             .get(SCHEMA_KEY)
             .map_err(|e| fail(e.into()))?
             .map(|v| v.value());
         match stored {
-            None => {
+            // Schema 1 differs only by the missing `log`, created above: its records and
+            // journal entries are read as they are.
+            None | Some(1) => {
                 meta.insert(SCHEMA_KEY, SCHEMA_VERSION)
                     .map_err(|e| fail(e.into()))?;
             }
@@ -219,16 +230,17 @@ fn db_error(what: &str, name: Option<&str>, e: impl Into<redb::Error>) -> StoreE
     }
 }
 
-/// The version the record has in the transaction, `None` when it does not exist.
-fn stored_version(
+/// The version the record has in the transaction and the key of its newest `log` entry
+/// (0: none), `None` when it does not exist.
+fn stored_head(
     records: &impl ReadableTable<&'static [u8], &'static [u8]>,
     name: &str,
-) -> Result<Option<u64>, StoreError> {
+) -> Result<Option<(u64, u64)>, StoreError> {
     let guard = records
         .get(codec::record_key(name))
         .map_err(|e| db_error("reading a record", Some(name), e))?;
     guard
-        .map(|value| codec::decode_record_version(name, value.value()))
+        .map(|value| codec::decode_record_head(name, value.value()))
         .transpose()
 }
 
@@ -246,9 +258,16 @@ fn commit_blocking(db: &Database, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
     {
         let mut records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
         let mut journal = txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
-        // Versions written earlier in this batch, so chained writes to one record need
-        // not re-read and re-verify the value just written.
-        let mut written: HashMap<&str, Option<u64>> = HashMap::new();
+        let mut log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
+        // After the newest entries were deleted with their record their keys are taken
+        // again, which is safe: nothing links to an entry of a deleted record.
+        let mut next_seq = match log.last().map_err(|e| fail(e.into()))? {
+            Some((key, _)) => key.value() + 1,
+            None => 1,
+        };
+        // State written earlier in this batch (version, newest log entry), so chained
+        // writes to one record need not re-read and re-verify the value just written.
+        let mut written: HashMap<&str, Option<(u64, u64)>> = HashMap::new();
         // Records with a conflict earlier in this batch: their later writes conflict too.
         let mut failed: HashMap<&str, Option<u64>> = HashMap::new();
         for write in batch {
@@ -257,10 +276,11 @@ fn commit_blocking(db: &Database, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
                 outcomes.push(WriteOutcome::Conflict { current });
                 continue;
             }
-            let current = match written.get(name) {
+            let stored = match written.get(name) {
                 Some(v) => *v,
-                None => stored_version(&records, name)?,
+                None => stored_head(&records, name)?,
             };
+            let current = stored.map(|(version, _)| version);
             match write {
                 Write::Put {
                     record,
@@ -272,17 +292,19 @@ fn commit_blocking(db: &Database, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
                         outcomes.push(WriteOutcome::Conflict { current });
                         continue;
                     }
-                    let value = codec::encode_record(record);
+                    let mut log_head = stored.map_or(0, |(_, head)| head);
+                    if let Some(entry) = entry {
+                        let value = codec::encode_log(next_seq, name, entry, log_head);
+                        log.insert(next_seq, value.as_slice())
+                            .map_err(|e| fail(e.into()))?;
+                        log_head = next_seq;
+                        next_seq += 1;
+                    }
+                    let value = codec::encode_record(record, log_head);
                     records
                         .insert(codec::record_key(name), value.as_slice())
                         .map_err(|e| fail(e.into()))?;
-                    if let Some(entry) = entry {
-                        let (key, value) = codec::encode_journal(name, entry);
-                        journal
-                            .insert(key.as_slice(), value.as_slice())
-                            .map_err(|e| fail(e.into()))?;
-                    }
-                    written.insert(name, Some(record.version));
+                    written.insert(name, Some((record.version, log_head)));
                 }
                 Write::Delete { base_version, .. } => {
                     if current != Some(*base_version) {
@@ -293,6 +315,11 @@ fn commit_blocking(db: &Database, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
                     records
                         .remove(codec::record_key(name))
                         .map_err(|e| fail(e.into()))?;
+                    let mut seq = stored.map_or(0, |(_, head)| head);
+                    while seq != 0 {
+                        let removed = log.remove(seq).map_err(|e| fail(e.into()))?;
+                        seq = log_step(name, seq, removed.as_ref().map(|v| v.value()))?.1;
+                    }
                     let (lo, hi) = journal_bounds(name, 0, u64::MAX);
                     journal
                         .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
@@ -325,6 +352,25 @@ fn get_blocking(db: &Database, name: &str) -> Result<Option<StoredRecord>, Store
         .transpose()
 }
 
+/// Decodes `name`'s log entry `seq`, found through its links; returns it with the key of
+/// the previous one. Links point only backwards, so a damaged one cannot make a loop.
+fn log_step(name: &str, seq: u64, value: Option<&[u8]>) -> Result<(JournalEntry, u64), StoreError> {
+    let Some(value) = value else {
+        return Err(codec::corrupt(
+            name,
+            format!("journal entry {seq} is missing from the log"),
+        ));
+    };
+    let (entry, prev) = codec::decode_log(name, seq, value)?;
+    if prev >= seq {
+        return Err(codec::corrupt(
+            name,
+            format!("journal entry {seq} in the log links forward, to {prev}"),
+        ));
+    }
+    Ok((entry, prev))
+}
+
 fn journal_blocking(
     db: &Database,
     name: &str,
@@ -333,6 +379,7 @@ fn journal_blocking(
 ) -> Result<Vec<JournalEntry>, StoreError> {
     let fail = |e: redb::Error| db_error("reading a journal", Some(name), e);
     let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    // Entries written under schema 1, all older than any in the log.
     let journal = txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
     let (lo, hi) = journal_bounds(name, from, to);
     let mut entries = Vec::new();
@@ -343,6 +390,28 @@ fn journal_blocking(
         let (key, value) = item.map_err(|e| fail(e.into()))?;
         entries.push(codec::decode_journal(name, key.value(), value.value())?);
     }
+    // The log, newest first along the record's links, down to `from`.
+    let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+    let log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
+    let mut seq = stored_head(&records, name)?.map_or(0, |(_, head)| head);
+    let mut newer = Vec::new();
+    while seq != 0 {
+        let guard = log.get(seq).map_err(|e| fail(e.into()))?;
+        let (entry, prev) = log_step(name, seq, guard.as_ref().map(|v| v.value()))?;
+        // Versions fall along the links: nothing older than `from` can follow.
+        let version = entry.version;
+        if version < from {
+            break;
+        }
+        if version <= to {
+            newer.push(entry);
+        }
+        if version == from {
+            break;
+        }
+        seq = prev;
+    }
+    entries.extend(newer.into_iter().rev());
     Ok(entries)
 }
 
@@ -416,6 +485,131 @@ mod tests {
         txn.commit().unwrap();
     }
 
+    fn poke_log(dir: &Path, seq: u64, value: &[u8]) {
+        let db = Database::open(dir.join(FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(LOG).unwrap().insert(seq, value).unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn damaged_log_entries_are_reported_against_their_record() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let batch: Vec<Write> = (1..=3).map(|v| put("r", v, "{}")).collect();
+            store.commit(&batch).await.unwrap();
+            store.commit(&[put("other", 1, "{}")]).await.unwrap();
+        }
+        // Entry 2 (r's version 2) damaged: ranges that stop above it still read.
+        poke_log(dir.path(), 2, b"\x01\0\0\0\0");
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.journal("r", 3, 3).await.unwrap().len(), 1);
+        let reason = assert_corrupt(store.journal("r", 2, 3).await, "r");
+        assert!(reason.contains("entry 2"), "{reason}");
+        assert_corrupt(store.journal("r", 1, 1).await, "r");
+        drop(store);
+
+        // An entry that belongs to another record (a damaged link) is caught too.
+        let other = codec::encode_log(
+            2,
+            "other",
+            &JournalEntry {
+                version: 2,
+                time: 3,
+                op: "{}".into(),
+            },
+            1,
+        );
+        poke_log(dir.path(), 2, &other);
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let reason = assert_corrupt(store.journal("r", 0, 3).await, "r");
+        assert!(reason.contains("another record"), "{reason}");
+        // Deleting walks the same links, so it fails the batch and changes nothing.
+        let delete = Write::Delete {
+            name: "r".into(),
+            base_version: 3,
+        };
+        assert_corrupt(store.commit(&[delete]).await, "r");
+        assert_eq!(store.get("r").await.unwrap().unwrap().version, 3);
+    }
+
+    /// A file written by schema 1 (journal entries in `journal`, V1 record values) opens,
+    /// reads, takes new writes into the log and deletes across both tables.
+    #[tokio::test]
+    async fn schema_1_files_are_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut records = txn.open_table(RECORDS).unwrap();
+                let mut journal = txn.open_table(JOURNAL).unwrap();
+                for name in ["old", "gone"] {
+                    let r = record(name, 2, r#"{"v":2}"#);
+                    records
+                        .insert(
+                            codec::record_key(name),
+                            codec::encode_record_v1(&r).as_slice(),
+                        )
+                        .unwrap();
+                    for v in 1..=2 {
+                        let entry = JournalEntry {
+                            version: v,
+                            time: v,
+                            op: format!("{v}"),
+                        };
+                        let (key, value) = codec::encode_journal(name, &entry);
+                        journal.insert(key.as_slice(), value.as_slice()).unwrap();
+                    }
+                }
+                txn.open_table(META).unwrap().insert(SCHEMA_KEY, 1).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get("old").await.unwrap().unwrap(),
+            record("old", 2, r#"{"v":2}"#)
+        );
+        let versions = |j: Vec<JournalEntry>| j.iter().map(|e| e.version).collect::<Vec<_>>();
+        assert_eq!(versions(store.journal("old", 0, 9).await.unwrap()), [1, 2]);
+        store
+            .commit(&[put("old", 3, "{}"), put("old", 4, "{}")])
+            .await
+            .unwrap();
+        assert_eq!(
+            versions(store.journal("old", 0, 9).await.unwrap()),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(versions(store.journal("old", 2, 3).await.unwrap()), [2, 3]);
+        store.commit(&[put("gone", 3, "{}")]).await.unwrap();
+        store
+            .commit(&[Write::Delete {
+                name: "gone".into(),
+                base_version: 3,
+            }])
+            .await
+            .unwrap();
+        assert!(store.journal("gone", 0, 9).await.unwrap().is_empty());
+        drop(store);
+
+        let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
+        let txn = db.begin_read().unwrap();
+        let schema = txn
+            .open_table(META)
+            .unwrap()
+            .get(SCHEMA_KEY)
+            .unwrap()
+            .unwrap()
+            .value();
+        assert_eq!(schema, SCHEMA_VERSION);
+        // Only "old"'s two new entries are left in the log.
+        use redb::ReadableTableMetadata;
+        assert_eq!(txn.open_table(LOG).unwrap().len().unwrap(), 2);
+    }
+
     fn assert_corrupt(result: Result<impl std::fmt::Debug, StoreError>, name: &str) -> String {
         match result {
             Err(StoreError::Corrupt { name: n, reason }) => {
@@ -440,13 +634,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        poke(dir.path(), RECORDS, b"bad", b"\x01garbage");
-        poke(
-            dir.path(),
-            JOURNAL,
-            &codec::journal_key("bad", 2),
-            b"\x01\0\0\0\0",
-        );
+        poke(dir.path(), RECORDS, b"bad", b"\x02garbage");
+        // Log keys follow the batch: good v1 = 1, bad v1 = 2, bad v2 = 3.
+        poke_log(dir.path(), 2, b"\x01\0\0\0\0");
         poke(dir.path(), RECORDS, b"short", b"");
         poke(dir.path(), RECORDS, b"future", &[7; 40]);
 
@@ -456,10 +646,8 @@ mod tests {
         assert_corrupt(store.get("short").await, "short");
         let reason = assert_corrupt(store.get("future").await, "future");
         assert!(reason.contains("newer recordsync"), "{reason}");
-        // The intact entry is fine on its own; a range including the damaged one is not.
-        assert_eq!(store.journal("bad", 1, 1).await.unwrap().len(), 1);
         let reason = assert_corrupt(store.journal("bad", 1, 2).await, "bad");
-        assert!(reason.contains("version 2"), "{reason}");
+        assert!(reason.contains("record"), "{reason}");
 
         // A write whose base check needs the damaged record fails the batch, which
         // leaves everything as it was.

@@ -13,14 +13,34 @@
 //!
 //! | offset | size | field                                                   |
 //! |--------|------|---------------------------------------------------------|
-//! | 0      | 1    | format version, currently [`FORMAT_V1`]                 |
+//! | 0      | 1    | format version: [`FORMAT_V2`] (written), [`FORMAT_V1`]  |
 //! | 1      | 4    | CRC-32 (IEEE) of the key bytes followed by bytes 5..end |
 //! | 5      | 8    | record version                                          |
 //! | 13     | 8    | ctime, ms since the epoch                               |
 //! | 21     | 8    | mtime, ms since the epoch                               |
-//! | 29     | rest | data: the record's JSON text, UTF-8                     |
+//! | 29     | 8    | V2 only: key in `log` of the record's newest journal    |
+//! |        |      | entry, 0 when it has none there                         |
+//! | 29/37  | rest | data: the record's JSON text, UTF-8                     |
 //!
-//! ## Journal key (table `journal`)
+//! ## Log entry (table `log`, key = u64 sequence number, from 1, in commit order)
+//!
+//! Journal entries written since schema 2. Every commit appends its entries at the end of
+//! the log, so a commit of many records' writes touches the log's last page or two instead
+//! of one page per record. Each entry links to the record's previous entry; a record's
+//! journal is read by following the links back from the record's newest entry.
+//!
+//! | offset | size | field                                                   |
+//! |--------|------|---------------------------------------------------------|
+//! | 0      | 1    | format version, currently [`LOG_FORMAT_V1`]             |
+//! | 1      | 4    | CRC-32 (IEEE) of the key (u64 BE) followed by bytes 5.. |
+//! | 5      | 8    | record version this entry produced                      |
+//! | 13     | 8    | time, ms since the epoch                                |
+//! | 21     | 8    | key of the record's previous entry in `log`, 0 if none  |
+//! | 29     | 4    | length of the record name                               |
+//! | 33     | len  | record name, UTF-8                                      |
+//! | …      | rest | op: JSON text, UTF-8                                    |
+//!
+//! ## Journal key (table `journal`, schema 1, read and deleted but no longer written)
 //!
 //! `u32 BE name length ++ name bytes ++ u64 BE version`. The length prefix makes one
 //! record's entries a contiguous, version-ordered key range that no other name can fall
@@ -30,7 +50,7 @@
 //!
 //! | offset | size | field                                                   |
 //! |--------|------|---------------------------------------------------------|
-//! | 0      | 1    | format version, currently [`FORMAT_V1`]                 |
+//! | 0      | 1    | format version, [`FORMAT_V1`]                           |
 //! | 1      | 4    | CRC-32 (IEEE) of the key bytes followed by bytes 5..end |
 //! | 5      | 8    | time, ms since the epoch                                |
 //! | 13     | rest | op: JSON text, UTF-8                                    |
@@ -42,12 +62,19 @@
 use crate::error::StoreError;
 use crate::store::{JournalEntry, StoredRecord};
 
-/// The only value format so far. A later format gets a new number; readers keep decoding
-/// the old ones so that an upgrade never needs a rewrite of the file.
+/// The first value format: records without a link into `log`, and `journal` entries.
+/// A later format gets a new number; readers keep decoding the old ones so that an
+/// upgrade never needs a rewrite of the file.
 pub const FORMAT_V1: u8 = 1;
+/// Records written since schema 2: V1 plus the key of the newest `log` entry.
+pub const FORMAT_V2: u8 = 2;
+/// The only format of `log` entries so far.
+pub const LOG_FORMAT_V1: u8 = 1;
 
-const RECORD_HEADER: usize = 1 + 4 + 8 + 8 + 8;
+const RECORD_HEADER_V1: usize = 1 + 4 + 8 + 8 + 8;
+const RECORD_HEADER_V2: usize = RECORD_HEADER_V1 + 8;
 const JOURNAL_HEADER: usize = 1 + 4 + 8;
+const LOG_HEADER: usize = 1 + 4 + 8 + 8 + 8 + 4;
 
 fn checksum(key: &[u8], body: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
@@ -69,17 +96,30 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 
 /// Checks the header and checksum shared by both value kinds; returns the body after the
 /// common 5-byte prefix was verified.
-fn verify(name: &str, key: &[u8], value: &[u8], header: usize, what: &str) -> Result<(), String> {
+fn verify(
+    name: &str,
+    key: &[u8],
+    value: &[u8],
+    header: usize,
+    format: u8,
+    what: &str,
+) -> Result<(), String> {
+    if value.first().is_some_and(|&f| f > format) {
+        return Err(format!(
+            "{what} value has format version {}, this build reads only versions up to {format} \
+             (was the data directory written by a newer recordsync?)",
+            value[0]
+        ));
+    }
     if value.len() < header {
         return Err(format!(
             "{what} value is {} bytes, shorter than its {header}-byte header",
             value.len()
         ));
     }
-    if value[0] != FORMAT_V1 {
+    if value[0] != format {
         return Err(format!(
-            "{what} value has format version {}, this build reads only version {FORMAT_V1} \
-             (was the data directory written by a newer recordsync?)",
+            "{what} value has format version {}, where {format} was expected",
             value[0]
         ));
     }
@@ -97,37 +137,119 @@ pub fn record_key(name: &str) -> &[u8] {
     name.as_bytes()
 }
 
-pub fn encode_record(record: &StoredRecord) -> Vec<u8> {
-    let mut value = Vec::with_capacity(RECORD_HEADER + record.data.len());
-    value.push(FORMAT_V1);
+/// A record's value; `log_head` is the key of its newest `log` entry (0: none).
+pub fn encode_record(record: &StoredRecord, log_head: u64) -> Vec<u8> {
+    let mut value = Vec::with_capacity(RECORD_HEADER_V2 + record.data.len());
+    value.push(FORMAT_V2);
     value.extend_from_slice(&[0; 4]);
     value.extend_from_slice(&record.version.to_le_bytes());
     value.extend_from_slice(&record.ctime.to_le_bytes());
     value.extend_from_slice(&record.mtime.to_le_bytes());
+    value.extend_from_slice(&log_head.to_le_bytes());
     value.extend_from_slice(record.data.as_bytes());
     seal(record_key(&record.name), &mut value);
     value
 }
 
-/// The version alone, for base-version checks; still verifies the checksum, since a
-/// damaged version would make a conflict check pass or fail wrongly.
-pub fn decode_record_version(name: &str, value: &[u8]) -> Result<u64, StoreError> {
-    verify(name, record_key(name), value, RECORD_HEADER, "record")
+/// A record's value as schema 1 wrote it, for tests of reading old files.
+#[cfg(test)]
+pub fn encode_record_v1(record: &StoredRecord) -> Vec<u8> {
+    let mut value = encode_record(record, 0);
+    value[0] = FORMAT_V1;
+    value.drain(RECORD_HEADER_V1..RECORD_HEADER_V2);
+    seal(record_key(&record.name), &mut value);
+    value
+}
+
+/// Verifies the value; returns the header length of its format.
+fn verify_record(name: &str, value: &[u8]) -> Result<usize, StoreError> {
+    let (header, format) = match value.first() {
+        Some(&FORMAT_V1) => (RECORD_HEADER_V1, FORMAT_V1),
+        _ => (RECORD_HEADER_V2, FORMAT_V2),
+    };
+    verify(name, record_key(name), value, header, format, "record")
         .map_err(|reason| corrupt(name, reason))?;
-    Ok(u64_at(value, 5))
+    Ok(header)
+}
+
+/// What a commit needs of a stored record: its version and the key of its newest `log`
+/// entry (0: none). Still verifies the checksum, since a damaged version would make a
+/// conflict check pass or fail wrongly.
+pub fn decode_record_head(name: &str, value: &[u8]) -> Result<(u64, u64), StoreError> {
+    let header = verify_record(name, value)?;
+    let log_head = if header == RECORD_HEADER_V2 {
+        u64_at(value, 29)
+    } else {
+        0
+    };
+    Ok((u64_at(value, 5), log_head))
 }
 
 pub fn decode_record(name: &str, value: &[u8]) -> Result<StoredRecord, StoreError> {
-    let version = decode_record_version(name, value)?;
-    let data = std::str::from_utf8(&value[RECORD_HEADER..])
+    let header = verify_record(name, value)?;
+    let data = std::str::from_utf8(&value[header..])
         .map_err(|e| corrupt(name, format!("record data is not UTF-8: {e}")))?;
     Ok(StoredRecord {
         name: name.to_owned(),
-        version,
+        version: u64_at(value, 5),
         data: data.to_owned(),
         ctime: u64_at(value, 13),
         mtime: u64_at(value, 21),
     })
+}
+
+/// A `log` entry of record `name` under key `seq`, linking to `prev` (0: none).
+pub fn encode_log(seq: u64, name: &str, entry: &JournalEntry, prev: u64) -> Vec<u8> {
+    let mut value = Vec::with_capacity(LOG_HEADER + name.len() + entry.op.len());
+    value.push(LOG_FORMAT_V1);
+    value.extend_from_slice(&[0; 4]);
+    value.extend_from_slice(&entry.version.to_le_bytes());
+    value.extend_from_slice(&entry.time.to_le_bytes());
+    value.extend_from_slice(&prev.to_le_bytes());
+    // Names are bounded far below 4 GiB by the protocol; a longer one would fail the
+    // name check on reading rather than be misread.
+    let len = u32::try_from(name.len()).unwrap_or(u32::MAX);
+    value.extend_from_slice(&len.to_le_bytes());
+    value.extend_from_slice(name.as_bytes());
+    value.extend_from_slice(entry.op.as_bytes());
+    seal(&seq.to_be_bytes(), &mut value);
+    value
+}
+
+/// The entry under `seq`, which `name`'s chain led to, and the key of the previous one.
+pub fn decode_log(name: &str, seq: u64, value: &[u8]) -> Result<(JournalEntry, u64), StoreError> {
+    let fail = |reason: String| corrupt(name, format!("journal entry {seq} in the log: {reason}"));
+    verify(
+        name,
+        &seq.to_be_bytes(),
+        value,
+        LOG_HEADER,
+        LOG_FORMAT_V1,
+        "log entry",
+    )
+    .map_err(fail)?;
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&value[29..33]);
+    let len = u32::from_le_bytes(len) as usize;
+    let name_end = LOG_HEADER
+        .checked_add(len)
+        .filter(|&end| end <= value.len())
+        .ok_or_else(|| fail(format!("name length {len} runs past the entry")))?;
+    if &value[LOG_HEADER..name_end] != name.as_bytes() {
+        return Err(fail(
+            "it belongs to another record (the record's link into the log is damaged)".into(),
+        ));
+    }
+    let op = std::str::from_utf8(&value[name_end..])
+        .map_err(|e| fail(format!("op is not UTF-8: {e}")))?;
+    Ok((
+        JournalEntry {
+            version: u64_at(value, 5),
+            time: u64_at(value, 13),
+            op: op.to_owned(),
+        },
+        u64_at(value, 21),
+    ))
 }
 
 pub fn journal_key(name: &str, version: u64) -> Vec<u8> {
@@ -158,6 +280,8 @@ pub fn journal_key_version(name: &str, key: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(buf))
 }
 
+/// A `journal` entry as schema 1 wrote it, for tests of reading old files.
+#[cfg(test)]
 pub fn encode_journal(name: &str, entry: &JournalEntry) -> (Vec<u8>, Vec<u8>) {
     let key = journal_key(name, entry.version);
     let mut value = Vec::with_capacity(JOURNAL_HEADER + entry.op.len());
@@ -171,7 +295,7 @@ pub fn encode_journal(name: &str, entry: &JournalEntry) -> (Vec<u8>, Vec<u8>) {
 
 pub fn decode_journal(name: &str, key: &[u8], value: &[u8]) -> Result<JournalEntry, StoreError> {
     let version = journal_key_version(name, key)?;
-    verify(name, key, value, JOURNAL_HEADER, "journal entry").map_err(|reason| {
+    verify(name, key, value, JOURNAL_HEADER, FORMAT_V1, "journal entry").map_err(|reason| {
         corrupt(
             name,
             format!("journal entry for version {version}: {reason}"),
@@ -214,35 +338,41 @@ mod tests {
     #[test]
     fn record_round_trips() {
         let r = record();
-        let bytes = encode_record(&r);
-        assert_eq!(bytes[0], FORMAT_V1);
+        let bytes = encode_record(&r, 42);
+        assert_eq!(bytes[0], FORMAT_V2);
         assert_eq!(decode_record(&r.name, &bytes).unwrap(), r);
-        assert_eq!(decode_record_version(&r.name, &bytes).unwrap(), 7);
+        assert_eq!(decode_record_head(&r.name, &bytes).unwrap(), (7, 42));
+        // Values written before schema 2 still read, with no link into the log.
+        let old = encode_record_v1(&r);
+        assert_eq!(old[0], FORMAT_V1);
+        assert_eq!(decode_record(&r.name, &old).unwrap(), r);
+        assert_eq!(decode_record_head(&r.name, &old).unwrap(), (7, 0));
     }
 
     #[test]
     fn every_damaged_byte_is_caught() {
         let r = record();
-        let bytes = encode_record(&r);
-        for i in 0..bytes.len() {
-            let mut damaged = bytes.clone();
-            damaged[i] ^= 0x01;
-            match decode_record(&r.name, &damaged) {
-                Err(StoreError::Corrupt { name, .. }) => assert_eq!(name, r.name),
-                other => panic!("flipping byte {i} gave {other:?}"),
+        for bytes in [encode_record(&r, 42), encode_record_v1(&r)] {
+            for i in 0..bytes.len() {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= 0x01;
+                match decode_record(&r.name, &damaged) {
+                    Err(StoreError::Corrupt { name, .. }) => assert_eq!(name, r.name),
+                    other => panic!("flipping byte {i} gave {other:?}"),
+                }
             }
-        }
-        for len in 0..bytes.len() {
-            assert!(
-                decode_record(&r.name, &bytes[..len]).is_err(),
-                "truncated to {len}"
-            );
+            for len in 0..bytes.len() {
+                assert!(
+                    decode_record(&r.name, &bytes[..len]).is_err(),
+                    "truncated to {len}"
+                );
+            }
         }
     }
 
     #[test]
     fn value_under_another_key_is_caught() {
-        let bytes = encode_record(&record());
+        let bytes = encode_record(&record(), 1);
         assert!(matches!(
             decode_record("users/bob", &bytes),
             Err(StoreError::Corrupt { .. })
@@ -251,7 +381,7 @@ mod tests {
 
     #[test]
     fn newer_format_is_reported_as_such() {
-        let mut bytes = encode_record(&record());
+        let mut bytes = encode_record(&record(), 1);
         bytes[0] = 9;
         let err = decode_record("users/ada", &bytes).unwrap_err().to_string();
         assert!(err.contains("format version 9"), "{err}");
@@ -273,6 +403,31 @@ mod tests {
         let a_range = journal_key("a", 0)..=journal_key("a", u64::MAX);
         assert!(!a_range.contains(&journal_key("a\0\0\0\0\0\0\0\0", 0)));
         assert!(!a_range.contains(&journal_key("ab", 0)));
+    }
+
+    #[test]
+    fn log_entry_round_trips_and_is_checked() {
+        let e = JournalEntry {
+            version: 300,
+            time: 5,
+            op: r#"{"set":{"a":1}}"#.into(),
+        };
+        let value = encode_log(17, "users/ada", &e, 9);
+        assert_eq!(decode_log("users/ada", 17, &value).unwrap(), (e, 9));
+        // Another record's entry, or the entry under another key, is damage.
+        assert!(decode_log("users/bob", 17, &value).is_err());
+        assert!(decode_log("users/ada", 18, &value).is_err());
+        for i in 0..value.len() {
+            let mut damaged = value.clone();
+            damaged[i] ^= 0x80;
+            assert!(decode_log("users/ada", 17, &damaged).is_err(), "byte {i}");
+        }
+        for len in 0..value.len() {
+            assert!(
+                decode_log("users/ada", 17, &value[..len]).is_err(),
+                "truncated to {len}"
+            );
+        }
     }
 
     #[test]
