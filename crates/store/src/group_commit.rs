@@ -5,6 +5,9 @@
 //! writes queue up while the previous commit is in flight, and the next commit takes all
 //! of them: under load the batch grows until the disk keeps up, and an idle server still
 //! commits a lone write at once, without waiting for a timer.
+//!
+//! A batch's callbacks run once the next batch's commit has started (at once when there
+//! is none), so that answering one batch overlaps the disk's work on the next.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -91,7 +94,8 @@ struct Shared {
 /// - Writes are committed in submission order: a write is in the same batch as, or a
 ///   later batch than, every write submitted before it. So a write may be submitted with
 ///   `base_version` = the version an earlier, not yet committed, write will produce.
-/// - Callbacks run on the committer task, one at a time, in submission order.
+/// - Callbacks run on the committer task, one at a time, in submission order, each only
+///   after its write's commit has returned (the next batch's commit may be under way).
 /// - Every submitted write's callback runs exactly once (with [`StoreError::Closed`] if
 ///   it was submitted after shutdown).
 /// - Once a write to a record gets `Conflict`, every write to that record submitted
@@ -239,34 +243,69 @@ struct Fence {
 
 async fn run(shared: Arc<Shared>, store: Arc<dyn Store>, max_batch: usize) {
     let mut fences: HashMap<String, Fence> = HashMap::new();
+    // The last batch committed, whose callbacks wait until the next commit has started.
+    let mut finished: Option<Finished> = None;
     loop {
         let items: Vec<Item> = {
             let mut queue = shared.queue.lock();
             let n = queue.items.len().min(max_batch);
-            if n == 0 && queue.closing {
+            if n == 0 && queue.closing && finished.is_none() {
                 queue.exited = true;
                 break;
             }
             queue.items.drain(..n).collect()
         };
         if items.is_empty() {
-            // A submit between the unlock and here leaves a permit, so none is missed.
-            shared.wake.notified().await;
+            match finished.take() {
+                // Nothing to overlap with: answer at once.
+                Some(batch) => deliver(&shared, &mut fences, batch),
+                // A submit between the unlock and here leaves a permit, so none is missed.
+                None => shared.wake.notified().await,
+            }
             continue;
         }
-        commit_batch(&shared, &store, items, &mut fences).await;
+        finished = Some(commit_batch(&shared, &store, items, &mut fences, finished.take()).await);
     }
     // Anything submitted between the last check and `exited` cannot exist: both happen
     // under the queue lock. Dropping the store here lets the caller reopen its files.
     drop(store);
 }
 
+/// A committed (or failed) batch whose callbacks have not run: one result per write, in
+/// submission order.
+struct Finished {
+    callbacks: Vec<Done>,
+    names: Vec<String>,
+    results: Vec<Result<WriteOutcome, StoreError>>,
+}
+
+/// Commits `items`, and runs the callbacks of `previous` (the batch committed before)
+/// while the store works on this one: the disk's wait for this commit then overlaps the
+/// CPU work of answering the last, instead of following it. Returns this batch, answered
+/// by the next call or by [`deliver`].
 async fn commit_batch(
     shared: &Shared,
     store: &Arc<dyn Store>,
     items: Vec<Item>,
     fences: &mut HashMap<String, Fence>,
-) {
+    mut previous: Option<Finished>,
+) -> Finished {
+    if let Some(previous) = &previous {
+        // The previous batch's conflicts fence this batch already, as if its callbacks had
+        // run before it was taken from the queue (they set the same fences again, later).
+        let until = shared.queue.lock().submitted;
+        for (name, result) in previous.names.iter().zip(&previous.results) {
+            if let Ok(WriteOutcome::Conflict { current }) = result {
+                fences.insert(
+                    name.clone(),
+                    Fence {
+                        until,
+                        current: *current,
+                    },
+                );
+            }
+        }
+    }
     // Fences that cannot affect this batch or any later submission are done.
     let first_seq = items.first().map_or(u64::MAX, |i| i.seq);
     fences.retain(|_, f| f.until > first_seq);
@@ -294,7 +333,17 @@ async fn commit_batch(
 
     let n = writes.len();
     let committed = if n > 0 {
-        let committed = commit_writes(store, writes).await;
+        let mut committing = std::pin::pin!(commit_writes(store, writes));
+        // One poll starts the commit (a store hands it to its I/O thread and returns).
+        let started =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(committing.as_mut().poll(cx))).await;
+        if let Some(previous) = previous.take() {
+            deliver(shared, fences, previous);
+        }
+        let committed = match started {
+            std::task::Poll::Ready(committed) => committed,
+            std::task::Poll::Pending => committing.await,
+        };
         shared.batches.fetch_add(1, Ordering::Relaxed);
         shared.writes.fetch_add(n as u64, Ordering::Relaxed);
         shared.max_batch.fetch_max(n as u64, Ordering::Relaxed);
@@ -306,18 +355,42 @@ async fn commit_batch(
     } else {
         Ok(Vec::new())
     };
-    let from_store = match &committed {
-        Ok(outcomes) => outcomes.iter().map(|&o| Ok(o)).collect::<Vec<_>>(),
-        Err(e) => vec![Err(e.clone()); n],
+    if let Some(previous) = previous.take() {
+        deliver(shared, fences, previous);
+    }
+    let mut from_store = match committed {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err(e); n],
     }
     .into_iter();
+    let results = fenced
+        .into_iter()
+        .map(|fenced| match fenced {
+            Some(outcome) => Ok(outcome),
+            // `commit_writes` returns exactly one outcome per write, so this never runs dry.
+            None => from_store.next().unwrap_or_else(|| {
+                Err(StoreError::Io(
+                    "internal error: a write got no outcome".into(),
+                ))
+            }),
+        })
+        .collect();
+    Finished {
+        callbacks,
+        names,
+        results,
+    }
+}
 
-    let mut work = Some((callbacks, names, fenced, from_store));
+/// Runs a finished batch's callbacks, in order, inside the scope if there is one.
+fn deliver(shared: &Shared, fences: &mut HashMap<String, Fence>, batch: Finished) {
+    let total = batch.callbacks.len();
+    let mut work = Some(batch);
     let mut run_callbacks = || {
-        let Some((callbacks, names, fenced, from_store)) = work.take() else {
+        let Some(batch) = work.take() else {
             return;
         };
-        run_callbacks(shared, fences, callbacks, names, fenced, from_store);
+        run_callbacks(shared, fences, batch);
     };
     match &shared.scope {
         Some(scope) => scope(&mut run_callbacks),
@@ -328,24 +401,13 @@ async fn commit_batch(
     shared.completed.send_modify(|c| *c += total as u64);
 }
 
-fn run_callbacks(
-    shared: &Shared,
-    fences: &mut HashMap<String, Fence>,
-    callbacks: Vec<Done>,
-    names: Vec<String>,
-    fenced: Vec<Option<WriteOutcome>>,
-    mut from_store: std::vec::IntoIter<Result<WriteOutcome, StoreError>>,
-) {
-    for ((done, name), fenced) in callbacks.into_iter().zip(names).zip(fenced) {
-        let result = match fenced {
-            Some(outcome) => Ok(outcome),
-            // `commit_writes` returns exactly one outcome per write, so this never runs dry.
-            None => from_store.next().unwrap_or_else(|| {
-                Err(StoreError::Io(
-                    "internal error: a write got no outcome".into(),
-                ))
-            }),
-        };
+fn run_callbacks(shared: &Shared, fences: &mut HashMap<String, Fence>, batch: Finished) {
+    let Finished {
+        callbacks,
+        names,
+        results,
+    } = batch;
+    for ((done, name), result) in callbacks.into_iter().zip(names).zip(results) {
         let conflict = match result {
             Ok(WriteOutcome::Conflict { current }) => Some(current),
             _ => None,
@@ -496,6 +558,72 @@ mod tests {
         );
         assert!(store.get("r0").await.unwrap().is_none());
         assert!(store.get("ok").await.unwrap().is_some());
+    }
+
+    /// Holds each commit until the test lets it finish, noting when commits start.
+    struct Gated {
+        inner: MemoryStore,
+        events: Arc<Mutex<Vec<String>>>,
+        gates: Mutex<VecDeque<tokio::sync::oneshot::Receiver<()>>>,
+    }
+
+    #[async_trait]
+    impl Store for Gated {
+        async fn get(&self, name: &str) -> Result<Option<StoredRecord>, StoreError> {
+            self.inner.get(name).await
+        }
+        async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+            let names: Vec<&str> = batch.iter().map(Write::name).collect();
+            self.events
+                .lock()
+                .push(format!("commit {}", names.join(",")));
+            let gate = self.gates.lock().pop_front();
+            if let Some(gate) = gate {
+                let _ = gate.await;
+            }
+            self.inner.commit(batch).await
+        }
+        async fn journal(&self, n: &str, f: u64, t: u64) -> Result<Vec<JournalEntry>, StoreError> {
+            self.inner.journal(n, f, t).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_answered_while_the_next_one_commits() {
+        let events: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let (second_tx, second_rx) = tokio::sync::oneshot::channel();
+        let store = Arc::new(Gated {
+            inner: MemoryStore::new(),
+            events: events.clone(),
+            gates: Mutex::new(VecDeque::from([first_rx, second_rx])),
+        });
+        let gc = GroupCommitter::new(store);
+        let note = |what: &'static str| -> Done {
+            let events = events.clone();
+            Box::new(move |r| {
+                assert_eq!(r.unwrap(), WriteOutcome::Committed);
+                events.lock().push(format!("answer {what}"));
+            })
+        };
+        gc.submit(put("a", 1, None), note("a"));
+        // "a" is being committed; "b" queues behind it.
+        while events.lock().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        gc.submit(put("b", 1, None), note("b"));
+        first_tx.send(()).unwrap();
+        // "a" is answered only after its commit returned, and while "b"'s is held.
+        while events.lock().len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*events.lock(), ["commit a", "commit b", "answer a"]);
+        second_tx.send(()).unwrap();
+        gc.flush().await;
+        assert_eq!(
+            *events.lock(),
+            ["commit a", "commit b", "answer a", "answer b"]
+        );
     }
 
     #[tokio::test]
