@@ -1,16 +1,31 @@
-//! The HTTP surface: WebSocket endpoints and the health check.
+//! The HTTP surface: the listener's accept loop, the WebSocket endpoints and the health
+//! check.
+//!
+//! Connections are served by hyper's HTTP/1 server (with upgrades) on the `TcpStream`
+//! itself, not by `axum::serve`: that way a WebSocket upgrade gives the socket back as it
+//! is (see [`crate::websocket`]), with nothing between the connection and the kernel.
+//! HTTP/2 is not offered; deepstream clients, load balancers' health checks and the HTTP
+//! endpoints all speak HTTP/1.1.
 
+use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tungstenite::protocol::WebSocketConfig;
 
 use crate::ServerState;
 use crate::deepstream::{self, Transport};
+use crate::websocket::{Socket, handshake};
 
 pub fn router(state: Arc<ServerState>) -> Router {
     let config = &state.config;
@@ -21,15 +36,89 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
-async fn deepstream_binary(
-    ws: WebSocketUpgrade,
-    State(state): State<Arc<ServerState>>,
-) -> Response {
-    upgrade(ws, state, Transport::Binary)
+/// Accepts connections on `listener` and serves `app` on them until `shutdown` resolves;
+/// then stops accepting, lets requests in progress finish, and returns. Upgraded
+/// WebSocket connections are not waited for: they end with the runtime.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    // Connections hold a receiver each; the loop waits for the last one to go.
+    let (stop, stopping) = watch::channel(false);
+    let (open_tx, open_rx) = watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // An update is sent the moment it is committed. With Nagle's algorithm a small
+        // frame waits while an earlier one is unacknowledged, and a client's delayed ACK
+        // makes that wait up to 40 ms.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let mut stopping = stopping.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = http1::Builder::new();
+            // A client that never finishes its request headers is dropped after 30 s.
+            builder.timer(TokioTimer::new());
+            let connection = builder
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::trace!(error = %e, "HTTP connection ended");
+                    }
+                }
+                // The only change ever made is to `true`.
+                Ok(()) = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(open_rx);
+    open_tx.closed().await;
 }
 
-async fn deepstream_json(ws: WebSocketUpgrade, State(state): State<Arc<ServerState>>) -> Response {
-    upgrade(ws, state, Transport::Json)
+/// Errors of one connection (it was reset before we took it) are skipped. Others, such as
+/// running out of file descriptors, are logged, and the loop pauses for a second, as hyper
+/// and axum do: retrying at once would spin while nothing can be accepted.
+async fn accept_failed(e: io::Error) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "cannot accept connections");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+async fn deepstream_binary(State(state): State<Arc<ServerState>>, req: Request) -> Response {
+    upgrade(req, state, Transport::Binary)
+}
+
+async fn deepstream_json(State(state): State<Arc<ServerState>>, req: Request) -> Response {
+    upgrade(req, state, Transport::Json)
 }
 
 /// Bytes read from a client's socket at a time. tungstenite's default (128 KiB) is filled
@@ -39,14 +128,31 @@ async fn deepstream_json(ws: WebSocketUpgrade, State(state): State<Arc<ServerSta
 /// an update of a small record) and keeps an idle connection small.
 const READ_BUFFER: usize = 512;
 
-fn upgrade(ws: WebSocketUpgrade, state: Arc<ServerState>, transport: Transport) -> Response {
-    // Frames a little over the message limit still reach the decoder, which answers with
-    // a clear MAXIMUM_MESSAGE_SIZE_EXCEEDED; far larger ones are refused by the socket.
-    let limit = state.config.max_message_size.saturating_mul(2);
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| deepstream::connection::run(socket, state, transport))
+fn upgrade(req: Request, state: Arc<ServerState>, transport: Transport) -> Response {
+    let (response, pending) = match handshake::accept(req) {
+        Ok(accepted) => accepted,
+        Err(refused) => return refused.into_response(),
+    };
+    tokio::spawn(async move {
+        let (tcp, read_ahead) = match pending.socket().await {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::debug!(error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        // Frames a little over the message limit still reach the decoder, which answers
+        // with a clear MAXIMUM_MESSAGE_SIZE_EXCEEDED; far larger ones are refused by the
+        // socket.
+        let limit = state.config.max_message_size.saturating_mul(2);
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(limit))
+            .max_frame_size(Some(limit))
+            .read_buffer_size(READ_BUFFER);
+        let socket = Socket::new(tcp, read_ahead, config);
+        deepstream::connection::run(socket, state, transport).await;
+    });
+    response
 }
 
 /// 200 while the server can store writes; 503 while its storage is failing (a commit

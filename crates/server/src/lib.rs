@@ -6,7 +6,8 @@
 //!   commits, fan-out, listening.
 //! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON).
 //! - [`outbox`]     — each connection's bounded outbound queue.
-//! - [`http`]       — the HTTP router: endpoints and the health check.
+//! - [`http`]       — the accept loop, the HTTP router: endpoints and the health check.
+//! - [`websocket`]  — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
 //! - [`auth`]       — who a connection is: login by none, file, http webhook or JWT.
 //! - [`permission`] — what a user may do: Valve rules checked before every record access.
 //!
@@ -20,12 +21,12 @@ pub mod engine;
 pub mod http;
 pub mod outbox;
 pub mod permission;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::serve::ListenerExt;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
 
@@ -173,19 +174,8 @@ impl Server {
     ) -> Result<(), ServerError> {
         let engine = self.state.engine.clone();
         let app = http::router(self.state);
-        // TCP_NODELAY: an update is sent the moment it is committed. With Nagle's algorithm
-        // a small frame waits while an earlier one is unacknowledged, and a client's delayed
-        // ACK makes that wait up to 40 ms.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| ServerError::Serve(e.to_string()));
+        http::serve(self.listener, app, shutdown).await;
         engine.flush().await;
-        result
+        Ok(())
     }
 }

@@ -19,8 +19,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use axum::extract::ws::Message as Frame;
+use bytes::Bytes;
 use parking_lot::Mutex;
+
+/// A complete WebSocket frame, as [`crate::websocket::frame`] builds it.
+pub type Frame = Bytes;
 
 /// The sending side; cheap to clone, shared with the engine through the session.
 #[derive(Clone)]
@@ -211,7 +214,7 @@ mod tests {
     use std::task::Wake;
 
     fn frame(n: u8) -> Frame {
-        Frame::Binary(vec![n].into())
+        Bytes::from(vec![n])
     }
 
     struct Count(AtomicUsize);

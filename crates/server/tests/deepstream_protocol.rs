@@ -8,7 +8,10 @@ use std::time::Duration;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use recordsync_protocol::{Message, ParserAction, RecordAction, RecordMessage, Topic};
+use recordsync_protocol::{
+    ConnectionAction, ConnectionMessage, Message, ParserAction, RecordAction, RecordMessage, Topic,
+    binary,
+};
 use recordsync_server::{Config, Server, StorageKind};
 use support::{RawClient, json_value, listen_msg, patch, update};
 
@@ -45,6 +48,88 @@ async fn health_check_answers_200() {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+/// Sends `request` on a new connection and returns everything the server answers until it
+/// closes the connection or goes quiet for a second.
+async fn raw_http(addr: &str, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await
+    {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_an_upgrade_is_refused_with_the_reason() {
+    let addr = server().await;
+    let response = raw_http(
+        &addr,
+        b"GET /deepstream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(response.contains("'upgrade'"), "{response}");
+    let response = raw_http(
+        &addr,
+        b"GET /deepstream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(response.contains("'13'"), "{response}");
+}
+
+#[tokio::test]
+async fn a_first_frame_sent_with_the_upgrade_request_is_not_lost() {
+    let addr = server().await;
+    // The upgrade request and a masked CONNECTION CHALLENGE frame in one write: the HTTP
+    // layer reads both, and the frame must reach the WebSocket.
+    let challenge = binary::encode(&Message::Connection(ConnectionMessage {
+        action: ConnectionAction::Challenge as i32,
+        ..Default::default()
+    }));
+    let mut request = b"GET /deepstream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
+        Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        .to_vec();
+    request.push(0x82);
+    request.push(0x80 | u8::try_from(challenge.len()).unwrap());
+    request.extend_from_slice(&[0, 0, 0, 0]); // a zero mask leaves the payload as it is
+    request.extend_from_slice(&challenge);
+    let response = raw_http(&addr, &request).await;
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response")
+        + 4;
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    // Then a binary frame: the server's CONNECTION ACCEPT.
+    let frame = &response[head_end..];
+    assert!(frame.len() > 2, "no frame after the 101: {frame:?}");
+    assert_eq!(frame[0], 0x82, "a final binary frame");
+    let length = usize::from(frame[1]);
+    let message = binary::decode(&frame[2..2 + length], 1 << 20).unwrap();
+    assert!(
+        matches!(
+            message,
+            Message::Connection(ConnectionMessage { action, .. })
+                if action == ConnectionAction::Accept as i32
+        ),
+        "{message:?}"
+    );
 }
 
 #[tokio::test]

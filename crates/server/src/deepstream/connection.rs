@@ -6,17 +6,16 @@
 //! message's handler runs while queued frames keep being written; the next message is
 //! read once it is done, so messages are handled in order.
 
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket};
-use futures_util::{SinkExt, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep, sleep_until};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::Message as Frame;
 
 use recordsync_protocol::{
     AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, DecodeError, Message,
@@ -29,6 +28,7 @@ use crate::ServerState;
 use crate::auth::login::Login;
 use crate::outbox::{Outbox, OutboxReceiver, Taken};
 use crate::permission::Guard;
+use crate::websocket::Socket;
 
 /// Where the connection is in deepstream's handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,59 +67,42 @@ enum Ended {
     Gone,
 }
 
-/// The socket, the outbox and the frames taken from it but not yet written.
+/// The socket and the outbox that feeds it.
 struct Io {
-    socket: WebSocket,
+    socket: Socket,
     outbox: OutboxReceiver,
-    out: VecDeque<Frame>,
-    /// Frames were handed to the socket since its last flush.
-    unflushed: bool,
 }
 
 impl Io {
     /// Writes whatever the outbox holds, without waiting. `Err`: why the connection ends.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), Ended> {
         loop {
-            while !self.out.is_empty() {
-                match self.socket.poll_ready_unpin(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => return Err(Ended::Gone),
-                    // The client is not reading: the frames wait here, later ones in the
-                    // outbox, until the socket drains or the outbox overflows.
-                    Poll::Pending => {
-                        return match self.outbox.poll_overflow(cx) {
-                            Poll::Ready(()) => Err(Ended::Overflowed),
-                            Poll::Pending => Ok(()),
-                        };
-                    }
+            match self.socket.poll_flush(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Err(Ended::Gone),
+                // The client is not reading: the frames wait in the socket's queue, later
+                // ones in the outbox, until the socket drains or the outbox overflows.
+                Poll::Pending => {
+                    return match self.outbox.poll_overflow(cx) {
+                        Poll::Ready(()) => Err(Ended::Overflowed),
+                        Poll::Pending => Ok(()),
+                    };
                 }
-                let frame = self.out.pop_front().expect("not empty");
-                if self.socket.start_send_unpin(frame).is_err() {
-                    return Err(Ended::Gone);
-                }
-                self.unflushed = true;
             }
-            match self.outbox.poll_take(cx, &mut self.out) {
+            match self.outbox.poll_take(cx, self.socket.queue()) {
                 Poll::Ready(Taken::Frames) => continue,
                 Poll::Ready(Taken::Overflowed) => return Err(Ended::Overflowed),
                 Poll::Pending => {
                     // Going quiet: an idle connection keeps no frame buffer. Under load
                     // this is one small allocation per write, against a system call.
-                    if self.out.capacity() > 0 {
-                        self.out = VecDeque::new();
+                    let queue = self.socket.queue();
+                    if queue.capacity() > 0 {
+                        *queue = Default::default();
                     }
-                    break;
+                    return Ok(());
                 }
             }
         }
-        if self.unflushed {
-            match self.socket.poll_flush_unpin(cx) {
-                Poll::Ready(Ok(())) => self.unflushed = false,
-                Poll::Ready(Err(_)) => return Err(Ended::Gone),
-                Poll::Pending => {}
-            }
-        }
-        Ok(())
     }
 
     /// Writes, and waits for the next thing to do.
@@ -146,34 +129,44 @@ impl Io {
         if timer.poll(cx).is_ready() {
             return Poll::Ready(Event::Timer);
         }
-        match self.socket.poll_next_unpin(cx) {
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Event::Frame(frame)),
-            Poll::Ready(Some(Err(_)) | None) => Poll::Ready(Event::Gone),
+        let read = self.socket.poll_read(cx);
+        if self.socket.has_unwritten() {
+            // Reading queued a reply to a ping or to the client's close.
+            if let Err(ended) = self.poll_write(cx) {
+                return Poll::Ready(match ended {
+                    Ended::Overflowed => Event::Overflowed,
+                    Ended::Gone => Event::Gone,
+                });
+            }
+        }
+        match read {
+            Poll::Ready(Ok(frame)) => Poll::Ready(Event::Frame(frame)),
+            Poll::Ready(Err(_)) => Poll::Ready(Event::Gone),
             Poll::Pending => Poll::Pending,
         }
     }
 
-    /// Writes what is queued now, then `close` (if any), and closes the socket.
+    /// Writes what is queued (including what queues up meanwhile), then `close` (if any),
+    /// and closes the socket.
     async fn finish(&mut self, close: Option<CloseFrame>) {
         loop {
-            while let Some(frame) = self.out.pop_front() {
-                if self.socket.feed(frame).await.is_err() {
-                    return;
-                }
+            if poll_fn(|cx| self.socket.poll_flush(cx)).await.is_err() {
+                return;
             }
-            let taken = poll_fn(|cx| Poll::Ready(self.outbox.poll_take(cx, &mut self.out))).await;
+            let taken =
+                poll_fn(|cx| Poll::Ready(self.outbox.poll_take(cx, self.socket.queue()))).await;
             if taken != Poll::Ready(Taken::Frames) {
                 break;
             }
         }
         if let Some(close) = close {
-            let _ = self.socket.send(Frame::Close(Some(close))).await;
+            self.socket.queue_close(Some(close));
         }
-        let _ = self.socket.close().await;
+        let _ = self.socket.finish().await;
     }
 }
 
-pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transport) {
+pub async fn run(socket: Socket, state: Arc<ServerState>, transport: Transport) {
     let config = &state.config;
     let (outbox, outbox_rx) = Outbox::new(config.outbound_queue_limit);
     let session = Arc::new(Session {
@@ -184,8 +177,6 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transpor
     let mut io = Io {
         socket,
         outbox: outbox_rx,
-        out: VecDeque::new(),
-        unflushed: false,
     };
     let mut conn = Some(Conn {
         stage: Stage::AwaitingChallenge,
@@ -220,7 +211,9 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transpor
                         json::decode(text.as_str(), config.max_message_size)
                     }
                     (_, Frame::Close(_)) => break None,
-                    (_, Frame::Ping(_) | Frame::Pong(_)) => continue,
+                    // Pings are answered by the socket; raw frames are never returned by
+                    // a reader.
+                    (_, Frame::Ping(_) | Frame::Pong(_) | Frame::Frame(_)) => continue,
                     (Transport::Binary, Frame::Text(_)) => {
                         break Some((
                             POLICY,
@@ -300,18 +293,15 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, transport: Transpor
     }
     drop(session);
     let close = close_reason.map(|(code, reason)| CloseFrame {
-        code,
+        code: code.into(),
         reason: reason.into(),
     });
     if close_reason == Some(OVERFLOW) || io.outbox.overflowed() {
         // Nothing more is written to a client that does not read; the close frame is
         // offered, but not waited for.
-        io.out.clear();
-        let _ = tokio::time::timeout(
-            Duration::from_millis(100),
-            io.socket.send(Frame::Close(close)),
-        )
-        .await;
+        io.socket.discard_queue();
+        io.socket.queue_close(close);
+        let _ = tokio::time::timeout(Duration::from_millis(100), io.socket.finish()).await;
         return;
     }
     // Give the client a moment to take what is queued, and say goodbye.

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::Message as Frame;
+use bytes::Bytes;
 
 use recordsync_protocol::{Message, RecordAction, RecordMessage, binary, json};
 
 use crate::engine::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
 use crate::outbox::Outbox;
+use crate::websocket::{self, Kind};
 
 /// Which deepstream transport a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +20,11 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn encode(self, message: &Message) -> Frame {
+    /// `message` as a complete WebSocket frame of this transport.
+    pub fn encode(self, message: &Message) -> Bytes {
         match self {
-            Transport::Binary => Frame::Binary(binary::encode(message)),
-            Transport::Json => Frame::Text(json::encode(message).into()),
+            Transport::Binary => websocket::frame(Kind::Binary, &binary::encode(message)),
+            Transport::Json => websocket::frame(Kind::Text, json::encode(message).as_bytes()),
         }
     }
 

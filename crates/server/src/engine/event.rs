@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::ws::Message as Frame;
+use bytes::Bytes;
 
 use recordsync_core::Version;
 
@@ -12,7 +12,7 @@ use recordsync_core::Version;
 pub struct RecordEvent {
     pub name: Arc<str>,
     pub kind: EventKind,
-    frames: [OnceLock<Frame>; FrameFormat::COUNT],
+    frames: [OnceLock<Bytes>; FrameFormat::COUNT],
 }
 
 #[derive(Debug, Clone)]
@@ -59,8 +59,9 @@ impl RecordEvent {
         })
     }
 
-    /// The event encoded in `format`, encoding it with `encode` the first time only.
-    pub fn frame(&self, format: FrameFormat, encode: impl FnOnce(&RecordEvent) -> Frame) -> Frame {
+    /// The event encoded in `format` (a complete WebSocket frame), encoding it with
+    /// `encode` the first time only.
+    pub fn frame(&self, format: FrameFormat, encode: impl FnOnce(&RecordEvent) -> Bytes) -> Bytes {
         self.frames[format as usize]
             .get_or_init(|| encode(self))
             .clone()
