@@ -1,5 +1,10 @@
 //! `recordsync-bench`: see the crate docs in `lib.rs` and `bench/README.md`.
 
+/// The same allocator as the `recordsync` binary, so that the servers this binary runs
+/// (`serve recordsync`, `serve ceiling`) allocate as the shipped server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -8,6 +8,13 @@
 
 mod client_commands;
 
+/// mimalloc instead of the system allocator: a server allocates and frees small buffers
+/// for every message (frames, queues, JSON values), and glibc's malloc and free were 29%
+/// of the server's own instructions in the fan-out benchmark (callgrind); see
+/// `bench/NOTES.md` for the figures with mimalloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
