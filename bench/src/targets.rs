@@ -32,17 +32,25 @@ const STARTUP: Duration = Duration::from_secs(30);
 pub fn kill_all() {
     let pids = std::mem::take(&mut *CHILDREN.lock().expect("not poisoned"));
     for pid in pids {
-        // SAFETY: kill(2) with a pid we started.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGKILL);
-        }
+        signal_group(pid, libc::SIGKILL);
+    }
+}
+
+/// Signals a child and everything it started. Each child leads its own process group
+/// ([`command`]), so a server run under a wrapper (`RECORDSYNC_BENCH_WRAP`: perf, strace,
+/// valgrind) goes with the wrapper instead of living on, holding its port, its CPU and
+/// whatever lock the harness ran under.
+fn signal_group(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on the process group of a child we started.
+    unsafe {
+        libc::kill(-(pid as i32), signal);
     }
 }
 
 /// Starts `program` with the harness's safety net: it dies when the harness does.
 pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
-    cmd.kill_on_drop(true).stdin(Stdio::null());
+    cmd.kill_on_drop(true).stdin(Stdio::null()).process_group(0);
     // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
     unsafe {
         cmd.pre_exec(|| {
@@ -70,17 +78,18 @@ impl Process {
     /// SIGTERM, then SIGKILL after `grace`.
     pub async fn stop(&mut self, grace: Duration) {
         if let Ok(None) = self.child.try_wait() {
-            // SAFETY: kill(2) on our own child.
-            unsafe {
-                libc::kill(self.pid as i32, libc::SIGTERM);
-            }
+            signal_group(self.pid, libc::SIGTERM);
             if tokio::time::timeout(grace, self.child.wait())
                 .await
                 .is_err()
             {
-                let _ = self.child.kill().await;
+                signal_group(self.pid, libc::SIGKILL);
+                let _ = self.child.wait().await;
             }
         }
+        // Whatever the child left behind in its group (a wrapped server that outlived
+        // its wrapper).
+        signal_group(self.pid, libc::SIGKILL);
         CHILDREN
             .lock()
             .expect("not poisoned")
@@ -90,12 +99,7 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SAFETY: kill(2) on our own child.
-            unsafe {
-                libc::kill(self.pid as i32, libc::SIGKILL);
-            }
-        }
+        signal_group(self.pid, libc::SIGKILL);
         if let Ok(mut c) = CHILDREN.lock() {
             c.retain(|p| *p != self.pid);
         }
