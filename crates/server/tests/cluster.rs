@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -14,6 +11,10 @@ use recordsync_bus::{Bus, InProcessBus, connect};
 use recordsync_protocol::{RecordAction, RecordMessage};
 use recordsync_server::{Config, Server, StorageKind};
 use recordsync_store::{MemoryStore, Store};
+use support::bus_faults::{
+    self, BusKind, PrivateBus, all_written, assert_every_node_answers, assert_stored,
+    assert_subscribers_end_on, collect_acks, send_writes,
+};
 use support::{RawClient, json_value, update};
 
 /// Starts `n` nodes on one store and one bus; returns their addresses.
@@ -183,116 +184,35 @@ async fn redis_bus_conflicts_surface_as_version_exists() {
     .await;
 }
 
-/// A private redis-server, killed on drop.
-struct PrivateRedis(Child);
-
-impl PrivateRedis {
-    fn start(port: u16) -> Self {
-        PrivateRedis(
-            Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed"),
-        )
+/// Starts `n` nodes on one store, each with a bus connection of its own to `bus_url` (as
+/// separate processes would have); returns their addresses.
+async fn nodes_on_bus(n: usize, store: Arc<dyn Store>, bus_url: &str) -> Vec<String> {
+    let mut addrs = Vec::new();
+    for _ in 0..n {
+        let bus = connect(bus_url).await.expect("the private bus");
+        addrs.extend(nodes(1, store.clone(), bus).await);
     }
+    addrs
 }
 
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {port}");
+/// Issue 5, "bus down or restarted mid-load", on three in-process nodes: see
+/// [`bus_faults::bus_restart_mid_load`]. `crates/cli/tests/cluster_faults.rs` runs the
+/// same scenario on real binaries and PostgreSQL.
+async fn bus_restart_mid_load(kind: BusKind) {
+    let mut bus = PrivateBus::start(kind).await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let addrs = nodes_on_bus(3, store.clone(), &bus.url()).await;
+    bus_faults::bus_restart_mid_load(&mut bus, &addrs, store.as_ref(), &unique("storm")).await;
 }
 
 #[tokio::test]
-async fn bus_restart_mid_load_every_subscriber_ends_on_the_final_value() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let redis = PrivateRedis::start(port);
-    wait_for_port(port).await;
-    let bus = connect(&format!("redis://127.0.0.1:{port}")).await.unwrap();
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let addrs = nodes(2, store, bus).await;
-    let name = unique("through-the-storm");
-    let mut writer = RawClient::connect(&addrs[0]).await;
-    let mut watcher = RawClient::connect(&addrs[1]).await;
-    writer.subscribe(&name).await;
-    watcher.subscribe(&name).await;
-    let mut v = 0;
-    for _ in 0..20 {
-        v += 1;
-        writer
-            .write(update(&name, v, &format!(r#"{{"n":{v}}}"#)), Some("w"))
-            .await;
-    }
-    // The bus dies; both nodes keep serving their own clients.
-    drop(redis);
-    for _ in 0..20 {
-        v += 1;
-        writer
-            .write(update(&name, v, &format!(r#"{{"n":{v}}}"#)), Some("w"))
-            .await;
-    }
-    let _redis = PrivateRedis::start(port);
-    wait_for_port(port).await;
-    // After the bus returns, the watcher's node resyncs from the store and the watcher
-    // converges on the final value.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut last = 0;
-    while last != v {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "watcher stuck at version {last} of {v}"
-        );
-        if let Some(recordsync_protocol::Message::Record(m)) =
-            watcher.try_recv(Duration::from_millis(500)).await
-            && m.action == RecordAction::Update as i32
-        {
-            let version = m.version.unwrap();
-            assert!(
-                version > last,
-                "versions only move forward: {version} after {last}"
-            );
-            assert_eq!(json_value(&m.data), json!({ "n": version }));
-            last = version;
-        }
-    }
-    // Writes made after the restart flow normally again.
-    v += 1;
-    writer
-        .write(update(&name, v, r#"{"n":"after"}"#), Some("w"))
-        .await;
-    let m = watcher.recv_action(RecordAction::Update).await;
-    assert_eq!(
-        (m.version, json_value(&m.data)),
-        (Some(v), json!({ "n": "after" }))
-    );
+async fn redis_restart_mid_load_every_subscriber_ends_on_the_final_value() {
+    bus_restart_mid_load(BusKind::Redis).await;
+}
+
+#[tokio::test]
+async fn nats_restart_mid_load_every_subscriber_ends_on_the_final_value() {
+    bus_restart_mid_load(BusKind::Nats).await;
 }
 
 /// Sends FLUSHALL to the redis-server on `port` and waits for its `+OK`.
@@ -307,64 +227,6 @@ async fn flushall(port: u16) {
     assert_eq!(&reply, b"+OK\r\n", "FLUSHALL was carried out");
 }
 
-/// Whether `value` occurs anywhere inside `json` (a journal entry's op, say).
-fn holds(json: &serde_json::Value, value: &serde_json::Value) -> bool {
-    json == value
-        || match json {
-            serde_json::Value::Object(m) => m.values().any(|v| holds(v, value)),
-            serde_json::Value::Array(a) => a.iter().any(|v| holds(v, value)),
-            _ => false,
-        }
-}
-
-/// Writer `w`'s value for version `v` of a record.
-fn value_of(w: usize, v: i32) -> serde_json::Value {
-    json!({ "w": w, "n": v })
-}
-
-/// Sends versions `from..=to` of each of `names` as acknowledged UPDATEs, without waiting
-/// for the acknowledgements (so writes are in flight in the nodes and on the bus).
-async fn send_writes(c: &mut RawClient, w: usize, names: &[String], from: i32, to: i32) {
-    for v in from..=to {
-        for name in names {
-            c.send(RecordMessage {
-                is_write_ack: Some(true),
-                correlation_id: Some(format!("{name}#{v}")),
-                ..update(name, v, &value_of(w, v).to_string())
-            })
-            .await;
-        }
-    }
-}
-
-/// Waits for `n` write acknowledgements, noting per record the highest version
-/// acknowledged. Anything but an acknowledgement (or an UPDATE, should the writer's node
-/// republish its own record after a refetch) fails the test.
-async fn collect_acks(
-    c: &mut RawClient,
-    n: usize,
-    acked: &mut std::collections::HashMap<String, i32>,
-) {
-    let mut got = 0;
-    while got < n {
-        let m = c.recv_record().await;
-        if m.action == RecordAction::Update as i32 {
-            continue;
-        }
-        got += 1;
-        assert_eq!(
-            m.action,
-            RecordAction::WriteAcknowledgement as i32,
-            "every write is acknowledged: {m:?}"
-        );
-        let id = m.correlation_id.expect("the ack names its write");
-        let (name, v) = id.rsplit_once('#').expect("name#version");
-        let v: i32 = v.parse().unwrap();
-        let best = acked.entry(name.to_owned()).or_default();
-        *best = (*best).max(v);
-    }
-}
-
 /// Issue 5: "Emptying Redis completely loses nothing: the database is the truth." Three
 /// nodes share one store and a private redis-server; writers on two of them keep writes in
 /// flight while Redis is emptied with FLUSHALL, twice. Afterwards every acknowledged write
@@ -376,25 +238,11 @@ async fn flushall_on_redis_mid_load_loses_nothing() {
     const RECORDS_PER_WRITER: usize = 4;
     const HALF: i32 = 60;
     const LAST: i32 = 2 * HALF;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _redis = PrivateRedis::start(port);
-    wait_for_port(port).await;
-    let bus = connect(&format!("redis://127.0.0.1:{port}")).await.unwrap();
+    let redis = PrivateBus::start(BusKind::Redis).await;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let addrs = nodes(3, store.clone(), bus).await;
-    let base = unique("flushed");
+    let addrs = nodes_on_bus(3, store.clone(), &redis.url()).await;
     // Writer w writes on node w; each owns its records, so no write conflicts.
-    let names: Vec<Vec<String>> = (0..2)
-        .map(|w| {
-            (0..RECORDS_PER_WRITER)
-                .map(|i| format!("{base}/{w}/{i}"))
-                .collect()
-        })
-        .collect();
+    let names = bus_faults::records(&unique("flushed"), RECORDS_PER_WRITER);
     let all: Vec<String> = names.concat();
     // One subscriber on every node, following every record.
     let mut subscribers = Vec::new();
@@ -420,75 +268,21 @@ async fn flushall_on_redis_mid_load_loses_nothing() {
     for (w, c) in writers.iter_mut().enumerate() {
         send_writes(c, w, &names[w], 1, HALF).await;
     }
-    flushall(port).await;
+    flushall(redis.port).await;
     // Second half sent before the first is acknowledged, and Redis emptied again.
     for (w, c) in writers.iter_mut().enumerate() {
         send_writes(c, w, &names[w], HALF + 1, LAST).await;
     }
-    flushall(port).await;
+    flushall(redis.port).await;
     for c in writers.iter_mut() {
         collect_acks(c, 2 * per_phase, &mut acked).await;
     }
     assert_eq!(acked.len(), all.len());
     assert!(acked.values().all(|v| *v == LAST), "{acked:?}");
 
-    // The store holds every acknowledged write: the final value, and one journal entry
-    // per version carrying that version's value.
-    for (w, mine) in names.iter().enumerate() {
-        for name in mine {
-            let stored = store
-                .get(name)
-                .await
-                .unwrap()
-                .expect("the record is stored");
-            assert_eq!(stored.version, LAST as u64, "{name}");
-            assert_eq!(
-                serde_json::from_str::<serde_json::Value>(&stored.data).unwrap(),
-                value_of(w, LAST)
-            );
-            let journal = store.journal(name, 1, LAST as u64).await.unwrap();
-            assert_eq!(
-                journal.len(),
-                LAST as usize,
-                "{name}: one entry per version"
-            );
-            for (entry, v) in journal.iter().zip(1..=LAST) {
-                assert_eq!(entry.version, v as u64);
-                let op: serde_json::Value = serde_json::from_str(&entry.op).unwrap();
-                assert!(holds(&op, &value_of(w, v)), "{name} v{v}: {op}");
-            }
-        }
-    }
-
-    // Every subscriber, on every node, ends on every record's final value (each writer's
-    // node delivers its writes locally, the other two only through Redis).
-    for (node, c) in subscribers.iter_mut().enumerate() {
-        let mut seen: std::collections::HashMap<String, i32> =
-            all.iter().map(|n| (n.clone(), 0)).collect();
-        while seen.values().any(|v| *v < LAST) {
-            let m = c.recv_action(RecordAction::Update).await;
-            let name = m.name.clone().expect("an update names its record");
-            let v = m.version.expect("an update carries its version");
-            let last = seen.get_mut(&name).expect("a subscribed record");
-            // A node that noticed a gap refetches and may skip versions; it may never go
-            // back or show a value that is not the version's.
-            assert!(v > *last, "node {node}, {name}: v{v} after v{last}");
-            let w = usize::from(name.contains(&format!("{base}/1/")));
-            assert_eq!(json_value(&m.data), value_of(w, v), "node {node}, {name}");
-            *last = v;
-        }
-    }
-    for addr in &addrs {
-        let mut fresh = RawClient::connect(addr).await;
-        for (w, mine) in names.iter().enumerate() {
-            for name in mine {
-                let read = fresh.subscribe(name).await;
-                assert_eq!(
-                    (read.version, json_value(&read.data)),
-                    (Some(LAST), value_of(w, LAST)),
-                    "{addr} answers the final state of {name}"
-                );
-            }
-        }
-    }
+    let written = all_written(&names, LAST);
+    assert_stored(store.as_ref(), &written).await;
+    // Each writer's node delivers its writes locally, the other two only through Redis.
+    assert_subscribers_end_on(&mut subscribers, &written).await;
+    assert_every_node_answers(&addrs, &written).await;
 }

@@ -1,67 +1,21 @@
 //! Listening across nodes: providers on one node, subscribers on others, one provider per
 //! record for the whole cluster, and a node that goes away.
 
+#[path = "support/severable.rs"]
+mod severable;
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use recordsync_bus::{Bus, BusError, BusEvent, InProcessBus};
+use recordsync_bus::{Bus, InProcessBus};
 use recordsync_protocol::{RecordAction, RecordMessage};
 use recordsync_server::{Config, Server, StorageKind};
 use recordsync_store::{MemoryStore, Store};
+use severable::Severable;
 use support::{RawClient, json_value, listen_msg};
-
-/// A node's link to the shared bus, which a test can sever: the node neither hears nor
-/// is heard from then on, as when its process dies or the network splits. Healing it
-/// reports a resync to its subscriptions, as a real bus does after a reconnect.
-struct Severable {
-    bus: Arc<dyn Bus>,
-    severed: watch::Receiver<bool>,
-}
-
-#[async_trait]
-impl Bus for Severable {
-    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
-        if *self.severed.borrow() {
-            return Err(BusError::Publish("severed by the test".into()));
-        }
-        self.bus.publish(topic, payload).await
-    }
-
-    async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
-        let mut from_bus = self.bus.subscribe(topic).await?;
-        let (tx, rx) = mpsc::channel(recordsync_bus::SUBSCRIPTION_BUFFER);
-        let mut severed = self.severed.clone();
-        tokio::spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    event = from_bus.recv() => match event {
-                        Some(event) => event,
-                        None => return,
-                    },
-                    changed = severed.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        if *severed.borrow_and_update() {
-                            continue;
-                        }
-                        BusEvent::Resync
-                    }
-                };
-                if !*severed.borrow() && tx.send(event).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(rx)
-    }
-}
 
 struct Node {
     addr: String,
@@ -92,11 +46,7 @@ async fn cluster(n: usize) -> Vec<Node> {
             listen_response_timeout: Duration::from_secs(5),
             ..Config::default()
         };
-        let (severed, watched) = watch::channel(false);
-        let link: Arc<dyn Bus> = Arc::new(Severable {
-            bus: bus.clone(),
-            severed: watched,
-        });
+        let (link, severed) = Severable::new(bus.clone());
         let server = Server::bind_with(config, store.clone(), Some(link))
             .await
             .expect("node binds");

@@ -2,6 +2,8 @@
 //! so tests see exactly the messages a real client would.
 #![allow(dead_code)]
 
+pub mod bus_faults;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
