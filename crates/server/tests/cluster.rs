@@ -1,9 +1,12 @@
 //! Several nodes serving one data set: servers sharing one store and one bus, each on its
 //! own port, driven by raw protocol clients.
 
+#[path = "support/severable.rs"]
+mod severable;
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -11,6 +14,7 @@ use recordsync_bus::{Bus, InProcessBus, connect};
 use recordsync_protocol::{RecordAction, RecordMessage};
 use recordsync_server::{Config, Server, StorageKind};
 use recordsync_store::{MemoryStore, Store};
+use severable::Severable;
 use support::bus_faults::{
     self, BusKind, PrivateBus, all_written, assert_every_node_answers, assert_stored,
     assert_subscribers_end_on, collect_acks, send_writes,
@@ -285,4 +289,263 @@ async fn flushall_on_redis_mid_load_loses_nothing() {
     // Each writer's node delivers its writes locally, the other two only through Redis.
     assert_subscribers_end_on(&mut subscribers, &written).await;
     assert_every_node_answers(&addrs, &written).await;
+}
+
+/// Two nodes on `store`, each linked to one in-process bus through a link the test can
+/// sever; returns their addresses and their links' switches.
+async fn severable_nodes(
+    store: [Arc<dyn Store>; 2],
+) -> (Vec<String>, Vec<tokio::sync::watch::Sender<bool>>) {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let (mut addrs, mut switches) = (Vec::new(), Vec::new());
+    for store in store {
+        let (link, switch) = Severable::new(bus.clone());
+        addrs.extend(nodes(1, store, link).await);
+        switches.push(switch);
+    }
+    (addrs, switches)
+}
+
+/// The next UPDATE within `wait`, if any.
+async fn next_update(c: &mut RawClient, wait: Duration) -> Option<RecordMessage> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match c.try_recv(left).await? {
+            recordsync_protocol::Message::Record(m) if m.action == RecordAction::Update as i32 => {
+                return Some(m);
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// A node cut off from the bus misses the others' announcements; when its link heals it
+/// refetches what its subscribers follow, including a record whose last write it missed.
+#[tokio::test]
+async fn a_node_that_was_cut_off_refetches_when_it_heals() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (addrs, links) = severable_nodes([store.clone(), store]).await;
+    let name = unique("missed");
+    let mut writer = RawClient::connect(&addrs[0]).await;
+    let mut watcher = RawClient::connect(&addrs[1]).await;
+    writer.subscribe(&name).await;
+    watcher.subscribe(&name).await;
+    writer
+        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
+        .await;
+    assert_eq!(
+        watcher.recv_action(RecordAction::Update).await.version,
+        Some(1)
+    );
+
+    links[1].send_replace(true);
+    writer
+        .write(update(&name, 2, r#"{"n":2}"#), Some("2"))
+        .await;
+    assert!(
+        next_update(&mut watcher, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "a node cut off hears nothing"
+    );
+    links[1].send_replace(false);
+    let m = next_update(&mut watcher, Duration::from_secs(5))
+        .await
+        .expect("the node refetches after it heals");
+    assert_eq!(
+        (m.version, json_value(&m.data)),
+        (Some(2), json!({ "n": 2 }))
+    );
+}
+
+/// A store whose reads and commits a test can hold back: a read is held after it has
+/// read, so a load that began before a change finishes after it; a commit is held before
+/// it commits, so a write stays in flight.
+struct Gated {
+    inner: Arc<dyn Store>,
+    hold_reads: tokio::sync::watch::Receiver<bool>,
+    hold_commits: tokio::sync::watch::Receiver<bool>,
+    /// Told of each read or commit held.
+    held: tokio::sync::mpsc::UnboundedSender<&'static str>,
+}
+
+/// The switches of a [`Gated`] store, and what it reports holding.
+struct Gates {
+    reads: tokio::sync::watch::Sender<bool>,
+    commits: tokio::sync::watch::Sender<bool>,
+    held: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+}
+
+impl Gates {
+    /// Waits until the store holds a `what` ("read" or "commit").
+    async fn holding(&mut self, what: &str) {
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(5), self.held.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} was held"));
+            if next == Some(what) {
+                return;
+            }
+        }
+    }
+}
+
+impl Gated {
+    fn new(inner: Arc<dyn Store>) -> (Arc<dyn Store>, Gates) {
+        let (reads, hold_reads) = tokio::sync::watch::channel(false);
+        let (commits, hold_commits) = tokio::sync::watch::channel(false);
+        let (held_tx, held) = tokio::sync::mpsc::unbounded_channel();
+        let store = Arc::new(Gated {
+            inner,
+            hold_reads,
+            hold_commits,
+            held: held_tx,
+        });
+        (
+            store,
+            Gates {
+                reads,
+                commits,
+                held,
+            },
+        )
+    }
+
+    async fn wait(&self, gate: &tokio::sync::watch::Receiver<bool>, what: &'static str) {
+        let mut gate = gate.clone();
+        if *gate.borrow_and_update() {
+            let _ = self.held.send(what);
+            let _ = gate.wait_for(|hold| !*hold).await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Gated {
+    async fn get(
+        &self,
+        name: &str,
+    ) -> Result<Option<recordsync_store::StoredRecord>, recordsync_store::StoreError> {
+        let read = self.inner.get(name).await;
+        self.wait(&self.hold_reads, "read").await;
+        read
+    }
+
+    async fn commit(
+        &self,
+        batch: &[recordsync_store::Write],
+    ) -> Result<Vec<recordsync_store::WriteOutcome>, recordsync_store::StoreError> {
+        self.wait(&self.hold_commits, "commit").await;
+        self.inner.commit(batch).await
+    }
+
+    async fn journal(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<recordsync_store::JournalEntry>, recordsync_store::StoreError> {
+        self.inner.journal(name, from, to).await
+    }
+}
+
+/// A node reloading a record (here after its bus link healed) reads the store; a write on
+/// another node committed after that read, and announced before the reload finished, must
+/// not be lost behind it: the node ends on the newer version.
+#[tokio::test]
+async fn an_announcement_during_a_reload_is_not_lost_behind_it() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (gated, mut gates) = Gated::new(store.clone());
+    let (addrs, links) = severable_nodes([store, gated]).await;
+    let name = unique("reloading");
+    let mut writer = RawClient::connect(&addrs[0]).await;
+    let mut watcher = RawClient::connect(&addrs[1]).await;
+    writer.subscribe(&name).await;
+    watcher.subscribe(&name).await;
+    writer
+        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
+        .await;
+    assert_eq!(
+        watcher.recv_action(RecordAction::Update).await.version,
+        Some(1)
+    );
+
+    // Node 2 reloads its records after a blip on its link; its read is held back.
+    gates.reads.send_replace(true);
+    links[1].send_replace(true);
+    links[1].send_replace(false);
+    gates.holding("read").await;
+    // Meanwhile node 1 commits version 2, and its announcement reaches node 2.
+    writer
+        .write(update(&name, 2, r#"{"n":2}"#), Some("2"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gates.reads.send_replace(false);
+
+    let mut last = 1;
+    while last < 2 {
+        let m = next_update(&mut watcher, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("node 2 is stuck at version {last}"));
+        last = m.version.unwrap();
+        assert_eq!(json_value(&m.data), json!({ "n": last }));
+    }
+}
+
+/// A node reloading a record while one of its own writes to it is being committed (here
+/// after its bus link healed) must not go back to what the store held before that write:
+/// its subscribers never see a version go back, and its writer's next write is accepted.
+#[tokio::test]
+async fn a_reload_does_not_undo_the_nodes_own_writes_in_flight() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (gated, mut gates) = Gated::new(store.clone());
+    let (addrs, links) = severable_nodes([store, gated]).await;
+    let name = unique("in-flight");
+    let mut writer = RawClient::connect(&addrs[1]).await;
+    let mut local = RawClient::connect(&addrs[1]).await;
+    let mut remote = RawClient::connect(&addrs[0]).await;
+    for c in [&mut writer, &mut local, &mut remote] {
+        c.subscribe(&name).await;
+    }
+    writer
+        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
+        .await;
+
+    // Version 2 is in flight on node 2 when it reloads after a blip on its link.
+    gates.commits.send_replace(true);
+    writer
+        .send(RecordMessage {
+            is_write_ack: Some(true),
+            correlation_id: Some("2".into()),
+            ..update(&name, 2, r#"{"n":2}"#)
+        })
+        .await;
+    gates.holding("commit").await;
+    links[1].send_replace(true);
+    links[1].send_replace(false);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gates.commits.send_replace(false);
+    let ack = writer.recv_record().await;
+    assert_eq!(
+        ack.action,
+        RecordAction::WriteAcknowledgement as i32,
+        "{ack:?}"
+    );
+    writer
+        .write(update(&name, 3, r#"{"n":3}"#), Some("3"))
+        .await;
+
+    for (who, c) in [("node 2", &mut local), ("node 1", &mut remote)] {
+        let mut last = 0;
+        while last < 3 {
+            let m = next_update(c, Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|| panic!("{who} is stuck at version {last}"));
+            let v = m.version.unwrap();
+            assert!(v > last, "{who}: version {v} after {last}");
+            assert_eq!(json_value(&m.data), json!({ "n": v }));
+            last = v;
+        }
+    }
 }

@@ -29,6 +29,10 @@ pub(crate) struct CellState {
     /// Whether `head` and `visible` reflect the store. Cleared after a failed commit so
     /// that the next operation reloads the truth.
     pub loaded: bool,
+    /// Set by [`invalidate`](Self::invalidate): news of a change arrived (another node's
+    /// announcement, a bus resync). A load whose read began before it may predate the
+    /// change, so such a load leaves the cell unloaded and the next use reads again.
+    pub reload: bool,
     /// Set when the cell left the engine's map: holders must look it up again.
     pub evicted: bool,
     pub head: Option<Head>,
@@ -107,6 +111,13 @@ impl CellState {
         for (_, reply) in due {
             reply(self.visible.as_ref());
         }
+    }
+
+    /// The store may hold something newer than this cell: the next use reloads it, and
+    /// a load already reading does not count (see `reload`).
+    pub fn invalidate(&mut self) {
+        self.loaded = false;
+        self.reload = true;
     }
 
     pub fn is_subscribed(&self, id: u64) -> bool {

@@ -485,7 +485,9 @@ impl Engine {
         let mut st = cell.state.lock();
         if !st.loaded {
             // Being (re)loaded, or waiting to be: make sure that happens, so subscribers
-            // here catch up even if nothing else touches the record.
+            // here catch up even if nothing else touches the record. A load reading now
+            // may have read before this change was committed: it does not count.
+            st.invalidate();
             drop(st);
             self.refetch(&cell.name);
             return;
@@ -548,7 +550,7 @@ impl Engine {
             return;
         }
         // A gap, local writes in flight, or an op that does not apply: refetch.
-        st.loaded = false;
+        st.invalidate();
         drop(st);
         self.refetch(&cell.name);
     }
@@ -560,7 +562,7 @@ impl Engine {
         for shard in self.shards.iter() {
             for (name, cell) in shard.lock().iter() {
                 let mut st = cell.state.lock();
-                st.loaded = false;
+                st.invalidate();
                 if !st.subscribers.is_empty() {
                     subscribed.push(name.clone());
                 }
@@ -655,30 +657,66 @@ impl Engine {
         Ok(held)
     }
 
+    /// Reads the record from the store into the cell, telling its subscribers of any
+    /// difference.
+    ///
+    /// The read must not predate anything the cell already shows: this node's own writes
+    /// in flight or committed while the store was being read (waited for, and the store
+    /// read again), and news that arrived meanwhile (the cell then stays unloaded, and the
+    /// refetch that the news started reads again).
     async fn load(&self, cell: &Cell) -> Result<(), EngineError> {
-        let stored = self.store.get(&cell.name).await?;
-        let head = match stored {
-            None => None,
-            Some(s) => {
-                let data: Value =
-                    serde_json::from_str(&s.data).map_err(|e| EngineError::CorruptValue {
-                        name: s.name.clone(),
-                        reason: e.to_string(),
-                    })?;
-                let record = Record {
-                    version: s.version,
-                    data,
-                    ctime: s.ctime,
-                    mtime: s.mtime,
-                };
-                Some(Head {
-                    record,
-                    json: Arc::from(s.data),
-                    stored: true,
-                })
+        loop {
+            let completed = {
+                let mut st = cell.state.lock();
+                st.reload = false;
+                st.completed
+            };
+            let head = match self.store.get(&cell.name).await? {
+                None => None,
+                Some(s) => {
+                    let data: Value =
+                        serde_json::from_str(&s.data).map_err(|e| EngineError::CorruptValue {
+                            name: s.name.clone(),
+                            reason: e.to_string(),
+                        })?;
+                    let record = Record {
+                        version: s.version,
+                        data,
+                        ctime: s.ctime,
+                        mtime: s.mtime,
+                    };
+                    Some(Head {
+                        record,
+                        json: Arc::from(s.data),
+                        stored: true,
+                    })
+                }
+            };
+            let in_flight = {
+                let mut st = cell.state.lock();
+                if st.in_flight() > 0 {
+                    // This node's writes are being committed: read again once they are.
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    st.after_in_flight(Box::new(move |_| {
+                        let _ = tx.send(());
+                    }));
+                    Some(rx)
+                } else if st.completed != completed {
+                    // One was committed while the store was read: read again.
+                    None
+                } else {
+                    self.apply_loaded(cell, &mut st, head);
+                    return Ok(());
+                }
+            };
+            if let Some(done) = in_flight {
+                done.await.map_err(|_| EngineError::Shutdown)?;
             }
-        };
-        let mut st = cell.state.lock();
+        }
+    }
+
+    /// Makes `head`, read while nothing of this node's was in flight, the cell's state.
+    fn apply_loaded(&self, cell: &Cell, st: &mut CellState, head: Option<Head>) {
         let visible = head.as_ref().map(|h| Visible {
             version: h.record.version,
             json: h.json.clone(),
@@ -713,8 +751,7 @@ impl Engine {
         }
         st.head = head;
         st.visible = visible;
-        st.loaded = true;
-        Ok(())
+        st.loaded = !st.reload;
     }
 
     /// Creates `{}` at version 0 (deepstream's record created by subscribing) and stores it.
