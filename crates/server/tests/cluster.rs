@@ -549,3 +549,26 @@ async fn a_reload_does_not_undo_the_nodes_own_writes_in_flight() {
         }
     }
 }
+
+/// Record names are any non-empty string: one that JSON must escape (a quote, a
+/// backslash, a tab) crosses the bus like any other.
+#[tokio::test]
+async fn names_that_json_escapes_cross_the_bus() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let addrs = nodes(2, store, Arc::new(InProcessBus::new())).await;
+    let name = unique("say \"hi\" \\ to\tme");
+    let mut writer = RawClient::connect(&addrs[0]).await;
+    let mut watcher = RawClient::connect(&addrs[1]).await;
+    writer.subscribe(&name).await;
+    watcher.subscribe(&name).await;
+    writer
+        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
+        .await;
+    let m = next_update(&mut watcher, Duration::from_secs(5))
+        .await
+        .expect("the other node hears of the write");
+    assert_eq!(
+        (m.name.as_deref(), m.version),
+        (Some(name.as_str()), Some(1))
+    );
+}

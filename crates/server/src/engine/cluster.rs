@@ -7,6 +7,7 @@
 //! connection — makes the node refetch from the store, which publishes whatever changed.
 //! So a lost or late message costs a read, never a wrong value.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
@@ -30,8 +31,10 @@ const OUTGOING_BUFFER: usize = 65536;
 pub(crate) struct Announcement<'a> {
     /// The announcing node, which ignores its own announcements.
     pub node: u64,
+    /// Borrowed from the message unless JSON escaped something in it (a record name may
+    /// hold quotes, backslashes, control characters).
     #[serde(borrow)]
-    pub name: &'a str,
+    pub name: Cow<'a, str>,
     pub version: u64,
     /// The journal form of the write (`recordsync_core::WriteOp`); absent for a delete
     /// or for a record created empty.
@@ -93,7 +96,7 @@ impl Cluster {
         let op = op.and_then(|text| serde_json::from_str::<&RawValue>(text).ok());
         let announcement = Announcement {
             node: self.node,
-            name,
+            name: Cow::Borrowed(name),
             version,
             op,
             deleted,

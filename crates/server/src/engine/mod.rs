@@ -479,7 +479,8 @@ impl Engine {
 
     /// Applies another node's announced change to this node's copy, if it holds one.
     pub(crate) fn apply_remote(&self, a: &cluster::Announcement<'_>) {
-        let Some(cell) = self.shard(a.name).lock().get(a.name).cloned() else {
+        let name: &str = &a.name;
+        let Some(cell) = self.shard(name).lock().get(name).cloned() else {
             return; // not cached here: the next use loads it from the store
         };
         let mut st = cell.state.lock();
