@@ -572,3 +572,40 @@ async fn names_that_json_escapes_cross_the_bus() {
         (Some(name.as_str()), Some(1))
     );
 }
+
+/// A node cut off from the bus (a network split: the others still hear each other) keeps
+/// acknowledging its clients' writes, but cannot announce them. Its last write is one no
+/// later announcement would reveal as a gap: once the node's link heals, the other nodes
+/// must still get it.
+#[tokio::test]
+async fn a_write_made_while_its_node_was_cut_off_reaches_the_others_once_it_heals() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (addrs, links) = severable_nodes([store.clone(), store]).await;
+    let name = unique("cut-off");
+    let mut writer = RawClient::connect(&addrs[0]).await;
+    let mut watcher = RawClient::connect(&addrs[1]).await;
+    writer.subscribe(&name).await;
+    watcher.subscribe(&name).await;
+    writer
+        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
+        .await;
+    assert_eq!(
+        watcher.recv_action(RecordAction::Update).await.version,
+        Some(1)
+    );
+
+    links[0].send_replace(true);
+    writer
+        .write(update(&name, 2, r#"{"n":2}"#), Some("2"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    links[0].send_replace(false);
+
+    let m = next_update(&mut watcher, Duration::from_secs(5))
+        .await
+        .expect("the write made while its node was cut off arrives after it heals");
+    assert_eq!(
+        (m.version, json_value(&m.data)),
+        (Some(2), json!({ "n": 2 }))
+    );
+}

@@ -6,6 +6,12 @@
 //! subscribers; anything else — a gap, a record with local writes in flight, a lost bus
 //! connection — makes the node refetch from the store, which publishes whatever changed.
 //! So a lost or late message costs a read, never a wrong value.
+//!
+//! A gap shows only when a later announcement arrives, so the announcing node also owns
+//! the announcements it could not deliver: one the bus refused, or one that found the
+//! queue full, is remembered by record name, and once the bus takes messages again the
+//! node asks the others to refetch those records ([`Refetch`]). A node whose own bus
+//! connection was lost refetches everything it holds when it is back (a resync).
 
 use std::borrow::Cow;
 use std::sync::{Arc, Weak};
@@ -15,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use recordsync_bus::{Bus, BusEvent};
+use recordsync_bus::{Bus, BusError, BusEvent};
 
 use super::Engine;
 
@@ -23,8 +29,16 @@ use super::Engine;
 pub const TOPIC: &str = "recordsync.records";
 
 /// How many announcements may wait for the bus before new ones are dropped (the other
-/// nodes then heal the gap from the store).
+/// nodes are then asked to refetch those records).
 const OUTGOING_BUFFER: usize = 65536;
+
+/// How many undelivered records are remembered by name; beyond that the other nodes are
+/// asked to refetch everything they hold.
+const MAX_MISSED: usize = 10_000;
+
+/// How many names one [`Refetch`] message carries (names are at most 1 KiB, and a NATS
+/// message at most 1 MiB by default).
+const REFETCH_CHUNK: usize = 256;
 
 /// One committed change, as announced on the bus.
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,9 +58,167 @@ pub(crate) struct Announcement<'a> {
     pub deleted: bool,
 }
 
+/// Asks the other nodes to refetch records whose announcements this node could not
+/// deliver (or, with `all`, everything they hold).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Refetch {
+    pub node: u64,
+    pub refetch: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+}
+
+/// Records whose announcements did not reach the bus, until the other nodes have been
+/// told to refetch them.
+#[derive(Default)]
+struct Missed {
+    state: parking_lot::Mutex<MissedNames>,
+    /// Wakes the publisher when something was missed while it waited for the queue.
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct MissedNames {
+    names: std::collections::HashSet<String>,
+    all: bool,
+}
+
+impl MissedNames {
+    fn is_empty(&self) -> bool {
+        !self.all && self.names.is_empty()
+    }
+}
+
+impl Missed {
+    fn add(&self, name: &str) {
+        let mut missed = self.state.lock();
+        if missed.is_empty() {
+            tracing::warn!(
+                "announcements are not reaching the bus; the other nodes will be asked to \
+                 refetch the records concerned once it takes messages again"
+            );
+        }
+        if missed.all || missed.names.contains(name) {
+            // Already asked for.
+        } else if missed.names.len() >= MAX_MISSED {
+            missed.names.clear();
+            missed.all = true;
+        } else {
+            missed.names.insert(name.to_owned());
+        }
+        drop(missed);
+        self.wake.notify_one();
+    }
+
+    fn is_pending(&self) -> bool {
+        !self.state.lock().is_empty()
+    }
+
+    fn take(&self) -> MissedNames {
+        std::mem::take(&mut *self.state.lock())
+    }
+
+    fn put_back(&self, unsent: MissedNames) {
+        let mut missed = self.state.lock();
+        missed.all |= unsent.all;
+        if missed.all {
+            missed.names.clear();
+        } else {
+            missed.names.extend(unsent.names);
+        }
+    }
+}
+
+/// The publisher: sends queued announcements in order, remembers those the bus refuses,
+/// and once it takes messages again asks the other nodes to refetch what they missed.
+async fn publish(
+    bus: Arc<dyn Bus>,
+    node: u64,
+    mut queue: mpsc::Receiver<Bytes>,
+    missed: Arc<Missed>,
+) {
+    let mut attempt = 0u32;
+    let mut next_try = tokio::time::Instant::now();
+    loop {
+        let pending = missed.is_pending();
+        tokio::select! {
+            biased;
+            message = queue.recv() => {
+                let Some(message) = message else {
+                    return; // the engine is gone
+                };
+                if let Err(e) = bus.publish(TOPIC, message.clone()).await {
+                    tracing::debug!("announcing a write failed: {e}");
+                    match serde_json::from_slice::<Announcement>(&message) {
+                        Ok(a) => missed.add(&a.name),
+                        Err(_) => missed.put_back(MissedNames { all: true, ..Default::default() }),
+                    }
+                }
+            }
+            () = missed.wake.notified() => {}
+            () = tokio::time::sleep_until(next_try), if pending => {}
+        }
+        if missed.is_pending() && tokio::time::Instant::now() >= next_try {
+            match send_refetch(bus.as_ref(), node, &missed).await {
+                Ok(()) => attempt = 0,
+                Err(e) => {
+                    tracing::debug!("asking other nodes to refetch failed: {e}");
+                    next_try = tokio::time::Instant::now() + backoff(attempt);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Publishes what was missed as [`Refetch`] messages; whatever could not be sent is kept
+/// for the next try.
+async fn send_refetch(bus: &dyn Bus, node: u64, missed: &Missed) -> Result<(), BusError> {
+    let taken = missed.take();
+    let messages: Vec<Refetch> = if taken.all {
+        vec![Refetch {
+            node,
+            refetch: Vec::new(),
+            all: true,
+        }]
+    } else {
+        let names: Vec<String> = taken.names.into_iter().collect();
+        names
+            .chunks(REFETCH_CHUNK)
+            .map(|chunk| Refetch {
+                node,
+                refetch: chunk.to_vec(),
+                all: false,
+            })
+            .collect()
+    };
+    for (i, message) in messages.iter().enumerate() {
+        let bytes = serde_json::to_vec(message).expect("refetch messages serialise");
+        if let Err(e) = bus.publish(TOPIC, Bytes::from(bytes)).await {
+            let mut unsent = MissedNames::default();
+            for m in &messages[i..] {
+                unsent.all |= m.all;
+                unsent.names.extend(m.refetch.iter().cloned());
+            }
+            missed.put_back(unsent);
+            return Err(e);
+        }
+    }
+    tracing::info!(
+        "the bus takes messages again: asked the other nodes to refetch what they missed"
+    );
+    Ok(())
+}
+
+/// Backoff between attempts to reach the bus again: doubles from 50 ms up to 2 s.
+fn backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((50u64 << attempt.min(6)).min(2000))
+}
+
 pub struct Cluster {
     pub(crate) node: u64,
     outgoing: mpsc::Sender<Bytes>,
+    missed: Arc<Missed>,
 }
 
 impl Cluster {
@@ -57,15 +229,9 @@ impl Cluster {
         node: u64,
     ) -> Result<Cluster, recordsync_bus::BusError> {
         let mut incoming = bus.subscribe(TOPIC).await?;
-        let (outgoing, mut queue) = mpsc::channel::<Bytes>(OUTGOING_BUFFER);
-        let publisher = bus.clone();
-        tokio::spawn(async move {
-            while let Some(message) = queue.recv().await {
-                if let Err(e) = publisher.publish(TOPIC, message).await {
-                    tracing::warn!("announcing a write failed (other nodes will resync): {e}");
-                }
-            }
-        });
+        let (outgoing, queue) = mpsc::channel::<Bytes>(OUTGOING_BUFFER);
+        let missed = Arc::new(Missed::default());
+        tokio::spawn(publish(bus.clone(), node, queue, missed.clone()));
         tokio::spawn(async move {
             while let Some(event) = incoming.recv().await {
                 let Some(engine) = engine.upgrade() else {
@@ -76,7 +242,12 @@ impl Cluster {
                         match serde_json::from_slice::<Announcement>(&bytes) {
                             Ok(a) if a.node == node => {}
                             Ok(a) => engine.apply_remote(&a),
-                            Err(e) => tracing::warn!("ignoring a malformed bus message: {e}"),
+                            Err(e) => match serde_json::from_slice::<Refetch>(&bytes) {
+                                Ok(r) if r.node == node => {}
+                                Ok(r) if r.all => engine.resync(),
+                                Ok(r) => r.refetch.iter().for_each(|n| engine.refetch_cached(n)),
+                                Err(_) => tracing::warn!("ignoring a malformed bus message: {e}"),
+                            },
                         }
                     }
                     BusEvent::Resync => {
@@ -88,10 +259,15 @@ impl Cluster {
                 }
             }
         });
-        Ok(Cluster { node, outgoing })
+        Ok(Cluster {
+            node,
+            outgoing,
+            missed,
+        })
     }
 
-    /// Queues an announcement; never blocks (a full queue drops it, and the gap heals).
+    /// Queues an announcement; never blocks (a full queue drops it, and the other nodes
+    /// are asked to refetch the record once the queue has room).
     pub(crate) fn announce(&self, name: &str, version: u64, op: Option<&str>, deleted: bool) {
         let op = op.and_then(|text| serde_json::from_str::<&RawValue>(text).ok());
         let announcement = Announcement {
@@ -103,10 +279,85 @@ impl Cluster {
         };
         let bytes = serde_json::to_vec(&announcement).expect("announcements serialise");
         if self.outgoing.try_send(Bytes::from(bytes)).is_err() {
-            tracing::warn!(
-                record = name,
-                "bus queue full: dropping an announcement (other nodes will refetch)"
+            self.missed.add(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// A bus that holds every publish until the test opens it, and records what it was
+    /// given.
+    struct Held {
+        open: watch::Receiver<bool>,
+        sent: parking_lot::Mutex<Vec<Bytes>>,
+    }
+
+    #[async_trait]
+    impl Bus for Held {
+        async fn publish(&self, _topic: &str, payload: Bytes) -> Result<(), BusError> {
+            let _ = self.open.clone().wait_for(|open| *open).await;
+            self.sent.lock().push(payload);
+            Ok(())
+        }
+
+        async fn subscribe(&self, _topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
+            unreachable!("the publisher does not subscribe")
+        }
+    }
+
+    /// Announcements that find the queue full are not lost: once the bus takes messages
+    /// again, the other nodes are asked to refetch those records.
+    #[tokio::test]
+    async fn announcements_that_find_the_queue_full_become_a_refetch() {
+        let (open, opened) = watch::channel(false);
+        let bus = Arc::new(Held {
+            open: opened,
+            sent: parking_lot::Mutex::new(Vec::new()),
+        });
+        let (outgoing, queue) = mpsc::channel(2);
+        let missed = Arc::new(Missed::default());
+        let cluster = Cluster {
+            node: 7,
+            outgoing,
+            missed: missed.clone(),
+        };
+        tokio::spawn(publish(bus.clone(), 7, queue, missed));
+        let names: BTreeSet<String> = (0..6).map(|i| format!("record \"{i}\"")).collect();
+        for name in &names {
+            cluster.announce(name, 1, None, false);
+        }
+        open.send_replace(true);
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let (mut announced, mut refetched) = (BTreeSet::new(), BTreeSet::new());
+            for bytes in bus.sent.lock().iter() {
+                if let Ok(a) = serde_json::from_slice::<Announcement>(bytes) {
+                    announced.insert(a.name.into_owned());
+                } else {
+                    let r: Refetch = serde_json::from_slice(bytes).expect("a refetch");
+                    assert_eq!((r.node, r.all), (7, false));
+                    refetched.extend(r.refetch);
+                }
+            }
+            if !refetched.is_empty() && &announced | &refetched == names {
+                assert!(announced.len() <= 3, "the queue holds two: {announced:?}");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "announced {announced:?}, refetch asked for {refetched:?}"
             );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -556,6 +556,15 @@ impl Engine {
         self.refetch(&cell.name);
     }
 
+    /// Reloads `name` if this node holds it (another node could not announce a change).
+    pub(crate) fn refetch_cached(&self, name: &str) {
+        let Some(cell) = self.shard(name).lock().get(name).cloned() else {
+            return; // not cached here: the next use loads it from the store
+        };
+        cell.state.lock().invalidate();
+        self.refetch(&cell.name);
+    }
+
     /// Reloads every cached record from the store (after the bus lost messages); those
     /// with subscribers are reloaded now, so that their subscribers catch up.
     pub(crate) fn resync(&self) {
