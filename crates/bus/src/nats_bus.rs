@@ -9,6 +9,10 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::{Bus, BusError, BusEvent, SUBSCRIPTION_BUFFER};
 
+/// How long a subscription waits for the server to confirm it is subscribed again after
+/// a reconnection, before it reports the resync anyway.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct NatsBus {
     client: async_nats::Client,
     reconnected: broadcast::Sender<()>,
@@ -73,6 +77,7 @@ impl Bus for NatsBus {
                 })?;
         let mut reconnected = self.reconnected.subscribe();
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
+        let client = self.client.clone();
         tokio::spawn(async move {
             loop {
                 let event = tokio::select! {
@@ -81,7 +86,13 @@ impl Bus for NatsBus {
                         None => return,
                     },
                     r = reconnected.recv() => match r {
-                        Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => BusEvent::Resync,
+                        Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                            // The client says it is connected before it has sent the
+                            // server its subscriptions again. A round trip first, so that
+                            // whatever is published after the subscriber resyncs reaches it.
+                            let _ = tokio::time::timeout(FLUSH_WAIT, client.flush()).await;
+                            BusEvent::Resync
+                        }
                         Err(broadcast::error::RecvError::Closed) => return,
                     },
                 };
