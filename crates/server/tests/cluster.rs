@@ -609,3 +609,46 @@ async fn a_write_made_while_its_node_was_cut_off_reaches_the_others_once_it_heal
         (Some(2), json!({ "n": 2 }))
     );
 }
+
+/// Issue 5: "head, has and snapshot answer the latest committed state on every node" —
+/// even on a node that holds the record (a subscriber there) and has not heard of the
+/// newest write yet (here its bus link is cut: news may be as late as the bus makes it).
+/// deepstream clients answer `has` with a HEAD.
+#[tokio::test]
+async fn head_and_snapshot_answer_the_latest_committed_state_before_the_news_arrives() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (addrs, links) = severable_nodes([store.clone(), store]).await;
+    let name = unique("latest");
+    let mut writer = RawClient::connect(&addrs[0]).await;
+    let mut watcher = RawClient::connect(&addrs[1]).await;
+    writer.subscribe(&name).await;
+    watcher.subscribe(&name).await;
+    writer
+        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
+        .await;
+    assert_eq!(
+        watcher.recv_action(RecordAction::Update).await.version,
+        Some(1)
+    );
+
+    links[1].send_replace(true);
+    writer
+        .write(update(&name, 2, r#"{"n":2}"#), Some("2"))
+        .await;
+    let mut reader = RawClient::connect(&addrs[1]).await;
+    assert_eq!(reader.head(&name).await, 2, "HEAD on node 2");
+    reader
+        .send(RecordMessage::named(RecordAction::Read, name.as_str()))
+        .await;
+    let read = reader.recv_action(RecordAction::ReadResponse).await;
+    assert_eq!(
+        (read.version, json_value(&read.data)),
+        (Some(2), json!({ "n": 2 })),
+        "snapshot on node 2"
+    );
+    // Its subscriber hears of it too, now that the node has.
+    let m = next_update(&mut watcher, Duration::from_secs(5))
+        .await
+        .expect("node 2's subscriber gets what node 2 read");
+    assert_eq!(m.version, Some(2));
+}

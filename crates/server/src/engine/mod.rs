@@ -189,7 +189,17 @@ impl Engine {
     ///
     /// Writes accepted before the read are waited for, so a client reads its own writes
     /// (and deletes) even without waiting for their acknowledgements.
+    ///
+    /// In a cluster, another node may have committed a version whose announcement has
+    /// not arrived yet: a read reloads the record from the store, the truth, so that every
+    /// node answers the latest committed state (and its subscribers hear of it too).
     pub async fn read(&self, name: &str) -> Result<Option<Snapshot>, EngineError> {
+        if self.cluster.get().is_some() {
+            let cached = self.shard(name).lock().get(name).cloned();
+            if let Some(cell) = cached {
+                cell.state.lock().invalidate();
+            }
+        }
         let held = self.acquire_loaded(name).await?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         held.cell
