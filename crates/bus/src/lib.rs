@@ -38,6 +38,7 @@ pub enum BusEvent {
 /// Why the bus could not do what was asked.
 #[derive(Debug, Clone, Error)]
 pub enum BusError {
+    /// `url` is redacted ([`redact_url`]).
     #[error("cannot connect to the bus at {url}: {reason}")]
     Connect { url: String, reason: String },
     #[error("publishing on the bus failed: {0}")]
@@ -67,11 +68,51 @@ pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Bus>, BusError> {
     } else if url.starts_with("nats://") || url.starts_with("tls://") {
         Ok(std::sync::Arc::new(NatsBus::connect(url).await?))
     } else {
-        Err(BusError::UnsupportedUrl(url.to_owned()))
+        Err(BusError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// `url` with any password replaced by `***`, for errors and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            // A lone token (nats://token@host) is a secret too.
+            None if scheme.starts_with("nats") || scheme == "tls" => {
+                format!("{scheme}://***@{host}{tail}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
 /// Backoff between reconnection attempts: doubles from 50 ms up to 2 s.
 pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis((50u64 << attempt.min(6)).min(2000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_and_tokens_are_redacted() {
+        assert_eq!(
+            redact_url("redis://:secret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(
+            redact_url("redis://u:secret@h:6379"),
+            "redis://u:***@h:6379"
+        );
+        assert_eq!(redact_url("nats://tok@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        assert_eq!(redact_url("nats://h:4222"), "nats://h:4222");
+    }
 }

@@ -9,6 +9,9 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::{Bus, BusError, BusEvent, SUBSCRIPTION_BUFFER};
 
+/// How long connecting at start-up waits for the server's answer.
+const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long a subscription waits for the server to confirm it is subscribed again after
 /// a reconnection, before it reports the resync anyway.
 const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -22,8 +25,13 @@ impl NatsBus {
     pub async fn connect(url: &str) -> Result<Self, BusError> {
         let (reconnected, _) = broadcast::channel(16);
         let notify = reconnected.clone();
+        let connect_error = |reason: String| BusError::Connect {
+            url: crate::redact_url(url),
+            reason,
+        };
+        // One attempt at start-up, so that a wrong URL or a server that is down fails
+        // the node at once; once connected, the client reconnects by itself for ever.
         let client = async_nats::ConnectOptions::new()
-            .retry_on_initial_connect()
             .event_callback(move |event| {
                 let notify = notify.clone();
                 async move {
@@ -40,16 +48,12 @@ impl NatsBus {
             })
             .connect(url)
             .await
-            .map_err(|e| BusError::Connect {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
-        // With retry_on_initial_connect the call returns at once; wait for the server so
-        // that a wrong URL fails at start-up rather than silently later.
-        client.flush().await.map_err(|e| BusError::Connect {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
+            .map_err(|e| connect_error(e.to_string()))?;
+        // A round trip: the server accepted this client.
+        tokio::time::timeout(CONNECT_WAIT, client.flush())
+            .await
+            .map_err(|_| connect_error(format!("no answer within {CONNECT_WAIT:?}")))?
+            .map_err(|e| connect_error(e.to_string()))?;
         Ok(NatsBus {
             client,
             reconnected,

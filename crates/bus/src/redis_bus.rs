@@ -19,17 +19,24 @@ pub struct RedisBus {
 impl RedisBus {
     pub async fn connect(url: &str) -> Result<Self, BusError> {
         let connect_error = |e: redis::RedisError| BusError::Connect {
-            url: url.to_owned(),
+            url: crate::redact_url(url),
             reason: e.to_string(),
         };
         let client = redis::Client::open(url).map_err(connect_error)?;
+        // One attempt first, so that a wrong URL or a server that is down fails the node
+        // at once (the connection manager would retry for several seconds first); once
+        // connected, the manager and the subscriptions reconnect by themselves for ever.
+        client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(connect_error)?;
         let publisher = ConnectionManager::new(client.clone())
             .await
             .map_err(connect_error)?;
         Ok(RedisBus {
             client,
             publisher,
-            url: url.to_owned(),
+            url: crate::redact_url(url),
         })
     }
 }

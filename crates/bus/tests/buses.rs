@@ -235,3 +235,25 @@ async fn nats_bus_resyncs_after_the_server_restarts() {
     )
     .await;
 }
+
+/// A node started with a wrong bus URL, or before its bus, stops at once with an error
+/// naming the URL (rather than waiting silently, or retrying for many seconds).
+#[tokio::test]
+async fn a_bus_that_is_not_there_fails_at_once_naming_its_url() {
+    for scheme in ["redis", "nats"] {
+        let url = format!("{scheme}://127.0.0.1:{}", free_port());
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(WAIT, connect(&url))
+            .await
+            .unwrap_or_else(|_| panic!("{url}: still trying after {WAIT:?}"));
+        let Err(e) = result else {
+            panic!("{url}: connected to nothing")
+        };
+        assert!(e.to_string().contains(&url), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{url}: took {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -122,7 +122,12 @@ impl Server {
             }
         };
         let bus = match &config.cluster {
-            Some(url) => Some(recordsync_bus::connect(url).await?),
+            Some(url) => {
+                let bus = recordsync_bus::connect(url).await?;
+                let url = recordsync_bus::redact_url(url);
+                tracing::info!("joined the cluster through the bus at {url}");
+                Some(bus)
+            }
             None => None,
         };
         Self::bind_with(config, store, bus).await
