@@ -1,7 +1,8 @@
 //! The real binary on `--storage postgres://...`: records outlive the node (killed,
 //! restarted with an empty data directory), and two nodes on one database see each
 //! other's writes and refuse each other's stale ones with VERSION_EXISTS; while
-//! PostgreSQL is down, writes fail with a clear error and the node recovers by itself.
+//! PostgreSQL is down, writes fail with a clear error and the health check answers 503,
+//! and the node recovers by itself.
 //!
 //! Needs the test PostgreSQL (`RECORDSYNC_TEST_POSTGRES`, default
 //! `postgres://postgres@127.0.0.1:5432/test`); each test uses a schema of its own.
@@ -25,7 +26,7 @@ use tokio::sync::Mutex;
 use process::ServerProcess;
 use recordsync_protocol::{RecordAction, RecordMessage};
 use recordsync_store::postgres::testing::TestSchema;
-use support::{RawClient, json_value, update};
+use support::{RawClient, health_status, json_value, update};
 
 /// A node on `--storage <url>` with an empty data directory of its own: whatever it
 /// serves comes from PostgreSQL.
@@ -213,7 +214,14 @@ async fn a_database_outage_fails_writes_clearly_and_the_node_recovers_by_itself(
     c.write(update("outage/doc", 1, r#"{"n":1}"#), Some("1"))
         .await;
 
+    assert_eq!(health_status(&node.addr).await, 200);
     pg.stop("immediate");
+    // The health check asks the database: 503 even before any write has failed.
+    assert_eq!(
+        health_status(&node.addr).await,
+        503,
+        "while the database is down"
+    );
     c.send(RecordMessage {
         is_write_ack: Some(true),
         correlation_id: Some("2".into()),
@@ -276,4 +284,5 @@ async fn a_database_outage_fails_writes_clearly_and_the_node_recovers_by_itself(
         (read.version, json_value(&read.data)),
         (Some(2), json!({"n": "after"}))
     );
+    assert_eq!(health_status(&node.addr).await, 200, "once it is back");
 }

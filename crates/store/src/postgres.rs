@@ -370,6 +370,7 @@ async fn ensure_durable_commits(
 
 /// One call, as [`PostgresStore::run`] retries it.
 enum Op<'a> {
+    Ping,
     Get(&'a str),
     Journal(&'a str, i64, i64),
     Commit(&'a [Write]),
@@ -384,6 +385,7 @@ enum Output {
 impl Op<'_> {
     fn what(&self) -> &'static str {
         match self {
+            Op::Ping => "checking the connection",
             Op::Get(_) => "reading a record",
             Op::Journal(..) => "reading a journal",
             Op::Commit(_) => "committing writes",
@@ -551,6 +553,7 @@ impl PostgresStore {
     /// One attempt at `op` on `conn`.
     async fn attempt(&self, conn: &mut Object, op: &Op<'_>) -> Result<Output, Failure> {
         Ok(match *op {
+            Op::Ping => Output::Rows(conn.query("SELECT 1", &[]).await?),
             Op::Get(name) => {
                 let stmt = conn.prepare_cached(&self.sql.get).await?;
                 Output::Row(conn.query_opt(&stmt, &[&name]).await?)
@@ -748,5 +751,10 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    /// A round trip to the server (a `SELECT 1`), on a pooled connection.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(Op::Ping).await.map(drop)
     }
 }

@@ -90,4 +90,10 @@ pub trait Store: Send + Sync + 'static {
         from: u64,
         to: u64,
     ) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// Whether the store can take work now, for health checks. A store with a server to
+    /// reach asks it; by default, an empty commit.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.commit(&[]).await.map(drop)
+    }
 }

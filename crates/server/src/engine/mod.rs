@@ -38,6 +38,9 @@ use listen::Listening;
 
 const SHARDS: usize = 64;
 
+/// How long the health check waits for the store's answer.
+const HEALTH_PROBE_WAIT: Duration = Duration::from_secs(5);
+
 /// One slice of the name → cell map; a name's shard is chosen by its hash.
 type Shard = Mutex<HashMap<Arc<str>, Arc<Cell>>>;
 
@@ -59,9 +62,6 @@ pub struct Engine {
     shards: Box<[Shard]>,
     hasher: RandomState,
     pub(crate) listening: Listening,
-    /// Whether the last commit reached the store (false after a storage error, until a
-    /// commit succeeds again): what the health check reports.
-    storage_ok: std::sync::atomic::AtomicBool,
     /// Present when several nodes share the store: announces and applies writes.
     cluster: std::sync::OnceLock<cluster::Cluster>,
     /// Lets committer callbacks, which outlive the request that made them, reach the engine.
@@ -102,7 +102,6 @@ impl Engine {
             hasher: RandomState::new(),
             listening,
             cluster: std::sync::OnceLock::new(),
-            storage_ok: std::sync::atomic::AtomicBool::new(true),
             me: me.clone(),
         });
         engine
@@ -312,9 +311,6 @@ impl Engine {
             self.committer.submit(
                 write,
                 Box::new(move |outcome| {
-                    if let Some(engine) = &engine {
-                        engine.note_commit(&outcome);
-                    }
                     let result = {
                         let mut st = engine_cell.state.lock();
                         let result = match outcome {
@@ -430,9 +426,6 @@ impl Engine {
         self.committer.submit(
             Write::Delete { name: cell.name.to_string(), base_version: version },
             Box::new(move |outcome| {
-                if let Some(engine) = &engine {
-                    engine.note_commit(&outcome);
-                }
                 let result = {
                     let mut st = engine_cell.state.lock();
                     let result = match outcome {
@@ -622,20 +615,19 @@ impl Engine {
         });
     }
 
-    /// False while the store is failing commits: the health check answers 503 then.
-    /// While unhealthy, each call probes the store with an empty commit, so an idle node
-    /// reports itself healthy again once its storage is back.
+    /// Whether the store can take work: false while it fails (a PostgreSQL that cannot
+    /// be reached, a commit that failed and still fails). The health check answers 503
+    /// then. Each call asks the store ([`Store::ping`]: a round trip to PostgreSQL), so an
+    /// idle node reports an unreachable database, and reports itself healthy again once
+    /// its storage is back.
     pub async fn healthy(&self) -> bool {
-        if self.storage_ok.load(Ordering::Relaxed) {
-            return true;
-        }
-        let probe = self.store.commit(&[]).await;
-        self.note_commit(&probe);
+        let probe = match tokio::time::timeout(HEALTH_PROBE_WAIT, self.store.ping()).await {
+            Ok(probe) => probe,
+            Err(_) => Err(recordsync_store::StoreError::Unavailable(format!(
+                "no answer within {HEALTH_PROBE_WAIT:?}"
+            ))),
+        };
         probe.is_ok()
-    }
-
-    fn note_commit<T>(&self, outcome: &Result<T, recordsync_store::StoreError>) {
-        self.storage_ok.store(outcome.is_ok(), Ordering::Relaxed);
     }
 
     /// How many records are held in memory (for tests and metrics).
@@ -801,9 +793,6 @@ impl Engine {
                 entry: None,
             },
             Box::new(move |outcome| {
-                if let Some(engine) = &engine {
-                    engine.note_commit(&outcome);
-                }
                 {
                     let mut st = cell.state.lock();
                     st.complete_one();

@@ -221,3 +221,23 @@ pub fn listen_msg(
         ..RecordMessage::named(action, pattern)
     }
 }
+
+/// The status code of `GET /health-check` on the server at `addr`.
+pub async fn health_status(addr: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("the server listens");
+    stream
+        .write_all(b"GET /health-check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_string(&mut response))
+        .await
+        .expect("the health check answers in time")
+        .unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP status line: {response}"))
+}
