@@ -364,6 +364,8 @@ async fn a_node_that_was_cut_off_refetches_when_it_heals() {
 /// it commits, so a write stays in flight.
 struct Gated {
     inner: Arc<dyn Store>,
+    /// While set, reads fail as when PostgreSQL cannot be reached.
+    fail_reads: Arc<std::sync::atomic::AtomicBool>,
     hold_reads: tokio::sync::watch::Receiver<bool>,
     hold_commits: tokio::sync::watch::Receiver<bool>,
     /// Told of each read or commit held.
@@ -372,6 +374,7 @@ struct Gated {
 
 /// The switches of a [`Gated`] store, and what it reports holding.
 struct Gates {
+    fail_reads: Arc<std::sync::atomic::AtomicBool>,
     reads: tokio::sync::watch::Sender<bool>,
     commits: tokio::sync::watch::Sender<bool>,
     held: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
@@ -396,8 +399,10 @@ impl Gated {
         let (reads, hold_reads) = tokio::sync::watch::channel(false);
         let (commits, hold_commits) = tokio::sync::watch::channel(false);
         let (held_tx, held) = tokio::sync::mpsc::unbounded_channel();
+        let fail_reads = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let store = Arc::new(Gated {
             inner,
+            fail_reads: fail_reads.clone(),
             hold_reads,
             hold_commits,
             held: held_tx,
@@ -405,6 +410,7 @@ impl Gated {
         (
             store,
             Gates {
+                fail_reads,
                 reads,
                 commits,
                 held,
@@ -427,6 +433,11 @@ impl Store for Gated {
         &self,
         name: &str,
     ) -> Result<Option<recordsync_store::StoredRecord>, recordsync_store::StoreError> {
+        if self.fail_reads.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(recordsync_store::StoreError::Unavailable(
+                "the test cut the database off".into(),
+            ));
+        }
         let read = self.inner.get(name).await;
         self.wait(&self.hold_reads, "read").await;
         read
@@ -651,4 +662,87 @@ async fn head_and_snapshot_answer_the_latest_committed_state_before_the_news_arr
         .await
         .expect("node 2's subscriber gets what node 2 read");
     assert_eq!(m.version, Some(2));
+}
+
+/// A node whose refetch fails because the store cannot be reached (here its bus link heals
+/// while its database is down) refetches once the store is back: its subscribers do not
+/// stay behind until something else touches the record.
+#[tokio::test]
+async fn a_refetch_that_failed_is_retried_once_the_store_is_back() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (gated, gates) = Gated::new(store.clone());
+    let (addrs, links) = severable_nodes([store, gated]).await;
+    let name = unique("unreachable");
+    let mut writer = RawClient::connect(&addrs[0]).await;
+    let mut watcher = RawClient::connect(&addrs[1]).await;
+    writer.subscribe(&name).await;
+    watcher.subscribe(&name).await;
+    writer
+        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
+        .await;
+    assert_eq!(
+        watcher.recv_action(RecordAction::Update).await.version,
+        Some(1)
+    );
+
+    links[1].send_replace(true);
+    writer
+        .write(update(&name, 2, r#"{"n":2}"#), Some("2"))
+        .await;
+    gates
+        .fail_reads
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    links[1].send_replace(false);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gates
+        .fail_reads
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let m = next_update(&mut watcher, Duration::from_secs(5))
+        .await
+        .expect("node 2 refetches once its store answers again");
+    assert_eq!(
+        (m.version, json_value(&m.data)),
+        (Some(2), json!({ "n": 2 }))
+    );
+}
+
+/// In a cluster a read asks the store; when the store cannot be reached, a node answers
+/// the copy it holds rather than an error, as a node on its own would.
+#[tokio::test]
+async fn a_read_answers_the_nodes_copy_while_the_store_cannot_be_reached() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (gated, gates) = Gated::new(store.clone());
+    let (addrs, _links) = severable_nodes([store, gated]).await;
+    let name = unique("held-copy");
+    let mut writer = RawClient::connect(&addrs[0]).await;
+    let mut watcher = RawClient::connect(&addrs[1]).await;
+    writer.subscribe(&name).await;
+    watcher.subscribe(&name).await;
+    writer
+        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
+        .await;
+    assert_eq!(
+        watcher.recv_action(RecordAction::Update).await.version,
+        Some(1)
+    );
+
+    gates
+        .fail_reads
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(watcher.head(&name).await, 1);
+    watcher
+        .send(RecordMessage::named(RecordAction::Read, name.as_str()))
+        .await;
+    let read = watcher.recv_action(RecordAction::ReadResponse).await;
+    assert_eq!(
+        (read.version, json_value(&read.data)),
+        (Some(1), json!({ "n": 1 }))
+    );
+    // A record this node does not hold cannot be answered.
+    let mut other = RawClient::connect(&addrs[1]).await;
+    other
+        .send(RecordMessage::named(RecordAction::Head, "never/held"))
+        .await;
+    let reply = other.recv_record().await;
+    assert_ne!(reply.action, RecordAction::HeadResponse as i32, "{reply:?}");
 }

@@ -33,6 +33,10 @@ pub(crate) struct CellState {
     /// announcement, a bus resync). A load whose read began before it may predate the
     /// change, so such a load leaves the cell unloaded and the next use reads again.
     pub reload: bool,
+    /// Whether `head` and `visible` were ever read from the store: when `loaded` is false
+    /// they are this node's last copy, which a read answers if the store cannot be
+    /// reached.
+    pub fetched: bool,
     /// Set when the cell left the engine's map: holders must look it up again.
     pub evicted: bool,
     pub head: Option<Head>,

@@ -29,7 +29,9 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use recordsync_core::{Record, Version, WriteOp, name, record::WriteError};
-use recordsync_store::{GroupCommitter, JournalEntry, Store, StoredRecord, Write, WriteOutcome};
+use recordsync_store::{
+    GroupCommitter, JournalEntry, Store, StoreError, StoredRecord, Write, WriteOutcome,
+};
 
 use cell::{Cell, CellState, Head, Visible};
 pub use error::{EngineError, WriteFailure};
@@ -64,6 +66,10 @@ pub struct Engine {
     pub(crate) listening: Listening,
     /// Present when several nodes share the store: announces and applies writes.
     cluster: std::sync::OnceLock<cluster::Cluster>,
+    /// Records whose refetch failed because the store could not be reached, and whether a
+    /// task is waiting for the store to refetch them (see `refetch_later`).
+    unfetched: Mutex<std::collections::HashSet<Arc<str>>>,
+    retrying_refetches: std::sync::atomic::AtomicBool,
     /// Lets committer callbacks, which outlive the request that made them, reach the engine.
     me: Weak<Engine>,
 }
@@ -102,6 +108,8 @@ impl Engine {
             hasher: RandomState::new(),
             listening,
             cluster: std::sync::OnceLock::new(),
+            unfetched: Mutex::new(std::collections::HashSet::new()),
+            retrying_refetches: std::sync::atomic::AtomicBool::new(false),
             me: me.clone(),
         });
         engine
@@ -192,14 +200,30 @@ impl Engine {
     /// In a cluster, another node may have committed a version whose announcement has
     /// not arrived yet: a read reloads the record from the store, the truth, so that every
     /// node answers the latest committed state (and its subscribers hear of it too).
+    ///
+    /// If the store cannot be reached then, the copy this node holds is answered, as a
+    /// node on its own would.
     pub async fn read(&self, name: &str) -> Result<Option<Snapshot>, EngineError> {
+        let mut copy = None;
         if self.cluster.get().is_some() {
             let cached = self.shard(name).lock().get(name).cloned();
             if let Some(cell) = cached {
-                cell.state.lock().invalidate();
+                let mut st = cell.state.lock();
+                let fetched = st.fetched;
+                st.invalidate();
+                drop(st);
+                copy = fetched.then_some(cell);
             }
         }
-        let held = self.acquire_loaded(name).await?;
+        let held = match (self.acquire_loaded(name).await, copy) {
+            (Ok(held), _) => held,
+            (Err(EngineError::Storage(StoreError::Unavailable(reason))), Some(cell)) => {
+                tracing::debug!(record = name, "answering this node's copy: {reason}");
+                cell.users.fetch_add(1, Ordering::AcqRel);
+                Held { engine: self, cell }
+            }
+            (Err(e), _) => return Err(e),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         held.cell
             .state
@@ -609,8 +633,50 @@ impl Engine {
         };
         let name = name.clone();
         tokio::spawn(async move {
-            if let Err(e) = engine.acquire_loaded(&name).await {
-                tracing::warn!(record = %name, "refetching after a bus gap failed: {e}");
+            match engine.acquire_loaded(&name).await {
+                Ok(_) => {}
+                Err(EngineError::Storage(StoreError::Unavailable(_) | StoreError::Io(_))) => {
+                    engine.refetch_later(name);
+                }
+                Err(e) => tracing::warn!(record = %name, "refetching failed: {e}"),
+            }
+        });
+    }
+
+    /// Refetches `name` once the store answers again: otherwise a node whose refetch
+    /// failed (the database down while the bus came back, say) would leave its
+    /// subscribers behind until something else touched the record. One task waits for
+    /// the store, however many records wait.
+    fn refetch_later(&self, name: Arc<str>) {
+        self.unfetched.lock().insert(name);
+        if self.retrying_refetches.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!("refetching records failed: the store cannot be reached; retrying");
+        let engine = self.me.clone();
+        tokio::spawn(async move {
+            let mut attempt = 0u32;
+            loop {
+                tokio::time::sleep(Duration::from_millis((100u64 << attempt.min(6)).min(5000)))
+                    .await;
+                attempt += 1;
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                if engine.store.ping().await.is_err() {
+                    continue;
+                }
+                let names = std::mem::take(&mut *engine.unfetched.lock());
+                for name in &names {
+                    engine.refetch(name);
+                }
+                // Refetches that fail again come back through refetch_later.
+                engine.retrying_refetches.store(false, Ordering::Release);
+                if engine.unfetched.lock().is_empty()
+                    || engine.retrying_refetches.swap(true, Ordering::AcqRel)
+                {
+                    return;
+                }
             }
         });
     }
@@ -763,6 +829,7 @@ impl Engine {
         }
         st.head = head;
         st.visible = visible;
+        st.fetched = true;
         st.loaded = !st.reload;
     }
 
