@@ -1,6 +1,7 @@
 //! NATS core subjects. The client reconnects by itself and keeps its subscriptions; each
 //! reconnection is reported to subscribers as [`BusEvent::Resync`], since core NATS does
-//! not replay what was published meanwhile.
+//! not replay what was published meanwhile, and so is a subscription that fell so far
+//! behind that the client dropped messages for it.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -41,6 +42,14 @@ impl NatsBus {
                         }
                         async_nats::Event::Disconnected => {
                             tracing::warn!("lost the NATS connection; reconnecting")
+                        }
+                        // The client dropped messages its subscriber had no room for:
+                        // as after a reconnection, subscribers must refetch.
+                        async_nats::Event::SlowConsumer(_) => {
+                            tracing::warn!(
+                                "a NATS subscription fell behind; messages were dropped"
+                            );
+                            let _ = notify.send(());
                         }
                         _ => {}
                     }
@@ -95,6 +104,12 @@ impl Bus for NatsBus {
                             // server its subscriptions again. A round trip first, so that
                             // whatever is published after the subscriber resyncs reaches it.
                             let _ = tokio::time::timeout(FLUSH_WAIT, client.flush()).await;
+                            // One resync for however many reasons arrived meanwhile.
+                            while !matches!(
+                                reconnected.try_recv(),
+                                Err(broadcast::error::TryRecvError::Empty
+                                    | broadcast::error::TryRecvError::Closed)
+                            ) {}
                             BusEvent::Resync
                         }
                         Err(broadcast::error::RecvError::Closed) => return,

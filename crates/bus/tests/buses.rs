@@ -257,3 +257,40 @@ async fn a_bus_that_is_not_there_fails_at_once_naming_its_url() {
         );
     }
 }
+
+/// A subscriber that falls so far behind that the bus drops messages for it is told so:
+/// a Resync follows, so it refetches instead of missing the dropped ones silently.
+async fn falling_behind_is_reported(bus: Arc<dyn Bus>, messages: usize) {
+    let topic = unique_topic();
+    let mut rx = bus.subscribe(&topic).await.unwrap();
+    for i in 0..messages {
+        bus.publish(&topic, Bytes::from(i.to_string()))
+            .await
+            .unwrap();
+    }
+    let mut received = 0;
+    loop {
+        match tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("events in time")
+            .expect("open")
+        {
+            BusEvent::Message(_) => received += 1,
+            BusEvent::Resync => break,
+        }
+        assert!(
+            received < messages,
+            "every message arrived: nothing dropped?"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_nats_subscriber_that_falls_behind_is_told_to_resync() {
+    let port = free_port();
+    let _server = start_nats(port);
+    wait_for_port(port).await;
+    let bus = connect(&format!("nats://127.0.0.1:{port}")).await.unwrap();
+    // More than the client holds for a subscription (64 Ki) and the bus's own buffer.
+    falling_behind_is_reported(bus, 100_000).await;
+}
