@@ -299,7 +299,7 @@ async fn severable_nodes(
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
     let (mut addrs, mut switches) = (Vec::new(), Vec::new());
     for store in store {
-        let (link, switch) = Severable::new(bus.clone());
+        let (link, switch) = Severable::link(bus.clone());
         addrs.extend(nodes(1, store, link).await);
         switches.push(switch);
     }
@@ -395,7 +395,7 @@ impl Gates {
 }
 
 impl Gated {
-    fn new(inner: Arc<dyn Store>) -> (Arc<dyn Store>, Gates) {
+    fn wrap(inner: Arc<dyn Store>) -> (Arc<dyn Store>, Gates) {
         let (reads, hold_reads) = tokio::sync::watch::channel(false);
         let (commits, hold_commits) = tokio::sync::watch::channel(false);
         let (held_tx, held) = tokio::sync::mpsc::unbounded_channel();
@@ -467,7 +467,7 @@ impl Store for Gated {
 #[tokio::test]
 async fn an_announcement_during_a_reload_is_not_lost_behind_it() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (gated, mut gates) = Gated::new(store.clone());
+    let (gated, mut gates) = Gated::wrap(store.clone());
     let (addrs, links) = severable_nodes([store, gated]).await;
     let name = unique("reloading");
     let mut writer = RawClient::connect(&addrs[0]).await;
@@ -510,7 +510,7 @@ async fn an_announcement_during_a_reload_is_not_lost_behind_it() {
 #[tokio::test]
 async fn a_reload_does_not_undo_the_nodes_own_writes_in_flight() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (gated, mut gates) = Gated::new(store.clone());
+    let (gated, mut gates) = Gated::wrap(store.clone());
     let (addrs, links) = severable_nodes([store, gated]).await;
     let name = unique("in-flight");
     let mut writer = RawClient::connect(&addrs[1]).await;
@@ -670,7 +670,7 @@ async fn head_and_snapshot_answer_the_latest_committed_state_before_the_news_arr
 #[tokio::test]
 async fn a_refetch_that_failed_is_retried_once_the_store_is_back() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (gated, gates) = Gated::new(store.clone());
+    let (gated, gates) = Gated::wrap(store.clone());
     let (addrs, links) = severable_nodes([store, gated]).await;
     let name = unique("unreachable");
     let mut writer = RawClient::connect(&addrs[0]).await;
@@ -711,7 +711,7 @@ async fn a_refetch_that_failed_is_retried_once_the_store_is_back() {
 #[tokio::test]
 async fn a_read_answers_the_nodes_copy_while_the_store_cannot_be_reached() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (gated, gates) = Gated::new(store.clone());
+    let (gated, gates) = Gated::wrap(store.clone());
     let (addrs, _links) = severable_nodes([store, gated]).await;
     let name = unique("held-copy");
     let mut writer = RawClient::connect(&addrs[0]).await;

@@ -46,7 +46,7 @@ async fn cluster(n: usize) -> Vec<Node> {
             listen_response_timeout: Duration::from_secs(5),
             ..Config::default()
         };
-        let (link, severed) = Severable::new(bus.clone());
+        let (link, severed) = Severable::link(bus.clone());
         let server = Server::bind_with(config, store.clone(), Some(link))
             .await
             .expect("node binds");

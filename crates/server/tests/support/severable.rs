@@ -20,7 +20,7 @@ pub struct Severable {
 
 impl Severable {
     /// A link to `bus`, and the switch that severs (`true`) and heals (`false`) it.
-    pub fn new(bus: Arc<dyn Bus>) -> (Arc<dyn Bus>, watch::Sender<bool>) {
+    pub fn link(bus: Arc<dyn Bus>) -> (Arc<dyn Bus>, watch::Sender<bool>) {
         let (switch, severed) = watch::channel(false);
         (Arc::new(Severable { bus, severed }), switch)
     }
