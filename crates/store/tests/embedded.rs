@@ -1,5 +1,6 @@
 //! EmbeddedStore behaviour beyond the shared conformance suite: persistence across
-//! reopen and crash, and how opening fails.
+//! reopen and crash (also at chosen points of the write-ahead log's protocol), a full
+//! disk, and how opening fails.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -7,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use recordsync_store::embedded::{EmbeddedOptions, WAL_FILE_NAME};
 use recordsync_store::{
     EmbeddedStore, GroupCommitter, JournalEntry, Store, StoreError, StoredRecord, Write,
     WriteOutcome,
@@ -144,6 +146,10 @@ fn a_file_that_is_not_a_database_is_refused() {
 }
 
 const CHILD_DIR: &str = "RECORDSYNC_STORE_CRASH_DIR";
+/// Checkpoint limit of the child, in bytes (default: the store's default).
+const CHILD_CHECKPOINT_BYTES: &str = "RECORDSYNC_STORE_CRASH_CHECKPOINT_BYTES";
+/// Crash point of the child (see `recordsync_store::embedded::faults`).
+const FAULT: &str = "RECORDSYNC_STORE_FAULT";
 const WRITERS: u64 = 16;
 
 fn crash_data(writer: u64, version: u64) -> String {
@@ -160,15 +166,22 @@ fn crash_data(writer: u64, version: u64) -> String {
     )
 }
 
-/// The child of `acknowledged_writes_survive_sigkill`: writes through a GroupCommitter
-/// until killed, printing `ACK <name> <version>` for each write once it is committed.
+/// The child of the crash tests: writes through a GroupCommitter until killed (or until
+/// it crashes itself at an armed fault point), printing `ACK <name> <version>` for each
+/// write once it is committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by acknowledged_writes_survive_sigkill in a child process"]
+#[ignore = "run by the crash tests in a child process"]
 async fn crash_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(Path::new(&dir)).unwrap());
+    let mut options = EmbeddedOptions::default();
+    if let Ok(bytes) = std::env::var(CHILD_CHECKPOINT_BYTES) {
+        options.checkpoint_bytes = bytes.parse().unwrap();
+        options.checkpoint_interval = Duration::from_millis(20);
+    }
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open_with(Path::new(&dir), options).unwrap());
     let committer = Arc::new(GroupCommitter::new(store.clone()));
     let deadline = Instant::now() + Duration::from_secs(60); // in case the parent is gone
     let tasks: Vec<_> = (0..WRITERS)
@@ -204,10 +217,9 @@ async fn crash_child() {
     }
 }
 
-/// Runs the child until it has acknowledged `acks` writes, SIGKILLs it, and returns
-/// every acknowledged (name, version).
-fn run_child_and_kill(dir: &Path, acks: usize) -> Vec<(String, u64)> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+fn child(dir: &Path, env: &[(&str, String)]) -> std::process::Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "crash_child",
             "--exact",
@@ -216,10 +228,22 @@ fn run_child_and_kill(dir: &Path, acks: usize) -> Vec<(String, u64)> {
             "--test-threads=1",
         ])
         .env(CHILD_DIR, dir)
+        .env_remove(FAULT)
+        .env_remove(CHILD_CHECKPOINT_BYTES)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
         .spawn()
-        .expect("spawn the test binary as the crash child");
+        .expect("spawn the test binary as the crash child")
+}
+
+/// Runs the child until it has acknowledged `acks` writes, SIGKILLs it, and returns
+/// every acknowledged (name, version).
+fn run_child_and_kill(dir: &Path, acks: usize, env: &[(&str, String)]) -> Vec<(String, u64)> {
+    let mut child = child(dir, env);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acked = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -243,52 +267,132 @@ fn run_child_and_kill(dir: &Path, acks: usize) -> Vec<(String, u64)> {
     acked
 }
 
+/// A record name and a version of it.
+type Written = (String, u64);
+
 fn parse_ack(line: &str) -> Option<(String, u64)> {
-    let mut parts = line.strip_prefix("ACK ")?.split(' ');
+    parse(line, "ACK ")
+}
+
+/// `<prefix><name> <version>`.
+fn parse(line: &str, prefix: &str) -> Option<(String, u64)> {
+    let mut parts = line.strip_prefix(prefix)?.split(' ');
     let name = parts.next()?.to_owned();
     let version = parts.next()?.parse().ok()?;
     Some((name, version))
 }
 
+/// Reopens `dir` after a crash and checks that every write in `must_have` is there, and
+/// that records and journals are whole. Returns the frames replayed.
+async fn check_after_crash(dir: &Path, must_have: &[(String, u64)], round: &str) -> u64 {
+    let store = EmbeddedStore::open(dir).expect("reopen after the crash");
+    let replayed = store.stats().replayed_frames;
+    for (name, version) in must_have {
+        let r = store
+            .get(name)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} lost"));
+        assert!(
+            r.version >= *version,
+            "{round}: {name} v{version} was acknowledged (or logged), the store has v{}",
+            r.version
+        );
+    }
+    // Records and journals are committed together: no gaps, no torn values.
+    for w in 0..WRITERS {
+        let name = format!("crash/{w}");
+        let Some(r) = store.get(&name).await.unwrap() else {
+            continue;
+        };
+        assert_eq!(r.data, crash_data(w, r.version), "{name}");
+        let journal = store.journal(&name, 0, u64::MAX).await.unwrap();
+        assert_eq!(
+            journal.iter().map(|e| e.version).collect::<Vec<_>>(),
+            (1..=r.version).collect::<Vec<_>>(),
+            "{name}"
+        );
+    }
+    eprintln!(
+        "{round}: {} writes acknowledged so far, all present; {replayed} log frames replayed",
+        must_have.len()
+    );
+    replayed
+}
+
+/// SIGKILL at whatever instant: with the default checkpoint policy, then with checkpoints
+/// (and the log's recycling) every few dozen commits, so that kills land in all phases.
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut all_acked: Vec<(String, u64)> = Vec::new();
-    for round in 0..3 {
-        let acked = run_child_and_kill(dir.path(), 1500);
+    let mut replayed = 0;
+    for round in 0..4 {
+        let env = match round {
+            0 | 1 => vec![],
+            _ => vec![(CHILD_CHECKPOINT_BYTES, (128 * 1024).to_string())],
+        };
+        let acked = run_child_and_kill(dir.path(), 1500, &env);
         all_acked.extend(acked);
+        replayed += check_after_crash(dir.path(), &all_acked, &format!("round {round}")).await;
+    }
+    // What redb had not made durable came back from the log.
+    assert!(replayed > 0, "no round needed the log");
+}
 
-        let store = EmbeddedStore::open(dir.path()).expect("reopen after the crash");
-        for (name, version) in &all_acked {
-            let r = store
-                .get(name)
-                .await
-                .unwrap()
-                .unwrap_or_else(|| panic!("{name} lost"));
-            assert!(
-                r.version >= *version,
-                "round {round}: {name} v{version} was acknowledged, the store has v{}",
-                r.version
-            );
+/// Runs the child with `fault` armed until it crashes there; returns what it acknowledged
+/// and the writes it had logged when it crashed after a log sync.
+fn run_child_until_fault(dir: &Path, fault: &str) -> (Vec<Written>, Vec<Written>) {
+    use std::os::unix::process::ExitStatusExt;
+    let env = [
+        (FAULT, fault.to_owned()),
+        (CHILD_CHECKPOINT_BYTES, (64 * 1024).to_string()),
+    ];
+    let mut child = child(dir, &env);
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut acked, mut logged) = (Vec::new(), Vec::new());
+    // The child ends by itself at the fault; its stdout closes then.
+    for line in lines.map_while(Result::ok) {
+        acked.extend(parse_ack(&line));
+        logged.extend(parse(&line, "INLOG "));
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "the child should have aborted at {fault}, it ended with {status}"
+    );
+    (acked, logged)
+}
+
+/// The child crashes at each point of the commit and checkpoint protocol in turn, twice
+/// per point; after each crash every acknowledged write is there, and so is every write
+/// of a batch that was synced to the log but never reached redb.
+#[tokio::test]
+async fn acknowledged_writes_survive_a_crash_at_every_step_of_the_protocol() {
+    for point in [
+        "log-torn:200",
+        "after-log-sync:200",
+        "after-redb-commit:200",
+        "checkpoint-before-commit:4",
+        "checkpoint-mid:4",
+        "checkpoint-after-commit:4",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut must_have = Vec::new();
+        for round in 0..2 {
+            let (acked, logged) = run_child_until_fault(dir.path(), point);
+            assert!(!acked.is_empty(), "{point}: nothing was acknowledged");
+            if point.starts_with("after-log-sync") {
+                assert!(
+                    !logged.is_empty(),
+                    "{point}: the crash reported no logged batch"
+                );
+            }
+            must_have.extend(acked);
+            must_have.extend(logged);
+            check_after_crash(dir.path(), &must_have, &format!("{point}, round {round}")).await;
         }
-        // Records and journals are committed together: no gaps, no torn values.
-        for w in 0..WRITERS {
-            let name = format!("crash/{w}");
-            let Some(r) = store.get(&name).await.unwrap() else {
-                continue;
-            };
-            assert_eq!(r.data, crash_data(w, r.version), "{name}");
-            let journal = store.journal(&name, 0, u64::MAX).await.unwrap();
-            assert_eq!(
-                journal.iter().map(|e| e.version).collect::<Vec<_>>(),
-                (1..=r.version).collect::<Vec<_>>(),
-                "{name}"
-            );
-        }
-        eprintln!(
-            "round {round}: {} writes acknowledged so far, all present",
-            all_acked.len()
-        );
     }
 }
 
@@ -320,12 +424,11 @@ impl Drop for TinyFs {
 }
 
 /// What a full disk looks like to the engine: a clear I/O error, never a panic, and
-/// everything committed before it is still there after reopening.
-#[tokio::test]
-async fn disk_full_fails_commits_with_an_actionable_error() {
+/// everything committed before it is still there after reopening. Returns the first error.
+async fn fill_the_disk(options: EmbeddedOptions) -> StoreError {
     let tiny = TinyFs::mount();
     let dir = tempfile::tempdir_in(tiny.0.path()).unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let store = EmbeddedStore::open_with(dir.path(), options.clone()).unwrap();
     let mut error = None;
     let mut last_ok = 0;
     for v in 1..10_000u64 {
@@ -348,16 +451,41 @@ async fn disk_full_fails_commits_with_an_actionable_error() {
         error.to_string().to_lowercase().contains("space"),
         "the error names the cause: {error}"
     );
+    assert!(last_ok > 2, "the disk filled up after {last_ok} writes");
     // The store refuses further commits rather than risk a half-written file...
-    assert!(store.commit(&[put("small", 1, "{}".into())]).await.is_err());
-    // ...and reopening resumes from the last committed state.
+    let refused = store.commit(&[put("small", 1, "{}".into())]).await;
+    let refused = refused.expect_err("a commit after the disk filled up");
+    assert!(refused.to_string().contains("restart"), "{refused}");
+    // ...and reopening resumes with every acknowledged write, on the same full disk.
     drop(store);
-    let store = EmbeddedStore::open(dir.path()).expect("reopens after the disk filled up");
+    let store =
+        EmbeddedStore::open_with(dir.path(), options).expect("reopens after the disk filled up");
     for v in 1..=last_ok {
         let name = format!("big/{v}");
-        assert!(
-            store.get(&name).await.unwrap().is_some(),
-            "{name} was acknowledged and must be there"
-        );
+        let r = store.get(&name).await.unwrap();
+        assert!(r.is_some(), "{name} was acknowledged and must be there");
     }
+    error
+}
+
+/// With the default policy nothing reaches the redb file before a checkpoint: the log
+/// fills the disk, and the error names it.
+#[tokio::test]
+async fn disk_full_fails_commits_with_an_actionable_error() {
+    let error = fill_the_disk(EmbeddedOptions::default()).await;
+    assert!(
+        error.to_string().contains(WAL_FILE_NAME),
+        "the error names the log: {error}"
+    );
+}
+
+/// With checkpoints every few writes the redb file grows too, and whichever fills the disk
+/// (the log or a checkpoint) fails the store the same way.
+#[tokio::test]
+async fn disk_full_during_checkpoints_fails_commits_with_an_actionable_error() {
+    fill_the_disk(EmbeddedOptions {
+        checkpoint_bytes: 512 * 1024,
+        checkpoint_interval: Duration::from_millis(10),
+    })
+    .await;
 }

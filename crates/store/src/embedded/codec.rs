@@ -58,9 +58,45 @@
 //! The checksum covers the key too, so a value that ends up under the wrong key is caught
 //! as well as flipped bits. redb checksums its pages but verifies them only when it
 //! repairs a file after a crash; this check runs on every read.
+//!
+//! ## Batch (the payload of a write-ahead log frame, `src/embedded/wal.rs`)
+//!
+//! The writes of one commit that were stored (not those that conflicted), in order, with
+//! their conditions, so that replaying them checks that they still hold. No checksum of
+//! its own: the frame's covers it.
+//!
+//! | size | field                                                               |
+//! |------|---------------------------------------------------------------------|
+//! | 4    | number of writes                                                    |
+//! | …    | each write, as below                                                |
+//!
+//! A put:
+//!
+//! | size | field                                                               |
+//! |------|---------------------------------------------------------------------|
+//! | 1    | 1 = put                                                             |
+//! | 4    | length of the record name, then the name, UTF-8                     |
+//! | 8    | record version                                                      |
+//! | 8    | ctime, ms since the epoch                                           |
+//! | 8    | mtime, ms since the epoch                                           |
+//! | 1    | 1 if the write has a base version, 0 if the record must not exist   |
+//! | 8    | base version (0 when it has none)                                   |
+//! | 1    | 1 if it has a journal entry, 0 if not (a record created empty)      |
+//! | 8    | journal entry: the version it produced (0 when it has none)         |
+//! | 8    | journal entry: time, ms since the epoch (0 when it has none)        |
+//! | 4    | length of the op JSON text, then the text (0 when it has none)      |
+//! | 4    | length of the record's JSON data, then the data                     |
+//!
+//! A delete:
+//!
+//! | size | field                                                               |
+//! |------|---------------------------------------------------------------------|
+//! | 1    | 2 = delete                                                          |
+//! | 4    | length of the record name, then the name, UTF-8                     |
+//! | 8    | base version                                                        |
 
 use crate::error::StoreError;
-use crate::store::{JournalEntry, StoredRecord};
+use crate::store::{JournalEntry, StoredRecord, Write};
 
 /// The first value format: records without a link into `log`, and `journal` entries.
 /// A later format gets a new number; readers keep decoding the old ones so that an
@@ -314,6 +350,170 @@ pub fn decode_journal(name: &str, key: &[u8], value: &[u8]) -> Result<JournalEnt
     })
 }
 
+const BATCH_PUT: u8 = 1;
+const BATCH_DELETE: u8 = 2;
+
+/// Appends a length-prefixed string. Lengths are checked by the caller
+/// ([`batch_len_fits`]), so the saturation never happens.
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Whether every string of `write` fits a batch's 4-byte lengths.
+pub fn batch_len_fits(write: &Write) -> bool {
+    let fits = |s: &str| u32::try_from(s.len()).is_ok();
+    match write {
+        Write::Put { record, entry, .. } => {
+            fits(&record.name) && fits(&record.data) && entry.as_ref().is_none_or(|e| fits(&e.op))
+        }
+        Write::Delete { name, .. } => fits(name),
+    }
+}
+
+/// Appends the batch of `writes` to `out` (a log frame being built).
+pub fn encode_batch(writes: &[&Write], out: &mut Vec<u8>) {
+    // A batch holds at most a few thousand writes (`GroupCommitter`'s cap).
+    let n = u32::try_from(writes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&n.to_le_bytes());
+    for write in writes {
+        match write {
+            Write::Put {
+                record,
+                base_version,
+                entry,
+            } => {
+                out.push(BATCH_PUT);
+                put_str(out, &record.name);
+                out.extend_from_slice(&record.version.to_le_bytes());
+                out.extend_from_slice(&record.ctime.to_le_bytes());
+                out.extend_from_slice(&record.mtime.to_le_bytes());
+                out.push(u8::from(base_version.is_some()));
+                out.extend_from_slice(&base_version.unwrap_or(0).to_le_bytes());
+                out.push(u8::from(entry.is_some()));
+                out.extend_from_slice(&entry.as_ref().map_or(0, |e| e.version).to_le_bytes());
+                out.extend_from_slice(&entry.as_ref().map_or(0, |e| e.time).to_le_bytes());
+                put_str(out, entry.as_ref().map_or("", |e| e.op.as_str()));
+                put_str(out, &record.data);
+            }
+            Write::Delete { name, base_version } => {
+                out.push(BATCH_DELETE);
+                put_str(out, name);
+                out.extend_from_slice(&base_version.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Reads a batch's fields in order; every read is bounds-checked.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| format!("the batch ends inside {what} (at byte {})", self.at))?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, String> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, String> {
+        let mut buf = [0u8; 4];
+        buf.copy_from_slice(self.take(4, what)?);
+        Ok(u32::from_le_bytes(buf))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64, String> {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(self.take(8, what)?);
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    fn flag(&mut self, what: &str) -> Result<bool, String> {
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(format!("{what} is {other}, not 0 or 1")),
+        }
+    }
+
+    fn str(&mut self, what: &str) -> Result<String, String> {
+        let len = self.u32(what)? as usize;
+        let bytes = self.take(len, what)?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| format!("{what} is not UTF-8: {e}"))
+    }
+}
+
+/// The writes of a batch encoded by [`encode_batch`]. Errors say what is wrong, for a
+/// message that names the log file and frame.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Write>, String> {
+    let mut r = Reader { bytes, at: 0 };
+    let n = r.u32("the number of writes")?;
+    // Each write takes at least 13 bytes: a count from damaged bytes cannot make us
+    // reserve more than the batch could hold.
+    let mut writes = Vec::with_capacity((n as usize).min(bytes.len() / 13));
+    for i in 0..n {
+        let write = match r.u8("a write's kind")? {
+            BATCH_PUT => {
+                let name = r.str("a record name")?;
+                let version = r.u64("a record version")?;
+                let ctime = r.u64("a ctime")?;
+                let mtime = r.u64("an mtime")?;
+                let has_base = r.flag("a base-version flag")?;
+                let base = r.u64("a base version")?;
+                let has_entry = r.flag("a journal-entry flag")?;
+                let entry_version = r.u64("a journal entry's version")?;
+                let time = r.u64("a journal entry's time")?;
+                let op = r.str("a journal entry's op")?;
+                let data = r.str("a record's data")?;
+                Write::Put {
+                    record: StoredRecord {
+                        name,
+                        version,
+                        data,
+                        ctime,
+                        mtime,
+                    },
+                    base_version: has_base.then_some(base),
+                    entry: has_entry.then_some(JournalEntry {
+                        version: entry_version,
+                        time,
+                        op,
+                    }),
+                }
+            }
+            BATCH_DELETE => Write::Delete {
+                name: r.str("a record name")?,
+                base_version: r.u64("a base version")?,
+            },
+            other => {
+                return Err(format!(
+                    "write {i} has kind {other}, which this build does not know"
+                ));
+            }
+        };
+        writes.push(write);
+    }
+    if r.at != bytes.len() {
+        return Err(format!(
+            "{} bytes follow the batch's {n} writes",
+            bytes.len() - r.at
+        ));
+    }
+    Ok(writes)
+}
+
 pub fn corrupt(name: &str, reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         name: name.to_owned(),
@@ -428,6 +628,68 @@ mod tests {
                 "truncated to {len}"
             );
         }
+    }
+
+    fn batch() -> Vec<Write> {
+        vec![
+            Write::Put {
+                record: record(),
+                base_version: Some(6),
+                entry: Some(JournalEntry {
+                    version: 7,
+                    time: 99,
+                    op: r#"{"set":1}"#.into(),
+                }),
+            },
+            Write::Put {
+                record: StoredRecord {
+                    name: "new/\u{0}ü".into(),
+                    version: 0,
+                    data: "{}".into(),
+                    ctime: 5,
+                    mtime: 5,
+                },
+                base_version: None,
+                entry: None,
+            },
+            Write::Delete {
+                name: "gone".into(),
+                base_version: u64::MAX,
+            },
+        ]
+    }
+
+    #[test]
+    fn batch_round_trips() {
+        let writes = batch();
+        let mut bytes = vec![0xAA; 3]; // encoding appends after what is there
+        encode_batch(&writes.iter().collect::<Vec<_>>(), &mut bytes);
+        assert_eq!(decode_batch(&bytes[3..]).unwrap(), writes);
+        let mut empty = Vec::new();
+        encode_batch(&[], &mut empty);
+        assert_eq!(decode_batch(&empty).unwrap(), Vec::<Write>::new());
+    }
+
+    /// The frame's checksum catches damage before decoding; still, no byte string may
+    /// make decoding panic or over-allocate.
+    #[test]
+    fn damaged_batches_fail_to_decode_without_panicking() {
+        let mut bytes = Vec::new();
+        encode_batch(&batch().iter().collect::<Vec<_>>(), &mut bytes);
+        for len in 0..bytes.len() {
+            assert!(decode_batch(&bytes[..len]).is_err(), "truncated to {len}");
+        }
+        for i in 0..bytes.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= flip;
+                let _ = decode_batch(&damaged);
+            }
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode_batch(&extra).unwrap_err().contains("follow"));
+        assert!(decode_batch(&[0xff, 0xff, 0xff, 0xff]).is_err());
     }
 
     #[test]
