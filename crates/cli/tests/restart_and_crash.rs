@@ -33,6 +33,15 @@ async fn records_survive_a_clean_restart() {
     server.terminate();
 
     let server = ServerProcess::start([std::ffi::OsStr::new("--data-dir"), dir.path().as_os_str()]);
+    // A clean shutdown checkpoints the store: nothing is left in its write-ahead log.
+    assert!(
+        !server
+            .startup_log
+            .iter()
+            .any(|line| line.contains("replayed the write-ahead log")),
+        "the restart after a clean shutdown replayed the log:\n{}",
+        server.startup_log.join("\n")
+    );
     let mut b = RawClient::connect(&server.addr).await;
     let read = b.subscribe("keep/me").await;
     assert_eq!(read.version, Some(5));

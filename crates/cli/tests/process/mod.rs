@@ -8,6 +8,8 @@ pub struct ServerProcess {
     child: Child,
     /// `host:port` it listens on, read from its log.
     pub addr: String,
+    /// What it logged before it listened (opening the store, say).
+    pub startup_log: Vec<String>,
 }
 
 impl ServerProcess {
@@ -53,7 +55,11 @@ impl ServerProcess {
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, addr }
+        ServerProcess {
+            child,
+            addr,
+            startup_log: log,
+        }
     }
 
     /// The deepstream (binary) endpoint's URL.
