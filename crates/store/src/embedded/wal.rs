@@ -82,6 +82,12 @@ const KIND_BATCH: u32 = 1;
 /// A frame buffer that grew beyond this for one huge batch is not kept for the next.
 const KEEP_BUFFER: usize = 8 << 20;
 
+/// The file grows in steps of this many zero bytes. Syncing an append that grows a file
+/// also commits the filesystem's journal (the file size changed), which took 1.0 ms at
+/// p50 on the project's busy machine against 0.28 ms for overwriting a block that was
+/// already written; growing by a step at a time leaves one such sync per step.
+pub(super) const GROW_STEP: u64 = 1 << 20;
+
 /// Rounds up to the next multiple of 8.
 fn align8(n: u64) -> u64 {
     n.div_ceil(8) * 8
@@ -351,6 +357,7 @@ impl Wal {
     }
 
     fn write_and_sync(&mut self, frame: &[u8]) -> Result<(), StoreError> {
+        let end = self.offset + frame.len() as u64;
         let fail = |what: &str, e: io::Error| {
             StoreError::Io(format!(
                 "{what} the write-ahead log {} failed: {e} ({}); the store refuses writes \
@@ -374,17 +381,27 @@ impl Wal {
         self.file
             .write_all_at(frame, self.offset)
             .map_err(|e| fail("appending to", e))?;
+        if end > self.len {
+            // Zeros up to the next step, synced with the frame: they read as the end of
+            // the log, and the appends up to there overwrite written blocks.
+            let grown = end.next_multiple_of(GROW_STEP);
+            let zeros = vec![0u8; (grown - end) as usize];
+            self.file
+                .write_all_at(&zeros, end)
+                .map_err(|e| fail("growing", e))?;
+            self.len = grown;
+        }
         self.file.sync_data().map_err(|e| fail("syncing", e))
     }
 
     /// Starts cycle `epoch` at the start of the file. Only once a checkpoint has made
     /// redb durable up to the last frame (and recorded `epoch` there): the frames this
     /// overwrites are then no longer needed. If one huge batch grew the file beyond
-    /// `keep` bytes, it is cut back to that.
+    /// `keep` bytes (at least one growth step), it is cut back to that.
     pub fn recycle(&mut self, epoch: u64, keep: u64) {
         self.epoch = epoch;
         self.offset = HEADER_LEN;
-        let keep = keep.max(HEADER_LEN);
+        let keep = keep.max(GROW_STEP);
         if self.len > keep {
             // Leftovers beyond `keep` would be ignored anyway (older epoch); this only
             // gives the space back. Failing to is harmless.
@@ -824,14 +841,41 @@ mod tests {
         assert!(reason.contains("kind 9"), "{reason}");
     }
 
+    /// The file grows a step of zeros at a time, so that most appends overwrite blocks
+    /// that exist; the zeros read as the end of the log.
+    #[test]
+    fn the_file_grows_in_zeroed_steps() {
+        let (_dir, mut wal) = fresh(1, 1);
+        assert_eq!(wal.file_len(), HEADER_LEN);
+        append(&mut wal, 100);
+        assert_eq!(wal.file_len(), GROW_STEP);
+        let path = wal.path().to_owned();
+        let on_disk = || std::fs::metadata(&path).unwrap().len();
+        assert_eq!(on_disk(), GROW_STEP);
+        while wal.cycle_bytes() + 2 * 4096 < GROW_STEP - HEADER_LEN {
+            append(&mut wal, 4000);
+        }
+        assert_eq!(
+            on_disk(),
+            GROW_STEP,
+            "appends within the step do not grow it"
+        );
+        append(&mut wal, 10_000);
+        assert_eq!(wal.file_len(), 2 * GROW_STEP);
+        assert_eq!(on_disk(), 2 * GROW_STEP);
+        let frames = wal.next_lsn() - 1;
+        drop(wal);
+        assert_eq!(read_back(&path, 1, 1).unwrap().0.len() as u64, frames);
+    }
+
     #[test]
     fn recycling_cuts_a_grown_file_back() {
         let (_dir, mut wal) = fresh(1, 1);
-        append(&mut wal, 100_000);
-        assert!(wal.file_len() > 100_000);
+        append(&mut wal, 3 * GROW_STEP as usize);
+        assert_eq!(wal.file_len(), 4 * GROW_STEP);
         wal.recycle(2, 64 * 1024);
-        assert_eq!(wal.file_len(), 64 * 1024);
-        assert_eq!(std::fs::metadata(wal.path()).unwrap().len(), 64 * 1024);
+        assert_eq!(wal.file_len(), GROW_STEP);
+        assert_eq!(std::fs::metadata(wal.path()).unwrap().len(), GROW_STEP);
         append(&mut wal, 10);
         let path = wal.path().to_owned();
         drop(wal);
