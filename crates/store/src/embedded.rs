@@ -59,8 +59,9 @@
 //! its non-durable commits across a clean close); each later one is applied like a
 //! commit, and every one of its writes must succeed: a conflict means the log and the data
 //! file disagree, and opening fails with an error naming the log rather than guess. So
-//! does a log that ends before `wal_applied_lsn`. Replay does not checkpoint: the store
-//! carries on appending to the same cycle, so opening needs no free disk space.
+//! does a log that ends before `wal_applied_lsn`. Replay does not checkpoint, and the
+//! policy starts with the first commit after it: the store carries on appending to the
+//! same cycle, so opening a store whose disk filled up writes nothing and serves reads.
 //!
 //! ## Tables (`src/embedded/codec.rs` documents the bytes)
 //!
@@ -1510,28 +1511,30 @@ mod tests {
         assert!(meta_value(dir.path(), WAL_ID_KEY).is_some());
     }
 
-    /// How redb's memory and file grow with many commits between checkpoints. Run with
+    /// How redb's memory and file grow with many commits between checkpoints, and how long
+    /// a checkpoint of that much takes (commits wait meanwhile). Run with
     /// `cargo test -p recordsync-store --release --lib redb_growth -- --ignored --nocapture`.
     #[test]
     #[ignore = "measurement, not a test"]
     fn redb_growth_between_checkpoints() {
-        fn rss_kib() -> u64 {
+        fn rss_mib() -> u64 {
             let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
             status
                 .lines()
                 .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
                 .unwrap_or(0)
+                >> 10
         }
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open_with(dir.path(), manual()).unwrap();
         let mut versions = vec![0u64; 100];
         let mut next = 0usize;
-        let started = Instant::now();
-        for round in 1..=6 {
-            let commits = 5_000;
+        // Batches of 40 writes over 100 records, as in the durable-writes benchmark.
+        for mib in [1, 4, 16, 64, 16, 4, 1] {
             let t = Instant::now();
-            for _ in 0..commits {
+            let mut commits = 0;
+            while store.stats().log_bytes < mib << 20 {
                 let batch: Vec<Write> = (0..40)
                     .map(|_| {
                         let r = next % 100;
@@ -1545,32 +1548,24 @@ mod tests {
                     })
                     .collect();
                 commit_blocking(&store.inner, &batch).unwrap();
+                commits += 1;
             }
             let commit_time = t.elapsed();
-            let stats = store.stats();
-            let redb = std::fs::metadata(store.file()).unwrap().len();
-            println!(
-                "after {} commits without a checkpoint ({:.1} s of commits): RSS {} MiB, redb \
-                 file {} MiB, log {} MiB",
-                round * commits,
-                commit_time.as_secs_f64(),
-                rss_kib() / 1024,
-                redb >> 20,
-                stats.log_bytes >> 20
+            let (rss, redb) = (
+                rss_mib(),
+                std::fs::metadata(store.file()).unwrap().len() >> 20,
             );
-            if round % 3 == 0 {
-                let t = Instant::now();
-                store.checkpoint().unwrap();
-                let redb = std::fs::metadata(store.file()).unwrap().len();
-                println!(
-                    "checkpoint: {:.0} ms; RSS {} MiB, redb file {} MiB",
-                    t.elapsed().as_secs_f64() * 1e3,
-                    rss_kib() / 1024,
-                    redb >> 20
-                );
-            }
+            let t = Instant::now();
+            store.checkpoint().unwrap();
+            println!(
+                "{mib:>3} MiB of log ({commits} commits of 40 writes in {:.1} s): RSS {rss} MiB, \
+                 redb file {redb} MiB; checkpoint {:.0} ms, then RSS {} MiB, redb file {} MiB",
+                commit_time.as_secs_f64(),
+                t.elapsed().as_secs_f64() * 1e3,
+                rss_mib(),
+                std::fs::metadata(store.file()).unwrap().len() >> 20
+            );
         }
-        println!("total {:.1} s", started.elapsed().as_secs_f64());
     }
 
     #[test]
