@@ -301,7 +301,10 @@ impl EmbeddedStore {
         })
     }
 
-    /// The database file, for log messages and backups.
+    /// The database file, for log messages. A backup needs the write-ahead log next to
+    /// it ([`WAL_FILE_NAME`]) too, both as of the same instant (copy the directory while
+    /// recordsync is stopped): the log holds the writes since the last checkpoint, and
+    /// opening refuses a data file without its log.
     pub fn file(&self) -> &Path {
         &self.inner.file
     }
@@ -1404,6 +1407,37 @@ mod tests {
         )
         .unwrap();
         refused(late.path(), "another data directory");
+    }
+
+    /// Without its log a data directory is refused, with advice; after a clean shutdown
+    /// the advice (an empty log) works.
+    #[tokio::test]
+    async fn a_missing_log_is_refused_and_an_empty_one_accepted_after_a_clean_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_with(dir.path(), manual()).unwrap();
+        write_versions(&store, "a", 1, 3).await;
+        drop(store);
+        let log = dir.path().join(WAL_FILE_NAME);
+        std::fs::remove_file(&log).unwrap();
+        match EmbeddedStore::open_with(dir.path(), manual()) {
+            Err(StoreError::Open { path, reason }) => {
+                assert!(path.ends_with(WAL_FILE_NAME), "{path}");
+                assert!(
+                    reason.contains("missing") && reason.contains("touch"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected the missing log to be refused, got {other:?}"),
+        }
+        std::fs::write(&log, b"").unwrap();
+        let store = EmbeddedStore::open_with(dir.path(), manual()).unwrap();
+        assert_versions(&store, "a", 3).await;
+        write_versions(&store, "a", 4, 4).await;
+        let crashed = crash_copy(dir.path());
+        drop(store);
+        let store = EmbeddedStore::open_with(crashed.path(), manual()).unwrap();
+        assert_eq!(store.stats().replayed_frames, 1);
+        assert_versions(&store, "a", 4).await;
     }
 
     /// The log fills up to the byte limit, then a checkpoint starts it over: the file

@@ -202,8 +202,8 @@ impl Wal {
                     path,
                     "the write-ahead log is missing. It holds the writes acknowledged since the \
                      last checkpoint, so they would be lost: restore the file if it was moved. \
-                     If the store was shut down cleanly (or you accept losing those writes), \
-                     create it empty (`touch` it) and start again"
+                     If recordsync was shut down cleanly, it holds nothing needed: create it \
+                     empty (`touch` it) and start again"
                         .into(),
                 ));
             }
