@@ -52,9 +52,11 @@
 //! was cut short (never acknowledged, since acknowledgement waits for the fsync), or a
 //! leftover of an earlier cycle. A whole frame of the current epoch with the wrong LSN, or
 //! of a later epoch, cannot arise from a crash and is reported as damage. So is a whole
-//! frame of the current epoch found *after* the end: only one frame is ever in flight, so
-//! one that follows a broken frame means that frame was complete once and has been
-//! damaged since, and acknowledged writes would be lost.
+//! frame of the current epoch with a later LSN found *after* the end: only one frame is
+//! ever in flight, so one that follows a broken frame means that frame was complete once
+//! and has been damaged since, and acknowledged writes would be lost.
+//!
+//! The file grows in zero-filled steps of 1 MiB; zeros read as the end of the log.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -306,7 +308,7 @@ impl Wal {
                 _ => break,
             }
         }
-        if let Some((at, lsn)) = self.find_frame_after(offset, epoch)? {
+        if let Some((at, lsn)) = self.find_frame_after(offset, epoch, expected)? {
             return Err(self.damaged(format!(
                 "the log ends at offset {offset} (before log sequence number {expected}), yet a \
                  complete frame of the same cycle follows at offset {at} (log sequence number \
@@ -497,9 +499,17 @@ impl Wal {
         })
     }
 
-    /// The first whole frame of `epoch` or later at a multiple of 8 beyond `from`, with
-    /// its LSN.
-    fn find_frame_after(&self, from: u64, epoch: u64) -> Result<Option<(u64, u64)>, StoreError> {
+    /// The first whole frame at a multiple of 8 beyond `from` that could be one of the
+    /// log's frames after `expected` (of `epoch`, with a later LSN, not absurdly later),
+    /// with its LSN. The bounds keep leftovers, and frame-like bytes inside payloads
+    /// (record names and values are written raw), from being taken for one.
+    fn find_frame_after(
+        &self,
+        from: u64,
+        epoch: u64,
+        expected: u64,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        const PLAUSIBLE: u64 = 1 << 20;
         const CHUNK: usize = 1 << 20;
         let mut chunk = vec![0u8; CHUNK];
         let mut base = from + 8;
@@ -512,7 +522,9 @@ impl Wal {
             while at + 4 <= n {
                 if chunk[at..at + 4] == FRAME_MAGIC
                     && let Found::Frame { epoch: e, lsn, .. } = self.read_frame(base + at as u64)?
-                    && e >= epoch
+                    && e == epoch
+                    && lsn >= expected
+                    && lsn - expected < PLAUSIBLE
                 {
                     return Ok(Some((base + at as u64, lsn)));
                 }
@@ -768,6 +780,40 @@ mod tests {
             assert!(reason.contains("damaged"), "byte {i}: {reason}");
             assert!(reason.contains("sequence number 3"), "byte {i}: {reason}");
         }
+    }
+
+    /// Frame-like bytes beyond the end that cannot be one of the log's next frames (a
+    /// record name can hold any bytes, and leftovers are old) do not stop the open.
+    #[test]
+    fn implausible_frames_after_the_end_are_not_taken_for_damage() {
+        let (_dir, mut wal) = fresh(5, 100);
+        append(&mut wal, 50);
+        let end = HEADER_LEN + wal.cycle_bytes();
+        let path = wal.path().to_owned();
+        // Whole frames after a gap: a far later LSN, a later cycle, an earlier cycle.
+        for (i, (epoch, lsn)) in [(5, 102 + (1 << 20)), (6, 102), (4, 102)]
+            .into_iter()
+            .enumerate()
+        {
+            wal.epoch = epoch;
+            wal.next_lsn = lsn;
+            wal.offset = end + 64 + 256 * i as u64;
+            append(&mut wal, 20);
+        }
+        // (A plausible one is found: the same bytes with the next LSN but one.)
+        wal.epoch = 5;
+        wal.next_lsn = 102;
+        wal.offset = end + 64 + 256 * 3;
+        append(&mut wal, 20);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(damage_reason(read_back(&path, 5, 100)).contains("sequence number 102"));
+        // Without that last one, nothing is taken for damage.
+        let cut = (end + 64 + 256 * 3) as usize;
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        drop(wal);
+        let (lsns, found) = read_back(&path, 5, 100).unwrap();
+        assert_eq!(lsns, [100]);
+        assert_eq!(found.offset, end);
     }
 
     #[test]
