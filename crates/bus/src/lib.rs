@@ -10,11 +10,13 @@
 //! - [`InProcessBus`] (`in_process`) — nodes in one process; tests and embedding.
 //! - [`RedisBus`] (`redis_bus`)      — Redis pub/sub.
 //! - [`NatsBus`] (`nats_bus`)        — NATS core subjects.
+//! - [`Scoped`] (`scoped`)           — one bus, several data sets, each on its own topics.
 //! - [`connect`]                     — opens the bus a URL names.
 
 mod in_process;
 mod nats_bus;
 mod redis_bus;
+mod scoped;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -24,6 +26,7 @@ use tokio::sync::mpsc;
 pub use in_process::InProcessBus;
 pub use nats_bus::NatsBus;
 pub use redis_bus::RedisBus;
+pub use scoped::Scoped;
 
 /// What a subscription delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]

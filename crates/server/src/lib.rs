@@ -108,6 +108,17 @@ impl Server {
     /// socket (port 0 picks a free port).
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         config.check()?;
+        if config.cluster.is_some() && !matches!(config.storage, StorageKind::Postgres(_)) {
+            // Each node's embedded or memory store is its own data set: nodes sharing a bus
+            // but not a database would announce writes the others cannot fetch.
+            return Err(ConfigError::Invalid {
+                key: "cluster".into(),
+                reason: "the nodes of a cluster share one database: add --storage \
+                         postgres://… (or `storage: postgres://…` in the config file)"
+                    .into(),
+            }
+            .into());
+        }
         let store: Arc<dyn Store> = match &config.storage {
             StorageKind::Memory => Arc::new(MemoryStore::new()),
             // Connects, then creates or migrates recordsync's schema.
@@ -147,8 +158,12 @@ impl Server {
             reason: e.to_string(),
         })?;
         let listening = Listening::new(config.listen_response_timeout);
+        let data_set = store.data_set().map(str::to_owned);
         let engine = Engine::new(store, listening, config.listen_rematch_interval);
-        if let Some(bus) = bus {
+        if let Some(mut bus) = bus {
+            if let Some(data_set) = data_set {
+                bus = Arc::new(recordsync_bus::Scoped::new(bus, &data_set));
+            }
             let timing = ClusterTiming {
                 heartbeat: config.cluster_heartbeat_interval,
             };

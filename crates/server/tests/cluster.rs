@@ -429,6 +429,10 @@ impl Gated {
 
 #[async_trait::async_trait]
 impl Store for Gated {
+    fn data_set(&self) -> Option<&str> {
+        self.inner.data_set()
+    }
+
     async fn get(
         &self,
         name: &str,

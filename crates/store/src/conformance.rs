@@ -662,6 +662,10 @@ struct Gated {
 
 #[async_trait::async_trait]
 impl Store for Gated {
+    fn data_set(&self) -> Option<&str> {
+        self.inner.data_set()
+    }
+
     async fn get(&self, name: &str) -> Result<Option<StoredRecord>, crate::StoreError> {
         self.inner.get(name).await
     }

@@ -11,6 +11,11 @@
 //! - `records(name text PRIMARY KEY, version bigint, data jsonb, data_json json, ctime bigint, mtime bigint)`
 //! - `journal(name text, version bigint, time bigint, op json, PRIMARY KEY (name, version))`
 //!
+//! # Migration 2
+//!
+//! - `data_set(id text)`: one row, a random id made with the schema, which every node on
+//!   it reads at connect ([`Store::data_set`]) and scopes its bus topics with.
+//!
 //! **Key order.** recordsync keeps object keys in the order clients wrote them, and
 //! jsonb does not (it sorts keys and drops duplicates). So the value is stored twice:
 //! `data_json` (type `json`, which PostgreSQL keeps as the exact text) is what
@@ -122,6 +127,8 @@ pub struct PostgresStore {
     sql: Sql,
     reconnect_retries: AtomicU64,
     conflict_retries: AtomicU64,
+    /// Read from the schema's `data_set` table on connect (see [`Store::data_set`]).
+    data_set: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -191,6 +198,7 @@ impl PostgresStore {
             op_timeout: options.op_timeout,
             reconnect_retries: AtomicU64::new(0),
             conflict_retries: AtomicU64::new(0),
+            data_set: std::sync::OnceLock::new(),
         };
         store.prepare_database().await?;
         Ok(store)
@@ -248,6 +256,12 @@ impl PostgresStore {
                     )),
                 },
             })?;
+        let data_set: String = conn
+            .query_one(&format!("SELECT id FROM {}.data_set", self.schema), &[])
+            .await
+            .map_err(|e| errors::store_error(&self.target, "reading the data set's id", &e))?
+            .get(0);
+        let _ = self.data_set.set(data_set);
         if applied.is_empty() {
             tracing::info!(target = %self.target, schema = %self.schema, version = SCHEMA_VERSION, "PostgreSQL store ready");
         } else {
@@ -697,6 +711,10 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn data_set(&self) -> Option<&str> {
+        self.data_set.get().map(String::as_str)
+    }
+
     async fn get(&self, name: &str) -> Result<Option<StoredRecord>, StoreError> {
         if name.contains('\0') {
             // Cannot be stored here, so it does not exist.

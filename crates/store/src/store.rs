@@ -96,4 +96,15 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError> {
         self.commit(&[]).await.map(drop)
     }
+
+    /// The name of the data set this store holds, the same for every store opened on the
+    /// same data, whichever node opened it. Nodes scope their bus topics with it, so that
+    /// several data sets can share one Redis or NATS without taking each other's news
+    /// (which would put another data set's changes into their cached records).
+    ///
+    /// `None` for a store whose data lives in this process only (memory, embedded): the
+    /// nodes that share it share the instance, and no scope is needed.
+    fn data_set(&self) -> Option<&str> {
+        None
+    }
 }

@@ -115,6 +115,16 @@ async fn migrations_are_idempotent_and_nodes_starting_together_take_turns() {
         "each migration applied exactly once"
     );
 
+    // Every node names the same data set.
+    let data_set = stores[0]
+        .data_set()
+        .expect("a PostgreSQL store names its data set");
+    assert_eq!(data_set.len(), 32, "{data_set:?}");
+    for store in &stores {
+        assert_eq!(store.data_set(), Some(data_set));
+    }
+    let data_set = data_set.to_owned();
+
     // Every node sees the others' writes.
     stores[0]
         .commit(&[put("shared", 1, r#"{"from":0}"#)])
@@ -140,6 +150,16 @@ async fn migrations_are_idempotent_and_nodes_starting_together_take_turns() {
         .unwrap()
         .get(0);
     assert_eq!(count, applied.len() as i64);
+    assert_eq!(
+        again.data_set(),
+        Some(data_set.as_str()),
+        "kept across restarts"
+    );
+
+    // Another schema is another data set.
+    let other = TestSchema::new("migrate_other");
+    let other_store = other.connect().await;
+    assert_ne!(other_store.data_set(), Some(data_set.as_str()));
 }
 
 /// `futures::future::join_all` without the dependency.

@@ -18,11 +18,18 @@ pub(super) struct Migration {
 }
 
 /// Every migration, in order. Append only: a shipped migration is never edited.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "records and journal",
-    sql: include_str!("migrations/0001_records_and_journal.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "records and journal",
+        sql: include_str!("migrations/0001_records_and_journal.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "data set id",
+        sql: include_str!("migrations/0002_data_set.sql"),
+    },
+];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
