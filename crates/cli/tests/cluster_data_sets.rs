@@ -18,24 +18,12 @@ use recordsync_protocol::RecordAction;
 use recordsync_store::postgres::testing::TestSchema;
 use support::{RawClient, json_value, update};
 
-fn node(storage: &str, bus: &str) -> ServerProcess {
-    let data_dir = tempfile::tempdir().unwrap();
-    ServerProcess::start([
-        std::ffi::OsStr::new("--storage"),
-        std::ffi::OsStr::new(storage),
-        std::ffi::OsStr::new("--cluster"),
-        std::ffi::OsStr::new(bus),
-        std::ffi::OsStr::new("--data-dir"),
-        data_dir.path().as_os_str(),
-    ])
-}
-
 async fn two_data_sets_on_one_bus(bus: &str, tag: &str) {
     let schema_a = TestSchema::new(&format!("cli_data_set_a_{tag}"));
     let schema_b = TestSchema::new(&format!("cli_data_set_b_{tag}"));
-    let a1 = node(&schema_a.url(), bus);
-    let a2 = node(&schema_a.url(), bus);
-    let b1 = node(&schema_b.url(), bus);
+    let (a1, _a1_dir) = ServerProcess::start_node(&schema_a.url(), bus);
+    let (a2, _a2_dir) = ServerProcess::start_node(&schema_a.url(), bus);
+    let (b1, _b1_dir) = ServerProcess::start_node(&schema_b.url(), bus);
 
     let name = "profile/ada";
     let mut on_a2 = RawClient::connect(&a2.addr).await;

@@ -40,20 +40,7 @@ use support::{RawClient, health_status, update};
 fn three_nodes(storage: &str, bus: &str) -> Vec<(ServerProcess, tempfile::TempDir)> {
     std::thread::scope(|s| {
         let starting: Vec<_> = (0..3)
-            .map(|_| {
-                s.spawn(|| {
-                    let data_dir = tempfile::tempdir().unwrap();
-                    let node = ServerProcess::start([
-                        std::ffi::OsStr::new("--storage"),
-                        std::ffi::OsStr::new(storage),
-                        std::ffi::OsStr::new("--cluster"),
-                        std::ffi::OsStr::new(bus),
-                        std::ffi::OsStr::new("--data-dir"),
-                        data_dir.path().as_os_str(),
-                    ]);
-                    (node, data_dir)
-                })
-            })
+            .map(|_| s.spawn(|| ServerProcess::start_node(storage, bus)))
             .collect();
         starting.into_iter().map(|t| t.join().unwrap()).collect()
     })

@@ -327,17 +327,7 @@ async fn a_node_that_was_cut_off_refetches_when_it_heals() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let (addrs, links) = severable_nodes([store.clone(), store]).await;
     let name = unique("missed");
-    let mut writer = RawClient::connect(&addrs[0]).await;
-    let mut watcher = RawClient::connect(&addrs[1]).await;
-    writer.subscribe(&name).await;
-    watcher.subscribe(&name).await;
-    writer
-        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
-        .await;
-    assert_eq!(
-        watcher.recv_action(RecordAction::Update).await.version,
-        Some(1)
-    );
+    let (mut writer, mut watcher) = writer_and_watcher(&addrs, &name).await;
 
     links[1].send_replace(true);
     writer
@@ -474,17 +464,7 @@ async fn an_announcement_during_a_reload_is_not_lost_behind_it() {
     let (gated, mut gates) = Gated::wrap(store.clone());
     let (addrs, links) = severable_nodes([store, gated]).await;
     let name = unique("reloading");
-    let mut writer = RawClient::connect(&addrs[0]).await;
-    let mut watcher = RawClient::connect(&addrs[1]).await;
-    writer.subscribe(&name).await;
-    watcher.subscribe(&name).await;
-    writer
-        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
-        .await;
-    assert_eq!(
-        watcher.recv_action(RecordAction::Update).await.version,
-        Some(1)
-    );
+    let (mut writer, mut watcher) = writer_and_watcher(&addrs, &name).await;
 
     // Node 2 reloads its records after a blip on its link; its read is held back.
     gates.reads.send_replace(true);
@@ -588,6 +568,21 @@ async fn names_that_json_escapes_cross_the_bus() {
     );
 }
 
+/// A writer on node 1 and a watcher on node 2, both subscribed to `name`, after version 1
+/// written on node 1 has reached the watcher: the two nodes are known to be talking.
+async fn writer_and_watcher(addrs: &[String], name: &str) -> (RawClient, RawClient) {
+    let mut writer = RawClient::connect(&addrs[0]).await;
+    let mut watcher = RawClient::connect(&addrs[1]).await;
+    writer.subscribe(name).await;
+    watcher.subscribe(name).await;
+    writer.write(update(name, 1, r#"{"n":1}"#), Some("1")).await;
+    assert_eq!(
+        watcher.recv_action(RecordAction::Update).await.version,
+        Some(1)
+    );
+    (writer, watcher)
+}
+
 /// A node cut off from the bus (a network split: the others still hear each other) keeps
 /// acknowledging its clients' writes, but cannot announce them. Its last write is one no
 /// later announcement would reveal as a gap: once the node's link heals, the other nodes
@@ -597,17 +592,7 @@ async fn a_write_made_while_its_node_was_cut_off_reaches_the_others_once_it_heal
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let (addrs, links) = severable_nodes([store.clone(), store]).await;
     let name = unique("cut-off");
-    let mut writer = RawClient::connect(&addrs[0]).await;
-    let mut watcher = RawClient::connect(&addrs[1]).await;
-    writer.subscribe(&name).await;
-    watcher.subscribe(&name).await;
-    writer
-        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
-        .await;
-    assert_eq!(
-        watcher.recv_action(RecordAction::Update).await.version,
-        Some(1)
-    );
+    let (mut writer, mut watcher) = writer_and_watcher(&addrs, &name).await;
 
     links[0].send_replace(true);
     writer
@@ -634,17 +619,7 @@ async fn head_and_snapshot_answer_the_latest_committed_state_before_the_news_arr
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let (addrs, links) = severable_nodes([store.clone(), store]).await;
     let name = unique("latest");
-    let mut writer = RawClient::connect(&addrs[0]).await;
-    let mut watcher = RawClient::connect(&addrs[1]).await;
-    writer.subscribe(&name).await;
-    watcher.subscribe(&name).await;
-    writer
-        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
-        .await;
-    assert_eq!(
-        watcher.recv_action(RecordAction::Update).await.version,
-        Some(1)
-    );
+    let (mut writer, mut watcher) = writer_and_watcher(&addrs, &name).await;
 
     links[1].send_replace(true);
     writer
@@ -677,17 +652,7 @@ async fn a_refetch_that_failed_is_retried_once_the_store_is_back() {
     let (gated, gates) = Gated::wrap(store.clone());
     let (addrs, links) = severable_nodes([store, gated]).await;
     let name = unique("unreachable");
-    let mut writer = RawClient::connect(&addrs[0]).await;
-    let mut watcher = RawClient::connect(&addrs[1]).await;
-    writer.subscribe(&name).await;
-    watcher.subscribe(&name).await;
-    writer
-        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
-        .await;
-    assert_eq!(
-        watcher.recv_action(RecordAction::Update).await.version,
-        Some(1)
-    );
+    let (mut writer, mut watcher) = writer_and_watcher(&addrs, &name).await;
 
     links[1].send_replace(true);
     writer
@@ -718,17 +683,7 @@ async fn a_read_answers_the_nodes_copy_while_the_store_cannot_be_reached() {
     let (gated, gates) = Gated::wrap(store.clone());
     let (addrs, _links) = severable_nodes([store, gated]).await;
     let name = unique("held-copy");
-    let mut writer = RawClient::connect(&addrs[0]).await;
-    let mut watcher = RawClient::connect(&addrs[1]).await;
-    writer.subscribe(&name).await;
-    watcher.subscribe(&name).await;
-    writer
-        .write(update(&name, 1, r#"{"n":1}"#), Some("1"))
-        .await;
-    assert_eq!(
-        watcher.recv_action(RecordAction::Update).await.version,
-        Some(1)
-    );
+    let (_writer, mut watcher) = writer_and_watcher(&addrs, &name).await;
 
     gates
         .fail_reads

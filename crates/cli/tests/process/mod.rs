@@ -23,6 +23,21 @@ impl ServerProcess {
         Self::start_at(0, args)
     }
 
+    /// A cluster node: `--storage STORAGE --cluster BUS`, with an empty data directory of
+    /// its own (returned, to keep it as long as the node runs).
+    pub fn start_node(storage: &str, bus: &str) -> (ServerProcess, tempfile::TempDir) {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let node = Self::start([
+            std::ffi::OsStr::new("--storage"),
+            std::ffi::OsStr::new(storage),
+            std::ffi::OsStr::new("--cluster"),
+            std::ffi::OsStr::new(bus),
+            std::ffi::OsStr::new("--data-dir"),
+            data_dir.path().as_os_str(),
+        ]);
+        (node, data_dir)
+    }
+
     /// Like [`start`](Self::start), on a given port (to restart a server where its
     /// clients expect it).
     pub fn start_at<I, S>(port: u16, args: I) -> ServerProcess
