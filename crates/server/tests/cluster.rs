@@ -248,23 +248,7 @@ async fn flushall_on_redis_mid_load_loses_nothing() {
     // Writer w writes on node w; each owns its records, so no write conflicts.
     let names = bus_faults::records(&unique("flushed"), RECORDS_PER_WRITER);
     let all: Vec<String> = names.concat();
-    // One subscriber on every node, following every record.
-    let mut subscribers = Vec::new();
-    for addr in &addrs {
-        let mut c = RawClient::connect(addr).await;
-        for name in &all {
-            assert_eq!(c.subscribe(name).await.version, Some(0));
-        }
-        subscribers.push(c);
-    }
-    let mut writers = Vec::new();
-    for (w, mine) in names.iter().enumerate() {
-        let mut c = RawClient::connect(&addrs[w]).await;
-        for name in mine {
-            c.subscribe(name).await;
-        }
-        writers.push(c);
-    }
+    let (mut subscribers, mut writers) = bus_faults::subscribers_and_writers(&addrs, &names).await;
 
     let per_phase = RECORDS_PER_WRITER * HALF as usize;
     let mut acked = std::collections::HashMap::new();

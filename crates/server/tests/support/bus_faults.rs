@@ -125,6 +125,31 @@ pub async fn wait_for_port(port: u16) {
     panic!("nothing listens on {port}");
 }
 
+/// One subscriber on every node following every record of `names` (each must be new:
+/// version 0), and writer `w` on node `w` subscribed to its own records `names[w]`.
+pub async fn subscribers_and_writers(
+    addrs: &[String],
+    names: &[Vec<String>],
+) -> (Vec<RawClient>, Vec<RawClient>) {
+    let mut subscribers = Vec::new();
+    for addr in addrs {
+        let mut c = RawClient::connect(addr).await;
+        for name in names.iter().flatten() {
+            assert_eq!(c.subscribe(name).await.version, Some(0));
+        }
+        subscribers.push(c);
+    }
+    let mut writers = Vec::new();
+    for (w, mine) in names.iter().enumerate() {
+        let mut c = RawClient::connect(&addrs[w]).await;
+        for name in mine {
+            c.subscribe(name).await;
+        }
+        writers.push(c);
+    }
+    (subscribers, writers)
+}
+
 /// Writer `w`'s value for version `v` of a record.
 pub fn value_of(w: usize, v: i32) -> serde_json::Value {
     json!({ "w": w, "n": v })
@@ -318,23 +343,7 @@ pub async fn bus_restart_mid_load(
             w.last = 2 * PHASE;
         }
     }
-    // One subscriber on every node, following every record.
-    let mut subscribers = Vec::new();
-    for addr in addrs {
-        let mut c = RawClient::connect(addr).await;
-        for w in &written {
-            assert_eq!(c.subscribe(&w.name).await.version, Some(0));
-        }
-        subscribers.push(c);
-    }
-    let mut writers = Vec::new();
-    for (w, mine) in names.iter().enumerate() {
-        let mut c = RawClient::connect(&addrs[w]).await;
-        for name in mine {
-            c.subscribe(name).await;
-        }
-        writers.push(c);
-    }
+    let (mut subscribers, mut writers) = subscribers_and_writers(addrs, &names).await;
     let per_phase = RECORDS_PER_WRITER * PHASE as usize;
     let mut acked = HashMap::new();
 
