@@ -56,6 +56,17 @@ pub trait Bus: Send + Sync + 'static {
     /// Publishes `payload` on `topic`. Returns once the bus has taken it (or failed to).
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError>;
 
+    /// Publishes `payloads` on `topic`, in order. A bus that needs a round trip per
+    /// message sends them together (Redis pipelines them), so that a node's announcements
+    /// do not queue behind one another's round trips. On `Err`, any of them may or may not
+    /// have been published.
+    async fn publish_all(&self, topic: &str, payloads: &[Bytes]) -> Result<(), BusError> {
+        for payload in payloads {
+            self.publish(topic, payload.clone()).await?;
+        }
+        Ok(())
+    }
+
     /// Subscribes to `topic`. The subscription lives until the receiver is dropped, and
     /// survives reconnections, each of which it reports as [`BusEvent::Resync`].
     async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError>;

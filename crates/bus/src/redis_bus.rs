@@ -54,6 +54,27 @@ impl Bus for RedisBus {
             .map_err(|e| BusError::Publish(format!("redis at {}: {e}", self.url)))
     }
 
+    async fn publish_all(&self, topic: &str, payloads: &[Bytes]) -> Result<(), BusError> {
+        match payloads {
+            [] => Ok(()),
+            [one] => self.publish(topic, one.clone()).await,
+            many => {
+                // One round trip for all of them; Redis runs a pipeline's commands in order.
+                let mut pipe = redis::pipe();
+                for payload in many {
+                    pipe.cmd("PUBLISH")
+                        .arg(topic)
+                        .arg(payload.as_ref())
+                        .ignore();
+                }
+                let mut connection = self.publisher.clone();
+                pipe.query_async::<()>(&mut connection)
+                    .await
+                    .map_err(|e| BusError::Publish(format!("redis at {}: {e}", self.url)))
+            }
+        }
+    }
+
     async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
         let connect_error = |e: redis::RedisError| BusError::Connect {
             url: self.url.clone(),

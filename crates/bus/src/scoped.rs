@@ -49,6 +49,10 @@ impl Bus for Scoped {
         self.inner.publish(&self.topic(topic), payload).await
     }
 
+    async fn publish_all(&self, topic: &str, payloads: &[Bytes]) -> Result<(), BusError> {
+        self.inner.publish_all(&self.topic(topic), payloads).await
+    }
+
     async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
         self.inner.subscribe(&self.topic(topic)).await
     }

@@ -43,7 +43,20 @@ async fn fan_out(bus: Arc<dyn Bus>) {
     for i in 0..50u8 {
         bus.publish(&topic, Bytes::from(vec![i])).await.unwrap();
     }
-    for i in 0..50u8 {
+    // Then batches (a Redis pipeline each), interleaved with single messages.
+    let batch = |from: u8| {
+        (from..from + 40)
+            .map(|i| Bytes::from(vec![i]))
+            .collect::<Vec<_>>()
+    };
+    bus.publish_all(&topic, &batch(50)).await.unwrap();
+    bus.publish(&topic, Bytes::from(vec![90])).await.unwrap();
+    bus.publish_all(&topic, &batch(91)).await.unwrap();
+    bus.publish_all(&topic, &[]).await.unwrap();
+    bus.publish_all(&topic, &[Bytes::from(vec![131])])
+        .await
+        .unwrap();
+    for i in 0..132u8 {
         assert_eq!(next_message(&mut a).await, Bytes::from(vec![i]), "in order");
         assert_eq!(next_message(&mut b).await, Bytes::from(vec![i]));
     }

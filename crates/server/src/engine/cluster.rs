@@ -32,6 +32,9 @@ pub const TOPIC: &str = "recordsync.records";
 /// nodes are then asked to refetch those records).
 const OUTGOING_BUFFER: usize = 65536;
 
+/// Announcements handed to the bus at once, at most (one Redis pipeline).
+const PUBLISH_BATCH: usize = 256;
+
 /// How many undelivered records are remembered by name; beyond that the other nodes are
 /// asked to refetch everything they hold.
 const MAX_MISSED: usize = 10_000;
@@ -139,21 +142,26 @@ async fn publish(
 ) {
     let mut attempt = 0u32;
     let mut next_try = tokio::time::Instant::now();
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     loop {
         let pending = missed.is_pending();
         tokio::select! {
             biased;
-            message = queue.recv() => {
-                let Some(message) = message else {
+            // Whatever queued up while the last batch was on its way goes out together.
+            taken = queue.recv_many(&mut batch, PUBLISH_BATCH) => {
+                if taken == 0 {
                     return; // the engine is gone
-                };
-                if let Err(e) = bus.publish(TOPIC, message.clone()).await {
-                    tracing::debug!("announcing a write failed: {e}");
-                    match serde_json::from_slice::<Announcement>(&message) {
-                        Ok(a) => missed.add(&a.name),
-                        Err(_) => missed.put_back(MissedNames { all: true, ..Default::default() }),
+                }
+                if let Err(e) = bus.publish_all(TOPIC, &batch).await {
+                    tracing::debug!("announcing {taken} writes failed: {e}");
+                    for message in &batch {
+                        match serde_json::from_slice::<Announcement>(message) {
+                            Ok(a) => missed.add(&a.name),
+                            Err(_) => missed.put_back(MissedNames { all: true, ..Default::default() }),
+                        }
                     }
                 }
+                batch.clear();
             }
             () = missed.wake.notified() => {}
             () = tokio::time::sleep_until(next_try), if pending => {}
