@@ -4,7 +4,7 @@
 //! and the first that knows the user decides (deepstream's "combine" behaviour):
 //!
 //! - [`none`] — everyone gets in; the `username` they send, if any, is their id.
-//! - [`file`] — users.yml: salted password hashes, serverData, clientData.
+//! - [`file`](mod@file) — users.yml: salted password hashes, serverData, clientData.
 //! - [`http`] — a webhook: the auth data is POSTed to a URL, a 2xx reply lets the user in.
 //! - [`jwt`]  — a signed JSON Web Token; claims give the id and data.
 //!

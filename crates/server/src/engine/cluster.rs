@@ -10,7 +10,7 @@
 //! A gap shows only when a later announcement arrives, so the announcing node also owns
 //! the announcements it could not deliver: one the bus refused, or one that found the
 //! queue full, is remembered by record name, and once the bus takes messages again the
-//! node asks the others to refetch those records ([`Refetch`]). A node whose own bus
+//! node asks the others to refetch those records (`Refetch`). A node whose own bus
 //! connection was lost refetches everything it holds when it is back (a resync).
 
 use std::borrow::Cow;

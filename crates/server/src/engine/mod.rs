@@ -8,7 +8,7 @@
 //!   subscribers see versions in order);
 //! - a new subscriber sees exactly the committed versions after the one it was sent.
 //!
-//! Module map: [`cell`] (one record's in-memory state), [`event`] (what subscribers get),
+//! Module map: `cell` (one record's in-memory state), [`event`] (what subscribers get),
 //! [`error`] (what can go wrong), [`listen`] (active providers).
 
 mod cell;
