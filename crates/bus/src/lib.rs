@@ -107,7 +107,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Backoff between reconnection attempts: doubles from 50 ms up to 2 s.
-pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
+pub fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis((50u64 << attempt.min(6)).min(2000))
 }
 

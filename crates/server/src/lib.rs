@@ -110,7 +110,9 @@ impl Server {
         config.check()?;
         if config.cluster.is_some() && !matches!(config.storage, StorageKind::Postgres(_)) {
             // Each node's embedded or memory store is its own data set: nodes sharing a bus
-            // but not a database would announce writes the others cannot fetch.
+            // but not a database would announce writes the others cannot fetch. Checked
+            // here, not in `Config::check`: a config file may name the bus while the
+            // command line names the storage, and `check` also runs on the file alone.
             return Err(ConfigError::Invalid {
                 key: "cluster".into(),
                 reason: "the nodes of a cluster share one database: add --storage \

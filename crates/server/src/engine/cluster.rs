@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use recordsync_bus::{Bus, BusError, BusEvent};
+use recordsync_bus::{Bus, BusError, BusEvent, backoff};
 
 use super::Engine;
 
@@ -216,11 +216,6 @@ async fn send_refetch(bus: &dyn Bus, node: u64, missed: &Missed) -> Result<(), B
         "the bus takes messages again: asked the other nodes to refetch what they missed"
     );
     Ok(())
-}
-
-/// Backoff between attempts to reach the bus again: doubles from 50 ms up to 2 s.
-fn backoff(attempt: u32) -> std::time::Duration {
-    std::time::Duration::from_millis((50u64 << attempt.min(6)).min(2000))
 }
 
 pub struct Cluster {
