@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { TARGET, startServer } from '../lib/server.mjs'
 import { connect, withTimeout, waitFor, uniq, sleep, recorder } from '../lib/client.mjs'
 import { plain, assertNoErrors } from '../lib/suite.mjs'
+import { numberDocument, randomDoubles, assertSameNumbers } from '../lib/numbers.mjs'
 
 const T = { timeout: 30000 }
 const POSTGRES = process.env.RECORDSYNC_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432/test'
@@ -71,6 +72,28 @@ if (TARGET === 'recordsync') {
           assert.equal(await c.record.head(name), 1)
           assert.deepEqual(plain(await c.record.snapshot(name)), { hello: 'world' })
         }
+        assertNoErrors(one, two, three)
+      })
+
+      test('random doubles cross PostgreSQL and the bus bit for bit: written on node 1, path writes on node 3, read on every node', T, async () => {
+        const [one, two, three] = [await open(0), await open(1), await open(2)]
+        const name = uniq('cluster-numbers')
+        const r1 = one.record.getRecord(name)
+        const r3 = three.record.getRecord(name)
+        await withTimeout(Promise.all([r1.whenReady(), r3.whenReady()]), 5000, 'ready')
+        const { value } = numberDocument(64 * 1024)
+        await r1.setWithAck(structuredClone(value))
+        await waitFor(() => r3.version === 1, 5000, 'node 3 has the write')
+        assertSameNumbers(r3.get(), value, 'node 3')
+        const patches = randomDoubles(50)
+        for (const [i, x] of patches.entries()) {
+          value.rows[i % value.rows.length][i % 32] = x
+          await r3.setWithAck(`rows[${i % value.rows.length}][${i % 32}]`, x)
+        }
+        const version = 1 + patches.length
+        await waitFor(() => r1.version === version, 5000, `node 1 at version ${version}`)
+        assertSameNumbers(r1.get(), value, 'node 1')
+        assertSameNumbers(await two.record.snapshot(name), value, 'a snapshot on node 2')
         assertNoErrors(one, two, three)
       })
 

@@ -113,6 +113,52 @@ fn one_shot_commands_work_as_documented() {
     );
 }
 
+/// `set` and `get` keep every number exactly as written: the whole value, a path, and
+/// what `set` echoes.
+#[test]
+fn numbers_are_printed_as_written() {
+    use recordsync_core::testing::EXTREMES;
+    let server = memory_server();
+    let url = server.url();
+    let url = url.as_str();
+    let entries: Vec<String> = EXTREMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!(r#""n{i}":{n}"#))
+        .collect();
+    let doc = format!(
+        r#"{{{},"list":[{}]}}"#,
+        entries.join(","),
+        EXTREMES.join(",")
+    );
+
+    let out = run(&["set", "numbers/1", &doc, "--url", url]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let echoed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        echoed.trim(),
+        format!(r#"{{"name":"numbers/1","path":"","value":{doc}}}"#)
+    );
+    let out = run(&["get", "numbers/1", "--url", url]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), doc);
+    // A plain negative number needs no `--`.
+    let out = run(&["set", "numbers/2", "n", "-2.5", "--url", url]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&["get", "numbers/2", "--url", url]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"{"n":-2.5}"#);
+
+    for (i, n) in EXTREMES.iter().enumerate() {
+        let path = format!("list[{i}]");
+        // After `--` a value may start with a hyphen whatever follows it (`-5e-324`).
+        let out = run(&["set", "--url", url, "--", "numbers/1", &path, n]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = run(&["get", "numbers/1", &format!("n{i}"), "--url", url]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), *n);
+        let out = run(&["get", "numbers/1", &path, "--url", url]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), *n);
+    }
+}
+
 #[test]
 fn failures_have_distinct_exit_codes_and_clear_messages() {
     let server = memory_server();

@@ -699,3 +699,59 @@ async fn gives_up_after_the_last_attempt(server: &TestServer) {
     ));
 }
 both!(give_up, gives_up_after_the_last_attempt);
+
+// ----- numbers --------------------------------------------------------------------------
+
+/// Every number comes back exactly as written: to a subscriber, after a path write, and
+/// in a snapshot. deepstream (JavaScript) keeps numbers only in JavaScript's spelling of
+/// doubles; recordsync keeps every spelling (integers beyond 64 bits, `-0`, `1.50`,
+/// `1e+400`, ...).
+async fn numbers_come_back_as_written(server: &TestServer) {
+    use proptest::strategy::{Strategy, ValueTree};
+    use recordsync_core::testing::{Doc, document, js_document};
+    let strategy = match server.target {
+        support::Target::Recordsync => document().boxed(),
+        support::Target::Deepstream => js_document().boxed(),
+    };
+    let mut runner = proptest::test_runner::TestRunner::default();
+    let a = server.client().await;
+    let b = server.client().await;
+    for i in 0..10 {
+        let mut doc: Doc = strategy
+            .new_tree(&mut runner)
+            .expect("a document")
+            .current();
+        let name = unique("numbers");
+        let ra = a.record(&name);
+        let rb = b.record(&name);
+        ready(&ra).await;
+        ready(&rb).await;
+        let mut seen = rb.subscribe("").unwrap();
+        assert_eq!(next("the empty record", &mut seen).await, json!({}));
+
+        let value: Value = serde_json::from_str(&doc.to_json()).unwrap();
+        within("the whole write", ra.set_with_ack("", &value))
+            .await
+            .unwrap();
+        let got = next("the whole value", &mut seen).await;
+        assert_eq!(got.to_string(), doc.to_json(), "document {i}");
+
+        if let Some(path) = doc.number_paths().first().cloned() {
+            let token = recordsync_core::testing::EXTREMES[i % 3];
+            let leaf: Value = serde_json::from_str(token).unwrap();
+            within("the path write", ra.set_with_ack(&path, leaf))
+                .await
+                .unwrap();
+            doc.set(&path, Doc::Number(token.to_owned()));
+            let got = next("the patched value", &mut seen).await;
+            assert_eq!(got.to_string(), doc.to_json(), "document {i} patched");
+        }
+        let snapshot = within("a snapshot", a.snapshot(&name)).await.unwrap();
+        assert_eq!(
+            snapshot.data.to_string(),
+            doc.to_json(),
+            "document {i} snapshot"
+        );
+    }
+}
+both!(numbers, numbers_come_back_as_written);

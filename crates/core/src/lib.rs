@@ -12,12 +12,16 @@
 //! - [`listen`]  — listen patterns and the provider registry (active data providers).
 //! - [`valve`]   — permission rules (deepstream's Valve): parsing, bounded evaluation,
 //!   permissions files.
+//! - `testing` (feature `testing`) — property-test generators other crates share: JSON
+//!   documents whose numbers must come back exactly as written.
 
 pub mod listen;
 pub mod name;
 pub mod op;
 pub mod path;
 pub mod record;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod valve;
 pub mod version;
 

@@ -154,3 +154,89 @@ mod tests {
         assert_eq!(serde_json::from_str::<WriteOp>(&text).unwrap(), op);
     }
 }
+
+/// A store must never change a number: whatever an op does to a value, every number it
+/// does not replace comes back exactly as written, and so do the numbers it writes, also
+/// after a trip through the journal's form of the op.
+#[cfg(test)]
+mod number_props {
+    use super::*;
+    use crate::testing::{Doc, document, number};
+    use proptest::prelude::*;
+
+    fn parse(text: &str) -> Value {
+        serde_json::from_str(text).expect("generated JSON parses")
+    }
+
+    /// The op after a trip through its journal form (how the store and the bus carry it).
+    fn journaled(op: &WriteOp) -> WriteOp {
+        serde_json::from_str(&serde_json::to_string(op).expect("ops serialise"))
+            .expect("the journal form parses")
+    }
+
+    proptest! {
+        #[test]
+        fn whole_value_writes_keep_every_number(doc in document()) {
+            let text = doc.to_json();
+            let op = journaled(&WriteOp::Update { data: parse(&text) });
+            let mut value = Value::Null;
+            op.apply(&mut value);
+            prop_assert_eq!(value.to_string(), text);
+        }
+
+        #[test]
+        fn path_writes_keep_the_numbers_around_them(
+            doc in document(),
+            tokens in prop::collection::vec(number(), 1..4),
+            picks in prop::collection::vec(any::<prop::sample::Index>(), 1..4),
+            erase in any::<bool>(),
+        ) {
+            let paths = doc.number_paths();
+            prop_assume!(!paths.is_empty());
+            let mut value = parse(&doc.to_json());
+            let mut expected = doc.clone();
+            let mut patches = Vec::new();
+            for (token, pick) in tokens.iter().zip(&picks) {
+                let path = pick.get(&paths).clone();
+                expected.set(&path, Doc::Number(token.clone()));
+                patches.push(PathWrite { path, data: Some(parse(token)) });
+            }
+            // One patch alone, then the rest as one PATCH_MULTI.
+            let first = patches.remove(0);
+            journaled(&WriteOp::Patch { path: first.path, data: first.data.expect("set") })
+                .apply(&mut value);
+            if !patches.is_empty() {
+                journaled(&WriteOp::PatchMulti { patches }).apply(&mut value);
+            }
+            prop_assert_eq!(value.to_string(), expected.to_json());
+            if erase {
+                let path = picks[0].get(&paths).clone();
+                journaled(&WriteOp::Erase { path: path.clone() }).apply(&mut value);
+                expected.erase(&path);
+                prop_assert_eq!(value.to_string(), expected.to_json());
+            }
+        }
+    }
+
+    /// serde_json writes an exponent as `e+`/`e-`, JavaScript's spelling; every other
+    /// character of a number token is kept.
+    #[test]
+    fn exponents_are_spelled_as_javascript_writes_them() {
+        for (written, kept) in [
+            ("1E5", "1e+5"),
+            ("1e5", "1e+5"),
+            ("1E-5", "1e-5"),
+            ("2.50e+007", "2.50e+007"),
+            ("-0", "-0"),
+            ("-0.0", "-0.0"),
+            ("1e400", "1e+400"),
+            ("0.1e-400", "0.1e-400"),
+            (
+                "123456789012345678901234567890",
+                "123456789012345678901234567890",
+            ),
+        ] {
+            assert_eq!(parse(written).to_string(), kept, "{written}");
+        }
+    }
+}

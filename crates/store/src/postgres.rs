@@ -20,8 +20,9 @@
 //! jsonb does not (it sorts keys and drops duplicates). So the value is stored twice:
 //! `data_json` (type `json`, which PostgreSQL keeps as the exact text) is what
 //! recordsync reads back, byte for byte; `data` (jsonb) is the same value for SQL queries
-//! and indexes. jsonb cannot hold a string containing U+0000 (`\u0000`): such a value is
-//! still stored exactly in `data_json`, with `data` NULL, rather than refused. Ops are
+//! and indexes. jsonb cannot hold a string containing U+0000 (`\u0000`), nor a number
+//! beyond the range of PostgreSQL's `numeric` (`1e+200000`): such a value is still stored
+//! exactly in `data_json`, with `data` NULL, rather than refused. Ops are
 //! kept exactly as `json` too. A record *name* containing U+0000 cannot be stored at all
 //! (PostgreSQL text refuses the byte): such a write fails its batch with
 //! [`StoreError::Unstorable`], and reads of such a name find nothing.
@@ -555,7 +556,7 @@ impl<'a> RecordRows<'a> {
             rows.names.push(&r.name);
             rows.versions.push(r.version as i64);
             rows.data.push(&r.data);
-            rows.jsonb_ok.push(!batch::has_nul_escape(&r.data));
+            rows.jsonb_ok.push(batch::jsonb_can_hold(&r.data));
             rows.ctimes.push(r.ctime as i64);
             rows.mtimes.push(r.mtime as i64);
         }

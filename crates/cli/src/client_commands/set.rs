@@ -10,7 +10,11 @@ use super::output::target;
 use super::{CliError, ConnectArgs};
 
 #[derive(Args, Debug)]
-#[command(override_usage = "recordsync set [OPTIONS] <NAME> [PATH] <JSON>")]
+// A negative number is a value to write (`set n/1 count -1`), not an option.
+#[command(
+    override_usage = "recordsync set [OPTIONS] <NAME> [PATH] <JSON>",
+    allow_negative_numbers = true
+)]
 pub struct SetArgs {
     /// The record (created if it does not exist)
     pub name: String,

@@ -543,3 +543,32 @@ fn unknown_names_warn_but_load() {
         "{warnings:?}"
     );
 }
+
+/// Numbers are kept as written; a rule reads each as the double JavaScript would, also
+/// beyond the double range (where deepstream sees ±Infinity or 0).
+#[test]
+fn numbers_read_as_javascript_reads_them() {
+    let mut case = Case::new();
+    case.data = Some(
+        serde_json::from_str(
+            r#"{"big":1e400,"neg":-1e400,"tiny":1e-400,"exact":9007199254740993,"spelled":1.50,"long":123456789012345678901234567890}"#,
+        )
+        .unwrap(),
+    );
+    for src in [
+        "data.big > 1e308",
+        "data.big * 0 !== 0",
+        "data.neg < -1e308",
+        "data.tiny === 0",
+        "data.exact === 9007199254740992",
+        "data.spelled === 1.5",
+        "data.long === 1.2345678901234568e29",
+        "typeof data.big === 'number'",
+    ] {
+        assert!(
+            matches!(case.run(src), RunResult::Done(true)),
+            "{src}: {:?}",
+            case.run(src)
+        );
+    }
+}

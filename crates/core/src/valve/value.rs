@@ -27,12 +27,19 @@ pub enum Value<'a> {
     Function(&'static str),
 }
 
+/// The double JavaScript reads for a number token, as a rule running in deepstream sees
+/// it: beyond the double range it is ±Infinity (or ±0), not an error. Numbers are kept as
+/// written (serde_json's `arbitrary_precision`), so this parses the token itself.
+fn js_number_value(n: &serde_json::Number) -> f64 {
+    n.as_str().parse().unwrap_or(f64::NAN)
+}
+
 impl<'a> Value<'a> {
     pub fn from_json(json: &'a Json) -> Value<'a> {
         match json {
             Json::Null => Value::Null,
             Json::Bool(b) => Value::Bool(*b),
-            Json::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
+            Json::Number(n) => Value::Num(js_number_value(n)),
             Json::String(s) => Value::Str(Cow::Borrowed(s)),
             Json::Array(_) | Json::Object(_) => Value::Json(json),
         }

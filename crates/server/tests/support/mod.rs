@@ -181,6 +181,14 @@ impl RawClient {
         }
     }
 
+    /// Reads the record as a snapshot (READ): the READ_RESPONSE, or the error reply.
+    pub async fn read(&mut self, name: &str) -> RecordMessage {
+        self.send(RecordMessage::named(RecordAction::Read, name))
+            .await;
+        self.recv_action_in(&[RecordAction::ReadResponse, RecordAction::RecordNotFound])
+            .await
+    }
+
     pub async fn head(&mut self, name: &str) -> i32 {
         self.send(RecordMessage::named(RecordAction::Head, name))
             .await;

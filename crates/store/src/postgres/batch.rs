@@ -196,24 +196,64 @@ pub(super) fn plan<'a>(
     plan
 }
 
-/// Whether the JSON text has a `\u0000` escape, which jsonb cannot hold (such a value
-/// is stored exactly in `data_json`, with `data`, the jsonb copy, NULL).
-pub(super) fn has_nul_escape(json: &str) -> bool {
+/// Whether jsonb can hold the value of this JSON text. It cannot hold a string with a
+/// `\u0000` escape, nor a number beyond the range of PostgreSQL's `numeric` (more than
+/// 131,072 digits before the decimal point, or more than 16,383 after it: `1e+200000`,
+/// `1e-20000`), which recordsync keeps as written. Such a value is stored exactly in
+/// `data_json`, with `data`, the jsonb copy, NULL, rather than refused.
+pub(super) fn jsonb_can_hold(json: &str) -> bool {
     let bytes = json.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            // In JSON a backslash only starts an escape; skip the escaped character so
-            // that `\\u0000` (a backslash, then the text u0000) does not count.
-            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
-                return true;
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    if bytes[i] == b'\\' {
+                        // A backslash only starts an escape; skip the escaped character so
+                        // that `\\u0000` (a backslash, then the text u0000) does not count.
+                        if bytes.get(i + 1..i + 6) == Some(b"u0000") {
+                            return false;
+                        }
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
             }
-            i += 2;
-        } else {
-            i += 1;
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    i += 1;
+                }
+                if !numeric_can_hold(&json[start..i]) {
+                    return false;
+                }
+            }
+            _ => i += 1,
         }
     }
-    false
+    true
+}
+
+/// Whether PostgreSQL's `numeric` can hold the JSON number `token`: at most 131,072
+/// digits before the decimal point and 16,383 after it, once the exponent is applied.
+fn numeric_can_hold(token: &str) -> bool {
+    let unsigned = token.strip_prefix('-').unwrap_or(token);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], &unsigned[at + 1..]),
+        None => (unsigned, "0"),
+    };
+    // An exponent too long for an i64 is beyond any range.
+    let Ok(exponent) = exponent.parse::<i64>() else {
+        return false;
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let before = whole.len() as i64 + exponent;
+    let after = fraction.len() as i64 - exponent;
+    before <= 131_072 && after <= 16_383
 }
 
 #[cfg(test)]
@@ -368,16 +408,47 @@ mod tests {
 
     #[test]
     fn nul_escapes_are_found_exactly() {
-        assert!(has_nul_escape(r#"{"a":"x\u0000y"}"#));
-        assert!(has_nul_escape(r#"["\\\u0000"]"#));
+        assert!(!jsonb_can_hold(r#"{"a":"x\u0000y"}"#));
+        assert!(!jsonb_can_hold(r#"["\\\u0000"]"#));
         assert!(
-            !has_nul_escape(r#"{"a":"x\\u0000y"}"#),
+            jsonb_can_hold(r#"{"a":"x\\u0000y"}"#),
             "an escaped backslash"
         );
-        assert!(has_nul_escape(r#"{"a":"\u00001"}"#));
-        assert!(!has_nul_escape(r#"{"a":"\u0001"}"#));
-        assert!(!has_nul_escape(r#"{"a":"\"u0000"}"#));
-        assert!(!has_nul_escape(""));
-        assert!(!has_nul_escape("\\"));
+        assert!(!jsonb_can_hold(r#"{"a":"\u00001"}"#));
+        assert!(jsonb_can_hold(r#"{"a":"\u0001"}"#));
+        assert!(jsonb_can_hold(r#"{"a":"\"u0000"}"#));
+        assert!(jsonb_can_hold(""));
+        assert!(jsonb_can_hold("\\"));
+    }
+
+    /// The limits as PostgreSQL 15 reports them (`SELECT '[N]'::jsonb`).
+    #[test]
+    fn numbers_beyond_numeric_are_found() {
+        for held in [
+            "1e+400",
+            "1e131071",
+            "1e-16383",
+            "-0",
+            "5e-324",
+            "1.7976931348623157e+308",
+        ] {
+            assert!(jsonb_can_hold(&format!("[{held}]")), "{held}");
+        }
+        for beyond in [
+            "1e131072",
+            "1e+200000",
+            "1e-16384",
+            "1.5e-16383",
+            "12345e-16384",
+            "0.1e-16383",
+            "1e99999999999999999999",
+        ] {
+            assert!(
+                !jsonb_can_hold(&format!(r#"{{"x":[1,{beyond}]}}"#)),
+                "{beyond}"
+            );
+        }
+        // Inside a string, digits are text.
+        assert!(jsonb_can_hold(r#"{"x":"1e+200000"}"#));
     }
 }
