@@ -38,13 +38,18 @@ export function withTimeout (promise, ms, what) {
   return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer))
 }
 
-/** Polls `predicate` until it returns truthy; fails after `ms`. */
+/**
+ * Polls `predicate` until it returns truthy; fails after `ms`. `what` describes the wait: a
+ * string, or a function called on timeout (so the message shows the state at that moment).
+ */
 export async function waitFor (predicate, ms, what) {
   const deadline = Date.now() + ms
   for (;;) {
     const v = await predicate()
     if (v) return v
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for: ${what}`)
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for: ${typeof what === 'function' ? what() : what}`)
+    }
     await sleep(10)
   }
 }

@@ -157,6 +157,38 @@ const scenarios = {
     await settle()
   },
 
+  // An erase and a set of the same path at the same moment, once won by each side: how the
+  // winning erase reaches the loser, and what VERSION_EXISTS says about a losing erase. Then
+  // raw frames: a PATCH without data, and an ERASE with a version gap.
+  async 'version-exists-erase' ({ client, raw }) {
+    const a = await client('A')
+    const b = await client('B')
+    const ra = a.record.getRecord('cap/conflict-erase')
+    const rb = b.record.getRecord('cap/conflict-erase')
+    await Promise.all([ra.whenReady(), rb.whenReady()])
+    const agree = (v) => waitFor(() => ra.version === v && rb.version === v &&
+      JSON.stringify(ra.get()) === JSON.stringify(rb.get()), 3000, `agree at v${v}`)
+    await ra.setWithAck({ x: 'start', keep: 1 })
+    await agree(1)
+    ra.erase('x') // sent first: wins
+    rb.set('x', 'from B')
+    await agree(2)
+    await settle()
+    await ra.setWithAck({ x: 'again', keep: 1 })
+    await agree(3)
+    rb.set('x', 'from B') // sent first: wins
+    ra.erase('x')
+    await agree(4)
+    await settle()
+    const r = await raw('R')
+    const name = 'cap/conflict-erase'
+    r.send({ topic: T.TOPIC.RECORD, action: RA.PATCH, name, version: 5, path: 'keep' }) // no data
+    await waitFor(() => ra.version === 5 && rb.version === 5, 3000, 'the PATCH without data at v5')
+    r.send({ topic: T.TOPIC.RECORD, action: RA.ERASE, name, version: 9, path: 'x' }) // gap
+    await r.expect((m) => m.action === RA.INVALID_VERSION, 'INVALID_VERSION')
+    await settle()
+  },
+
   async 'raw-version-errors' ({ raw }) {
     const r = await raw('R')
     const name = 'cap/raw-versions'

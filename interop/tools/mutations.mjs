@@ -57,6 +57,11 @@ export const MUTATIONS = {
     transform: s2c(RA.READ_RESPONSE, (m) => mapData(m, arraysToObjects))
   },
   'unsubscribe-ignored': { what: 'the server never sees UNSUBSCRIBE (discard)', files: ['records'], transform: c2s(RA.UNSUBSCRIBE, drop) },
+  'erase-fanned-out-as-erase': {
+    what: 'an erase reaches other subscribers as ERASE, not as a PATCH without data',
+    files: ['conflicts'],
+    transform: s2c(RA.PATCH, (m) => (m.data === undefined && m.parsedData === undefined) ? { ...m, action: RA.ERASE } : m)
+  },
   'no-version-exists': { what: 'a losing concurrent write is not told VERSION_EXISTS', files: ['records'], transform: s2c(RA.VERSION_EXISTS, drop) },
   'no-has-provider': { what: 'subscribers never learn SUBSCRIPTION_HAS_PROVIDER', files: ['listen'], transform: s2c(RA.SUBSCRIPTION_HAS_PROVIDER, drop) },
   'no-has-no-provider': { what: 'subscribers never learn SUBSCRIPTION_HAS_NO_PROVIDER', files: ['listen'], transform: s2c(RA.SUBSCRIPTION_HAS_NO_PROVIDER, drop) },

@@ -266,8 +266,9 @@ async fn erase_and_patch_multi() {
     a.write(erase, None).await;
     let seen = b.recv_record().await;
     assert_eq!(
-        (seen.action, seen.path.as_deref()),
-        (RecordAction::Erase as i32, Some("a"))
+        (seen.action, seen.path.as_deref(), seen.data),
+        (RecordAction::Patch as i32, Some("a"), None),
+        "an erase reaches subscribers as a PATCH without data (see the test below)"
     );
     let multi = RecordMessage {
         version: Some(3),
@@ -282,6 +283,104 @@ async fn erase_and_patch_multi() {
     );
     b.send(RecordMessage::named(RecordAction::Read, "m")).await;
     assert_eq!(json_value(&b.recv_record().await.data), json!({"c": 3}));
+}
+
+/// An erase reaches the other subscribers as deepstream sends it: a PATCH with the path
+/// and the version and no data at all, on both transports. The JS client needs this form: when the fanned-out change has a
+/// version its own losing write already used, it READs the record after a PATCH, but
+/// merges an ERASE as if it carried the whole record, and stays without data
+/// (`interop/test/conflicts.test.mjs`). Like deepstream, the server also takes a PATCH
+/// without data as an erase, and its refusal of a losing erase names PATCH.
+#[tokio::test]
+async fn an_erase_is_fanned_out_as_a_patch_without_data() {
+    let addr = server().await;
+    let mut a = RawClient::connect(&addr).await;
+    let mut b = RawClient::connect(&addr).await;
+    let mut js = RawClient::connect_to(&addr, "/deepstream-json").await;
+    for c in [&mut a, &mut b, &mut js] {
+        c.subscribe("e").await;
+    }
+    a.write(update("e", 1, r#"{"a":1,"b":2,"c":3}"#), Some("1"))
+        .await;
+    b.recv_record().await;
+    js.recv_record().await;
+
+    a.send(RecordMessage {
+        version: Some(2),
+        path: Some("a".into()),
+        ..RecordMessage::named(RecordAction::Erase, "e")
+    })
+    .await;
+    let Frame::Binary(bytes) = b.recv_frame().await else {
+        panic!("a binary frame on the binary endpoint")
+    };
+    let Message::Record(seen) = binary::decode(&bytes, usize::MAX).expect("a valid frame") else {
+        panic!("a record message")
+    };
+    assert_eq!(
+        (
+            seen.action,
+            seen.name.as_deref(),
+            seen.path.as_deref(),
+            seen.version,
+            seen.data.as_deref()
+        ),
+        (
+            RecordAction::Patch as i32,
+            Some("e"),
+            Some("a"),
+            Some(2),
+            None
+        ),
+        "binary: {seen:?}"
+    );
+    // Never an ack: the client would hand it to its write-ack service and drop the change.
+    assert_ne!(seen.is_write_ack, Some(true), "{seen:?}");
+    let Frame::Text(text) = js.recv_frame().await else {
+        panic!("a text frame on the JSON endpoint")
+    };
+    let seen: serde_json::Value = serde_json::from_str(text.as_str()).expect("JSON");
+    assert_eq!(
+        (&seen["action"], &seen["path"], &seen["version"]),
+        (&json!(RecordAction::Patch as i32), &json!("a"), &json!(2)),
+        "{text}"
+    );
+    assert!(
+        seen.get("data").is_none() && seen.get("parsedData").is_none(),
+        "JSON: no data and no parsedData: {text}"
+    );
+
+    // A PATCH without data from a client is an erase too.
+    b.send(RecordMessage {
+        version: Some(3),
+        path: Some("b".into()),
+        ..RecordMessage::named(RecordAction::Patch, "e")
+    })
+    .await;
+    let seen = a.recv_record().await;
+    assert_eq!(
+        (seen.action, seen.path.as_deref(), seen.data, seen.version),
+        (RecordAction::Patch as i32, Some("b"), None, Some(3))
+    );
+    a.send(RecordMessage::named(RecordAction::Read, "e")).await;
+    assert_eq!(json_value(&a.recv_record().await.data), json!({"c": 3}));
+
+    // An erase that lost the race: VERSION_EXISTS names PATCH, as deepstream's does.
+    a.send(RecordMessage {
+        version: Some(3),
+        path: Some("c".into()),
+        is_write_ack: Some(true),
+        correlation_id: Some("late".into()),
+        ..RecordMessage::named(RecordAction::Erase, "e")
+    })
+    .await;
+    let refused = a.recv_action(RecordAction::VersionExists).await;
+    assert_eq!(
+        (refused.original_action, refused.version),
+        (Some(RecordAction::Patch as i32), Some(3))
+    );
+    assert_eq!(json_value(&refused.data), json!({"c": 3}));
+    assert_eq!(refused.correlation_id.as_deref(), Some("late"));
 }
 
 #[tokio::test]

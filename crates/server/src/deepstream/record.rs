@@ -528,7 +528,7 @@ fn reply_to_write(
         },
         Err(WriteFailure::VersionExists { version, data }) => RecordMessage {
             name,
-            original_action: Some(request.action),
+            original_action: Some(ordered_action(request)),
             version: Some(version_on_wire(version)),
             data: Some(data.to_string()),
             correlation_id: request.correlation_id.clone(),
@@ -537,7 +537,7 @@ fn reply_to_write(
         },
         Err(WriteFailure::InvalidVersion { current, .. }) => RecordMessage {
             name,
-            original_action: Some(request.action),
+            original_action: Some(ordered_action(request)),
             version: Some(version_on_wire(current)),
             data: request.data.clone(),
             is_error: Some(true),
@@ -565,6 +565,16 @@ fn reply_to_write(
     session.send(reply);
 }
 
+/// The action a refusal by the version check names as `originalAction`: deepstream orders
+/// an ERASE as the PATCH without data it fans it out as, so its VERSION_EXISTS and
+/// INVALID_VERSION for an erase say PATCH (`interop/captures/version-exists-erase.jsonl`).
+fn ordered_action(request: &RecordMessage) -> i32 {
+    match request.record_action() {
+        Some(RecordAction::Erase) => RecordAction::Patch as i32,
+        _ => request.action,
+    }
+}
+
 /// Builds the engine op for a write message, or says what is wrong with it.
 fn write_op(m: &RecordMessage, action: RecordAction) -> Result<WriteOp, String> {
     let path = m.path.clone().filter(|p| !p.is_empty());
@@ -575,6 +585,11 @@ fn write_op(m: &RecordMessage, action: RecordAction) -> Result<WriteOp, String> 
     let op = match (action, path) {
         (RecordAction::Erase, Some(path)) => WriteOp::Erase { path },
         (RecordAction::Erase, None) => return Err("ERASE needs a path".into()),
+        // The form in which deepstream, and recordsync, fan an erase out; deepstream
+        // takes it from clients as an erase too.
+        (RecordAction::Patch | RecordAction::CreateAndPatch, Some(path)) if m.data.is_none() => {
+            WriteOp::Erase { path }
+        }
         (RecordAction::PatchMulti, _) => {
             let patches: Vec<PathWrite> = serde_json::from_value(data()?)
                 .map_err(|e| format!("PATCH_MULTI data must be a list of {{path, data}}: {e}"))?;
@@ -651,6 +666,15 @@ mod tests {
         ));
         assert!(matches!(
             op(RecordAction::Erase, Some("a"), None),
+            Ok(WriteOp::Erase { .. })
+        ));
+        // A PATCH without data is an erase, as deepstream reads it.
+        assert!(matches!(
+            op(RecordAction::Patch, Some("a"), None),
+            Ok(WriteOp::Erase { path }) if path == "a"
+        ));
+        assert!(matches!(
+            op(RecordAction::CreateAndPatch, Some("a"), None),
             Ok(WriteOp::Erase { .. })
         ));
         assert!(matches!(

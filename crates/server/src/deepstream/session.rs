@@ -72,7 +72,12 @@ pub fn event_message(event: &RecordEvent) -> RecordMessage {
                 Change::Patch { path, data } => {
                     (RecordAction::Patch, Some(path.clone()), Some(data.clone()))
                 }
-                Change::Erase { path } => (RecordAction::Erase, Some(path.clone()), None),
+                // deepstream fans an ERASE out as a PATCH without data, and the JS client
+                // depends on it: a change whose version the client has already used (its
+                // own write lost the race) makes it READ the record after a PATCH, but
+                // merge an ERASE as if it carried the whole record, which an erase does
+                // not, leaving the client with no data and deaf to its VERSION_EXISTS.
+                Change::Erase { path } => (RecordAction::Patch, Some(path.clone()), None),
                 Change::PatchMulti(data) => (RecordAction::PatchMulti, None, Some(data.clone())),
             };
             RecordMessage {

@@ -89,21 +89,35 @@ impl RawClient {
 
     /// The next message, or `None` when nothing came within `wait` or the socket closed.
     pub async fn try_recv(&mut self, wait: Duration) -> Option<Message> {
+        Some(match self.try_recv_frame(wait).await? {
+            Frame::Binary(bytes) => {
+                binary::decode(&bytes, usize::MAX).expect("server sent a valid frame")
+            }
+            Frame::Text(text) => {
+                json::decode(text.as_str(), usize::MAX).expect("server sent valid JSON")
+            }
+            other => unreachable!("try_recv_frame returns data frames only: {other:?}"),
+        })
+    }
+
+    /// The next data frame (binary or text) as it came, for tests of the exact wire form;
+    /// panics after [`TIMEOUT`].
+    pub async fn recv_frame(&mut self) -> Frame {
+        self.try_recv_frame(TIMEOUT).await.expect("a frame in time")
+    }
+
+    /// The next data frame, or `None` when nothing came within `wait` or the socket closed.
+    async fn try_recv_frame(&mut self, wait: Duration) -> Option<Frame> {
         loop {
             let frame = tokio::time::timeout(wait, self.ws.next())
                 .await
                 .ok()??
                 .ok()?;
-            return Some(match frame {
-                Frame::Binary(bytes) => {
-                    binary::decode(&bytes, usize::MAX).expect("server sent a valid frame")
-                }
-                Frame::Text(text) => {
-                    json::decode(text.as_str(), usize::MAX).expect("server sent valid JSON")
-                }
+            match frame {
+                Frame::Binary(_) | Frame::Text(_) => return Some(frame),
                 Frame::Close(_) => return None,
                 _ => continue,
-            });
+            }
         }
     }
 
