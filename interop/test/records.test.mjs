@@ -4,7 +4,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { isDeepStrictEqual } from 'node:util'
-import { useServer, plain, assertNoErrors, T } from '../lib/suite.mjs'
+import { useServer, plain, assertNoErrors, T, TARGET } from '../lib/suite.mjs'
+import { rawClient, P } from '../lib/raw.mjs'
 import { withTimeout, waitFor, recorder, nextEvent, uniq, sleep, receivedRecordMessages, RA } from '../lib/client.mjs'
 
 const ctx = useServer()
@@ -475,3 +476,24 @@ test('conflicting writes from two clients (one at a time per client) converge on
   }
   assertNoErrors(a, b)
 })
+
+if (TARGET === 'recordsync') {
+  test('a PATCH_MULTI from another SDK reaches JS subscribers as the whole value (recordsync only: deepstream 7 has no PATCH_MULTI, and the JS client drops one it receives)', T, async () => {
+    const [a, b] = await ctx.clients(2)
+    const name = uniq('rec')
+    const [ra, rb] = await ready(a.record.getRecord(name), b.record.getRecord(name))
+    await ra.setWithAck({ keep: 1, gone: true })
+    await waitFor(() => rb.version === 1, 3000, 'B at version 1')
+    const raw = await rawClient(ctx.server.url)
+    const PATCH_MULTI = 35
+    raw.send({ topic: P.TOPIC.RECORD, action: PATCH_MULTI, name, version: 2, isWriteAck: true, correlationId: 'm', data: JSON.stringify([{ path: 'added.deep', data: 0.1 }, { path: 'gone' }]) })
+    await raw.expect((m) => m.topic === P.TOPIC.RECORD && m.action === RA.WRITE_ACKNOWLEDGEMENT, 'the write acknowledged')
+    const want = { keep: 1, added: { deep: 0.1 } }
+    for (const r of [ra, rb]) {
+      await waitFor(() => r.version === 2, 3000, `${r === ra ? 'A' : 'B'} at version 2`)
+      assert.deepEqual(plain(r.get()), want)
+    }
+    raw.close()
+    assertNoErrors(a, b)
+  })
+}

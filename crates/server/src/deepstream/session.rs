@@ -78,7 +78,6 @@ pub fn event_message(event: &RecordEvent) -> RecordMessage {
                 // merge an ERASE as if it carried the whole record, which an erase does
                 // not, leaving the client with no data and deaf to its VERSION_EXISTS.
                 Change::Erase { path } => (RecordAction::Patch, Some(path.clone()), None),
-                Change::PatchMulti(data) => (RecordAction::PatchMulti, None, Some(data.clone())),
             };
             RecordMessage {
                 path,

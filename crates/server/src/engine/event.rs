@@ -35,8 +35,6 @@ pub enum Change {
     Patch { path: String, data: String },
     /// The value at `path` was removed.
     Erase { path: String },
-    /// An ordered list of `{path, data}` entries, as JSON text.
-    PatchMulti(String),
 }
 
 /// The wire encodings a subscriber may need. Each has one cache slot per event.

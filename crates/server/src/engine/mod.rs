@@ -915,17 +915,19 @@ fn value_json(op: &WriteOp, applied: &Value) -> Arc<str> {
     }
 }
 
+/// What subscribers are sent for a committed `op`, `whole` being the value after it.
+///
+/// A PATCH_MULTI goes out as the whole value: deepstream's SDKs (the JS client 7.0.5
+/// among them) do not know the action and drop it, so a subscriber would keep the old
+/// value until some later change made it re-read; every client applies an UPDATE.
 fn change_of(op: &WriteOp, whole: &Arc<str>) -> Change {
     match op {
-        WriteOp::Update { .. } => Change::Whole(whole.clone()),
+        WriteOp::Update { .. } | WriteOp::PatchMulti { .. } => Change::Whole(whole.clone()),
         WriteOp::Patch { path, data } => Change::Patch {
             path: path.clone(),
             data: data.to_string(),
         },
         WriteOp::Erase { path } => Change::Erase { path: path.clone() },
-        WriteOp::PatchMulti { patches } => {
-            Change::PatchMulti(serde_json::to_string(patches).expect("patches serialise"))
-        }
     }
 }
 
