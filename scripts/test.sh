@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Runs recordsync's whole test suite, on a fresh clone or an old checkout alike:
+#   0. the checks the code must pass: rustfmt, clippy with the workspace's lints
+#      (`[workspace.lints]` in Cargo.toml) and -D warnings, rustdoc without warnings;
 #   1. the Rust workspace: unit, property, black-box and crash tests (cargo nextest, or
 #      cargo test where nextest is not installed);
 #   2. the interop suite with the real npm deepstream client, first against the real
@@ -15,8 +17,17 @@ step() { printf '\n=== %s\n' "$*" >&2; }
 step "services"
 scripts/services.sh
 
+step "format"
+cargo fmt --all -- --check
+
 step "build"
 cargo build --workspace --all-targets --locked
+
+step "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "docs"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
 
 step "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -42,6 +42,10 @@ pub fn kill_all() {
 /// whatever lock the harness ran under.
 fn signal_group(pid: u32, signal: i32) {
     // SAFETY: kill(2) on the process group of a child we started.
+    #[allow(
+        unsafe_code,
+        reason = "signalling a process group has no safe wrapper in std"
+    )]
     unsafe {
         libc::kill(-(pid as i32), signal);
     }
@@ -52,6 +56,7 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
     cmd.kill_on_drop(true).stdin(Stdio::null()).process_group(0);
     // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    #[allow(unsafe_code, reason = "pre_exec and prctl have no safe form")]
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

@@ -1,6 +1,8 @@
 //! A second of fan-out against an in-process recordsync: the harness connects, writes,
 //! receives, and counts every expected delivery. No timing is asserted.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 use std::time::Duration;
 
 use recordsync_bench::connections::{self, ConnectionParams};

@@ -1,6 +1,8 @@
 //! Every bus against the real thing: the machine's Redis and NATS, and private servers
 //! that the fault tests stop and restart.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! real binary against a real `recordsync serve`: output as documented (JSON when piped),
 //! exit codes, and `watch` carrying on through a server restart.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

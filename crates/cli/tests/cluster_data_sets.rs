@@ -5,6 +5,8 @@
 //! name. Uses the machine's shared Redis and NATS: the topics are scoped by data sets made
 //! for this test, so nothing else on those servers is touched.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
 

@@ -11,6 +11,8 @@
 //! - The database (a private PostgreSQL): writes are refused meanwhile and the health
 //!   check answers 503; afterwards nothing acknowledged is missing.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
 

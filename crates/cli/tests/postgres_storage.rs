@@ -7,6 +7,8 @@
 //! Needs the test PostgreSQL (`RECORDSYNC_TEST_POSTGRES`, default
 //! `postgres://postgres@127.0.0.1:5432/test`); each test uses a schema of its own.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
 

@@ -1,5 +1,7 @@
 //! The real binary, killed and restarted: every acknowledged write survives.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
 

@@ -2,6 +2,8 @@
 //! scenario here runs, unchanged, against both (`<scenario>::recordsync` and
 //! `<scenario>::deepstream`).
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[macro_use]
 mod support;
 

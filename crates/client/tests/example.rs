@@ -1,5 +1,7 @@
 //! The `quickstart` example, run as it is against both servers.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[macro_use]
 mod support;
 

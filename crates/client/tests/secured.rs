@@ -1,6 +1,8 @@
 //! Authentication and permissions, against both servers configured with the same
 //! deepstream config files: file authentication and permission rules.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[macro_use]
 mod support;
 

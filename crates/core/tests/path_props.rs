@@ -1,5 +1,7 @@
 //! Property tests for deepstream paths (`recordsync_core::path`).
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 use proptest::prelude::*;
 use recordsync_core::path::{self, MAX_INDEX, Path, Segment};
 use serde_json::{Map, Value};

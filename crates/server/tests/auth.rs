@@ -2,6 +2,8 @@
 //! (HS256, RS256, EdDSA keys from tests/fixtures/jwt, test-only keys) and a small local
 //! webhook server.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 mod support;
 
 use std::path::Path;

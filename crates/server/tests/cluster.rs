@@ -1,6 +1,8 @@
 //! Several nodes serving one data set: servers sharing one store and one bus, each on its
 //! own port, driven by raw protocol clients.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[path = "support/severable.rs"]
 mod severable;
 mod support;

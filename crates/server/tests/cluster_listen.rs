@@ -1,6 +1,8 @@
 //! Listening across nodes: providers on one node, subscribers on others, one provider per
 //! record for the whole cluster, and a node that goes away.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[path = "support/severable.rs"]
 mod severable;
 mod support;

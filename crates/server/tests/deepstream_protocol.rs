@@ -1,6 +1,8 @@
 //! Black-box tests of the deepstream front door: a real server on an ephemeral port,
 //! driven by a raw protocol client.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 mod support;
 
 use std::time::Duration;

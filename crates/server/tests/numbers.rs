@@ -7,6 +7,8 @@
 //! announcement crosses Redis or NATS). The embedded store's restart and the Rust client
 //! and command line are covered in `crates/cli/tests` and `crates/client/tests`.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 mod support;
 
 use proptest::prelude::*;

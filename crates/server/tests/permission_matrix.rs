@@ -3,6 +3,8 @@
 //! the engine directly: each operation becomes the permission checks recordsync's
 //! deepstream front door makes for it, decided by `permission::decide` over a real engine.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 use std::path::PathBuf;
 
 use serde_json::{Value as Json, json};

@@ -2,6 +2,8 @@
 //! with a config, permissions.yml and users.yml from a temporary directory, driven by a
 //! raw protocol client.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 mod support;
 
 use std::path::Path;

@@ -23,6 +23,8 @@
 //! backend may share one database between cases and between runs (a PostgreSQL
 //! database, say) without clean-up in between.
 
+#![allow(clippy::unwrap_used, reason = "a test suite: cases fail by panicking")]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -4,6 +4,8 @@
 //!
 //! Set RECORDSYNC_BENCH_DIR to measure on a particular disk (default: the temp dir).
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -1,5 +1,7 @@
 //! The shared Store conformance suite, run against every backend of this crate.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 use std::sync::Arc;
 
 use recordsync_store::{EmbeddedStore, MemoryStore, Store};

@@ -2,6 +2,8 @@
 //! reopen and crash (also at chosen points of the write-ahead log's protocol), a full
 //! disk, and how opening fails.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};

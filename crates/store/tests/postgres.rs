@@ -7,6 +7,8 @@
 //! dropped at the end. The outage test starts a private server of its own (initdb and
 //! pg_ctl from /usr/lib/postgresql/*/bin) on a spare port, so that it can stop it.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 mod support;
 
 use std::collections::HashMap;

@@ -320,7 +320,10 @@ mod tests {
     #[test]
     fn environment_variables_are_substituted() {
         // SAFETY: tests in this module do not read this variable concurrently.
-        unsafe { std::env::set_var("RECORDSYNC_TEST_ROLE", "admin") };
+        #[allow(unsafe_code, reason = "set_var is unsafe in edition 2024")]
+        unsafe {
+            std::env::set_var("RECORDSYNC_TEST_ROLE", "admin")
+        };
         assert_eq!(
             substitute_env("a ${RECORDSYNC_TEST_ROLE} b ${RECORDSYNC_TEST_UNSET_X}"),
             "a admin b "
