@@ -4,6 +4,7 @@
 //! tested exhaustively and fuzzed. The server runtime (`recordsync-server`) drives it.
 //!
 //! Module map:
+//! - [`json`]    — how deeply client JSON may nest, and parsing it within that bound.
 //! - [`name`]    — which record names are acceptable.
 //! - [`path`]    — deepstream paths (`pets[1].fur.color`): parse, get, set, erase.
 //! - [`op`]      — the write operations a record accepts, and how they change a value.
@@ -13,6 +14,7 @@
 //! - [`valve`]   — permission rules (deepstream's Valve): parsing, bounded evaluation,
 //!   permissions files.
 
+pub mod json;
 pub mod listen;
 pub mod name;
 pub mod op;
