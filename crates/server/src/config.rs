@@ -97,8 +97,11 @@ pub struct Config {
     pub binary_path: String,
     pub json_path: String,
     pub health_check_path: String,
+    /// The largest WebSocket message a client may send, in bytes; a larger one is answered
+    /// MAXIMUM_MESSAGE_SIZE_EXCEEDED and its connection closed (1009).
     pub max_message_size: usize,
     pub heartbeat_interval: Duration,
+    /// How long a connection may wait before its first login attempt has been answered.
     pub unauthenticated_timeout: Duration,
     pub max_auth_attempts: u32,
     pub listen_response_timeout: Duration,
