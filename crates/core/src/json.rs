@@ -98,19 +98,27 @@ pub fn text_depth_exceeds(text: &[u8], limit: usize) -> bool {
     false
 }
 
-/// The nesting depth of `value` (0 for a scalar), computed without recursion.
+/// The nesting depth of `value` (0 for a scalar), computed without recursion: one walk
+/// over its objects and arrays, with a stack of those still to visit.
 pub fn depth(value: &Value) -> usize {
+    let is_container = |v: &&Value| v.is_array() || v.is_object();
     let mut deepest = 0;
-    let mut stack = vec![(value, 0usize)];
-    while let Some((value, above)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match value {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        let level = above + 1;
+    let mut stack: Vec<(&Value, usize)> = Vec::new();
+    if is_container(&value) {
+        stack.push((value, 1));
+    }
+    while let Some((container, level)) = stack.pop() {
         deepest = deepest.max(level);
-        stack.extend(children.map(|child| (child, level)));
+        let below = level + 1;
+        match container {
+            Value::Array(items) => {
+                stack.extend(items.iter().filter(is_container).map(|c| (c, below)));
+            }
+            Value::Object(map) => {
+                stack.extend(map.values().filter(is_container).map(|c| (c, below)));
+            }
+            _ => {}
+        }
     }
     deepest
 }
