@@ -126,8 +126,19 @@ permission:
 `
 }
 
+/** The `listen` section: deepstream's defaults of the suite, `shuffleProviders` as asked. */
+function listenConfig (listen = {}) {
+  const shuffle = listen.shuffleProviders === undefined ? true : listen.shuffleProviders
+  return `listen:
+  shuffleProviders: ${shuffle}
+  responseTimeout: 500
+  rematchInterval: 60000
+  matchCooldown: 10000
+`
+}
+
 // In-memory deepstream (no storage section), auth none, binary + JSON websocket endpoints.
-function deepstreamConfig (security = false) {
+function deepstreamConfig (security = false, listen = {}) {
   return `serverName: interop
 showLogo: false
 logLevel: INFO
@@ -142,12 +153,7 @@ enabledFeatures:
   event: true
   rpc: true
   presence: true
-listen:
-  shuffleProviders: true
-  responseTimeout: 500
-  rematchInterval: 60000
-  matchCooldown: 10000
-httpServer:
+${listenConfig(listen)}httpServer:
   type: default
   options:
     healthCheckPath: /health-check
@@ -186,6 +192,8 @@ permission:
  *   security { permissions, users }: paths of a permissions.yml and a users.yml; the server
  *            then uses file auth and those Valve permissions (both targets read the same
  *            files, through a deepstream-style config.yml)
+ *   listen   { shuffleProviders }: deepstream's `listen` settings, given to both targets
+ *            (through the same config.yml section)
  */
 export async function startServer (opts = {}) {
   const target = opts.target || TARGET
@@ -203,7 +211,7 @@ export async function startServer (opts = {}) {
     writeFileSync(join(workDir, 'users.yml'), readFileSync(security.users))
   }
   if (target === 'deepstream') {
-    writeFileSync(join(workDir, 'config.yml'), deepstreamConfig(Boolean(security)))
+    writeFileSync(join(workDir, 'config.yml'), deepstreamConfig(Boolean(security), opts.listen))
     if (!security) writeFileSync(join(workDir, 'permissions.yml'), DEEPSTREAM_PERMISSIONS)
     const bin = join(INTEROP_DIR, 'node_modules', '@deepstream', 'server', 'dist', 'bin', 'deepstream')
     if (!existsSync(bin)) throw new Error(`deepstream server not installed at ${bin}: run interop/install.sh`)
@@ -218,8 +226,9 @@ export async function startServer (opts = {}) {
     }
     command = bin
     args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...(opts.extraArgs || [])]
-    if (security) {
-      writeFileSync(join(workDir, 'config.yml'), securityConfig())
+    if (security || opts.listen) {
+      const config = (security ? securityConfig() : '') + (opts.listen ? listenConfig(opts.listen) : '')
+      writeFileSync(join(workDir, 'config.yml'), config)
       args.push('--config', join(workDir, 'config.yml'))
     }
   }

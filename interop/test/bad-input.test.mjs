@@ -99,6 +99,25 @@ test('a whole-value write that is not an object or array is refused with INVALID
   assertNoErrors(...bs.clients)
 })
 
+for (const [label, json] of [['binary', false], ['JSON', true]]) {
+  test(`a message over maxMessageSize on the ${label} endpoint closes that connection with 1009; recordsync says why first; other clients keep working`, T, async () => {
+    const bs = await bystanders()
+    const raw = await rawClient(json ? ctx.server.jsonUrl : ctx.server.url, { json })
+    const since = raw.inbox.length
+    const name = uniq('huge')
+    // 1 MiB of data: the message is over the suite's maxMessageSize (1048576 bytes).
+    raw.send({ topic: P.TOPIC.RECORD, action: P.RECORD_ACTION.CREATEANDUPDATE, name, version: -1, data: JSON.stringify({ pad: 'x'.repeat(1024 * 1024) }) })
+    await withTimeout((async () => { while (!raw.closed) await sleep(10) })(), 4000, 'the connection closed')
+    assert.equal(raw.closed.code, 1009, 'message too big')
+    const told = raw.inbox.slice(since).map(actionName)
+    // deepstream (ws with maxPayload) only closes; recordsync names the error first.
+    assert.deepEqual(told, TARGET === 'recordsync' ? ['MAXIMUM_MESSAGE_SIZE_EXCEEDED'] : [])
+    assert.deepEqual(await ctx.serverState(name), { data: 'RECORD_NOT_FOUND', version: -1 })
+    await bs.stillWork()
+    assertNoErrors(...bs.clients)
+  })
+}
+
 // The real deepstream 7.0.2 process dies on this input (an uncaught JSON.parse exception in its
 // record write path), so the test exists only for recordsync: it is not skipped for deepstream,
 // it is simply not registered there.

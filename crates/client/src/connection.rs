@@ -147,7 +147,10 @@ async fn handshake(url: &str, auth: &Value) -> Result<(Ws, Option<Value>), Conne
             match recv(&mut ws, &url).await? {
                 Message::Auth(m) => match AuthAction::try_from(m.action) {
                     Ok(AuthAction::AuthSuccessful) => {
-                        let data = m.data.as_deref().and_then(|d| serde_json::from_str(d).ok());
+                        let data = m
+                            .data
+                            .as_deref()
+                            .and_then(|d| recordsync_core::json::parse(d).ok());
                         return Ok((ws, data));
                     }
                     Ok(AuthAction::TooManyAuthAttempts) => {

@@ -4,6 +4,7 @@
 //! tested exhaustively and fuzzed. The server runtime (`recordsync-server`) drives it.
 //!
 //! Module map:
+//! - [`json`]    — how deeply client JSON may nest, and parsing it within that bound.
 //! - [`name`]    — which record names are acceptable.
 //! - [`path`]    — deepstream paths (`pets[1].fur.color`): parse, get, set, erase.
 //! - [`op`]      — the write operations a record accepts, and how they change a value.
@@ -15,6 +16,7 @@
 //! - `testing` (feature `testing`) — property-test generators other crates share: JSON
 //!   documents whose numbers must come back exactly as written.
 
+pub mod json;
 pub mod listen;
 pub mod name;
 pub mod op;

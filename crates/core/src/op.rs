@@ -4,11 +4,17 @@
 //! record's journal as it is, so a record can later be rebuilt at any past version.
 //! Paths are checked when an op is built ([`WriteOp::validate`]), which makes applying
 //! an op infallible: a batch either applies whole or is refused before anything changes.
+//!
+//! Nesting: a value written at a path sits below one object or array per segment, so
+//! `validate` counts the path's segments plus the value's own depth against
+//! [`json::MAX_DEPTH`]. Every stored value was written by some op, so no record is ever
+//! nested deeper than that, and every reader can parse what the store holds.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::json::{self, JsonError, MAX_DEPTH};
 use crate::path::{self, Path, PathError};
 
 /// One write to a record, as the journal stores it.
@@ -42,27 +48,52 @@ pub enum OpError {
     InvalidPath { path: String, source: PathError },
     #[error("a multi-path patch needs at least one entry")]
     EmptyPatchMulti,
+    #[error("data is nested deeper than {limit} levels", limit = MAX_DEPTH)]
+    TooDeep,
+    #[error(
+        "data at path {path:?} would be nested deeper than {limit} levels (counting the path's {segments} segments)",
+        limit = MAX_DEPTH
+    )]
+    TooDeepAtPath { path: String, segments: usize },
 }
+
+/// Levels the journal form of an op adds around its data: `{"op": "patch_multi",
+/// "patches": [{"data": ...}]}` is three.
+const JOURNAL_LEVELS: usize = 3;
 
 impl WriteOp {
     /// Checks everything that could make [`WriteOp::apply`] fail.
+    /// Checks everything that could make [`WriteOp::apply`] fail, and that the value it
+    /// writes nests at most [`MAX_DEPTH`] levels.
     pub fn validate(&self) -> Result<(), OpError> {
         match self {
             WriteOp::Update { data } => {
-                if data.is_object() || data.is_array() {
-                    Ok(())
-                } else {
+                if !(data.is_object() || data.is_array()) {
                     Err(OpError::NotObjectOrArray)
+                } else if json::depth(data) > MAX_DEPTH {
+                    Err(OpError::TooDeep)
+                } else {
+                    Ok(())
                 }
             }
-            WriteOp::Patch { path, .. } | WriteOp::Erase { path } => parse(path).map(drop),
+            WriteOp::Patch { path, data } => check_nesting(path, parse(path)?, Some(data)),
+            // Erasing creates the containers above the last segment: fewer levels than
+            // a path may have (`path::MAX_SEGMENTS` is far below `MAX_DEPTH`).
+            WriteOp::Erase { path } => parse(path).map(drop),
             WriteOp::PatchMulti { patches } => {
                 if patches.is_empty() {
                     return Err(OpError::EmptyPatchMulti);
                 }
-                patches.iter().try_for_each(|p| parse(&p.path).map(drop))
+                patches
+                    .iter()
+                    .try_for_each(|p| check_nesting(&p.path, parse(&p.path)?, p.data.as_ref()))
             }
         }
+    }
+
+    /// Reads an op in its journal form (as stored, and as nodes announce it on the bus).
+    pub fn from_journal(text: &str) -> Result<WriteOp, JsonError> {
+        json::parse_within(text, MAX_DEPTH + JOURNAL_LEVELS)
     }
 
     /// Applies a validated op to `value`. Paths that fail to parse are ignored, which
@@ -86,6 +117,20 @@ fn parse(text: &str) -> Result<Path, OpError> {
         path: text.to_owned(),
         source,
     })
+}
+
+/// Whether `data` set at `path` stays within [`MAX_DEPTH`]: one level per segment, then
+/// the data's own.
+fn check_nesting(text: &str, path: Path, data: Option<&Value>) -> Result<(), OpError> {
+    let segments = path.segments().len();
+    let depth = data.map_or(0, json::depth);
+    if segments + depth > MAX_DEPTH {
+        return Err(OpError::TooDeepAtPath {
+            path: text.to_owned(),
+            segments,
+        });
+    }
+    Ok(())
 }
 
 fn set_path(value: &mut Value, text: &str, data: Option<Value>) {
@@ -141,6 +186,91 @@ mod tests {
     fn empty_patch_multi_is_refused() {
         let op = WriteOp::PatchMulti { patches: vec![] };
         assert_eq!(op.validate(), Err(OpError::EmptyPatchMulti));
+    }
+
+    /// `levels` objects inside one another, `{"a":{"a":...{"a":1}}}`.
+    fn nested(levels: usize) -> Value {
+        let text = format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+        json::parse_within(&text, levels).unwrap()
+    }
+
+    #[test]
+    fn written_values_nest_at_most_max_depth_levels_counting_the_path() {
+        let ok = |op: WriteOp| assert_eq!(op.validate(), Ok(()));
+        ok(WriteOp::Update {
+            data: nested(MAX_DEPTH),
+        });
+        assert_eq!(
+            WriteOp::Update {
+                data: nested(MAX_DEPTH + 1)
+            }
+            .validate(),
+            Err(OpError::TooDeep)
+        );
+        // `a.b` puts the data two levels down.
+        ok(WriteOp::Patch {
+            path: "a.b".into(),
+            data: nested(MAX_DEPTH - 2),
+        });
+        let too_deep = WriteOp::Patch {
+            path: "a.b".into(),
+            data: nested(MAX_DEPTH - 1),
+        };
+        let err = too_deep.validate().unwrap_err();
+        assert_eq!(
+            err,
+            OpError::TooDeepAtPath {
+                path: "a.b".into(),
+                segments: 2
+            }
+        );
+        assert!(err.to_string().contains("deeper than 512 levels"), "{err}");
+        // Indices are levels too.
+        let multi = |data: Value| WriteOp::PatchMulti {
+            patches: vec![
+                PathWrite {
+                    path: "x".into(),
+                    data: None,
+                },
+                PathWrite {
+                    path: "list[3]".into(),
+                    data: Some(data),
+                },
+            ],
+        };
+        ok(multi(nested(MAX_DEPTH - 2)));
+        assert!(matches!(
+            multi(nested(MAX_DEPTH - 1)).validate(),
+            Err(OpError::TooDeepAtPath { segments: 2, .. })
+        ));
+        // What a valid op writes is within the limit, so the record is too.
+        let mut value = json!({});
+        multi(nested(MAX_DEPTH - 2)).apply(&mut value);
+        assert_eq!(json::depth(&value), MAX_DEPTH);
+    }
+
+    #[test]
+    fn the_journal_form_of_the_deepest_ops_reads_back() {
+        let ops = [
+            WriteOp::Update {
+                data: nested(MAX_DEPTH),
+            },
+            WriteOp::Patch {
+                path: "a".into(),
+                data: nested(MAX_DEPTH - 1),
+            },
+            WriteOp::PatchMulti {
+                patches: vec![PathWrite {
+                    path: "a".into(),
+                    data: Some(nested(MAX_DEPTH - 1)),
+                }],
+            },
+        ];
+        for op in ops {
+            op.validate().unwrap();
+            let text = serde_json::to_string(&op).unwrap();
+            assert_eq!(WriteOp::from_journal(&text).unwrap(), op);
+        }
     }
 
     #[test]

@@ -42,8 +42,9 @@
 //! Setting an index pads arrays with `null`, so a short path could otherwise ask for a
 //! gigantic allocation. An index may be at most [`MAX_INDEX`], and so may the sum of all
 //! indices of one path ([`PathError::IndexTooLarge`], [`PathError::IndicesTooLarge`]).
-//! A path has at most [`MAX_SEGMENTS`] segments ([`PathError::TooDeep`]), which keeps the
-//! containers a path creates within `serde_json`'s nesting limit of 128.
+//! A path has at most [`MAX_SEGMENTS`] segments ([`PathError::TooDeep`]), far below the
+//! nesting limit of record values ([`crate::json::MAX_DEPTH`]); a write counts its path's
+//! segments as levels of the value it writes ([`crate::WriteOp::validate`]).
 //!
 //! # Resolving a path
 //!

@@ -16,6 +16,7 @@
 //! | max auth attempts            | `connectionEndpoints[*].options.maxAuthAttempts`              | 3                 |
 //! | listen response timeout (ms) | `listen.responseTimeout`                                      | 500               |
 //! | listen rematch interval (ms) | `listen.rematchInterval`                                      | 30000             |
+//! | shuffle listeners            | `listen.shuffleProviders`                                     | `true`            |
 //! | storage                      | `storage` (`embedded`, `memory`, `postgres://...`)            | `embedded`        |
 //! | data directory               | `dataDir`                                                     | `./data`          |
 //! | cluster bus                  | `cluster` (`redis://…`, `nats://…`)                           | none (one node)   |
@@ -97,12 +98,19 @@ pub struct Config {
     pub binary_path: String,
     pub json_path: String,
     pub health_check_path: String,
+    /// The largest WebSocket message a client may send, in bytes; a larger one is answered
+    /// MAXIMUM_MESSAGE_SIZE_EXCEEDED and its connection closed (1009).
     pub max_message_size: usize,
     pub heartbeat_interval: Duration,
+    /// How long a connection may wait before its first login attempt has been answered.
     pub unauthenticated_timeout: Duration,
     pub max_auth_attempts: u32,
     pub listen_response_timeout: Duration,
     pub listen_rematch_interval: Duration,
+    /// deepstream's `listen.shuffleProviders`: ask a record's listeners in random order
+    /// (`true`) or in the order they registered. Either way, listeners on the node where
+    /// the record was first subscribed are asked first.
+    pub listen_shuffle_providers: bool,
     pub outbound_queue_limit: usize,
     pub max_pending_writes: usize,
     /// Who may log in (`auth`); default: everyone (`type: none`).
@@ -129,6 +137,7 @@ impl Default for Config {
             max_auth_attempts: 3,
             listen_response_timeout: Duration::from_millis(500),
             listen_rematch_interval: Duration::from_secs(30),
+            listen_shuffle_providers: true,
             outbound_queue_limit: 65536,
             max_pending_writes: 1024,
             auth: Default::default(),
@@ -274,6 +283,9 @@ impl Config {
             self.listen_rematch_interval =
                 Duration::from_millis(uint(v, "listen.rematchInterval")?);
         }
+        if let Some(v) = doc.pointer("/listen/shuffleProviders") {
+            self.listen_shuffle_providers = boolean(v, "listen.shuffleProviders")?;
+        }
         if let Some(v) = doc.get("storage") {
             // deepstream's `storage` is a plugin section; only a plain string is ours.
             if let Some(s) = v.as_str() {
@@ -377,6 +389,12 @@ fn string(v: &Value, key: &str) -> Result<String, ConfigError> {
         .ok_or_else(|| invalid(key, "expected a string"))
 }
 
+fn boolean(v: &Value, key: &str) -> Result<bool, ConfigError> {
+    v.as_bool()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| invalid(key, "expected true or false"))
+}
+
 fn uint(v: &Value, key: &str) -> Result<u64, ConfigError> {
     v.as_u64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
@@ -416,6 +434,7 @@ connectionEndpoints:
       urlPath: /ds-json
 listen:
   responseTimeout: 250
+  shuffleProviders: false
 storage: memory
 "#,
         )
@@ -431,6 +450,11 @@ storage: memory
         assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
         assert_eq!(c.max_auth_attempts, 5);
         assert_eq!(c.listen_response_timeout, Duration::from_millis(250));
+        assert!(!c.listen_shuffle_providers);
+        assert!(
+            Config::default().listen_shuffle_providers,
+            "deepstream's default"
+        );
         assert_eq!(c.storage, StorageKind::Memory);
     }
 
@@ -446,6 +470,8 @@ storage: memory
             StorageKind::Postgres("postgresql://rs:pw@db:5433/app?schema=rs".into())
         );
         assert!(!format!("{c:?}").contains("pw@"), "no password in Debug");
+        let err = parse("listen:\n  shuffleProviders: sometimes\n").unwrap_err();
+        assert!(err.to_string().contains("listen.shuffleProviders"), "{err}");
         let err = parse("storage: floppy\n").unwrap_err();
         assert!(err.to_string().contains("floppy"), "{err}");
     }

@@ -141,10 +141,12 @@ fn upgrade(req: Request, state: Arc<ServerState>, transport: Transport) -> Respo
                 return;
             }
         };
-        // Frames a little over the message limit still reach the decoder, which answers
-        // with a clear MAXIMUM_MESSAGE_SIZE_EXCEEDED; far larger ones are refused by the
-        // socket.
-        let limit = state.config.max_message_size.saturating_mul(2);
+        // A message over the limit is refused from its frame header (or, fragmented, from
+        // the fragments' sizes) before the rest is read: a connection holds at most the
+        // fragments so far (up to the limit) and the next fragment (whose header promised
+        // no more than the limit). The connection then answers
+        // MAXIMUM_MESSAGE_SIZE_EXCEEDED and closes.
+        let limit = state.config.max_message_size;
         let config = WebSocketConfig::default()
             .max_message_size(Some(limit))
             .max_frame_size(Some(limit))

@@ -159,7 +159,10 @@ impl Server {
             addr: addr.clone(),
             reason: e.to_string(),
         })?;
-        let listening = Listening::new(config.listen_response_timeout);
+        let listening = Listening::new(
+            config.listen_response_timeout,
+            config.listen_shuffle_providers,
+        );
         let data_set = store.data_set().map(str::to_owned);
         let engine = Engine::new(store, listening, config.listen_rematch_interval);
         if let Some(mut bus) = bus {

@@ -691,3 +691,35 @@ async fn a_read_answers_the_nodes_copy_while_the_store_cannot_be_reached() {
     let reply = other.recv_record().await;
     assert_ne!(reply.action, RecordAction::HeadResponse as i32, "{reply:?}");
 }
+
+/// A write nested to the limit crosses the bus as the op it is (the other node applies the
+/// patch rather than refetching the record), and a node without a copy loads it from the
+/// store.
+#[tokio::test]
+async fn values_nested_to_the_limit_cross_the_bus_and_load_from_the_store() {
+    use recordsync_core::json::{MAX_DEPTH, depth};
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let addrs = nodes(3, store, Arc::new(InProcessBus::new())).await;
+    let name = unique("deep");
+    let (mut writer, mut watcher) = writer_and_watcher(&addrs, &name).await;
+    writer
+        .write(
+            support::patch(&name, 2, "a", &support::nested_json(MAX_DEPTH - 1)),
+            Some("2"),
+        )
+        .await;
+    let m = watcher
+        .recv_action_in(&[RecordAction::Patch, RecordAction::Update])
+        .await;
+    assert_eq!(
+        m.action,
+        RecordAction::Patch as i32,
+        "applied, not refetched"
+    );
+    assert_eq!(m.version, Some(2));
+    assert_eq!(depth(&json_value(&m.data)), MAX_DEPTH - 1);
+    let mut fresh = RawClient::connect(&addrs[2]).await;
+    let read = fresh.subscribe(&name).await;
+    assert_eq!(read.version, Some(2));
+    assert_eq!(depth(&json_value(&read.data)), MAX_DEPTH);
+}

@@ -425,3 +425,37 @@ async fn subscribe_amid(client: &mut RawClient, name: &str) {
     let read = client.recv_action(RecordAction::ReadResponse).await;
     assert_eq!(read.name.as_deref(), Some(name));
 }
+
+/// As deepstream's nodes ask their own listeners first, a record is offered to the
+/// listeners on the node where it was subscribed before those on other nodes.
+#[tokio::test]
+async fn a_record_is_offered_first_to_a_listener_on_its_subscribers_node() {
+    let nodes = cluster(3).await;
+    let mut listeners = Vec::new();
+    for node in &nodes {
+        let mut listener = RawClient::connect(&node.addr).await;
+        listen(&mut listener, "^near/.*").await;
+        listeners.push(listener);
+    }
+    // With three listeners asked at random, six right guesses in a row would be luck
+    // once in 729 runs. Subscribers stay, so that no provider is told to stop meanwhile.
+    let mut subscribers = Vec::new();
+    for i in 0..6 {
+        let node = i % nodes.len();
+        let name = format!("near/{i}");
+        let mut subscriber = RawClient::connect(&nodes[node].addr).await;
+        subscriber.subscribe(&name).await;
+        let offered = &mut listeners[node];
+        assert_eq!(
+            provider_hears(offered).await,
+            (RecordAction::SubscriptionForPatternFound, name.clone()),
+            "the listener on node {node} is asked first"
+        );
+        answer(offered, RecordAction::ListenAccept, "^near/.*", &name).await;
+        assert_eq!(
+            subscriber_hears(&mut subscriber).await,
+            RecordAction::SubscriptionHasProvider
+        );
+        subscribers.push(subscriber);
+    }
+}

@@ -482,13 +482,6 @@ async fn bad_input_gets_clear_errors_and_harms_nobody_else() {
     bad.send(update("", 1, "{}")).await;
     let reply = bad.recv_record().await;
     assert_eq!(reply.is_error, Some(true));
-    // Too large.
-    let big = format!("{{\"x\":\"{}\"}}", "y".repeat(5000));
-    bad.send(update("safe", 1, &big)).await;
-    match bad.recv().await {
-        Message::Parser(p) => assert_eq!(p.action, ParserAction::MaximumMessageSizeExceeded as i32),
-        other => panic!("expected a size error, got {other:?}"),
-    }
     // A topic recordsync does not serve.
     bad.send(Message::Other {
         topic: Topic::Event as i32,
@@ -510,6 +503,242 @@ async fn bad_input_gets_clear_errors_and_harms_nobody_else() {
     good.write(update("safe", 1, r#"{"ok":true}"#), Some("ok"))
         .await;
     assert_eq!(good.head("safe").await, 1);
+}
+
+/// The next message is MAXIMUM_MESSAGE_SIZE_EXCEEDED naming the limit, and then the
+/// server closes with 1009 (message too big), as deepstream closes.
+async fn expect_too_large_then_closed(c: &mut RawClient, limit: usize) {
+    match c.recv().await {
+        Message::Parser(p) => {
+            assert_eq!(p.action, ParserAction::MaximumMessageSizeExceeded as i32);
+            let text = p.data.unwrap();
+            assert!(text.contains(&format!("limit of {limit} bytes")), "{text}");
+        }
+        other => panic!("expected MAXIMUM_MESSAGE_SIZE_EXCEEDED, got {other:?}"),
+    }
+    assert_eq!(c.expect_close_code().await, 1009);
+}
+
+#[tokio::test]
+async fn every_oversized_message_is_answered_and_its_connection_closed() {
+    const LIMIT: usize = 4096;
+    let addr = start(|c| c.max_message_size = LIMIT).await;
+    let mut good = RawClient::connect(&addr).await;
+    good.subscribe("sizes").await;
+    let pad = |bytes: usize| format!("{{\"x\":\"{}\"}}", "y".repeat(bytes));
+
+    // A message of exactly the limit is served.
+    let mut exact = RawClient::connect(&addr).await;
+    exact.subscribe("sizes").await;
+    let mut m = RecordMessage {
+        is_write_ack: Some(true),
+        correlation_id: Some("exact".into()),
+        ..update("sizes", 1, &pad(0))
+    };
+    // Length prefixes grow with the data: pad until the frame is exactly the limit.
+    let mut padding = LIMIT;
+    loop {
+        m.data = Some(pad(padding));
+        let size = binary::encode(&Message::Record(m.clone())).len();
+        if size == LIMIT {
+            break;
+        }
+        padding = padding + LIMIT - size;
+    }
+    exact.send(m).await;
+    let ack = exact.recv_record().await;
+    assert_eq!(
+        ack.action,
+        RecordAction::WriteAcknowledgement as i32,
+        "{ack:?}"
+    );
+    assert_eq!(good.recv_record().await.version, Some(1));
+
+    // Just over the limit, and far over it (tungstenite used to refuse messages over
+    // twice the limit by dropping the connection without a word).
+    for size in [LIMIT + 1, 3 * LIMIT, 100 * LIMIT] {
+        let mut bad = RawClient::connect(&addr).await;
+        bad.send_frame(Frame::Binary(vec![0x0a; size].into())).await;
+        expect_too_large_then_closed(&mut bad, LIMIT).await;
+    }
+    // On the JSON endpoint.
+    let mut bad = RawClient::connect_to(&addr, "/deepstream-json").await;
+    bad.send(update("sizes", 2, &pad(LIMIT))).await;
+    expect_too_large_then_closed(&mut bad, LIMIT).await;
+    // In fragments, each under the limit.
+    let mut bad = RawClient::connect(&addr).await;
+    use tokio_tungstenite::tungstenite::protocol::frame::{
+        Frame as RawFrame,
+        coding::{Data, OpCode},
+    };
+    for (n, opcode) in [
+        OpCode::Data(Data::Binary),
+        OpCode::Data(Data::Continue),
+        OpCode::Data(Data::Continue),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let fragment = RawFrame::message(vec![0x0a; LIMIT / 2], opcode, n == 2);
+        bad.send_frame(Frame::Frame(fragment)).await;
+    }
+    expect_too_large_then_closed(&mut bad, LIMIT).await;
+    // A header announcing a gigabyte is answered at once: the payload is never waited
+    // for, so the server cannot be made to buffer it.
+    let mut bad = RawClient::connect(&addr).await;
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut header = vec![0x82, 0x80 | 127];
+        header.extend_from_slice(&(1u64 << 30).to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+        bad.tcp().write_all(&header).await.unwrap();
+    }
+    expect_too_large_then_closed(&mut bad, LIMIT).await;
+
+    // The other clients saw none of it and still work.
+    good.write(update("sizes", 2, r#"{"ok":true}"#), Some("ok"))
+        .await;
+    assert_eq!(exact.recv_record().await.version, Some(2));
+    assert_eq!(good.head("sizes").await, 2);
+}
+
+/// Record data and auth data may nest `json::MAX_DEPTH` levels, on both transports, and
+/// round-trip exactly; deeper data is refused with an error naming the limit, and the
+/// connection stays usable.
+#[tokio::test]
+async fn json_nested_to_the_limit_is_served_and_deeper_json_refused() {
+    use recordsync_core::json::MAX_DEPTH;
+    use support::nested_json;
+    // 100,000 levels are 500 kB of JSON: within the message limit, so the depth check
+    // is what refuses them.
+    let addr = start(|c| c.max_message_size = 4 * 1024 * 1024).await;
+    let mut bin = RawClient::connect(&addr).await;
+    let mut js = RawClient::connect_to(&addr, "/deepstream-json").await;
+    bin.subscribe("deep").await;
+    js.subscribe("deep").await;
+
+    let at_limit = nested_json(MAX_DEPTH);
+    bin.write(update("deep", 1, &at_limit), Some("1")).await;
+    let seen = js.recv_record().await;
+    assert_eq!(
+        seen.data.as_deref(),
+        Some(at_limit.as_str()),
+        "exactly as sent"
+    );
+    // Through the JSON endpoint, which also carries `parsedData` as the JS client does.
+    let text = format!(
+        r#"{{"topic":5,"action":18,"name":"deep","version":2,"data":{},"parsedData":{at_limit},"correlationId":"2","isWriteAck":true}}"#,
+        serde_json::Value::String(at_limit.clone())
+    );
+    js.send_frame(Frame::Text(text.into())).await;
+    assert_eq!(
+        js.recv_record().await.action,
+        RecordAction::WriteAcknowledgement as i32
+    );
+    assert_eq!(
+        bin.recv_record().await.data.as_deref(),
+        Some(at_limit.as_str())
+    );
+    // A path counts: `a.b` puts the data two levels down.
+    bin.write(
+        patch("deep", 3, "a.b", &nested_json(MAX_DEPTH - 2)),
+        Some("3"),
+    )
+    .await;
+    let seen = js.recv_record().await;
+    assert_eq!(seen.action, RecordAction::Patch as i32);
+    assert_eq!(
+        recordsync_core::json::depth(&json_value(&seen.data)),
+        MAX_DEPTH - 2
+    );
+    let mut reader = RawClient::connect(&addr).await;
+    reader
+        .send(RecordMessage::named(RecordAction::Read, "deep"))
+        .await;
+    let snapshot = json_value(&reader.recv_record().await.data);
+    assert_eq!(recordsync_core::json::depth(&snapshot), MAX_DEPTH);
+
+    // Deeper: refused with the limit named, and nothing changes.
+    let refusals = [
+        update("deep", 4, &nested_json(MAX_DEPTH + 1)),
+        update("deep", 4, &format!("[{}]", nested_json(100_000))),
+        patch("deep", 4, "a.b", &nested_json(MAX_DEPTH - 1)),
+        RecordMessage {
+            version: Some(4),
+            data: Some(format!(
+                r#"[{{"path":"x","data":{}}}]"#,
+                nested_json(MAX_DEPTH)
+            )),
+            ..RecordMessage::named(RecordAction::PatchMulti, "deep")
+        },
+    ];
+    for c in [&mut bin, &mut js] {
+        for m in refusals.clone() {
+            c.send(m).await;
+            let reply = c.recv_record().await;
+            assert_eq!(
+                reply.action,
+                RecordAction::InvalidMessageData as i32,
+                "{reply:?}"
+            );
+            let text = reply.data.unwrap();
+            assert!(text.contains("deeper than 512 levels"), "{text}");
+        }
+    }
+    assert_eq!(bin.head("deep").await, 3);
+    js.write(update("deep", 4, "{}"), Some("4")).await;
+
+    // Auth data: deeper than the limit is refused with a reason, and that socket closed.
+    let mut login = RawClient::connect_raw(&addr, "/deepstream").await;
+    login
+        .send(ConnectionMessage {
+            action: ConnectionAction::Challenge as i32,
+            ..Default::default()
+        })
+        .await;
+    login.recv().await;
+    login
+        .send(recordsync_protocol::AuthMessage {
+            action: recordsync_protocol::AuthAction::Request as i32,
+            data: Some(nested_json(MAX_DEPTH + 1)),
+            ..Default::default()
+        })
+        .await;
+    match login.recv().await {
+        Message::Auth(m) => {
+            assert_eq!(
+                m.action,
+                recordsync_protocol::AuthAction::InvalidMessageData as i32
+            );
+            assert!(m.data.unwrap().contains("deeper than 512 levels"));
+        }
+        other => panic!("{other:?}"),
+    }
+    login.expect_closed().await;
+    // At the limit, auth data is taken.
+    let mut login = RawClient::connect_raw(&addr, "/deepstream").await;
+    login
+        .send(ConnectionMessage {
+            action: ConnectionAction::Challenge as i32,
+            ..Default::default()
+        })
+        .await;
+    login.recv().await;
+    login
+        .send(recordsync_protocol::AuthMessage {
+            action: recordsync_protocol::AuthAction::Request as i32,
+            data: Some(nested_json(MAX_DEPTH)),
+            ..Default::default()
+        })
+        .await;
+    match login.recv().await {
+        Message::Auth(m) => assert_eq!(
+            m.action,
+            recordsync_protocol::AuthAction::AuthSuccessful as i32
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(bin.head("deep").await, 4);
 }
 
 #[tokio::test]

@@ -362,10 +362,15 @@ async fn file_auth_sends_client_data_and_cuts_off_after_max_attempts() {
 }
 
 #[tokio::test]
-async fn an_unauthenticated_connection_is_closed_after_the_timeout() {
+async fn a_connection_that_never_logs_in_is_closed_after_the_timeout() {
     let (addr, _dir) = start(AUTH_FILE).await;
-    let (mut c, reply) = login(&addr, json!({"username": "alice", "password": "wrong"})).await;
-    assert_eq!(reply.action, AuthAction::AuthUnsuccessful as i32);
+    let mut c = RawClient::connect_raw(&addr, "/deepstream").await;
+    c.send(ConnectionMessage {
+        action: ConnectionAction::Challenge as i32,
+        ..Default::default()
+    })
+    .await;
+    c.recv().await;
     // unauthenticatedClientTimeout is 1000 ms in this config.
     let m = c
         .try_recv(Duration::from_secs(5))
@@ -378,6 +383,19 @@ async fn an_unauthenticated_connection_is_closed_after_the_timeout() {
         other => panic!("{other:?}"),
     }
     c.expect_closed().await;
+}
+
+/// deepstream stops the unauthenticated-connection timer when it answers the first login
+/// attempt, successful or not: a refused client keeps its connection and may log in later.
+#[tokio::test]
+async fn a_refused_login_stops_the_authentication_timeout() {
+    let (addr, _dir) = start(AUTH_FILE).await;
+    let (mut c, reply) = login(&addr, json!({"username": "alice", "password": "wrong"})).await;
+    assert_eq!(reply.action, AuthAction::AuthUnsuccessful as i32);
+    // Well past unauthenticatedClientTimeout (1000 ms); the heartbeat interval is 30 s.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let reply = send_auth(&mut c, json!({"username": "alice", "password": "password"})).await;
+    assert_eq!(reply.action, AuthAction::AuthSuccessful as i32, "{reply:?}");
 }
 
 #[tokio::test]

@@ -56,6 +56,7 @@ macro_rules! __store_conformance_cases {
             delete_conflicts,
             recreate_after_delete,
             large_values,
+            deeply_nested_values,
             many_records,
             unusual_names_and_text,
             group_commit_concurrent_writers,
@@ -603,6 +604,30 @@ pub async fn large_values(store: Arc<dyn Store>) {
     )
     .await;
     assert!(get(&store, &name).await == Some(r3));
+}
+
+/// The deepest JSON recordsync stores: record values nest at most 512 levels
+/// (`recordsync_core::json::MAX_DEPTH`), a journal op three more. A backend that parses
+/// JSON (PostgreSQL's `json` and `jsonb`) must take them and give back the same text.
+pub async fn deeply_nested_values(store: Arc<dyn Store>) {
+    let nested = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+    let name = unique("deep");
+    let r = record(&name, 1, &nested(512));
+    let e = JournalEntry {
+        op: format!(r#"{{"op":"update","data":{}}}"#, nested(512 + 2)),
+        ..entry(1)
+    };
+    commit_ok(
+        &store,
+        vec![Write::Put {
+            record: r.clone(),
+            base_version: None,
+            entry: Some(e.clone()),
+        }],
+    )
+    .await;
+    assert!(get(&store, &name).await == Some(r), "the value round-trips");
+    assert!(store.journal(&name, 1, 1).await.unwrap() == vec![e]);
 }
 
 pub async fn many_records(store: Arc<dyn Store>) {

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use recordsync_core::json::{self, JsonError};
 use serde_json::{Value, json};
 
 use super::output::target;
@@ -44,11 +45,14 @@ pub async fn run(args: SetArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The value to write: JSON nested at most as deep as a server accepts
+/// (`recordsync_core::json::MAX_DEPTH`).
 fn parse_json(text: &str) -> Result<Value, CliError> {
-    serde_json::from_str(text).map_err(|e| {
-        CliError::Usage(format!(
+    json::parse(text).map_err(|e| match e {
+        JsonError::TooDeep { .. } => CliError::Usage(format!("the value is refused: {e}")),
+        e => CliError::Usage(format!(
             "the value {text:?} is not JSON ({e}); strings need quotes, e.g. '\"{text}\"'"
-        ))
+        )),
     })
 }
 
@@ -65,5 +69,12 @@ mod tests {
             err.contains("not JSON") && err.contains(r#"'"Alice"'"#),
             "{err}"
         );
+        // As deep as a server accepts, past serde_json's own limit of 128; no deeper.
+        let deep = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(parse_json(&deep(json::MAX_DEPTH)).is_ok());
+        let err = parse_json(&deep(json::MAX_DEPTH + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nested deeper than 512 levels"), "{err}");
     }
 }

@@ -749,7 +749,7 @@ impl Core {
 
     fn on_read_response(&mut self, name: &str, m: &RecordMessage) {
         let version = i64::from(m.version.unwrap_or(0));
-        let data = match m.data.as_deref().map(serde_json::from_str::<Value>) {
+        let data = match m.data.as_deref().map(recordsync_core::json::parse::<Value>) {
             Some(Ok(data)) => data,
             Some(Err(e)) => {
                 tracing::warn!(record = name, "READ_RESPONSE data is not JSON: {e}");

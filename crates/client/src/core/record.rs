@@ -626,7 +626,9 @@ pub(crate) fn change_message(name: &str, change: &WriteOp, create: bool) -> Reco
 pub(crate) fn remote_change(m: &RecordMessage, action: RecordAction) -> Result<WriteOp, String> {
     let data = || -> Result<Value, String> {
         let text = m.data.as_deref().ok_or("no data")?;
-        serde_json::from_str(text).map_err(|e| format!("data is not JSON: {e}"))
+        // Values nest up to recordsync_core::json::MAX_DEPTH levels, past serde_json's
+        // own limit of 128.
+        recordsync_core::json::parse(text).map_err(|e| e.to_string())
     };
     let path = m.path.clone().filter(|p| !p.is_empty());
     Ok(match (action, path) {
@@ -634,7 +636,12 @@ pub(crate) fn remote_change(m: &RecordMessage, action: RecordAction) -> Result<W
         // deepstream fans an ERASE out as a PATCH without data.
         (RecordAction::Patch, Some(path)) if m.data.is_none() => WriteOp::Erase { path },
         (RecordAction::PatchMulti, _) => WriteOp::PatchMulti {
-            patches: serde_json::from_value(data()?).map_err(|e| e.to_string())?,
+            // `[{"path": ..., "data": ...}]`: the data sits two levels down.
+            patches: recordsync_core::json::parse_within(
+                m.data.as_deref().ok_or("no data")?,
+                recordsync_core::json::MAX_DEPTH + 2,
+            )
+            .map_err(|e| e.to_string())?,
         },
         (_, Some(path)) => WriteOp::Patch {
             path,

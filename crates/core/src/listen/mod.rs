@@ -7,7 +7,12 @@
 //!   chosen at random and sent SUBSCRIPTION_FOR_PATTERN_FOUND. It answers LISTEN_ACCEPT or
 //!   LISTEN_REJECT; a reject, or no answer within `listen.responseTimeout` (the connection
 //!   then gets LISTEN_RESPONSE_TIMEOUT), moves on to a random pair not yet asked in this
-//!   search. Pairs that LISTEN while the search runs join it.
+//!   search. Pairs that LISTEN while the search runs join it. With
+//!   `listen.shuffleProviders: false` the pairs are asked in registration order instead
+//!   ([`ListenRegistry::shuffle_providers`]).
+//! - In a cluster, deepstream's nodes each ask their own listeners; here one registry
+//!   serves the cluster, and asks the listeners in the place (node) of the record's first
+//!   subscriber before the others ([`ListenRegistry::places`]).
 //! - On accept, the record's subscribers are told SUBSCRIPTION_HAS_PROVIDER; later
 //!   subscribers are told when they join.
 //! - If every pair says no, the record stays unprovided and nobody is asked again until a
@@ -33,4 +38,4 @@ mod proptests;
 mod tests;
 
 pub use pattern::{ListenPattern, PatternError, PatternLimits};
-pub use registry::{Limits, ListenAction, ListenError, ListenRegistry, TimerId};
+pub use registry::{Limits, ListenAction, ListenError, ListenRegistry, Place, TimerId};

@@ -88,7 +88,26 @@ type ListenId = u64;
 struct PatternEntry<C> {
     regex: ListenPattern,
     listeners: BTreeMap<C, ListenId>,
+    /// The registration that brought this pattern in: patterns are ordered by it when
+    /// candidates are asked in registration order.
+    since: ListenId,
 }
+
+/// A search for a provider of one record: who has been asked, and which registrations
+/// existed when it started (those that arrive later join at the end of the queue).
+#[derive(Debug)]
+struct Search {
+    asked: BTreeSet<ListenId>,
+    started: ListenId,
+}
+
+/// A candidate's place in registration order: registrations older than the search first,
+/// by their pattern's age and then their own; then those made during the search, by age.
+type RegistrationOrder = (bool, ListenId, ListenId);
+
+/// Where a connection is; in a cluster, its node. Listeners in the place where a record
+/// was first subscribed are asked before the others.
+pub type Place = u64;
 
 /// Indexes from a connection to its share of the state, so that closing a connection or
 /// unlistening costs what that connection holds, not what the whole server holds.
@@ -110,7 +129,7 @@ enum RecordState<C> {
         conn: C,
         pattern: Arc<str>,
         timer: TimerId,
-        asked: BTreeSet<ListenId>,
+        search: Search,
     },
     Provided {
         conn: C,
@@ -126,12 +145,21 @@ enum RecordState<C> {
 pub struct ListenRegistry<C> {
     limits: Limits,
     rng: SplitMix64,
+    /// deepstream's `listen.shuffleProviders`: draw candidates at random (`true`) or in
+    /// registration order.
+    shuffle: bool,
+    /// Where each connection is (see [`Place`]); everywhere the same unless the runtime
+    /// says otherwise with [`ListenRegistry::places`].
+    place_of: fn(&C) -> Place,
     next_listen: ListenId,
     next_timer: u64,
     patterns: BTreeMap<Arc<str>, PatternEntry<C>>,
     conns: BTreeMap<C, ConnEntry>,
     /// Exactly the records that have at least one subscriber.
     records: BTreeMap<Arc<str>, RecordState<C>>,
+    /// Where each subscribed record's listeners are asked first; absent: the default
+    /// place 0.
+    homes: BTreeMap<Arc<str>, Place>,
 }
 
 type Actions<C> = Vec<ListenAction<C>>;
@@ -145,11 +173,41 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
         ListenRegistry {
             limits,
             rng: SplitMix64::new(seed),
+            shuffle: true,
+            place_of: |_| 0,
             next_listen: 0,
             next_timer: 0,
             patterns: BTreeMap::new(),
             conns: BTreeMap::new(),
             records: BTreeMap::new(),
+            homes: BTreeMap::new(),
+        }
+    }
+
+    /// deepstream's `listen.shuffleProviders`. `true` (the default, as in deepstream):
+    /// each candidate is drawn at random from those not yet asked. `false`: candidates are
+    /// asked in deepstream's registration order: by pattern, in the order the patterns
+    /// were first listened to, and within a pattern in the order its listeners
+    /// registered; registrations made while a search runs are asked after the others,
+    /// in the order they came.
+    pub fn shuffle_providers(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// Tells the registry where each connection is. A record's listeners in the place
+    /// given to [`first_subscriber_at`](Self::first_subscriber_at) are asked before any
+    /// other, as deepstream asks the listeners on the subscriber's own node first.
+    pub fn places(mut self, place_of: fn(&C) -> Place) -> Self {
+        self.place_of = place_of;
+        self
+    }
+
+    /// From now on, the listeners in `place` are asked first for `name` (in a cluster:
+    /// the node that first subscribed has no subscriber left, but another does).
+    pub fn move_home(&mut self, name: &str, place: Place) {
+        if let Some((key, _)) = self.records.get_key_value(name) {
+            self.homes.insert(key.clone(), place);
         }
     }
 
@@ -181,6 +239,7 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
         if self.conns.get(&conn).map_or(0, |c| c.patterns.len()) >= max {
             return Err(ListenError::TooManyPatterns(max));
         }
+        let id = self.next_listen;
         let key = match self.patterns.get_key_value(pattern) {
             Some((key, _)) => key.clone(),
             None => {
@@ -189,12 +248,12 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
                 let entry = PatternEntry {
                     regex,
                     listeners: BTreeMap::new(),
+                    since: id,
                 };
                 self.patterns.insert(key.clone(), entry);
                 key
             }
         };
-        let id = self.next_listen;
         self.next_listen += 1;
         let entry = self.patterns.get_mut(&key).expect("inserted above");
         entry.listeners.insert(conn, id);
@@ -232,7 +291,7 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
                     has_provider: true,
                 });
             } else {
-                self.offer_next(name, BTreeSet::new(), &mut out);
+                self.offer_next(name, None, &mut out);
             }
         }
         Ok(out)
@@ -262,9 +321,9 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
             self.lose_provider(conn, name, &mut out);
         }
         for name in offered {
-            let (timer, asked) = self.take_offer(conn, &name);
+            let (timer, search) = self.take_offer(conn, &name);
             out.push(ListenAction::CancelTimer { timer });
-            self.offer_next(name, asked, &mut out);
+            self.offer_next(name, Some(search), &mut out);
         }
         self.drop_conn_if_empty(conn);
         Ok(out)
@@ -289,9 +348,9 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
             self.lose_provider(conn, name, &mut out);
         }
         for name in offered {
-            let (timer, asked) = self.take_offer(conn, &name);
+            let (timer, search) = self.take_offer(conn, &name);
             out.push(ListenAction::CancelTimer { timer });
-            self.offer_next(name, asked, &mut out);
+            self.offer_next(name, Some(search), &mut out);
         }
         self.drop_conn_if_empty(conn);
         out
@@ -300,13 +359,20 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
     /// Call when `name` goes from no subscribers to one (any connection, the listeners
     /// included). Calling it for a record already subscribed does nothing.
     pub fn first_subscriber(&mut self, name: &str) -> Vec<ListenAction<C>> {
+        self.first_subscriber_at(name, 0)
+    }
+
+    /// [`first_subscriber`](Self::first_subscriber), where the subscriber is in `place`:
+    /// listeners there are asked first (see [`places`](Self::places)).
+    pub fn first_subscriber_at(&mut self, name: &str, place: Place) -> Vec<ListenAction<C>> {
         if self.records.contains_key(name) {
             return Vec::new();
         }
         let name: Arc<str> = Arc::from(name);
         self.records.insert(name.clone(), RecordState::Idle);
+        self.homes.insert(name.clone(), place);
         let mut out = Vec::new();
-        self.offer_next(name, BTreeSet::new(), &mut out);
+        self.offer_next(name, None, &mut out);
         out
     }
 
@@ -320,6 +386,7 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
     pub fn first_subscriber_provided_by(
         &mut self,
         name: &str,
+        place: Place,
         conn: C,
         pattern: &str,
     ) -> Vec<ListenAction<C>> {
@@ -336,10 +403,11 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
                 pattern: Arc::from(pattern),
                 name: Arc::from(name),
             }];
-            out.extend(self.first_subscriber(name));
+            out.extend(self.first_subscriber_at(name, place));
             return out;
         }
         let (name, pattern): (Arc<str>, Arc<str>) = (Arc::from(name), self.pattern_key(pattern));
+        self.homes.insert(name.clone(), place);
         self.records.insert(
             name.clone(),
             RecordState::Provided {
@@ -361,6 +429,7 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
         let Some((name, state)) = self.records.remove_entry(name) else {
             return Vec::new();
         };
+        self.homes.remove(&name);
         match state {
             RecordState::Idle => Vec::new(),
             RecordState::Offered { conn, timer, .. } => {
@@ -436,9 +505,9 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
             _ => return Vec::new(),
         }
         let name = self.record_key(name);
-        let (timer, asked) = self.take_offer(conn, &name);
+        let (timer, search) = self.take_offer(conn, &name);
         let mut out = vec![ListenAction::CancelTimer { timer }];
-        self.offer_next(name, asked, &mut out);
+        self.offer_next(name, Some(search), &mut out);
         out
     }
 
@@ -454,8 +523,8 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
             conn,
             name: name.clone(),
         }];
-        let (_, asked) = self.take_offer(conn, &name);
-        self.offer_next(name, asked, &mut out);
+        let (_, search) = self.take_offer(conn, &name);
+        self.offer_next(name, Some(search), &mut out);
         out
     }
 
@@ -471,7 +540,7 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
             .collect();
         let mut out = Vec::new();
         for name in idle {
-            self.offer_next(name, BTreeSet::new(), &mut out);
+            self.offer_next(name, None, &mut out);
         }
         out
     }
@@ -491,27 +560,57 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
         }
     }
 
-    /// Asks the next candidate for `name`, or leaves it idle if every matching registration
-    /// is in `asked`. Candidates are drawn uniformly, like deepstream's shuffled list; a
-    /// registration that arrived mid-search is simply one more candidate.
-    fn offer_next(&mut self, name: Arc<str>, mut asked: BTreeSet<ListenId>, out: &mut Actions<C>) {
-        let mut candidates = Vec::new();
+    /// Asks the next candidate for `name` in `search` (`None`: a new search), or leaves the
+    /// record idle if every matching registration has been asked. Candidates in the
+    /// record's home place come first; among them, and then among the others, they are
+    /// drawn uniformly, like deepstream's shuffled list, or taken in registration order
+    /// (see [`shuffle_providers`](Self::shuffle_providers)). A registration that arrived
+    /// mid-search is one more candidate.
+    fn offer_next(&mut self, name: Arc<str>, search: Option<Search>, out: &mut Actions<C>) {
+        let mut search = search.unwrap_or(Search {
+            asked: BTreeSet::new(),
+            started: self.next_listen,
+        });
+        let home = self.homes.get(&name).copied().unwrap_or(0);
+        let mut candidates: Vec<(C, Arc<str>, ListenId, RegistrationOrder)> = Vec::new();
+        let mut home_only = false;
         for (pattern, entry) in &self.patterns {
             if !entry.regex.matches(&name) {
                 continue;
             }
             for (&conn, &id) in &entry.listeners {
-                if !asked.contains(&id) {
-                    candidates.push((conn, pattern.clone(), id));
+                if search.asked.contains(&id) {
+                    continue;
                 }
+                let at_home = (self.place_of)(&conn) == home;
+                if home_only && !at_home {
+                    continue;
+                }
+                if at_home && !home_only {
+                    home_only = true;
+                    candidates.retain(|&(c, ..)| (self.place_of)(&c) == home);
+                }
+                let order = if id < search.started {
+                    (false, entry.since, id)
+                } else {
+                    (true, 0, id)
+                };
+                candidates.push((conn, pattern.clone(), id, order));
             }
         }
         if candidates.is_empty() {
             self.records.insert(name, RecordState::Idle);
             return;
         }
-        let (conn, pattern, id) = candidates.swap_remove(self.rng.below(candidates.len()));
-        asked.insert(id);
+        let pick = if self.shuffle {
+            self.rng.below(candidates.len())
+        } else {
+            (0..candidates.len())
+                .min_by_key(|&i| candidates[i].3)
+                .expect("not empty")
+        };
+        let (conn, pattern, id, _) = candidates.swap_remove(pick);
+        search.asked.insert(id);
         let timer = TimerId(self.next_timer);
         self.next_timer += 1;
         self.conn_mut(conn).offered.insert(name.clone());
@@ -519,7 +618,7 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
             conn,
             pattern: pattern.clone(),
             timer,
-            asked,
+            search,
         };
         self.records.insert(name.clone(), state);
         out.push(ListenAction::Offer {
@@ -531,15 +630,15 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
     }
 
     /// Ends `conn`'s outstanding offer of `name`, leaving the record idle. Returns the
-    /// offer's timer and the search's asked set, for the caller to continue the search.
-    fn take_offer(&mut self, conn: C, name: &str) -> (TimerId, BTreeSet<ListenId>) {
+    /// offer's timer and its search, for the caller to continue.
+    fn take_offer(&mut self, conn: C, name: &str) -> (TimerId, Search) {
         self.conn_mut(conn).offered.remove(name);
         let slot = self
             .records
             .get_mut(name)
             .expect("offered record is subscribed");
         match std::mem::replace(slot, RecordState::Idle) {
-            RecordState::Offered { timer, asked, .. } => (timer, asked),
+            RecordState::Offered { timer, search, .. } => (timer, search),
             _ => unreachable!("take_offer on a record without an offer"),
         }
     }
@@ -553,7 +652,7 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
             name: name.clone(),
             has_provider: false,
         });
-        self.offer_next(name, BTreeSet::new(), out);
+        self.offer_next(name, None, out);
     }
 
     /// Removes `conn`'s registration of `pattern` (and the pattern, once nobody listens to
@@ -655,17 +754,21 @@ impl<C: Copy + Eq + Hash + Ord + Debug> ListenRegistry<C> {
                 );
             }
         }
+        assert!(
+            self.homes.keys().eq(self.records.keys()),
+            "every subscribed record, and only those, has a home"
+        );
         for (name, state) in &self.records {
             match state {
                 RecordState::Idle => {}
                 RecordState::Offered {
                     conn,
                     pattern,
-                    asked,
+                    search,
                     ..
                 } => {
                     let id = live(conn, pattern).expect("offer to a live registration");
-                    assert!(asked.contains(&id));
+                    assert!(search.asked.contains(&id));
                     assert!(self.patterns[pattern].regex.matches(name));
                     assert!(self.conns[conn].offered.contains(name));
                 }

@@ -498,7 +498,7 @@ fn a_restored_provider_keeps_its_record_without_a_new_offer() {
     let mut r = reg();
     r.listen(1, "a/.*").unwrap();
     r.listen(2, "a/.*").unwrap();
-    let out = r.first_subscriber_provided_by("a/1", 2, "a/.*");
+    let out = r.first_subscriber_provided_by("a/1", 0, 2, "a/.*");
     assert_eq!(out, vec![changed("a/1", true)]);
     assert_eq!(r.provider("a/1"), Some((2, "a/.*")));
     r.check_invariants();
@@ -511,7 +511,7 @@ fn a_restored_provider_keeps_its_record_without_a_new_offer() {
 fn a_restored_provider_that_no_longer_listens_is_stopped_and_the_record_searched() {
     let mut r = reg();
     r.listen(1, "a/.*").unwrap();
-    let out = r.first_subscriber_provided_by("a/1", 2, "a/.*");
+    let out = r.first_subscriber_provided_by("a/1", 0, 2, "a/.*");
     assert_eq!(out[0], stop(2, "a/.*", "a/1"));
     let (conn, _, _) = the_offer(&out[1..], "a/1");
     assert_eq!(conn, 1);
@@ -524,10 +524,10 @@ fn a_restored_provider_of_a_record_provided_elsewhere_is_stopped() {
     let mut r = reg();
     r.listen(1, "a/.*").unwrap();
     r.listen(2, "a/.*").unwrap();
-    let out = r.first_subscriber_provided_by("a/1", 1, "a/.*");
+    let out = r.first_subscriber_provided_by("a/1", 0, 1, "a/.*");
     assert_eq!(out, vec![changed("a/1", true)]);
     // A second claim on the same record: the first provider stays, the second stops.
-    let out = r.first_subscriber_provided_by("a/1", 2, "a/.*");
+    let out = r.first_subscriber_provided_by("a/1", 0, 2, "a/.*");
     assert_eq!(out, vec![stop(2, "a/.*", "a/1")]);
     assert_eq!(r.provider("a/1"), Some((1, "a/.*")));
     r.check_invariants();
@@ -545,4 +545,84 @@ fn a_listen_that_already_provides_takes_its_idle_records_without_offers() {
     assert_eq!(conn, 1);
     assert_eq!(r.provider("a/1"), Some((1, "a/.*")));
     r.check_invariants();
+}
+
+/// Every conn asked for `name`, in order, when each rejects, starting from `out`.
+fn asked_in_turn(r: &mut ListenRegistry<u32>, out: Vec<A>, name: &str) -> Vec<u32> {
+    let mut asked = vec![the_offer(&out, name).0];
+    let mut out = out;
+    loop {
+        let (conn, pattern, _) = the_offer(&out, name);
+        out = r.reject(conn, &pattern, name);
+        r.check_invariants();
+        match out.iter().any(|a| matches!(a, ListenAction::Offer { .. })) {
+            true => asked.push(the_offer(&out, name).0),
+            false => return asked,
+        }
+    }
+}
+
+#[test]
+fn without_shuffling_listeners_are_asked_in_deepstreams_registration_order() {
+    let mut r = ListenRegistry::new(42).shuffle_providers(false);
+    // deepstream's order: patterns in the order first listened to, then each pattern's
+    // listeners in the order they registered.
+    r.listen(1, "a/.*").unwrap();
+    r.listen(2, "a/1|b").unwrap();
+    r.listen(3, "a/.*").unwrap();
+    r.listen(4, "^a").unwrap();
+    let out = r.first_subscriber("a/1");
+    assert_eq!(asked_in_turn(&mut r, out, "a/1"), vec![1, 3, 2, 4]);
+    // The same in every new search (here, the rematch).
+    let out = r.rematch();
+    let first = the_offer(&out, "a/1").0;
+    assert_eq!(first, 1);
+    // Registrations made while a search runs are asked after the others, in the order
+    // they came, even under a pattern listened to before.
+    r.listen(5, "1$").unwrap();
+    r.listen(6, "a/.*").unwrap();
+    r.check_invariants();
+    assert_eq!(asked_in_turn(&mut r, out, "a/1"), vec![1, 3, 2, 4, 5, 6]);
+}
+
+#[test]
+fn shuffled_or_not_listeners_where_the_record_was_first_subscribed_are_asked_first() {
+    // Connections 1xx are in place 1, 2xx in place 2.
+    for shuffle in [true, false] {
+        for seed in 0..20 {
+            let mut r = ListenRegistry::new(seed)
+                .shuffle_providers(shuffle)
+                .places(|conn: &u32| u64::from(*conn / 100));
+            for conn in [101, 201, 102, 202] {
+                r.listen(conn, "a/.*").unwrap();
+            }
+            let out = r.first_subscriber_at("a/1", 2);
+            let asked = asked_in_turn(&mut r, out, "a/1");
+            let places: Vec<u32> = asked.iter().map(|c| c / 100).collect();
+            assert_eq!(places, vec![2, 2, 1, 1], "shuffle {shuffle}, seed {seed}");
+            if !shuffle {
+                assert_eq!(asked, vec![201, 202, 101, 102]);
+            }
+            // When the home place's subscribers have gone and another place's remain,
+            // that place's listeners come first.
+            r.move_home("a/1", 1);
+            let out = r.rematch();
+            let asked = asked_in_turn(&mut r, out, "a/1");
+            assert_eq!(asked[0] / 100, 1, "shuffle {shuffle}, seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn shuffled_candidates_are_drawn_from_all_listeners() {
+    // The default shuffles: over a few seeds, every listener is asked first sometimes.
+    let mut first = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let mut r = ListenRegistry::new(seed);
+        for conn in 1..=4 {
+            r.listen(conn, "a/.*").unwrap();
+        }
+        first.insert(the_offer(&r.first_subscriber("a/1"), "a/1").0);
+    }
+    assert_eq!(first.into_iter().collect::<Vec<u32>>(), vec![1, 2, 3, 4]);
 }

@@ -572,3 +572,28 @@ fn numbers_read_as_javascript_reads_them() {
         );
     }
 }
+
+/// Rules read record data at the nesting limit, and turning it into a string (which
+/// recurses through nested arrays, as JavaScript's `Array.prototype.join` does) fits in a
+/// worker thread's stack.
+#[test]
+fn data_at_the_nesting_limit_is_evaluated() {
+    let levels = crate::json::MAX_DEPTH;
+    let arrays = format!("{}7{}", "[".repeat(levels), "]".repeat(levels));
+    let objects = format!("{}7{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+    let outcome = std::thread::Builder::new()
+        .stack_size(1280 * 1024)
+        .spawn(move || {
+            let mut case = Case::new();
+            case.data = Some(crate::json::parse(&arrays).unwrap());
+            let joined = case.run("data == '7' && '' + data === '7'");
+            case.data = Some(crate::json::parse(&objects).unwrap());
+            let deep_read = case.run("typeof data.a.a.a === 'object' && data != 'x'");
+            (format!("{joined:?}"), format!("{deep_read:?}"))
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let allowed = format!("{:?}", RunResult::Done(true));
+    assert_eq!(outcome, (allowed.clone(), allowed));
+}

@@ -177,7 +177,7 @@ impl Authenticator for HttpAuth {
             tokio::time::sleep(self.retry_interval).await;
         };
         let parsed: Json =
-            serde_json::from_str(&body).unwrap_or_else(|_| Json::String(body.clone()));
+            recordsync_core::json::parse(&body).unwrap_or_else(|_| Json::String(body.clone()));
         if (500..600).contains(&status) {
             tracing::warn!(url = %self.url, status, "http auth server error");
         }

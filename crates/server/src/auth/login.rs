@@ -4,10 +4,12 @@
 //! - success: AUTH_SUCCESSFUL carrying the user's clientData (no data when it has none);
 //! - failure: AUTH_UNSUCCESSFUL (with the auth type's clientData, if any); the
 //!   `maxAuthAttempts`-th failure also sends TOO_MANY_AUTH_ATTEMPTS and closes the socket;
-//! - data that is not a JSON object: INVALID_MESSAGE_DATA, and the socket is closed.
+//! - data that is not a JSON object, or nests deeper than `json::MAX_DEPTH`:
+//!   INVALID_MESSAGE_DATA saying which, and the socket is closed.
 //!
 //! The unauthenticated-connection timeout is kept by the connection itself.
 
+use recordsync_core::json::{self, JsonError};
 use serde_json::Value as Json;
 
 use recordsync_protocol::{AuthAction, AuthMessage};
@@ -29,18 +31,22 @@ pub enum Login {
 impl Guard {
     /// Handles one AUTH/REQUEST.
     pub async fn login(&mut self, session: &Session, m: &AuthMessage) -> Login {
-        let auth_data: Option<Json> = m
-            .data
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .filter(Json::is_object);
-        let Some(auth_data) = auth_data else {
-            session.send(AuthMessage {
-                action: AuthAction::InvalidMessageData as i32,
-                is_error: Some(true),
-                ..Default::default()
-            });
-            return Login::Close("invalid authentication data");
+        let auth_data = match m.data.as_deref().map(json::parse::<Json>) {
+            Some(Ok(data)) if data.is_object() => Ok(data),
+            Some(Err(e @ JsonError::TooDeep { .. })) => Err(format!("auth {e}")),
+            _ => Err("auth data must be a JSON object".to_owned()),
+        };
+        let auth_data = match auth_data {
+            Ok(data) => data,
+            Err(reason) => {
+                session.send(AuthMessage {
+                    action: AuthAction::InvalidMessageData as i32,
+                    is_error: Some(true),
+                    data: Some(Json::String(reason).to_string()),
+                    ..Default::default()
+                });
+                return Login::Close("invalid authentication data");
+            }
         };
         match self.auth.authenticate(&auth_data).await {
             Ok(identity) => {

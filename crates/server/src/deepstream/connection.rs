@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep, sleep_until};
+use tungstenite::error::CapacityError;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::Message as Frame;
 
@@ -41,7 +42,10 @@ enum Stage {
 /// WebSocket close code for "policy violation": what a client is told when it is cut off
 /// for not reading or for failing authentication.
 const POLICY: u16 = 1008;
+/// WebSocket close code for "message too big", what deepstream closes with too.
+const TOO_BIG: u16 = 1009;
 const OVERFLOW: (u16, &str) = (POLICY, "outbound queue full: the client is not reading");
+const TOO_BIG_CLOSE: (u16, &str) = (TOO_BIG, "message larger than maxMessageSize");
 
 /// What a message handler works on; moved into the handler while it runs.
 struct Conn {
@@ -57,6 +61,11 @@ enum Event {
     Handled(Conn, Flow),
     Timer,
     Overflowed,
+    /// The client sent a message larger than `maxMessageSize`: at least `size` bytes.
+    TooLarge {
+        size: usize,
+        limit: usize,
+    },
     /// The client closed the socket, or it failed.
     Gone,
 }
@@ -141,14 +150,23 @@ impl Io {
         }
         match read {
             Poll::Ready(Ok(frame)) => Poll::Ready(Event::Frame(frame)),
+            Poll::Ready(Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong {
+                size,
+                max_size,
+            }))) => Poll::Ready(Event::TooLarge {
+                size,
+                limit: max_size,
+            }),
             Poll::Ready(Err(_)) => Poll::Ready(Event::Gone),
             Poll::Pending => Poll::Pending,
         }
     }
 
     /// Writes what is queued (including what queues up meanwhile), then `close` (if any),
-    /// and closes the socket.
-    async fn finish(&mut self, close: Option<CloseFrame>) {
+    /// and closes the socket. With `drain`, what the client still sends is read and
+    /// dropped until it closes its side: closing a socket with unread bytes resets the
+    /// connection, which can destroy the last frames before the client reads them.
+    async fn finish(&mut self, close: Option<CloseFrame>, drain: bool) {
         loop {
             if poll_fn(|cx| self.socket.poll_flush(cx)).await.is_err() {
                 return;
@@ -162,7 +180,9 @@ impl Io {
         if let Some(close) = close {
             self.socket.queue_close(Some(close));
         }
-        let _ = self.socket.finish().await;
+        if self.socket.finish().await.is_ok() && drain {
+            self.socket.drain().await;
+        }
     }
 }
 
@@ -193,8 +213,11 @@ pub async fn run(socket: Socket, state: Arc<ServerState>, transport: Transport) 
     let heartbeat = config.heartbeat_interval;
     let mut last_heard = Instant::now();
     let mut next_check = last_heard + heartbeat;
-    // One timer for the heartbeat check and, until the client has logged in, the
-    // authentication deadline.
+    // One timer for the heartbeat check and, until the client's first login attempt has
+    // been answered, the authentication deadline. deepstream stops that deadline at the
+    // first answer, success or not: a client whose login was refused (say, its token
+    // after a server restart) may keep its connection and try again later, bounded by
+    // `maxAuthAttempts` and the heartbeat.
     let timer = sleep_until(next_check.min(auth_deadline));
     tokio::pin!(timer);
 
@@ -251,8 +274,10 @@ pub async fn run(socket: Socket, state: Arc<ServerState>, transport: Transport) 
             }
             Event::Timer => {
                 let now = Instant::now();
-                let open = conn.as_ref().is_some_and(|c| c.stage == Stage::Open);
-                if !open && now >= auth_deadline {
+                let awaiting_login = conn
+                    .as_ref()
+                    .is_some_and(|c| c.stage != Stage::Open && c.records.guard.failed_logins == 0);
+                if awaiting_login && now >= auth_deadline {
                     session.send(ConnectionMessage {
                         action: ConnectionAction::AuthenticationTimeout as i32,
                         ..Default::default()
@@ -266,10 +291,10 @@ pub async fn run(socket: Socket, state: Arc<ServerState>, transport: Transport) 
                     }
                     next_check = (next_check + heartbeat).max(now);
                 }
-                let due = if open {
-                    next_check
-                } else {
+                let due = if awaiting_login {
                     next_check.min(auth_deadline)
+                } else {
+                    next_check
                 };
                 timer.as_mut().reset(due);
             }
@@ -279,6 +304,23 @@ pub async fn run(socket: Socket, state: Arc<ServerState>, transport: Transport) 
                     "outbound queue full: disconnecting a client that does not read"
                 );
                 break Some(OVERFLOW);
+            }
+            Event::TooLarge { size, limit } => {
+                // The rest of the message was never read, so nothing after it can be
+                // either: tell the client why, and close as deepstream does (1009).
+                session.send(ParserMessage {
+                    action: ParserAction::MaximumMessageSizeExceeded as i32,
+                    data: Some(
+                        serde_json::Value::String(format!(
+                            "the message is larger than the limit of {limit} bytes \
+                             (maxMessageSize; at least {size} bytes were announced): \
+                             the connection is closed"
+                        ))
+                        .to_string(),
+                    ),
+                    ..Default::default()
+                });
+                break Some(TOO_BIG_CLOSE);
             }
             Event::Gone => break None,
         }
@@ -304,8 +346,10 @@ pub async fn run(socket: Socket, state: Arc<ServerState>, transport: Transport) 
         let _ = tokio::time::timeout(Duration::from_millis(100), io.socket.finish()).await;
         return;
     }
-    // Give the client a moment to take what is queued, and say goodbye.
-    let _ = tokio::time::timeout(Duration::from_secs(5), io.finish(close)).await;
+    // Give the client a moment to take what is queued, and say goodbye. A client cut off
+    // mid-message is likely still sending the rest of it.
+    let drain = close_reason == Some(TOO_BIG_CLOSE);
+    let _ = tokio::time::timeout(Duration::from_secs(5), io.finish(close, drain)).await;
 }
 
 enum Flow {

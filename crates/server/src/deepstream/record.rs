@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use recordsync_core::{WriteOp, op::PathWrite};
+use recordsync_core::WriteOp;
+use recordsync_core::json::{self, JsonError, MAX_DEPTH};
+use recordsync_core::op::{OpError, PathWrite};
 use recordsync_protocol::{RecordAction, RecordMessage};
 
 use super::session::{Session, version_on_wire};
@@ -578,10 +580,8 @@ fn ordered_action(request: &RecordMessage) -> i32 {
 /// Builds the engine op for a write message, or says what is wrong with it.
 fn write_op(m: &RecordMessage, action: RecordAction) -> Result<WriteOp, String> {
     let path = m.path.clone().filter(|p| !p.is_empty());
-    let data = || -> Result<Value, String> {
-        let text = m.data.as_deref().ok_or("the write carries no data")?;
-        serde_json::from_str(text).map_err(|e| format!("data is not valid JSON: {e}"))
-    };
+    let text = || m.data.as_deref().ok_or("the write carries no data");
+    let data = || -> Result<Value, String> { json::parse(text()?).map_err(|e| e.to_string()) };
     let op = match (action, path) {
         (RecordAction::Erase, Some(path)) => WriteOp::Erase { path },
         (RecordAction::Erase, None) => return Err("ERASE needs a path".into()),
@@ -591,8 +591,17 @@ fn write_op(m: &RecordMessage, action: RecordAction) -> Result<WriteOp, String> 
             WriteOp::Erase { path }
         }
         (RecordAction::PatchMulti, _) => {
-            let patches: Vec<PathWrite> = serde_json::from_value(data()?)
-                .map_err(|e| format!("PATCH_MULTI data must be a list of {{path, data}}: {e}"))?;
+            // `[{"path": ..., "data": ...}]`: each entry's data sits two levels down, and
+            // `validate` below checks it against the limit with its path.
+            let patches: Vec<PathWrite> = match json::parse_within(text()?, MAX_DEPTH + 2) {
+                Ok(patches) => patches,
+                Err(JsonError::TooDeep { .. }) => return Err(OpError::TooDeep.to_string()),
+                Err(e) => {
+                    return Err(format!(
+                        "PATCH_MULTI data must be a list of {{path, data}}: {e}"
+                    ));
+                }
+            };
             WriteOp::PatchMulti { patches }
         }
         (_, Some(path)) => WriteOp::Patch {

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use recordsync_core::{Record, Version, WriteOp, name, record::WriteError};
+use recordsync_core::{Record, Version, WriteOp, json, name, record::WriteError};
 use recordsync_store::{
     GroupCommitter, JournalEntry, Store, StoreError, StoredRecord, Write, WriteOutcome,
 };
@@ -395,7 +395,7 @@ impl Engine {
                                     // on one node, after the winner has been published here.
                                     let op = announced_op
                                         .as_deref()
-                                        .and_then(|t| serde_json::from_str::<WriteOp>(t).ok());
+                                        .and_then(|t| WriteOp::from_journal(t).ok());
                                     match op {
                                         Some(op) if attempt < Self::RETRIES => {
                                             engine
@@ -557,7 +557,7 @@ impl Engine {
             (settled, known, a.op, st.head.as_mut())
             && k + 1 == a.version
             && head.record.version == k
-            && let Ok(op) = serde_json::from_str::<WriteOp>(op_text.get())
+            && let Ok(op) = WriteOp::from_journal(op_text.get())
             && head.record.write(&op, a.version as i64, now_ms()).is_ok()
         {
             let json: Arc<str> = value_json(&op, &head.record.data);
@@ -750,7 +750,7 @@ impl Engine {
                 None => None,
                 Some(s) => {
                     let data: Value =
-                        serde_json::from_str(&s.data).map_err(|e| EngineError::CorruptValue {
+                        json::parse(&s.data).map_err(|e| EngineError::CorruptValue {
                             name: s.name.clone(),
                             reason: e.to_string(),
                         })?;

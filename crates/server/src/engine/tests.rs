@@ -53,7 +53,7 @@ impl Subscriber for Recorder {
 fn engine_on(store: Arc<dyn Store>) -> Arc<Engine> {
     Engine::new(
         store,
-        Listening::new(Duration::from_millis(500)),
+        Listening::new(Duration::from_millis(500), true),
         Duration::from_secs(30),
     )
 }

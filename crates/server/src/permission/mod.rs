@@ -309,7 +309,7 @@ pub async fn decide(
 async fn load(engine: &Engine, name: &str) -> Result<Option<Json>, String> {
     match engine.read(name).await {
         Ok(None) => Ok(None),
-        Ok(Some(snapshot)) => serde_json::from_str(&snapshot.data)
+        Ok(Some(snapshot)) => recordsync_core::json::parse(&snapshot.data)
             .map(Some)
             .map_err(|e| format!("record {name:?} is not valid JSON: {e}")),
         // An invalid name cannot exist: the rule sees null, as for a missing record.

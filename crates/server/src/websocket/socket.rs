@@ -204,6 +204,26 @@ impl Socket {
         std::future::poll_fn(|cx| self.poll_flush(cx)).await?;
         self.tcp.shutdown().await
     }
+
+    /// Reads and drops whatever the client still sends, until it closes its side or the
+    /// connection fails; call it after [`Socket::finish`]. A socket closed with unread
+    /// bytes in its receive buffer is reset, and a reset can destroy frames the client
+    /// has received but not yet read. Uses a small buffer, whatever the client sends.
+    pub async fn drain(&mut self) {
+        // On the heap: a buffer inside this future would enlarge every connection's task.
+        let mut scratch = vec![0u8; 16 * 1024];
+        loop {
+            if self.tcp.readable().await.is_err() {
+                return;
+            }
+            match self.tcp.try_read(&mut scratch) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -133,6 +133,29 @@ impl RawClient {
         }
     }
 
+    /// Waits for the server's close frame and returns its code; panics if the socket ends
+    /// without one or stays open.
+    pub async fn expect_close_code(&mut self) -> u16 {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => panic!("the server did not close the connection"),
+                Ok(Some(Ok(Frame::Close(Some(close))))) => return close.code.into(),
+                Ok(Some(Ok(Frame::Close(None)))) => panic!("a close frame without a code"),
+                Ok(None) | Ok(Some(Err(_))) => panic!("the connection ended without a close frame"),
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// The raw TCP stream under the WebSocket, for bytes no WebSocket client would send.
+    pub fn tcp(&mut self) -> &mut TcpStream {
+        match self.ws.get_mut() {
+            MaybeTlsStream::Plain(tcp) => tcp,
+            _ => unreachable!("tests connect without TLS"),
+        }
+    }
+
     pub async fn recv_record(&mut self) -> RecordMessage {
         match self.recv().await {
             Message::Record(m) => m,
@@ -228,8 +251,13 @@ pub fn patch(name: &str, version: i32, path: &str, data: &str) -> RecordMessage 
     }
 }
 
+/// `{"a":{"a":...{"a":1}...}}`: `levels` objects inside one another.
+pub fn nested_json(levels: usize) -> String {
+    format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels))
+}
+
 pub fn json_value(text: &Option<String>) -> serde_json::Value {
-    serde_json::from_str(text.as_deref().expect("data present")).expect("data is JSON")
+    recordsync_core::json::parse(text.as_deref().expect("data present")).expect("data is JSON")
 }
 
 /// A listen message: LISTEN / UNLISTEN (`subscription` none) or an answer to an offer.

@@ -591,3 +591,30 @@ fn a_server_that_keeps_refusing_without_moving_on_fails_the_write() {
     r.write(patch("b", json!(2)), vec![], false, true, &mut fx);
     assert_eq!(fx.send[0].version, Some(2));
 }
+
+/// A server holds values nested up to `recordsync_core::json::MAX_DEPTH` levels, past
+/// serde_json's own limit of 128: the client reads such changes.
+#[test]
+fn remote_changes_nested_to_the_servers_limit_are_read() {
+    use recordsync_core::json::{MAX_DEPTH, depth};
+    let nested = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+    let update = RecordMessage {
+        data: Some(nested(MAX_DEPTH)),
+        ..RecordMessage::named(RecordAction::Update, "r")
+    };
+    match remote_change(&update, RecordAction::Update) {
+        Ok(WriteOp::Update { data }) => assert_eq!(depth(&data), MAX_DEPTH),
+        other => panic!("{other:?}"),
+    }
+    let multi = RecordMessage {
+        data: Some(format!(
+            r#"[{{"path":"x","data":{}}}]"#,
+            nested(MAX_DEPTH - 1)
+        )),
+        ..RecordMessage::named(RecordAction::PatchMulti, "r")
+    };
+    assert!(matches!(
+        remote_change(&multi, RecordAction::PatchMulti),
+        Ok(WriteOp::PatchMulti { .. })
+    ));
+}

@@ -6,6 +6,10 @@
 //! last to leave fires the provider's `onStop`. A node that goes silent loses its
 //! listeners and its subscriptions at once.
 //!
+//! A record's search asks the listeners on the node that first subscribed before those on
+//! other nodes, as deepstream's nodes ask their own listeners first; while that node has
+//! no subscriber left, the next subscribing node takes its place.
+//!
 //! A new coordinator starts empty and rebuilds from each node's [`NodeReport`]. Reports
 //! arrive one at a time, so a provider can be reported before any node reports the
 //! record's subscriber: such claims wait a few ticks for a subscriber, and are stopped if
@@ -71,9 +75,12 @@ struct Pending {
 }
 
 impl Coordinator {
-    pub fn new(seed: u64) -> Self {
+    /// `shuffle`: deepstream's `listen.shuffleProviders`.
+    pub fn new(seed: u64, shuffle: bool) -> Self {
         Coordinator {
-            registry: ListenRegistry::new(seed),
+            registry: ListenRegistry::new(seed)
+                .shuffle_providers(shuffle)
+                .places(|endpoint| endpoint.node),
             subscribed: HashMap::new(),
             nodes: HashMap::new(),
             pending: BTreeMap::new(),
@@ -301,9 +308,9 @@ impl Coordinator {
         match self.pending.remove(&name) {
             Some(p) => wrap(
                 self.registry
-                    .first_subscriber_provided_by(&name, p.endpoint, &p.pattern),
+                    .first_subscriber_provided_by(&name, node, p.endpoint, &p.pattern),
             ),
-            None => wrap(self.registry.first_subscriber(&name)),
+            None => wrap(self.registry.first_subscriber_at(&name, node)),
         }
     }
 
@@ -314,8 +321,12 @@ impl Coordinator {
         let Some(nodes) = self.subscribed.get_mut(name) else {
             return Vec::new();
         };
+        let was_home = nodes.first() == Some(&node);
         nodes.retain(|n| *n != node);
-        if !nodes.is_empty() {
+        if let Some(&next) = nodes.first() {
+            if was_home {
+                self.registry.move_home(name, next);
+            }
             return Vec::new();
         }
         self.subscribed.remove(name);
@@ -414,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_provider_on_one_node_is_offered_a_subscription_made_on_another() {
-        let mut c = Coordinator::new(7);
+        let mut c = Coordinator::new(7, true);
         assert!(listen(&mut c, A, 10, "a/.*").is_empty());
         let out = subscribed(&mut c, B, "a/1");
         assert_eq!(offered(&out, "a/1"), vec![ep(A, 10)]);
@@ -424,7 +435,7 @@ mod tests {
 
     #[test]
     fn on_stop_fires_when_the_last_subscriber_anywhere_leaves() {
-        let mut c = Coordinator::new(7);
+        let mut c = Coordinator::new(7, true);
         listen(&mut c, A, 10, "a/.*");
         subscribed(&mut c, B, "a/1");
         accept(&mut c, A, 10, "a/.*", "a/1");
@@ -447,7 +458,7 @@ mod tests {
 
     #[test]
     fn one_provider_per_record_across_the_cluster() {
-        let mut c = Coordinator::new(7);
+        let mut c = Coordinator::new(7, true);
         listen(&mut c, A, 10, "a/.*");
         listen(&mut c, C, 30, "a/.*");
         let out = subscribed(&mut c, B, "a/1");
@@ -467,7 +478,7 @@ mod tests {
 
     #[test]
     fn a_node_that_goes_silent_loses_its_providers_and_its_subscriptions() {
-        let mut c = Coordinator::new(7);
+        let mut c = Coordinator::new(7, true);
         listen(&mut c, A, 10, "a/.*");
         listen(&mut c, C, 30, "a/.*");
         subscribed(&mut c, B, "a/1");
@@ -513,7 +524,7 @@ mod tests {
     #[test]
     fn a_new_coordinator_keeps_existing_providers_whatever_order_reports_come_in() {
         for provider_first in [true, false] {
-            let mut c = Coordinator::new(7);
+            let mut c = Coordinator::new(7, true);
             let providers = report(&[(10, "a/.*")], &[(10, "a/.*", "a/1")], &[]);
             let subscribers = report(&[], &[], &["a/1"]);
             let mut out = Vec::new();
@@ -535,7 +546,7 @@ mod tests {
 
     #[test]
     fn a_second_claim_on_a_record_is_stopped() {
-        let mut c = Coordinator::new(7);
+        let mut c = Coordinator::new(7, true);
         c.report(A, report(&[(10, "a/.*")], &[(10, "a/.*", "a/1")], &[]));
         let out = c.report(C, report(&[(30, "a/.*")], &[(30, "a/.*", "a/1")], &[]));
         assert_eq!(stops(&out), vec![(ep(C, 30), "a/1".into())]);
@@ -546,7 +557,7 @@ mod tests {
 
     #[test]
     fn a_claim_on_a_record_nobody_subscribes_to_is_stopped_after_a_few_ticks() {
-        let mut c = Coordinator::new(7);
+        let mut c = Coordinator::new(7, true);
         c.report(A, report(&[(10, "a/.*")], &[(10, "a/.*", "a/1")], &[]));
         for _ in 1..PENDING_TICKS {
             assert!(c.tick().is_empty());
@@ -556,7 +567,7 @@ mod tests {
 
     #[test]
     fn once_settled_the_coordinator_states_which_records_have_providers() {
-        let mut c = Coordinator::new(7);
+        let mut c = Coordinator::new(7, true);
         c.report(
             A,
             report(&[(10, "a/.*")], &[(10, "a/.*", "a/1")], &["a/1", "a/2"]),
@@ -572,7 +583,7 @@ mod tests {
 
     #[test]
     fn reports_are_idempotent_and_reconcile_what_changed() {
-        let mut c = Coordinator::new(7);
+        let mut c = Coordinator::new(7, true);
         let r = report(&[(10, "a/.*")], &[], &["a/1"]);
         let out = c.report(A, r.clone());
         assert_eq!(offered(&out, "a/1"), vec![ep(A, 10)]);

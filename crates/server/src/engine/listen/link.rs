@@ -213,7 +213,7 @@ impl Listening {
         st.current = view;
         st.generation += 1;
         if view == self.me {
-            let mut coordinator = Coordinator::new(rand::random());
+            let mut coordinator = Coordinator::new(rand::random(), self.shuffle);
             let directives = coordinator.report(self.me, mirror.report());
             st.coordinator = Some(coordinator);
             self.enqueue(st.generation, directives);

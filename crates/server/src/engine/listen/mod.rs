@@ -84,10 +84,13 @@ pub struct Listening {
     receiver: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
     link: OnceLock<Link>,
     response_timeout: Duration,
+    /// deepstream's `listen.shuffleProviders`, for every coordinator this node becomes.
+    shuffle: bool,
 }
 
 impl Listening {
-    pub fn new(response_timeout: Duration) -> Self {
+    /// `shuffle`: deepstream's `listen.shuffleProviders`.
+    pub fn new(response_timeout: Duration, shuffle: bool) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
         let me = rand::random();
         Listening {
@@ -95,7 +98,7 @@ impl Listening {
             mirror: Mutex::new(Mirror::default()),
             state: Mutex::new(Coordination {
                 peers: Peers::new(me, Duration::MAX),
-                coordinator: Some(Coordinator::new(rand::random())),
+                coordinator: Some(Coordinator::new(rand::random(), shuffle)),
                 generation: 0,
                 current: me,
             }),
@@ -105,6 +108,7 @@ impl Listening {
             receiver: Mutex::new(Some(receiver)),
             link: OnceLock::new(),
             response_timeout,
+            shuffle,
         }
     }
 
