@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
 fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
     #[allow(unsafe_code, reason = "a libc call with no safe wrapper in std")]
+    // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 { t as f64 } else { 100.0 }
 }
@@ -313,8 +313,8 @@ pub fn raise_fd_limit() -> u64 {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: getrlimit/setrlimit write/read the struct we pass and nothing else.
     #[allow(unsafe_code, reason = "libc calls with no safe wrapper in std")]
+    // SAFETY: getrlimit/setrlimit write/read the struct we pass and nothing else.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             return 0;

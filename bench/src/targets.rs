@@ -41,11 +41,11 @@ pub fn kill_all() {
 /// valgrind) goes with the wrapper instead of living on, holding its port, its CPU and
 /// whatever lock the harness ran under.
 fn signal_group(pid: u32, signal: i32) {
-    // SAFETY: kill(2) on the process group of a child we started.
     #[allow(
         unsafe_code,
         reason = "signalling a process group has no safe wrapper in std"
     )]
+    // SAFETY: kill(2) on the process group of a child we started.
     unsafe {
         libc::kill(-(pid as i32), signal);
     }
@@ -55,8 +55,8 @@ fn signal_group(pid: u32, signal: i32) {
 pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
     cmd.kill_on_drop(true).stdin(Stdio::null()).process_group(0);
-    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
     #[allow(unsafe_code, reason = "pre_exec and prctl have no safe form")]
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

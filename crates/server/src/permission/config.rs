@@ -319,8 +319,8 @@ mod tests {
 
     #[test]
     fn environment_variables_are_substituted() {
-        // SAFETY: tests in this module do not read this variable concurrently.
         #[allow(unsafe_code, reason = "set_var is unsafe in edition 2024")]
+        // SAFETY: tests in this module do not read this variable concurrently.
         unsafe {
             std::env::set_var("RECORDSYNC_TEST_ROLE", "admin")
         };
