@@ -74,6 +74,20 @@ if (TARGET === 'recordsync') {
         assertNoErrors(one, two, three)
       })
 
+      test('a record created by subscribing on node 3 is found at once on node 1 (has, head, snapshot)', T, async () => {
+        const [one, three] = [await open(0), await open(2)]
+        for (let i = 0; i < 5; i++) {
+          const name = uniq('cluster')
+          const r3 = three.record.getRecord(name)
+          await withTimeout(r3.whenReady(), 5000, 'ready')
+          assert.equal(r3.version, 0)
+          assert.equal(await one.record.has(name), true, `has ${name} on node 1`)
+          assert.equal(await one.record.head(name), 0, `head ${name} on node 1`)
+          assert.deepEqual(plain(await one.record.snapshot(name)), {}, `snapshot ${name} on node 1`)
+        }
+        assertNoErrors(one, three)
+      })
+
       test('a delete on node 1 reaches a subscriber on node 3', T, async () => {
         const [one, three] = [await open(0), await open(2)]
         const name = uniq('cluster')

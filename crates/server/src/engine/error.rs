@@ -9,11 +9,15 @@ use recordsync_store::StoreError;
 
 /// Why a read or subscribe failed.
 #[derive(Debug, Clone, Error)]
+#[non_exhaustive]
 pub enum EngineError {
     #[error(transparent)]
     InvalidName(#[from] NameError),
     #[error("storage failed: {0}")]
     Storage(#[from] StoreError),
+    /// A record created by subscribing could not be stored; the subscription was not made.
+    #[error("the record could not be created: {0}")]
+    NotCreated(#[source] StoreError),
     #[error("stored value of record {name:?} is not valid JSON: {reason}")]
     CorruptValue { name: String, reason: String },
     #[error("the server is shutting down")]

@@ -150,6 +150,11 @@ impl Engine {
     /// record does not exist) and whether the record has a provider; it runs under the
     /// record's lock, so whatever it queues for the client precedes every later update.
     ///
+    /// A record created here is stored before `initial` runs, as deepstream stores it
+    /// before it answers: once a client is told the record exists, every node reads it
+    /// from the store, and a restart or a crash keeps it. (If the store refuses it, the
+    /// subscription is not made: [`EngineError::NotCreated`].)
+    ///
     /// Returns the engine's copy of the name, for the subscriber to keep instead of its own.
     pub async fn subscribe(
         &self,
@@ -158,24 +163,44 @@ impl Engine {
         create: bool,
         initial: impl FnOnce(Option<Snapshot>, bool),
     ) -> Result<Arc<str>, EngineError> {
-        let held = self.acquire_loaded(name).await?;
-        let cell = &held.cell;
-        let mut st = cell.state.lock();
-        if create && st.head.is_none() {
-            self.create_empty(cell, &mut st);
+        loop {
+            let held = self.acquire_loaded(name).await?;
+            let creating = {
+                let cell = &held.cell;
+                let mut st = cell.state.lock();
+                if create && st.visible.is_none() {
+                    // Nothing committed yet: create it, or wait for the creation (another
+                    // subscriber's, or a first write) already on its way to the store.
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    if st.in_flight() == 0 {
+                        self.create_empty(cell, &mut st, tx);
+                    } else {
+                        st.after_in_flight(Box::new(move |_| drop(tx.send(Ok(())))));
+                    }
+                    rx
+                } else {
+                    let snapshot = st.visible.as_ref().map(|v| Snapshot {
+                        version: v.version,
+                        data: v.json.clone(),
+                    });
+                    if st.subscribers.is_empty() {
+                        self.listening.record_subscribed(&cell.name);
+                    }
+                    if !st.is_subscribed(subscriber.id()) {
+                        st.subscribers.push(subscriber);
+                    }
+                    initial(snapshot, self.listening.has_provider(&cell.name));
+                    return Ok(cell.name.clone());
+                }
+            };
+            drop(held);
+            // Then look again: the store has the last word (another node may have created
+            // the record first, or deleted it since).
+            creating
+                .await
+                .map_err(|_| EngineError::Shutdown)?
+                .map_err(EngineError::NotCreated)?;
         }
-        let snapshot = st.visible.as_ref().map(|v| Snapshot {
-            version: v.version,
-            data: v.json.clone(),
-        });
-        if st.subscribers.is_empty() {
-            self.listening.record_subscribed(&cell.name);
-        }
-        if !st.is_subscribed(subscriber.id()) {
-            st.subscribers.push(subscriber);
-        }
-        initial(snapshot, self.listening.has_provider(&cell.name));
-        Ok(cell.name.clone())
     }
 
     /// Ends a subscription. Returns whether there was one.
@@ -831,16 +856,23 @@ impl Engine {
     }
 
     /// Creates `{}` at version 0 (deepstream's record created by subscribing) and stores it.
-    fn create_empty(&self, cell: &Arc<Cell>, st: &mut CellState) {
+    ///
+    /// It is accepted at once (`head`: later writes build on it) and visible once
+    /// committed, like any write. `stored` is told the outcome: `Ok` when the record was
+    /// stored, or another node had created it first (the cell then reloads it), `Err` when
+    /// the store failed.
+    fn create_empty(
+        &self,
+        cell: &Arc<Cell>,
+        st: &mut CellState,
+        stored: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    ) {
         let now = now_ms();
-        let record = Record::empty(now);
-        let json: Arc<str> = Arc::from("{}");
         st.head = Some(Head {
-            record,
-            json: json.clone(),
+            record: Record::empty(now),
+            json: Arc::from("{}"),
             stored: true,
         });
-        st.visible = Some(Visible { version: 0, json });
         st.submitted += 1;
         let engine = self.self_ref();
         let cell = cell.clone();
@@ -857,30 +889,40 @@ impl Engine {
                 entry: None,
             },
             Box::new(move |outcome| {
-                {
+                let mut refetch = false;
+                let result = {
                     let mut st = cell.state.lock();
-                    st.complete_one();
-                    match outcome {
+                    let result = match outcome {
                         Ok(WriteOutcome::Committed) => {
+                            st.visible = Some(Visible {
+                                version: 0,
+                                json: Arc::from("{}"),
+                            });
                             if let Some(engine) = &engine {
                                 engine.announce(&cell.name, 0, None, false);
                             }
+                            Ok(())
                         }
                         Ok(WriteOutcome::Conflict { .. }) => {
                             // Another node created it first: take its state from the store.
                             st.loaded = false;
-                            drop(st);
-                            if let Some(engine) = &engine {
-                                engine.refetch(&cell.name);
-                            }
+                            refetch = true;
+                            Ok(())
                         }
                         Err(e) => {
                             tracing::warn!(record = %cell.name, "creating an empty record failed: {e}");
                             st.loaded = false;
+                            Err(e)
                         }
-                    }
-                }
+                    };
+                    st.complete_one();
+                    result
+                };
+                let _ = stored.send(result);
                 if let Some(engine) = engine {
+                    if refetch {
+                        engine.refetch(&cell.name);
+                    }
                     engine.evict_if_idle(&cell);
                 }
             }),

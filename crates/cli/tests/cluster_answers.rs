@@ -1,0 +1,94 @@
+//! Issue 12, as a user runs it: three real `recordsync serve` processes on one PostgreSQL
+//! schema, joined by Redis, then NATS (the machine's shared servers: the topics are scoped
+//! by data sets made for these tests). What a client on one node is told must hold on
+//! every node:
+//!
+//! - a record created by subscribing on node 3 is at once found by `has`, `head` and
+//!   `snapshot` on node 1 (`true`, `0`, `{}`), as in a deepstream cluster.
+
+#[path = "../../server/tests/support/mod.rs"]
+mod support;
+
+mod process;
+
+use serde_json::{Value, json};
+
+use process::ServerProcess;
+use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_store::postgres::testing::TestSchema;
+use support::{RawClient, json_value};
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+const NATS: &str = "nats://127.0.0.1:4222";
+
+/// Three nodes on `schema` and `bus`, each with an empty data directory of its own.
+fn three_nodes(schema: &TestSchema, bus: &str) -> Vec<(ServerProcess, tempfile::TempDir)> {
+    (0..3)
+        .map(|_| ServerProcess::start_node(&schema.url(), bus))
+        .collect()
+}
+
+fn subscribe_request(names: &[String]) -> RecordMessage {
+    RecordMessage {
+        names: names.to_vec(),
+        correlation_id: Some("s".into()),
+        ..RecordMessage::new(RecordAction::SubscribeCreateAndRead)
+    }
+}
+
+/// HEAD and READ of `name` as a deepstream client's `head`/`has` and `snapshot` send them.
+async fn head_and_snapshot(c: &mut RawClient, name: &str) -> (i32, Option<i32>, Value) {
+    let head = c.head(name).await;
+    c.send(RecordMessage::named(RecordAction::Read, name)).await;
+    let read = c.recv_record().await;
+    assert_eq!(read.action, RecordAction::ReadResponse as i32, "{read:?}");
+    (head, read.version, json_value(&read.data))
+}
+
+async fn subscribed_records_are_found_on_every_node(bus: &str, tag: &str) {
+    let schema = TestSchema::new(&format!("cli_subscribed_{tag}"));
+    let nodes = three_nodes(&schema, bus);
+    let mut subscriber = RawClient::connect(&nodes[2].0.addr).await;
+    let mut reader = RawClient::connect(&nodes[0].0.addr).await;
+
+    // One at a time: each is looked for on node 1 as soon as node 3 answers.
+    for i in 0..10 {
+        let name = format!("alone/{i}");
+        let read = subscriber.subscribe(&name).await;
+        assert_eq!((read.version, json_value(&read.data)), (Some(0), json!({})));
+        assert_eq!(
+            head_and_snapshot(&mut reader, &name).await,
+            (0, Some(0), json!({})),
+            "{name} on node 1"
+        );
+    }
+    // Several in one request, as the deepstream client batches them.
+    let names: Vec<String> = (0..10).map(|i| format!("together/{i}")).collect();
+    subscriber.send(subscribe_request(&names)).await;
+    let ack = subscriber.recv_record().await;
+    assert_eq!(ack.is_ack, Some(true), "{ack:?}");
+    let mut answered = Vec::new();
+    while answered.len() < names.len() {
+        let read = subscriber.recv_action(RecordAction::ReadResponse).await;
+        assert_eq!((read.version, json_value(&read.data)), (Some(0), json!({})));
+        let name = read.name.expect("a READ_RESPONSE names its record");
+        assert_eq!(
+            head_and_snapshot(&mut reader, &name).await,
+            (0, Some(0), json!({})),
+            "{name} on node 1"
+        );
+        answered.push(name);
+    }
+    answered.sort();
+    assert_eq!(answered, names);
+}
+
+#[tokio::test]
+async fn a_record_created_by_subscribing_is_found_on_every_node_redis() {
+    subscribed_records_are_found_on_every_node(REDIS, "redis").await;
+}
+
+#[tokio::test]
+async fn a_record_created_by_subscribing_is_found_on_every_node_nats() {
+    subscribed_records_are_found_on_every_node(NATS, "nats").await;
+}
