@@ -88,6 +88,24 @@ if (TARGET === 'recordsync') {
         assertNoErrors(one, three)
       })
 
+      test('setDataWithAck from every node at once, round after round: every write is acknowledged', T, async () => {
+        // Each write takes "the next version"; many lose the race for it to another node,
+        // some again and again. deepstream never refuses such a write, and the client
+        // ignores a VERSION_EXISTS answer to one: the promise would never settle.
+        const writers = []
+        for (const node of [0, 1, 2, 0, 1, 2]) writers.push(await open(node))
+        const name = uniq('cluster')
+        const ROUNDS = 8
+        const AT_ONCE = 8
+        for (let round = 0; round < ROUNDS; round++) {
+          await withTimeout(Promise.all(writers.flatMap((c, w) =>
+            Array.from({ length: AT_ONCE }, (_, i) => c.record.setDataWithAck(name, `w${w}`, round * AT_ONCE + i)))),
+          10000, `every write of round ${round} acknowledged`)
+        }
+        assert.equal(await writers[0].record.head(name), ROUNDS * AT_ONCE * writers.length)
+        assertNoErrors(...writers)
+      })
+
       test('a delete on node 1 reaches a subscriber on node 3', T, async () => {
         const [one, three] = [await open(0), await open(2)]
         const name = uniq('cluster')

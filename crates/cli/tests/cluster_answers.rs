@@ -4,7 +4,11 @@
 //! every node:
 //!
 //! - a record created by subscribing on node 3 is at once found by `has`, `head` and
-//!   `snapshot` on node 1 (`true`, `0`, `{}`), as in a deepstream cluster.
+//!   `snapshot` on node 1 (`true`, `0`, `{}`), as in a deepstream cluster;
+//! - a write for "the next version" (`-1`, what `setData` sends) is always acknowledged,
+//!   however many races for its version it loses to other nodes: deepstream never
+//!   refuses one, and `@deepstream/client` drops a VERSION_EXISTS answer to it, so its
+//!   `setDataWithAck` would wait forever.
 
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
@@ -91,4 +95,69 @@ async fn a_record_created_by_subscribing_is_found_on_every_node_redis() {
 #[tokio::test]
 async fn a_record_created_by_subscribing_is_found_on_every_node_nats() {
     subscribed_records_are_found_on_every_node(NATS, "nats").await;
+}
+
+/// Two writers on each of the three nodes send several acknowledged writes for the next
+/// version at once to one record, round after round, so that many lose the race for their
+/// version to other nodes, some again and again. Every one is acknowledged, and the record
+/// ends with all of them.
+async fn next_version_writes_are_all_acknowledged(bus: &str, tag: &str) {
+    const ROUNDS: usize = 10;
+    const PIPELINED: usize = 8;
+    let schema = TestSchema::new(&format!("cli_next_version_{tag}"));
+    let nodes = three_nodes(&schema, bus);
+    let name = "contended";
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        for (node, _) in &nodes {
+            writers.push(RawClient::connect(&node.addr).await);
+        }
+    }
+    for round in 0..ROUNDS {
+        for (w, c) in writers.iter_mut().enumerate() {
+            for i in 0..PIPELINED {
+                c.send(RecordMessage {
+                    is_write_ack: Some(true),
+                    correlation_id: Some(format!("{round}/{i}")),
+                    path: Some(format!("w{w}")),
+                    data: Some((round * PIPELINED + i).to_string()),
+                    version: Some(-1),
+                    ..RecordMessage::named(RecordAction::CreateAndPatch, name)
+                })
+                .await;
+            }
+        }
+        for (w, c) in writers.iter_mut().enumerate() {
+            let mut answered = Vec::new();
+            for _ in 0..PIPELINED {
+                let reply = c.recv_record().await;
+                assert_eq!(
+                    reply.action,
+                    RecordAction::WriteAcknowledgement as i32,
+                    "writer {w} (node {}): {reply:?}",
+                    w % 3 + 1
+                );
+                answered.extend(reply.correlation_id);
+            }
+            answered.sort();
+            let sent: Vec<String> = (0..PIPELINED).map(|i| format!("{round}/{i}")).collect();
+            assert_eq!(answered, sent, "writer {w}");
+        }
+    }
+    let writes = (ROUNDS * PIPELINED * writers.len()) as i32;
+    for (node, _) in &nodes {
+        let mut reader = RawClient::connect(&node.addr).await;
+        let (head, version, _) = head_and_snapshot(&mut reader, name).await;
+        assert_eq!((head, version), (writes, Some(writes)), "on {}", node.addr);
+    }
+}
+
+#[tokio::test]
+async fn next_version_writes_from_three_nodes_are_all_acknowledged_redis() {
+    next_version_writes_are_all_acknowledged(REDIS, "redis").await;
+}
+
+#[tokio::test]
+async fn next_version_writes_from_three_nodes_are_all_acknowledged_nats() {
+    next_version_writes_are_all_acknowledged(NATS, "nats").await;
 }

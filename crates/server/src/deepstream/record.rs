@@ -16,7 +16,7 @@ use recordsync_core::{WriteOp, op::PathWrite};
 use recordsync_protocol::{RecordAction, RecordMessage};
 
 use super::session::{Session, version_on_wire};
-use crate::engine::{Engine, EngineError, Snapshot, WriteFailure};
+use crate::engine::{Engine, EngineError, Snapshot, WriteDone, WriteFailure};
 use crate::permission::{Data, Guard};
 use recordsync_core::valve::RuleType;
 
@@ -340,7 +340,7 @@ impl RecordTopic {
                 &name,
                 op,
                 version,
-                Box::new(move |result| {
+                WriteDone::new(move |result| {
                     drop(permit);
                     reply_to_write(
                         &session,
@@ -383,7 +383,7 @@ impl RecordTopic {
             .delete(
                 self.session.id,
                 &name,
-                Box::new(move |result| {
+                WriteDone::new(move |result| {
                     reply_to_write(
                         &session,
                         &request,

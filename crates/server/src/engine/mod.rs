@@ -18,6 +18,7 @@ pub mod event;
 pub mod listen;
 #[cfg(test)]
 mod tests;
+mod write_done;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -37,6 +38,7 @@ use cell::{Cell, CellState, Head, Visible};
 pub use error::{EngineError, WriteFailure};
 pub use event::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
 use listen::Listening;
+pub use write_done::WriteDone;
 
 const SHARDS: usize = 64;
 
@@ -53,10 +55,6 @@ pub struct Snapshot {
     /// The value as JSON text.
     pub data: Arc<str>,
 }
-
-/// Called once when a write or delete has been committed (with the new version) or
-/// refused. Runs on the committer task: it must not block.
-pub type WriteDone = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
 
 pub struct Engine {
     store: Arc<dyn Store>,
@@ -275,9 +273,12 @@ impl Engine {
         self.write_attempt(writer, name, op, version, done, 0).await;
     }
 
-    /// Writes lost to another node are tried again (from the reloaded state) this often
-    /// before the writer is told VERSION_EXISTS.
-    const RETRIES: u8 = 3;
+    /// How often a write that lost the race for its version to another node is tried,
+    /// each time against the state reloaded from the store. Every lost race means a
+    /// write of another node's landed in between (or this node's create of the record
+    /// lost), so a write that loses this often meets sustained contention, and is
+    /// answered rather than tried forever.
+    const MAX_ATTEMPTS: u32 = 64;
 
     /// Boxed so that a retry can run it again from inside its own commit callback.
     fn write_attempt<'a>(
@@ -287,12 +288,12 @@ impl Engine {
         op: WriteOp,
         version: i64,
         done: WriteDone,
-        attempt: u8,
+        attempt: u32,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
             let held = match self.acquire_loaded(name).await {
                 Ok(held) => held,
-                Err(e) => return done(Err(e.into())),
+                Err(e) => return done.answer(Err(e.into())),
             };
             let cell = held.cell.clone();
             let mut st = cell.state.lock();
@@ -316,17 +317,17 @@ impl Engine {
                     st.after_in_flight(Box::new(move |visible| {
                         let (version, data) =
                             visible.map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
-                        done(Err(WriteFailure::VersionExists { version, data }));
+                        done.answer(Err(WriteFailure::VersionExists { version, data }));
                     }));
                     return;
                 }
                 Err(WriteError::InvalidVersion { requested, current }) => {
                     drop(st);
-                    return done(Err(WriteFailure::InvalidVersion { requested, current }));
+                    return done.answer(Err(WriteFailure::InvalidVersion { requested, current }));
                 }
                 Err(WriteError::Op(e)) => {
                     drop(st);
-                    return done(Err(e.into()));
+                    return done.answer(Err(e.into()));
                 }
             };
             let json: Arc<str> = value_json(&op, &record.data);
@@ -387,9 +388,7 @@ impl Engine {
                                 Ok(new_version)
                             }
                             Ok(WriteOutcome::Conflict { .. }) => {
-                                // Another node wrote this version first. The client is told
-                                // as on one node — VERSION_EXISTS with the stored state — once
-                                // the record is reloaded (which also sends it the winner).
+                                // Another node wrote this version first: tried again below.
                                 st.loaded = false;
                                 Err(None)
                             }
@@ -403,44 +402,46 @@ impl Engine {
                     };
                     match result {
                         Ok(version) => {
-                            done(Ok(version));
+                            done.answer(Ok(version));
                             if let Some(engine) = engine {
                                 engine.evict_if_idle(&engine_cell);
                             }
                         }
-                        Err(Some(failure)) => done(Err(failure)),
+                        Err(Some(failure)) => done.answer(Err(failure)),
                         Err(None) => match engine {
+                            // The store held another version than this write was based on:
+                            // another node wrote first, or an earlier write it was queued
+                            // behind (say, two nodes creating the same record) lost. Run it
+                            // again against the stored state: it succeeds if it still
+                            // applies, and otherwise is refused exactly as on one node,
+                            // after the winner has been published here.
                             Some(engine) => {
                                 tokio::spawn(async move {
-                                    // The store held another version than this write was based
-                                    // on: another node wrote first, or an earlier write it was
-                                    // queued behind (say, two nodes creating the same record)
-                                    // lost. Run it again against the stored state: it succeeds
-                                    // if it still applies, and otherwise is refused exactly as
-                                    // on one node, after the winner has been published here.
-                                    let op = announced_op
-                                        .as_deref()
-                                        .and_then(|t| serde_json::from_str::<WriteOp>(t).ok());
-                                    match op {
-                                        Some(op) if attempt < Self::RETRIES => {
-                                            engine
-                                                .write_attempt(
-                                                    writer,
-                                                    &engine_cell.name,
-                                                    op,
-                                                    version,
-                                                    done,
-                                                    attempt + 1,
-                                                )
-                                                .await;
-                                        }
-                                        _ => done(Err(engine
-                                            .conflict_reply(&engine_cell.name)
-                                            .await)),
+                                    let attempts = attempt + 1;
+                                    if attempts < Self::MAX_ATTEMPTS {
+                                        engine
+                                            .write_attempt(
+                                                writer,
+                                                &engine_cell.name,
+                                                op,
+                                                version,
+                                                done,
+                                                attempts,
+                                            )
+                                            .await;
+                                    } else if version == -1 {
+                                        // "The next version" names none to conflict with:
+                                        // VERSION_EXISTS would be a refusal deepstream
+                                        // never gives, which its clients drop unanswered.
+                                        done.answer(Err(WriteFailure::Contended { attempts }));
+                                    } else {
+                                        let failure =
+                                            engine.conflict_reply(&engine_cell.name).await;
+                                        done.answer(Err(failure));
                                     }
                                 });
                             }
-                            None => done(Err(WriteFailure::NotStored(
+                            None => done.answer(Err(WriteFailure::NotStored(
                                 "the server is shutting down".into(),
                             ))),
                         },
@@ -457,13 +458,13 @@ impl Engine {
     pub async fn delete(&self, deleter: u64, name: &str, done: WriteDone) {
         let held = match self.acquire_loaded(name).await {
             Ok(held) => held,
-            Err(e) => return done(Err(e.into())),
+            Err(e) => return done.answer(Err(e.into())),
         };
         let cell = held.cell.clone();
         let mut st = cell.state.lock();
         let Some(head) = st.head.take() else {
             drop(st);
-            return done(Ok(0));
+            return done.answer(Ok(0));
         };
         let version = head.record.version;
         // Only those subscribed now are told and unsubscribed: a client that subscribes
@@ -511,7 +512,7 @@ impl Engine {
                     st.complete_one();
                     result
                 };
-                done(result);
+                done.answer(result);
                 if let Some(engine) = engine {
                     engine.evict_if_idle(&engine_cell);
                 }
