@@ -103,6 +103,10 @@ if (TARGET === 'recordsync') {
           10000, `every write of round ${round} acknowledged`)
         }
         assert.equal(await writers[0].record.head(name), ROUNDS * AT_ONCE * writers.length)
+        // A write tried again never overtakes a later one: each field holds its last value.
+        const last = ROUNDS * AT_ONCE - 1
+        assert.deepEqual(plain(await writers[0].record.snapshot(name)),
+          Object.fromEntries(writers.map((_, w) => [`w${w}`, last])))
         assertNoErrors(...writers)
       })
 

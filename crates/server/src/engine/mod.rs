@@ -2,20 +2,23 @@
 //!
 //! Front doors turn wire messages into calls here and turn [`RecordEvent`]s and call
 //! results back into wire messages. The engine guarantees, per record:
-//! - writes are checked and applied strictly in arrival order (the cell lock);
+//! - writes are checked and applied strictly in arrival order (the cell lock), also when
+//!   some must be tried again after losing a race to another node ([`retry`]);
 //! - a write is acknowledged, and published to subscribers, only after the store has
 //!   committed it durably (the group committer calls back in submission order, so
 //!   subscribers see versions in order);
 //! - a new subscriber sees exactly the committed versions after the one it was sent.
 //!
 //! Module map: `cell` (one record's in-memory state), [`event`] (what subscribers get),
-//! [`error`] (what can go wrong), [`listen`] (active providers).
+//! [`error`] (what can go wrong), [`listen`] (active providers), [`cluster`] (news between
+//! nodes), [`retry`] (writes tried again, in order), [`WriteDone`] (every write answered).
 
 mod cell;
 pub mod cluster;
 pub mod error;
 pub mod event;
 pub mod listen;
+mod retry;
 #[cfg(test)]
 mod tests;
 mod write_done;
@@ -38,6 +41,7 @@ use cell::{Cell, CellState, Head, Visible};
 pub use error::{EngineError, WriteFailure};
 pub use event::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
 use listen::Listening;
+use retry::{PendingWrite, Queued, Settled};
 pub use write_done::WriteDone;
 
 const SHARDS: usize = 64;
@@ -270,33 +274,59 @@ impl Engine {
     /// subscriber `writer` (who does not receive its own write back). `done` is called
     /// exactly once: after the durable commit, or as soon as the write is refused.
     pub async fn write(&self, writer: u64, name: &str, op: WriteOp, version: i64, done: WriteDone) {
-        self.write_attempt(writer, name, op, version, done, 0).await;
+        let write = PendingWrite {
+            seq: None,
+            writer,
+            op,
+            version,
+            done,
+            lost: 0,
+        };
+        self.write_attempt(name, write, None).await;
     }
 
-    /// How often a write that lost the race for its version to another node is tried,
-    /// each time against the state reloaded from the store. Every lost race means a
-    /// write of another node's landed in between (or this node's create of the record
-    /// lost), so a write that loses this often meets sustained contention, and is
-    /// answered rather than tried forever.
-    const MAX_ATTEMPTS: u32 = 64;
+    /// How often a write may lose the race for its version to another node, each time
+    /// tried again on the state reloaded from the store. Each lost race means a write of
+    /// another node's landed in between (or this node's create of the record lost), so a
+    /// write that loses this often meets sustained contention, and is refused rather than
+    /// tried forever.
+    const MAX_LOST_RACES: u32 = 64;
 
-    /// Boxed so that a retry can run it again from inside its own commit callback.
+    /// Checks `write` against the record and submits it (or refuses it). A write that
+    /// arrives while the record's writes are being tried again queues behind them, and
+    /// one that loses the race for its version is queued to be tried again (see
+    /// [`retry`]); `settled`, given for a write taken from that queue, is dropped once it
+    /// is committed, refused or queued again.
+    ///
+    /// Boxed: its commit callback may start the queue's task, which runs this again.
     fn write_attempt<'a>(
         &'a self,
-        writer: u64,
         name: &'a str,
-        op: WriteOp,
-        version: i64,
-        done: WriteDone,
-        attempt: u32,
+        mut write: PendingWrite,
+        settled: Option<Settled>,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
             let held = match self.acquire_loaded(name).await {
                 Ok(held) => held,
-                Err(e) => return done.answer(Err(e.into())),
+                Err(e) => return write.done.answer(Err(e.into())),
             };
             let cell = held.cell.clone();
             let mut st = cell.state.lock();
+            if write.seq.is_none() {
+                let seq = st.arrive();
+                write.seq = Some(seq);
+                if st.retrying {
+                    // Earlier writes are being tried again: this one must not overtake.
+                    st.retries.insert(seq, Queued::Write(write));
+                    return;
+                }
+            }
+            let PendingWrite {
+                writer,
+                ref op,
+                version,
+                ..
+            } = write;
             let now = now_ms();
             if st.head.is_none() {
                 // deepstream writes to a record nobody created as if it were `{}` at version 0.
@@ -309,11 +339,12 @@ impl Engine {
             let head = st.head.as_mut().expect("set above");
             let base = head.record.version;
             let mut record = head.record.clone();
-            let new_version = match record.write(&op, version, now) {
+            let new_version = match record.write(op, version, now) {
                 Ok(v) => v,
                 Err(WriteError::VersionExists { .. }) => {
                     // The writer must hear of every write before this refusal first: a
                     // deepstream client merges against the state it has been sent.
+                    let done = write.done;
                     st.after_in_flight(Box::new(move |visible| {
                         let (version, data) =
                             visible.map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
@@ -323,19 +354,21 @@ impl Engine {
                 }
                 Err(WriteError::InvalidVersion { requested, current }) => {
                     drop(st);
-                    return done.answer(Err(WriteFailure::InvalidVersion { requested, current }));
+                    return write
+                        .done
+                        .answer(Err(WriteFailure::InvalidVersion { requested, current }));
                 }
                 Err(WriteError::Op(e)) => {
                     drop(st);
-                    return done.answer(Err(e.into()));
+                    return write.done.answer(Err(e.into()));
                 }
             };
-            let json: Arc<str> = value_json(&op, &record.data);
-            let change = change_of(&op, &json);
-            let op_json = serde_json::to_string(&op).expect("ops serialise");
+            let json: Arc<str> = value_json(op, &record.data);
+            let change = change_of(op, &json);
+            let op_json = serde_json::to_string(op).expect("ops serialise");
             // Other nodes get the op as the journal has it; only clusters pay for the copy.
             let announced_op = self.cluster.get().map(|_| op_json.clone());
-            let write = Write::Put {
+            let stored = Write::Put {
                 record: StoredRecord {
                     name: cell.name.to_string(),
                     version: new_version,
@@ -359,93 +392,68 @@ impl Engine {
             let engine_cell = cell.clone();
             let engine = self.self_ref();
             self.committer.submit(
-                write,
+                stored,
                 Box::new(move |outcome| {
-                    let result = {
-                        let mut st = engine_cell.state.lock();
-                        let result = match outcome {
-                            Ok(WriteOutcome::Committed) => {
-                                st.visible = Some(Visible {
+                    let mut st = engine_cell.state.lock();
+                    let result = match outcome {
+                        Ok(WriteOutcome::Committed) => {
+                            st.visible = Some(Visible {
+                                version: new_version,
+                                json,
+                            });
+                            let event = RecordEvent::new(
+                                engine_cell.name.clone(),
+                                EventKind::Changed {
                                     version: new_version,
-                                    json,
-                                });
-                                let event = RecordEvent::new(
-                                    engine_cell.name.clone(),
-                                    EventKind::Changed {
-                                        version: new_version,
-                                        change,
-                                    },
+                                    change,
+                                },
+                            );
+                            st.publish(&event, Some(writer));
+                            if let Some(engine) = &engine {
+                                engine.announce(
+                                    &engine_cell.name,
+                                    new_version,
+                                    announced_op.as_deref(),
+                                    false,
                                 );
-                                st.publish(&event, Some(writer));
-                                if let Some(engine) = &engine {
-                                    engine.announce(
-                                        &engine_cell.name,
-                                        new_version,
-                                        announced_op.as_deref(),
-                                        false,
-                                    );
-                                }
-                                Ok(new_version)
                             }
-                            Ok(WriteOutcome::Conflict { .. }) => {
-                                // Another node wrote this version first: tried again below.
-                                st.loaded = false;
-                                Err(None)
-                            }
-                            Err(e) => {
-                                st.loaded = false;
-                                Err(Some(WriteFailure::NotStored(e.to_string())))
-                            }
-                        };
-                        st.complete_one();
-                        result
-                    };
-                    match result {
-                        Ok(version) => {
-                            done.answer(Ok(version));
-                            if let Some(engine) = engine {
-                                engine.evict_if_idle(&engine_cell);
-                            }
+                            Ok(new_version)
                         }
-                        Err(Some(failure)) => done.answer(Err(failure)),
-                        Err(None) => match engine {
-                            // The store held another version than this write was based on:
-                            // another node wrote first, or an earlier write it was queued
-                            // behind (say, two nodes creating the same record) lost. Run it
-                            // again against the stored state: it succeeds if it still
+                        Ok(WriteOutcome::Conflict { .. }) => {
+                            // Another node wrote first, or an earlier write this one was
+                            // queued behind (say, this node's create of the record) lost.
+                            // Tried again on the stored state: it succeeds if it still
                             // applies, and otherwise is refused exactly as on one node,
                             // after the winner has been published here.
-                            Some(engine) => {
-                                tokio::spawn(async move {
-                                    let attempts = attempt + 1;
-                                    if attempts < Self::MAX_ATTEMPTS {
-                                        engine
-                                            .write_attempt(
-                                                writer,
-                                                &engine_cell.name,
-                                                op,
-                                                version,
-                                                done,
-                                                attempts,
-                                            )
-                                            .await;
-                                    } else if version == -1 {
-                                        // "The next version" names none to conflict with:
-                                        // VERSION_EXISTS would be a refusal deepstream
-                                        // never gives, which its clients drop unanswered.
-                                        done.answer(Err(WriteFailure::Contended { attempts }));
-                                    } else {
-                                        let failure =
-                                            engine.conflict_reply(&engine_cell.name).await;
-                                        done.answer(Err(failure));
-                                    }
-                                });
+                            st.loaded = false;
+                            write.lost += 1;
+                            if write.lost >= Self::MAX_LOST_RACES {
+                                Err(WriteFailure::Contended {
+                                    attempts: write.lost,
+                                })
+                            } else if let Some(engine) = &engine {
+                                st.complete_one();
+                                engine.retry_later(&engine_cell, &mut st, write);
+                                return; // `settled` is dropped now that it is queued
+                            } else {
+                                Err(WriteFailure::NotStored(
+                                    "the server is shutting down".into(),
+                                ))
                             }
-                            None => done.answer(Err(WriteFailure::NotStored(
-                                "the server is shutting down".into(),
-                            ))),
-                        },
+                        }
+                        Err(e) => {
+                            st.loaded = false;
+                            Err(WriteFailure::NotStored(e.to_string()))
+                        }
+                    };
+                    st.complete_one();
+                    drop(st);
+                    let committed = result.is_ok();
+                    write.done.answer(result);
+                    if let (true, Some(engine)) = (committed, engine) {
+                        engine.evict_if_idle(&engine_cell);
                     }
+                    drop(settled);
                 }),
             );
             drop(st);
@@ -456,12 +464,31 @@ impl Engine {
     /// Deletes the record and its journal. Every subscriber but `deleter` is told, and all
     /// subscriptions end. Deleting a record that does not exist succeeds, as in deepstream.
     pub async fn delete(&self, deleter: u64, name: &str, done: WriteDone) {
+        self.delete_now(deleter, name, done, None).await;
+    }
+
+    /// [`delete`](Self::delete); `settled`, given for a delete taken from the record's
+    /// queue of writes to try again (see [`retry`]), is dropped once it is committed or
+    /// refused.
+    pub(crate) async fn delete_now(
+        &self,
+        deleter: u64,
+        name: &str,
+        done: WriteDone,
+        settled: Option<Settled>,
+    ) {
         let held = match self.acquire_loaded(name).await {
             Ok(held) => held,
             Err(e) => return done.answer(Err(e.into())),
         };
         let cell = held.cell.clone();
         let mut st = cell.state.lock();
+        if settled.is_none() && st.retrying {
+            // Earlier writes are being tried again: the delete must not overtake them.
+            let seq = st.arrive();
+            st.retries.insert(seq, Queued::Delete { deleter, done });
+            return;
+        }
         let Some(head) = st.head.take() else {
             drop(st);
             return done.answer(Ok(0));
@@ -516,6 +543,7 @@ impl Engine {
                 if let Some(engine) = engine {
                     engine.evict_if_idle(&engine_cell);
                 }
+                drop(settled);
             }),
         );
     }
@@ -633,22 +661,6 @@ impl Engine {
         }
         for name in subscribed {
             self.refetch(&name);
-        }
-    }
-
-    /// What a writer that lost a race with another node is told: VERSION_EXISTS with the
-    /// stored state, after reloading it (the reload also publishes it to subscribers).
-    async fn conflict_reply(&self, name: &str) -> WriteFailure {
-        match self.acquire_loaded(name).await {
-            Ok(held) => {
-                let st = held.cell.state.lock();
-                let (version, data) = st
-                    .visible
-                    .as_ref()
-                    .map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
-                WriteFailure::VersionExists { version, data }
-            }
-            Err(e) => e.into(),
         }
     }
 
