@@ -97,6 +97,42 @@ if (TARGET === 'recordsync') {
         assertNoErrors(one, two, three)
       })
 
+      test('a record created by subscribing on node 3 is found at once on node 1 (has, head, snapshot)', T, async () => {
+        const [one, three] = [await open(0), await open(2)]
+        for (let i = 0; i < 5; i++) {
+          const name = uniq('cluster')
+          const r3 = three.record.getRecord(name)
+          await withTimeout(r3.whenReady(), 5000, 'ready')
+          assert.equal(r3.version, 0)
+          assert.equal(await one.record.has(name), true, `has ${name} on node 1`)
+          assert.equal(await one.record.head(name), 0, `head ${name} on node 1`)
+          assert.deepEqual(plain(await one.record.snapshot(name)), {}, `snapshot ${name} on node 1`)
+        }
+        assertNoErrors(one, three)
+      })
+
+      test('setDataWithAck from every node at once, round after round: every write is acknowledged', T, async () => {
+        // Each write takes "the next version"; many lose the race for it to another node,
+        // some again and again. deepstream never refuses such a write, and the client
+        // ignores a VERSION_EXISTS answer to one: the promise would never settle.
+        const writers = []
+        for (const node of [0, 1, 2, 0, 1, 2]) writers.push(await open(node))
+        const name = uniq('cluster')
+        const ROUNDS = 8
+        const AT_ONCE = 8
+        for (let round = 0; round < ROUNDS; round++) {
+          await withTimeout(Promise.all(writers.flatMap((c, w) =>
+            Array.from({ length: AT_ONCE }, (_, i) => c.record.setDataWithAck(name, `w${w}`, round * AT_ONCE + i)))),
+          10000, `every write of round ${round} acknowledged`)
+        }
+        assert.equal(await writers[0].record.head(name), ROUNDS * AT_ONCE * writers.length)
+        // A write tried again never overtakes a later one: each field holds its last value.
+        const last = ROUNDS * AT_ONCE - 1
+        assert.deepEqual(plain(await writers[0].record.snapshot(name)),
+          Object.fromEntries(writers.map((_, w) => [`w${w}`, last])))
+        assertNoErrors(...writers)
+      })
+
       test('a delete on node 1 reaches a subscriber on node 3', T, async () => {
         const [one, three] = [await open(0), await open(2)]
         const name = uniq('cluster')

@@ -368,6 +368,17 @@ test('head: version of an existing record (0 when created by subscribing); -1 fo
   assertNoErrors(a, b)
 })
 
+test('a record created by subscribing is {} at version 0 for every other client: has, head, snapshot', T, async () => {
+  const [a, b] = await ctx.clients(2)
+  const name = uniq('rec')
+  const [ra] = await ready(a.record.getRecord(name))
+  assert.strictEqual(ra.version, 0)
+  assert.strictEqual(await b.record.has(name), true)
+  assert.strictEqual(await b.record.head(name), 0)
+  assert.deepEqual(plain(await b.record.snapshot(name)), {})
+  assertNoErrors(a, b)
+})
+
 test('setData with a callback on a record nobody subscribes to creates it at version 1', T, async () => {
   const [a, b] = await ctx.clients(2)
   const name = uniq('rec')

@@ -129,6 +129,13 @@ async fn records_outlive_a_killed_node() {
         Some(r#"{"n":5,"z":"last","a":"first"}"#)
     );
     assert_eq!(b.head("empty/one").await, 0);
+    b.send(RecordMessage::named(RecordAction::Read, "empty/one"))
+        .await;
+    let empty = b.recv_record().await;
+    assert_eq!(
+        (empty.action, empty.version, empty.data.as_deref()),
+        (RecordAction::ReadResponse as i32, Some(0), Some("{}"))
+    );
     assert_eq!(b.head("never/made").await, -1);
     for (name, version) in acked.lock().await.iter() {
         b.send(RecordMessage::named(RecordAction::Read, name.as_str()))

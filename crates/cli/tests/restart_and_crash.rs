@@ -53,6 +53,17 @@ async fn records_survive_a_clean_restart() {
         0,
         "a record created by subscribing is kept too"
     );
+    b.send(RecordMessage::named(RecordAction::Read, "empty/one"))
+        .await;
+    let empty = b.recv_record().await;
+    assert_eq!(
+        (empty.action, empty.version, json_value(&empty.data)),
+        (
+            RecordAction::ReadResponse as i32,
+            Some(0),
+            serde_json::json!({})
+        )
+    );
     assert_eq!(b.head("never/made").await, -1);
 }
 

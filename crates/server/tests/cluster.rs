@@ -723,3 +723,55 @@ async fn values_nested_to_the_limit_cross_the_bus_and_load_from_the_store() {
     assert_eq!(read.version, Some(2));
     assert_eq!(depth(&json_value(&read.data)), MAX_DEPTH);
 }
+
+/// Issue 12: "a record created by subscribing is missing on the other nodes". It must be
+/// stored before its subscriber is told it exists (deepstream stores it before it
+/// answers), so that from then on every node finds it: HEAD 0 and READ `{}` at version 0
+/// (a deepstream client's `has`, `head` and `snapshot`). Node 2's commits are held back
+/// here, so its create stays on its way to the store for as long as the test likes.
+#[tokio::test]
+async fn a_record_created_by_subscribing_is_stored_before_its_subscriber_hears_of_it() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (gated, mut gates) = Gated::wrap(store.clone());
+    let (addrs, _links) = severable_nodes([store, gated]).await;
+    let name = unique("subscribed");
+    let mut subscriber = RawClient::connect(&addrs[1]).await;
+    let mut reader = RawClient::connect(&addrs[0]).await;
+
+    gates.commits.send_replace(true);
+    subscriber
+        .send(RecordMessage {
+            names: vec![name.clone()],
+            correlation_id: Some("s".into()),
+            ..RecordMessage::new(RecordAction::SubscribeCreateAndRead)
+        })
+        .await;
+    let ack = subscriber.recv_record().await;
+    assert_eq!(ack.is_ack, Some(true), "{ack:?}");
+    gates.holding("commit").await;
+    assert!(
+        subscriber
+            .try_recv(Duration::from_millis(300))
+            .await
+            .is_none(),
+        "the subscriber heard of the record before it was stored"
+    );
+    gates.commits.send_replace(false);
+    let read = subscriber.recv_action(RecordAction::ReadResponse).await;
+    assert_eq!((read.version, json_value(&read.data)), (Some(0), json!({})));
+
+    assert_eq!(reader.head(&name).await, 0, "HEAD on node 1");
+    reader
+        .send(RecordMessage::named(RecordAction::Read, name.as_str()))
+        .await;
+    let snapshot = reader.recv_record().await;
+    assert_eq!(
+        (
+            snapshot.action,
+            snapshot.version,
+            json_value(&snapshot.data)
+        ),
+        (RecordAction::ReadResponse as i32, Some(0), json!({})),
+        "READ on node 1"
+    );
+}

@@ -13,7 +13,7 @@ use recordsync_core::WriteOp;
 use recordsync_core::valve::{Decision, RuleType};
 use recordsync_protocol::RecordAction;
 use recordsync_server::auth::Identity;
-use recordsync_server::engine::Engine;
+use recordsync_server::engine::{Engine, WriteDone};
 use recordsync_server::permission::{Data, PermissionConfig, Request, decide};
 use recordsync_server::{Config, Server, StorageKind};
 
@@ -31,7 +31,7 @@ async fn seed(engine: &Engine, name: &str, value: &Json) {
                 data: value.clone(),
             },
             -1,
-            Box::new(move |r| {
+            WriteDone::new(move |r| {
                 let _ = tx.send(r.is_ok());
             }),
         )

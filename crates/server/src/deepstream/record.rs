@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -17,9 +18,13 @@ use recordsync_core::op::{OpError, PathWrite};
 use recordsync_protocol::{RecordAction, RecordMessage};
 
 use super::session::{Session, version_on_wire};
-use crate::engine::{Engine, EngineError, Snapshot, WriteFailure};
+use crate::engine::{Engine, EngineError, Snapshot, WriteDone, WriteFailure};
 use crate::permission::{Data, Guard};
 use recordsync_core::valve::RuleType;
+
+/// How many names of one subscribe request are worked on at once (each may wait for its
+/// record to be created in the store).
+const SUBSCRIBING_AT_ONCE: usize = 64;
 
 /// Per-connection record state.
 pub struct RecordTopic {
@@ -101,41 +106,63 @@ impl RecordTopic {
 
     async fn subscribe(&mut self, m: RecordMessage, create: bool) {
         self.ack(&m);
-        let names = Self::names(&m);
-        self.subscriptions.reserve(names.len());
-        for name in names {
-            if !self
-                .guard
-                .allow_subscribe(&self.session, &m, &name, create)
-                .await
-            {
-                continue;
-            }
-            let session = &self.session;
-            let initial = |snapshot: Option<Snapshot>, has_provider: bool| {
-                let (version, data) = match snapshot {
-                    Some(s) => (version_on_wire(s.version), s.data.to_string()),
-                    None => (-1, "{}".to_owned()),
-                };
-                session.send(RecordMessage {
-                    version: Some(version),
-                    data: Some(data),
-                    ..RecordMessage::named(RecordAction::ReadResponse, name.clone())
-                });
-                if has_provider {
-                    session.send(RecordMessage::named(
-                        RecordAction::SubscriptionHasProvider,
-                        name.clone(),
-                    ));
-                }
+        // The names of one request are subscribed side by side: a record created by
+        // subscribing is answered only once it is stored, and so the creates of one
+        // request share a commit instead of waiting for one each.
+        let this = &*self;
+        let subscribed: Vec<Option<Arc<str>>> = futures_util::stream::iter(Self::names(&m))
+            .map(|name| this.subscribe_one(&m, name, create))
+            .buffered(SUBSCRIBING_AT_ONCE)
+            .collect()
+            .await;
+        self.subscriptions.reserve(subscribed.len());
+        for name in subscribed.into_iter().flatten() {
+            self.subscriptions.insert(name);
+        }
+    }
+
+    /// Subscribes to one name of a request; returns the engine's copy of the name, or
+    /// `None` when the client was refused (and told why).
+    async fn subscribe_one(
+        &self,
+        m: &RecordMessage,
+        name: String,
+        create: bool,
+    ) -> Option<Arc<str>> {
+        if !self
+            .guard
+            .allow_subscribe(&self.session, m, &name, create)
+            .await
+        {
+            return None;
+        }
+        let session = &self.session;
+        let initial = |snapshot: Option<Snapshot>, has_provider: bool| {
+            let (version, data) = match snapshot {
+                Some(s) => (version_on_wire(s.version), s.data.to_string()),
+                None => (-1, "{}".to_owned()),
             };
-            match self
-                .engine
-                .subscribe(self.session.clone(), &name, create, initial)
-                .await
-            {
-                Ok(shared) => self.subscriptions.insert(shared),
-                Err(e) => self.engine_error(&m, &name, e),
+            session.send(RecordMessage {
+                version: Some(version),
+                data: Some(data),
+                ..RecordMessage::named(RecordAction::ReadResponse, name.clone())
+            });
+            if has_provider {
+                session.send(RecordMessage::named(
+                    RecordAction::SubscriptionHasProvider,
+                    name.clone(),
+                ));
+            }
+        };
+        match self
+            .engine
+            .subscribe(self.session.clone(), &name, create, initial)
+            .await
+        {
+            Ok(shared) => Some(shared),
+            Err(e) => {
+                self.engine_error(m, &name, e);
+                None
             }
         }
     }
@@ -315,7 +342,7 @@ impl RecordTopic {
                 &name,
                 op,
                 version,
-                Box::new(move |result| {
+                WriteDone::new(move |result| {
                     drop(permit);
                     reply_to_write(
                         &session,
@@ -358,7 +385,7 @@ impl RecordTopic {
             .delete(
                 self.session.id,
                 &name,
-                Box::new(move |result| {
+                WriteDone::new(move |result| {
                     reply_to_write(
                         &session,
                         &request,
@@ -395,6 +422,7 @@ impl RecordTopic {
     fn engine_error(&self, m: &RecordMessage, name: &str, e: EngineError) {
         let action = match e {
             EngineError::InvalidName(_) => RecordAction::InvalidMessageData,
+            EngineError::NotCreated(_) => RecordAction::RecordCreateError,
             EngineError::Storage(_) | EngineError::CorruptValue { .. } | EngineError::Shutdown => {
                 RecordAction::RecordLoadError
             }

@@ -7,12 +7,14 @@
 //! *committed* state: reads and new subscribers see it, and a subscriber registered under
 //! the same lock that publishes commits can never miss or double-see a version.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use recordsync_core::Record;
 
 use super::event::{RecordEvent, Subscriber};
+use super::retry::Queued;
 
 pub(crate) struct Cell {
     pub name: Arc<str>,
@@ -49,6 +51,14 @@ pub(crate) struct CellState {
     /// runs once `completed` reaches its number, with the state then visible.
     pub waiting: Vec<(u64, Waiter)>,
     pub subscribers: Vec<Arc<dyn Subscriber>>,
+    /// This node's writes (and deletes) to the record waiting to be submitted, by arrival
+    /// number: writes that lost the race for their version to another node, and those
+    /// that arrived while `retrying` (see `engine/retry.rs`).
+    pub retries: BTreeMap<u64, Queued>,
+    /// Whether a task is submitting `retries`; while it is, new writes queue behind them.
+    pub retrying: bool,
+    /// The last arrival number given to a write.
+    pub arrivals: u64,
 }
 
 /// The newest accepted state: the value for path writes, and its JSON text for storage
@@ -84,7 +94,7 @@ pub(crate) type Waiter = Box<dyn FnOnce(Option<&Visible>) + Send>;
 
 impl CellState {
     pub fn is_idle(&self) -> bool {
-        self.in_flight() == 0 && self.subscribers.is_empty()
+        self.in_flight() == 0 && self.subscribers.is_empty() && !self.retrying
     }
 
     pub fn in_flight(&self) -> u64 {

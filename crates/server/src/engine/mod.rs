@@ -2,22 +2,26 @@
 //!
 //! Front doors turn wire messages into calls here and turn [`RecordEvent`]s and call
 //! results back into wire messages. The engine guarantees, per record:
-//! - writes are checked and applied strictly in arrival order (the cell lock);
+//! - writes are checked and applied strictly in arrival order (the cell lock), also when
+//!   some must be tried again after losing a race to another node ([`retry`]);
 //! - a write is acknowledged, and published to subscribers, only after the store has
 //!   committed it durably (the group committer calls back in submission order, so
 //!   subscribers see versions in order);
 //! - a new subscriber sees exactly the committed versions after the one it was sent.
 //!
 //! Module map: `cell` (one record's in-memory state), [`event`] (what subscribers get),
-//! [`error`] (what can go wrong), [`listen`] (active providers).
+//! [`error`] (what can go wrong), [`listen`] (active providers), [`cluster`] (news between
+//! nodes), [`retry`] (writes tried again, in order), [`WriteDone`] (every write answered).
 
 mod cell;
 pub mod cluster;
 pub mod error;
 pub mod event;
 pub mod listen;
+mod retry;
 #[cfg(test)]
 mod tests;
+mod write_done;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -37,6 +41,8 @@ use cell::{Cell, CellState, Head, Visible};
 pub use error::{EngineError, WriteFailure};
 pub use event::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
 use listen::Listening;
+use retry::{PendingWrite, Queued, Settled};
+pub use write_done::WriteDone;
 
 const SHARDS: usize = 64;
 
@@ -53,10 +59,6 @@ pub struct Snapshot {
     /// The value as JSON text.
     pub data: Arc<str>,
 }
-
-/// Called once when a write or delete has been committed (with the new version) or
-/// refused. Runs on the committer task: it must not block.
-pub type WriteDone = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
 
 pub struct Engine {
     store: Arc<dyn Store>,
@@ -150,6 +152,11 @@ impl Engine {
     /// record does not exist) and whether the record has a provider; it runs under the
     /// record's lock, so whatever it queues for the client precedes every later update.
     ///
+    /// A record created here is stored before `initial` runs, as deepstream stores it
+    /// before it answers: once a client is told the record exists, every node reads it
+    /// from the store, and a restart or a crash keeps it. (If the store refuses it, the
+    /// subscription is not made: [`EngineError::NotCreated`].)
+    ///
     /// Returns the engine's copy of the name, for the subscriber to keep instead of its own.
     pub async fn subscribe(
         &self,
@@ -158,24 +165,44 @@ impl Engine {
         create: bool,
         initial: impl FnOnce(Option<Snapshot>, bool),
     ) -> Result<Arc<str>, EngineError> {
-        let held = self.acquire_loaded(name).await?;
-        let cell = &held.cell;
-        let mut st = cell.state.lock();
-        if create && st.head.is_none() {
-            self.create_empty(cell, &mut st);
+        loop {
+            let held = self.acquire_loaded(name).await?;
+            let creating = {
+                let cell = &held.cell;
+                let mut st = cell.state.lock();
+                if create && st.visible.is_none() {
+                    // Nothing committed yet: create it, or wait for the creation (another
+                    // subscriber's, or a first write) already on its way to the store.
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    if st.in_flight() == 0 {
+                        self.create_empty(cell, &mut st, tx);
+                    } else {
+                        st.after_in_flight(Box::new(move |_| drop(tx.send(Ok(())))));
+                    }
+                    rx
+                } else {
+                    let snapshot = st.visible.as_ref().map(|v| Snapshot {
+                        version: v.version,
+                        data: v.json.clone(),
+                    });
+                    if st.subscribers.is_empty() {
+                        self.listening.record_subscribed(&cell.name);
+                    }
+                    if !st.is_subscribed(subscriber.id()) {
+                        st.subscribers.push(subscriber);
+                    }
+                    initial(snapshot, self.listening.has_provider(&cell.name));
+                    return Ok(cell.name.clone());
+                }
+            };
+            drop(held);
+            // Then look again: the store has the last word (another node may have created
+            // the record first, or deleted it since).
+            creating
+                .await
+                .map_err(|_| EngineError::Shutdown)?
+                .map_err(EngineError::NotCreated)?;
         }
-        let snapshot = st.visible.as_ref().map(|v| Snapshot {
-            version: v.version,
-            data: v.json.clone(),
-        });
-        if st.subscribers.is_empty() {
-            self.listening.record_subscribed(&cell.name);
-        }
-        if !st.is_subscribed(subscriber.id()) {
-            st.subscribers.push(subscriber);
-        }
-        initial(snapshot, self.listening.has_provider(&cell.name));
-        Ok(cell.name.clone())
     }
 
     /// Ends a subscription. Returns whether there was one.
@@ -247,30 +274,59 @@ impl Engine {
     /// subscriber `writer` (who does not receive its own write back). `done` is called
     /// exactly once: after the durable commit, or as soon as the write is refused.
     pub async fn write(&self, writer: u64, name: &str, op: WriteOp, version: i64, done: WriteDone) {
-        self.write_attempt(writer, name, op, version, done, 0).await;
+        let write = PendingWrite {
+            seq: None,
+            writer,
+            op,
+            version,
+            done,
+            lost: 0,
+        };
+        self.write_attempt(name, write, None).await;
     }
 
-    /// Writes lost to another node are tried again (from the reloaded state) this often
-    /// before the writer is told VERSION_EXISTS.
-    const RETRIES: u8 = 3;
+    /// How often a write may lose the race for its version to another node, each time
+    /// tried again on the state reloaded from the store. Each lost race means a write of
+    /// another node's landed in between (or this node's create of the record lost), so a
+    /// write that loses this often meets sustained contention, and is refused rather than
+    /// tried forever.
+    const MAX_LOST_RACES: u32 = 64;
 
-    /// Boxed so that a retry can run it again from inside its own commit callback.
+    /// Checks `write` against the record and submits it (or refuses it). A write that
+    /// arrives while the record's writes are being tried again queues behind them, and
+    /// one that loses the race for its version is queued to be tried again (see
+    /// [`retry`]); `settled`, given for a write taken from that queue, is dropped once it
+    /// is committed, refused or queued again.
+    ///
+    /// Boxed: its commit callback may start the queue's task, which runs this again.
     fn write_attempt<'a>(
         &'a self,
-        writer: u64,
         name: &'a str,
-        op: WriteOp,
-        version: i64,
-        done: WriteDone,
-        attempt: u8,
+        mut write: PendingWrite,
+        settled: Option<Settled>,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
             let held = match self.acquire_loaded(name).await {
                 Ok(held) => held,
-                Err(e) => return done(Err(e.into())),
+                Err(e) => return write.done.answer(Err(e.into())),
             };
             let cell = held.cell.clone();
             let mut st = cell.state.lock();
+            if write.seq.is_none() {
+                let seq = st.arrive();
+                write.seq = Some(seq);
+                if st.retrying {
+                    // Earlier writes are being tried again: this one must not overtake.
+                    st.retries.insert(seq, Queued::Write(write));
+                    return;
+                }
+            }
+            let PendingWrite {
+                writer,
+                ref op,
+                version,
+                ..
+            } = write;
             let now = now_ms();
             if st.head.is_none() {
                 // deepstream writes to a record nobody created as if it were `{}` at version 0.
@@ -283,33 +339,36 @@ impl Engine {
             let head = st.head.as_mut().expect("set above");
             let base = head.record.version;
             let mut record = head.record.clone();
-            let new_version = match record.write(&op, version, now) {
+            let new_version = match record.write(op, version, now) {
                 Ok(v) => v,
                 Err(WriteError::VersionExists { .. }) => {
                     // The writer must hear of every write before this refusal first: a
                     // deepstream client merges against the state it has been sent.
+                    let done = write.done;
                     st.after_in_flight(Box::new(move |visible| {
                         let (version, data) =
                             visible.map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
-                        done(Err(WriteFailure::VersionExists { version, data }));
+                        done.answer(Err(WriteFailure::VersionExists { version, data }));
                     }));
                     return;
                 }
                 Err(WriteError::InvalidVersion { requested, current }) => {
                     drop(st);
-                    return done(Err(WriteFailure::InvalidVersion { requested, current }));
+                    return write
+                        .done
+                        .answer(Err(WriteFailure::InvalidVersion { requested, current }));
                 }
                 Err(WriteError::Op(e)) => {
                     drop(st);
-                    return done(Err(e.into()));
+                    return write.done.answer(Err(e.into()));
                 }
             };
-            let json: Arc<str> = value_json(&op, &record.data);
-            let change = change_of(&op, &json);
-            let op_json = serde_json::to_string(&op).expect("ops serialise");
+            let json: Arc<str> = value_json(op, &record.data);
+            let change = change_of(op, &json);
+            let op_json = serde_json::to_string(op).expect("ops serialise");
             // Other nodes get the op as the journal has it; only clusters pay for the copy.
             let announced_op = self.cluster.get().map(|_| op_json.clone());
-            let write = Write::Put {
+            let stored = Write::Put {
                 record: StoredRecord {
                     name: cell.name.to_string(),
                     version: new_version,
@@ -333,93 +392,68 @@ impl Engine {
             let engine_cell = cell.clone();
             let engine = self.self_ref();
             self.committer.submit(
-                write,
+                stored,
                 Box::new(move |outcome| {
-                    let result = {
-                        let mut st = engine_cell.state.lock();
-                        let result = match outcome {
-                            Ok(WriteOutcome::Committed) => {
-                                st.visible = Some(Visible {
+                    let mut st = engine_cell.state.lock();
+                    let result = match outcome {
+                        Ok(WriteOutcome::Committed) => {
+                            st.visible = Some(Visible {
+                                version: new_version,
+                                json,
+                            });
+                            let event = RecordEvent::new(
+                                engine_cell.name.clone(),
+                                EventKind::Changed {
                                     version: new_version,
-                                    json,
-                                });
-                                let event = RecordEvent::new(
-                                    engine_cell.name.clone(),
-                                    EventKind::Changed {
-                                        version: new_version,
-                                        change,
-                                    },
+                                    change,
+                                },
+                            );
+                            st.publish(&event, Some(writer));
+                            if let Some(engine) = &engine {
+                                engine.announce(
+                                    &engine_cell.name,
+                                    new_version,
+                                    announced_op.as_deref(),
+                                    false,
                                 );
-                                st.publish(&event, Some(writer));
-                                if let Some(engine) = &engine {
-                                    engine.announce(
-                                        &engine_cell.name,
-                                        new_version,
-                                        announced_op.as_deref(),
-                                        false,
-                                    );
-                                }
-                                Ok(new_version)
                             }
-                            Ok(WriteOutcome::Conflict { .. }) => {
-                                // Another node wrote this version first. The client is told
-                                // as on one node — VERSION_EXISTS with the stored state — once
-                                // the record is reloaded (which also sends it the winner).
-                                st.loaded = false;
-                                Err(None)
-                            }
-                            Err(e) => {
-                                st.loaded = false;
-                                Err(Some(WriteFailure::NotStored(e.to_string())))
-                            }
-                        };
-                        st.complete_one();
-                        result
-                    };
-                    match result {
-                        Ok(version) => {
-                            done(Ok(version));
-                            if let Some(engine) = engine {
-                                engine.evict_if_idle(&engine_cell);
+                            Ok(new_version)
+                        }
+                        Ok(WriteOutcome::Conflict { .. }) => {
+                            // Another node wrote first, or an earlier write this one was
+                            // queued behind (say, this node's create of the record) lost.
+                            // Tried again on the stored state: it succeeds if it still
+                            // applies, and otherwise is refused exactly as on one node,
+                            // after the winner has been published here.
+                            st.loaded = false;
+                            write.lost += 1;
+                            if write.lost >= Self::MAX_LOST_RACES {
+                                Err(WriteFailure::Contended {
+                                    attempts: write.lost,
+                                })
+                            } else if let Some(engine) = &engine {
+                                st.complete_one();
+                                engine.retry_later(&engine_cell, &mut st, write);
+                                return; // `settled` is dropped now that it is queued
+                            } else {
+                                Err(WriteFailure::NotStored(
+                                    "the server is shutting down".into(),
+                                ))
                             }
                         }
-                        Err(Some(failure)) => done(Err(failure)),
-                        Err(None) => match engine {
-                            Some(engine) => {
-                                tokio::spawn(async move {
-                                    // The store held another version than this write was based
-                                    // on: another node wrote first, or an earlier write it was
-                                    // queued behind (say, two nodes creating the same record)
-                                    // lost. Run it again against the stored state: it succeeds
-                                    // if it still applies, and otherwise is refused exactly as
-                                    // on one node, after the winner has been published here.
-                                    let op = announced_op
-                                        .as_deref()
-                                        .and_then(|t| WriteOp::from_journal(t).ok());
-                                    match op {
-                                        Some(op) if attempt < Self::RETRIES => {
-                                            engine
-                                                .write_attempt(
-                                                    writer,
-                                                    &engine_cell.name,
-                                                    op,
-                                                    version,
-                                                    done,
-                                                    attempt + 1,
-                                                )
-                                                .await;
-                                        }
-                                        _ => done(Err(engine
-                                            .conflict_reply(&engine_cell.name)
-                                            .await)),
-                                    }
-                                });
-                            }
-                            None => done(Err(WriteFailure::NotStored(
-                                "the server is shutting down".into(),
-                            ))),
-                        },
+                        Err(e) => {
+                            st.loaded = false;
+                            Err(WriteFailure::NotStored(e.to_string()))
+                        }
+                    };
+                    st.complete_one();
+                    drop(st);
+                    let committed = result.is_ok();
+                    write.done.answer(result);
+                    if let (true, Some(engine)) = (committed, engine) {
+                        engine.evict_if_idle(&engine_cell);
                     }
+                    drop(settled);
                 }),
             );
             drop(st);
@@ -430,15 +464,34 @@ impl Engine {
     /// Deletes the record and its journal. Every subscriber but `deleter` is told, and all
     /// subscriptions end. Deleting a record that does not exist succeeds, as in deepstream.
     pub async fn delete(&self, deleter: u64, name: &str, done: WriteDone) {
+        self.delete_now(deleter, name, done, None).await;
+    }
+
+    /// [`delete`](Self::delete); `settled`, given for a delete taken from the record's
+    /// queue of writes to try again (see [`retry`]), is dropped once it is committed or
+    /// refused.
+    pub(crate) async fn delete_now(
+        &self,
+        deleter: u64,
+        name: &str,
+        done: WriteDone,
+        settled: Option<Settled>,
+    ) {
         let held = match self.acquire_loaded(name).await {
             Ok(held) => held,
-            Err(e) => return done(Err(e.into())),
+            Err(e) => return done.answer(Err(e.into())),
         };
         let cell = held.cell.clone();
         let mut st = cell.state.lock();
+        if settled.is_none() && st.retrying {
+            // Earlier writes are being tried again: the delete must not overtake them.
+            let seq = st.arrive();
+            st.retries.insert(seq, Queued::Delete { deleter, done });
+            return;
+        }
         let Some(head) = st.head.take() else {
             drop(st);
-            return done(Ok(0));
+            return done.answer(Ok(0));
         };
         let version = head.record.version;
         // Only those subscribed now are told and unsubscribed: a client that subscribes
@@ -486,10 +539,11 @@ impl Engine {
                     st.complete_one();
                     result
                 };
-                done(result);
+                done.answer(result);
                 if let Some(engine) = engine {
                     engine.evict_if_idle(&engine_cell);
                 }
+                drop(settled);
             }),
         );
     }
@@ -607,22 +661,6 @@ impl Engine {
         }
         for name in subscribed {
             self.refetch(&name);
-        }
-    }
-
-    /// What a writer that lost a race with another node is told: VERSION_EXISTS with the
-    /// stored state, after reloading it (the reload also publishes it to subscribers).
-    async fn conflict_reply(&self, name: &str) -> WriteFailure {
-        match self.acquire_loaded(name).await {
-            Ok(held) => {
-                let st = held.cell.state.lock();
-                let (version, data) = st
-                    .visible
-                    .as_ref()
-                    .map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
-                WriteFailure::VersionExists { version, data }
-            }
-            Err(e) => e.into(),
         }
     }
 
@@ -831,16 +869,23 @@ impl Engine {
     }
 
     /// Creates `{}` at version 0 (deepstream's record created by subscribing) and stores it.
-    fn create_empty(&self, cell: &Arc<Cell>, st: &mut CellState) {
+    ///
+    /// It is accepted at once (`head`: later writes build on it) and visible once
+    /// committed, like any write. `stored` is told the outcome: `Ok` when the record was
+    /// stored, or another node had created it first (the cell then reloads it), `Err` when
+    /// the store failed.
+    fn create_empty(
+        &self,
+        cell: &Arc<Cell>,
+        st: &mut CellState,
+        stored: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    ) {
         let now = now_ms();
-        let record = Record::empty(now);
-        let json: Arc<str> = Arc::from("{}");
         st.head = Some(Head {
-            record,
-            json: json.clone(),
+            record: Record::empty(now),
+            json: Arc::from("{}"),
             stored: true,
         });
-        st.visible = Some(Visible { version: 0, json });
         st.submitted += 1;
         let engine = self.self_ref();
         let cell = cell.clone();
@@ -857,30 +902,40 @@ impl Engine {
                 entry: None,
             },
             Box::new(move |outcome| {
-                {
+                let mut refetch = false;
+                let result = {
                     let mut st = cell.state.lock();
-                    st.complete_one();
-                    match outcome {
+                    let result = match outcome {
                         Ok(WriteOutcome::Committed) => {
+                            st.visible = Some(Visible {
+                                version: 0,
+                                json: Arc::from("{}"),
+                            });
                             if let Some(engine) = &engine {
                                 engine.announce(&cell.name, 0, None, false);
                             }
+                            Ok(())
                         }
                         Ok(WriteOutcome::Conflict { .. }) => {
                             // Another node created it first: take its state from the store.
                             st.loaded = false;
-                            drop(st);
-                            if let Some(engine) = &engine {
-                                engine.refetch(&cell.name);
-                            }
+                            refetch = true;
+                            Ok(())
                         }
                         Err(e) => {
                             tracing::warn!(record = %cell.name, "creating an empty record failed: {e}");
                             st.loaded = false;
+                            Err(e)
                         }
-                    }
-                }
+                    };
+                    st.complete_one();
+                    result
+                };
+                let _ = stored.send(result);
                 if let Some(engine) = engine {
+                    if refetch {
+                        engine.refetch(&cell.name);
+                    }
                     engine.evict_if_idle(&cell);
                 }
             }),

@@ -72,7 +72,7 @@ async fn write(
             name,
             op,
             version,
-            Box::new(move |r| drop(tx.send(r))),
+            WriteDone::new(move |r| drop(tx.send(r))),
         )
         .await;
     rx.await.expect("every write is answered")
@@ -102,7 +102,7 @@ async fn a_subscriber_joining_mid_stream_sees_each_later_version_once_in_order()
                 "r",
                 update(json!({ "n": v })),
                 v,
-                Box::new(move |r| drop(tx.send(r))),
+                WriteDone::new(move |r| drop(tx.send(r))),
             )
             .await;
         answers.push(rx);
@@ -304,12 +304,18 @@ async fn reads_wait_for_writes_accepted_before_them() {
     let engine = engine_on(Arc::new(MemoryStore::new()));
     for v in 1..=50i64 {
         engine
-            .write(1, "ryw", update(json!({ "v": v })), v, Box::new(|_| {}))
+            .write(
+                1,
+                "ryw",
+                update(json!({ "v": v })),
+                v,
+                WriteDone::new(|_| {}),
+            )
             .await;
     }
     // No acknowledgement awaited: the read still sees every write accepted before it.
     assert_eq!(engine.head("ryw").await.unwrap(), Some(50));
-    engine.delete(1, "ryw", Box::new(|_| {})).await;
+    engine.delete(1, "ryw", WriteDone::new(|_| {})).await;
     assert_eq!(engine.head("ryw").await.unwrap(), None);
 }
 
@@ -332,7 +338,7 @@ async fn delete_tells_subscribers_and_a_later_subscriber_recreates() {
         .unwrap();
     let (tx, rx) = oneshot::channel();
     engine
-        .delete(1, "d", Box::new(move |r| drop(tx.send(r))))
+        .delete(1, "d", WriteDone::new(move |r| drop(tx.send(r))))
         .await;
     rx.await.unwrap().unwrap();
     assert_eq!(

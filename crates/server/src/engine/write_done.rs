@@ -1,0 +1,86 @@
+//! The answer a writer is owed: [`WriteDone`] is called exactly once, and if the engine
+//! ever lets one go unanswered, dropping it answers with an error instead of silence.
+//!
+//! A write's callback travels far — through the cell's waiters, the group committer, a
+//! retry task — and a client that never hears back waits forever (`@deepstream/client`'s
+//! `setWithAck` and `setDataWithAck` have no timeout). So the invariant is held by the
+//! type: the only way to get rid of a `WriteDone` is to answer it or to drop it, and
+//! dropping answers [`WriteFailure::Unanswered`] (and logs it, since it is a bug).
+
+use recordsync_core::Version;
+
+use super::error::WriteFailure;
+
+type Callback = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
+
+/// Called once when a write or delete has been committed (with the new version) or
+/// refused. Runs on whichever task settles the write (often the committer's): the
+/// callback must not block.
+pub struct WriteDone(Option<Callback>);
+
+impl WriteDone {
+    pub fn new(callback: impl FnOnce(Result<Version, WriteFailure>) + Send + 'static) -> Self {
+        WriteDone(Some(Box::new(callback)))
+    }
+
+    /// Answers the writer.
+    pub fn answer(mut self, result: Result<Version, WriteFailure>) {
+        if let Some(callback) = self.0.take() {
+            callback(result);
+        }
+    }
+}
+
+impl Drop for WriteDone {
+    fn drop(&mut self) {
+        if let Some(callback) = self.0.take() {
+            tracing::error!("a write was dropped without an answer; telling its writer it failed");
+            callback(Err(WriteFailure::Unanswered));
+        }
+    }
+}
+
+impl std::fmt::Debug for WriteDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "WriteDone(unanswered)"
+        } else {
+            "WriteDone(answered)"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use super::*;
+
+    type Answers = Arc<Mutex<Vec<Result<Version, WriteFailure>>>>;
+
+    fn recording() -> (WriteDone, Answers) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        (WriteDone::new(move |r| sink.lock().push(r)), seen)
+    }
+
+    #[test]
+    fn an_answer_is_delivered_once() {
+        let (done, seen) = recording();
+        done.answer(Ok(7));
+        let seen = seen.lock();
+        assert_eq!(seen.len(), 1);
+        assert!(matches!(seen[0], Ok(7)));
+    }
+
+    #[test]
+    fn a_write_dropped_unanswered_is_answered_with_an_error() {
+        let (done, seen) = recording();
+        drop(done);
+        let seen = seen.lock();
+        assert_eq!(seen.len(), 1);
+        assert!(matches!(seen[0], Err(WriteFailure::Unanswered)), "{seen:?}");
+    }
+}
