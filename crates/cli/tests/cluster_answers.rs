@@ -10,6 +10,8 @@
 //!   refuses one, and `@deepstream/client` drops a VERSION_EXISTS answer to it, so its
 //!   `setDataWithAck` would wait forever.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
 
