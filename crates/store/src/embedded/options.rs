@@ -25,12 +25,13 @@ use std::time::Duration;
 ///
 /// **Memory**: redb keeps the pages it read, and those written since the last checkpoint,
 /// in one cache of [`cache_size`](Self::cache_size) bytes. It is the store's only memory
-/// that grows with the data, so it bounds the store's memory. redb's own default, 1 GiB,
-/// made a server that had written 1 GB of journal sit at 1.4 GB resident however little
-/// data it held (issue 12). Half the cache at most holds pages written since the last
-/// checkpoint; what does not fit is written to the file early (not synced, so still
-/// safe) and written again by the checkpoint if it changes again. 64 MiB leaves room for
-/// a whole 16 MiB checkpoint cycle in that half, with records' pages to spare.
+/// that grows with the data, so it bounds the store's memory. With redb's own default,
+/// 1 GiB, a server overwriting one record levelled off at 1.4 GB resident (issue 12; the
+/// soak in `bench/NOTES.md`); with 16, 64 and 256 MiB at 43, 108 and 372 MiB: about
+/// 12 MiB plus 1.4–1.9 times the cache. Half the cache at most holds pages written since
+/// the last checkpoint; what does not fit is written to the file early (not synced, so
+/// still safe) and written again by the checkpoint if it changes again. 64 MiB leaves
+/// room for a whole 16 MiB checkpoint cycle in that half, with records' pages to spare.
 ///
 /// **Failures** (`resume.rs`): after a failed write the store refuses writes and retries
 /// every [`retry_interval`](Self::retry_interval) until it can write again.
