@@ -6,7 +6,8 @@
 //! the server's health check, fails too. Nothing acknowledged is at risk: every
 //! acknowledged write is in a synced log frame.
 //!
-//! The checkpoint thread then retries every [`EmbeddedOptions::retry_interval`]
+//! The checkpoint thread then retries every
+//! [`EmbeddedOptions::retry_interval`](super::EmbeddedOptions::retry_interval)
 //! (`options.rs`). A retry, under the writer lock, so with no commit or checkpoint running:
 //!
 //! 1. **Probe**: write as many bytes as the log holds since the last checkpoint, at least
@@ -96,7 +97,8 @@ impl Inner {
         error
     }
 
-    /// Retries if the last attempt is [`retry_interval`](super::EmbeddedOptions) ago;
+    /// Retries if the last attempt is
+    /// [`retry_interval`](super::EmbeddedOptions::retry_interval) ago;
     /// returns how long until the next one, or `None` once the store takes writes again.
     pub(super) fn retry_if_due(&self, writer: &mut Writer) -> Option<Duration> {
         let failure = writer.failure.as_mut()?;
@@ -134,8 +136,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Closes redb and opens it again with the log, as [`EmbeddedStore::open_with`]
-    /// (super::EmbeddedStore::open_with) does.
+    /// Closes redb and opens it again with the log, as
+    /// [`EmbeddedStore::open_with`](super::EmbeddedStore::open_with) does.
     fn reopen(&self, writer: &mut Writer) -> Result<(), StoreError> {
         let mut db = self.db.write();
         // redb locks its file: the old handle must be closed before the file is opened

@@ -134,8 +134,8 @@ pub struct Wal {
     len: u64,
     /// Reused for every frame, so an append allocates nothing in the steady state.
     buf: Vec<u8>,
-    /// Where a failed append may have left bytes (offset, length), until [`scrub`]
-    /// (Self::scrub) has zeroed them; no append is made meanwhile.
+    /// Where a failed append may have left bytes (offset, length), until
+    /// [`scrub`](Self::scrub) has zeroed them; no append is made meanwhile.
     untrusted: Option<(u64, u64)>,
     /// Test hook: the next append fails with this I/O error, writing nothing.
     #[cfg(test)]
