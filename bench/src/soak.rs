@@ -322,3 +322,45 @@ pub fn markdown(runs: &[SoakRun]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(seconds: f64, writes: u64, mib: u64, writing: bool) -> Sample {
+        Sample {
+            storage: "memory".into(),
+            seconds,
+            writes,
+            errors: 0,
+            rss_bytes: mib << 20,
+            writing,
+        }
+    }
+
+    /// The summary compares the middle of the writing with its end, and ignores the
+    /// samples taken after the writes stopped.
+    #[test]
+    fn growth_per_write_is_read_over_the_second_half_of_the_writing() {
+        let run = SoakRun {
+            storage: "memory".into(),
+            samples: vec![
+                sample(0.0, 0, 10, true),
+                sample(5.0, 1000, 20, true),
+                sample(10.0, 2000, 20, true),
+                sample(15.0, 3000, 21, true),
+                sample(20.0, 3000, 5, false),
+            ],
+            disk_bytes: 0,
+        };
+        // From the sample at 10 s (the middle of the four taken while writing) to the last
+        // of them: 1 MiB over 1,000 writes.
+        assert_eq!(run.late_bytes_per_write(), Some(1048.576));
+        assert_eq!(run.max_rss(), 21 << 20);
+        let flat = SoakRun {
+            samples: vec![sample(0.0, 0, 10, true), sample(5.0, 0, 10, true)],
+            ..run
+        };
+        assert_eq!(flat.late_bytes_per_write(), None, "no writes: no figure");
+    }
+}
