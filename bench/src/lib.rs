@@ -13,6 +13,8 @@
 //! - [`histogram`]   — latency histograms.
 //! - [`report`]      — markdown, JSON lines and SVG output.
 //! - [`compare`]     — the whole side-by-side run.
+//! - [`soak`]        — the real `recordsync` binary written to for minutes: its memory
+//!   over time.
 //!
 //! Everything runs on 127.0.0.1, every loop is bounded in count and time, and every
 //! process the harness starts is stopped when it ends, fails or is interrupted.
@@ -28,4 +30,5 @@ pub mod procstat;
 pub mod progress;
 pub mod report;
 pub mod sharedb;
+pub mod soak;
 pub mod targets;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use recordsync_bench::compare::{self, Peer, Plan, Scale, Scenario};
-use recordsync_bench::{ceiling, report, targets};
+use recordsync_bench::{ceiling, report, soak, targets};
 use recordsync_server::{Config, Server, StorageKind};
 
 #[derive(Parser)]
@@ -54,6 +54,43 @@ enum Command {
         #[arg(long)]
         no_install: bool,
     },
+    /// Overwrite a few records for minutes with the real `recordsync` binary and sample
+    /// its memory: it must level off (see bench/README.md, "Soak").
+    Soak {
+        /// Minutes of writing.
+        #[arg(long, default_value_t = 3.0)]
+        minutes: f64,
+        /// Seconds of sampling after the writes stop.
+        #[arg(long, default_value_t = 20.0)]
+        settle: f64,
+        /// Seconds between two samples.
+        #[arg(long, default_value_t = 5.0)]
+        every: f64,
+        /// Storages to run, one after the other.
+        #[arg(long, value_delimiter = ',', default_value = "embedded,memory")]
+        storage: Vec<String>,
+        /// The server binary [default: `recordsync` next to this binary].
+        #[arg(long, value_name = "PATH")]
+        server: Option<PathBuf>,
+        /// Passed to the server as `--cache-size` (omit for builds before the setting).
+        #[arg(long, value_name = "SIZE")]
+        cache_size: Option<String>,
+        /// Writing connections.
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// Records they write (writer `w` writes `soak/<w mod records>`).
+        #[arg(long, default_value_t = 1)]
+        records: usize,
+        /// Unacknowledged writes per writer.
+        #[arg(long, default_value_t = 32)]
+        window: usize,
+        /// Bytes per value.
+        #[arg(long, default_value_t = 1024)]
+        value_bytes: usize,
+        /// Where `soak-latest.md` and `soak-latest.jsonl` go.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
+        out: PathBuf,
+    },
     /// Internal: run one server under test on 127.0.0.1 (prints `LISTENING addr`).
     #[command(hide = true)]
     Serve {
@@ -81,6 +118,69 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { what } => serve(what).await,
+        Command::Soak {
+            minutes,
+            settle,
+            every,
+            storage,
+            server,
+            cache_size,
+            writers,
+            records,
+            window,
+            value_bytes,
+            out,
+        } => {
+            let server = match server {
+                Some(path) => path,
+                None => match std::env::current_exe() {
+                    Ok(exe) => exe.with_file_name("recordsync"),
+                    Err(e) => {
+                        eprintln!("recordsync-bench: cannot find the recordsync binary: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            tokio::spawn(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("\ninterrupted: stopping the server");
+                    targets::kill_all();
+                    soak::clean_up();
+                    std::process::exit(130);
+                }
+            });
+            let params = soak::SoakParams {
+                server,
+                storages: storage,
+                cache_size,
+                duration: Duration::from_secs_f64(minutes * 60.0),
+                settle: Duration::from_secs_f64(settle),
+                every: Duration::from_secs_f64(every.max(0.1)),
+                writers: writers.max(1),
+                records: records.max(1),
+                window,
+                value_bytes,
+            };
+            match soak::run(&params).await {
+                Ok(runs) => {
+                    println!("{}", soak::markdown(&runs));
+                    match soak::write(&runs, &out) {
+                        Ok(files) => {
+                            for f in files {
+                                eprintln!("wrote {}", f.display());
+                            }
+                        }
+                        Err(e) => eprintln!("could not write to {}: {e}", out.display()),
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    targets::kill_all();
+                    eprintln!("recordsync-bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Compare {
             scale,
             only,

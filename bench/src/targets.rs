@@ -336,7 +336,8 @@ pub fn tail(log: &Path) -> String {
 }
 
 /// `GET /health-check` answered 200.
-async fn health_check(addr: SocketAddr) -> bool {
+/// Whether `GET /health-check` on `addr` answers 200 within a second.
+pub async fn health_check(addr: SocketAddr) -> bool {
     let attempt = async {
         let mut tcp = TcpStream::connect(addr).await.ok()?;
         tcp.write_all(b"GET /health-check HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")

@@ -60,6 +60,10 @@ struct ServeArgs {
     /// or a PostgreSQL URL, postgres://user@host:5432/db[?schema=recordsync], for several nodes
     #[arg(long)]
     storage: Option<String>,
+    /// Memory for the embedded store's page cache: bytes, or a number with KiB, MiB or
+    /// GiB (e.g. 256MiB) [default: 64MiB]
+    #[arg(long, value_name = "SIZE")]
+    cache_size: Option<String>,
     /// A YAML config file; deepstream's config.yml keys are understood where they apply
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -125,8 +129,23 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(storage) = args.storage {
         config.storage = storage.parse::<StorageKind>().map_err(|e| e.to_string())?;
     }
+    if let Some(size) = args.cache_size {
+        config.storage_cache_size = recordsync_server::config::parse_size(&size)
+            .map_err(|reason| format!("--cache-size: {reason}"))?;
+    }
     let storage = match &config.storage {
-        StorageKind::Embedded => format!("embedded store in {}", config.data_dir.display()),
+        StorageKind::Embedded => {
+            let cache = config.storage_cache_size;
+            let cache = if cache % (1 << 20) == 0 {
+                format!("{} MiB", cache >> 20)
+            } else {
+                format!("{cache} bytes")
+            };
+            format!(
+                "embedded store in {}, {cache} of cache",
+                config.data_dir.display()
+            )
+        }
         // The store logs which server and schema when it connects.
         StorageKind::Postgres(_) => "PostgreSQL".to_owned(),
         StorageKind::Memory => "memory (nothing is kept across restarts)".to_owned(),

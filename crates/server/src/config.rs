@@ -19,6 +19,7 @@
 //! | shuffle listeners            | `listen.shuffleProviders`                                     | `true`            |
 //! | storage                      | `storage` (`embedded`, `memory`, `postgres://...`)            | `embedded`        |
 //! | data directory               | `dataDir`                                                     | `./data`          |
+//! | embedded store's cache       | `storageCacheSize` (bytes, or with `KiB`/`MiB`/`GiB`)         | 64 MiB            |
 //! | cluster bus                  | `cluster` (`redis://…`, `nats://…`)                           | none (one node)   |
 //! | cluster heartbeat (ms)       | `clusterHeartbeatInterval`                                    | 1000              |
 //! | outbound queue (messages)    | `outboundQueueLimit`                                          | 65536             |
@@ -90,6 +91,10 @@ pub struct Config {
     pub port: u16,
     pub data_dir: PathBuf,
     pub storage: StorageKind,
+    /// Bytes of the embedded store's page cache, its memory that grows with the data
+    /// (see `recordsync_store::embedded::EmbeddedOptions::cache_size`). Other stores
+    /// ignore it.
+    pub storage_cache_size: usize,
     /// The bus shared with other nodes (`redis://…` or `nats://…`); `None` runs alone.
     pub cluster: Option<String>,
     /// How often cluster nodes say they are alive; three missed intervals and a node is
@@ -126,6 +131,7 @@ impl Default for Config {
             port: 6020,
             data_dir: PathBuf::from("./data"),
             storage: StorageKind::Embedded,
+            storage_cache_size: recordsync_store::embedded::EmbeddedOptions::DEFAULT_CACHE_SIZE,
             cluster: None,
             cluster_heartbeat_interval: Duration::from_secs(1),
             binary_path: "/deepstream".into(),
@@ -164,6 +170,7 @@ const KNOWN_KEYS: &[&str] = &[
     "connectionEndpoints",
     "listen",
     "storage",
+    "storageCacheSize",
     "cluster",
     "clusterHeartbeatInterval",
     "dataDir",
@@ -297,6 +304,17 @@ impl Config {
                 );
             }
         }
+        if let Some(v) = doc.get("storageCacheSize") {
+            let size = match v {
+                Value::String(text) => parse_size(text),
+                other => uint(other, "storageCacheSize")
+                    .ok()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| "expected a size in bytes, such as 67108864 or 64MiB".into()),
+            };
+            self.storage_cache_size =
+                size.map_err(|reason| invalid("storageCacheSize", &reason))?;
+        }
         if let Some(v) = doc.get("cluster") {
             self.cluster = Some(string(v, "cluster")?);
         }
@@ -374,6 +392,32 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Reads a size in bytes: a whole number, with an optional unit `B`, `KiB`, `MiB` or
+/// `GiB` (powers of 1024; `K`, `M`, `G` mean the same), e.g. `67108864`, `64MiB`, `1 GiB`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; give bytes, or a number with KiB, MiB or GiB"
+            ));
+        }
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?} is not a size: give bytes, such as 67108864, or 64MiB"))
 }
 
 fn invalid(key: &str, reason: &str) -> ConfigError {
@@ -474,5 +518,30 @@ storage: memory
         assert!(err.to_string().contains("listen.shuffleProviders"), "{err}");
         let err = parse("storage: floppy\n").unwrap_err();
         assert!(err.to_string().contains("floppy"), "{err}");
+    }
+
+    #[test]
+    fn the_cache_size_is_read_in_bytes_or_with_a_unit() {
+        assert_eq!(Config::default().storage_cache_size, 64 << 20);
+        for (yaml, bytes) in [
+            ("storageCacheSize: 1048576\n", 1 << 20),
+            ("storageCacheSize: 128MiB\n", 128 << 20),
+            ("storageCacheSize: 2 GiB\n", 2 << 30),
+            ("storageCacheSize: '512K'\n", 512 << 10),
+        ] {
+            let (c, warnings) = parse(yaml).unwrap();
+            assert!(warnings.is_empty(), "{warnings:?}");
+            assert_eq!(c.storage_cache_size, bytes, "{yaml}");
+        }
+        for bad in [
+            "storageCacheSize: lots\n",
+            "storageCacheSize: 64TB\n",
+            "storageCacheSize: -1\n",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.to_string().contains("storageCacheSize"), "{bad}: {err}");
+        }
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert!(parse_size("99999999999999999999G").is_err());
     }
 }

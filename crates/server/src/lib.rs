@@ -31,6 +31,7 @@ use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
 
 use recordsync_bus::{Bus, BusError};
+use recordsync_store::embedded::EmbeddedOptions;
 use recordsync_store::{EmbeddedStore, MemoryStore, PostgresStore, Store, StoreError};
 
 pub use config::{Config, ConfigError, StorageKind};
@@ -128,9 +129,14 @@ impl Server {
             StorageKind::Embedded => {
                 // Opening checks the file after a crash: blocking work, off the runtime.
                 let dir = config.data_dir.clone();
-                let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir))
-                    .await
-                    .map_err(|e| ServerError::Serve(e.to_string()))??;
+                let options = EmbeddedOptions {
+                    cache_size: config.storage_cache_size,
+                    ..EmbeddedOptions::default()
+                };
+                let store =
+                    tokio::task::spawn_blocking(move || EmbeddedStore::open_with(&dir, options))
+                        .await
+                        .map_err(|e| ServerError::Serve(e.to_string()))??;
                 Arc::new(store)
             }
         };

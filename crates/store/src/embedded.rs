@@ -28,10 +28,13 @@
 //! 5. Answer the caller.
 //!
 //! If step 3 fails (disk full, I/O error) the batch fails and the store refuses every
-//! further commit until it is reopened: after a failed sync the kernel may have dropped
-//! the unwritten pages and reports the failure only once, so nothing later appended to
-//! the file could be trusted. If step 4 fails, likewise: the frame is in the log, and
-//! reopening replays it. Reads go on working as far as redb allows.
+//! further commit until a retry succeeds (`resume.rs`): after a failed write or sync the
+//! kernel may have dropped the unwritten pages and reports the failure only once, so the
+//! frame's bytes are never trusted: a retry zeroes them before the log takes another
+//! frame. If step 4 fails, likewise, and the retry reopens redb, which replays the frame.
+//! A failed write to redb's file anywhere else (a checkpoint, pages written out of its
+//! cache) is handled the same way. The error names the cause; a full disk is
+//! [`StoreError::Full`].
 //!
 //! ## Checkpoints
 //!
@@ -76,6 +79,11 @@
 //! - `meta`:    `schema_version` → [`SCHEMA_VERSION`], checked on open; the write-ahead
 //!   log's `wal_id`, `wal_epoch`, `wal_first_lsn` and `wal_applied_lsn` (above).
 //!
+//! ## Memory
+//!
+//! redb's page cache is the store's only memory that grows with the data; it is bounded
+//! by [`EmbeddedOptions::cache_size`] (64 MiB unless configured; see `options.rs`).
+//!
 //! redb's calls block on disk I/O, so every call runs on tokio's blocking pool and the
 //! async runtime's workers never wait for the disk.
 
@@ -83,7 +91,9 @@ mod checkpoint;
 mod codec;
 #[cfg(any(test, feature = "testing"))]
 pub mod faults;
+mod options;
 mod recovery;
+mod resume;
 mod wal;
 
 /// Crash points exist in test builds only (`faults.rs`); elsewhere they compile to nothing.
@@ -102,7 +112,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use redb::{
     Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
     WriteTransaction,
@@ -111,10 +121,12 @@ use redb::{
 use crate::error::StoreError;
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 
-pub use checkpoint::EmbeddedOptions;
 pub use codec::{FORMAT_V1, FORMAT_V2, LOG_FORMAT_V1};
+pub use options::EmbeddedOptions;
+pub use resume::{PROBE_BYTES, PROBE_FILE_NAME};
 pub use wal::{WAL_FILE_NAME, WAL_FORMAT_V1};
 
+use resume::{Failure, Part};
 use wal::Wal;
 
 /// The file inside the data directory.
@@ -150,10 +162,11 @@ const WAL_APPLIED_LSN_KEY: &str = "wal_applied_lsn";
 /// process) can have a directory open at a time; redb locks the file.
 ///
 /// After a failed write to the log or the redb file (disk full, I/O error) the store
-/// refuses every further commit until it is reopened; those calls return
-/// [`StoreError::Io`] saying so. The server should then report itself unhealthy and
-/// restart, which recovers every acknowledged write (the
-/// `disk_full_fails_commits_with_an_actionable_error` test shows it).
+/// refuses every further commit, and [`ping`](Store::ping) fails, with an error that
+/// names the cause ([`StoreError::Full`] for a full disk, else [`StoreError::Io`]), until
+/// a retry finds it can write again (`resume.rs`): then it takes writes again by itself,
+/// with every acknowledged write (`tests/embedded.rs`, `disk_full_…`, fills a small tmpfs
+/// and frees it again).
 #[derive(Debug)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
@@ -164,11 +177,18 @@ pub struct EmbeddedStore {
 
 #[derive(Debug)]
 struct Inner {
-    db: Database,
+    /// The redb file. `None` only while a retry reopens it after a failed write, and if
+    /// that failed (`resume.rs`); then [`failed`](Self::failed) says why.
+    db: RwLock<Option<Database>>,
+    /// The data directory.
+    dir: PathBuf,
     file: PathBuf,
     options: EmbeddedOptions,
-    /// Commits and checkpoints, one at a time.
+    /// Commits, checkpoints and retries, one at a time. Taken before `db`.
     writer: Mutex<Writer>,
+    /// A copy of the error of `Writer::failure`, for reads and health checks, which must
+    /// not wait for a commit's sync.
+    failed: Mutex<Option<StoreError>>,
     /// Wakes the checkpoint thread.
     checkpointer: Arc<checkpoint::Signal>,
     checkpoints: AtomicU64,
@@ -183,17 +203,22 @@ struct Inner {
 #[derive(Debug)]
 struct Writer {
     wal: Wal,
-    /// Why the store refuses writes, once a write to the log or to redb has failed.
-    poisoned: Option<String>,
+    /// Why the store refuses writes, once a write to the log or to redb has failed, and
+    /// what a retry must repair (`resume.rs`).
+    failure: Option<Failure>,
     /// When the first frame after the last checkpoint was appended (`None`: none since,
     /// or only frames replayed on opening).
     dirty_since: Option<Instant>,
+    /// Test hook: the next commit fails after its frame was synced, before redb commits.
+    #[cfg(test)]
+    fail_next_redb_commit: bool,
 }
 
 /// What [`EmbeddedStore::stats`] reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmbeddedStats {
-    /// Log frames applied to redb when the store was opened.
+    /// Log frames applied to redb when the store was opened (and when it reopened redb
+    /// after a failed write).
     pub replayed_frames: u64,
     /// Writes in those frames.
     pub replayed_writes: u64,
@@ -223,7 +248,7 @@ impl EmbeddedStore {
         Self::open_with(dir, EmbeddedOptions::default())
     }
 
-    /// Like [`open`](Self::open), with other checkpoint settings.
+    /// Like [`open`](Self::open), with other settings (checkpoints, cache size, retries).
     pub fn open_with(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
         let open_err = |path: &Path, reason: String| StoreError::Open {
             path: path.display().to_string(),
@@ -236,34 +261,10 @@ impl EmbeddedStore {
             )
         })?;
         let file = dir.join(FILE_NAME);
-
-        let mut builder = Database::builder();
-        builder.set_repair_callback(|session| {
-            tracing::info!(
-                progress = format!("{:.0}%", session.progress() * 100.0),
-                "repairing the data file after an unclean shutdown"
-            );
-        });
-        // redb trusts a cleanly closed file and may panic on one damaged behind its back;
-        // a panic while opening must become an error the operator can read, not a crash.
-        let opened =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.create(&file)));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => return Err(open_err(&file, describe_open_error(e))),
-            Err(panic) => {
-                return Err(open_err(
-                    &file,
-                    format!(
-                        "the file is damaged (redb failed reading it: {}); restore it from a backup",
-                        panic_message(&panic)
-                    ),
-                ));
-            }
-        };
-
         let wal_path = dir.join(WAL_FILE_NAME);
-        let meta = init_schema(&db, &file, &wal_path)?;
+        // A probe left by a crash in the middle of a retry (`resume.rs`) takes space.
+        let _ = std::fs::remove_file(dir.join(PROBE_FILE_NAME));
+        let (db, meta) = open_database(&file, &options)?;
         let started = Instant::now();
         let mut wal = Wal::open(&wal_path, meta.id)?;
         let replayed = recovery::replay(&db, &mut wal, &meta)?;
@@ -278,14 +279,18 @@ impl EmbeddedStore {
         }
         let checkpointer = Arc::new(checkpoint::Signal::default());
         let inner = Arc::new(Inner {
-            db,
+            db: RwLock::new(Some(db)),
+            dir: dir.to_owned(),
             file,
             options,
             writer: Mutex::new(Writer {
                 wal,
-                poisoned: None,
+                failure: None,
                 dirty_since: None,
+                #[cfg(test)]
+                fail_next_redb_commit: false,
             }),
+            failed: Mutex::new(None),
             checkpointer: checkpointer.clone(),
             checkpoints: AtomicU64::new(0),
             checkpoint_micros: AtomicU64::new(0),
@@ -336,6 +341,11 @@ impl EmbeddedStore {
         self.inner.checkpoint(&mut writer)
     }
 
+    /// Whether the store refuses writes after a failed write, and why.
+    pub fn failure(&self) -> Option<StoreError> {
+        self.inner.failed.lock().clone()
+    }
+
     async fn blocking<T, F>(&self, what: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -358,10 +368,22 @@ impl EmbeddedStore {
 }
 
 impl Inner {
-    /// Checkpoints (see the module doc and `checkpoint.rs`), counting it.
+    /// Checkpoints (see the module doc and `checkpoint.rs`), counting it. A failure makes
+    /// the store refuse writes until a retry succeeds.
     fn checkpoint(&self, writer: &mut Writer) -> Result<(), StoreError> {
         let started = Instant::now();
-        if checkpoint::checkpoint(&self.db, &self.options, writer)? {
+        let done = {
+            let db = self.db.read();
+            match db.as_ref() {
+                Some(db) => checkpoint::checkpoint(db, &self.dir, &self.options, writer),
+                None => Err(self.unavailable()),
+            }
+        };
+        let done = match done {
+            Err(e) if writer.failure.is_none() => return Err(self.fail(writer, e, Part::Redb)),
+            done => done?,
+        };
+        if done {
             let micros = started.elapsed().as_micros() as u64;
             self.checkpoints.fetch_add(1, Ordering::Relaxed);
             self.checkpoint_micros.fetch_add(micros, Ordering::Relaxed);
@@ -369,6 +391,30 @@ impl Inner {
                 .fetch_max(micros, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Why redb cannot be used now: the failure that made the store refuse writes.
+    fn unavailable(&self) -> StoreError {
+        self.failed.lock().clone().unwrap_or_else(|| {
+            StoreError::Io("the data file is being reopened after a failed write".into())
+        })
+    }
+
+    /// Runs `read` on redb. While the store refuses writes after a failure, redb may
+    /// refuse reads too (it does after a failed write to its file): an I/O error is then
+    /// reported as that failure, which names the cause.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let db = self.db.read();
+        let Some(db) = db.as_ref() else {
+            return Err(self.unavailable());
+        };
+        match read(db) {
+            Err(StoreError::Io(e)) => Err(self.failed.lock().clone().unwrap_or(StoreError::Io(e))),
+            result => result,
+        }
     }
 }
 
@@ -392,15 +438,19 @@ impl Drop for Inner {
         self.checkpointer.stop();
         let Inner {
             db,
+            dir,
             options,
             writer,
             ..
         } = self;
         let writer = writer.get_mut();
-        if writer.poisoned.is_some() {
+        let Some(db) = db.get_mut() else {
+            return;
+        };
+        if writer.failure.is_some() {
             return;
         }
-        if let Err(e) = checkpoint::checkpoint(db, options, writer) {
+        if let Err(e) = checkpoint::checkpoint(db, dir, options, writer) {
             tracing::error!(
                 error = %e,
                 "the last checkpoint before closing failed; the next start replays the \
@@ -434,6 +484,43 @@ fn describe_open_error(e: DatabaseError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// Opens (or creates) the redb file with `options`' cache size and readies its tables;
+/// returns it with where the log stands. The same at start-up and when a retry reopens
+/// it after a failed write (`resume.rs`).
+fn open_database(
+    file: &Path,
+    options: &EmbeddedOptions,
+) -> Result<(Database, LogMeta), StoreError> {
+    let open_err = |reason: String| StoreError::Open {
+        path: file.display().to_string(),
+        reason,
+    };
+    let mut builder = Database::builder();
+    builder.set_cache_size(options.cache_size);
+    builder.set_repair_callback(|session| {
+        tracing::info!(
+            progress = format!("{:.0}%", session.progress() * 100.0),
+            "repairing the data file after an unclean shutdown"
+        );
+    });
+    // redb trusts a cleanly closed file and may panic on one damaged behind its back;
+    // a panic while opening must become an error the operator can read, not a crash.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.create(file)));
+    let db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return Err(open_err(describe_open_error(e))),
+        Err(panic) => {
+            return Err(open_err(format!(
+                "the file is damaged (redb failed reading it: {}); restore it from a backup",
+                panic_message(&panic)
+            )));
+        }
+    };
+    let wal_path = file.with_file_name(WAL_FILE_NAME);
+    let meta = init_schema(&db, file, &wal_path)?;
+    Ok((db, meta))
 }
 
 /// Where the log stands according to redb's durable state (see the module doc).
@@ -561,9 +648,28 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Turns a redb error into ours. `name` is the record being read, so that damage found
-/// by redb itself is reported against it like damage found by our checksums.
-fn db_error(what: &str, name: Option<&str>, e: impl Into<redb::Error>) -> StoreError {
+/// A failed write to the data directory `dir` as callers see it: [`StoreError::Full`]
+/// when its filesystem (or the user's quota) is full, else [`StoreError::Io`] with advice.
+/// `what` says which write failed, naming the file. Either way the store refuses writes
+/// until a retry succeeds (`resume.rs`).
+fn write_failure(dir: &Path, what: String, e: &std::io::Error) -> StoreError {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => StoreError::Full {
+            path: dir.display().to_string(),
+            reason: format!("{what}: {e}"),
+        },
+        _ => StoreError::Io(format!(
+            "{what}: {e} ({}); writes are refused until a retry succeeds (the store retries \
+             by itself), nothing acknowledged is lost",
+            wal::io_advice(e)
+        )),
+    }
+}
+
+/// Turns a redb error into ours. `dir` is the data directory; `name` is the record being
+/// read, so that damage found by redb itself is reported against it like damage found by
+/// our checksums.
+fn db_error(dir: &Path, what: &str, name: Option<&str>, e: impl Into<redb::Error>) -> StoreError {
     match e.into() {
         redb::Error::Corrupted(msg) => match name {
             Some(name) => codec::corrupt(name, format!("{what}: the data file is damaged: {msg}")),
@@ -572,13 +678,14 @@ fn db_error(what: &str, name: Option<&str>, e: impl Into<redb::Error>) -> StoreE
             )),
         },
         redb::Error::PreviousIo => StoreError::Io(format!(
-            "{what}: an earlier write to the data file failed, so the store refuses further \
-             use; check the disk (space, errors in the system log) and restart recordsync, \
-             which resumes from the last committed state"
+            "{what}: an earlier write to the data file failed, so redb refuses further use \
+             until the store reopens it, which it does once it can write again"
         )),
-        redb::Error::Io(io) => StoreError::Io(format!(
-            "{what}: {io} (check free disk space and the system log for disk errors)"
-        )),
+        redb::Error::Io(io) => write_failure(
+            dir,
+            format!("{what} ({})", dir.join(FILE_NAME).display()),
+            &io,
+        ),
         other => StoreError::Io(format!("{what}: {other}")),
     }
 }
@@ -587,11 +694,12 @@ fn db_error(what: &str, name: Option<&str>, e: impl Into<redb::Error>) -> StoreE
 /// (0: none), `None` when it does not exist.
 fn stored_head(
     records: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    dir: &Path,
     name: &str,
 ) -> Result<Option<(u64, u64)>, StoreError> {
     let guard = records
         .get(codec::record_key(name))
-        .map_err(|e| db_error("reading a record", Some(name), e))?;
+        .map_err(|e| db_error(dir, "reading a record", Some(name), e))?;
     guard
         .map(|value| codec::decode_record_head(name, value.value()))
         .transpose()
@@ -603,8 +711,13 @@ fn journal_bounds(name: &str, from: u64, to: u64) -> (Vec<u8>, Vec<u8>) {
 
 /// Checks and stores each write of `batch` in `txn`, returning one outcome per write. The
 /// same for a commit and for replaying its log frame, so that both give the same state.
-fn apply(txn: &WriteTransaction, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
-    let fail = |e: redb::Error| db_error("committing writes", None, e);
+/// `dir` is the data directory, for errors.
+fn apply(
+    txn: &WriteTransaction,
+    dir: &Path,
+    batch: &[Write],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "committing writes", None, e);
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
     let mut journal = txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
@@ -628,7 +741,7 @@ fn apply(txn: &WriteTransaction, batch: &[Write]) -> Result<Vec<WriteOutcome>, S
         }
         let stored = match written.get(name) {
             Some(v) => *v,
-            None => stored_head(&records, name)?,
+            None => stored_head(&records, dir, name)?,
         };
         let current = stored.map(|(version, _)| version);
         match write {
@@ -688,7 +801,9 @@ fn set_applied_lsn(txn: &WriteTransaction, lsn: u64) -> Result<(), redb::Error> 
     Ok(())
 }
 
-/// The commit protocol of the module doc.
+/// The commit protocol of the module doc. A failed write to the log or to redb makes the
+/// store refuse writes until a retry succeeds (`resume.rs`); while it does, commits fail
+/// at once with the failure's error.
 fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
     if let Some(write) = batch.iter().find(|w| !codec::batch_len_fits(w)) {
         return Err(StoreError::Unstorable {
@@ -696,17 +811,57 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
             reason: "a name, value or op is 4 GiB or larger".into(),
         });
     }
-    let fail = |e: redb::Error| db_error("committing writes", None, e);
     let mut writer = inner.writer.lock();
-    if let Some(reason) = &writer.poisoned {
-        return Err(StoreError::Io(reason.clone()));
+    if let Some(failure) = &writer.failure {
+        return Err(failure.error.clone());
     }
-    let mut txn = inner.db.begin_write().map_err(|e| fail(e.into()))?;
+    let committed = {
+        let db = inner.db.read();
+        // Present whenever the store takes writes (see `Inner::db`).
+        let Some(db) = db.as_ref() else {
+            return Err(inner.unavailable());
+        };
+        commit_locked(db, &inner.dir, &mut writer, batch)
+    };
+    let outcomes = match committed {
+        Ok(outcomes) => outcomes,
+        Err((e, Some(part))) => return Err(inner.fail(&mut writer, e, part)),
+        Err((e, None)) => return Err(e),
+    };
+    let first = writer.dirty_since.is_none();
+    if first {
+        writer.dirty_since = Some(Instant::now());
+    }
+    let full = writer.wal.cycle_bytes() >= inner.options.checkpoint_bytes;
+    drop(writer);
+    if first || full {
+        inner.checkpointer.kick();
+    }
+    Ok(outcomes)
+}
+
+/// Steps 1–4 of the commit protocol. An error comes with the part of the store whose
+/// write failed, if one did (`None`: the batch failed and the store is as it was, as for
+/// a damaged record).
+fn commit_locked(
+    db: &Database,
+    dir: &Path,
+    writer: &mut Writer,
+    batch: &[Write],
+) -> Result<Vec<WriteOutcome>, (StoreError, Option<Part>)> {
+    // redb reports a failed write of its pages wherever it happens: opening a table may
+    // write out pages that no longer fit in its cache.
+    let in_redb = |e: StoreError| {
+        let part = matches!(e, StoreError::Io(_) | StoreError::Full { .. }).then_some(Part::Redb);
+        (e, part)
+    };
+    let fail = |e: redb::Error| in_redb(db_error(dir, "committing writes", None, e));
+    let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
     txn.set_durability(Durability::None)
-        .map_err(|e| StoreError::Io(format!("committing writes: {e}")))?;
+        .map_err(|e| (StoreError::Io(format!("committing writes: {e}")), None))?;
     // An error here (a damaged record, say) leaves everything as it was: the transaction
     // is dropped, so aborted, and nothing was logged.
-    let outcomes = apply(&txn, batch)?;
+    let outcomes = apply(&txn, dir, batch).map_err(in_redb)?;
     let stored: Vec<&Write> = batch
         .iter()
         .zip(&outcomes)
@@ -721,10 +876,11 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
     let lsn = writer.wal.next_lsn();
     set_applied_lsn(&txn, lsn).map_err(fail)?;
 
-    if let Err(e) = writer.wal.append(|buf| codec::encode_batch(&stored, buf)) {
-        writer.poisoned = Some(e.to_string());
-        return Err(e);
-    }
+    // On failure the transaction is dropped, so aborted: redb is as it was.
+    writer
+        .wal
+        .append(|buf| codec::encode_batch(&stored, buf))
+        .map_err(|e| (e, Some(Part::Log)))?;
     #[cfg(any(test, feature = "testing"))]
     if faults::hit("after-log-sync") {
         use std::io::Write as _;
@@ -737,31 +893,34 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
         let _ = out.flush();
         faults::crash("after-log-sync");
     }
-    if let Err(e) = txn.commit() {
-        let reason = format!(
-            "{}; the batch is in the write-ahead log, and the store refuses writes until \
-             recordsync is restarted, which recovers it",
-            db_error("committing writes to the data file", None, e)
+    #[cfg(test)]
+    if std::mem::take(&mut writer.fail_next_redb_commit) {
+        let e = StoreError::Io(
+            "committing writes to the data file: injected failure; the batch is in the \
+             write-ahead log"
+                .into(),
         );
-        writer.poisoned = Some(reason.clone());
-        return Err(StoreError::Io(reason));
+        return Err((e, Some(Part::Redb)));
     }
+    txn.commit().map_err(|e| {
+        let e = match db_error(dir, "committing writes to the data file", None, e) {
+            StoreError::Full { path, reason } => StoreError::Full {
+                path,
+                reason: format!("{reason} (the batch is in the write-ahead log)"),
+            },
+            other => StoreError::Io(format!(
+                "{other}; the batch is in the write-ahead log, and is applied when the store \
+                 reopens the data file"
+            )),
+        };
+        (e, Some(Part::Redb))
+    })?;
     faults::check("after-redb-commit");
-
-    let first = writer.dirty_since.is_none();
-    if first {
-        writer.dirty_since = Some(Instant::now());
-    }
-    let full = writer.wal.cycle_bytes() >= inner.options.checkpoint_bytes;
-    drop(writer);
-    if first || full {
-        inner.checkpointer.kick();
-    }
     Ok(outcomes)
 }
 
-fn get_blocking(db: &Database, name: &str) -> Result<Option<StoredRecord>, StoreError> {
-    let fail = |e: redb::Error| db_error("reading a record", Some(name), e);
+fn get_blocking(db: &Database, dir: &Path, name: &str) -> Result<Option<StoredRecord>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "reading a record", Some(name), e);
     let txn = db.begin_read().map_err(|e| fail(e.into()))?;
     let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
     let guard = records
@@ -793,11 +952,12 @@ fn log_step(name: &str, seq: u64, value: Option<&[u8]>) -> Result<(JournalEntry,
 
 fn journal_blocking(
     db: &Database,
+    dir: &Path,
     name: &str,
     from: u64,
     to: u64,
 ) -> Result<Vec<JournalEntry>, StoreError> {
-    let fail = |e: redb::Error| db_error("reading a journal", Some(name), e);
+    let fail = |e: redb::Error| db_error(dir, "reading a journal", Some(name), e);
     let txn = db.begin_read().map_err(|e| fail(e.into()))?;
     // Entries written under schema 1, all older than any in the log.
     let journal = txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
@@ -813,7 +973,7 @@ fn journal_blocking(
     // The log, newest first along the record's links, down to `from`.
     let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
     let log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
-    let mut seq = stored_head(&records, name)?.map_or(0, |(_, head)| head);
+    let mut seq = stored_head(&records, dir, name)?.map_or(0, |(_, head)| head);
     let mut newer = Vec::new();
     while seq != 0 {
         let guard = log.get(seq).map_err(|e| fail(e.into()))?;
@@ -840,7 +1000,7 @@ impl Store for EmbeddedStore {
     async fn get(&self, name: &str) -> Result<Option<StoredRecord>, StoreError> {
         let name = name.to_owned();
         self.blocking("reading a record", move |inner| {
-            get_blocking(&inner.db, &name)
+            inner.read(|db| get_blocking(db, &inner.dir, &name))
         })
         .await
     }
@@ -869,9 +1029,18 @@ impl Store for EmbeddedStore {
         }
         let name = name.to_owned();
         self.blocking("reading a journal", move |inner| {
-            journal_blocking(&inner.db, &name, from, to)
+            inner.read(|db| journal_blocking(db, &inner.dir, &name, from, to))
         })
         .await
+    }
+
+    /// Fails while the store refuses writes after a failed write (see `resume.rs`), with
+    /// the error that names the cause; a health check then reports the server unhealthy.
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self.failure() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1114,10 +1283,13 @@ mod tests {
     }
 
     /// No checkpoint unless a test asks for one.
+    /// No checkpoint and no retry unless the test asks for one.
     fn manual() -> EmbeddedOptions {
         EmbeddedOptions {
             checkpoint_bytes: u64::MAX,
             checkpoint_interval: std::time::Duration::from_secs(3600),
+            retry_interval: std::time::Duration::from_secs(3600),
+            ..EmbeddedOptions::default()
         }
     }
 
@@ -1296,10 +1468,10 @@ mod tests {
         assert_eq!(store.stats(), before);
     }
 
-    /// A failed append fails the batch and every later commit, with a message that says
-    /// what to do; reopening recovers every acknowledged write. redb's close keeps its
-    /// non-durable commits, so the reopened file already has the frames of the log, which
-    /// must be skipped rather than applied again.
+    /// A failed append fails the batch and every later commit, with a message that names
+    /// the cause and the directory; reopening recovers every acknowledged write. redb's
+    /// close keeps its non-durable commits, so the reopened file already has the frames of
+    /// the log, which must be skipped rather than applied again.
     #[tokio::test]
     async fn a_failed_append_refuses_writes_until_reopened() {
         let dir = tempfile::tempdir().unwrap();
@@ -1308,12 +1480,19 @@ mod tests {
         store.inner.writer.lock().wal.fail_next_append = Some(std::io::ErrorKind::StorageFull);
         let err = store.commit(&[put("a", 4, "{}")]).await.unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, StoreError::Io(_)), "{err:?}");
-        for needle in [WAL_FILE_NAME, "disk is full", "restarted"] {
+        assert!(matches!(err, StoreError::Full { .. }), "{err:?}");
+        let free_space = format!("free space on {}", dir.path().display());
+        for needle in [
+            "storage full",
+            WAL_FILE_NAME,
+            &free_space,
+            "resume by themselves",
+        ] {
             assert!(message.contains(needle), "{needle:?} in {message}");
         }
         let again = store.commit(&[put("b", 1, "{}")]).await.unwrap_err();
-        assert!(again.to_string().contains("restarted"), "{again}");
+        assert_eq!(again, err);
+        assert_eq!(store.ping().await, Err(err));
         // Reads go on.
         assert_eq!(store.get("a").await.unwrap().unwrap().version, 3);
         drop(store);
@@ -1325,6 +1504,141 @@ mod tests {
         assert_versions(&store, "a", 3).await;
         write_versions(&store, "a", 4, 4).await;
         assert_versions(&store, "a", 4).await;
+    }
+
+    /// Options that retry a failed store at once.
+    fn retrying() -> EmbeddedOptions {
+        EmbeddedOptions {
+            retry_interval: std::time::Duration::from_millis(5),
+            ..manual()
+        }
+    }
+
+    /// Waits until the store takes writes again (the checkpoint thread retries).
+    async fn until_resumed(store: &EmbeddedStore) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while let Err(e) = store.ping().await {
+            assert!(Instant::now() < deadline, "the store did not resume: {e}");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// After a failed append the store resumes by itself, with nothing lost: the log goes
+    /// on where the failed frame would have been, and a crash after that replays it all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_append_is_retried_and_writes_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_with(dir.path(), retrying()).unwrap();
+        write_versions(&store, "a", 1, 3).await;
+        store.inner.writer.lock().wal.fail_next_append = Some(std::io::ErrorKind::StorageFull);
+        store.commit(&[put("a", 4, "{}")]).await.unwrap_err();
+        until_resumed(&store).await;
+        assert_eq!(store.failure(), None);
+        write_versions(&store, "a", 4, 6).await;
+        assert_versions(&store, "a", 6).await;
+        let crashed = crash_copy(dir.path());
+        drop(store);
+        let store = EmbeddedStore::open_with(crashed.path(), manual()).unwrap();
+        assert_eq!(store.stats().replayed_frames, 6);
+        assert_versions(&store, "a", 6).await;
+    }
+
+    /// A frame whose sync failed may be in the file whole: it must not be replayed (its
+    /// writer was told the write failed), neither on a retry nor after a crash.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frame_whose_sync_failed_is_never_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_with(dir.path(), retrying()).unwrap();
+        write_versions(&store, "a", 1, 3).await;
+        store.inner.writer.lock().wal.fail_next_sync = true;
+        let err = store
+            .commit(&[put("a", 4, r#"{"failed":true}"#)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Io(_)), "{err:?}");
+        assert!(err.to_string().contains("retr"), "{err}");
+        until_resumed(&store).await;
+        // A crash now: the failed batch is not in the log.
+        let crashed = crash_copy(dir.path());
+        let reopened = EmbeddedStore::open_with(crashed.path(), manual()).unwrap();
+        assert_versions(&reopened, "a", 3).await;
+        drop(reopened);
+        // Nor in the store that resumed: version 4 is free for the next write.
+        let outcome = store.commit(&[put("a", 4, r#"{"n":4}"#)]).await.unwrap();
+        assert_eq!(outcome, vec![WriteOutcome::Committed]);
+        let crashed = crash_copy(dir.path());
+        drop(store);
+        let store = EmbeddedStore::open_with(crashed.path(), manual()).unwrap();
+        assert_eq!(
+            store.get("a").await.unwrap().unwrap().data,
+            r#"{"n":4}"#.to_owned()
+        );
+    }
+
+    /// A failed commit to redb after the frame was synced: the retry reopens redb, which
+    /// replays the frame, so the batch is stored (a failed commit may or may not be, see
+    /// `Store::commit`) and the store takes writes again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_redb_commit_is_retried_by_reopening_the_data_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_with(dir.path(), retrying()).unwrap();
+        write_versions(&store, "a", 1, 3).await;
+        store.inner.writer.lock().fail_next_redb_commit = true;
+        let err = store
+            .commit(&[put("a", 4, r#"{"v":4}"#)])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("write-ahead log"), "{err}");
+        until_resumed(&store).await;
+        assert_eq!(
+            store.stats().replayed_frames,
+            1,
+            "the reopening replayed the frame"
+        );
+        assert_versions(&store, "a", 4).await;
+        write_versions(&store, "a", 5, 5).await;
+        drop(store);
+        let store = EmbeddedStore::open_with(dir.path(), manual()).unwrap();
+        assert_versions(&store, "a", 5).await;
+    }
+
+    /// redb's cache stays within the configured size however much is written and read
+    /// (redb's own default would let it grow to 1 GiB).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redb_keeps_its_cache_within_the_configured_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = 1 << 20;
+        let options = EmbeddedOptions {
+            cache_size: cache,
+            checkpoint_bytes: 2 << 20,
+            ..manual()
+        };
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+        // 8 MiB of values, each record written twice, then every one read back.
+        let value = format!(r#"{{"pad":"{}"}}"#, "x".repeat(16 << 10));
+        for version in 1..=2 {
+            for chunk in 0..8 {
+                let batch: Vec<Write> = (0..32)
+                    .map(|i| put(&format!("big/{chunk}/{i}"), version, &value))
+                    .collect();
+                store.commit(&batch).await.unwrap();
+            }
+            store.checkpoint().unwrap();
+        }
+        for chunk in 0..8 {
+            for i in 0..32 {
+                let name = format!("big/{chunk}/{i}");
+                assert_eq!(store.get(&name).await.unwrap().unwrap().version, 2);
+            }
+        }
+        let used = store
+            .inner
+            .read(|db| Ok(db.cache_stats().used_bytes()))
+            .unwrap();
+        // Zero would mean that redb counts nothing (its `cache_metrics` feature is off),
+        // and this test could not fail.
+        assert!(used > 0, "redb reports its cache (feature cache_metrics)");
+        assert!(used <= cache, "{used} bytes cached, more than {cache}");
     }
 
     /// A log and a data file that do not belong together are refused, naming the log,
@@ -1448,7 +1762,7 @@ mod tests {
         let limit = 64 * 1024;
         let options = EmbeddedOptions {
             checkpoint_bytes: limit,
-            checkpoint_interval: std::time::Duration::from_secs(3600),
+            ..manual()
         };
         let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
         let value = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1000));
@@ -1477,8 +1791,8 @@ mod tests {
     async fn checkpoints_by_time_follow_the_first_frame() {
         let dir = tempfile::tempdir().unwrap();
         let options = EmbeddedOptions {
-            checkpoint_bytes: u64::MAX,
             checkpoint_interval: std::time::Duration::from_millis(100),
+            ..manual()
         };
         let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -1510,6 +1824,7 @@ mod tests {
             let txn = db.begin_write().unwrap();
             apply(
                 &txn,
+                dir.path(),
                 &[put("old", 1, r#"{"v":1}"#), put("old", 2, r#"{"v":2}"#)],
             )
             .unwrap();
@@ -1649,7 +1964,9 @@ mod tests {
                             for i in 0..n / concurrency {
                                 let name = &names[(i * 7 + t) % names.len()];
                                 let r = if inline {
-                                    get_blocking(&store.inner.db, name)
+                                    store
+                                        .inner
+                                        .read(|db| get_blocking(db, &store.inner.dir, name))
                                 } else {
                                     store.get(name).await
                                 };

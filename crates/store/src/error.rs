@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// Why a store could not do what was asked. Messages say what to check.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("cannot open the data directory {path}: {reason}")]
     Open { path: String, reason: String },
@@ -13,6 +14,15 @@ pub enum StoreError {
     Database { target: String, reason: String },
     #[error("storage I/O failed: {0}")]
     Io(String),
+    /// The filesystem holding the data is full (or the user's disk quota is used up):
+    /// `reason` says which write failed, `path` is the data directory, whose filesystem
+    /// needs room. The embedded store refuses writes meanwhile, and takes them again by
+    /// itself once a test write succeeds; nothing acknowledged is lost.
+    #[error(
+        "storage full: {reason}; free space on {path} (writes resume by themselves once \
+         there is room)"
+    )]
+    Full { path: String, reason: String },
     #[error("stored data for record {name:?} is corrupt: {reason}")]
     Corrupt { name: String, reason: String },
     #[error("the store is shut down")]

@@ -83,7 +83,9 @@ pub trait Store: Send + Sync + 'static {
     /// unknown): reload the records it touched before writing to them again.
     async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError>;
 
-    /// Journal entries of `name` with `from <= version <= to`, in version order.
+    /// Journal entries of `name` with `from <= version <= to`, in version order. A store
+    /// may have dropped old entries: the memory store keeps the newest
+    /// [`DEFAULT_JOURNAL_LIMIT`](crate::MemoryStore::DEFAULT_JOURNAL_LIMIT) per record.
     async fn journal(
         &self,
         name: &str,

@@ -11,10 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use recordsync_store::embedded::{EmbeddedOptions, WAL_FILE_NAME};
+
+#[path = "support/tiny_fs.rs"]
+mod tiny_fs;
 use recordsync_store::{
     EmbeddedStore, GroupCommitter, JournalEntry, Store, StoreError, StoredRecord, Write,
     WriteOutcome,
 };
+use tiny_fs::TinyFs;
 
 fn put(name: &str, version: u64, data: String) -> Write {
     Write::Put {
@@ -398,96 +402,170 @@ async fn acknowledged_writes_survive_a_crash_at_every_step_of_the_protocol() {
     }
 }
 
-/// A small filesystem of the test's own: a 4 MiB tmpfs, unmounted on drop.
-struct TinyFs(tempfile::TempDir);
-
-impl TinyFs {
-    fn mount() -> TinyFs {
-        let dir = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .expect("the mount command exists");
-        assert!(
-            status.success(),
-            "mounting a 4 MiB tmpfs failed: this test needs root (CAP_SYS_ADMIN), as on the project's machines"
-        );
-        TinyFs(dir)
-    }
+/// How the disk fills up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// Commits only, checkpoints by the store's policy.
+    Commits,
+    /// A checkpoint after each commit: the log never outgrows its first megabyte, and the
+    /// redb file takes the data, so a checkpoint is what fills the disk.
+    Checkpoints,
 }
 
-impl Drop for TinyFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.0.path())
-            .status();
-    }
-}
-
-/// What a full disk looks like to the engine: a clear I/O error, never a panic, and
-/// everything committed before it is still there after reopening. Returns the first error.
-async fn fill_the_disk(options: EmbeddedOptions) -> StoreError {
-    let tiny = TinyFs::mount();
-    let dir = tempfile::tempdir_in(tiny.0.path()).unwrap();
-    let store = EmbeddedStore::open_with(dir.path(), options.clone()).unwrap();
-    let mut error = None;
-    let mut last_ok = 0;
+/// Writes distinct records of 256 KiB until a commit (or checkpoint) fails; returns the
+/// names of those acknowledged and the error.
+async fn write_until_full(
+    store: &EmbeddedStore,
+    prefix: &str,
+    fill: Fill,
+) -> (Vec<String>, StoreError) {
+    let mut acked = Vec::new();
     for v in 1..10_000u64 {
         // Distinct records, so that the data accumulates until the disk is full.
-        let write = put(&format!("big/{v}"), 1, "y".repeat(256 * 1024));
-        match store.commit(&[write]).await {
+        let name = format!("{prefix}/{v}");
+        match store.commit(&[put(&name, 1, "y".repeat(256 * 1024))]).await {
             Ok(outcomes) => {
                 assert_eq!(outcomes, vec![WriteOutcome::Committed]);
-                last_ok = v;
+                acked.push(name);
             }
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
+            Err(e) => return (acked, e),
+        }
+        if fill == Fill::Checkpoints
+            && let Err(e) = store.checkpoint()
+        {
+            return (acked, e);
         }
     }
-    let error = error.expect("the filesystem never filled up");
-    assert!(matches!(error, StoreError::Io(_)), "{error:?}");
-    assert!(
-        error.to_string().to_lowercase().contains("space"),
-        "the error names the cause: {error}"
-    );
-    assert!(last_ok > 2, "the disk filled up after {last_ok} writes");
-    // The store refuses further commits rather than risk a half-written file...
-    let refused = store.commit(&[put("small", 1, "{}".into())]).await;
-    let refused = refused.expect_err("a commit after the disk filled up");
-    assert!(refused.to_string().contains("restart"), "{refused}");
-    // ...and reopening resumes with every acknowledged write, on the same full disk.
-    drop(store);
-    let store =
-        EmbeddedStore::open_with(dir.path(), options).expect("reopens after the disk filled up");
-    for v in 1..=last_ok {
-        let name = format!("big/{v}");
-        let r = store.get(&name).await.unwrap();
+    panic!("the filesystem never filled up");
+}
+
+async fn assert_all_there(store: &EmbeddedStore, names: &[String]) {
+    for name in names {
+        let r = store.get(name).await.unwrap();
         assert!(r.is_some(), "{name} was acknowledged and must be there");
     }
+}
+
+/// The error of a full disk: its own kind, naming the cause and where to free space.
+fn assert_full(error: &StoreError, dir: &Path) {
+    assert!(matches!(error, StoreError::Full { .. }), "{error:?}");
+    let message = error.to_string();
+    let free = format!("free space on {}", dir.display());
+    for needle in ["storage full", &free, "No space left on device"] {
+        assert!(message.contains(needle), "{needle:?} in: {message}");
+    }
+}
+
+/// Frees `ballast` and waits until the store takes writes again (it retries by itself),
+/// then writes one more record, `name`.
+async fn free_and_resume(store: &EmbeddedStore, ballast: &Path, name: &str) {
+    std::fs::remove_file(ballast).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = store.ping().await {
+        assert!(Instant::now() < deadline, "writes did not resume: {e}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        store.commit(&[put(name, 1, "{}".into())]).await.unwrap(),
+        vec![WriteOutcome::Committed]
+    );
+}
+
+/// The options of these tests: retries every 20 ms.
+fn retrying(options: EmbeddedOptions) -> EmbeddedOptions {
+    EmbeddedOptions {
+        retry_interval: Duration::from_millis(20),
+        ..options
+    }
+}
+
+/// A full disk, without a restart: every write fails with an error that names the cause,
+/// and so does `ping` (the health check), for as long as the disk stays full; once space
+/// is freed the store takes writes again by itself, and everything acknowledged is there,
+/// then and after reopening. Returns the first error.
+async fn fill_the_disk(options: EmbeddedOptions, fill: Fill) -> StoreError {
+    let tiny = TinyFs::mount(24);
+    // Space to free later; 8 MiB are left for the store.
+    let ballast = tiny.ballast("ballast", 16);
+    let dir = tempfile::tempdir_in(tiny.path()).unwrap();
+    let options = retrying(options);
+    let store = EmbeddedStore::open_with(dir.path(), options.clone()).unwrap();
+    let (mut acked, error) = write_until_full(&store, "big", fill).await;
+    assert!(
+        acked.len() > 2,
+        "the disk filled up after {} writes",
+        acked.len()
+    );
+    assert_full(&error, dir.path());
+    // The store refuses further commits rather than risk a half-written file, and says
+    // why, also to the health check; retries (every 20 ms) do not change that while the
+    // disk stays full.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = store.commit(&[put("small", 1, "{}".into())]).await;
+    assert_full(&refused.expect_err("a commit on the full disk"), dir.path());
+    assert_full(
+        &store.ping().await.expect_err("ping on the full disk"),
+        dir.path(),
+    );
+
+    // Space comes back: writes resume without a restart.
+    free_and_resume(&store, &ballast, "small").await;
+    acked.push("small".into());
+    assert_all_there(&store, &acked).await;
+    drop(store);
+    let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+    assert_all_there(&store, &acked).await;
     error
 }
 
 /// With the default policy nothing reaches the redb file before a checkpoint: the log
 /// fills the disk, and the error names it.
-#[tokio::test]
-async fn disk_full_fails_commits_with_an_actionable_error() {
-    let error = fill_the_disk(EmbeddedOptions::default()).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_fails_commits_clearly_until_space_is_freed() {
+    let error = fill_the_disk(EmbeddedOptions::default(), Fill::Commits).await;
     assert!(
         error.to_string().contains(WAL_FILE_NAME),
         "the error names the log: {error}"
     );
 }
 
-/// With checkpoints every few writes the redb file grows too, and whichever fills the disk
-/// (the log or a checkpoint) fails the store the same way.
-#[tokio::test]
-async fn disk_full_during_checkpoints_fails_commits_with_an_actionable_error() {
-    fill_the_disk(EmbeddedOptions {
-        checkpoint_bytes: 512 * 1024,
-        checkpoint_interval: Duration::from_millis(10),
-    })
-    .await;
+/// A checkpoint fills the disk: the store fails the same way, and resumes by reopening
+/// redb, which refuses all work after a failed write to its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_during_a_checkpoint_fails_commits_clearly_until_space_is_freed() {
+    let manual = EmbeddedOptions {
+        checkpoint_bytes: u64::MAX,
+        checkpoint_interval: Duration::from_secs(3600),
+        ..EmbeddedOptions::default()
+    };
+    let error = fill_the_disk(manual, Fill::Checkpoints).await;
+    assert!(
+        error.to_string().contains("checkpointing the data file"),
+        "a checkpoint filled the disk: {error}"
+    );
+}
+
+/// A store closed on a full disk opens on it again (replaying its log, writing nothing to
+/// the disk) and serves every acknowledged write; it refuses writes until space is freed,
+/// then takes them again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_reopened_on_a_full_disk_reads_and_resumes_once_space_is_freed() {
+    let tiny = TinyFs::mount(24);
+    let ballast = tiny.ballast("ballast", 16);
+    let dir = tempfile::tempdir_in(tiny.path()).unwrap();
+    let options = retrying(EmbeddedOptions::default());
+    let store = EmbeddedStore::open_with(dir.path(), options.clone()).unwrap();
+    let (mut acked, error) = write_until_full(&store, "big", Fill::Commits).await;
+    assert_full(&error, dir.path());
+    drop(store);
+    let store = EmbeddedStore::open_with(dir.path(), options.clone())
+        .expect("reopens after the disk filled up");
+    assert_all_there(&store, &acked).await;
+    let refused = store.commit(&[put("small", 1, "y".repeat(1 << 20))]).await;
+    assert_full(&refused.expect_err("a commit on the full disk"), dir.path());
+    free_and_resume(&store, &ballast, "small").await;
+    acked.push("small".into());
+    drop(store);
+    let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+    assert_all_there(&store, &acked).await;
 }

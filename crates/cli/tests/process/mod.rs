@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 pub struct ServerProcess {
     child: Child,
@@ -10,6 +11,8 @@ pub struct ServerProcess {
     pub addr: String,
     /// What it logged before it listened (opening the store, say).
     pub startup_log: Vec<String>,
+    /// What it logged since.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -69,12 +72,24 @@ impl ServerProcess {
             log.push(line);
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let later = Arc::new(Mutex::new(Vec::new()));
+        let kept = later.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().expect("not poisoned").push(line);
+            }
+        });
         ServerProcess {
             child,
             addr,
             startup_log: log,
+            log: later,
         }
+    }
+
+    /// The lines it logged after it started listening, so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().expect("not poisoned").clone()
     }
 
     /// The deepstream (binary) endpoint's URL.

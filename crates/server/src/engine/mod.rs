@@ -673,7 +673,9 @@ impl Engine {
         tokio::spawn(async move {
             match engine.acquire_loaded(&name).await {
                 Ok(_) => {}
-                Err(EngineError::Storage(StoreError::Unavailable(_) | StoreError::Io(_))) => {
+                Err(EngineError::Storage(
+                    StoreError::Unavailable(_) | StoreError::Io(_) | StoreError::Full { .. },
+                )) => {
                     engine.refetch_later(name);
                 }
                 Err(e) => tracing::warn!(record = %name, "refetching failed: {e}"),
@@ -720,8 +722,8 @@ impl Engine {
     }
 
     /// Whether the store can take work: false while it fails (a PostgreSQL that cannot
-    /// be reached, a commit that failed and still fails). The health check answers 503
-    /// then. Each call asks the store ([`Store::ping`]: a round trip to PostgreSQL), so an
+    /// be reached, an embedded store refusing writes after a failed write, on a full disk
+    /// say, until it can write again). The health check answers 503 then. Each call asks the store ([`Store::ping`]: a round trip to PostgreSQL), so an
     /// idle node reports an unreachable database, and reports itself healthy again once
     /// its storage is back.
     pub async fn healthy(&self) -> bool {

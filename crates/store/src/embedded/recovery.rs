@@ -21,6 +21,11 @@ pub(super) struct Replayed {
 /// Fails, naming the log, when the log and the data file do not fit together.
 pub(super) fn replay(db: &Database, wal: &mut Wal, meta: &LogMeta) -> Result<Replayed, StoreError> {
     let path = wal.path().display().to_string();
+    let dir = wal
+        .path()
+        .parent()
+        .map(ToOwned::to_owned)
+        .unwrap_or_default();
     let refuse = |reason: String| StoreError::Open {
         path: path.clone(),
         reason: format!(
@@ -44,11 +49,11 @@ pub(super) fn replay(db: &Database, wal: &mut Wal, meta: &LogMeta) -> Result<Rep
             path: path.clone(),
             reason: format!("replaying the write-ahead log, frame {}: {e}", frame.lsn),
         };
-        let fail = |e: redb::Error| io(db_error("replaying the write-ahead log", None, e));
+        let fail = |e: redb::Error| io(db_error(&dir, "replaying the write-ahead log", None, e));
         let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
         txn.set_durability(Durability::None)
             .map_err(|e| io(StoreError::Io(e.to_string())))?;
-        let outcomes = apply(&txn, &writes).map_err(io)?;
+        let outcomes = apply(&txn, &dir, &writes).map_err(io)?;
         // Every write was stored when the frame was written, against the state redb is in
         // now: one that does not apply means that state is not the one the log follows.
         if let Some((write, outcome)) = writes

@@ -134,9 +134,15 @@ pub struct Wal {
     len: u64,
     /// Reused for every frame, so an append allocates nothing in the steady state.
     buf: Vec<u8>,
+    /// Where a failed append may have left bytes (offset, length), until
+    /// [`scrub`](Self::scrub) has zeroed them; no append is made meanwhile.
+    untrusted: Option<(u64, u64)>,
     /// Test hook: the next append fails with this I/O error, writing nothing.
     #[cfg(test)]
     pub fail_next_append: Option<io::ErrorKind>,
+    /// Test hook: the next append writes its frame whole, then fails as if its sync had.
+    #[cfg(test)]
+    pub fail_next_sync: bool,
 }
 
 /// Where recovery found the end of the log: the next frame's place and LSN.
@@ -228,8 +234,11 @@ impl Wal {
             offset: HEADER_LEN,
             len,
             buf: Vec::new(),
+            untrusted: None,
             #[cfg(test)]
             fail_next_append: None,
+            #[cfg(test)]
+            fail_next_sync: false,
         };
         let mut header = [0u8; HEADER_USED];
         let read = wal.read_at(&mut header, 0)?;
@@ -328,9 +337,16 @@ impl Wal {
     /// Appends one frame of the current epoch whose payload `encode` writes into the buffer
     /// it is given, and syncs it. Returns the frame's LSN and size on disk.
     ///
-    /// On `Err` the frame may be on disk in part or in whole; the caller must not append
-    /// again (see `embedded.rs`: the store refuses writes until reopened).
+    /// On `Err` the frame may be on disk in part or in whole, now or after a crash: the
+    /// log takes no append until [`scrub`](Self::scrub) has zeroed its place.
     pub fn append(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(u64, u64), StoreError> {
+        if let Some((at, _)) = self.untrusted {
+            return Err(StoreError::Io(format!(
+                "appending to the write-ahead log {}: the append at offset {at} failed and \
+                 its bytes are not cleared yet (an internal error)",
+                self.path.display()
+            )));
+        }
         let lsn = self.next_lsn;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
@@ -351,6 +367,9 @@ impl Wal {
         if buf.capacity() <= KEEP_BUFFER {
             self.buf = buf;
         }
+        if result.is_err() {
+            self.untrusted = Some((self.offset, padded));
+        }
         result?;
         self.offset += padded;
         self.len = self.len.max(self.offset);
@@ -360,13 +379,13 @@ impl Wal {
 
     fn write_and_sync(&mut self, frame: &[u8]) -> Result<(), StoreError> {
         let end = self.offset + frame.len() as u64;
+        let path = &self.path;
         let fail = |what: &str, e: io::Error| {
-            StoreError::Io(format!(
-                "{what} the write-ahead log {} failed: {e} ({}); the store refuses writes \
-                 until recordsync is restarted, which recovers every acknowledged write",
-                self.path.display(),
-                io_advice(&e)
-            ))
+            super::write_failure(
+                path.parent().unwrap_or(Path::new(".")),
+                format!("{what} the write-ahead log {} failed", path.display()),
+                &e,
+            )
         };
         #[cfg(test)]
         if let Some(kind) = self.fail_next_append.take() {
@@ -393,7 +412,52 @@ impl Wal {
                 .map_err(|e| fail("growing", e))?;
             self.len = grown;
         }
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_sync) {
+            return Err(fail("syncing", io::Error::other("injected sync failure")));
+        }
         self.file.sync_data().map_err(|e| fail("syncing", e))
+    }
+
+    /// Clears what a failed append may have left, so that appending can go on: zeros over
+    /// the frame's place, synced.
+    ///
+    /// After a failed write or sync nothing tells which of the frame's bytes reached the
+    /// disk. Left alone, the frame might be read back whole now and torn after a crash:
+    /// replayed once and lost the next time, and frames appended after it (acknowledged
+    /// writes) would follow a broken frame, which recovery cannot read past. Zeros that
+    /// were synced read as the end of the log, so the failed batch is definitely not
+    /// stored (its writer was told it failed) and the next frame goes in its place.
+    pub fn scrub(&mut self) -> Result<(), StoreError> {
+        let Some((at, len)) = self.untrusted else {
+            return Ok(());
+        };
+        let fail = |e: io::Error| {
+            super::write_failure(
+                self.dir(),
+                format!(
+                    "clearing a failed append from the write-ahead log {}",
+                    self.path.display()
+                ),
+                &e,
+            )
+        };
+        let size = self.file.metadata().map_err(fail)?.len();
+        let end = (at + len).min(size);
+        if end > at {
+            let zeros = vec![0u8; (end - at) as usize];
+            self.file.write_all_at(&zeros, at).map_err(fail)?;
+        }
+        self.file.sync_data().map_err(fail)?;
+        // A failed growth may have lengthened the file in part.
+        self.len = size;
+        self.untrusted = None;
+        Ok(())
+    }
+
+    /// The data directory the log is in.
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
     /// Starts cycle `epoch` at the start of the file. Only once a checkpoint has made
