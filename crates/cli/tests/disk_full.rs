@@ -3,6 +3,8 @@
 //! answers 503; and once space is freed writes resume without a restart, with nothing
 //! acknowledged lost.
 
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
 #[path = "../../server/tests/support/mod.rs"]
 mod support;
 
