@@ -3,7 +3,7 @@
 //! Front doors turn wire messages into calls here and turn [`RecordEvent`]s and call
 //! results back into wire messages. The engine guarantees, per record:
 //! - writes are checked and applied strictly in arrival order (the cell lock), also when
-//!   some must be tried again after losing a race to another node ([`retry`]);
+//!   some must be tried again after losing a race to another node (`retry`);
 //! - a write is acknowledged, and published to subscribers, only after the store has
 //!   committed it durably (the group committer calls back in submission order, so
 //!   subscribers see versions in order);
@@ -11,7 +11,7 @@
 //!
 //! Module map: `cell` (one record's in-memory state), [`event`] (what subscribers get),
 //! [`error`] (what can go wrong), [`listen`] (active providers), [`cluster`] (news between
-//! nodes), [`retry`] (writes tried again, in order), [`WriteDone`] (every write answered).
+//! nodes), `retry` (writes tried again, in order), [`WriteDone`] (every write answered).
 
 mod cell;
 pub mod cluster;
