@@ -69,14 +69,10 @@ async fn a_full_disk_fails_writes_clearly_and_they_resume_once_space_is_freed() 
         assert!(message.contains(needle), "{needle:?} in: {message}");
     }
     assert_eq!(health_status(&server.addr).await, 503, "while writes fail");
-    assert!(
-        server
-            .log()
-            .iter()
-            .any(|line| line.contains("storage full")),
-        "the log names the cause:\n{}",
-        server.log().join("\n")
-    );
+    // The log names the cause.
+    server
+        .wait_for_log("storage full", std::time::Duration::from_secs(10))
+        .await;
     // While the disk stays full, writes stay refused (the store retries every second).
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let again = try_write(&mut c, "small/1", "{}").await;

@@ -92,6 +92,21 @@ impl ServerProcess {
         self.log.lock().expect("not poisoned").clone()
     }
 
+    /// Waits until a line it logged contains `needle`; panics with the log after `wait`.
+    /// A line is logged after the client was answered, and read by another thread: look
+    /// for it with this, not with [`log`](Self::log) at once.
+    pub async fn wait_for_log(&self, needle: &str, wait: std::time::Duration) {
+        let deadline = std::time::Instant::now() + wait;
+        while !self.log().iter().any(|line| line.contains(needle)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {needle:?} logged within {wait:?}:\n{}",
+                self.log().join("\n")
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The deepstream (binary) endpoint's URL.
     pub fn url(&self) -> String {
         format!("ws://{}/deepstream", self.addr)
