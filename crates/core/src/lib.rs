@@ -5,6 +5,7 @@
 //!
 //! Module map:
 //! - [`json`]    — how deeply client JSON may nest, and parsing it within that bound.
+//! - [`js_number`] — numbers as JavaScript reads, adds and writes them.
 //! - [`name`]    — which record names are acceptable.
 //! - [`path`]    — deepstream paths (`pets[1].fur.color`): parse, get, set, erase.
 //! - [`op`]      — the write operations a record accepts, and how they change a value.
@@ -16,6 +17,7 @@
 //! - `testing` (feature `testing`) — property-test generators other crates share: JSON
 //!   documents whose numbers must come back exactly as written.
 
+pub mod js_number;
 pub mod json;
 pub mod listen;
 pub mod name;
