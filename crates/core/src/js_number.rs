@@ -6,7 +6,7 @@
 //! two doubles, and the result is written as JavaScript writes it. This module is that
 //! bridge: the double JavaScript reads for a number token ([`read`]) or converts a string
 //! to ([`from_string`]), and the text `Number.prototype.toString` (and so
-//! `JSON.stringify`) writes for a double ([`format`], [`to_json`]).
+//! `JSON.stringify`) writes for a double ([`format()`], [`to_json`]).
 
 use serde_json::Number;
 
