@@ -22,9 +22,8 @@
 //! `ld` and `od` do not check that their value is what they remove (ot-json0 does not
 //! either); the value only matters to [`super::Json0::invert`].
 //!
-//! Within transform ([`Json0::apply_to`]) the few JavaScript quirks that leave no trace in
-//! JSON are followed too: holes become `null`, and a text edit of one character of a
-//! string (a path that runs into a string) is checked and dropped.
+//! Within transform ([`Json0::apply_to`]) holes become `null`, as ot-json0's copy through
+//! JSON makes them.
 //!
 //! An object that has a key named `constructor` is not an object to ot-json0 (it tests
 //! `obj.constructor === Object`), so `oi` and `od` inside one are refused, as ot-json0
@@ -35,7 +34,7 @@ use serde_json::{Map, Value};
 use super::error::Json0Error;
 use super::json_form::{kind, path_text};
 use super::op::{Action, Component, Step};
-use super::{Json0, text0, utf16};
+use super::{Json0, text0};
 use crate::js_number;
 
 impl Json0 {
@@ -62,7 +61,7 @@ impl Json0 {
                 Action::StringInsert(_) => "si",
                 _ => "sd",
             };
-            return edit_text(locate(root, base)?, base, action, &[edit], holes);
+            return edit_text(locate(root, base)?, base, action, &[edit]);
         }
         let place = locate(root, &c.path)?;
         match &c.action {
@@ -86,7 +85,7 @@ impl Json0 {
                 };
                 place.set(value, &c.path, holes)
             }
-            Action::Text(op) => edit_text(place, &c.path, "t: text0", op, holes),
+            Action::Text(op) => edit_text(place, &c.path, "t: text0", op),
             Action::Subtype { name, op } => {
                 let subtype = self.subtype(name)?;
                 let value =
@@ -368,29 +367,7 @@ fn edit_text(
     path: &[Step],
     action: &'static str,
     op: &[text0::TextComponent],
-    holes: Holes,
 ) -> Result<(), Json0Error> {
-    if let (
-        Holes::Null,
-        Place::In {
-            container: Value::String(s),
-            step: Step::Index(i),
-        },
-    ) = (holes, &place)
-    {
-        // In what transform computes, JavaScript edits the character at the index (one
-        // code unit, as a string) and drops the result, since strings are immutable: it
-        // only throws if the edit does not fit, or leaves half a character.
-        let Some(&unit) = s.encode_utf16().collect::<Vec<u16>>().get(*i) else {
-            return Err(Json0Error::NotAString {
-                action,
-                path: path_text(path),
-                found: "nothing",
-            });
-        };
-        utf16::string(&text0::apply_units(vec![unit], op)?)?;
-        return Ok(());
-    }
     let Some(Value::String(s)) = place.get() else {
         return Err(Json0Error::NotAString {
             action,
@@ -816,23 +793,12 @@ mod tests {
                 .unwrap(),
             json!([null])
         );
-        // A text edit of one character of a string is checked, and dropped.
-        assert_eq!(
+        // A path into a string is refused here too (JavaScript edits a copy of one
+        // character and drops it).
+        assert!(
             json0
                 .apply_to(&json!("abc"), &c(json!({"p":[0, 0],"si":"x"})))
-                .unwrap(),
-            json!("abc")
-        );
-        assert!(
-            json0
-                .apply_to(&json!("abc"), &c(json!({"p":[0, 0],"sd":"x"})))
                 .is_err()
-        );
-        assert!(
-            json0
-                .apply_to(&json!("😀"), &c(json!({"p":[0, 0],"si":"x"})))
-                .is_err(),
-            "half a character"
         );
     }
 }

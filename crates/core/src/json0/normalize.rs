@@ -4,7 +4,12 @@
 //! component without `p` (or with `p: null`) acts on the whole document. Components are
 //! appended one by one with [`super::Json0::append`], so neighbours merge as they do when
 //! composing (`[{"p":[100],"si":"h"},{"p":[101],"si":"i"}]` is `[{"p":[100],"si":"hi"}]`).
-//! Normalizing is idempotent.
+//!
+//! As in ot-json0, normalizing a normal op changes nothing, with one exception: `append`
+//! only looks at the last component, so a merge that changes it (a replace that keeps its
+//! delete, two deletes that become one further left) can make it merge with the one
+//! before on a second pass: `[li null, ld null + li "", ld ""]` normalizes to
+//! `[li null, ld null]`, and that to `[]`. A second pass only makes an op shorter.
 
 use serde_json::Value;
 

@@ -14,10 +14,9 @@
 //
 //     {"ok": value}        ot-json0 returned this (a document or an op), as JSON
 //     {"error": message}   ot-json0 threw
-//     {"js_only": why}     ot-json0 returned something JSON cannot carry (a list with
-//                          holes or `undefined` in it, a number that is not finite, a
-//                          string with half a surrogate pair, no document at all); the
-//                          Rust side must refuse it with an error
+//     {"js_only": why}     ot-json0 did something only JavaScript can hold or see,
+//                          which recordsync refuses (the rules are below, at "the
+//                          oracle"); the Rust side must return an error
 //
 // The same seed always gives the same lines. `--tp1` prints, instead of cases, how often
 // ot-json0 itself fails to converge on the generated pairs (for the report in the docs).
@@ -25,11 +24,12 @@
 // Generation follows ot-json0's own test generator in spirit (test/json0-generator.coffee:
 // each component is made on the document as the op so far left it), written anew, with
 // strings full of characters outside the BMP (two UTF-16 code units each) and numbers in
-// every spelling JavaScript writes. What it never makes, because ot-json0 then does
-// things only JavaScript can see (recordsync refuses them; see src/json0/mod.rs): paths
-// that run through a string, keys such as `__proto__` or `length`, keys that are array
-// indexes (JavaScript orders those first in an object), string offsets that fall between
-// the two halves of a surrogate pair, and string ops on lists.
+// every spelling JavaScript writes; `wild` ops add components that do not fit the
+// document, or could never apply anywhere (`li` at a key, `oi` at an index). What it never
+// makes: keys such as `__proto__` or `length`, keys that are array indexes (JavaScript
+// orders those first in an object, recordsync keeps the order written), string offsets
+// between the two halves of a surrogate pair (though transform may move one there), and
+// string ops on lists (the published 1.1.0 turns the list into a string).
 
 import json0Module from 'ot-json0'
 import text0 from 'ot-json0/lib/text0.js'
@@ -50,7 +50,8 @@ const json0 = json0Module.type
 // - apply refuses a component that leaves something JSON cannot carry — a list with a
 //   hole, a number that is not finite, half a character (a lone surrogate) in a string —
 //   even if a later component of the op removes it; and a path that runs through a string
-//   (ot-json0 reads its characters, and drops what it writes there);
+//   (ot-json0 reads its characters, and drops what it writes there), also where transform
+//   applies a component to what an `ld` or `od` carries;
 // - transform refuses when either side of ot-json0's transformX holds something JSON
 //   cannot carry, even the side it then drops (recordsync computes both, as ot-json0
 //   does), and when it computes a list index from a key that is none (NaN, which JSON
@@ -108,7 +109,9 @@ json0.apply = function (snapshot, op) {
   let data = snapshot
   for (const c of op) {
     checkSteps(data, c)
+    const through = throughScalar(data, c)
     data = publishedApply(data, [c])
+    if (through) throw new Error('js_only: a path through a string')
   }
   return data
 }
@@ -117,9 +120,7 @@ json0.apply = function (snapshot, op) {
 function apply (doc, op) {
   let data = doc
   for (const c of op) {
-    const through = throughScalar(data, c)
     data = json0.apply(data, [c])
-    if (through) throw new Error('js_only: a path through a string')
     // (No document between components is fine: a later `oi` at the root may follow.)
     const why = data === undefined ? null : jsOnly(data)
     if (why) throw new Error(`js_only: ${why}`)

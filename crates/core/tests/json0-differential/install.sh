@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-command -v node >/dev/null || { echo "json0-differential/install.sh: node is not installed (need Node >= 18)" >&2; exit 1; }
+command -v node >/dev/null || { echo "json0-differential/install.sh: node is not installed (need Node 20 or later)" >&2; exit 1; }
 command -v npm >/dev/null || { echo "json0-differential/install.sh: npm is not installed" >&2; exit 1; }
 
 stamp=node_modules/.json0-differential-install-stamp
