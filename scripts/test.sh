@@ -3,7 +3,9 @@
 #   0. the checks the code must pass: rustfmt, clippy with the workspace's lints
 #      (`[workspace.lints]` in Cargo.toml) and -D warnings, rustdoc without warnings;
 #   1. the Rust workspace: unit, property, black-box and crash tests (cargo nextest, or
-#      cargo test where nextest is not installed);
+#      cargo test where nextest is not installed); the json0 differential test among them
+#      runs node and installs its npm package itself
+#      (crates/core/tests/json0-differential/install.sh);
 #   2. the interop suite with the real npm deepstream client, first against the real
 #      deepstream server (proving each test encodes what the peer does), then against
 #      recordsync.

@@ -5,6 +5,10 @@
 //!
 //! Module map:
 //! - [`json`]    — how deeply client JSON may nest, and parsing it within that bound.
+//! - [`json0`]   — ShareDB's JSON OT type as npm `ot-json0` defines it: typed ops (`na`,
+//!   `si`/`sd`, `li`/`ld`/`lm`, `oi`/`od`, subtypes such as `text0`), apply, transform,
+//!   compose, invert, normalize; string offsets in UTF-16 code units.
+//! - [`js_number`] — numbers as JavaScript reads, adds and writes them.
 //! - [`name`]    — which record names are acceptable.
 //! - [`path`]    — deepstream paths (`pets[1].fur.color`): parse, get, set, erase.
 //! - [`op`]      — the write operations a record accepts, and how they change a value.
@@ -16,7 +20,9 @@
 //! - `testing` (feature `testing`) — property-test generators other crates share: JSON
 //!   documents whose numbers must come back exactly as written.
 
+pub mod js_number;
 pub mod json;
+pub mod json0;
 pub mod listen;
 pub mod name;
 pub mod op;

@@ -143,88 +143,11 @@ pub fn to_number(v: &Value<'_>) -> f64 {
     }
 }
 
-pub fn string_to_number(s: &str) -> f64 {
-    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-    if t.is_empty() {
-        return 0.0;
-    }
-    let radix = |prefix: &str, radix: u32| -> Option<f64> {
-        let digits = t.strip_prefix(prefix)?;
-        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-            return Some(f64::NAN);
-        }
-        Some(digits.chars().fold(0.0, |acc, c| {
-            acc * radix as f64 + c.to_digit(radix).unwrap_or(0) as f64
-        }))
-    };
-    for (prefix, r) in [
-        ("0x", 16),
-        ("0X", 16),
-        ("0o", 8),
-        ("0O", 8),
-        ("0b", 2),
-        ("0B", 2),
-    ] {
-        if let Some(n) = radix(prefix, r) {
-            return n;
-        }
-    }
-    match t {
-        "Infinity" | "+Infinity" => return f64::INFINITY,
-        "-Infinity" => return f64::NEG_INFINITY,
-        _ => {}
-    }
-    // Rust accepts forms JavaScript does not ("inf", "nan", "1_0"); allow only digits,
-    // one dot, an exponent and a leading sign.
-    let valid = t
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-        && t.chars().any(|c| c.is_ascii_digit());
-    if !valid {
-        return f64::NAN;
-    }
-    t.parse().unwrap_or(f64::NAN)
-}
+/// JavaScript's StringToNumber.
+pub use crate::js_number::from_string as string_to_number;
 
 /// Number.prototype.toString() for radix 10.
-pub fn number_to_string(n: f64) -> String {
-    if n.is_nan() {
-        return "NaN".into();
-    }
-    if n == 0.0 {
-        return "0".into();
-    }
-    if n.is_infinite() {
-        return if n > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    let sign = if n < 0.0 { "-" } else { "" };
-    // Rust's `{:e}` prints the shortest digits that read back as the same number, as
-    // JavaScript does; only the layout differs.
-    let formatted = format!("{:e}", n.abs());
-    let (mantissa, exp) = formatted.split_once('e').unwrap_or((&formatted, "0"));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let exp: i64 = exp.parse().unwrap_or(0);
-    let k = digits.len() as i64;
-    let n_pos = exp + 1;
-    let body = if k <= n_pos && n_pos <= 21 {
-        format!("{digits}{}", "0".repeat((n_pos - k) as usize))
-    } else if 0 < n_pos && n_pos <= 21 {
-        let (int, frac) = digits.split_at(n_pos as usize);
-        format!("{int}.{frac}")
-    } else if -6 < n_pos && n_pos <= 0 {
-        format!("0.{}{digits}", "0".repeat((-n_pos) as usize))
-    } else {
-        let e = n_pos - 1;
-        let e_sign = if e < 0 { '-' } else { '+' };
-        let (first, rest) = digits.split_at(1);
-        if rest.is_empty() {
-            format!("{first}e{e_sign}{}", e.abs())
-        } else {
-            format!("{first}.{rest}e{e_sign}{}", e.abs())
-        }
-    };
-    format!("{sign}{body}")
-}
+pub use crate::js_number::format as number_to_string;
 
 /// ToInt32, for the bitwise operators.
 pub fn to_int32(n: f64) -> i32 {
