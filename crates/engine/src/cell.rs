@@ -53,7 +53,7 @@ pub(crate) struct CellState {
     pub subscribers: Vec<Arc<dyn Subscriber>>,
     /// This node's writes (and deletes) to the record waiting to be submitted, by arrival
     /// number: writes that lost the race for their version to another node, and those
-    /// that arrived while `retrying` (see `engine/retry.rs`).
+    /// that arrived while `retrying` (see `retry.rs`).
     pub retries: BTreeMap<u64, Queued>,
     /// Whether a task is submitting `retries`; while it is, new writes queue behind them.
     pub retrying: bool,
