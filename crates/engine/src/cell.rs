@@ -53,10 +53,10 @@ pub(crate) struct CellState {
     pub subscribers: Vec<Arc<dyn Subscriber>>,
     /// This node's writes (and deletes) to the record waiting to be submitted, by arrival
     /// number: writes that lost the race for their version to another node, and those
-    /// that arrived while `retrying` (see `retry.rs`).
-    pub retries: BTreeMap<u64, Queued>,
-    /// Whether a task is submitting `retries`; while it is, new writes queue behind them.
-    pub retrying: bool,
+    /// that arrived meanwhile (see `retry.rs`). `Some` exactly while a task submits them;
+    /// new writes then queue behind them. Boxed: it is rare (a cluster under
+    /// contention), and every record held in memory pays for the field.
+    pub retries: Option<Box<BTreeMap<u64, Queued>>>,
     /// The last arrival number given to a write.
     pub arrivals: u64,
 }
@@ -94,7 +94,7 @@ pub(crate) type Waiter = Box<dyn FnOnce(Option<&Visible>) + Send>;
 
 impl CellState {
     pub fn is_idle(&self) -> bool {
-        self.in_flight() == 0 && self.subscribers.is_empty() && !self.retrying
+        self.in_flight() == 0 && self.subscribers.is_empty() && self.retries.is_none()
     }
 
     pub fn in_flight(&self) -> u64 {

@@ -8,13 +8,14 @@
 //! the earlier value would win: a `set('a', 1); set('a', 2)` ending on 1.
 //!
 //! So a record's writes to try again go into a queue ordered by arrival (`CellState::
-//! retries`), and one task per record submits them one at a time, each only once the one
+//! retries`, present while the task runs), and one task per record submits them one at a time, each only once the one
 //! before it has been settled (committed, refused, or queued again). A write that arrives
 //! while the task runs joins the queue. Invariant: a write is submitted only when every
 //! write that arrived before it on this node has been committed or is in flight ahead of
 //! it — and one in flight ahead of it that loses makes it lose too (the committer fences
 //! it), so both come back to the queue in their order.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use recordsync_core::WriteOp;
@@ -56,8 +57,16 @@ impl CellState {
     /// Queues `item` (numbered `seq`); returns whether a task must be started for the
     /// queue (none runs yet).
     pub fn queue(&mut self, seq: u64, item: Queued) -> bool {
-        self.retries.insert(seq, item);
-        !std::mem::replace(&mut self.retrying, true)
+        match &mut self.retries {
+            Some(queue) => {
+                queue.insert(seq, item);
+                false
+            }
+            None => {
+                self.retries = Some(Box::new(BTreeMap::from([(seq, item)])));
+                true
+            }
+        }
     }
 }
 
@@ -82,10 +91,10 @@ impl Engine {
         loop {
             let next = {
                 let mut st = cell.state.lock();
-                match st.retries.pop_first() {
+                match st.retries.as_mut().and_then(|queue| queue.pop_first()) {
                     Some((_, next)) => next,
                     None => {
-                        st.retrying = false;
+                        st.retries = None;
                         drop(st);
                         self.evict_if_idle(&cell);
                         return;

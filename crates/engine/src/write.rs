@@ -46,9 +46,9 @@ impl Engine {
             if write.seq.is_none() {
                 let seq = st.arrive();
                 write.seq = Some(seq);
-                if st.retrying {
+                if let Some(queue) = &mut st.retries {
                     // Earlier writes are being tried again: this one must not overtake.
-                    st.retries.insert(seq, Queued::Write(write));
+                    queue.insert(seq, Queued::Write(write));
                     return;
                 }
             }
@@ -150,10 +150,10 @@ impl Engine {
         };
         let cell = held.cell.clone();
         let mut st = cell.state.lock();
-        if settled.is_none() && st.retrying {
+        if settled.is_none() && st.retries.is_some() {
             // Earlier writes are being tried again: the delete must not overtake them.
             let seq = st.arrive();
-            st.retries.insert(seq, Queued::Delete { deleter, done });
+            st.queue(seq, Queued::Delete { deleter, done });
             return;
         }
         let Some(head) = st.head.take() else {
