@@ -7,14 +7,13 @@
 //! *committed* state: reads and new subscribers see it, and a subscriber registered under
 //! the same lock that publishes commits can never miss or double-see a version.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use recordsync_core::Record;
 
 use super::event::{RecordEvent, Subscriber};
-use super::retry::Queued;
+use super::retry::RetryQueue;
 
 pub(crate) struct Cell {
     pub name: Arc<str>,
@@ -56,7 +55,7 @@ pub(crate) struct CellState {
     /// that arrived meanwhile (see `retry.rs`). `Some` exactly while a task submits them;
     /// new writes then queue behind them. Boxed: it is rare (a cluster under
     /// contention), and every record held in memory pays for the field.
-    pub retries: Option<Box<BTreeMap<u64, Queued>>>,
+    pub retries: Option<Box<RetryQueue>>,
     /// The last arrival number given to a write.
     pub arrivals: u64,
 }

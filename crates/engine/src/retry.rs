@@ -43,6 +43,21 @@ pub(crate) enum Queued {
     Delete { deleter: u64, done: WriteDone },
 }
 
+/// A record's writes (and deletes) waiting to be submitted, by arrival number.
+#[derive(Default)]
+pub(crate) struct RetryQueue(BTreeMap<u64, Queued>);
+
+impl RetryQueue {
+    pub fn insert(&mut self, seq: u64, item: Queued) {
+        self.0.insert(seq, item);
+    }
+
+    /// The one that arrived first.
+    pub fn pop_first(&mut self) -> Option<Queued> {
+        self.0.pop_first().map(|(_, item)| item)
+    }
+}
+
 /// Dropped once a write taken from the queue is settled: the queue's task then takes the
 /// next one.
 pub(crate) type Settled = tokio::sync::oneshot::Sender<()>;
@@ -63,7 +78,9 @@ impl CellState {
                 false
             }
             None => {
-                self.retries = Some(Box::new(BTreeMap::from([(seq, item)])));
+                let mut queue = Box::<RetryQueue>::default();
+                queue.insert(seq, item);
+                self.retries = Some(queue);
                 true
             }
         }
@@ -92,7 +109,7 @@ impl Engine {
             let next = {
                 let mut st = cell.state.lock();
                 match st.retries.as_mut().and_then(|queue| queue.pop_first()) {
-                    Some((_, next)) => next,
+                    Some(next) => next,
                     None => {
                         st.retries = None;
                         drop(st);
