@@ -1,9 +1,8 @@
-//! recordsync's server: the engine runtime and its protocol front doors.
+//! recordsync's server: the host of the engine ([`recordsync_engine`]) and its protocol
+//! front doors: configuration, the network, authentication and permissions.
 //!
 //! Module map:
 //! - [`config`]     — settings, from defaults, a deepstream-style YAML file and flags.
-//! - [`engine`]     — record semantics for every protocol: ordering, versions, durable
-//!   commits, fan-out, listening.
 //! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON).
 //! - [`outbox`]     — each connection's bounded outbound queue.
 //! - [`http`]       — the accept loop, the HTTP router: endpoints and the health check.
@@ -17,7 +16,6 @@
 pub mod auth;
 pub mod config;
 pub mod deepstream;
-pub mod engine;
 pub mod http;
 pub mod outbox;
 pub mod permission;
@@ -35,8 +33,8 @@ use recordsync_store::embedded::EmbeddedOptions;
 use recordsync_store::{EmbeddedStore, MemoryStore, PostgresStore, Store, StoreError};
 
 pub use config::{Config, ConfigError, StorageKind};
-use engine::Engine;
-use engine::listen::{ClusterTiming, Listening};
+use recordsync_engine::Engine;
+use recordsync_engine::listen::{ClusterTiming, Listening};
 
 /// What every connection shares.
 pub struct ServerState {
@@ -170,7 +168,16 @@ impl Server {
             config.listen_shuffle_providers,
         );
         let data_set = store.data_set().map(str::to_owned);
-        let engine = Engine::new(store, listening, config.listen_rematch_interval);
+        // A commit's updates are all queued before any connection is woken to write them:
+        // a subscriber of several of the batch's records gets them in one write.
+        let wake_once_per_batch: recordsync_store::CallbackScope =
+            Arc::new(|run: &mut dyn FnMut()| outbox::deferring_wakes(run));
+        let engine = Engine::new(
+            store,
+            listening,
+            config.listen_rematch_interval,
+            Some(wake_once_per_batch),
+        );
         if let Some(mut bus) = bus {
             if let Some(data_set) = data_set {
                 bus = Arc::new(recordsync_bus::Scoped::new(bus, &data_set));

@@ -29,7 +29,7 @@ pub mod store;
 
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
-pub use group_commit::{CommitStats, Done, GroupCommitter};
+pub use group_commit::{CallbackScope, CommitStats, Done, GroupCommitter};
 pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};

@@ -8,8 +8,8 @@ use recordsync_core::listen::ListenError;
 use recordsync_protocol::{RecordAction, RecordMessage};
 
 use super::session::Session;
-use crate::engine::Engine;
-use crate::engine::listen::Provider;
+use recordsync_engine::Engine;
+use recordsync_engine::listen::Provider;
 
 impl Provider for Session {
     fn id(&self) -> u64 {
@@ -40,7 +40,7 @@ impl Provider for Session {
 
 /// Handles one listen message from `session`.
 pub fn handle(engine: &Engine, session: &Arc<Session>, m: &RecordMessage, action: RecordAction) {
-    let listening = &engine.listening;
+    let listening = engine.listening();
     let pattern = m.name.as_deref().unwrap_or_default();
     match action {
         RecordAction::Listen => match listening.listen(session.clone(), pattern) {

@@ -18,9 +18,9 @@ use recordsync_core::op::{OpError, PathWrite};
 use recordsync_protocol::{RecordAction, RecordMessage};
 
 use super::session::{Session, version_on_wire};
-use crate::engine::{Engine, EngineError, Snapshot, WriteDone, WriteFailure};
 use crate::permission::{Data, Guard};
 use recordsync_core::valve::RuleType;
+use recordsync_engine::{Engine, EngineError, Snapshot, WriteDone, WriteFailure};
 
 /// How many names of one subscribe request are worked on at once (each may wait for its
 /// record to be created in the store).
@@ -82,7 +82,7 @@ impl RecordTopic {
         for name in std::mem::take(&mut self.subscriptions).into_vec() {
             let _ = self.engine.unsubscribe(self.session.id, &name).await;
         }
-        self.engine.listening.connection_closed(self.session.id);
+        self.engine.listening().connection_closed(self.session.id);
     }
 
     fn names(m: &RecordMessage) -> Vec<String> {
@@ -423,9 +423,9 @@ impl RecordTopic {
         let action = match e {
             EngineError::InvalidName(_) => RecordAction::InvalidMessageData,
             EngineError::NotCreated(_) => RecordAction::RecordCreateError,
-            EngineError::Storage(_) | EngineError::CorruptValue { .. } | EngineError::Shutdown => {
-                RecordAction::RecordLoadError
-            }
+            // The store failed or the record could not be read; and whatever the engine
+            // may add later is not the client's fault either.
+            _ => RecordAction::RecordLoadError,
         };
         self.session.send(RecordMessage {
             original_action: Some(m.action),

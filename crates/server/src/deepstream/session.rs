@@ -6,9 +6,9 @@ use bytes::Bytes;
 
 use recordsync_protocol::{Message, RecordAction, RecordMessage, binary, json};
 
-use crate::engine::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
 use crate::outbox::Outbox;
 use crate::websocket::{self, Kind};
+use recordsync_engine::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
 
 /// Which deepstream transport a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,11 @@ pub enum Transport {
     /// JSON text frames (`/deepstream-json`).
     Json,
 }
+
+/// The engine's frame cache slots of deepstream's two transports: an event fanned out to
+/// a thousand subscribers is encoded once for each.
+const BINARY_FRAMES: FrameFormat = FrameFormat::slot(0);
+const JSON_FRAMES: FrameFormat = FrameFormat::slot(1);
 
 impl Transport {
     /// `message` as a complete WebSocket frame of this transport.
@@ -30,8 +35,8 @@ impl Transport {
 
     fn frame_format(self) -> FrameFormat {
         match self {
-            Transport::Binary => FrameFormat::DeepstreamBinary,
-            Transport::Json => FrameFormat::DeepstreamJson,
+            Transport::Binary => BINARY_FRAMES,
+            Transport::Json => JSON_FRAMES,
         }
     }
 }

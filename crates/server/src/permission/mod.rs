@@ -22,7 +22,7 @@ use recordsync_protocol::{RecordAction, RecordMessage};
 use crate::Config;
 use crate::auth::{AuthConfig, Identity};
 use crate::deepstream::session::Session;
-use crate::engine::{Engine, now_ms};
+use recordsync_engine::{Engine, now_ms};
 
 pub use config::PermissionConfig;
 
@@ -313,7 +313,7 @@ async fn load(engine: &Engine, name: &str) -> Result<Option<Json>, String> {
             .map(Some)
             .map_err(|e| format!("record {name:?} is not valid JSON: {e}")),
         // An invalid name cannot exist: the rule sees null, as for a missing record.
-        Err(crate::engine::EngineError::InvalidName(_)) => Ok(None),
+        Err(recordsync_engine::EngineError::InvalidName(_)) => Ok(None),
         Err(e) => Err(format!(
             "failed to load record {name:?} for permissioning: {e}"
         )),

@@ -8,13 +8,14 @@
 //! the earlier value would win: a `set('a', 1); set('a', 2)` ending on 1.
 //!
 //! So a record's writes to try again go into a queue ordered by arrival (`CellState::
-//! retries`), and one task per record submits them one at a time, each only once the one
+//! retries`, present while the task runs), and one task per record submits them one at a time, each only once the one
 //! before it has been settled (committed, refused, or queued again). A write that arrives
 //! while the task runs joins the queue. Invariant: a write is submitted only when every
 //! write that arrived before it on this node has been committed or is in flight ahead of
 //! it — and one in flight ahead of it that loses makes it lose too (the committer fences
 //! it), so both come back to the queue in their order.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use recordsync_core::WriteOp;
@@ -42,6 +43,21 @@ pub(crate) enum Queued {
     Delete { deleter: u64, done: WriteDone },
 }
 
+/// A record's writes (and deletes) waiting to be submitted, by arrival number.
+#[derive(Default)]
+pub(crate) struct RetryQueue(BTreeMap<u64, Queued>);
+
+impl RetryQueue {
+    pub fn insert(&mut self, seq: u64, item: Queued) {
+        self.0.insert(seq, item);
+    }
+
+    /// The one that arrived first.
+    pub fn pop_first(&mut self) -> Option<Queued> {
+        self.0.pop_first().map(|(_, item)| item)
+    }
+}
+
 /// Dropped once a write taken from the queue is settled: the queue's task then takes the
 /// next one.
 pub(crate) type Settled = tokio::sync::oneshot::Sender<()>;
@@ -56,8 +72,18 @@ impl CellState {
     /// Queues `item` (numbered `seq`); returns whether a task must be started for the
     /// queue (none runs yet).
     pub fn queue(&mut self, seq: u64, item: Queued) -> bool {
-        self.retries.insert(seq, item);
-        !std::mem::replace(&mut self.retrying, true)
+        match &mut self.retries {
+            Some(queue) => {
+                queue.insert(seq, item);
+                false
+            }
+            None => {
+                let mut queue = Box::<RetryQueue>::default();
+                queue.insert(seq, item);
+                self.retries = Some(queue);
+                true
+            }
+        }
     }
 }
 
@@ -82,10 +108,10 @@ impl Engine {
         loop {
             let next = {
                 let mut st = cell.state.lock();
-                match st.retries.pop_first() {
-                    Some((_, next)) => next,
+                match st.retries.as_mut().and_then(|queue| queue.pop_first()) {
+                    Some(next) => next,
                     None => {
-                        st.retrying = false;
+                        st.retries = None;
                         drop(st);
                         self.evict_if_idle(&cell);
                         return;

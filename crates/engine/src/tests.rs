@@ -9,12 +9,13 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use recordsync_core::WriteOp;
+use recordsync_core::{Version, WriteOp};
 use recordsync_store::{
     JournalEntry, MemoryStore, Store, StoreError, StoredRecord, Write, WriteOutcome,
 };
 
 use super::*;
+use crate::listen::Listening;
 
 /// Records every event it is sent.
 struct Recorder {
@@ -55,6 +56,7 @@ fn engine_on(store: Arc<dyn Store>) -> Arc<Engine> {
         store,
         Listening::new(Duration::from_millis(500), true),
         Duration::from_secs(30),
+        None,
     )
 }
 

@@ -7,14 +7,13 @@
 //! *committed* state: reads and new subscribers see it, and a subscriber registered under
 //! the same lock that publishes commits can never miss or double-see a version.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use recordsync_core::Record;
 
 use super::event::{RecordEvent, Subscriber};
-use super::retry::Queued;
+use super::retry::RetryQueue;
 
 pub(crate) struct Cell {
     pub name: Arc<str>,
@@ -53,10 +52,10 @@ pub(crate) struct CellState {
     pub subscribers: Vec<Arc<dyn Subscriber>>,
     /// This node's writes (and deletes) to the record waiting to be submitted, by arrival
     /// number: writes that lost the race for their version to another node, and those
-    /// that arrived while `retrying` (see `engine/retry.rs`).
-    pub retries: BTreeMap<u64, Queued>,
-    /// Whether a task is submitting `retries`; while it is, new writes queue behind them.
-    pub retrying: bool,
+    /// that arrived meanwhile (see `retry.rs`). `Some` exactly while a task submits them;
+    /// new writes then queue behind them. Boxed: it is rare (a cluster under
+    /// contention), and every record held in memory pays for the field.
+    pub retries: Option<Box<RetryQueue>>,
     /// The last arrival number given to a write.
     pub arrivals: u64,
 }
@@ -94,7 +93,7 @@ pub(crate) type Waiter = Box<dyn FnOnce(Option<&Visible>) + Send>;
 
 impl CellState {
     pub fn is_idle(&self) -> bool {
-        self.in_flight() == 0 && self.subscribers.is_empty() && !self.retrying
+        self.in_flight() == 0 && self.subscribers.is_empty() && self.retries.is_none()
     }
 
     pub fn in_flight(&self) -> u64 {

@@ -12,7 +12,7 @@ use recordsync_core::Version;
 pub struct RecordEvent {
     pub name: Arc<str>,
     pub kind: EventKind,
-    frames: [OnceLock<Bytes>; FrameFormat::COUNT],
+    frames: [OnceLock<Bytes>; FrameFormat::SLOTS],
 }
 
 #[derive(Debug, Clone)]
@@ -37,15 +37,30 @@ pub enum Change {
     Erase { path: String },
 }
 
-/// The wire encodings a subscriber may need. Each has one cache slot per event.
+/// One wire encoding of events, chosen by a front door: each event has one cache slot per
+/// format, filled the first time a subscriber of that format needs it, so that a change
+/// fanned out to N subscribers is encoded once per format (not once per subscriber).
+///
+/// The engine knows no wire format: each front door names its formats with slots of its
+/// own (deepstream: binary and JSON), below [`FrameFormat::SLOTS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameFormat {
-    DeepstreamBinary = 0,
-    DeepstreamJson = 1,
-}
+pub struct FrameFormat(usize);
 
 impl FrameFormat {
-    const COUNT: usize = 2;
+    /// How many formats the front doors of one process may use in all.
+    pub const SLOTS: usize = 4;
+
+    /// The format in cache slot `slot`.
+    ///
+    /// # Panics
+    /// At compile time (in a `const`) or at once, if `slot` is not below [`Self::SLOTS`].
+    pub const fn slot(slot: usize) -> FrameFormat {
+        assert!(
+            slot < Self::SLOTS,
+            "a frame format slot is below FrameFormat::SLOTS"
+        );
+        FrameFormat(slot)
+    }
 }
 
 impl RecordEvent {
@@ -57,12 +72,10 @@ impl RecordEvent {
         })
     }
 
-    /// The event encoded in `format` (a complete WebSocket frame), encoding it with
-    /// `encode` the first time only.
+    /// The event encoded in `format` (for a WebSocket front door, a complete frame),
+    /// encoding it with `encode` the first time only.
     pub fn frame(&self, format: FrameFormat, encode: impl FnOnce(&RecordEvent) -> Bytes) -> Bytes {
-        self.frames[format as usize]
-            .get_or_init(|| encode(self))
-            .clone()
+        self.frames[format.0].get_or_init(|| encode(self)).clone()
     }
 }
 

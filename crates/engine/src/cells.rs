@@ -1,0 +1,180 @@
+//! The cell table: every record this node holds in memory, by name, in shards. A cell
+//! is loaded from the store on first use and dropped as soon as it is idle (no
+//! subscribers, nothing in flight, nobody holding it).
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use recordsync_core::{Record, json, name};
+
+use crate::cell::{Cell, CellState, Head, Visible};
+use crate::event::{Change, EventKind, RecordEvent};
+use crate::{Engine, EngineError};
+
+pub(crate) const SHARDS: usize = 64;
+
+/// One slice of the name → cell map; a name's shard is chosen by its hash.
+pub(crate) type Shard = Mutex<HashMap<Arc<str>, Arc<Cell>>>;
+
+/// A cell held by a task: counted in `Cell::users` so it is not evicted meanwhile.
+pub(crate) struct Held<'a> {
+    pub engine: &'a Engine,
+    pub cell: Arc<Cell>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.cell.users.fetch_sub(1, Ordering::AcqRel);
+        self.engine.evict_if_idle(&self.cell);
+    }
+}
+
+impl Engine {
+    pub(crate) fn shard(&self, name: &str) -> &Shard {
+        let index = self.hasher.hash_one(name) as usize % SHARDS;
+        &self.shards[index]
+    }
+
+    pub(crate) fn acquire(&self, name: &str) -> Held<'_> {
+        let mut shard = self.shard(name).lock();
+        let cell = match shard.get(name) {
+            Some(cell) => cell.clone(),
+            None => {
+                let name: Arc<str> = Arc::from(name);
+                let cell = Arc::new(Cell::new(name.clone()));
+                shard.insert(name, cell.clone());
+                cell
+            }
+        };
+        cell.users.fetch_add(1, Ordering::AcqRel);
+        Held { engine: self, cell }
+    }
+
+    pub(crate) async fn acquire_loaded(&self, name: &str) -> Result<Held<'_>, EngineError> {
+        name::validate(name)?;
+        let held = self.acquire(name);
+        if !held.cell.state.lock().loaded {
+            let _loading = held.cell.load.lock().await;
+            if !held.cell.state.lock().loaded {
+                self.load(&held.cell).await?;
+            }
+        }
+        Ok(held)
+    }
+
+    /// Reads the record from the store into the cell, telling its subscribers of any
+    /// difference.
+    ///
+    /// The read must not predate anything the cell already shows: this node's own writes
+    /// in flight or committed while the store was being read (waited for, and the store
+    /// read again), and news that arrived meanwhile (the cell then stays unloaded, and the
+    /// refetch that the news started reads again).
+    pub(crate) async fn load(&self, cell: &Cell) -> Result<(), EngineError> {
+        loop {
+            let completed = {
+                let mut st = cell.state.lock();
+                st.reload = false;
+                st.completed
+            };
+            let head = match self.store.get(&cell.name).await? {
+                None => None,
+                Some(s) => {
+                    let data: Value =
+                        json::parse(&s.data).map_err(|e| EngineError::CorruptValue {
+                            name: s.name.clone(),
+                            reason: e.to_string(),
+                        })?;
+                    let record = Record {
+                        version: s.version,
+                        data,
+                        ctime: s.ctime,
+                        mtime: s.mtime,
+                    };
+                    Some(Head {
+                        record,
+                        json: Arc::from(s.data),
+                        stored: true,
+                    })
+                }
+            };
+            let in_flight = {
+                let mut st = cell.state.lock();
+                if st.in_flight() > 0 {
+                    // This node's writes are being committed: read again once they are.
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    st.after_in_flight(Box::new(move |_| {
+                        let _ = tx.send(());
+                    }));
+                    Some(rx)
+                } else if st.completed != completed {
+                    // One was committed while the store was read: read again.
+                    None
+                } else {
+                    self.apply_loaded(cell, &mut st, head);
+                    return Ok(());
+                }
+            };
+            if let Some(done) = in_flight {
+                done.await.map_err(|_| EngineError::Shutdown)?;
+            }
+        }
+    }
+
+    /// Makes `head`, read while nothing of this node's was in flight, the cell's state.
+    pub(crate) fn apply_loaded(&self, cell: &Cell, st: &mut CellState, head: Option<Head>) {
+        let visible = head.as_ref().map(|h| Visible {
+            version: h.record.version,
+            json: h.json.clone(),
+        });
+        // After a failed commit the store is the truth; subscribers holding something else
+        // are brought back to it.
+        let known = st.visible.as_ref().map(|v| v.version);
+        match (known, &visible) {
+            (Some(known), Some(v)) if known != v.version => {
+                let change = Change::Whole(v.json.clone());
+                let event = RecordEvent::new(
+                    cell.name.clone(),
+                    EventKind::Changed {
+                        version: v.version,
+                        change,
+                    },
+                );
+                st.publish(&event, None);
+            }
+            (Some(_), None) => {
+                // Deleted elsewhere (another node) while this node was not told.
+                st.publish(
+                    &RecordEvent::new(cell.name.clone(), EventKind::Deleted),
+                    None,
+                );
+                if !st.subscribers.is_empty() {
+                    st.subscribers.clear();
+                    self.listening.record_unsubscribed(&cell.name);
+                }
+            }
+            _ => {}
+        }
+        st.head = head;
+        st.visible = visible;
+        st.fetched = true;
+        st.loaded = !st.reload;
+    }
+
+    /// Drops an idle cell from the map. Lock order: shard, then cell.
+    pub(crate) fn evict_if_idle(&self, cell: &Arc<Cell>) {
+        let mut shard = self.shard(&cell.name).lock();
+        let mut st = cell.state.lock();
+        if st.evicted || !st.is_idle() || cell.users.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        st.evicted = true;
+        if shard.get(&cell.name).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+            shard.remove(&cell.name);
+        }
+    }
+}

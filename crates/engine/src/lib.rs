@@ -1,0 +1,48 @@
+//! recordsync's engine: every record semantic, once, for every protocol.
+//!
+//! Front doors (deepstream today; ShareDB, HTTP and others to come) turn wire messages
+//! into calls on [`Engine`] and turn [`RecordEvent`]s and call results back into wire
+//! messages. The engine does no networking and knows no wire format: it depends on the
+//! core (records, paths, ops, listen registry), a [`recordsync_store::Store`] and, in a
+//! cluster, a [`recordsync_bus::Bus`]. It guarantees, per record:
+//! - writes are checked and applied strictly in arrival order (the cell lock), also when
+//!   some must be tried again after losing a race to another node (`retry`);
+//! - a write is acknowledged, and published to subscribers, only after the store has
+//!   committed it durably (the group committer calls back in submission order, so
+//!   subscribers see versions in order);
+//! - a new subscriber sees exactly the committed versions after the one it was sent;
+//! - every write is answered exactly once ([`WriteDone`]).
+//!
+//! Module map:
+//! - `engine`     — [`Engine`], the API front doors call.
+//! - `write`      — the write pipeline: check, submit, and the commit callback that
+//!   publishes and answers.
+//! - `reconcile`  — other nodes' writes applied here, and refetches from the store.
+//! - `cells`      — the table of records held in memory: load, hold, evict.
+//! - `cell`       — one record's in-memory state.
+//! - `retry`      — writes that lost a race to another node, tried again in order.
+//! - [`event`]    — what subscribers get, encoded once per wire format.
+//! - [`error`]    — what can go wrong.
+//! - [`listen`]   — active providers (deepstream's listening), on one node or a cluster.
+//! - [`cluster`]  — the bus side of a cluster: announcements and refetch requests.
+
+mod cell;
+mod cells;
+mod clock;
+pub mod cluster;
+mod engine;
+pub mod error;
+pub mod event;
+pub mod listen;
+mod reconcile;
+mod retry;
+#[cfg(test)]
+mod tests;
+mod write;
+mod write_done;
+
+pub use clock::now_ms;
+pub use engine::{Engine, Snapshot};
+pub use error::{EngineError, WriteFailure};
+pub use event::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
+pub use write_done::WriteDone;

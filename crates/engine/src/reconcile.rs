@@ -1,0 +1,181 @@
+//! Reconciliation with other nodes: applying their announced writes to this node's
+//! copies, and refetching from the store whatever cannot be applied (a gap, writes of
+//! this node in flight, a resync after the bus lost messages). The bus side is
+//! [`crate::cluster`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use recordsync_core::{Record, WriteOp};
+use recordsync_store::StoreError;
+
+use crate::cell::{Head, Visible};
+use crate::event::{EventKind, RecordEvent};
+use crate::write::{change_of, value_json};
+use crate::{Engine, EngineError, cluster, now_ms};
+
+impl Engine {
+    /// Applies another node's announced change to this node's copy, if it holds one.
+    pub(crate) fn apply_remote(&self, a: &cluster::Announcement<'_>) {
+        let name: &str = &a.name;
+        let Some(cell) = self.shard(name).lock().get(name).cloned() else {
+            return; // not cached here: the next use loads it from the store
+        };
+        let mut st = cell.state.lock();
+        if !st.loaded {
+            // Being (re)loaded, or waiting to be: make sure that happens, so subscribers
+            // here catch up even if nothing else touches the record. A load reading now
+            // may have read before this change was committed: it does not count.
+            st.invalidate();
+            drop(st);
+            self.refetch(&cell.name);
+            return;
+        }
+        let known = st.visible.as_ref().map(|v| v.version);
+        let settled = st.in_flight() == 0;
+        if a.deleted {
+            if known.is_none() {
+                return;
+            }
+            if settled {
+                st.head = None;
+                st.visible = None;
+                st.publish(
+                    &RecordEvent::new(cell.name.clone(), EventKind::Deleted),
+                    None,
+                );
+                if !st.subscribers.is_empty() {
+                    st.subscribers.clear();
+                    self.listening.record_unsubscribed(&cell.name);
+                }
+                return;
+            }
+        } else if known.is_some_and(|k| a.version <= k) {
+            return; // old news
+        } else if a.version == 0 {
+            if known.is_none() && settled {
+                let now = now_ms();
+                let json: Arc<str> = Arc::from("{}");
+                st.head = Some(Head {
+                    record: Record::empty(now),
+                    json: json.clone(),
+                    stored: true,
+                });
+                st.visible = Some(Visible { version: 0, json });
+            }
+            return;
+        } else if let (true, Some(k), Some(op_text), Some(head)) =
+            (settled, known, a.op, st.head.as_mut())
+            && k + 1 == a.version
+            && head.record.version == k
+            && let Ok(op) = WriteOp::from_journal(op_text.get())
+            && head.record.write(&op, a.version as i64, now_ms()).is_ok()
+        {
+            let json: Arc<str> = value_json(&op, &head.record.data);
+            head.json = json.clone();
+            let change = change_of(&op, &json);
+            st.visible = Some(Visible {
+                version: a.version,
+                json,
+            });
+            let event = RecordEvent::new(
+                cell.name.clone(),
+                EventKind::Changed {
+                    version: a.version,
+                    change,
+                },
+            );
+            st.publish(&event, None);
+            return;
+        }
+        // A gap, local writes in flight, or an op that does not apply: refetch.
+        st.invalidate();
+        drop(st);
+        self.refetch(&cell.name);
+    }
+
+    /// Reloads `name` if this node holds it (another node could not announce a change).
+    pub(crate) fn refetch_cached(&self, name: &str) {
+        let Some(cell) = self.shard(name).lock().get(name).cloned() else {
+            return; // not cached here: the next use loads it from the store
+        };
+        cell.state.lock().invalidate();
+        self.refetch(&cell.name);
+    }
+
+    /// Reloads every cached record from the store (after the bus lost messages); those
+    /// with subscribers are reloaded now, so that their subscribers catch up.
+    pub(crate) fn resync(&self) {
+        let mut subscribed = Vec::new();
+        for shard in self.shards.iter() {
+            for (name, cell) in shard.lock().iter() {
+                let mut st = cell.state.lock();
+                st.invalidate();
+                if !st.subscribers.is_empty() {
+                    subscribed.push(name.clone());
+                }
+            }
+        }
+        for name in subscribed {
+            self.refetch(&name);
+        }
+    }
+
+    /// Reloads `name` in the background; the load publishes whatever changed.
+    pub(crate) fn refetch(&self, name: &Arc<str>) {
+        let Some(engine) = self.self_ref() else {
+            return;
+        };
+        let name = name.clone();
+        tokio::spawn(async move {
+            match engine.acquire_loaded(&name).await {
+                Ok(_) => {}
+                Err(EngineError::Storage(
+                    StoreError::Unavailable(_) | StoreError::Io(_) | StoreError::Full { .. },
+                )) => {
+                    engine.refetch_later(name);
+                }
+                Err(e) => tracing::warn!(record = %name, "refetching failed: {e}"),
+            }
+        });
+    }
+
+    /// Refetches `name` once the store answers again: otherwise a node whose refetch
+    /// failed (the database down while the bus came back, say) would leave its
+    /// subscribers behind until something else touched the record. One task waits for
+    /// the store, however many records wait.
+    pub(crate) fn refetch_later(&self, name: Arc<str>) {
+        self.unfetched.lock().insert(name);
+        if self.retrying_refetches.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!("refetching records failed: the store cannot be reached; retrying");
+        let engine = self.me.clone();
+        tokio::spawn(async move {
+            let mut attempt = 0u32;
+            loop {
+                tokio::time::sleep(Duration::from_millis((100u64 << attempt.min(6)).min(5000)))
+                    .await;
+                attempt += 1;
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                if engine.store.ping().await.is_err() {
+                    continue;
+                }
+                let names = std::mem::take(&mut *engine.unfetched.lock());
+                for name in &names {
+                    engine.refetch(name);
+                }
+                // Refetches that fail again come back through refetch_later.
+                engine.retrying_refetches.store(false, Ordering::Release);
+                if engine.unfetched.lock().is_empty()
+                    || engine.retrying_refetches.swap(true, Ordering::AcqRel)
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
