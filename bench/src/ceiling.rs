@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use recordsync_protocol::{
+use recordsync_deepstream_protocol::{
     AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, Message, RecordAction,
     RecordMessage, binary,
 };

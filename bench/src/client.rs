@@ -1,5 +1,5 @@
 //! The generator's deepstream client: WebSocket plus the project's own codec
-//! (`recordsync_protocol::binary`), nothing else. It speaks only what the scenarios need:
+//! (`recordsync_deepstream_protocol::binary`), nothing else. It speaks only what the scenarios need:
 //! the handshake, login, SUBSCRIBECREATEANDREAD, and acknowledged UPDATEs.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
-use recordsync_protocol::{
+use recordsync_deepstream_protocol::{
     AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, Message, RecordAction,
     RecordMessage, binary,
 };

@@ -29,7 +29,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::{MissedTickBehavior, sleep_until};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use recordsync_protocol::{Message, RecordAction, binary};
+use recordsync_deepstream_protocol::{Message, RecordAction, binary};
 
 use crate::client::{self, Result, Ws};
 use crate::histogram::Histogram;

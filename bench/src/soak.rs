@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use recordsync_protocol::{Message, RecordAction};
+use recordsync_deepstream_protocol::{Message, RecordAction};
 
 use crate::client::{self, Result};
 use crate::procstat;

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use recordsync_protocol::{binary, json};
+use recordsync_deepstream_protocol::{binary, json};
 
 const LIMIT: usize = 1 << 20;
 

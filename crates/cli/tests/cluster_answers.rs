@@ -20,7 +20,7 @@ mod process;
 use serde_json::{Value, json};
 
 use process::ServerProcess;
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use recordsync_store::postgres::testing::TestSchema;
 use support::{RawClient, json_value};
 

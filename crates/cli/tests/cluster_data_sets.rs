@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use process::ServerProcess;
-use recordsync_protocol::RecordAction;
+use recordsync_deepstream_protocol::RecordAction;
 use recordsync_store::postgres::testing::TestSchema;
 use support::{RawClient, json_value, update};
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use private_postgres::PrivatePostgres;
 use process::ServerProcess;
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use recordsync_store::postgres::PostgresStore;
 use recordsync_store::postgres::testing::TestSchema;
 use support::bus_faults::{

@@ -16,7 +16,7 @@ mod process;
 use std::time::Duration;
 
 use process::ServerProcess;
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use support::{RawClient, health_status, json_value, update};
 use tiny_fs::TinyFs;
 

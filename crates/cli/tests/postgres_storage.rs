@@ -26,7 +26,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use process::ServerProcess;
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use recordsync_store::postgres::testing::TestSchema;
 use support::{RawClient, health_status, json_value, update};
 
@@ -96,7 +96,7 @@ async fn records_outlive_a_killed_node() {
                 })
                 .await;
                 match c.try_recv(Duration::from_secs(5)).await {
-                    Some(recordsync_protocol::Message::Record(r))
+                    Some(recordsync_deepstream_protocol::Message::Record(r))
                         if r.action == RecordAction::WriteAcknowledgement as i32 =>
                     {
                         acked.lock().await.insert(name.clone(), v);

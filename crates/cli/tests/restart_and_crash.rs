@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use process::ServerProcess;
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use support::{RawClient, json_value, update};
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn every_acknowledged_write_survives_sigkill() {
                 };
                 c.send(m).await;
                 match c.try_recv(Duration::from_secs(5)).await {
-                    Some(recordsync_protocol::Message::Record(r))
+                    Some(recordsync_deepstream_protocol::Message::Record(r))
                         if r.action == RecordAction::WriteAcknowledgement as i32 =>
                     {
                         acked.lock().await.insert(name.clone(), v);

@@ -14,7 +14,7 @@ use tokio::time::{Instant, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::{self, Message as Frame};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-use recordsync_protocol::{
+use recordsync_deepstream_protocol::{
     AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, Message, binary,
 };
 

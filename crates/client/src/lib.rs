@@ -1,7 +1,7 @@
 //! A Rust client for live records over deepstream's protocol. It works against
 //! recordsync and against deepstream 7 servers alike, speaking the same binary protobuf
 //! wire as deepstream's own JavaScript client, with the message definitions the
-//! recordsync server uses ([`recordsync_protocol`]).
+//! recordsync server uses ([`recordsync_deepstream_protocol`]).
 //!
 //! # Example
 //!

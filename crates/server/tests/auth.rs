@@ -14,7 +14,7 @@ use axum::routing::post;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value as Json, json};
 
-use recordsync_protocol::{
+use recordsync_deepstream_protocol::{
     AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, Message, RecordAction,
 };
 use recordsync_server::{Config, Server, StorageKind};

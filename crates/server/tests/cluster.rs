@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use recordsync_bus::{Bus, InProcessBus, connect};
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use recordsync_server::{Config, Server, StorageKind};
 use recordsync_store::{MemoryStore, Store};
 use severable::Severable;
@@ -298,7 +298,9 @@ async fn next_update(c: &mut RawClient, wait: Duration) -> Option<RecordMessage>
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match c.try_recv(left).await? {
-            recordsync_protocol::Message::Record(m) if m.action == RecordAction::Update as i32 => {
+            recordsync_deepstream_protocol::Message::Record(m)
+                if m.action == RecordAction::Update as i32 =>
+            {
                 return Some(m);
             }
             _ => continue,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use recordsync_bus::{Bus, InProcessBus};
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use recordsync_server::{Config, Server, StorageKind};
 use recordsync_store::{MemoryStore, Store};
 use severable::Severable;

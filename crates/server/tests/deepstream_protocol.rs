@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use recordsync_protocol::{
+use recordsync_deepstream_protocol::{
     ConnectionAction, ConnectionMessage, Message, ParserAction, RecordAction, RecordMessage, Topic,
     binary,
 };
@@ -698,8 +698,8 @@ async fn json_nested_to_the_limit_is_served_and_deeper_json_refused() {
         .await;
     login.recv().await;
     login
-        .send(recordsync_protocol::AuthMessage {
-            action: recordsync_protocol::AuthAction::Request as i32,
+        .send(recordsync_deepstream_protocol::AuthMessage {
+            action: recordsync_deepstream_protocol::AuthAction::Request as i32,
             data: Some(nested_json(MAX_DEPTH + 1)),
             ..Default::default()
         })
@@ -708,7 +708,7 @@ async fn json_nested_to_the_limit_is_served_and_deeper_json_refused() {
         Message::Auth(m) => {
             assert_eq!(
                 m.action,
-                recordsync_protocol::AuthAction::InvalidMessageData as i32
+                recordsync_deepstream_protocol::AuthAction::InvalidMessageData as i32
             );
             assert!(m.data.unwrap().contains("deeper than 512 levels"));
         }
@@ -725,8 +725,8 @@ async fn json_nested_to_the_limit_is_served_and_deeper_json_refused() {
         .await;
     login.recv().await;
     login
-        .send(recordsync_protocol::AuthMessage {
-            action: recordsync_protocol::AuthAction::Request as i32,
+        .send(recordsync_deepstream_protocol::AuthMessage {
+            action: recordsync_deepstream_protocol::AuthAction::Request as i32,
             data: Some(nested_json(MAX_DEPTH)),
             ..Default::default()
         })
@@ -734,7 +734,7 @@ async fn json_nested_to_the_limit_is_served_and_deeper_json_refused() {
     match login.recv().await {
         Message::Auth(m) => assert_eq!(
             m.action,
-            recordsync_protocol::AuthAction::AuthSuccessful as i32
+            recordsync_deepstream_protocol::AuthAction::AuthSuccessful as i32
         ),
         other => panic!("{other:?}"),
     }

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 
 use recordsync_core::testing::{Doc, document, number};
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use recordsync_server::{Config, Server, StorageKind};
 use recordsync_store::postgres::testing::TestSchema;
 use support::{RawClient, update};

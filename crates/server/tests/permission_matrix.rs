@@ -11,8 +11,8 @@ use serde_json::{Value as Json, json};
 
 use recordsync_core::WriteOp;
 use recordsync_core::valve::{Decision, RuleType};
+use recordsync_deepstream_protocol::RecordAction;
 use recordsync_engine::{Engine, WriteDone};
-use recordsync_protocol::RecordAction;
 use recordsync_server::auth::Identity;
 use recordsync_server::permission::{Data, PermissionConfig, Request, decide};
 use recordsync_server::{Config, Server, StorageKind};

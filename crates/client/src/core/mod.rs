@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use recordsync_core::{Path, WriteOp};
-use recordsync_protocol::{
+use recordsync_deepstream_protocol::{
     ConnectionAction, ConnectionMessage, Message, RecordAction, RecordMessage,
 };
 

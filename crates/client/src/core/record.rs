@@ -37,7 +37,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use recordsync_core::WriteOp;
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
 use crate::error::Error;
 use crate::merge::{Conflict, MergeStrategy};

@@ -12,7 +12,7 @@
 use recordsync_core::json::{self, JsonError};
 use serde_json::Value as Json;
 
-use recordsync_protocol::{AuthAction, AuthMessage};
+use recordsync_deepstream_protocol::{AuthAction, AuthMessage};
 
 use crate::deepstream::session::Session;
 use crate::permission::Guard;

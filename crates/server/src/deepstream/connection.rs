@@ -18,7 +18,7 @@ use tungstenite::error::CapacityError;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::Message as Frame;
 
-use recordsync_protocol::{
+use recordsync_deepstream_protocol::{
     AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, DecodeError, Message,
     ParserAction, ParserMessage, Topic, binary, json,
 };

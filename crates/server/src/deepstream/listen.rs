@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use recordsync_core::listen::ListenError;
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
 use super::session::Session;
 use recordsync_engine::Engine;

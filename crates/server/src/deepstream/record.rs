@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use recordsync_core::WriteOp;
 use recordsync_core::json::{self, JsonError, MAX_DEPTH};
 use recordsync_core::op::{OpError, PathWrite};
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
 use super::session::{Session, version_on_wire};
 use crate::permission::{Data, Guard};

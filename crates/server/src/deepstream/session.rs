@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use recordsync_protocol::{Message, RecordAction, RecordMessage, binary, json};
+use recordsync_deepstream_protocol::{Message, RecordAction, RecordMessage, binary, json};
 
 use crate::outbox::Outbox;
 use crate::websocket::{self, Kind};

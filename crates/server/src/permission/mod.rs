@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 
 use recordsync_core::WriteOp;
 use recordsync_core::valve::{Check, Decision, Facts, Permissions, RuleType, Section};
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
 use crate::Config;
 use crate::auth::{AuthConfig, Identity};

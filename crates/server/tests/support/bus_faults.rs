@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use recordsync_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use recordsync_store::Store;
 
 use super::{RawClient, json_value, update};
