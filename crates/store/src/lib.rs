@@ -4,7 +4,8 @@
 //! - [`store`]        — the [`Store`] trait every backend implements, and its data types.
 //! - [`error`]        — [`StoreError`].
 //! - [`group_commit`] — [`GroupCommitter`]: many concurrent writes share one durable commit.
-//! - [`memory`]       — [`MemoryStore`], for throwaway use and tests (journals bounded).
+//! - [`history`]      — [`History`]: milestones and retention, the same for every store.
+//! - [`memory`]       — [`MemoryStore`], for throwaway use and tests.
 //! - [`embedded`]     — [`EmbeddedStore`], the default: crash-safe, on disk (redb behind a
 //!   write-ahead log), with its private parts in `src/embedded/`:
 //!   - `codec.rs`      — the byte layout of keys and values, and of a log frame's batch;
@@ -23,6 +24,7 @@ pub mod conformance;
 pub mod embedded;
 pub mod error;
 pub mod group_commit;
+pub mod history;
 pub mod memory;
 pub mod postgres;
 pub mod store;
@@ -30,6 +32,15 @@ pub mod store;
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use group_commit::{CallbackScope, CommitStats, Done, GroupCommitter};
+pub use history::{History, Milestone};
 pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
+pub use store::{JournalEntry, Origin, Store, StoredRecord, Write, WriteOutcome};
+
+/// Milliseconds since the Unix epoch, for age-based retention (0 if the clock is before
+/// 1970).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
