@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use recordsync_core::Version;
+use crate::versions::EngineVersion;
 
 /// A change to a record, as subscribers see it.
 #[derive(Debug)]
@@ -18,7 +18,10 @@ pub struct RecordEvent {
 #[derive(Debug, Clone)]
 pub enum EventKind {
     /// A write was committed and produced `version`.
-    Changed { version: Version, change: Change },
+    Changed {
+        version: EngineVersion,
+        change: Change,
+    },
     /// The record was deleted; its subscriptions are gone.
     Deleted,
     /// The record gained (`true`) or lost (`false`) an active provider.

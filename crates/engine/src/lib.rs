@@ -17,10 +17,15 @@
 //! - `engine`     — [`Engine`], the API front doors call.
 //! - `write`      — the write pipeline: check, submit, and the commit callback that
 //!   publishes and answers.
+//! - `history`    — reading a record's past: journal ranges, values at a version or time.
+//! - `transform`  — stale json0 writes transformed against the ops since their base.
 //! - `reconcile`  — other nodes' writes applied here, and refetches from the store.
 //! - `cells`      — the table of records held in memory: load, hold, evict.
 //! - `cell`       — one record's in-memory state.
 //! - `retry`      — writes that lost a race to another node, tried again in order.
+//! - `request`    — [`WriteRequest`]: a write's op, [`Base`] and author.
+//! - [`versions`] — [`EngineVersion`]: versions across deletes, and each protocol's view.
+//! - `journal`    — the create and delete entries of a record's journal.
 //! - [`event`]    — what subscribers get, encoded once per wire format.
 //! - [`error`]    — what can go wrong.
 //! - [`listen`]   — active providers (deepstream's listening), on one node or a cluster.
@@ -32,17 +37,25 @@ mod clock;
 pub mod cluster;
 mod engine;
 pub mod error;
+mod history;
 pub mod event;
 pub mod listen;
+mod journal;
 mod reconcile;
+mod request;
 mod retry;
+mod transform;
 #[cfg(test)]
 mod tests;
+pub mod versions;
 mod write;
 mod write_done;
 
 pub use clock::now_ms;
 pub use engine::{Engine, Snapshot};
+pub use history::PastValue;
 pub use error::{EngineError, WriteFailure};
 pub use event::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
+pub use request::{Base, OnStale, WriteRequest};
+pub use versions::EngineVersion;
 pub use write_done::WriteDone;

@@ -7,11 +7,11 @@
 //! type: the only way to get rid of a `WriteDone` is to answer it or to drop it, and
 //! dropping answers [`WriteFailure::Unanswered`] (and logs it, since it is a bug).
 
-use recordsync_core::Version;
 
 use super::error::WriteFailure;
+use super::versions::EngineVersion;
 
-type Callback = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
+type Callback = Box<dyn FnOnce(Result<EngineVersion, WriteFailure>) + Send>;
 
 /// Called once when a write or delete has been committed (with the new version) or
 /// refused. Runs on whichever task settles the write (often the committer's): the
@@ -19,12 +19,12 @@ type Callback = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
 pub struct WriteDone(Option<Callback>);
 
 impl WriteDone {
-    pub fn new(callback: impl FnOnce(Result<Version, WriteFailure>) + Send + 'static) -> Self {
+    pub fn new(callback: impl FnOnce(Result<EngineVersion, WriteFailure>) + Send + 'static) -> Self {
         WriteDone(Some(Box::new(callback)))
     }
 
     /// Answers the writer.
-    pub fn answer(mut self, result: Result<Version, WriteFailure>) {
+    pub fn answer(mut self, result: Result<EngineVersion, WriteFailure>) {
         if let Some(callback) = self.0.take() {
             callback(result);
         }
@@ -58,7 +58,7 @@ mod tests {
 
     use super::*;
 
-    type Answers = Arc<Mutex<Vec<Result<Version, WriteFailure>>>>;
+    type Answers = Arc<Mutex<Vec<Result<EngineVersion, WriteFailure>>>>;
 
     fn recording() -> (WriteDone, Answers) {
         let seen = Arc::new(Mutex::new(Vec::new()));

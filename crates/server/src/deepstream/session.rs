@@ -8,7 +8,7 @@ use recordsync_deepstream_protocol::{Message, RecordAction, RecordMessage, binar
 
 use crate::outbox::Outbox;
 use crate::websocket::{self, Kind};
-use recordsync_engine::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
+use recordsync_engine::{Change, EngineVersion, EventKind, FrameFormat, RecordEvent, Subscriber};
 
 /// Which deepstream transport a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,8 @@ pub fn event_message(event: &RecordEvent) -> RecordMessage {
     }
 }
 
-/// deepstream versions are int32 on the wire.
-pub fn version_on_wire(version: u64) -> i32 {
-    i32::try_from(version).unwrap_or(i32::MAX)
+/// deepstream's version of `version`: counted in the record's current life (see
+/// `recordsync_engine::versions`), an int32 on the wire.
+pub fn version_on_wire(version: EngineVersion) -> i32 {
+    i32::try_from(version.in_life()).unwrap_or(i32::MAX)
 }
