@@ -58,8 +58,9 @@ pub enum OpError {
 }
 
 /// Levels the journal form of an op adds around its data: `{"op": "patch_multi",
-/// "patches": [{"data": ...}]}` is three.
-const JOURNAL_LEVELS: usize = 3;
+/// "patches": [{"data": ...}]}` is three, and so is `{"op": "json0", "ops": [{"oi":
+/// ...}]}` ([`crate::JournalOp`]).
+pub(crate) const JOURNAL_LEVELS: usize = 3;
 
 impl WriteOp {
     /// Checks everything that could make [`WriteOp::apply`] fail.
