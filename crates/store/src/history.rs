@@ -75,6 +75,41 @@ impl History {
         let target = milestones.iter().rev().find(|&&m| m <= limit).copied()?;
         (target >= start.saturating_add(self.milestone_every.max(1))).then_some(target)
     }
+
+    /// Where a record's history starts after a write, by count ([`prune_to`](Self::prune_to))
+    /// and by age (the newest milestone above `start` whose entry is older than
+    /// `keep_age` at `now`), whichever is further; `None`: it stays at `start`.
+    /// `milestones` are (version, time of that version's entry), ascending. The durable
+    /// stores use this; the memory store does the same with its journal's times.
+    pub fn prune_start(
+        &self,
+        version: u64,
+        start: u64,
+        milestones: &[(u64, u64)],
+        now: u64,
+    ) -> Option<u64> {
+        let versions: Vec<u64> = milestones.iter().map(|&(v, _)| v).collect();
+        let by_count = self.prune_to(version, start, &versions);
+        let by_age = self.keep_age.and_then(|age| {
+            let cutoff = now.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
+            milestones
+                .iter()
+                .rev()
+                .find(|&&(m, time)| m > start && m <= version && time < cutoff)
+                .map(|&(m, _)| m)
+        });
+        by_count.max(by_age)
+    }
+
+    /// Whether a write that leaves a record at `version` with its history at `start` can
+    /// prune at all: a cheap test before reading its milestones.
+    pub fn may_prune(&self, version: u64, start: u64) -> bool {
+        let every = self.milestone_every.max(1);
+        let by_count = self
+            .keep_ops
+            .is_some_and(|keep| version >= start.saturating_add(every).saturating_add(keep));
+        by_count || (self.keep_age.is_some() && version > start)
+    }
 }
 
 impl Default for History {
