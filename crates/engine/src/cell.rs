@@ -13,8 +13,8 @@ use std::sync::atomic::AtomicUsize;
 use recordsync_core::Record;
 
 use super::event::{RecordEvent, Subscriber};
-use super::versions::EngineVersion;
 use super::retry::RetryQueue;
+use super::versions::EngineVersion;
 
 pub(crate) struct Cell {
     pub name: Arc<str>,

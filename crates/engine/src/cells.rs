@@ -13,7 +13,7 @@ use serde_json::Value;
 use recordsync_core::{Record, json, name};
 
 use crate::cell::{Cell, CellState, Head, Visible};
-use crate::event::{Change, EventKind, RecordEvent};
+use crate::event::{EventKind, RecordEvent};
 use crate::{Engine, EngineError};
 
 pub(crate) const SHARDS: usize = 64;
@@ -154,12 +154,12 @@ impl Engine {
         let known = st.visible.as_ref().map(|v| v.version);
         match (known, &visible) {
             (Some(known), Some(v)) if known != v.version => {
-                let change = Change::Whole(v.json.clone());
                 let event = RecordEvent::new(
                     cell.name.clone(),
                     EventKind::Changed {
                         version: v.version,
-                        change,
+                        op: None,
+                        value: v.json.clone(),
                     },
                 );
                 st.publish(&event, None);

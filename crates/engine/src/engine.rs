@@ -16,8 +16,8 @@ use recordsync_store::{CallbackScope, GroupCommitter, Store, StoreError};
 use crate::cells::{Held, SHARDS, Shard};
 use crate::event::{EventKind, RecordEvent, Subscriber};
 use crate::listen::{self, Listening};
-use crate::retry::PendingWrite;
 use crate::request::WriteRequest;
+use crate::retry::PendingWrite;
 use crate::versions::EngineVersion;
 use crate::{EngineError, WriteDone, cluster};
 

@@ -48,13 +48,11 @@ impl Engine {
     pub async fn value_at(&self, name: &str, version: u64) -> Result<PastValue, EngineError> {
         recordsync_core::name::validate(name)?;
         self.settle(name).await?;
-        let not_in_history = |start: Option<u64>, current: Option<u64>| {
-            EngineError::NotInHistory {
-                name: name.to_owned(),
-                version,
-                start,
-                current,
-            }
+        let not_in_history = |start: Option<u64>, current: Option<u64>| EngineError::NotInHistory {
+            name: name.to_owned(),
+            version,
+            start,
+            current,
         };
         let current = self.store.get(name).await?.map(|r| r.version);
         let start = self.store.history_start(name).await?;

@@ -12,7 +12,7 @@ use recordsync_store::StoreError;
 
 use crate::cell::{Head, Visible};
 use crate::event::{EventKind, RecordEvent};
-use crate::write::{apply_op, change_of, value_json};
+use crate::write::{apply_op, value_json};
 use crate::{Engine, EngineError, cluster, now_ms};
 
 impl Engine {
@@ -34,11 +34,7 @@ impl Engine {
         }
         // Engine versions never go back, across deletes too: anything at or below what
         // this node has seen is old news.
-        let known = st
-            .visible
-            .as_ref()
-            .map(|v| v.version.version)
-            .or(st.tomb);
+        let known = st.visible.as_ref().map(|v| v.version.version).or(st.tomb);
         let settled = st.in_flight() == 0;
         if known.is_some_and(|k| a.version <= k) {
             return;
@@ -92,10 +88,17 @@ impl Engine {
             let json: Arc<str> = value_json(&op, &head.record.data);
             head.json = json.clone();
             let version = head.version();
-            let change = change_of(&op, &json);
-            st.visible = Some(Visible { version, json });
-            let event =
-                RecordEvent::new(cell.name.clone(), EventKind::Changed { version, change });
+
+            st.visible = Some(Visible {
+                version,
+                json: json.clone(),
+            });
+            let kind = EventKind::Changed {
+                version,
+                op: Some(Arc::new(op)),
+                value: json,
+            };
+            let event = RecordEvent::new(cell.name.clone(), kind);
             st.publish(&event, None);
             return;
         }

@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-
 use super::cell::{Cell, CellState};
 use super::{Engine, WriteDone, WriteRequest};
 

@@ -43,9 +43,7 @@ impl Subscriber for Recorder {
 
     fn deliver(&self, event: &Arc<RecordEvent>) {
         let entry = match &event.kind {
-            EventKind::Changed { version, change } => {
-                (Some(version.in_life()), format!("{change:?}"))
-            }
+            EventKind::Changed { version, op, .. } => (Some(version.in_life()), format!("{op:?}")),
             EventKind::Deleted => (None, "deleted".into()),
             EventKind::Provider(p) => (None, format!("provider {p}")),
         };
@@ -331,7 +329,11 @@ async fn reads_wait_for_writes_accepted_before_them() {
         engine.write("ryw", request, WriteDone::new(|_| {})).await;
     }
     // No acknowledgement awaited: the read still sees every write accepted before it.
-    let head = engine.head("ryw").await.unwrap().map(EngineVersion::in_life);
+    let head = engine
+        .head("ryw")
+        .await
+        .unwrap()
+        .map(EngineVersion::in_life);
     assert_eq!(head, Some(50));
     engine.delete(1, None, "ryw", WriteDone::new(|_| {})).await;
     assert_eq!(engine.head("ryw").await.unwrap(), None);

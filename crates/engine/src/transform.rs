@@ -19,7 +19,7 @@
 use recordsync_core::json0::{self, Side};
 use recordsync_core::{JournalOp, ReplayOp};
 
-use crate::request::Base;
+use crate::request::{Base, WriteRequest};
 use crate::retry::{PendingWrite, Settled};
 use crate::versions::EngineVersion;
 use crate::{Engine, EngineError, WriteFailure};
@@ -36,7 +36,7 @@ impl Engine {
         mut write: PendingWrite,
         settled: Option<Settled>,
     ) {
-        match self.rebase(name, base, ops, &write).await {
+        match self.rebase(name, base, ops, &write.request).await {
             Ok(Rebased::Op { ops, base }) => {
                 write.request.op = JournalOp::Json0 { ops };
                 write.request.base = Base::At(base);
@@ -60,26 +60,37 @@ impl Engine {
         name: &str,
         base: u64,
         mut ops: json0::Op,
-        write: &PendingWrite,
+        request: &WriteRequest,
     ) -> Result<Rebased, WriteFailure> {
-        let request = &write.request;
         self.settle(name).await?;
-        let entries = self.store.journal(name, base + 1, u64::MAX).await.map_err(EngineError::from)?;
+        let entries = self
+            .store
+            .journal(name, base + 1, u64::MAX)
+            .await
+            .map_err(EngineError::from)?;
         if entries.first().map(|e| e.version) != Some(base + 1) {
             // Pruned by retention (or nothing after the base: then it was not stale).
-            return Err(self.value_at(name, base).await.err().map_or(
-                WriteFailure::LifeEnded { base },
-                WriteFailure::Engine,
-            ));
+            return Err(self
+                .value_at(name, base)
+                .await
+                .err()
+                .map_or(WriteFailure::LifeEnded { base }, WriteFailure::Engine));
         }
         let mut before = self.value_at(name, base).await?.data;
         for entry in &entries {
             if request.origin.is_some() && entry.origin == request.origin {
                 let created = self.life_start(name, entry.version).await?;
-                return Ok(Rebased::Duplicate(EngineVersion::new(entry.version, created)));
+                return Ok(Rebased::Duplicate(EngineVersion::new(
+                    entry.version,
+                    created,
+                )));
             }
-            let op = JournalOp::from_journal(&entry.op).map_err(|e| corrupt(name, entry.version, e))?;
-            match op.to_replay(before.as_ref()).map_err(|e| corrupt(name, entry.version, e))? {
+            let op =
+                JournalOp::from_journal(&entry.op).map_err(|e| corrupt(name, entry.version, e))?;
+            match op
+                .to_replay(before.as_ref())
+                .map_err(|e| corrupt(name, entry.version, e))?
+            {
                 ReplayOp::Op(applied) => {
                     ops = json0::transform(&ops, &applied, Side::Left)
                         .map_err(|e| WriteFailure::Rejected(std::sync::Arc::new(e.into())))?;
@@ -88,7 +99,8 @@ impl Engine {
                     return Err(WriteFailure::LifeEnded { base });
                 }
             }
-            op.apply(&mut before).map_err(|e| corrupt(name, entry.version, e))?;
+            op.apply(&mut before)
+                .map_err(|e| corrupt(name, entry.version, e))?;
         }
         let last = entries.last().map_or(base, |e| e.version);
         Ok(Rebased::Op { ops, base: last })
@@ -101,7 +113,11 @@ impl Engine {
             // The entry is in the current life unless a create came after it.
             Some(r) if r.created <= version => Ok(r.created),
             _ => {
-                let entries = self.store.journal(name, 0, version).await.map_err(EngineError::from)?;
+                let entries = self
+                    .store
+                    .journal(name, 0, version)
+                    .await
+                    .map_err(EngineError::from)?;
                 let create = entries.iter().rev().find(|e| {
                     matches!(JournalOp::from_journal(&e.op), Ok(JournalOp::Create { .. }))
                 });

@@ -36,7 +36,10 @@ impl EngineVersion {
     /// # Panics
     /// If `created > version` (a bug in the caller).
     pub fn new(version: Version, created: Version) -> EngineVersion {
-        assert!(created <= version, "a life begins at or before its versions");
+        assert!(
+            created <= version,
+            "a life begins at or before its versions"
+        );
         EngineVersion { version, created }
     }
 
@@ -72,7 +75,13 @@ mod tests {
         let recreated = EngineVersion::new(4, 4);
         assert_eq!((recreated.in_life(), recreated.for_sharedb()), (0, 5));
         let written = recreated.of_life(1);
-        assert_eq!(written, EngineVersion { version: 5, created: 4 });
+        assert_eq!(
+            written,
+            EngineVersion {
+                version: 5,
+                created: 4
+            }
+        );
         for v in [first, recreated, written] {
             assert_eq!(v.of_life(v.in_life()), v);
             assert_eq!(v.for_sharedb() - 1, v.version);

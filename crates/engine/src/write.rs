@@ -8,15 +8,17 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use recordsync_core::journal_op::JournalError;
-use recordsync_core::{JournalOp, Record, VersionCheck, WriteOp, check_version, record::WriteError};
+use recordsync_core::{
+    JournalOp, Record, VersionCheck, WriteOp, check_version, record::WriteError,
+};
 use recordsync_store::{JournalEntry, StoreError, StoredRecord, Write, WriteOutcome};
 
 use crate::cell::{Cell, CellState, Head, Visible};
+use crate::event::{EventKind, RecordEvent};
 use crate::journal;
 use crate::request::{Base, OnStale};
-use crate::versions::EngineVersion;
-use crate::event::{Change, EventKind, RecordEvent};
 use crate::retry::{PendingWrite, Queued, Settled};
+use crate::versions::EngineVersion;
 use crate::{Engine, WriteDone, WriteFailure, now_ms};
 
 impl Engine {
@@ -25,7 +27,7 @@ impl Engine {
     /// another node's landed in between (or this node's create of the record lost), so a
     /// write that loses this often meets sustained contention, and is refused rather than
     /// tried forever.
-    const MAX_LOST_RACES: u32 = 64;
+    pub(crate) const MAX_LOST_RACES: u32 = 64;
 
     /// Checks `write` against the record and submits it (or refuses it). A write that
     /// arrives while the record's writes are being tried again queues behind them, and
@@ -89,7 +91,15 @@ impl Engine {
                     let ops = ops.clone();
                     drop(st);
                     drop(held);
-                    return self.transform_stale(name, base, ops, write, settled).await;
+                    if let Some(engine) = self.self_ref() {
+                        let name = cell.name.clone();
+                        tokio::spawn(async move {
+                            engine
+                                .transform_stale(&name, base, ops, write, settled)
+                                .await;
+                        });
+                    }
+                    return;
                 }
                 Err(Refusal::Version(WriteError::VersionExists { .. })) => {
                     // The writer must hear of every write before this refusal first: a
@@ -97,7 +107,10 @@ impl Engine {
                     let done = write.done;
                     st.after_in_flight(Box::new(move |visible| {
                         let (version, data) = visible.map_or(
-                            (EngineVersion::new(next_create, next_create), Arc::from("{}")),
+                            (
+                                EngineVersion::new(next_create, next_create),
+                                Arc::from("{}"),
+                            ),
                             |v| (v.version, v.json.clone()),
                         );
                         done.answer(Err(WriteFailure::VersionExists { version, data }));
@@ -126,7 +139,6 @@ impl Engine {
             let new_version = EngineVersion::new(created + life, created);
             let op = &request.op;
             let json: Arc<str> = value_json(op, &record.data);
-            let change = change_of(op, &json);
             let op_json = op.to_journal();
             // Other nodes get the op as the journal has it; only clusters pay for the copy.
             let announced_op = self.cluster.get().map(|_| op_json.clone());
@@ -170,7 +182,6 @@ impl Engine {
                 settled,
                 version: new_version,
                 json,
-                change,
                 announced_op,
             };
             self.committer
@@ -241,7 +252,11 @@ impl Engine {
                 mtime: now,
             },
             base_version: Some(deleted.version),
-            entries: vec![journal::delete(tomb, now, author.as_deref().map(str::to_owned))],
+            entries: vec![journal::delete(
+                tomb,
+                now,
+                author.as_deref().map(str::to_owned),
+            )],
         };
         self.committer.submit(
             tombstone,
@@ -391,7 +406,6 @@ struct WriteCommit {
     version: EngineVersion,
     /// The value after the write, as JSON text.
     json: Arc<str>,
-    change: Change,
     /// The op as the journal has it, for other nodes (only in a cluster).
     announced_op: Option<String>,
 }
@@ -407,16 +421,25 @@ impl WriteCommit {
             settled,
             version,
             json,
-            change,
             announced_op,
         } = self;
         let mut st = cell.state.lock();
         let result = match outcome {
             Ok(WriteOutcome::Committed) => {
-                st.visible = Some(Visible { version, json });
-                let event =
-                    RecordEvent::new(cell.name.clone(), EventKind::Changed { version, change });
-                st.publish(&event, Some(write.writer));
+                st.visible = Some(Visible {
+                    version,
+                    json: json.clone(),
+                });
+                // The write is settled: its op moves into the event (a lost race keeps it
+                // for the next attempt instead).
+                let op = std::mem::replace(&mut write.request.op, JournalOp::Delete);
+                let kind = EventKind::Changed {
+                    version,
+                    op: Some(Arc::new(op)),
+                    value: json,
+                };
+                let event = RecordEvent::new(cell.name.clone(), kind);
+                st.publish(&event, Some(write.request.writer));
                 if let Some(engine) = &engine {
                     engine.announce(&cell.name, version, announced_op.as_deref(), false);
                 }
@@ -481,7 +504,7 @@ fn requested_in_life(base: Base, current: EngineVersion) -> Result<i64, WriteErr
 }
 
 /// Why a write was refused before it was accepted.
-enum Refusal {
+pub(crate) enum Refusal {
     /// By the version rules, or as an invalid path write.
     Version(WriteError),
     /// A json0 op that does not apply.
@@ -536,24 +559,5 @@ pub(crate) fn value_json(op: &JournalOp, applied: &Value) -> Arc<str> {
     match op {
         JournalOp::Write(WriteOp::Update { data }) => Arc::from(data.to_string()),
         _ => Arc::from(applied.to_string()),
-    }
-}
-
-/// What subscribers are sent for a committed `op`, `whole` being the value after it.
-///
-/// A PATCH_MULTI goes out as the whole value: deepstream's SDKs (the JS client 7.0.5
-/// among them) do not know the action and drop it, so a subscriber would keep the old
-/// value until some later change made it re-read; every client applies an UPDATE.
-///
-/// A json0 op goes out as the whole value too: deepstream's wire has no json0 (other
-/// front doors render the op itself from the event).
-pub(crate) fn change_of(op: &JournalOp, whole: &Arc<str>) -> Change {
-    match op {
-        JournalOp::Write(WriteOp::Patch { path, data }) => Change::Patch {
-            path: path.clone(),
-            data: data.to_string(),
-        },
-        JournalOp::Write(WriteOp::Erase { path }) => Change::Erase { path: path.clone() },
-        _ => Change::Whole(whole.clone()),
     }
 }

@@ -7,7 +7,6 @@
 //! type: the only way to get rid of a `WriteDone` is to answer it or to drop it, and
 //! dropping answers [`WriteFailure::Unanswered`] (and logs it, since it is a bug).
 
-
 use super::error::WriteFailure;
 use super::versions::EngineVersion;
 
@@ -19,7 +18,9 @@ type Callback = Box<dyn FnOnce(Result<EngineVersion, WriteFailure>) + Send>;
 pub struct WriteDone(Option<Callback>);
 
 impl WriteDone {
-    pub fn new(callback: impl FnOnce(Result<EngineVersion, WriteFailure>) + Send + 'static) -> Self {
+    pub fn new(
+        callback: impl FnOnce(Result<EngineVersion, WriteFailure>) + Send + 'static,
+    ) -> Self {
         WriteDone(Some(Box::new(callback)))
     }
 

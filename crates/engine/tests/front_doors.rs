@@ -99,17 +99,34 @@ async fn refusing_and_transforming_doors_share_one_record() {
         id: 2,
         seen: Mutex::default(),
     });
-    engine.subscribe(a.clone(), "doc", true, |_, _| {}).await.unwrap();
-    engine.subscribe(b.clone(), "doc", true, |_, _| {}).await.unwrap();
+    engine
+        .subscribe(a.clone(), "doc", true, |_, _| {})
+        .await
+        .unwrap();
+    engine
+        .subscribe(b.clone(), "doc", true, |_, _| {})
+        .await
+        .unwrap();
 
     // v1: deepstream sets a path.
     let patch = WriteOp::Patch {
         path: "a".into(),
         data: json!(1),
     };
-    assert_eq!(submit(&engine, "doc", deepstream(patch, 1)).await.unwrap().version, 1);
+    assert_eq!(
+        submit(&engine, "doc", deepstream(patch, 1))
+            .await
+            .unwrap()
+            .version,
+        1
+    );
     // v2: ShareDB, still on v0, inserts a key: transformed over v1 and applied.
-    let v2 = submit(&engine, "doc", sharedb(json!([{"p": ["b"], "oi": 2}]), 0, 1)).await;
+    let v2 = submit(
+        &engine,
+        "doc",
+        sharedb(json!([{"p": ["b"], "oi": 2}]), 0, 1),
+    )
+    .await;
     assert_eq!(v2.unwrap().version, 2);
     assert_eq!(value(&engine, "doc").await, (2, json!({"a": 1, "b": 2})));
     // deepstream, on its version 1 still, is refused with the current state to merge.
@@ -131,7 +148,9 @@ async fn refusing_and_transforming_doors_share_one_record() {
     submit(&engine, "doc", deepstream(list, 3)).await.unwrap();
     // v4: ShareDB on v3 inserts at the front of the list.
     let insert = json!([{"p": ["items", 0], "li": 0}]);
-    let v4 = submit(&engine, "doc", sharedb(insert.clone(), 3, 2)).await.unwrap();
+    let v4 = submit(&engine, "doc", sharedb(insert.clone(), 3, 2))
+        .await
+        .unwrap();
     assert_eq!(v4.version, 4);
     // v5: ShareDB removes the `1` it saw at index 0 of v3: transformed to index 1.
     let remove = json!([{"p": ["items", 0], "ld": 1}]);
@@ -141,7 +160,10 @@ async fn refusing_and_transforming_doors_share_one_record() {
     // The insert sent again (a reconnect without its ack): acknowledged as v4, not applied.
     let again = submit(&engine, "doc", sharedb(insert, 3, 2)).await.unwrap();
     assert_eq!(again.version, 4);
-    assert_eq!(value(&engine, "doc").await, (5, json!({"a": 1, "b": 2, "items": [0, 2, 3]})));
+    assert_eq!(
+        value(&engine, "doc").await,
+        (5, json!({"a": 1, "b": 2, "items": [0, 2, 3]}))
+    );
 
     // Each door's client saw the other's writes, in version order, once each.
     assert_eq!(*a.seen.lock(), vec![2, 4, 5]);
@@ -149,7 +171,10 @@ async fn refusing_and_transforming_doors_share_one_record() {
 
     // The journal names the ShareDB writes' author and origin, and every op reads as json0.
     let journal = engine.journal("doc", 0, 10).await.unwrap();
-    assert_eq!(journal.iter().map(|e| e.version).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(
+        journal.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4, 5]
+    );
     assert_eq!(journal[4].author.as_deref(), Some("bob"));
     assert_eq!(journal[4].origin.as_ref().map(|o| o.seq), Some(2));
     let mut doc: Option<Value> = None;
@@ -195,7 +220,12 @@ async fn history_survives_delete_and_re_create_at_every_version() {
         }
         let (tx, rx) = oneshot::channel();
         engine
-            .delete(1, Some(Arc::from("alice")), "h", WriteDone::new(move |r| drop(tx.send(r))))
+            .delete(
+                1,
+                Some(Arc::from("alice")),
+                "h",
+                WriteDone::new(move |r| drop(tx.send(r))),
+            )
             .await;
         rx.await.unwrap().unwrap();
         assert_eq!(engine.head("h").await.unwrap(), None, "deepstream: gone");
@@ -217,7 +247,10 @@ async fn history_survives_delete_and_re_create_at_every_version() {
     }
     assert!(matches!(
         engine.value_at("h", 14).await,
-        Err(EngineError::NotInHistory { current: Some(13), .. })
+        Err(EngineError::NotInHistory {
+            current: Some(13),
+            ..
+        })
     ));
     // By time: every entry is at or before now.
     let now = recordsync_engine::now_ms();
@@ -241,10 +274,16 @@ async fn pruned_versions_are_refused_and_kept_ones_read() {
             .unwrap();
     }
     let err = engine.value_at("p", 5).await.unwrap_err();
-    let EngineError::NotInHistory { start: Some(start), .. } = err else {
+    let EngineError::NotInHistory {
+        start: Some(start), ..
+    } = err
+    else {
         panic!("expected a pruned version, got {err:?}");
     };
-    assert!(start % 10 == 0 && start <= 80 && start >= 60, "start {start}");
+    assert!(
+        start % 10 == 0 && start <= 80 && start >= 60,
+        "start {start}"
+    );
     for v in start..=100 {
         let past = engine.value_at("p", v).await.unwrap();
         assert_eq!(past.data, Some(json!({ "n": v })), "version {v}");

@@ -1221,7 +1221,11 @@ fn milestone_blocking(
     Ok(Some(Milestone { version, data }))
 }
 
-fn history_start_blocking(db: &Database, dir: &Path, name: &str) -> Result<Option<u64>, StoreError> {
+fn history_start_blocking(
+    db: &Database,
+    dir: &Path,
+    name: &str,
+) -> Result<Option<u64>, StoreError> {
     let fail = |e: redb::Error| db_error(dir, "reading a record", Some(name), e);
     let txn = db.begin_read().map_err(|e| fail(e.into()))?;
     let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;

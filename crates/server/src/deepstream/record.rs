@@ -21,7 +21,7 @@ use super::session::{Session, version_on_wire};
 use crate::permission::{Data, Guard};
 use recordsync_core::valve::RuleType;
 use recordsync_engine::{
-    Base, Engine, EngineError, Snapshot, WriteDone, WriteFailure, WriteRequest,
+    Base, Engine, EngineError, EngineVersion, Snapshot, WriteDone, WriteFailure, WriteRequest,
 };
 
 /// How many names of one subscribe request are worked on at once (each may wait for its
@@ -339,10 +339,8 @@ impl RecordTopic {
         let wants_ack = m.is_write_ack == Some(true);
         let request = m;
         let write = WriteRequest {
-            writer: self.session.id,
-            op,
-            base: Base::Produces(version),
             author: self.guard.author(),
+            ..WriteRequest::new(self.session.id, op, Base::Produces(version))
         };
         self.engine
             .write(
@@ -549,7 +547,7 @@ impl NameSet {
 fn reply_to_write(
     session: &Session,
     request: &RecordMessage,
-    result: Result<u64, WriteFailure>,
+    result: Result<EngineVersion, WriteFailure>,
     wants_ack: bool,
     success: RecordAction,
 ) {

@@ -192,7 +192,9 @@ fn verify(
         ));
     }
     if value[0] == 0 {
-        return Err(format!("{what} value has format version 0, which never existed"));
+        return Err(format!(
+            "{what} value has format version 0, which never existed"
+        ));
     }
     let mut stored = [0u8; 4];
     stored.copy_from_slice(&value[1..5]);
@@ -273,7 +275,10 @@ fn verify_record(name: &str, value: &[u8]) -> Result<(u8, usize), StoreError> {
     if format == FORMAT_V3 && value[53] > 1 {
         return Err(corrupt(
             name,
-            format!("record flags are {:#x}, of which this build knows only bit 0", value[53]),
+            format!(
+                "record flags are {:#x}, of which this build knows only bit 0",
+                value[53]
+            ),
         ));
     }
     Ok((format, header))
@@ -290,8 +295,16 @@ pub fn decode_record_head(name: &str, value: &[u8]) -> Result<Head, StoreError> 
     let (format, _) = verify_record(name, value)?;
     Ok(Head {
         version: u64_at(value, 5),
-        log_head: if format >= FORMAT_V2 { u64_at(value, 29) } else { 0 },
-        start: if format >= FORMAT_V3 { u64_at(value, 45) } else { 0 },
+        log_head: if format >= FORMAT_V2 {
+            u64_at(value, 29)
+        } else {
+            0
+        },
+        start: if format >= FORMAT_V3 {
+            u64_at(value, 45)
+        } else {
+            0
+        },
     })
 }
 
