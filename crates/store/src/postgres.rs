@@ -849,11 +849,8 @@ impl PostgresStore {
                 return Ok(0);
             }
             let stmt = tx.prepare_cached(&self.sql.insert_milestones).await?;
-            tx.execute(
-                &stmt,
-                &[&m_names, &m_versions, &m_times, &m_data, &m_jsonb],
-            )
-            .await
+            tx.execute(&stmt, &[&m_names, &m_versions, &m_times, &m_data, &m_jsonb])
+                .await
         };
         let p_names: Vec<&str> = plan.prune.iter().map(|p| p.0).collect();
         let p_starts: Vec<i64> = plan.prune.iter().map(|p| p.1 as i64).collect();

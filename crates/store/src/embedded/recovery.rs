@@ -69,7 +69,10 @@ pub(super) fn replay(
             ),
             codec::Batch::Legacy(writes) if meta.upgrade => (
                 apply_legacy(&txn, &dir, writes).map_err(io)?,
-                writes.iter().map(|w| (w.name(), w.base_version())).collect(),
+                writes
+                    .iter()
+                    .map(|w| (w.name(), w.base_version()))
+                    .collect(),
             ),
             codec::Batch::Legacy(_) => {
                 return Err(refuse(format!(
