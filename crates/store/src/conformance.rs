@@ -32,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 
 use crate::group_commit::GroupCommitter;
-use crate::history::Milestone;
+use crate::history::{History, Milestone};
 use crate::store::{JournalEntry, Origin, Store, StoredRecord, Write, WriteOutcome};
 
 /// Calls `$callback!($args; case, case, ...)` with every case name: the one list that
@@ -67,6 +67,46 @@ macro_rules! __store_conformance_cases {
             group_commit_callbacks_in_submission_order,
             group_commit_chain_after_conflict,
         );
+    };
+}
+
+/// Calls `$callback!($args; (case, history), ...)` with every history case and the
+/// [`History`] its store must be opened with.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_history_cases {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback!($($args)*;
+            (retention_by_count, $crate::conformance::BY_COUNT),
+            (retention_across_delete_and_recreate, $crate::conformance::BY_COUNT),
+            (keep_everything_keeps_every_entry, $crate::History::keep_everything()),
+            (retention_by_age, $crate::conformance::BY_AGE),
+        );
+    };
+}
+
+/// One `#[tokio::test]` per history case (milestones and retention): `$make` is a closure
+/// taking the [`History`] the store must keep and giving a future of
+/// `(Arc<dyn Store>, guard)`, as for [`store_conformance_tests!`].
+#[macro_export]
+macro_rules! store_history_conformance_tests {
+    ($make:expr) => {
+        $crate::__store_history_cases!(__store_history_gen!($make));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_history_gen {
+    ($make:expr; $(($case:ident, $history:expr)),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, guard) = ($make)($history).await;
+                $crate::conformance::$case(store).await;
+                drop(guard);
+            }
+        )*
     };
 }
 
@@ -1080,4 +1120,184 @@ pub async fn group_commit_chain_after_conflict(store: Arc<dyn Store>) {
         assert_eq!(get(&store, &name).await.unwrap().version, 3);
         committer.shutdown().await;
     }
+}
+
+/// The history [`retention_by_count`] and [`retention_across_delete_and_recreate`] need:
+/// a milestone every 10 versions, the newest 25 entries.
+pub const BY_COUNT: History = History {
+    milestone_every: 10,
+    keep_ops: Some(25),
+    keep_age: None,
+};
+
+/// The history [`retention_by_age`] needs: a milestone every 10 versions, entries older
+/// than an hour go, whatever their number.
+pub const BY_AGE: History = History {
+    milestone_every: 10,
+    keep_ops: None,
+    keep_age: Some(std::time::Duration::from_secs(3600)),
+};
+
+/// Checks what retention keeps of `name`, at `version` with data `{"v":version}` (or a
+/// tombstone): the history starts at a milestone holding the value of that version, every
+/// version from there is readable (the milestone, then every entry after it), nothing
+/// older is, and what is kept stays within `keep_ops + 2 * milestone_every` when every
+/// write had one entry (milestones are stored at the end of a write, so writes of up to
+/// `n` entries put them up to `milestone_every + n - 1` apart, and the bound grows by
+/// `n - 1`).
+async fn check_retention(
+    store: &Arc<dyn Store>,
+    name: &str,
+    version: u64,
+    history: History,
+    largest_write: u64,
+) {
+    let every = history.milestone_every;
+    let keep = history.keep_ops.unwrap_or(0);
+    let start = store.history_start(name).await.unwrap().unwrap();
+    assert_eq!(
+        start % every,
+        0,
+        "{name}: the history starts at a milestone"
+    );
+    assert!(
+        version - start >= keep && version - start < keep + 2 * every + largest_write - 1,
+        "{name}: start {start} at version {version}"
+    );
+    let journal = store.journal(name, 0, u64::MAX).await.unwrap();
+    assert_eq!(
+        journal.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (start + 1..=version).collect::<Vec<_>>(),
+        "{name}: the entries after the start, no more"
+    );
+    let m = store.milestone(name, start).await.unwrap().unwrap();
+    assert_eq!(m.version, start);
+    assert_eq!(store.milestone(name, start - 1).await.unwrap(), None);
+    // Every kept version's milestone is less than `every + largest_write - 1` below it.
+    for v in start..=version {
+        let m = store.milestone(name, v).await.unwrap().unwrap();
+        assert!(
+            m.version <= v && v - m.version < every + largest_write - 1,
+            "{name}: version {v}"
+        );
+    }
+}
+
+/// However often a record is written, in batches of any size, it keeps its newest
+/// entries from a milestone on: the store follows its retention setting, not the number
+/// of writes. Other records keep their own history.
+pub async fn retention_by_count(store: Arc<dyn Store>) {
+    let name = unique("retention");
+    let quiet = format!("{name}-quiet");
+    commit_ok(&store, (1..=5).map(|v| put(&quiet, v)).collect()).await;
+    let mut v = 1;
+    // Batches of 1, 2, 3, ... writes, and one write of many entries.
+    let mut size = 1;
+    while v < 300 {
+        let last = (v + size).min(300);
+        commit_ok(&store, (v..last).map(|v| put(&name, v)).collect()).await;
+        v = last;
+        size = size % 7 + 1;
+    }
+    commit_ok(&store, vec![put_on(&name, 340, Some(299))]).await;
+    check_retention(&store, &name, 340, BY_COUNT, 41).await;
+    // Writes of fewer entries than `milestone_every` bring it back within the usual bound.
+    for v in 341..=400 {
+        commit_ok(&store, vec![put(&name, v)]).await;
+    }
+    check_retention(&store, &name, 400, BY_COUNT, 1).await;
+    let m = store.milestone(&name, 400).await.unwrap().unwrap();
+    assert_eq!(
+        m,
+        Milestone {
+            version: 400,
+            data: r#"{"v":400}"#.into()
+        }
+    );
+    assert_eq!(get(&store, &name).await.unwrap().data, r#"{"v":400}"#);
+    assert_eq!(versions(&store, &quiet, 0, u64::MAX).await, upto(5));
+    assert_eq!(store.history_start(&quiet).await.unwrap(), Some(0));
+}
+
+/// Retention goes on across deletes and re-creates: the tombstone's history is pruned
+/// like any other, and the versions never go back.
+pub async fn retention_across_delete_and_recreate(store: Arc<dyn Store>) {
+    let name = unique("retention_delete");
+    commit_ok(&store, (1..=60).map(|v| put(&name, v)).collect()).await;
+    commit_ok(&store, vec![delete(&name, 61)]).await;
+    check_retention(&store, &name, 61, BY_COUNT, 60).await;
+    commit_ok(&store, vec![recreate(&name, 61, 65)]).await;
+    for v in 66..=130 {
+        commit_ok(&store, vec![put(&name, v)]).await;
+    }
+    commit_ok(&store, vec![delete(&name, 131)]).await;
+    check_retention(&store, &name, 131, BY_COUNT, 1).await;
+    let r = get(&store, &name).await.unwrap();
+    assert!(r.deleted && r.version == 131);
+    for (time, version) in [(T0 + 131, Some(131)), (T0 + 1, None)] {
+        assert_eq!(store.version_at_time(&name, time).await.unwrap(), version);
+    }
+}
+
+/// "Keep everything" keeps every entry, and milestones still bound reading.
+pub async fn keep_everything_keeps_every_entry(store: Arc<dyn Store>) {
+    let name = unique("keep_everything");
+    for chunk in (1..=1250).collect::<Vec<u64>>().chunks(100) {
+        commit_ok(&store, chunk.iter().map(|&v| put(&name, v)).collect()).await;
+    }
+    assert_eq!(versions(&store, &name, 0, u64::MAX).await, upto(1250));
+    assert_eq!(store.history_start(&name).await.unwrap(), Some(0));
+    let every = History::DEFAULT_MILESTONE_EVERY;
+    assert_eq!(store.milestone(&name, every - 1).await.unwrap(), None);
+    for v in [every, 555, 1250] {
+        let m = store.milestone(&name, v).await.unwrap().unwrap();
+        assert_eq!(m.version, v / every * every);
+        assert_eq!(m.data, format!(r#"{{"v":{}}}"#, m.version));
+    }
+}
+
+/// Entries older than `keep_age` go, from the newest milestone whose entry is that old;
+/// however many there are, the newer ones stay.
+pub async fn retention_by_age(store: Arc<dyn Store>) {
+    let name = unique("retention_age");
+    let now = crate::now_ms();
+    let old = now - 2 * 3600 * 1000;
+    let at = |v: u64, time: u64| {
+        let Write::Put {
+            record,
+            base_version,
+            mut entries,
+        } = put(&name, v);
+        for e in &mut entries {
+            e.time = time + e.version;
+        }
+        Write::Put {
+            record,
+            base_version,
+            entries,
+        }
+    };
+    for v in 1..=55 {
+        commit_ok(&store, vec![at(v, old)]).await;
+    }
+    assert_eq!(store.history_start(&name).await.unwrap(), Some(50));
+    for v in 56..=200 {
+        commit_ok(&store, vec![at(v, now)]).await;
+    }
+    // Entries 51..=55 are old too, but the next milestone (60) is new: the start stays.
+    assert_eq!(store.history_start(&name).await.unwrap(), Some(50));
+    assert_eq!(
+        versions(&store, &name, 0, u64::MAX).await,
+        (51..=200).collect::<Vec<_>>()
+    );
+    assert_eq!(store.milestone(&name, 49).await.unwrap(), None);
+    assert_eq!(
+        store.milestone(&name, 50).await.unwrap().unwrap().version,
+        50
+    );
+    assert_eq!(
+        store.version_at_time(&name, old + 53).await.unwrap(),
+        Some(53)
+    );
+    assert_eq!(store.version_at_time(&name, old).await.unwrap(), None);
 }

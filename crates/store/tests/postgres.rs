@@ -31,6 +31,20 @@ mod conformance {
         let store = schema.connect().await;
         (Arc::new(store) as Arc<dyn Store>, schema)
     });
+    mod history {
+        use super::*;
+        use recordsync_store::History;
+
+        recordsync_store::store_history_conformance_tests!(|history: History| async move {
+            let schema = TestSchema::new("history");
+            let options = PostgresOptions {
+                history,
+                ..PostgresOptions::default()
+            };
+            let store = schema.connect_with(options).await;
+            (Arc::new(store) as Arc<dyn Store>, schema)
+        });
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
