@@ -1091,9 +1091,8 @@ fn commit_locked(
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
         for write in &stored {
-            if let Write::Put { record, .. } = write {
-                let _ = writeln!(out, "INLOG {} {}", record.name, record.version);
-            }
+            let Write::Put { record, .. } = write;
+            let _ = writeln!(out, "INLOG {} {}", record.name, record.version);
         }
         let _ = out.flush();
         faults::crash("after-log-sync");
@@ -1350,21 +1349,43 @@ mod tests {
         StoredRecord {
             name: name.to_owned(),
             version,
+            created: 0,
+            deleted: false,
             data: data.to_owned(),
             ctime: 1,
             mtime: 2,
         }
     }
 
+    fn entry(version: u64) -> JournalEntry {
+        JournalEntry {
+            version,
+            time: 3,
+            op: format!(r#"{{"v":{version}}}"#),
+            author: None,
+            origin: None,
+        }
+    }
+
+    /// `name` at `version`, from `version - 1`; for 1, from nothing (entries 0 and 1).
     fn put(name: &str, version: u64, data: &str) -> Write {
+        let base = version.checked_sub(1).filter(|_| version > 1);
         Write::Put {
             record: record(name, version, data),
-            base_version: version.checked_sub(1).filter(|_| version > 1),
-            entry: Some(JournalEntry {
-                version,
-                time: 3,
-                op: format!(r#"{{"v":{version}}}"#),
-            }),
+            base_version: base,
+            entries: (base.map_or(0, |b| b + 1)..=version).map(entry).collect(),
+        }
+    }
+
+    /// The delete of `name` at `version`: a tombstone.
+    fn delete(name: &str, version: u64) -> Write {
+        Write::Put {
+            record: StoredRecord {
+                deleted: true,
+                ..record(name, version, "null")
+            },
+            base_version: Some(version - 1),
+            entries: vec![entry(version)],
         }
     }
 
@@ -1392,36 +1413,35 @@ mod tests {
             store.commit(&batch).await.unwrap();
             store.commit(&[put("other", 1, "{}")]).await.unwrap();
         }
-        // Entry 2 (r's version 2) damaged: ranges that stop above it still read.
-        poke_log(dir.path(), 2, b"\x01\0\0\0\0");
+        // Log key 3 (r's version 2; key 1 is its create) damaged: ranges that stop above
+        // it still read.
+        poke_log(dir.path(), 3, b"\x01\0\0\0\0");
         let store = EmbeddedStore::open(dir.path()).unwrap();
         assert_eq!(store.journal("r", 3, 3).await.unwrap().len(), 1);
         let reason = assert_corrupt(store.journal("r", 2, 3).await, "r");
-        assert!(reason.contains("entry 2"), "{reason}");
+        assert!(reason.contains("entry 3"), "{reason}");
         assert_corrupt(store.journal("r", 1, 1).await, "r");
+        assert_corrupt(store.version_at_time("r", 0).await, "r");
         drop(store);
 
         // An entry that belongs to another record (a damaged link) is caught too.
-        let other = codec::encode_log(
-            2,
-            "other",
-            &JournalEntry {
-                version: 2,
-                time: 3,
-                op: "{}".into(),
-            },
-            1,
-        );
-        poke_log(dir.path(), 2, &other);
+        let other = codec::encode_log(3, "other", &entry(2), 2);
+        poke_log(dir.path(), 3, &other);
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let reason = assert_corrupt(store.journal("r", 0, 3).await, "r");
         assert!(reason.contains("another record"), "{reason}");
-        // Deleting walks the same links, so it fails the batch and changes nothing.
-        let delete = Write::Delete {
-            name: "r".into(),
-            base_version: 3,
+        // Pruning walks the same links, so it fails the batch and changes nothing.
+        drop(store);
+        let options = EmbeddedOptions {
+            history: History {
+                milestone_every: 1,
+                keep_ops: Some(0),
+                keep_age: None,
+            },
+            ..EmbeddedOptions::default()
         };
-        assert_corrupt(store.commit(&[delete]).await, "r");
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+        assert_corrupt(store.commit(&[delete("r", 4)]).await, "r");
         assert_eq!(store.get("r").await.unwrap().unwrap().version, 3);
     }
 
@@ -1449,6 +1469,8 @@ mod tests {
                             version: v,
                             time: v,
                             op: format!("{v}"),
+                            author: None,
+                            origin: None,
                         };
                         let (key, value) = codec::encode_journal(name, &entry);
                         journal.insert(key.as_slice(), value.as_slice()).unwrap();
@@ -1464,26 +1486,37 @@ mod tests {
             store.get("old").await.unwrap().unwrap(),
             record("old", 2, r#"{"v":2}"#)
         );
-        let versions = |j: Vec<JournalEntry>| j.iter().map(|e| e.version).collect::<Vec<_>>();
-        assert_eq!(versions(store.journal("old", 0, 9).await.unwrap()), [1, 2]);
+        // The upgrade to schema 4 added the create at 0 and a milestone at 2.
+        let journal = store.journal("old", 0, 9).await.unwrap();
+        assert_eq!(versions(journal.clone()), [0, 1, 2]);
+        assert_eq!(
+            (journal[0].time, journal[0].op.as_str()),
+            (1, upgrade::CREATE_OP)
+        );
+        assert_eq!(
+            store.milestone("old", 5).await.unwrap(),
+            Some(Milestone {
+                version: 2,
+                data: r#"{"v":2}"#.into()
+            })
+        );
         store
             .commit(&[put("old", 3, "{}"), put("old", 4, "{}")])
             .await
             .unwrap();
         assert_eq!(
             versions(store.journal("old", 0, 9).await.unwrap()),
-            [1, 2, 3, 4]
+            [0, 1, 2, 3, 4]
         );
         assert_eq!(versions(store.journal("old", 2, 3).await.unwrap()), [2, 3]);
+        assert_eq!(store.version_at_time("old", 2).await.unwrap(), Some(2));
+        assert_eq!(store.version_at_time("old", 0).await.unwrap(), None);
         store.commit(&[put("gone", 3, "{}")]).await.unwrap();
-        store
-            .commit(&[Write::Delete {
-                name: "gone".into(),
-                base_version: 3,
-            }])
-            .await
-            .unwrap();
-        assert!(store.journal("gone", 0, 9).await.unwrap().is_empty());
+        store.commit(&[delete("gone", 4)]).await.unwrap();
+        assert_eq!(
+            versions(store.journal("gone", 0, 9).await.unwrap()),
+            [0, 1, 2, 3, 4]
+        );
         drop(store);
 
         let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
@@ -1496,9 +1529,10 @@ mod tests {
             .unwrap()
             .value();
         assert_eq!(schema, SCHEMA_VERSION);
-        // Only "old"'s two new entries are left in the log.
+        // The new entries went to the log, the old ones stayed where they were.
         use redb::ReadableTableMetadata;
-        assert_eq!(txn.open_table(LOG).unwrap().len().unwrap(), 2);
+        assert_eq!(txn.open_table(LOG).unwrap().len().unwrap(), 4);
+        assert_eq!(txn.open_table(JOURNAL).unwrap().len().unwrap(), 6);
     }
 
     fn assert_corrupt(result: Result<impl std::fmt::Debug, StoreError>, name: &str) -> String {
@@ -1608,7 +1642,7 @@ mod tests {
         let txn = db.begin_read().unwrap();
         let records = txn.open_table(RECORDS).unwrap();
         let found = records.get(codec::record_key(name)).unwrap();
-        found.map(|v| codec::decode_record_head(name, v.value()).unwrap().0)
+        found.map(|v| codec::decode_record_head(name, v.value()).unwrap().version)
     }
 
     fn meta_value(dir: &Path, key: &str) -> Option<u64> {
@@ -1645,7 +1679,7 @@ mod tests {
         );
         assert_eq!(
             versions(store.journal(name, 0, u64::MAX).await.unwrap()),
-            (1..=last).collect::<Vec<_>>(),
+            (0..=last).collect::<Vec<_>>(),
             "{name}"
         );
     }
@@ -1665,11 +1699,7 @@ mod tests {
             ])
             .await
             .unwrap();
-        let delete = Write::Delete {
-            name: "gone".into(),
-            base_version: 1,
-        };
-        store.commit(&[delete]).await.unwrap();
+        store.commit(&[delete("gone", 2)]).await.unwrap();
         let crashed = crash_copy(dir.path());
         drop(store);
 
@@ -1683,8 +1713,11 @@ mod tests {
         assert_eq!((stats.replayed_frames, stats.replayed_writes), (7, 9));
         assert_versions(&store, "a", 5).await;
         assert_versions(&store, "b", 2).await;
-        assert_eq!(store.get("gone").await.unwrap(), None);
-        assert!(store.journal("gone", 0, 9).await.unwrap().is_empty());
+        assert!(store.get("gone").await.unwrap().unwrap().deleted);
+        assert_eq!(
+            versions(store.journal("gone", 0, 9).await.unwrap()),
+            [0, 1, 2]
+        );
 
         // The replayed store carries on in the same cycle, and a second crash replays
         // both the old frames and the new ones.
@@ -2112,20 +2145,27 @@ mod tests {
         version_in_redb_file(copy.path(), name)
     }
 
+    /// Writes of schema 3 taking `name` from nothing to `last`: created empty at 0
+    /// without an entry, then one entry per version (as `put` numbers data and ops).
+    fn legacy_puts(name: &str, last: u64) -> Vec<codec::LegacyWrite> {
+        (0..=last)
+            .map(|v| codec::LegacyWrite::Put {
+                record: record(name, v, &format!(r#"{{"v":{v}}}"#)),
+                base_version: v.checked_sub(1),
+                entry: (v > 0).then(|| entry(v)),
+            })
+            .collect()
+    }
+
     /// A data directory of schema 2 (redb only, durable) opens, gets a log, and is schema
-    /// 3 from then on; its records and journals read as before.
+    /// 4 from then on; its records and journals read as before, with a create at 0.
     #[tokio::test]
     async fn schema_2_directories_are_upgraded() {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
             let txn = db.begin_write().unwrap();
-            apply(
-                &txn,
-                dir.path(),
-                &[put("old", 1, r#"{"v":1}"#), put("old", 2, r#"{"v":2}"#)],
-            )
-            .unwrap();
+            apply_legacy(&txn, dir.path(), &legacy_puts("old", 2)).unwrap();
             {
                 let mut meta = txn.open_table(META).unwrap();
                 meta.insert(SCHEMA_KEY, 2).unwrap();

@@ -137,17 +137,33 @@ const JOURNAL_HEADER: usize = 1 + 4 + 8;
 const LOG_HEADER_V1: usize = 1 + 4 + 8 + 8 + 8 + 4;
 const LOG_HEADER_V2: usize = LOG_HEADER_V1 + 1 + 4 + 4 + 8;
 
-fn checksum(key: &[u8], body: &[u8]) -> u32 {
+/// Whether a value's checksum covers its format byte: in the formats added by schema 4
+/// (records V3, log entries V2), so that a flipped format byte cannot make a value read
+/// as an older format with the same checksum. Older formats (and `journal` and
+/// `milestones` values, of one format) keep their definition.
+fn format_in_checksum(value: &[u8], first_covered: Option<u8>) -> bool {
+    first_covered.is_some_and(|f| value.first().is_some_and(|&v| v >= f))
+}
+
+fn checksum(key: &[u8], value: &[u8], first_covered: Option<u8>) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(key);
-    hasher.update(body);
+    if format_in_checksum(value, first_covered) {
+        hasher.update(&value[..1]);
+    }
+    hasher.update(&value[5..]);
     hasher.finalize()
 }
 
-fn seal(key: &[u8], value: &mut [u8]) {
-    let crc = checksum(key, &value[5..]);
+fn seal(key: &[u8], value: &mut [u8], first_covered: Option<u8>) {
+    let crc = checksum(key, value, first_covered);
     value[1..5].copy_from_slice(&crc.to_le_bytes());
 }
+
+/// Record formats from this one on have their format byte in the checksum.
+const RECORD_FORMAT_IN_CRC: Option<u8> = Some(FORMAT_V3);
+/// Log formats from this one on have their format byte in the checksum.
+const LOG_FORMAT_IN_CRC: Option<u8> = Some(LOG_FORMAT_V2);
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut buf = [0u8; 8];
@@ -176,6 +192,7 @@ fn verify(
     value: &[u8],
     header: usize,
     newest: u8,
+    first_covered: Option<u8>,
     what: &str,
 ) -> Result<(), String> {
     if value.first().is_some_and(|&f| f > newest) {
@@ -198,7 +215,7 @@ fn verify(
     }
     let mut stored = [0u8; 4];
     stored.copy_from_slice(&value[1..5]);
-    if u32::from_le_bytes(stored) != checksum(key, &value[5..]) {
+    if u32::from_le_bytes(stored) != checksum(key, value, first_covered) {
         return Err(format!(
             "{what} checksum mismatch: the bytes on disk were damaged (restore {name:?} from a backup or delete it)"
         ));
@@ -234,7 +251,7 @@ pub fn encode_record(record: &StoredRecord, log_head: u64, start: u64) -> Vec<u8
     value.extend_from_slice(&start.to_le_bytes());
     value.push(u8::from(record.deleted));
     value.extend_from_slice(record.data.as_bytes());
-    seal(record_key(&record.name), &mut value);
+    seal(record_key(&record.name), &mut value, RECORD_FORMAT_IN_CRC);
     value
 }
 
@@ -249,7 +266,7 @@ pub fn encode_record_v2(record: &StoredRecord, log_head: u64) -> Vec<u8> {
     value.extend_from_slice(&record.mtime.to_le_bytes());
     value.extend_from_slice(&log_head.to_le_bytes());
     value.extend_from_slice(record.data.as_bytes());
-    seal(record_key(&record.name), &mut value);
+    seal(record_key(&record.name), &mut value, RECORD_FORMAT_IN_CRC);
     value
 }
 
@@ -259,7 +276,7 @@ pub fn encode_record_v1(record: &StoredRecord) -> Vec<u8> {
     let mut value = encode_record_v2(record, 0);
     value[0] = FORMAT_V1;
     value.drain(RECORD_HEADER_V1..RECORD_HEADER_V2);
-    seal(record_key(&record.name), &mut value);
+    seal(record_key(&record.name), &mut value, RECORD_FORMAT_IN_CRC);
     value
 }
 
@@ -270,8 +287,16 @@ fn verify_record(name: &str, value: &[u8]) -> Result<(u8, usize), StoreError> {
         Some(&FORMAT_V2) => (FORMAT_V2, RECORD_HEADER_V2),
         _ => (FORMAT_V3, RECORD_HEADER_V3),
     };
-    verify(name, record_key(name), value, header, FORMAT_V3, "record")
-        .map_err(|reason| corrupt(name, reason))?;
+    verify(
+        name,
+        record_key(name),
+        value,
+        header,
+        FORMAT_V3,
+        RECORD_FORMAT_IN_CRC,
+        "record",
+    )
+    .map_err(|reason| corrupt(name, reason))?;
     if format == FORMAT_V3 && value[53] > 1 {
         return Err(corrupt(
             name,
@@ -344,7 +369,7 @@ pub fn encode_log(seq: u64, name: &str, entry: &JournalEntry, prev: u64) -> Vec<
     value.extend_from_slice(author.as_bytes());
     value.extend_from_slice(src.as_bytes());
     value.extend_from_slice(entry.op.as_bytes());
-    seal(&seq.to_be_bytes(), &mut value);
+    seal(&seq.to_be_bytes(), &mut value, LOG_FORMAT_IN_CRC);
     value
 }
 
@@ -360,7 +385,7 @@ pub fn encode_log_v1(seq: u64, name: &str, entry: &JournalEntry, prev: u64) -> V
     value.extend_from_slice(&len32(name));
     value.extend_from_slice(name.as_bytes());
     value.extend_from_slice(entry.op.as_bytes());
-    seal(&seq.to_be_bytes(), &mut value);
+    seal(&seq.to_be_bytes(), &mut value, LOG_FORMAT_IN_CRC);
     value
 }
 
@@ -377,6 +402,7 @@ pub fn decode_log(name: &str, seq: u64, value: &[u8]) -> Result<(JournalEntry, u
         value,
         header,
         LOG_FORMAT_V2,
+        LOG_FORMAT_IN_CRC,
         "log entry",
     )
     .map_err(fail)?;
@@ -464,7 +490,7 @@ fn encode_timed(key: &[u8], time: u64, text: &str) -> Vec<u8> {
     value.extend_from_slice(&[0; 4]);
     value.extend_from_slice(&time.to_le_bytes());
     value.extend_from_slice(text.as_bytes());
-    seal(key, &mut value);
+    seal(key, &mut value, None);
     value
 }
 
@@ -477,7 +503,7 @@ fn decode_timed(
 ) -> Result<(u64, u64, String), StoreError> {
     let version = journal_key_version(name, key)?;
     let fail = |reason: String| corrupt(name, format!("{what} for version {version}: {reason}"));
-    verify(name, key, value, JOURNAL_HEADER, FORMAT_V1, what).map_err(fail)?;
+    verify(name, key, value, JOURNAL_HEADER, FORMAT_V1, None, what).map_err(fail)?;
     let text = std::str::from_utf8(&value[JOURNAL_HEADER..])
         .map_err(|e| fail(format!("its text is not UTF-8: {e}")))?;
     Ok((version, u64_at(value, 5), text.to_owned()))
@@ -974,7 +1000,11 @@ mod tests {
             decode_milestone("m", &key, &value).unwrap(),
             (200, 17, r#"{"x":"é"}"#.to_owned())
         );
-        assert!(decode_milestone("n", &key, &value).is_err());
+        let (other, _) = encode_milestone("m", 201, 17, "{}");
+        assert!(
+            decode_milestone("m", &other, &value).is_err(),
+            "another key"
+        );
         for i in 0..value.len() {
             let mut damaged = value.clone();
             damaged[i] ^= 0x80;

@@ -331,6 +331,8 @@ mod tests {
         StoredRecord {
             name: name.into(),
             version,
+            created: 0,
+            deleted: false,
             data: "{}".into(),
             ctime: 0,
             mtime: 0,
@@ -340,24 +342,67 @@ mod tests {
     fn entry(version: u64) -> JournalEntry {
         JournalEntry {
             version,
-            time: 0,
+            time: version,
             op: "{}".into(),
+            author: None,
+            origin: None,
         }
     }
 
+    /// `name` from `base` (`None`: nothing, its create at 0) to `version`.
     fn put(name: &str, version: u64, base: Option<u64>) -> Write {
         Write::Put {
             record: record(name, version),
             base_version: base,
-            entry: Some(entry(version)),
+            entries: (base.map_or(0, |b| b + 1)..=version).map(entry).collect(),
         }
     }
 
-    fn delete(name: &str, base: u64) -> Write {
-        Write::Delete {
-            name: name.into(),
-            base_version: base,
+    fn delete(name: &str, version: u64) -> Write {
+        Write::Put {
+            record: StoredRecord {
+                deleted: true,
+                data: "null".into(),
+                ..record(name, version)
+            },
+            base_version: Some(version - 1),
+            entries: vec![entry(version)],
         }
+    }
+
+    fn existing_rows(rows: &[(&str, u64, u64)]) -> HashMap<String, Existing> {
+        rows.iter()
+            .map(|&(n, version, history_start)| {
+                (
+                    n.to_owned(),
+                    Existing {
+                        version,
+                        history_start,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn replay<'a>(
+        batch: &'a [Write],
+        existing: &HashMap<String, Existing>,
+        claimed: &HashSet<String>,
+        lost: &HashMap<String, Option<u64>>,
+    ) -> Plan<'a> {
+        super::plan(
+            batch,
+            existing,
+            claimed,
+            lost,
+            &HashMap::new(),
+            &History::keep_everything(),
+            0,
+        )
+    }
+
+    fn versions(plan: &Plan<'_>) -> Vec<u64> {
+        plan.journal.iter().map(|(_, e)| e.version).collect()
     }
 
     #[test]
@@ -370,13 +415,12 @@ mod tests {
             put("c", 1, None),
             put("e", 3, None),
         ];
-        let existing = HashMap::from([("e".to_owned(), 2)]);
-        let names: Vec<&str> = claims(&batch, &existing)
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect();
+        let existing = existing_rows(&[("e", 2, 0)]);
+        let claims = claims(&batch, &existing);
+        let names: Vec<&str> = claims.iter().map(|(r, _)| r.name.as_str()).collect();
         // c's first write is not a create (it conflicts); e exists.
         assert_eq!(names, ["a", "b"]);
+        assert!(claims.iter().all(|&(_, start)| start == 0));
         assert_eq!(super::names(&batch), ["a", "b", "c", "e"]);
     }
 
@@ -388,25 +432,19 @@ mod tests {
             put("n", 3, Some(2)),
         ];
         let claimed = HashSet::from(["n".to_owned()]);
-        let plan = super::plan(&batch, &HashMap::new(), &claimed, &HashMap::new());
+        let plan = replay(&batch, &HashMap::new(), &claimed, &HashMap::new());
         assert_eq!(plan.outcomes, vec![WriteOutcome::Committed; 3]);
         assert_eq!(plan.upsert_records.len(), 1);
-        assert_eq!(plan.upsert_records[0].version, 3);
-        assert_eq!(
-            plan.journal
-                .iter()
-                .map(|(_, e)| e.version)
-                .collect::<Vec<_>>(),
-            [1, 2, 3]
-        );
-        assert!(plan.delete_records.is_empty() && plan.wipe_journals.is_empty());
+        assert_eq!(plan.upsert_records[0].0.version, 3);
+        assert_eq!(versions(&plan), [0, 1, 2, 3]);
+        assert!(plan.prune.is_empty() && plan.milestones.is_empty());
 
         // A lone create is stored by its claim alone.
         let batch = vec![put("m", 1, None)];
         let claimed = HashSet::from(["m".to_owned()]);
-        let plan = super::plan(&batch, &HashMap::new(), &claimed, &HashMap::new());
+        let plan = replay(&batch, &HashMap::new(), &claimed, &HashMap::new());
         assert!(plan.upsert_records.is_empty());
-        assert_eq!(plan.journal.len(), 1);
+        assert_eq!(plan.journal.len(), 2);
         assert!(plan.changes(1));
     }
 
@@ -415,53 +453,50 @@ mod tests {
         let batch = vec![put("x", 1, None), put("y", 1, None), put("x", 2, Some(1))];
         let claimed = HashSet::from(["y".to_owned()]);
         let lost = HashMap::from([("x".to_owned(), Some(7))]);
-        let plan = super::plan(&batch, &HashMap::new(), &claimed, &lost);
+        let plan = replay(&batch, &HashMap::new(), &claimed, &lost);
         let conflict = WriteOutcome::Conflict { current: Some(7) };
         assert_eq!(
             plan.outcomes,
             vec![conflict, WriteOutcome::Committed, conflict]
         );
-        assert_eq!(plan.journal.len(), 1);
+        assert_eq!(plan.journal.len(), 2);
     }
 
     #[test]
-    fn delete_then_recreate_wipes_the_old_journal_and_keeps_the_new() {
-        let existing = HashMap::from([("r".to_owned(), 3)]);
-        let batch = vec![
-            put("r", 4, Some(3)),
-            delete("r", 4),
-            put("r", 1, None),
-            put("r", 2, Some(1)),
-        ];
-        let plan = super::plan(&batch, &existing, &HashSet::new(), &HashMap::new());
-        assert_eq!(plan.outcomes, vec![WriteOutcome::Committed; 4]);
-        assert_eq!(plan.wipe_journals, ["r"]);
-        assert!(plan.delete_records.is_empty(), "overwritten, not deleted");
-        assert_eq!(plan.upsert_records[0].version, 2);
+    fn delete_then_recreate_keeps_the_whole_journal() {
+        let existing = existing_rows(&[("r", 3, 0)]);
+        let mut recreate = put("r", 6, Some(5));
+        let Write::Put { record, .. } = &mut recreate;
+        record.created = 6;
+        let batch = vec![put("r", 4, Some(3)), delete("r", 5), recreate];
+        let plan = replay(&batch, &existing, &HashSet::new(), &HashMap::new());
+        assert_eq!(plan.outcomes, vec![WriteOutcome::Committed; 3]);
+        assert_eq!(plan.upsert_records.len(), 1);
+        let (record, start) = plan.upsert_records[0];
         assert_eq!(
-            plan.journal
-                .iter()
-                .map(|(_, e)| e.version)
-                .collect::<Vec<_>>(),
-            [1, 2]
+            (record.version, record.created, record.deleted, start),
+            (6, 6, false, 0)
         );
+        assert_eq!(versions(&plan), [4, 5, 6]);
     }
 
     #[test]
-    fn create_then_delete_of_a_claimed_name_removes_the_claim() {
-        let batch = vec![put("t", 1, None), delete("t", 1)];
-        let claimed = HashSet::from(["t".to_owned()]);
-        let plan = super::plan(&batch, &HashMap::new(), &claimed, &HashMap::new());
-        assert_eq!(plan.delete_records, ["t"]);
-        assert!(plan.wipe_journals.is_empty(), "it had no journal rows");
-        assert!(plan.journal.is_empty());
+    fn a_tombstone_conflicts_with_a_write_from_nothing() {
+        let existing = existing_rows(&[("t", 4, 0)]);
+        let batch = vec![put("t", 1, None)];
+        let plan = replay(&batch, &existing, &HashSet::new(), &HashMap::new());
+        assert_eq!(
+            plan.outcomes,
+            vec![WriteOutcome::Conflict { current: Some(4) }]
+        );
+        assert!(!plan.changes(0));
     }
 
     #[test]
     fn only_conflicts_change_nothing() {
-        let existing = HashMap::from([("a".to_owned(), 2)]);
-        let batch = vec![put("a", 2, Some(1)), put("a", 3, Some(2)), delete("b", 0)];
-        let plan = super::plan(&batch, &existing, &HashSet::new(), &HashMap::new());
+        let existing = existing_rows(&[("a", 2, 0)]);
+        let batch = vec![put("a", 2, Some(1)), put("a", 3, Some(2)), delete("b", 1)];
+        let plan = replay(&batch, &existing, &HashSet::new(), &HashMap::new());
         assert_eq!(
             plan.outcomes,
             vec![
@@ -471,6 +506,47 @@ mod tests {
             ]
         );
         assert!(!plan.changes(0));
+    }
+
+    /// Milestones where writes cross a multiple, and pruning as the memory store does:
+    /// what the prune deletes again is not inserted.
+    #[test]
+    fn milestones_and_pruning_follow_the_history_settings() {
+        let history = History {
+            milestone_every: 10,
+            keep_ops: Some(25),
+            keep_age: None,
+        };
+        let existing = existing_rows(&[("h", 48, 0)]);
+        let batch: Vec<Write> = (49..=56).map(|v| put("h", v, Some(v - 1))).collect();
+        let names = may_prune(&batch, &existing, &history);
+        assert_eq!(names, ["h"]);
+        let milestones =
+            HashMap::from([("h".to_owned(), vec![(10, 10), (20, 20), (30, 30), (40, 40)])]);
+        let plan = super::plan(
+            &batch,
+            &existing,
+            &HashSet::new(),
+            &HashMap::new(),
+            &milestones,
+            &history,
+            0,
+        );
+        // At 49: 49 - 25 = 24, start 20. At 50 a milestone; 30 is not 10 past 20 until
+        // 55 - 25 = 30: start 30.
+        assert_eq!(plan.prune, [("h", 30)]);
+        assert_eq!(plan.upsert_records[0].1, 30);
+        assert_eq!(
+            plan.milestones
+                .iter()
+                .map(|m| (m.1, m.2))
+                .collect::<Vec<_>>(),
+            [(50, 50)]
+        );
+        assert_eq!(versions(&plan), (49..=56).collect::<Vec<_>>());
+        // Nothing can prune without enough versions past the start.
+        let later = existing_rows(&[("h", 48, 30)]);
+        assert!(may_prune(&batch, &later, &history).is_empty());
     }
 
     #[test]
