@@ -54,7 +54,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::json::{self, JsonError, MAX_DEPTH};
-use crate::json0::{self, Component, Json0Error, Op};
+use crate::json0::{self, Action, Component, Json0Error, Op};
 use crate::op::{JOURNAL_LEVELS, OpError, WriteOp};
 
 /// One journal entry's op: a record's create, a path write, a json0 op, or its delete.
@@ -138,12 +138,11 @@ impl JournalOp {
             JournalOp::Create { .. } | JournalOp::Delete => Ok(()),
             JournalOp::Write(op) => Ok(op.validate()?),
             JournalOp::Json0 { ops } => {
-                // `{"p": [...], "oi": v}` is one level above its values, and text0's `o`
-                // is two levels; so this bounds every value in the component.
-                if ops
+                let too_deep = ops
                     .iter()
-                    .any(|c| json::depth(&c.to_json()) > MAX_DEPTH + 1)
-                {
+                    .flat_map(|c| carried_values(c.action()))
+                    .any(|v| json::depth(v) > MAX_DEPTH);
+                if too_deep {
                     return Err(JournalError::TooDeep {
                         what: "a value in the json0 op",
                     });
@@ -221,6 +220,28 @@ impl From<WriteOp> for JournalOp {
     fn from(op: WriteOp) -> JournalOp {
         JournalOp::Write(op)
     }
+}
+
+/// The JSON values a json0 component carries (what it inserts, deletes, or a subtype's
+/// op); the rest of a component (its path, numbers, text, text0's `o`) nests at most two
+/// levels, so the component's JSON form nests at most one level more than these.
+fn carried_values(action: &Action) -> impl Iterator<Item = &Value> {
+    let (first, second) = match action {
+        Action::ListInsert(v)
+        | Action::ListDelete(v)
+        | Action::ObjectInsert(v)
+        | Action::ObjectDelete(v)
+        | Action::Subtype { op: v, .. } => (Some(v), None),
+        Action::ListReplace { old, new } | Action::ObjectReplace { old, new } => {
+            (Some(old), Some(new))
+        }
+        Action::NumberAdd(_)
+        | Action::StringInsert(_)
+        | Action::StringDelete(_)
+        | Action::Text(_)
+        | Action::ListMove { .. } => (None, None),
+    };
+    first.into_iter().chain(second)
 }
 
 /// The tags [`WriteOp`]'s journal text uses.
@@ -508,6 +529,9 @@ mod tests {
                 data: nested(MAX_DEPTH + 1),
             },
             json0_op(json!([{"p": ["a"], "oi": nested(MAX_DEPTH + 1)}])),
+            json0_op(json!([{"p": [0], "ld": nested(MAX_DEPTH + 1), "li": 1}])),
+            json0_op(json!([{"p": ["a"], "od": 1, "oi": nested(MAX_DEPTH + 1)}])),
+            json0_op(json!([{"p": ["a"], "t": "counter", "o": nested(MAX_DEPTH + 1)}])),
         ];
         for op in too_deep {
             assert!(

@@ -140,27 +140,21 @@ fn path_write(before: &Value, text: &str, change: Change<'_>) -> Op {
         match node {
             Value::Object(map) => {
                 let key = path::object_key(segment);
-                let (child, action) = match (map.get(&key), change) {
-                    (Some(child), _) if !last => (child, None),
-                    (Some(old), Change::Set(new)) => (
-                        old,
-                        Some(Action::ObjectReplace {
-                            old: old.clone(),
-                            new: new.clone(),
-                        }),
-                    ),
-                    (Some(old), Change::Erase) => (old, Some(Action::ObjectDelete(old.clone()))),
-                    (None, Change::Erase) if last => return Vec::new(),
-                    (None, _) => {
-                        let fresh = Action::ObjectInsert(change.created(below));
-                        return vec![edit.in_object(Step::Key(key), fresh)];
+                let action = match (map.get(&key), change) {
+                    (Some(child), _) if !last => {
+                        steps.push(Step::Key(key));
+                        nodes.push(child);
+                        continue;
                     }
+                    (Some(old), Change::Set(new)) => Action::ObjectReplace {
+                        old: old.clone(),
+                        new: new.clone(),
+                    },
+                    (Some(old), Change::Erase) => Action::ObjectDelete(old.clone()),
+                    (None, Change::Erase) if last => return Vec::new(),
+                    (None, _) => Action::ObjectInsert(change.created(below)),
                 };
-                if let Some(action) = action {
-                    return vec![edit.in_object(Step::Key(key), action)];
-                }
-                steps.push(Step::Key(key));
-                nodes.push(child);
+                return vec![edit.in_object(Step::Key(key), action)];
             }
             Value::Array(items) => {
                 // A key that is not an array index names nothing in an array: no change.
