@@ -54,7 +54,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::json::{self, JsonError, MAX_DEPTH};
-use crate::json0::{self, Component, Json0Error, Op};
+use crate::json0::{self, Action, Component, Json0Error, Op};
 use crate::op::{JOURNAL_LEVELS, OpError, WriteOp};
 
 /// One journal entry's op: a record's create, a path write, a json0 op, or its delete.
@@ -138,12 +138,11 @@ impl JournalOp {
             JournalOp::Create { .. } | JournalOp::Delete => Ok(()),
             JournalOp::Write(op) => Ok(op.validate()?),
             JournalOp::Json0 { ops } => {
-                // `{"p": [...], "oi": v}` is one level above its values, and text0's `o`
-                // is two levels; so this bounds every value in the component.
-                if ops
+                let too_deep = ops
                     .iter()
-                    .any(|c| json::depth(&c.to_json()) > MAX_DEPTH + 1)
-                {
+                    .flat_map(|c| carried_values(c.action()))
+                    .any(|v| json::depth(v) > MAX_DEPTH);
+                if too_deep {
                     return Err(JournalError::TooDeep {
                         what: "a value in the json0 op",
                     });
@@ -221,6 +220,28 @@ impl From<WriteOp> for JournalOp {
     fn from(op: WriteOp) -> JournalOp {
         JournalOp::Write(op)
     }
+}
+
+/// The JSON values a json0 component carries (what it inserts, deletes, or a subtype's
+/// op); the rest of a component (its path, numbers, text, text0's `o`) nests at most two
+/// levels, so the component's JSON form nests at most one level more than these.
+fn carried_values(action: &Action) -> impl Iterator<Item = &Value> {
+    let (first, second) = match action {
+        Action::ListInsert(v)
+        | Action::ListDelete(v)
+        | Action::ObjectInsert(v)
+        | Action::ObjectDelete(v)
+        | Action::Subtype { op: v, .. } => (Some(v), None),
+        Action::ListReplace { old, new } | Action::ObjectReplace { old, new } => {
+            (Some(old), Some(new))
+        }
+        Action::NumberAdd(_)
+        | Action::StringInsert(_)
+        | Action::StringDelete(_)
+        | Action::Text(_)
+        | Action::ListMove { .. } => (None, None),
+    };
+    first.into_iter().chain(second)
 }
 
 /// The tags [`WriteOp`]'s journal text uses.
@@ -325,5 +346,377 @@ impl<'de> Deserialize<'de> for JournalOp {
             AnyOp::Json0 { ops } => JournalOp::Json0 { ops },
             AnyOp::Write(op) => JournalOp::Write(op),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::json0::{op_from_json, op_to_json};
+    use crate::op::PathWrite;
+
+    fn read(text: &str) -> JournalOp {
+        JournalOp::from_journal(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn json0_op(ops: Value) -> JournalOp {
+        JournalOp::Json0 {
+            ops: op_from_json(&ops).unwrap(),
+        }
+    }
+
+    /// The texts today's release stores, read as path ops and written back byte for byte
+    /// (also through serde, as a field of another message would be read).
+    #[test]
+    fn path_ops_read_and_write_as_stored_today() {
+        let cases = [
+            (
+                r#"{"op":"update","data":{"a":1.50,"b":[-0,1e+400]}}"#,
+                WriteOp::Update {
+                    data: serde_json::from_str(r#"{"a":1.50,"b":[-0,1e+400]}"#).unwrap(),
+                },
+            ),
+            (
+                r#"{"op":"patch","path":"pets[1].fur","data":"red"}"#,
+                WriteOp::Patch {
+                    path: "pets[1].fur".into(),
+                    data: json!("red"),
+                },
+            ),
+            (
+                r#"{"op":"erase","path":"a.b"}"#,
+                WriteOp::Erase { path: "a.b".into() },
+            ),
+            (
+                r#"{"op":"patch_multi","patches":[{"path":"a","data":123456789012345678901234567890},{"path":"b"}]}"#,
+                WriteOp::PatchMulti {
+                    patches: vec![
+                        PathWrite {
+                            path: "a".into(),
+                            data: Some(
+                                serde_json::from_str("123456789012345678901234567890").unwrap(),
+                            ),
+                        },
+                        PathWrite {
+                            path: "b".into(),
+                            data: None,
+                        },
+                    ],
+                },
+            ),
+        ];
+        for (text, op) in cases {
+            let journal_op = read(text);
+            assert_eq!(journal_op, JournalOp::Write(op.clone()), "{text}");
+            assert_eq!(journal_op.to_journal(), text);
+            assert_eq!(
+                serde_json::to_string(&op).unwrap(),
+                text,
+                "WriteOp's own text"
+            );
+            let through_serde: JournalOp = serde_json::from_str(text).unwrap();
+            assert_eq!(through_serde, journal_op);
+            assert_eq!(serde_json::to_string(&through_serde).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn own_ops_read_and_write() {
+        for (text, op) in [
+            (
+                r#"{"op":"create","data":{}}"#,
+                JournalOp::Create { data: json!({}) },
+            ),
+            (
+                r#"{"op":"create","data":[1.0,-0,"s"]}"#,
+                JournalOp::Create {
+                    data: serde_json::from_str(r#"[1.0,-0,"s"]"#).unwrap(),
+                },
+            ),
+            (r#"{"op":"delete"}"#, JournalOp::Delete),
+            (
+                r#"{"op":"json0","ops":[{"p":["n"],"na":1.50},{"p":["l",0],"ld":-0,"li":1e+400},{"p":["s"],"t":"text0","o":[{"p":1,"i":"x"}]}]}"#,
+                json0_op(
+                    serde_json::from_str(
+                        r#"[{"p":["n"],"na":1.50},{"p":["l",0],"ld":-0,"li":1e+400},{"p":["s"],"t":"text0","o":[{"p":1,"i":"x"}]}]"#,
+                    )
+                    .unwrap(),
+                ),
+            ),
+            (r#"{"op":"json0","ops":[]}"#, json0_op(json!([]))),
+        ] {
+            assert_eq!(read(text), op, "{text}");
+            assert_eq!(op.to_journal(), text);
+            assert_eq!(serde_json::from_str::<JournalOp>(text).unwrap(), op);
+            assert_eq!(
+                serde_json::from_str::<Value>(text).unwrap()["op"],
+                op.kind(),
+                "kind() is the tag"
+            );
+        }
+    }
+
+    #[test]
+    fn kind_is_the_tag_of_every_op() {
+        let ops = [
+            JournalOp::Create { data: json!({}) },
+            JournalOp::Delete,
+            WriteOp::Update { data: json!({}) }.into(),
+            WriteOp::Patch {
+                path: "a".into(),
+                data: json!(1),
+            }
+            .into(),
+            WriteOp::Erase { path: "a".into() }.into(),
+            WriteOp::PatchMulti { patches: vec![] }.into(),
+            json0_op(json!([])),
+        ];
+        for op in ops {
+            let text = op.to_journal();
+            assert_eq!(
+                serde_json::from_str::<Value>(&text).unwrap()["op"],
+                op.kind()
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_texts_are_refused_with_what_is_wrong() {
+        let err = |text: &str| JournalOp::from_journal(text).unwrap_err().to_string();
+        let unknown = err(r#"{"op":"rename","to":"x"}"#);
+        assert!(
+            unknown.contains("unknown variant `rename`") && unknown.contains("json0"),
+            "{unknown}"
+        );
+        assert!(err(r#"{"data":{}}"#).contains("missing field `op`"));
+        assert!(err(r#"{"op":3}"#).contains("invalid type"));
+        assert!(err(r#"{"op":"patch","data":1}"#).contains("missing field `path`"));
+        assert!(err(r#"{"op":"create"}"#).contains("missing field `data`"));
+        let shape = err(r#"{"op":"json0","ops":[{"p":["a"],"oi":1,"li":2}]}"#);
+        assert!(shape.contains("combines"), "{shape}");
+        assert!(JournalOp::from_journal("[]").is_err());
+        assert!(JournalOp::from_journal(r#"["update", {}]"#).is_err());
+        assert!(err("{").contains("EOF"));
+        // serde's own reading refuses them too, saying less.
+        for text in [r#"{"op":"rename"}"#, r#"{"op":"create"}"#, r#"{"data":1}"#] {
+            assert!(serde_json::from_str::<JournalOp>(text).is_err(), "{text}");
+        }
+    }
+
+    /// `levels` objects inside one another, `{"a":{"a":...{"a":1}}}`.
+    fn nested(levels: usize) -> Value {
+        let text = format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+        json::parse_within(&text, levels).unwrap()
+    }
+
+    #[test]
+    fn the_deepest_valid_ops_read_back_and_deeper_ones_are_refused() {
+        let deepest = [
+            JournalOp::Create {
+                data: nested(MAX_DEPTH),
+            },
+            json0_op(json!([{"p": [], "od": {}, "oi": nested(MAX_DEPTH)}])),
+            json0_op(json!([{"p": ["a"], "li": nested(MAX_DEPTH)}])),
+        ];
+        for op in deepest {
+            op.validate().unwrap();
+            assert_eq!(JournalOp::from_journal(&op.to_journal()).unwrap(), op);
+        }
+        let too_deep = [
+            JournalOp::Create {
+                data: nested(MAX_DEPTH + 1),
+            },
+            json0_op(json!([{"p": ["a"], "oi": nested(MAX_DEPTH + 1)}])),
+            json0_op(json!([{"p": [0], "ld": nested(MAX_DEPTH + 1), "li": 1}])),
+            json0_op(json!([{"p": ["a"], "od": 1, "oi": nested(MAX_DEPTH + 1)}])),
+            json0_op(json!([{"p": ["a"], "t": "counter", "o": nested(MAX_DEPTH + 1)}])),
+        ];
+        for op in too_deep {
+            assert!(
+                matches!(op.validate(), Err(JournalError::TooDeep { .. })),
+                "{op:?}"
+            );
+        }
+        // The text may nest three levels more than a value (`patch_multi`'s), no further.
+        let text = JournalOp::Create {
+            data: nested(MAX_DEPTH + 2),
+        }
+        .to_journal();
+        assert!(JournalOp::from_journal(&text).is_ok());
+        let text = JournalOp::Create {
+            data: nested(MAX_DEPTH + 3),
+        }
+        .to_journal();
+        assert!(matches!(
+            JournalOp::from_journal(&text),
+            Err(JsonError::TooDeep { .. })
+        ));
+        assert!(matches!(
+            JournalOp::from(WriteOp::Update {
+                data: nested(MAX_DEPTH + 1)
+            })
+            .validate(),
+            Err(JournalError::Write(OpError::TooDeep))
+        ));
+    }
+
+    #[test]
+    fn a_record_is_created_changed_and_deleted() {
+        let mut record = None;
+        JournalOp::Create { data: json!({}) }
+            .apply(&mut record)
+            .unwrap();
+        assert_eq!(record, Some(json!({})));
+        JournalOp::from(WriteOp::Patch {
+            path: "a".into(),
+            data: json!([1]),
+        })
+        .apply(&mut record)
+        .unwrap();
+        json0_op(json!([{"p": ["a", 1], "li": 2}]))
+            .apply(&mut record)
+            .unwrap();
+        assert_eq!(record, Some(json!({"a": [1, 2]})));
+        JournalOp::Delete.apply(&mut record).unwrap();
+        assert_eq!(record, None);
+        // A create after a delete starts again; any value, as a ShareDB create.
+        JournalOp::Create { data: json!("s") }
+            .apply(&mut record)
+            .unwrap();
+        assert_eq!(record, Some(json!("s")));
+    }
+
+    #[test]
+    fn ops_that_do_not_fit_the_record_are_refused_and_change_nothing() {
+        let mut exists = Some(json!({"a": 1}));
+        let err = JournalOp::Create { data: json!({}) }
+            .apply(&mut exists)
+            .unwrap_err();
+        assert!(matches!(err, JournalError::AlreadyExists), "{err}");
+        assert_eq!(exists, Some(json!({"a": 1})));
+
+        for op in [
+            JournalOp::Delete,
+            WriteOp::Erase { path: "a".into() }.into(),
+            json0_op(json!([])),
+        ] {
+            let mut missing = None;
+            let err = op.apply(&mut missing).unwrap_err();
+            let kind = op.kind();
+            assert!(
+                matches!(err, JournalError::NoRecord { op } if op == kind),
+                "{err}"
+            );
+            assert!(err.to_string().contains("does not exist"), "{err}");
+            assert_eq!(missing, None);
+            assert!(matches!(
+                op.to_replay(None),
+                Err(JournalError::NoRecord { .. })
+            ));
+        }
+
+        let err = json0_op(json!([{"p": ["x", "y"], "oi": 1}]))
+            .apply(&mut exists)
+            .unwrap_err();
+        assert!(
+            matches!(err, JournalError::Json0(Json0Error::Missing { .. })),
+            "{err}"
+        );
+        assert_eq!(exists, Some(json!({"a": 1})));
+
+        // What a json0 op makes of the record is held to the nesting limit too.
+        let mut deep = Some(json!({"a": nested(MAX_DEPTH - 1)}));
+        let op = json0_op(
+            json!([{"p": ["a", "a"], "od": nested(MAX_DEPTH - 2), "oi": nested(MAX_DEPTH - 1)}]),
+        );
+        op.validate().unwrap();
+        let before = deep.clone();
+        assert!(matches!(
+            op.apply(&mut deep),
+            Err(JournalError::TooDeep { .. })
+        ));
+        assert_eq!(deep, before);
+    }
+
+    #[test]
+    fn every_op_replays_for_sharedb() {
+        let before = json!({"a": 1});
+        assert_eq!(
+            JournalOp::Create { data: json!({}) }
+                .to_replay(None)
+                .unwrap(),
+            ReplayOp::Create(json!({}))
+        );
+        assert!(matches!(
+            JournalOp::Create { data: json!({}) }.to_replay(Some(&before)),
+            Err(JournalError::AlreadyExists)
+        ));
+        assert_eq!(
+            JournalOp::Delete.to_replay(Some(&before)).unwrap(),
+            ReplayOp::Delete
+        );
+        let patch = JournalOp::from(WriteOp::Patch {
+            path: "a".into(),
+            data: json!(2),
+        });
+        let ReplayOp::Op(ops) = patch.to_replay(Some(&before)).unwrap() else {
+            panic!("a path op replays as json0");
+        };
+        assert_eq!(op_to_json(&ops), json!([{"p": ["a"], "od": 1, "oi": 2}]));
+        assert_eq!(patch.to_json0(&before).unwrap(), ops);
+        let json0 = json0_op(json!([{"p": ["a"], "na": 1}]));
+        assert_eq!(
+            json0.to_replay(Some(&before)).unwrap(),
+            ReplayOp::Op(op_from_json(&json!([{"p": ["a"], "na": 1}])).unwrap())
+        );
+        for op in [JournalOp::Create { data: json!({}) }, JournalOp::Delete] {
+            let err = op.to_json0(&before).unwrap_err();
+            assert!(matches!(err, JournalError::NotJson0 { .. }), "{err}");
+            assert!(err.to_string().contains("not a json0 op"), "{err}");
+        }
+    }
+}
+
+/// Numbers come back from the journal text exactly as written, whatever the op.
+#[cfg(test)]
+mod number_props {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{document, number};
+
+    fn parse(text: &str) -> Value {
+        serde_json::from_str(text).expect("generated JSON parses")
+    }
+
+    proptest! {
+        #[test]
+        fn journal_texts_keep_every_number(doc in document(), n in number()) {
+            let data = parse(&doc.to_json());
+            let token = parse(&n);
+            let ops = [
+                JournalOp::Create { data: data.clone() },
+                WriteOp::Update { data: data.clone() }.into(),
+                WriteOp::Patch { path: "a.b".into(), data: token.clone() }.into(),
+                JournalOp::Json0 {
+                    ops: crate::json0::op_from_json(&json!([
+                        {"p": ["x"], "od": data.clone(), "oi": token.clone()},
+                        {"p": ["l"], "li": data},
+                    ]))
+                    .expect("a well-formed op"),
+                },
+            ];
+            for op in ops {
+                let text = op.to_journal();
+                prop_assert!(text.contains(&doc.to_json()) || text.contains(&n), "{}", text);
+                let read = JournalOp::from_journal(&text).expect("reads back");
+                prop_assert_eq!(read.to_journal(), text.clone());
+                let through_serde: JournalOp = serde_json::from_str(&text).expect("reads back");
+                prop_assert_eq!(through_serde.to_journal(), text);
+            }
+        }
     }
 }

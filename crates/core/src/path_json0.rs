@@ -19,7 +19,7 @@
 //!   `json0::invert` of it undoes it: applied after it, the inverse gives back `before`
 //!   as a JSON value (a key it removed and put back goes last, as in JavaScript and
 //!   ot-json0, so the order of keys may differ);
-//! - every component is well formed (built with [`json0::Component::new`]).
+//! - every component is well formed (built with [`crate::json0::Component::new`]).
 //!
 //! `tests::path_ops_as_json0` checks this on random documents and random paths, through
 //! arrays, past their ends, through scalars and erasing what is not there.
@@ -140,27 +140,21 @@ fn path_write(before: &Value, text: &str, change: Change<'_>) -> Op {
         match node {
             Value::Object(map) => {
                 let key = path::object_key(segment);
-                let (child, action) = match (map.get(&key), change) {
-                    (Some(child), _) if !last => (child, None),
-                    (Some(old), Change::Set(new)) => (
-                        old,
-                        Some(Action::ObjectReplace {
-                            old: old.clone(),
-                            new: new.clone(),
-                        }),
-                    ),
-                    (Some(old), Change::Erase) => (old, Some(Action::ObjectDelete(old.clone()))),
-                    (None, Change::Erase) if last => return Vec::new(),
-                    (None, _) => {
-                        let fresh = Action::ObjectInsert(change.created(below));
-                        return vec![edit.in_object(Step::Key(key), fresh)];
+                let action = match (map.get(&key), change) {
+                    (Some(child), _) if !last => {
+                        steps.push(Step::Key(key));
+                        nodes.push(child);
+                        continue;
                     }
+                    (Some(old), Change::Set(new)) => Action::ObjectReplace {
+                        old: old.clone(),
+                        new: new.clone(),
+                    },
+                    (Some(old), Change::Erase) => Action::ObjectDelete(old.clone()),
+                    (None, Change::Erase) if last => return Vec::new(),
+                    (None, _) => Action::ObjectInsert(change.created(below)),
                 };
-                if let Some(action) = action {
-                    return vec![edit.in_object(Step::Key(key), action)];
-                }
-                steps.push(Step::Key(key));
-                nodes.push(child);
+                return vec![edit.in_object(Step::Key(key), action)];
             }
             Value::Array(items) => {
                 // A key that is not an array index names nothing in an array: no change.
@@ -632,7 +626,7 @@ mod tests {
 
 /// The guarantees of the module docs on random documents and random path writes.
 #[cfg(test)]
-mod props {
+pub(super) mod props {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
@@ -717,7 +711,8 @@ mod props {
                         4 => Segment::Index(len + n % 3),
                         5 => Segment::Index(len + super::MAX_PADDING - 1 + n % 4),
                         6 => Segment::Key(["foo", "01", "length"][n % 3].into()),
-                        _ => Segment::Key((n % (len + 2)).to_string()),
+                        _ if n % 2 == 0 => Segment::Key((n % (len + 2)).to_string()),
+                        _ => Segment::Index(len + super::MAX_PADDING + 1 + n % 8),
                     }
                 }
                 _ if kind % 2 == 0 => Segment::Key(["a", "b"][n % 2].into()),
@@ -767,7 +762,7 @@ mod props {
     }
 
     /// A document and a write to it: a patch, an erase, a batch of them, or an update.
-    fn case() -> impl Strategy<Value = (Value, WriteOp)> {
+    pub(super) fn case() -> impl Strategy<Value = (Value, WriteOp)> {
         before().prop_flat_map(|doc| {
             let op = prop_oneof![
                 4 => path_write(&doc).prop_map(single),
@@ -819,6 +814,82 @@ mod props {
             let entry = JournalOp::Json0 { ops: json0_op };
             let entry_text = entry.to_journal();
             prop_assert_eq!(JournalOp::from_journal(&entry_text).expect("reads back").to_journal(), entry_text);
+        }
+    }
+}
+
+/// The property test above is only as good as its cases: this counts how often they take
+/// each way of the module docs' table, so that a generator change that stops reaching one
+/// fails here instead of quietly weakening the property.
+#[cfg(test)]
+mod coverage {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+    use serde_json::Value;
+
+    use super::props::case;
+    use crate::json0::Action;
+
+    #[test]
+    fn the_generated_cases_take_every_way() {
+        let mut runner = TestRunner::deterministic();
+        let strategy = case();
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        let cases = 2_000;
+        for _ in 0..cases {
+            let (before, op) = strategy.new_tree(&mut runner).unwrap().current();
+            let json0_op = op.to_json0(&before);
+            let mut seen = |way| *counts.entry(way).or_default() += 1;
+            if json0_op.is_empty() {
+                seen("no change");
+            }
+            for c in &json0_op {
+                let tainted = |v: &Value| v.get("constructor").is_some();
+                let scalar = |v: &Value| !v.is_object() && !v.is_array();
+                match c.action() {
+                    Action::ListInsert(Value::Null) => seen("li null (padding or null)"),
+                    Action::ListInsert(_) => seen("li"),
+                    Action::ObjectInsert(_) => seen("oi"),
+                    Action::ObjectDelete(_) => seen("od"),
+                    Action::ListReplace { old, new } if scalar(old) && !scalar(new) => {
+                        seen("scalar in a list replaced by a container")
+                    }
+                    Action::ListReplace { .. } => seen("ld+li"),
+                    Action::ObjectReplace { .. } if c.path().is_empty() => seen("root replaced"),
+                    Action::ObjectReplace { old, new } if tainted(old) => {
+                        seen("object with constructor replaced")
+                    }
+                    Action::ObjectReplace {
+                        old: Value::Array(old),
+                        new: Value::Array(new),
+                    } if new.len() > old.len() + super::MAX_PADDING => {
+                        seen("long padding: array replaced")
+                    }
+                    Action::ObjectReplace { old, new } if scalar(old) && !scalar(new) => {
+                        seen("scalar in an object replaced by a container")
+                    }
+                    Action::ObjectReplace { .. } => seen("od+oi"),
+                    other => panic!("a path write made {other:?}"),
+                }
+            }
+        }
+        println!("{counts:#?}");
+        for way in [
+            "no change",
+            "li null (padding or null)",
+            "li",
+            "oi",
+            "od",
+            "scalar in a list replaced by a container",
+            "ld+li",
+            "root replaced",
+            "object with constructor replaced",
+            "long padding: array replaced",
+            "scalar in an object replaced by a container",
+            "od+oi",
+        ] {
+            let n = counts.get(way).copied().unwrap_or(0);
+            assert!(n >= 20, "{way}: {n} of {cases} cases");
         }
     }
 }
