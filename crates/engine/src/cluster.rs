@@ -346,7 +346,7 @@ mod tests {
         tokio::spawn(publish(bus.clone(), 7, queue, missed));
         let names: BTreeSet<String> = (0..6).map(|i| format!("record \"{i}\"")).collect();
         for name in &names {
-            cluster.announce(name, 1, None, false);
+            cluster.announce(name, crate::EngineVersion::new(1, 0), None, false);
         }
         open.send_replace(true);
 

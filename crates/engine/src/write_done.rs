@@ -70,10 +70,10 @@ mod tests {
     #[test]
     fn an_answer_is_delivered_once() {
         let (done, seen) = recording();
-        done.answer(Ok(7));
+        done.answer(Ok(EngineVersion::new(7, 0)));
         let seen = seen.lock();
         assert_eq!(seen.len(), 1);
-        assert!(matches!(seen[0], Ok(7)));
+        assert!(matches!(seen[0], Ok(v) if v.version == 7));
     }
 
     #[test]

@@ -281,7 +281,7 @@ async fn pruned_versions_are_refused_and_kept_ones_read() {
         panic!("expected a pruned version, got {err:?}");
     };
     assert!(
-        start % 10 == 0 && start <= 80 && start >= 60,
+        start % 10 == 0 && (60..=80).contains(&start),
         "start {start}"
     );
     for v in start..=100 {
