@@ -19,6 +19,11 @@
 //!
 //! or calls [`run_all`] (or single cases, all `pub async fn(Arc<dyn Store>)`).
 //!
+//! The cases of milestones and retention need a store opened with a given
+//! [`History`]: `store_history_conformance_tests!(|history| async move { ... })` runs
+//! them, calling the closure with the history each needs ([`BY_COUNT`], [`BY_AGE`],
+//! [`History::keep_everything`]).
+//!
 //! Every case works on record names under a prefix unique to the process and case, so a
 //! backend may share one database between cases and between runs (a PostgreSQL
 //! database, say) without clean-up in between.
