@@ -92,7 +92,7 @@ macro_rules! __store_history_cases {
 
 /// One `#[tokio::test]` per history case (milestones and retention): `$make` is a closure
 /// taking the [`History`] the store must keep and giving a future of
-/// `(Arc<dyn Store>, guard)`, as for [`store_conformance_tests!`].
+/// `(Arc<dyn Store>, guard)`, as for [`store_conformance_tests!`](crate::store_conformance_tests).
 #[macro_export]
 macro_rules! store_history_conformance_tests {
     ($make:expr) => {
@@ -666,7 +666,7 @@ pub async fn recreate_after_delete(store: Arc<dyn Store>) {
     assert_eq!(store.history_start(&name).await.unwrap(), Some(0));
 }
 
-/// With the default [`History`](crate::History) (a milestone every 100 versions, the
+/// With the default [`History`] (a milestone every 100 versions, the
 /// newest 1,000 entries kept), a record's whole life across deletes and re-creates stays
 /// readable: its journal, its milestones (a tombstone's too), its history start, and
 /// which version it had when.
