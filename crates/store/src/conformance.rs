@@ -19,6 +19,11 @@
 //!
 //! or calls [`run_all`] (or single cases, all `pub async fn(Arc<dyn Store>)`).
 //!
+//! The cases of milestones and retention need a store opened with a given
+//! [`History`]: `store_history_conformance_tests!(|history| async move { ... })` runs
+//! them, calling the closure with the history each needs ([`BY_COUNT`], [`BY_AGE`],
+//! [`History::keep_everything`]).
+//!
 //! Every case works on record names under a prefix unique to the process and case, so a
 //! backend may share one database between cases and between runs (a PostgreSQL
 //! database, say) without clean-up in between.
@@ -87,7 +92,7 @@ macro_rules! __store_history_cases {
 
 /// One `#[tokio::test]` per history case (milestones and retention): `$make` is a closure
 /// taking the [`History`] the store must keep and giving a future of
-/// `(Arc<dyn Store>, guard)`, as for [`store_conformance_tests!`].
+/// `(Arc<dyn Store>, guard)`, as for [`store_conformance_tests!`](crate::store_conformance_tests).
 #[macro_export]
 macro_rules! store_history_conformance_tests {
     ($make:expr) => {
@@ -661,7 +666,7 @@ pub async fn recreate_after_delete(store: Arc<dyn Store>) {
     assert_eq!(store.history_start(&name).await.unwrap(), Some(0));
 }
 
-/// With the default [`History`](crate::History) (a milestone every 100 versions, the
+/// With the default [`History`] (a milestone every 100 versions, the
 /// newest 1,000 entries kept), a record's whole life across deletes and re-creates stays
 /// readable: its journal, its milestones (a tombstone's too), its history start, and
 /// which version it had when.

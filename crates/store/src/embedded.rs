@@ -68,16 +68,34 @@
 //!
 //! ## Tables (`src/embedded/codec.rs` documents the bytes)
 //!
-//! - `records`: record name → version, ctime, mtime, key of its newest `log` entry, JSON data.
-//! - `log`:     sequence number → name, version, time, op JSON, key of the record's
-//!   previous entry. Appended in commit order, so a commit touches the end of the log
-//!   only, however many records it writes (with one table keyed by record, a commit of
-//!   100 records' writes rewrote about 100 pages, and the fsync cost grows with them).
-//!   This is the journal, not the write-ahead log.
-//! - `journal`: (name, version) → time, op JSON: entries written by schema 1, still read
-//!   and deleted, never written. A file of schema 1 is upgraded on open by adding `log`.
+//! - `records`: record name → version, ctime, mtime, key of its newest `log` entry,
+//!   `created`, history start, tombstone flag, JSON data. A delete leaves a tombstone
+//!   (data `null`) that keeps the version; nothing removes a row.
+//! - `log`:     sequence number → name, version, time, author, origin, op JSON, key of the
+//!   record's previous entry. Appended in commit order, so a commit touches the end of
+//!   the log only, however many records it writes (with one table keyed by record, a
+//!   commit of 100 records' writes rewrote about 100 pages, and the fsync cost grows with
+//!   them). This is the journal, not the write-ahead log.
+//! - `milestones`: (name, version) → time of that version's entry, the record's JSON data
+//!   at that version: one wherever a write crosses a multiple of
+//!   [`History::milestone_every`].
+//! - `journal`: (name, version) → time, op JSON: entries written by schema 1 and the
+//!   create entries at version 0 that the upgrade to schema 4 adds (`upgrade.rs`); read
+//!   and pruned, never written otherwise. Its entries are older than any in `log`.
 //! - `meta`:    `schema_version` → [`SCHEMA_VERSION`], checked on open; the write-ahead
 //!   log's `wal_id`, `wal_epoch`, `wal_first_lsn` and `wal_applied_lsn` (above).
+//!
+//! ## History and retention
+//!
+//! As in every store ([`History`], set by [`EmbeddedOptions::history`]): a commit stores
+//! a milestone where a write crosses a multiple of `milestone_every`, then moves the
+//! record's history start as far as retention allows (`prune`): it deletes the record's
+//! `log` entries at or below the new start (found along the record's links, a walk of
+//! about `keep_ops + 2 * milestone_every` entries that happens at most once per
+//! `milestone_every` writes), rewrites the oldest kept entry to link to 0 so that every
+//! walk ends there, and deletes the milestones below the start. redb reuses the freed
+//! pages for later writes, so the file stops growing once a record's history is at its
+//! bound (`bench/NOTES.md` has the figures).
 //!
 //! ## Memory
 //!

@@ -4,7 +4,8 @@
 //! - [`store`]        — the [`Store`] trait every backend implements, and its data types.
 //! - [`error`]        — [`StoreError`].
 //! - [`group_commit`] — [`GroupCommitter`]: many concurrent writes share one durable commit.
-//! - [`history`]      — [`History`]: milestones and retention, the same for every store.
+//! - [`history`]      — [`History`]: milestones and retention, the same for every store
+//!   (every store keeps a record's history across deletes: a delete leaves a tombstone).
 //! - [`memory`]       — [`MemoryStore`], for throwaway use and tests.
 //! - [`embedded`]     — [`EmbeddedStore`], the default: crash-safe, on disk (redb behind a
 //!   write-ahead log), with its private parts in `src/embedded/`:
@@ -14,10 +15,13 @@
 //!   - `checkpoint.rs` — making redb durable so the log can start over, and when;
 //!   - `options.rs`    — the settings: checkpoints, redb's cache size, retries;
 //!   - `resume.rs`     — taking writes again after a failed write (a full disk);
+//!   - `upgrade.rs`    — bringing a data file of an older schema to the current one;
 //!   - `faults.rs`     — crash points for tests (feature `testing`).
-//! - [`postgres`]     — [`PostgresStore`]: several nodes share one PostgreSQL database.
+//! - [`postgres`]     — [`PostgresStore`]: several nodes share one PostgreSQL database
+//!   (`postgres/batch.rs`: a batch as SQL; `postgres/migrations/`: the tables, documented).
 //! - `conformance`    — (feature `testing`) the tests every [`Store`] must pass, reusable
-//!   by backends in other crates.
+//!   by backends in other crates (`store_conformance_tests!`, and
+//!   `store_history_conformance_tests!` for milestones and retention).
 
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
