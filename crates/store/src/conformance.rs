@@ -371,6 +371,7 @@ pub async fn malformed_writes_are_refused(store: Arc<dyn Store>) {
         with(None, 1, &[1]),
         with(None, 0, &[]),
         with(Some(u64::MAX), 0, &[0]),
+        with(Some(1), 1, &[]),
     ] {
         let batch = [put(&other, 1), bad.clone()];
         match store.commit(&batch).await {

@@ -86,10 +86,12 @@ impl Write {
         } = self;
         let first = base_version.map_or(Some(0), |b| b.checked_add(1));
         let expected = first.map(|first| first..=record.version);
-        let matches = expected.is_some_and(|range| {
-            range.clone().count() == entries.len()
-                && range.zip(entries).all(|(v, e)| e.version == v)
-        });
+        // At least one entry: a Put always journals the op (or create, or delete) it is.
+        let matches = !entries.is_empty()
+            && expected.is_some_and(|range| {
+                range.clone().count() == entries.len()
+                    && range.zip(entries).all(|(v, e)| e.version == v)
+            });
         if matches {
             Ok(())
         } else {
