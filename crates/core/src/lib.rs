@@ -1,7 +1,7 @@
 //! recordsync's core: everything about records that needs no I/O.
 //!
 //! Being free of sockets, disks and clocks, this crate is where record semantics are
-//! tested exhaustively and fuzzed. The server runtime (`recordsync-server`) drives it.
+//! tested exhaustively and fuzzed. The engine (`recordsync-engine`) drives it.
 //!
 //! Module map:
 //! - [`json`]    — how deeply client JSON may nest, and parsing it within that bound.

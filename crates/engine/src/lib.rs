@@ -11,7 +11,10 @@
 //!   committed it durably (the group committer calls back in submission order, so
 //!   subscribers see versions in order);
 //! - a new subscriber sees exactly the committed versions after the one it was sent;
-//! - every write is answered exactly once ([`WriteDone`]).
+//! - every write is answered exactly once ([`WriteDone`]);
+//! - versions never go back: every op, a create and a delete too, is journaled with the
+//!   next version, and history stays readable across deletes ([`versions`] maps each
+//!   protocol's versions onto the engine's).
 //!
 //! Module map:
 //! - `engine`     — [`Engine`], the API front doors call.
@@ -23,7 +26,8 @@
 //! - `cells`      — the table of records held in memory: load, hold, evict.
 //! - `cell`       — one record's in-memory state.
 //! - `retry`      — writes that lost a race to another node, tried again in order.
-//! - `request`    — [`WriteRequest`]: a write's op, [`Base`] and author.
+//! - `request`    — [`WriteRequest`]: a write's op, [`Base`], [`OnStale`] policy, author
+//!   and origin.
 //! - [`versions`] — [`EngineVersion`]: versions across deletes, and each protocol's view.
 //! - `journal`    — the create and delete entries of a record's journal.
 //! - [`event`]    — what subscribers get, encoded once per wire format.
