@@ -53,8 +53,11 @@
 //!
 //! **Cost.** The sweep reads every record's head (one pass over `records`) and the
 //! milestones of the records it may prune; with `keep_age` set that is every record
-//! with history, since ages move on between openings. Compaction reads and rewrites the
-//! pages it moves: see `bench/NOTES.md` for figures.
+//! with history, since ages move on between openings. Deciding whether to compact walks
+//! redb's trees (its stats); that happens only when `reclaim_pending` is set, so after
+//! a sweep that pruned, or after a crash whose replay pruned, when redb has just
+//! re-checked the whole file anyway. Compaction reads and rewrites the pages it moves:
+//! see `bench/NOTES.md` for figures.
 
 use std::ops::Bound;
 use std::path::Path;
