@@ -66,6 +66,12 @@
 //! policy starts with the first commit after it: the store carries on appending to the
 //! same cycle, so opening a store whose disk filled up writes nothing and serves reads.
 //!
+//! Then, before the store takes writes, opening prunes every record whose history
+//! exceeds the retention settings and compacts the file if that (or the replay) freed
+//! much of it (`src/embedded/reclaim.rs`: why that is crash safe, and the threshold).
+//! This writes only when there is history to prune; if it fails, the store opens
+//! without it and the next start tries again.
+//!
 //! ## Tables (`src/embedded/codec.rs` documents the bytes)
 //!
 //! - `records`: record name → version, ctime, mtime, key of its newest `log` entry,
@@ -83,7 +89,9 @@
 //!   create entries at version 0 that the upgrade to schema 4 adds (`upgrade.rs`); read
 //!   and pruned, never written otherwise. Its entries are older than any in `log`.
 //! - `meta`:    `schema_version` → [`SCHEMA_VERSION`], checked on open; the write-ahead
-//!   log's `wal_id`, `wal_epoch`, `wal_first_lsn` and `wal_applied_lsn` (above).
+//!   log's `wal_id`, `wal_epoch`, `wal_first_lsn` and `wal_applied_lsn` (above);
+//!   `reclaim_pending`, the journal entries pruned on opening and not yet looked at for
+//!   compaction (`reclaim.rs`; absent when none, and ignored by builds that predate it).
 //!
 //! ## History and retention
 //!
@@ -95,7 +103,9 @@
 //! `milestone_every` writes), rewrites the oldest kept entry to link to 0 so that every
 //! walk ends there, and deletes the milestones below the start. redb reuses the freed
 //! pages for later writes, so the file stops growing once a record's history is at its
-//! bound (`bench/NOTES.md` has the figures).
+//! bound (`bench/NOTES.md` has the figures). History kept beyond the settings by an
+//! earlier run (keep everything, or the release before issue 13) is pruned when the
+//! store opens, and the file compacted (`reclaim.rs`).
 //!
 //! ## Memory
 //!
@@ -110,6 +120,7 @@ mod codec;
 #[cfg(any(test, feature = "testing"))]
 pub mod faults;
 mod options;
+mod reclaim;
 mod recovery;
 mod resume;
 mod upgrade;
@@ -288,12 +299,20 @@ impl EmbeddedStore {
         let wal_path = dir.join(WAL_FILE_NAME);
         // A probe left by a crash in the middle of a retry (`resume.rs`) takes space.
         let _ = std::fs::remove_file(dir.join(PROBE_FILE_NAME));
-        let (db, meta) = open_database(&file, &options)?;
         let started = Instant::now();
-        let mut wal = Wal::open(&wal_path, meta.id)?;
-        let replayed = recovery::replay(&db, &mut wal, &meta, &options.history)?;
-        if meta.upgrade {
-            upgrade::upgrade(&db, &file)?;
+        let (mut db, mut wal, mut replayed) = open_files(&file, &options)?;
+        if let Err(e) = reclaim::reclaim(&mut db, &file, &options.history) {
+            tracing::warn!(
+                file = %file.display(),
+                error = %e,
+                "reclaiming old history on opening failed; opening without it (commits \
+                 still prune the records they write, and the next start tries again)"
+            );
+            // After a failed write redb refuses all work until the file is opened again;
+            // whatever of the sweep was not durable is simply not done.
+            drop(db);
+            drop(wal);
+            (db, wal, replayed) = open_files(&file, &options)?;
         }
         if replayed.frames > 0 {
             tracing::info!(
@@ -550,6 +569,21 @@ fn open_database(
     Ok((db, meta))
 }
 
+/// Opens redb's file and the log, replays the log and upgrades the file: everything
+/// opening does before `reclaim.rs`.
+fn open_files(
+    file: &Path,
+    options: &EmbeddedOptions,
+) -> Result<(Database, Wal, recovery::Replayed), StoreError> {
+    let (db, meta) = open_database(file, options)?;
+    let mut wal = Wal::open(&file.with_file_name(WAL_FILE_NAME), meta.id)?;
+    let replayed = recovery::replay(&db, &mut wal, &meta, &options.history)?;
+    if meta.upgrade {
+        upgrade::upgrade(&db, file)?;
+    }
+    Ok((db, wal, replayed))
+}
+
 /// Where the log stands according to redb's durable state (see the module doc).
 #[derive(Debug, Clone, Copy)]
 struct LogMeta {
@@ -796,13 +830,15 @@ impl<'txn> Tables<'txn> {
 /// for retention by age). The same for a commit and for replaying its log frame, so that
 /// both give the same records and journals (a replay may prune more by age, which only
 /// moves a history start further, as a later commit would have).
-/// `dir` is the data directory, for errors.
+/// `dir` is the data directory, for errors. Adds the number of journal entries it
+/// pruned to `pruned`.
 fn apply(
     txn: &WriteTransaction,
     dir: &Path,
     batch: &[Write],
     history: &History,
     now: u64,
+    pruned: &mut u64,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let fail = |e: redb::Error| db_error(dir, "committing writes", None, e);
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -852,7 +888,7 @@ fn apply(
                 .insert(key.as_slice(), value.as_slice())
                 .map_err(|e| fail(e.into()))?;
         }
-        prune(&mut t, dir, name, &mut head, history, now)?;
+        *pruned += prune(&mut t, dir, name, &mut head, history, now)?;
         let value = codec::encode_record(record, head.log_head, head.start);
         t.records
             .insert(codec::record_key(name), value.as_slice())
@@ -892,7 +928,7 @@ fn milestone_times(
 /// the new start (walking the record's links from its newest entry: the walk is about
 /// `keep_ops + 2 * milestone_every` long, and happens at most once every
 /// `milestone_every` writes), the milestones below it, and makes the oldest kept entry
-/// link to 0, so that every walk ends there.
+/// link to 0, so that every walk ends there. Returns how many journal entries it deleted.
 fn prune(
     t: &mut Tables<'_>,
     dir: &Path,
@@ -900,16 +936,17 @@ fn prune(
     head: &mut codec::Head,
     history: &History,
     now: u64,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let fail = |e: redb::Error| db_error(dir, "pruning history", Some(name), e);
     // Most writes cannot prune: no need to read the milestones.
     if !history.may_prune(head.version, head.start) {
-        return Ok(());
+        return Ok(0);
     }
     let milestones = milestone_times(&t.milestones, dir, name)?;
     let Some(start) = history.prune_start(head.version, head.start, &milestones, now) else {
-        return Ok(());
+        return Ok(0);
     };
+    let mut removed = 0;
 
     // The log: find the oldest kept entry, then delete everything older.
     let mut seq = head.log_head;
@@ -936,14 +973,18 @@ fn prune(
             None => head.log_head = 0,
         }
         while seq != 0 {
-            let removed = t.log.remove(seq).map_err(|e| fail(e.into()))?;
-            seq = log_step(name, seq, removed.as_ref().map(|v| v.value()))?.1;
+            let entry = t.log.remove(seq).map_err(|e| fail(e.into()))?;
+            seq = log_step(name, seq, entry.as_ref().map(|v| v.value()))?.1;
+            removed += 1;
         }
     }
     // Entries of schema 1 and the upgrade's creates, all older than the log's.
     let (lo, hi) = journal_bounds(name, 0, start);
     t.journal
-        .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
+        .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| {
+            removed += 1;
+            false
+        })
         .map_err(|e| fail(e.into()))?;
     if start > 0 {
         let (lo, hi) = journal_bounds(name, 0, start - 1);
@@ -952,7 +993,7 @@ fn prune(
             .map_err(|e| fail(e.into()))?;
     }
     head.start = start;
-    Ok(())
+    Ok(removed)
 }
 
 /// Applies the writes of a frame of schema 3 with schema 3's meaning (a delete removes
@@ -1084,7 +1125,7 @@ fn commit_locked(
         .map_err(|e| (StoreError::Io(format!("committing writes: {e}")), None))?;
     // An error here (a damaged record, say) leaves everything as it was: the transaction
     // is dropped, so aborted, and nothing was logged.
-    let outcomes = apply(&txn, dir, batch, history, crate::now_ms()).map_err(in_redb)?;
+    let outcomes = apply(&txn, dir, batch, history, crate::now_ms(), &mut 0).map_err(in_redb)?;
     let stored: Vec<&Write> = batch
         .iter()
         .zip(&outcomes)

@@ -3,6 +3,8 @@
 //! PostgreSQL (issue 13, item 6). A measurement, not a test; run with
 //! `cargo test -p recordsync-store --release --test history_disk -- --ignored --nocapture`
 //! (`HISTORY_DISK_WRITES` changes the number of writes). Figures: `bench/NOTES.md`.
+//! `embedded_reclaim_on_open` measures the opening that prunes a data set written keeping
+//! everything, and compacts its file.
 
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
@@ -203,4 +205,47 @@ async fn postgres_disk_use() {
         drop(store);
         drop(store2);
     }
+}
+
+/// A data set written keeping everything, then opened with the default retention: the
+/// opening prunes and compacts (`src/embedded/reclaim.rs`). Prints the sizes and how
+/// long each opening took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a test"]
+async fn embedded_reclaim_on_open() {
+    let n = writes();
+    let dir = tempfile::tempdir().unwrap();
+    let keep_everything = EmbeddedOptions {
+        history: History::keep_everything(),
+        ..EmbeddedOptions::default()
+    };
+    let store = EmbeddedStore::open_with(dir.path(), keep_everything.clone()).unwrap();
+    write_all(&store, n).await;
+    drop(store);
+    let before = dir_size(dir.path());
+    let started = std::time::Instant::now();
+    let store = EmbeddedStore::open_with(dir.path(), keep_everything).unwrap();
+    let plain_open = started.elapsed();
+    drop(store);
+    let started = std::time::Instant::now();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let reclaiming_open = started.elapsed();
+    let after = dir_size(dir.path());
+    let kept = store.journal("hot", 0, u64::MAX).await.unwrap().len();
+    assert_eq!(store.get("hot").await.unwrap().unwrap().version, n - 1);
+    drop(store);
+    let started = std::time::Instant::now();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let next_open = started.elapsed();
+    drop(store);
+    println!(
+        "embedded, keep everything then the default: {n} writes of 1 KB; data file {} \
+         before, {} after the opening that reclaims ({kept} entries kept); openings: \
+         {:.0} ms keeping everything, {:.0} ms reclaiming, {:.0} ms the next one",
+        mb(before.0),
+        mb(after.0),
+        plain_open.as_secs_f64() * 1e3,
+        reclaiming_open.as_secs_f64() * 1e3,
+        next_open.as_secs_f64() * 1e3,
+    );
 }

@@ -6,7 +6,7 @@
 use redb::{Database, Durability};
 
 use super::wal::Wal;
-use super::{LogMeta, apply, apply_legacy, codec, db_error, set_applied_lsn};
+use super::{LogMeta, apply, apply_legacy, codec, db_error, reclaim, set_applied_lsn};
 use crate::error::StoreError;
 use crate::history::History;
 use crate::store::WriteOutcome;
@@ -62,9 +62,10 @@ pub(super) fn replay(
         let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
         txn.set_durability(Durability::None)
             .map_err(|e| io(StoreError::Io(e.to_string())))?;
+        let mut pruned = 0;
         let (outcomes, targets): (Vec<WriteOutcome>, Vec<(&str, Option<u64>)>) = match &batch {
             codec::Batch::Current(writes) => (
-                apply(&txn, &dir, writes, history, crate::now_ms()).map_err(io)?,
+                apply(&txn, &dir, writes, history, crate::now_ms(), &mut pruned).map_err(io)?,
                 writes.iter().map(|w| (w.name(), base_of(w))).collect(),
             ),
             codec::Batch::Legacy(writes) if meta.upgrade => (
@@ -104,6 +105,9 @@ pub(super) fn replay(
             )));
         }
         set_applied_lsn(&txn, frame.lsn).map_err(fail)?;
+        // A frame written with other retention settings (keep everything, say) may prune
+        // much here; `reclaim.rs` then looks at what that freed.
+        reclaim::add_pending(&txn, pruned).map_err(fail)?;
         txn.commit().map_err(|e| fail(e.into()))?;
         replayed.frames += 1;
         replayed.writes += outcomes.len() as u64;
