@@ -64,6 +64,10 @@ struct ServeArgs {
     /// GiB (e.g. 256MiB) [default: 64MiB]
     #[arg(long, value_name = "SIZE")]
     cache_size: Option<String>,
+    /// Journal entries kept per record (older ones are pruned, from a milestone), or `all`
+    /// to keep every entry (history then grows with every write) [default: 1000]
+    #[arg(long, value_name = "N|all")]
+    keep_history: Option<String>,
     /// A YAML config file; deepstream's config.yml keys are understood where they apply
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -132,6 +136,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(size) = args.cache_size {
         config.storage_cache_size = recordsync_server::config::parse_size(&size)
             .map_err(|reason| format!("--cache-size: {reason}"))?;
+    }
+    if let Some(keep) = args.keep_history {
+        config.history.keep_ops = recordsync_server::config::parse_keep_ops(&keep)
+            .map_err(|reason| format!("--keep-history: {reason}"))?;
     }
     let storage = match &config.storage {
         StorageKind::Embedded => {

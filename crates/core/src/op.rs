@@ -5,6 +5,10 @@
 //! Paths are checked when an op is built ([`WriteOp::validate`]), which makes applying
 //! an op infallible: a batch either applies whole or is refused before anything changes.
 //!
+//! Every op can also be read as the json0 op with the same effect on the value it was
+//! applied to ([`WriteOp::to_json0`], in [`crate::path_json0`]), which is how a client of
+//! another protocol replays it; the journal holds it as [`crate::JournalOp::Write`].
+//!
 //! Nesting: a value written at a path sits below one object or array per segment, so
 //! `validate` counts the path's segments plus the value's own depth against
 //! [`json::MAX_DEPTH`]. Every stored value was written by some op, so no record is ever
@@ -58,11 +62,11 @@ pub enum OpError {
 }
 
 /// Levels the journal form of an op adds around its data: `{"op": "patch_multi",
-/// "patches": [{"data": ...}]}` is three.
-const JOURNAL_LEVELS: usize = 3;
+/// "patches": [{"data": ...}]}` is three, and so is `{"op": "json0", "ops": [{"oi":
+/// ...}]}` ([`crate::JournalOp`]).
+pub(crate) const JOURNAL_LEVELS: usize = 3;
 
 impl WriteOp {
-    /// Checks everything that could make [`WriteOp::apply`] fail.
     /// Checks everything that could make [`WriteOp::apply`] fail, and that the value it
     /// writes nests at most [`MAX_DEPTH`] levels.
     pub fn validate(&self) -> Result<(), OpError> {

@@ -390,7 +390,7 @@ fn key_as_array_index(key: &str) -> Option<usize> {
 }
 
 /// The array index `segment` addresses in an array, if any and within [`MAX_INDEX`].
-fn writable_array_index(segment: &Segment) -> Option<usize> {
+pub(crate) fn writable_array_index(segment: &Segment) -> Option<usize> {
     let index = match segment {
         Segment::Index(index) => *index,
         Segment::Key(key) => key_as_array_index(key)?,
@@ -398,7 +398,8 @@ fn writable_array_index(segment: &Segment) -> Option<usize> {
     (index <= MAX_INDEX).then_some(index)
 }
 
-fn object_key(segment: &Segment) -> String {
+/// The object key `segment` addresses in an object (an index is its decimal key).
+pub(crate) fn object_key(segment: &Segment) -> String {
     match segment {
         Segment::Key(key) => key.clone(),
         Segment::Index(index) => index.to_string(),
@@ -423,7 +424,14 @@ pub fn get<'a>(root: &'a Value, path: &Path) -> Option<&'a Value> {
 
 /// Sets the value at `path`, creating containers on the way (see the module docs).
 pub fn set(root: &mut Value, path: &Path, value: Value) {
-    if let Some(slot) = walk(root, path.segments()) {
+    set_segments(root, path.segments(), value);
+}
+
+/// [`set`] on a run of segments, which may start with an index: the part of a path below
+/// some value on the way (`crate::op_json0` builds what a write creates with it, so that
+/// it is exactly what [`set`] creates). No segments: `root` is replaced.
+pub(crate) fn set_segments(root: &mut Value, segments: &[Segment], value: Value) {
+    if let Some(slot) = walk(root, segments) {
         *slot = value;
     }
 }
@@ -431,7 +439,13 @@ pub fn set(root: &mut Value, path: &Path, value: Value) {
 /// Removes the value at `path`: an object key is removed, an array element becomes
 /// `null`. Containers on the way are created as [`set`] creates them (see the module docs).
 pub fn erase(root: &mut Value, path: &Path) {
-    let Some((last, init)) = path.segments().split_last() else {
+    erase_segments(root, path.segments());
+}
+
+/// [`erase`] on a run of segments, which may start with an index (see [`set_segments`]).
+/// No segments: nothing changes.
+pub(crate) fn erase_segments(root: &mut Value, segments: &[Segment]) {
+    let Some((last, init)) = segments.split_last() else {
         return;
     };
     let Some(parent) = walk(root, init) else {

@@ -14,6 +14,7 @@ use recordsync_core::Record;
 
 use super::event::{RecordEvent, Subscriber};
 use super::retry::RetryQueue;
+use super::versions::EngineVersion;
 
 pub(crate) struct Cell {
     pub name: Arc<str>,
@@ -42,6 +43,10 @@ pub(crate) struct CellState {
     pub evicted: bool,
     pub head: Option<Head>,
     pub visible: Option<Visible>,
+    /// With no `head`: the version of the record's tombstone, when the store keeps one
+    /// (the record was deleted; a re-create continues from there). Part of the accepted
+    /// state, like `head`: set when a delete is accepted.
+    pub tomb: Option<u64>,
     /// Writes submitted to the store, and those whose commit callback has run; the
     /// difference is what is still in flight.
     pub submitted: u64,
@@ -63,7 +68,11 @@ pub(crate) struct CellState {
 /// The newest accepted state: the value for path writes, and its JSON text for storage
 /// and for VERSION_EXISTS replies.
 pub(crate) struct Head {
+    /// The value, its timestamps, and its version within the current life (deepstream's
+    /// version rules apply to it).
     pub record: Record,
+    /// The engine version of the create that began this life (see `crate::versions`).
+    pub created: u64,
     pub json: Arc<str>,
     /// Whether the store holds this record once every pending write has committed; a
     /// record that exists only as the implicit `{}` of a first write does not.
@@ -73,8 +82,15 @@ pub(crate) struct Head {
 /// The newest committed state.
 #[derive(Clone)]
 pub(crate) struct Visible {
-    pub version: u64,
+    pub version: EngineVersion,
     pub json: Arc<str>,
+}
+
+impl Head {
+    /// The head's engine version.
+    pub fn version(&self) -> EngineVersion {
+        EngineVersion::new(self.created + self.record.version, self.created)
+    }
 }
 
 impl Cell {
@@ -94,6 +110,20 @@ pub(crate) type Waiter = Box<dyn FnOnce(Option<&Visible>) + Send>;
 impl CellState {
     pub fn is_idle(&self) -> bool {
         self.in_flight() == 0 && self.subscribers.is_empty() && self.retries.is_none()
+    }
+
+    /// The store's version for this record once everything accepted is committed: what a
+    /// new write is based on (`None`: the store has no row for it).
+    pub fn stored_base(&self) -> Option<u64> {
+        match &self.head {
+            Some(head) if head.stored => Some(head.version().version),
+            _ => self.tomb,
+        }
+    }
+
+    /// Where a new life of the record begins: after its tombstone, or at 0.
+    pub fn next_create(&self) -> u64 {
+        self.tomb.map_or(0, |t| t + 1)
     }
 
     pub fn in_flight(&self) -> u64 {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use recordsync_core::{Record, json, name};
 
 use crate::cell::{Cell, CellState, Head, Visible};
-use crate::event::{Change, EventKind, RecordEvent};
+use crate::event::{EventKind, RecordEvent};
 use crate::{Engine, EngineError};
 
 pub(crate) const SHARDS: usize = 64;
@@ -81,25 +81,37 @@ impl Engine {
                 st.reload = false;
                 st.completed
             };
-            let head = match self.store.get(&cell.name).await? {
-                None => None,
+            let (head, tomb) = match self.store.get(&cell.name).await? {
+                None => (None, None),
+                Some(s) if s.deleted => (None, Some(s.version)),
                 Some(s) => {
                     let data: Value =
                         json::parse(&s.data).map_err(|e| EngineError::CorruptValue {
                             name: s.name.clone(),
                             reason: e.to_string(),
                         })?;
+                    let life = s.version.checked_sub(s.created).ok_or_else(|| {
+                        EngineError::CorruptValue {
+                            name: s.name.clone(),
+                            reason: format!(
+                                "version {} precedes its create at {}",
+                                s.version, s.created
+                            ),
+                        }
+                    })?;
                     let record = Record {
-                        version: s.version,
+                        version: life,
                         data,
                         ctime: s.ctime,
                         mtime: s.mtime,
                     };
-                    Some(Head {
+                    let head = Head {
                         record,
+                        created: s.created,
                         json: Arc::from(s.data),
                         stored: true,
-                    })
+                    };
+                    (Some(head), None)
                 }
             };
             let in_flight = {
@@ -115,7 +127,7 @@ impl Engine {
                     // One was committed while the store was read: read again.
                     None
                 } else {
-                    self.apply_loaded(cell, &mut st, head);
+                    self.apply_loaded(cell, &mut st, head, tomb);
                     return Ok(());
                 }
             };
@@ -126,9 +138,15 @@ impl Engine {
     }
 
     /// Makes `head`, read while nothing of this node's was in flight, the cell's state.
-    pub(crate) fn apply_loaded(&self, cell: &Cell, st: &mut CellState, head: Option<Head>) {
+    pub(crate) fn apply_loaded(
+        &self,
+        cell: &Cell,
+        st: &mut CellState,
+        head: Option<Head>,
+        tomb: Option<u64>,
+    ) {
         let visible = head.as_ref().map(|h| Visible {
-            version: h.record.version,
+            version: h.version(),
             json: h.json.clone(),
         });
         // After a failed commit the store is the truth; subscribers holding something else
@@ -136,12 +154,12 @@ impl Engine {
         let known = st.visible.as_ref().map(|v| v.version);
         match (known, &visible) {
             (Some(known), Some(v)) if known != v.version => {
-                let change = Change::Whole(v.json.clone());
                 let event = RecordEvent::new(
                     cell.name.clone(),
                     EventKind::Changed {
                         version: v.version,
-                        change,
+                        op: None,
+                        value: v.json.clone(),
                     },
                 );
                 st.publish(&event, None);
@@ -160,6 +178,7 @@ impl Engine {
             _ => {}
         }
         st.head = head;
+        st.tomb = tomb;
         st.visible = visible;
         st.fetched = true;
         st.loaded = !st.reload;

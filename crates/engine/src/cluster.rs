@@ -52,7 +52,10 @@ pub(crate) struct Announcement<'a> {
     /// hold quotes, backslashes, control characters).
     #[serde(borrow)]
     pub name: Cow<'a, str>,
+    /// The engine version the change produced, and the create of the record's life.
     pub version: u64,
+    #[serde(default)]
+    pub created: u64,
     /// The journal form of the write (`recordsync_core::WriteOp`); absent for a delete
     /// or for a record created empty.
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
@@ -271,12 +274,19 @@ impl Cluster {
 
     /// Queues an announcement; never blocks (a full queue drops it, and the other nodes
     /// are asked to refetch the record once the queue has room).
-    pub(crate) fn announce(&self, name: &str, version: u64, op: Option<&str>, deleted: bool) {
+    pub(crate) fn announce(
+        &self,
+        name: &str,
+        version: crate::EngineVersion,
+        op: Option<&str>,
+        deleted: bool,
+    ) {
         let op = op.and_then(|text| serde_json::from_str::<&RawValue>(text).ok());
         let announcement = Announcement {
             node: self.node,
             name: Cow::Borrowed(name),
-            version,
+            version: version.version,
+            created: version.created,
             op,
             deleted,
         };
@@ -336,7 +346,7 @@ mod tests {
         tokio::spawn(publish(bus.clone(), 7, queue, missed));
         let names: BTreeSet<String> = (0..6).map(|i| format!("record \"{i}\"")).collect();
         for name in &names {
-            cluster.announce(name, 1, None, false);
+            cluster.announce(name, crate::EngineVersion::new(1, 0), None, false);
         }
         open.send_replace(true);
 

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use recordsync_core::{Version, WriteOp, name};
+use recordsync_core::name;
 use recordsync_store::{CallbackScope, GroupCommitter, Store, StoreError};
 
 use crate::cells::{Held, SHARDS, Shard};
 use crate::event::{EventKind, RecordEvent, Subscriber};
 use crate::listen::{self, Listening};
+use crate::request::WriteRequest;
 use crate::retry::PendingWrite;
+use crate::versions::EngineVersion;
 use crate::{EngineError, WriteDone, cluster};
 
 /// How long the health check waits for the store's answer.
@@ -25,7 +27,9 @@ const HEALTH_PROBE_WAIT: Duration = Duration::from_secs(5);
 /// A record's committed state as a reader sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    pub version: Version,
+    /// The engine's version and the current life's create (deepstream's version is
+    /// `version.in_life()`; see [`crate::versions`]).
+    pub version: EngineVersion,
     /// The value as JSON text.
     pub data: Arc<str>,
 }
@@ -96,7 +100,13 @@ impl Engine {
         self.listening.join(bus, Arc::downgrade(self), timing).await
     }
 
-    pub(crate) fn announce(&self, name: &str, version: Version, op: Option<&str>, deleted: bool) {
+    pub(crate) fn announce(
+        &self,
+        name: &str,
+        version: EngineVersion,
+        op: Option<&str>,
+        deleted: bool,
+    ) {
         if let Some(cluster) = self.cluster.get() {
             cluster.announce(name, version, op, deleted);
         }
@@ -233,29 +243,36 @@ impl Engine {
     }
 
     /// The record's committed version, or `None` when it does not exist.
-    pub async fn head(&self, name: &str) -> Result<Option<Version>, EngineError> {
+    pub async fn head(&self, name: &str) -> Result<Option<EngineVersion>, EngineError> {
         Ok(self.read(name).await?.map(|s| s.version))
     }
 
-    /// Applies `op` as the write producing `version` (`-1`: the next), on behalf of the
-    /// subscriber `writer` (who does not receive its own write back). `done` is called
-    /// exactly once: after the durable commit, or as soon as the write is refused.
-    pub async fn write(&self, writer: u64, name: &str, op: WriteOp, version: i64, done: WriteDone) {
+    /// Applies `request` to `name` (its writer, the subscriber `request.writer`, does not
+    /// receive its own write back). `done` is called exactly once: after the durable
+    /// commit, or as soon as the write is refused.
+    pub async fn write(&self, name: &str, request: WriteRequest, done: WriteDone) {
         let write = PendingWrite {
             seq: None,
-            writer,
-            op,
-            version,
+            request,
             done,
             lost: 0,
         };
         self.write_attempt(name, write, None).await;
     }
 
-    /// Deletes the record and its journal. Every subscriber but `deleter` is told, and all
-    /// subscriptions end. Deleting a record that does not exist succeeds, as in deepstream.
-    pub async fn delete(&self, deleter: u64, name: &str, done: WriteDone) {
-        self.delete_now(deleter, name, done, None).await;
+    /// Deletes the record: a journaled op, after which the record does not exist and its
+    /// history stays readable (a re-create continues its versions). Every subscriber but
+    /// `deleter` is told, and all subscriptions end. Deleting a record that does not
+    /// exist succeeds, as in deepstream, and journals nothing. `author` is the deleting
+    /// user's id, kept in the journal.
+    pub async fn delete(
+        &self,
+        deleter: u64,
+        author: Option<Arc<str>>,
+        name: &str,
+        done: WriteDone,
+    ) {
+        self.delete_now(deleter, author, name, done, None).await;
     }
 
     /// Sends `event` to every subscriber of `name` (used for provider changes).

@@ -4,8 +4,11 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use recordsync_core::{OpError, Version, name::NameError};
+use recordsync_core::journal_op::JournalError;
+use recordsync_core::{OpError, name::NameError};
 use recordsync_store::StoreError;
+
+use crate::versions::EngineVersion;
 
 /// Why a read or subscribe failed.
 #[derive(Debug, Clone, Error)]
@@ -22,6 +25,28 @@ pub enum EngineError {
     CorruptValue { name: String, reason: String },
     #[error("the server is shutting down")]
     Shutdown,
+    /// A past version that cannot be read: before the record's history start (pruned by
+    /// the store's retention setting), after its current version, or of a record that
+    /// never existed (`start` and `current` are `None`).
+    #[error(
+        "version {version} of record {name:?} is not in its history (readable: {})",
+        readable(*start, *current)
+    )]
+    NotInHistory {
+        name: String,
+        version: u64,
+        start: Option<u64>,
+        current: Option<u64>,
+    },
+    #[error("record {name:?} has no version as old as time {time} in its kept history")]
+    NotInHistoryAtTime { name: String, time: u64 },
+}
+
+fn readable(start: Option<u64>, current: Option<u64>) -> String {
+    match (start, current) {
+        (Some(start), Some(current)) => format!("versions {start} to {current}"),
+        _ => "none, the record never existed".to_owned(),
+    }
 }
 
 /// Why a write or delete was not applied.
@@ -30,12 +55,35 @@ pub enum EngineError {
 pub enum WriteFailure {
     /// The version is already used; `version` and `data` are the server's current state,
     /// which the client merges with its own before writing again.
-    #[error("version already exists: the record is at version {version}")]
-    VersionExists { version: Version, data: Arc<str> },
-    #[error("version {requested} is not valid: the record is at version {current}")]
-    InvalidVersion { requested: i64, current: Version },
+    #[error("version already exists: the record is at version {}", version.version)]
+    VersionExists {
+        version: EngineVersion,
+        data: Arc<str>,
+    },
+    /// `requested` is as the write's [`Base`](crate::Base) named it.
+    #[error(
+        "version {requested} is not valid: the record is at version {}",
+        current.version
+    )]
+    InvalidVersion {
+        requested: i64,
+        current: EngineVersion,
+    },
     #[error(transparent)]
     InvalidOp(#[from] OpError),
+    /// A json0 op that does not apply to the record.
+    #[error("the op was refused: {0}")]
+    Rejected(#[source] Arc<JournalError>),
+    /// The record was deleted or created again since the write's base version, so the
+    /// write (built on another life of the record) cannot be transformed onto it.
+    #[error(
+        "the record was deleted or created since version {base}, which the write was \
+         built on; read it again"
+    )]
+    LifeEnded { base: u64 },
+    /// A create or delete sent as a write: they have calls of their own.
+    #[error("a {op} is not a write: use the engine's subscribe (create) or delete")]
+    NotAWrite { op: &'static str },
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The write reached the store but was not committed; it is not applied.

@@ -5,7 +5,9 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use recordsync_core::Version;
+use recordsync_core::JournalOp;
+
+use crate::versions::EngineVersion;
 
 /// A change to a record, as subscribers see it.
 #[derive(Debug)]
@@ -17,24 +19,20 @@ pub struct RecordEvent {
 
 #[derive(Debug, Clone)]
 pub enum EventKind {
-    /// A write was committed and produced `version`.
-    Changed { version: Version, change: Change },
+    /// A write was committed and produced `version`; the record's value is now `value`
+    /// (JSON text). `op` is the op as the writer sent it, for a front door to render in
+    /// the form its wire can express (a patch as a patch, a json0 op as json0); `None`
+    /// when the value jumped (reloaded from the store after this node missed changes:
+    /// the ops between are in the journal).
+    Changed {
+        version: EngineVersion,
+        op: Option<Arc<JournalOp>>,
+        value: Arc<str>,
+    },
     /// The record was deleted; its subscriptions are gone.
     Deleted,
     /// The record gained (`true`) or lost (`false`) an active provider.
     Provider(bool),
-}
-
-/// A committed write in the form closest to what the writer sent, so that subscribers
-/// receive a patch as a patch rather than the whole record.
-#[derive(Debug, Clone)]
-pub enum Change {
-    /// The whole value, as JSON text.
-    Whole(Arc<str>),
-    /// The value at `path` became `data` (JSON text).
-    Patch { path: String, data: String },
-    /// The value at `path` was removed.
-    Erase { path: String },
 }
 
 /// One wire encoding of events, chosen by a front door: each event has one cache slot per

@@ -11,16 +11,25 @@
 //!   committed it durably (the group committer calls back in submission order, so
 //!   subscribers see versions in order);
 //! - a new subscriber sees exactly the committed versions after the one it was sent;
-//! - every write is answered exactly once ([`WriteDone`]).
+//! - every write is answered exactly once ([`WriteDone`]);
+//! - versions never go back: every op, a create and a delete too, is journaled with the
+//!   next version, and history stays readable across deletes ([`versions`] maps each
+//!   protocol's versions onto the engine's).
 //!
 //! Module map:
 //! - `engine`     — [`Engine`], the API front doors call.
 //! - `write`      — the write pipeline: check, submit, and the commit callback that
 //!   publishes and answers.
+//! - `history`    — reading a record's past: journal ranges, values at a version or time.
+//! - `transform`  — stale json0 writes transformed against the ops since their base.
 //! - `reconcile`  — other nodes' writes applied here, and refetches from the store.
 //! - `cells`      — the table of records held in memory: load, hold, evict.
 //! - `cell`       — one record's in-memory state.
 //! - `retry`      — writes that lost a race to another node, tried again in order.
+//! - `request`    — [`WriteRequest`]: a write's op, [`Base`], [`OnStale`] policy, author
+//!   and origin.
+//! - [`versions`] — [`EngineVersion`]: versions across deletes, and each protocol's view.
+//! - `journal`    — the create and delete entries of a record's journal.
 //! - [`event`]    — what subscribers get, encoded once per wire format.
 //! - [`error`]    — what can go wrong.
 //! - [`listen`]   — active providers (deepstream's listening), on one node or a cluster.
@@ -33,16 +42,24 @@ pub mod cluster;
 mod engine;
 pub mod error;
 pub mod event;
+mod history;
+mod journal;
 pub mod listen;
 mod reconcile;
+mod request;
 mod retry;
 #[cfg(test)]
 mod tests;
+mod transform;
+pub mod versions;
 mod write;
 mod write_done;
 
 pub use clock::now_ms;
 pub use engine::{Engine, Snapshot};
 pub use error::{EngineError, WriteFailure};
-pub use event::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
+pub use event::{EventKind, FrameFormat, RecordEvent, Subscriber};
+pub use history::PastValue;
+pub use request::{Base, OnStale, WriteRequest};
+pub use versions::EngineVersion;
 pub use write_done::WriteDone;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use recordsync_core::{Record, WriteOp};
+use recordsync_core::{JournalOp, Record};
 use recordsync_store::StoreError;
 
 use crate::cell::{Head, Visible};
 use crate::event::{EventKind, RecordEvent};
-use crate::write::{change_of, value_json};
+use crate::write::{apply_op, value_json};
 use crate::{Engine, EngineError, cluster, now_ms};
 
 impl Engine {
@@ -32,60 +32,73 @@ impl Engine {
             self.refetch(&cell.name);
             return;
         }
-        let known = st.visible.as_ref().map(|v| v.version);
+        // Engine versions never go back, across deletes too: anything at or below what
+        // this node has seen is old news.
+        let known = st.visible.as_ref().map(|v| v.version.version).or(st.tomb);
         let settled = st.in_flight() == 0;
+        if known.is_some_and(|k| a.version <= k) {
+            return;
+        }
         if a.deleted {
-            if known.is_none() {
-                return;
-            }
             if settled {
+                let had = st.visible.is_some();
                 st.head = None;
                 st.visible = None;
-                st.publish(
-                    &RecordEvent::new(cell.name.clone(), EventKind::Deleted),
-                    None,
-                );
-                if !st.subscribers.is_empty() {
-                    st.subscribers.clear();
-                    self.listening.record_unsubscribed(&cell.name);
+                st.tomb = Some(a.version);
+                if had {
+                    st.publish(
+                        &RecordEvent::new(cell.name.clone(), EventKind::Deleted),
+                        None,
+                    );
+                    if !st.subscribers.is_empty() {
+                        st.subscribers.clear();
+                        self.listening.record_unsubscribed(&cell.name);
+                    }
                 }
                 return;
             }
-        } else if known.is_some_and(|k| a.version <= k) {
-            return; // old news
-        } else if a.version == 0 {
-            if known.is_none() && settled {
+        } else if a.version == a.created {
+            // Created empty elsewhere.
+            if settled && st.head.is_none() {
                 let now = now_ms();
                 let json: Arc<str> = Arc::from("{}");
-                st.head = Some(Head {
+                let head = Head {
                     record: Record::empty(now),
+                    created: a.created,
                     json: json.clone(),
                     stored: true,
+                };
+                st.visible = Some(Visible {
+                    version: head.version(),
+                    json,
                 });
-                st.visible = Some(Visible { version: 0, json });
+                st.head = Some(head);
+                st.tomb = None;
+                return;
             }
-            return;
         } else if let (true, Some(k), Some(op_text), Some(head)) =
             (settled, known, a.op, st.head.as_mut())
             && k + 1 == a.version
-            && head.record.version == k
-            && let Ok(op) = WriteOp::from_journal(op_text.get())
-            && head.record.write(&op, a.version as i64, now_ms()).is_ok()
+            && head.version().version == k
+            && head.created == a.created
+            && let Ok(op) = JournalOp::from_journal(op_text.get())
+            && let Ok(requested) = i64::try_from(a.version - a.created)
+            && apply_op(&mut head.record, &op, requested, now_ms()).is_ok()
         {
             let json: Arc<str> = value_json(&op, &head.record.data);
             head.json = json.clone();
-            let change = change_of(&op, &json);
+            let version = head.version();
+
             st.visible = Some(Visible {
-                version: a.version,
-                json,
+                version,
+                json: json.clone(),
             });
-            let event = RecordEvent::new(
-                cell.name.clone(),
-                EventKind::Changed {
-                    version: a.version,
-                    change,
-                },
-            );
+            let kind = EventKind::Changed {
+                version,
+                op: Some(Arc::new(op)),
+                value: json,
+            };
+            let event = RecordEvent::new(cell.name.clone(), kind);
             st.publish(&event, None);
             return;
         }

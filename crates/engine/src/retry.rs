@@ -18,20 +18,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use recordsync_core::WriteOp;
-
 use super::cell::{Cell, CellState};
-use super::{Engine, WriteDone};
+use super::{Engine, WriteDone, WriteRequest};
 
 /// A write on its way to the store, with what is owed to its writer.
 pub(crate) struct PendingWrite {
     /// Arrival order among this node's writes to the record; `None` until it has arrived
     /// (taken the record's lock for the first time).
     pub seq: Option<u64>,
-    pub writer: u64,
-    pub op: WriteOp,
-    /// The version it names (`-1`: the next).
-    pub version: i64,
+    pub request: WriteRequest,
     pub done: WriteDone,
     /// How many times it lost the race for its version.
     pub lost: u32,
@@ -40,7 +35,11 @@ pub(crate) struct PendingWrite {
 /// What waits in a record's queue: a write, or a delete that arrived behind one.
 pub(crate) enum Queued {
     Write(PendingWrite),
-    Delete { deleter: u64, done: WriteDone },
+    Delete {
+        deleter: u64,
+        author: Option<Arc<str>>,
+        done: WriteDone,
+    },
 }
 
 /// A record's writes (and deletes) waiting to be submitted, by arrival number.
@@ -121,8 +120,12 @@ impl Engine {
             let (settled, outcome) = tokio::sync::oneshot::channel();
             match next {
                 Queued::Write(write) => self.write_attempt(&cell.name, write, Some(settled)).await,
-                Queued::Delete { deleter, done } => {
-                    self.delete_now(deleter, &cell.name, done, Some(settled))
+                Queued::Delete {
+                    deleter,
+                    author,
+                    done,
+                } => {
+                    self.delete_now(deleter, author, &cell.name, done, Some(settled))
                         .await
                 }
             }

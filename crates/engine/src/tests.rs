@@ -9,9 +9,9 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use recordsync_core::{Version, WriteOp};
+use recordsync_core::{JournalOp, Version, WriteOp};
 use recordsync_store::{
-    JournalEntry, MemoryStore, Store, StoreError, StoredRecord, Write, WriteOutcome,
+    JournalEntry, MemoryStore, Milestone, Store, StoreError, StoredRecord, Write, WriteOutcome,
 };
 
 use super::*;
@@ -43,7 +43,7 @@ impl Subscriber for Recorder {
 
     fn deliver(&self, event: &Arc<RecordEvent>) {
         let entry = match &event.kind {
-            EventKind::Changed { version, change } => (Some(*version), format!("{change:?}")),
+            EventKind::Changed { version, op, .. } => (Some(version.in_life()), format!("{op:?}")),
             EventKind::Deleted => (None, "deleted".into()),
             EventKind::Provider(p) => (None, format!("provider {p}")),
         };
@@ -67,15 +67,19 @@ async fn write(
     op: WriteOp,
     version: i64,
 ) -> Result<Version, WriteFailure> {
+    let request = WriteRequest::new(writer, op, Base::Produces(version));
+    Ok(submit(engine, name, request).await?.in_life())
+}
+
+/// Sends `request` and waits for its answer.
+async fn submit(
+    engine: &Engine,
+    name: &str,
+    request: WriteRequest,
+) -> Result<EngineVersion, WriteFailure> {
     let (tx, rx) = oneshot::channel();
     engine
-        .write(
-            writer,
-            name,
-            op,
-            version,
-            WriteDone::new(move |r| drop(tx.send(r))),
-        )
+        .write(name, request, WriteDone::new(move |r| drop(tx.send(r))))
         .await;
     rx.await.expect("every write is answered")
 }
@@ -98,27 +102,22 @@ async fn a_subscriber_joining_mid_stream_sees_each_later_version_once_in_order()
     let mut start = None;
     for v in 1..=200i64 {
         let (tx, rx) = oneshot::channel();
+        let request = WriteRequest::new(1, update(json!({ "n": v })), Base::Produces(v));
         engine
-            .write(
-                1,
-                "r",
-                update(json!({ "n": v })),
-                v,
-                WriteDone::new(move |r| drop(tx.send(r))),
-            )
+            .write("r", request, WriteDone::new(move |r| drop(tx.send(r))))
             .await;
         answers.push(rx);
         if v == 100 {
             engine
                 .subscribe(late.clone(), "r", true, |snapshot, _| {
-                    start = snapshot.map(|s| s.version)
+                    start = snapshot.map(|s| s.version.in_life())
                 })
                 .await
                 .unwrap();
         }
     }
     for (i, rx) in answers.into_iter().enumerate() {
-        assert_eq!(rx.await.unwrap().unwrap(), i as u64 + 1);
+        assert_eq!(rx.await.unwrap().unwrap().in_life(), i as u64 + 1);
     }
     let start = start.expect("the record exists");
     let expected: Vec<u64> = (start + 1..=200).collect();
@@ -153,29 +152,31 @@ async fn every_accepted_write_is_journaled() {
         .unwrap();
     assert!(write(&engine, 1, "j", update(json!({})), 2).await.is_err());
     let journal = store.journal("j", 0, 100).await.unwrap();
-    let ops: Vec<WriteOp> = journal
+    let ops: Vec<JournalOp> = journal
         .iter()
-        .map(|e| serde_json::from_str(&e.op).unwrap())
+        .map(|e| JournalOp::from_journal(&e.op).unwrap())
         .collect();
     assert_eq!(
         journal.iter().map(|e| e.version).collect::<Vec<_>>(),
-        vec![1, 2, 3]
+        vec![0, 1, 2, 3],
+        "the create, then one entry per write"
     );
+    assert_eq!(ops[0], JournalOp::Create { data: json!({}) });
     assert_eq!(
-        ops[1],
-        WriteOp::Patch {
+        ops[2],
+        JournalOp::Write(WriteOp::Patch {
             path: "b.c".into(),
             data: json!(2)
-        }
+        })
     );
     // Replaying the journal gives the stored value.
-    let mut value = json!({});
+    let mut value = None;
     for op in &ops {
-        op.apply(&mut value);
+        op.apply(&mut value).unwrap();
     }
     let stored = store.get("j").await.unwrap().unwrap();
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&stored.data).unwrap(),
+        Some(serde_json::from_str::<serde_json::Value>(&stored.data).unwrap()),
         value
     );
 }
@@ -188,7 +189,7 @@ async fn version_exists_carries_the_state_the_writer_will_have_seen() {
         .unwrap();
     match write(&engine, 2, "c", update(json!({"x": 2})), 1).await {
         Err(WriteFailure::VersionExists { version, data }) => {
-            assert_eq!(version, 1);
+            assert_eq!(version.in_life(), 1);
             assert_eq!(&*data, r#"{"x":1}"#);
         }
         other => panic!("expected VERSION_EXISTS, got {other:?}"),
@@ -197,7 +198,10 @@ async fn version_exists_carries_the_state_the_writer_will_have_seen() {
         write(&engine, 2, "c", update(json!({})), 9).await,
         Err(WriteFailure::InvalidVersion {
             requested: 9,
-            current: 1
+            current: EngineVersion {
+                version: 1,
+                created: 0
+            }
         })
     ));
 }
@@ -221,7 +225,10 @@ async fn idle_records_leave_memory_and_come_back_from_the_store() {
         "nothing holds the record, so it is not cached"
     );
     let snapshot = engine.read("idle").await.unwrap().unwrap();
-    assert_eq!((snapshot.version, &*snapshot.data), (1, r#"{"k":true}"#));
+    assert_eq!(
+        (snapshot.version.in_life(), &*snapshot.data),
+        (1, r#"{"k":true}"#)
+    );
 }
 
 /// A store whose commits can be made to fail, over a memory store.
@@ -250,6 +257,18 @@ impl Store for Flaky {
         to: u64,
     ) -> Result<Vec<JournalEntry>, StoreError> {
         self.inner.journal(name, from, to).await
+    }
+
+    async fn milestone(&self, name: &str, version: u64) -> Result<Option<Milestone>, StoreError> {
+        self.inner.milestone(name, version).await
+    }
+
+    async fn history_start(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.history_start(name).await
+    }
+
+    async fn version_at_time(&self, name: &str, time: u64) -> Result<Option<u64>, StoreError> {
+        self.inner.version_at_time(name, time).await
     }
 }
 
@@ -291,7 +310,8 @@ async fn a_failed_commit_is_reported_and_nothing_acknowledged_is_lost() {
         "an idle node recovers: the probe commit succeeds"
     );
     // The engine reloads the truth: version 1 is current, so version 2 is free again.
-    assert_eq!(engine.head("f").await.unwrap(), Some(1));
+    let head = engine.head("f").await.unwrap().map(EngineVersion::in_life);
+    assert_eq!(head, Some(1));
     write(&engine, 1, "f", update(json!({"good": 2})), 2)
         .await
         .unwrap();
@@ -305,19 +325,17 @@ async fn a_failed_commit_is_reported_and_nothing_acknowledged_is_lost() {
 async fn reads_wait_for_writes_accepted_before_them() {
     let engine = engine_on(Arc::new(MemoryStore::new()));
     for v in 1..=50i64 {
-        engine
-            .write(
-                1,
-                "ryw",
-                update(json!({ "v": v })),
-                v,
-                WriteDone::new(|_| {}),
-            )
-            .await;
+        let request = WriteRequest::new(1, update(json!({ "v": v })), Base::Produces(v));
+        engine.write("ryw", request, WriteDone::new(|_| {})).await;
     }
     // No acknowledgement awaited: the read still sees every write accepted before it.
-    assert_eq!(engine.head("ryw").await.unwrap(), Some(50));
-    engine.delete(1, "ryw", WriteDone::new(|_| {})).await;
+    let head = engine
+        .head("ryw")
+        .await
+        .unwrap()
+        .map(EngineVersion::in_life);
+    assert_eq!(head, Some(50));
+    engine.delete(1, None, "ryw", WriteDone::new(|_| {})).await;
     assert_eq!(engine.head("ryw").await.unwrap(), None);
 }
 
@@ -340,7 +358,7 @@ async fn delete_tells_subscribers_and_a_later_subscriber_recreates() {
         .unwrap();
     let (tx, rx) = oneshot::channel();
     engine
-        .delete(1, "d", WriteDone::new(move |r| drop(tx.send(r))))
+        .delete(1, None, "d", WriteDone::new(move |r| drop(tx.send(r))))
         .await;
     rx.await.unwrap().unwrap();
     assert_eq!(
@@ -352,11 +370,20 @@ async fn delete_tells_subscribers_and_a_later_subscriber_recreates() {
         "the deleter is answered, not told"
     );
     assert_eq!(engine.head("d").await.unwrap(), None);
-    assert!(store.is_empty());
+    let tombstone = store.get("d").await.unwrap().unwrap();
+    assert!(tombstone.deleted, "the store keeps the version going");
+    assert_eq!(tombstone.version, 2);
     let mut version = None;
     engine
         .subscribe(b.clone(), "d", true, |s, _| version = s.map(|s| s.version))
         .await
         .unwrap();
-    assert_eq!(version, Some(0));
+    assert_eq!(
+        version,
+        Some(EngineVersion {
+            version: 3,
+            created: 3
+        }),
+        "re-created as deepstream's version 0, continuing the engine's versions"
+    );
 }

@@ -7,12 +7,18 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use recordsync_core::{Record, WriteOp, record::WriteError};
+use recordsync_core::journal_op::JournalError;
+use recordsync_core::{
+    JournalOp, Record, VersionCheck, WriteOp, check_version, record::WriteError,
+};
 use recordsync_store::{JournalEntry, StoreError, StoredRecord, Write, WriteOutcome};
 
 use crate::cell::{Cell, CellState, Head, Visible};
-use crate::event::{Change, EventKind, RecordEvent};
+use crate::event::{EventKind, RecordEvent};
+use crate::journal;
+use crate::request::{Base, OnStale};
 use crate::retry::{PendingWrite, Queued, Settled};
+use crate::versions::EngineVersion;
 use crate::{Engine, WriteDone, WriteFailure, now_ms};
 
 impl Engine {
@@ -21,7 +27,7 @@ impl Engine {
     /// another node's landed in between (or this node's create of the record lost), so a
     /// write that loses this often meets sustained contention, and is refused rather than
     /// tried forever.
-    const MAX_LOST_RACES: u32 = 64;
+    pub(crate) const MAX_LOST_RACES: u32 = 64;
 
     /// Checks `write` against the record and submits it (or refuses it). A write that
     /// arrives while the record's writes are being tried again queues behind them, and
@@ -52,70 +58,122 @@ impl Engine {
                     return;
                 }
             }
-            let PendingWrite {
-                ref op, version, ..
-            } = write;
             let now = now_ms();
+            let next_create = st.next_create();
             if st.head.is_none() {
-                // deepstream writes to a record nobody created as if it were `{}` at version 0.
+                // deepstream writes to a record nobody created as if it were `{}` at
+                // version 0: the write creates it, and its create is journaled with it.
                 st.head = Some(Head {
                     record: Record::empty(now),
+                    created: next_create,
                     json: Arc::from("{}"),
                     stored: false,
                 });
             }
+            let base_stored = st.stored_base();
             let head = st.head.as_mut().expect("set above");
-            let base = head.record.version;
+            let created = head.created;
+            let current = head.version();
+            let request = &write.request;
             let mut record = head.record.clone();
-            let new_version = match record.write(op, version, now) {
+            let checked = requested_in_life(request.base, current)
+                .map_err(Refusal::Version)
+                .and_then(|requested| apply_op(&mut record, &request.op, requested, now));
+            let life = match checked {
                 Ok(v) => v,
-                Err(WriteError::VersionExists { .. }) => {
+                Err(Refusal::Version(WriteError::VersionExists { .. }))
+                    if request.on_stale == OnStale::Transform
+                        && let (Base::At(base), JournalOp::Json0 { ops }) =
+                            (request.base, &request.op) =>
+                {
+                    // Transformed against what was committed since its base, then tried
+                    // again on the result (see `transform`).
+                    let ops = ops.clone();
+                    drop(st);
+                    drop(held);
+                    if let Some(engine) = self.self_ref() {
+                        let name = cell.name.clone();
+                        tokio::spawn(async move {
+                            engine
+                                .transform_stale(&name, base, ops, write, settled)
+                                .await;
+                        });
+                    }
+                    return;
+                }
+                Err(Refusal::Version(WriteError::VersionExists { .. })) => {
                     // The writer must hear of every write before this refusal first: a
                     // deepstream client merges against the state it has been sent.
                     let done = write.done;
                     st.after_in_flight(Box::new(move |visible| {
-                        let (version, data) =
-                            visible.map_or((0, Arc::from("{}")), |v| (v.version, v.json.clone()));
+                        let (version, data) = visible.map_or(
+                            (
+                                EngineVersion::new(next_create, next_create),
+                                Arc::from("{}"),
+                            ),
+                            |v| (v.version, v.json.clone()),
+                        );
                         done.answer(Err(WriteFailure::VersionExists { version, data }));
                     }));
                     return;
                 }
-                Err(WriteError::InvalidVersion { requested, current }) => {
+                Err(Refusal::Version(WriteError::InvalidVersion { requested, .. })) => {
                     drop(st);
                     return write
                         .done
                         .answer(Err(WriteFailure::InvalidVersion { requested, current }));
                 }
-                Err(WriteError::Op(e)) => {
+                Err(Refusal::Version(WriteError::Op(e))) => {
                     drop(st);
                     return write.done.answer(Err(e.into()));
                 }
+                Err(Refusal::Op(e)) => {
+                    drop(st);
+                    return write.done.answer(Err(WriteFailure::Rejected(Arc::new(e))));
+                }
+                Err(Refusal::NotAWrite(op)) => {
+                    drop(st);
+                    return write.done.answer(Err(WriteFailure::NotAWrite { op }));
+                }
             };
+            let new_version = EngineVersion::new(created + life, created);
+            let op = &request.op;
             let json: Arc<str> = value_json(op, &record.data);
-            let change = change_of(op, &json);
-            let op_json = serde_json::to_string(op).expect("ops serialise");
+            let op_json = op.to_journal();
             // Other nodes get the op as the journal has it; only clusters pay for the copy.
             let announced_op = self.cluster.get().map(|_| op_json.clone());
+            let author = request.author.as_deref().map(str::to_owned);
+            let mut entries = Vec::with_capacity(2);
+            if !head.stored {
+                entries.push(journal::create(created, now, author.clone()));
+            }
+            entries.push(JournalEntry {
+                version: new_version.version,
+                time: now,
+                op: op_json,
+                author,
+                origin: request.origin.clone(),
+            });
             let stored = Write::Put {
                 record: StoredRecord {
                     name: cell.name.to_string(),
-                    version: new_version,
+                    version: new_version.version,
+                    created,
+                    deleted: false,
                     data: json.to_string(),
                     ctime: record.ctime,
                     mtime: record.mtime,
                 },
-                base_version: head.stored.then_some(base),
-                entry: Some(JournalEntry {
-                    version: new_version,
-                    time: now,
-                    op: op_json,
-                }),
+                base_version: base_stored,
+                entries,
             };
             *head = Head {
                 record,
+                created,
                 json: json.clone(),
                 stored: true,
             };
+            st.tomb = None;
             st.submitted += 1;
             let commit = WriteCommit {
                 engine: self.self_ref(),
@@ -124,7 +182,6 @@ impl Engine {
                 settled,
                 version: new_version,
                 json,
-                change,
                 announced_op,
             };
             self.committer
@@ -140,6 +197,7 @@ impl Engine {
     pub(crate) async fn delete_now(
         &self,
         deleter: u64,
+        author: Option<Arc<str>>,
         name: &str,
         done: WriteDone,
         settled: Option<Settled>,
@@ -153,22 +211,55 @@ impl Engine {
         if settled.is_none() && st.retries.is_some() {
             // Earlier writes are being tried again: the delete must not overtake them.
             let seq = st.arrive();
-            st.queue(seq, Queued::Delete { deleter, done });
+            st.queue(
+                seq,
+                Queued::Delete {
+                    deleter,
+                    author,
+                    done,
+                },
+            );
             return;
         }
+        let next_create = st.next_create();
         let Some(head) = st.head.take() else {
+            // Nothing to delete: it succeeds, as in deepstream, and journals nothing.
             drop(st);
-            return done.answer(Ok(0));
+            return done.answer(Ok(EngineVersion::new(next_create, next_create)));
         };
-        let version = head.record.version;
+        if !head.stored {
+            drop(st);
+            return done.answer(Ok(head.version()));
+        }
+        let deleted = head.version();
+        let tomb = deleted.version + 1;
+        let now = now_ms();
+        st.tomb = Some(tomb);
         // Only those subscribed now are told and unsubscribed: a client that subscribes
         // after this point re-creates the record and keeps its subscription.
         let told: Vec<u64> = st.subscribers.iter().map(|s| s.id()).collect();
         st.submitted += 1;
         let engine = self.self_ref();
         let engine_cell = cell.clone();
+        let tombstone = Write::Put {
+            record: StoredRecord {
+                name: cell.name.to_string(),
+                version: tomb,
+                created: deleted.created,
+                deleted: true,
+                data: "null".into(),
+                ctime: head.record.ctime,
+                mtime: now,
+            },
+            base_version: Some(deleted.version),
+            entries: vec![journal::delete(
+                tomb,
+                now,
+                author.as_deref().map(str::to_owned),
+            )],
+        };
         self.committer.submit(
-            Write::Delete { name: cell.name.to_string(), base_version: version },
+            tombstone,
             Box::new(move |outcome| {
                 let result = {
                     let mut st = engine_cell.state.lock();
@@ -186,12 +277,12 @@ impl Engine {
                             let had = !st.subscribers.is_empty();
                             st.subscribers.retain(|s| !told.contains(&s.id()));
                             if let Some(engine) = &engine {
-                                engine.announce(&engine_cell.name, version, None, true);
+                                engine.announce(&engine_cell.name, EngineVersion::new(tomb, deleted.created), None, true);
                             }
                             if let (true, true, Some(engine)) = (had, st.subscribers.is_empty(), &engine) {
                                 engine.listening.record_unsubscribed(&engine_cell.name);
                             }
-                            Ok(version)
+                            Ok(deleted)
                         }
                         Ok(WriteOutcome::Conflict { current }) => {
                             st.loaded = false;
@@ -228,8 +319,11 @@ impl Engine {
         stored: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     ) {
         let now = now_ms();
+        let created = st.next_create();
+        let base_version = st.tomb;
         st.head = Some(Head {
             record: Record::empty(now),
+            created,
             json: Arc::from("{}"),
             stored: true,
         });
@@ -240,13 +334,15 @@ impl Engine {
             Write::Put {
                 record: StoredRecord {
                     name: cell.name.to_string(),
-                    version: 0,
+                    version: created,
+                    created,
+                    deleted: false,
                     data: "{}".into(),
                     ctime: now,
                     mtime: now,
                 },
-                base_version: None,
-                entry: None,
+                base_version,
+                entries: vec![journal::create(created, now, None)],
             },
             Box::new(move |outcome| {
                 let mut refetch = false;
@@ -254,12 +350,13 @@ impl Engine {
                     let mut st = cell.state.lock();
                     let result = match outcome {
                         Ok(WriteOutcome::Committed) => {
+                            let version = EngineVersion::new(created, created);
                             st.visible = Some(Visible {
-                                version: 0,
+                                version,
                                 json: Arc::from("{}"),
                             });
                             if let Some(engine) = &engine {
-                                engine.announce(&cell.name, 0, None, false);
+                                engine.announce(&cell.name, version, None, false);
                             }
                             Ok(())
                         }
@@ -306,10 +403,9 @@ struct WriteCommit {
     /// Given for a write taken from the record's queue of writes to try again; dropped
     /// once this one is committed, refused or queued again (see `retry`).
     settled: Option<Settled>,
-    version: u64,
+    version: EngineVersion,
     /// The value after the write, as JSON text.
     json: Arc<str>,
-    change: Change,
     /// The op as the journal has it, for other nodes (only in a cluster).
     announced_op: Option<String>,
 }
@@ -325,16 +421,25 @@ impl WriteCommit {
             settled,
             version,
             json,
-            change,
             announced_op,
         } = self;
         let mut st = cell.state.lock();
         let result = match outcome {
             Ok(WriteOutcome::Committed) => {
-                st.visible = Some(Visible { version, json });
-                let event =
-                    RecordEvent::new(cell.name.clone(), EventKind::Changed { version, change });
-                st.publish(&event, Some(write.writer));
+                st.visible = Some(Visible {
+                    version,
+                    json: json.clone(),
+                });
+                // The write is settled: its op moves into the event (a lost race keeps it
+                // for the next attempt instead).
+                let op = std::mem::replace(&mut write.request.op, JournalOp::Delete);
+                let kind = EventKind::Changed {
+                    version,
+                    op: Some(Arc::new(op)),
+                    value: json,
+                };
+                let event = RecordEvent::new(cell.name.clone(), kind);
+                st.publish(&event, Some(write.request.writer));
                 if let Some(engine) = &engine {
                     engine.announce(&cell.name, version, announced_op.as_deref(), false);
                 }
@@ -378,27 +483,81 @@ impl WriteCommit {
     }
 }
 
-/// The record's value as JSON text after `op`: a whole-value write is serialised as the
-/// client sent it, anything else from the applied value.
-pub(crate) fn value_json(op: &WriteOp, applied: &Value) -> Arc<str> {
-    match op {
-        WriteOp::Update { data } => Arc::from(data.to_string()),
-        _ => Arc::from(applied.to_string()),
+/// The version of the current life a write based on `base` produces, by deepstream's
+/// rules (`recordsync_core::version`), for a record at `current`; or why it cannot be
+/// applied (its numbers as the base named them).
+fn requested_in_life(base: Base, current: EngineVersion) -> Result<i64, WriteError> {
+    let as_named = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    match base {
+        Base::Next => Ok(-1),
+        Base::Produces(requested) => Ok(requested),
+        Base::At(v) if v == current.version => Ok(as_named(current.in_life() + 1)),
+        Base::At(v) if v < current.version => Err(WriteError::VersionExists {
+            requested: as_named(v),
+            current: current.in_life(),
+        }),
+        Base::At(v) => Err(WriteError::InvalidVersion {
+            requested: as_named(v),
+            current: current.in_life(),
+        }),
     }
 }
 
-/// What subscribers are sent for a committed `op`, `whole` being the value after it.
-///
-/// A PATCH_MULTI goes out as the whole value: deepstream's SDKs (the JS client 7.0.5
-/// among them) do not know the action and drop it, so a subscriber would keep the old
-/// value until some later change made it re-read; every client applies an UPDATE.
-pub(crate) fn change_of(op: &WriteOp, whole: &Arc<str>) -> Change {
+/// Why a write was refused before it was accepted.
+pub(crate) enum Refusal {
+    /// By the version rules, or as an invalid path write.
+    Version(WriteError),
+    /// A json0 op that does not apply.
+    Op(JournalError),
+    /// A create or delete sent as a write.
+    NotAWrite(&'static str),
+}
+
+/// Applies `op` to `record` as the write producing version `requested` of its life
+/// (deepstream's rules, `recordsync_core::version`). Returns the new version in the life.
+pub(crate) fn apply_op(
+    record: &mut Record,
+    op: &JournalOp,
+    requested: i64,
+    now: u64,
+) -> Result<u64, Refusal> {
     match op {
-        WriteOp::Update { .. } | WriteOp::PatchMulti { .. } => Change::Whole(whole.clone()),
-        WriteOp::Patch { path, data } => Change::Patch {
-            path: path.clone(),
-            data: data.to_string(),
-        },
-        WriteOp::Erase { path } => Change::Erase { path: path.clone() },
+        JournalOp::Write(op) => record.write(op, requested, now).map_err(Refusal::Version),
+        JournalOp::Json0 { .. } => {
+            let current = record.version;
+            let version = match check_version(current, requested) {
+                VersionCheck::Accept(v) => v,
+                VersionCheck::Exists => {
+                    return Err(Refusal::Version(WriteError::VersionExists {
+                        requested,
+                        current,
+                    }));
+                }
+                VersionCheck::Invalid => {
+                    return Err(Refusal::Version(WriteError::InvalidVersion {
+                        requested,
+                        current,
+                    }));
+                }
+            };
+            op.validate().map_err(Refusal::Op)?;
+            let mut value = Some(std::mem::take(&mut record.data));
+            let applied = op.apply(&mut value);
+            record.data = value.expect("a json0 op keeps the record");
+            applied.map_err(Refusal::Op)?;
+            record.version = version;
+            record.mtime = now;
+            Ok(version)
+        }
+        JournalOp::Create { .. } | JournalOp::Delete => Err(Refusal::NotAWrite(op.kind())),
+    }
+}
+
+/// The record's value as JSON text after `op`: a whole-value write is serialised as the
+/// client sent it, anything else from the applied value.
+pub(crate) fn value_json(op: &JournalOp, applied: &Value) -> Arc<str> {
+    match op {
+        JournalOp::Write(WriteOp::Update { data }) => Arc::from(data.to_string()),
+        _ => Arc::from(applied.to_string()),
     }
 }

@@ -7,11 +7,10 @@
 //! type: the only way to get rid of a `WriteDone` is to answer it or to drop it, and
 //! dropping answers [`WriteFailure::Unanswered`] (and logs it, since it is a bug).
 
-use recordsync_core::Version;
-
 use super::error::WriteFailure;
+use super::versions::EngineVersion;
 
-type Callback = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
+type Callback = Box<dyn FnOnce(Result<EngineVersion, WriteFailure>) + Send>;
 
 /// Called once when a write or delete has been committed (with the new version) or
 /// refused. Runs on whichever task settles the write (often the committer's): the
@@ -19,12 +18,14 @@ type Callback = Box<dyn FnOnce(Result<Version, WriteFailure>) + Send>;
 pub struct WriteDone(Option<Callback>);
 
 impl WriteDone {
-    pub fn new(callback: impl FnOnce(Result<Version, WriteFailure>) + Send + 'static) -> Self {
+    pub fn new(
+        callback: impl FnOnce(Result<EngineVersion, WriteFailure>) + Send + 'static,
+    ) -> Self {
         WriteDone(Some(Box::new(callback)))
     }
 
     /// Answers the writer.
-    pub fn answer(mut self, result: Result<Version, WriteFailure>) {
+    pub fn answer(mut self, result: Result<EngineVersion, WriteFailure>) {
         if let Some(callback) = self.0.take() {
             callback(result);
         }
@@ -58,7 +59,7 @@ mod tests {
 
     use super::*;
 
-    type Answers = Arc<Mutex<Vec<Result<Version, WriteFailure>>>>;
+    type Answers = Arc<Mutex<Vec<Result<EngineVersion, WriteFailure>>>>;
 
     fn recording() -> (WriteDone, Answers) {
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -69,10 +70,10 @@ mod tests {
     #[test]
     fn an_answer_is_delivered_once() {
         let (done, seen) = recording();
-        done.answer(Ok(7));
+        done.answer(Ok(EngineVersion::new(7, 0)));
         let seen = seen.lock();
         assert_eq!(seen.len(), 1);
-        assert!(matches!(seen[0], Ok(7)));
+        assert!(matches!(seen[0], Ok(v) if v.version == 7));
     }
 
     #[test]

@@ -20,6 +20,9 @@
 //! | storage                      | `storage` (`embedded`, `memory`, `postgres://...`)            | `embedded`        |
 //! | data directory               | `dataDir`                                                     | `./data`          |
 //! | embedded store's cache       | `storageCacheSize` (bytes, or with `KiB`/`MiB`/`GiB`)         | 64 MiB            |
+//! | history kept per record      | `history.keepOps` (a count, or `all`)                         | 1000              |
+//! | history kept by age (ms)     | `history.keepAge` (none: no age limit)                        | none              |
+//! | a milestone every … versions | `history.milestoneEvery`                                      | 100               |
 //! | cluster bus                  | `cluster` (`redis://…`, `nats://…`)                           | none (one node)   |
 //! | cluster heartbeat (ms)       | `clusterHeartbeatInterval`                                    | 1000              |
 //! | outbound queue (messages)    | `outboundQueueLimit`                                          | 65536             |
@@ -95,6 +98,9 @@ pub struct Config {
     /// (see `recordsync_store::embedded::EmbeddedOptions::cache_size`). Other stores
     /// ignore it.
     pub storage_cache_size: usize,
+    /// How much of each record's history the store keeps, and its milestones (see
+    /// `recordsync_store::History`); every store applies it.
+    pub history: recordsync_store::History,
     /// The bus shared with other nodes (`redis://…` or `nats://…`); `None` runs alone.
     pub cluster: Option<String>,
     /// How often cluster nodes say they are alive; three missed intervals and a node is
@@ -132,6 +138,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             storage: StorageKind::Embedded,
             storage_cache_size: recordsync_store::embedded::EmbeddedOptions::DEFAULT_CACHE_SIZE,
+            history: recordsync_store::History::default(),
             cluster: None,
             cluster_heartbeat_interval: Duration::from_secs(1),
             binary_path: "/deepstream".into(),
@@ -171,6 +178,7 @@ const KNOWN_KEYS: &[&str] = &[
     "listen",
     "storage",
     "storageCacheSize",
+    "history",
     "cluster",
     "clusterHeartbeatInterval",
     "dataDir",
@@ -315,6 +323,24 @@ impl Config {
             self.storage_cache_size =
                 size.map_err(|reason| invalid("storageCacheSize", &reason))?;
         }
+        if let Some(v) = doc.pointer("/history/keepOps") {
+            self.history.keep_ops = match v {
+                Value::String(text) => {
+                    parse_keep_ops(text).map_err(|reason| invalid("history.keepOps", &reason))?
+                }
+                other => Some(uint(other, "history.keepOps")?),
+            };
+        }
+        if let Some(v) = doc.pointer("/history/keepAge") {
+            self.history.keep_age = Some(Duration::from_millis(uint(v, "history.keepAge")?));
+        }
+        if let Some(v) = doc.pointer("/history/milestoneEvery") {
+            let every = uint(v, "history.milestoneEvery")?;
+            if every == 0 {
+                return Err(invalid("history.milestoneEvery", "expected 1 or more"));
+            }
+            self.history.milestone_every = every;
+        }
         if let Some(v) = doc.get("cluster") {
             self.cluster = Some(string(v, "cluster")?);
         }
@@ -420,6 +446,18 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{text:?} is not a size: give bytes, such as 67108864, or 64MiB"))
 }
 
+/// `history.keepOps` / `--keep-history`: a count of entries per record, or `all` (keep
+/// everything: history then grows with every write).
+pub fn parse_keep_ops(text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    text.parse::<u64>()
+        .map(Some)
+        .map_err(|_| format!("expected a number of entries, such as 1000, or `all`; got {text:?}"))
+}
+
 fn invalid(key: &str, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -518,6 +556,29 @@ storage: memory
         assert!(err.to_string().contains("listen.shuffleProviders"), "{err}");
         let err = parse("storage: floppy\n").unwrap_err();
         assert!(err.to_string().contains("floppy"), "{err}");
+    }
+
+    #[test]
+    fn history_is_bounded_by_default_and_keeping_everything_is_explicit() {
+        let default = Config::default().history;
+        assert_eq!(default.keep_ops, Some(1000));
+        assert_eq!(default.milestone_every, 100);
+        assert_eq!(default.keep_age, None);
+        let (c, _) =
+            parse("history:\n  keepOps: all\n  keepAge: 86400000\n  milestoneEvery: 10\n").unwrap();
+        assert_eq!(c.history.keep_ops, None);
+        assert_eq!(c.history.keep_age, Some(Duration::from_secs(86400)));
+        assert_eq!(c.history.milestone_every, 10);
+        let (c, _) = parse("history:\n  keepOps: 50\n").unwrap();
+        assert_eq!(c.history.keep_ops, Some(50));
+        for bad in [
+            "history:\n  keepOps: some\n",
+            "history:\n  keepOps: -1\n",
+            "history:\n  milestoneEvery: 0\n",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.to_string().contains("history."), "{bad}: {err}");
+        }
     }
 
     #[test]

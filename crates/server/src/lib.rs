@@ -30,7 +30,9 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use recordsync_bus::{Bus, BusError};
 use recordsync_store::embedded::EmbeddedOptions;
-use recordsync_store::{EmbeddedStore, MemoryStore, PostgresStore, Store, StoreError};
+use recordsync_store::{
+    EmbeddedStore, MemoryStore, PostgresOptions, PostgresStore, Store, StoreError,
+};
 
 pub use config::{Config, ConfigError, StorageKind};
 use recordsync_engine::Engine;
@@ -121,14 +123,21 @@ impl Server {
             .into());
         }
         let store: Arc<dyn Store> = match &config.storage {
-            StorageKind::Memory => Arc::new(MemoryStore::new()),
+            StorageKind::Memory => Arc::new(MemoryStore::with_history(config.history)),
             // Connects, then creates or migrates recordsync's schema.
-            StorageKind::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
+            StorageKind::Postgres(url) => {
+                let options = PostgresOptions {
+                    history: config.history,
+                    ..PostgresOptions::default()
+                };
+                Arc::new(PostgresStore::connect_with(url, options).await?)
+            }
             StorageKind::Embedded => {
                 // Opening checks the file after a crash: blocking work, off the runtime.
                 let dir = config.data_dir.clone();
                 let options = EmbeddedOptions {
                     cache_size: config.storage_cache_size,
+                    history: config.history,
                     ..EmbeddedOptions::default()
                 };
                 let store =

@@ -441,6 +441,26 @@ impl Store for Gated {
     ) -> Result<Vec<recordsync_store::JournalEntry>, recordsync_store::StoreError> {
         self.inner.journal(name, from, to).await
     }
+
+    async fn milestone(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<recordsync_store::Milestone>, recordsync_store::StoreError> {
+        self.inner.milestone(name, version).await
+    }
+
+    async fn history_start(&self, name: &str) -> Result<Option<u64>, recordsync_store::StoreError> {
+        self.inner.history_start(name).await
+    }
+
+    async fn version_at_time(
+        &self,
+        name: &str,
+        time: u64,
+    ) -> Result<Option<u64>, recordsync_store::StoreError> {
+        self.inner.version_at_time(name, time).await
+    }
 }
 
 /// A node reloading a record (here after its bus link healed) reads the store; a write on

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 use recordsync_core::WriteOp;
 use recordsync_core::valve::{Decision, RuleType};
 use recordsync_deepstream_protocol::RecordAction;
-use recordsync_engine::{Engine, WriteDone};
+use recordsync_engine::{Base, Engine, WriteDone, WriteRequest};
 use recordsync_server::auth::Identity;
 use recordsync_server::permission::{Data, PermissionConfig, Request, decide};
 use recordsync_server::{Config, Server, StorageKind};
@@ -23,14 +23,13 @@ fn fixtures() -> PathBuf {
 
 async fn seed(engine: &Engine, name: &str, value: &Json) {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let op = WriteOp::Update {
+        data: value.clone(),
+    };
     engine
         .write(
-            0,
             name,
-            WriteOp::Update {
-                data: value.clone(),
-            },
-            -1,
+            WriteRequest::new(0, op, Base::Next),
             WriteDone::new(move |r| {
                 let _ = tx.send(r.is_ok());
             }),

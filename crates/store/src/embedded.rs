@@ -66,18 +66,46 @@
 //! policy starts with the first commit after it: the store carries on appending to the
 //! same cycle, so opening a store whose disk filled up writes nothing and serves reads.
 //!
+//! Then, before the store takes writes, opening prunes every record whose history
+//! exceeds the retention settings and compacts the file if that (or the replay) freed
+//! much of it (`src/embedded/reclaim.rs`: why that is crash safe, and the threshold).
+//! This writes only when there is history to prune; if it fails, the store opens
+//! without it and the next start tries again.
+//!
 //! ## Tables (`src/embedded/codec.rs` documents the bytes)
 //!
-//! - `records`: record name → version, ctime, mtime, key of its newest `log` entry, JSON data.
-//! - `log`:     sequence number → name, version, time, op JSON, key of the record's
-//!   previous entry. Appended in commit order, so a commit touches the end of the log
-//!   only, however many records it writes (with one table keyed by record, a commit of
-//!   100 records' writes rewrote about 100 pages, and the fsync cost grows with them).
-//!   This is the journal, not the write-ahead log.
-//! - `journal`: (name, version) → time, op JSON: entries written by schema 1, still read
-//!   and deleted, never written. A file of schema 1 is upgraded on open by adding `log`.
+//! - `records`: record name → version, ctime, mtime, key of its newest `log` entry,
+//!   `created`, history start, tombstone flag, JSON data. A delete leaves a tombstone
+//!   (data `null`) that keeps the version; nothing removes a row.
+//! - `log`:     sequence number → name, version, time, author, origin, op JSON, key of the
+//!   record's previous entry. Appended in commit order, so a commit touches the end of
+//!   the log only, however many records it writes (with one table keyed by record, a
+//!   commit of 100 records' writes rewrote about 100 pages, and the fsync cost grows with
+//!   them). This is the journal, not the write-ahead log.
+//! - `milestones`: (name, version) → time of that version's entry, the record's JSON data
+//!   at that version: one wherever a write crosses a multiple of
+//!   [`History::milestone_every`].
+//! - `journal`: (name, version) → time, op JSON: entries written by schema 1 and the
+//!   create entries at version 0 that the upgrade to schema 4 adds (`upgrade.rs`); read
+//!   and pruned, never written otherwise. Its entries are older than any in `log`.
 //! - `meta`:    `schema_version` → [`SCHEMA_VERSION`], checked on open; the write-ahead
-//!   log's `wal_id`, `wal_epoch`, `wal_first_lsn` and `wal_applied_lsn` (above).
+//!   log's `wal_id`, `wal_epoch`, `wal_first_lsn` and `wal_applied_lsn` (above);
+//!   `reclaim_pending`, the journal entries pruned on opening and not yet looked at for
+//!   compaction (`reclaim.rs`; absent when none, and ignored by builds that predate it).
+//!
+//! ## History and retention
+//!
+//! As in every store ([`History`], set by [`EmbeddedOptions::history`]): a commit stores
+//! a milestone where a write crosses a multiple of `milestone_every`, then moves the
+//! record's history start as far as retention allows (`prune`): it deletes the record's
+//! `log` entries at or below the new start (found along the record's links, a walk of
+//! about `keep_ops + 2 * milestone_every` entries that happens at most once per
+//! `milestone_every` writes), rewrites the oldest kept entry to link to 0 so that every
+//! walk ends there, and deletes the milestones below the start. redb reuses the freed
+//! pages for later writes, so the file stops growing once a record's history is at its
+//! bound (`bench/NOTES.md` has the figures). History kept beyond the settings by an
+//! earlier run (keep everything, or the release before issue 13) is pruned when the
+//! store opens, and the file compacted (`reclaim.rs`).
 //!
 //! ## Memory
 //!
@@ -92,8 +120,10 @@ mod codec;
 #[cfg(any(test, feature = "testing"))]
 pub mod faults;
 mod options;
+mod reclaim;
 mod recovery;
 mod resume;
+mod upgrade;
 mod wal;
 
 /// Crash points exist in test builds only (`faults.rs`); elsewhere they compile to nothing.
@@ -119,9 +149,10 @@ use redb::{
 };
 
 use crate::error::StoreError;
+use crate::history::{History, Milestone};
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 
-pub use codec::{FORMAT_V1, FORMAT_V2, LOG_FORMAT_V1};
+pub use codec::{FORMAT_V1, FORMAT_V2, FORMAT_V3, LOG_FORMAT_V1, LOG_FORMAT_V2};
 pub use options::EmbeddedOptions;
 pub use resume::{PROBE_BYTES, PROBE_FILE_NAME};
 pub use wal::{WAL_FILE_NAME, WAL_FORMAT_V1};
@@ -139,11 +170,15 @@ pub const FILE_NAME: &str = "recordsync.redb";
 /// 2: journal entries go to `log` (schema 1 had only `journal`).
 /// 3: the write-ahead log: redb alone is no longer the whole truth (a build of schema 2
 ///    would ignore the log and lose what it holds), and `meta` has its `wal_*` keys.
-pub const SCHEMA_VERSION: u64 = 3;
+/// 4: history across deletes (issue 13): tombstones, records of format V3 (`created`,
+///    history start), `log` entries with author and origin, `milestones`, and a create
+///    entry at version 0 in `journal` for every record older than the upgrade.
+pub const SCHEMA_VERSION: u64 = 4;
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const JOURNAL: TableDefinition<&[u8], &[u8]> = TableDefinition::new("journal");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+const MILESTONES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("milestones");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SCHEMA_KEY: &str = "schema_version";
 /// The log file's id (its header carries it too).
@@ -264,10 +299,21 @@ impl EmbeddedStore {
         let wal_path = dir.join(WAL_FILE_NAME);
         // A probe left by a crash in the middle of a retry (`resume.rs`) takes space.
         let _ = std::fs::remove_file(dir.join(PROBE_FILE_NAME));
-        let (db, meta) = open_database(&file, &options)?;
         let started = Instant::now();
-        let mut wal = Wal::open(&wal_path, meta.id)?;
-        let replayed = recovery::replay(&db, &mut wal, &meta)?;
+        let (mut db, mut wal, mut replayed) = open_files(&file, &options)?;
+        if let Err(e) = reclaim::reclaim(&mut db, &file, &options.history) {
+            tracing::warn!(
+                file = %file.display(),
+                error = %e,
+                "reclaiming old history on opening failed; opening without it (commits \
+                 still prune the records they write, and the next start tries again)"
+            );
+            // After a failed write redb refuses all work until the file is opened again;
+            // whatever of the sweep was not durable is simply not done.
+            drop(db);
+            drop(wal);
+            (db, wal, replayed) = open_files(&file, &options)?;
+        }
         if replayed.frames > 0 {
             tracing::info!(
                 log = %wal_path.display(),
@@ -523,6 +569,21 @@ fn open_database(
     Ok((db, meta))
 }
 
+/// Opens redb's file and the log, replays the log and upgrades the file: everything
+/// opening does before `reclaim.rs`.
+fn open_files(
+    file: &Path,
+    options: &EmbeddedOptions,
+) -> Result<(Database, Wal, recovery::Replayed), StoreError> {
+    let (db, meta) = open_database(file, options)?;
+    let mut wal = Wal::open(&file.with_file_name(WAL_FILE_NAME), meta.id)?;
+    let replayed = recovery::replay(&db, &mut wal, &meta, &options.history)?;
+    if meta.upgrade {
+        upgrade::upgrade(&db, file)?;
+    }
+    Ok((db, wal, replayed))
+}
+
 /// Where the log stands according to redb's durable state (see the module doc).
 #[derive(Debug, Clone, Copy)]
 struct LogMeta {
@@ -530,6 +591,9 @@ struct LogMeta {
     epoch: u64,
     first_lsn: u64,
     applied_lsn: u64,
+    /// The file is of schema 3 (or was of 1 or 2 and now has its log): replay may meet
+    /// frames of schema 3, and then `upgrade.rs` brings it to [`SCHEMA_VERSION`].
+    upgrade: bool,
 }
 
 /// Creates or upgrades the tables and `meta`, and the log with them; returns where the
@@ -544,6 +608,7 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
         txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
         txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
         txn.open_table(LOG).map_err(|e| fail(e.into()))?;
+        txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
         let get = |meta: &redb::Table<&str, u64>, key: &str| {
             meta.get(key)
@@ -555,16 +620,20 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
             // `log`, created above: its records and journal entries are read as they are)
             // or 2 (no write-ahead log: redb holds everything, durably). A log is created
             // before `meta` says there is one, so a crash in between just repeats this.
-            None | Some(1) | Some(2) => {
+            // Files of schema 1 and 2 become schema 3 here, and are upgraded further as
+            // those of schema 3 are, after replay (`upgrade.rs`).
+            schema @ (None | Some(1) | Some(2)) => {
                 let log = LogMeta {
                     id: random_id(),
                     epoch: 1,
                     first_lsn: 1,
                     applied_lsn: 0,
+                    upgrade: schema.is_some(),
                 };
                 Wal::create(wal_path, log.id)?;
+                let schema = if log.upgrade { 3 } else { SCHEMA_VERSION };
                 for (key, value) in [
-                    (SCHEMA_KEY, SCHEMA_VERSION),
+                    (SCHEMA_KEY, schema),
                     (WAL_ID_KEY, log.id),
                     (WAL_EPOCH_KEY, log.epoch),
                     (WAL_FIRST_LSN_KEY, log.first_lsn),
@@ -574,14 +643,13 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
                 }
                 (log, true)
             }
-            Some(v) if v == SCHEMA_VERSION => {
+            Some(v) if v == 3 || v == SCHEMA_VERSION => {
                 let read = |key: &str| {
                     get(&meta, key)?.ok_or_else(|| StoreError::Open {
                         path: file.display().to_string(),
                         reason: format!(
-                            "the data file's meta table lacks {key:?}, which schema \
-                             {SCHEMA_VERSION} always has: the file is damaged; restore it \
-                             from a backup"
+                            "the data file's meta table lacks {key:?}, which schema {v} \
+                             always has: the file is damaged; restore it from a backup"
                         ),
                     })
                 };
@@ -590,6 +658,7 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
                     epoch: read(WAL_EPOCH_KEY)?,
                     first_lsn: read(WAL_FIRST_LSN_KEY)?,
                     applied_lsn: read(WAL_APPLIED_LSN_KEY)?,
+                    upgrade: v == 3,
                 };
                 if log.epoch == 0 || log.first_lsn == 0 || log.applied_lsn + 1 < log.first_lsn {
                     return Err(StoreError::Open {
@@ -690,13 +759,13 @@ fn db_error(dir: &Path, what: &str, name: Option<&str>, e: impl Into<redb::Error
     }
 }
 
-/// The version the record has in the transaction and the key of its newest `log` entry
-/// (0: none), `None` when it does not exist.
+/// The head of the record in the transaction (version, newest `log` entry, history
+/// start), `None` when it has no row.
 fn stored_head(
     records: &impl ReadableTable<&'static [u8], &'static [u8]>,
     dir: &Path,
     name: &str,
-) -> Result<Option<(u64, u64)>, StoreError> {
+) -> Result<Option<codec::Head>, StoreError> {
     let guard = records
         .get(codec::record_key(name))
         .map_err(|e| db_error(dir, "reading a record", Some(name), e))?;
@@ -709,28 +778,74 @@ fn journal_bounds(name: &str, from: u64, to: u64) -> (Vec<u8>, Vec<u8>) {
     (codec::journal_key(name, from), codec::journal_key(name, to))
 }
 
-/// Checks and stores each write of `batch` in `txn`, returning one outcome per write. The
-/// same for a commit and for replaying its log frame, so that both give the same state.
-/// `dir` is the data directory, for errors.
+/// The tables a commit writes.
+struct Tables<'txn> {
+    records: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    journal: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    log: redb::Table<'txn, u64, &'static [u8]>,
+    milestones: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    /// The key the next `log` entry gets.
+    next_seq: u64,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction, dir: &Path) -> Result<Self, StoreError> {
+        let fail = |e: redb::Error| db_error(dir, "committing writes", None, e);
+        let log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
+        // Keys of entries pruned from the end of the log are taken again, which is safe:
+        // nothing links to a pruned entry (see `prune`).
+        let next_seq = match log.last().map_err(|e| fail(e.into()))? {
+            Some((key, _)) => key.value() + 1,
+            None => 1,
+        };
+        Ok(Tables {
+            records: txn.open_table(RECORDS).map_err(|e| fail(e.into()))?,
+            journal: txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?,
+            log,
+            milestones: txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?,
+            next_seq,
+        })
+    }
+
+    /// Appends `entry` of `name` to the log, after the entry `prev`; returns its key.
+    fn append(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        entry: &JournalEntry,
+        prev: u64,
+    ) -> Result<u64, StoreError> {
+        let seq = self.next_seq;
+        let value = codec::encode_log(seq, name, entry, prev);
+        self.log
+            .insert(seq, value.as_slice())
+            .map_err(|e| db_error(dir, "committing writes", None, e))?;
+        self.next_seq += 1;
+        Ok(seq)
+    }
+}
+
+/// Checks and stores each write of `batch` in `txn`, returning one outcome per write,
+/// storing milestones where they are due and pruning what `history` lets go (as of `now`,
+/// for retention by age). The same for a commit and for replaying its log frame, so that
+/// both give the same records and journals (a replay may prune more by age, which only
+/// moves a history start further, as a later commit would have).
+/// `dir` is the data directory, for errors. Adds the number of journal entries it
+/// pruned to `pruned`.
 fn apply(
     txn: &WriteTransaction,
     dir: &Path,
     batch: &[Write],
+    history: &History,
+    now: u64,
+    pruned: &mut u64,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let fail = |e: redb::Error| db_error(dir, "committing writes", None, e);
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
-    let mut journal = txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
-    let mut log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
-    // After the newest entries were deleted with their record their keys are taken
-    // again, which is safe: nothing links to an entry of a deleted record.
-    let mut next_seq = match log.last().map_err(|e| fail(e.into()))? {
-        Some((key, _)) => key.value() + 1,
-        None => 1,
-    };
-    // State written earlier in this batch (version, newest log entry), so chained
-    // writes to one record need not re-read and re-verify the value just written.
-    let mut written: HashMap<&str, Option<(u64, u64)>> = HashMap::new();
+    let mut t = Tables::open(txn, dir)?;
+    // Heads written earlier in this batch, so chained writes to one record need not
+    // re-read and re-verify the value just written.
+    let mut written: HashMap<&str, codec::Head> = HashMap::new();
     // Records with a conflict earlier in this batch: their later writes conflict too.
     let mut failed: HashMap<&str, Option<u64>> = HashMap::new();
     for write in batch {
@@ -740,54 +855,201 @@ fn apply(
             continue;
         }
         let stored = match written.get(name) {
-            Some(v) => *v,
-            None => stored_head(&records, dir, name)?,
+            Some(head) => Some(*head),
+            None => stored_head(&t.records, dir, name)?,
         };
-        let current = stored.map(|(version, _)| version);
+        let current = stored.map(|head| head.version);
+        let Write::Put {
+            record,
+            base_version,
+            entries,
+        } = write;
+        if current != *base_version {
+            failed.insert(name, current);
+            outcomes.push(WriteOutcome::Conflict { current });
+            continue;
+        }
+        let mut head = codec::Head {
+            version: record.version,
+            log_head: stored.map_or(0, |h| h.log_head),
+            // A new name's history starts with its first entry (its create).
+            start: stored.map_or_else(
+                || entries.first().map_or(record.version, |e| e.version),
+                |h| h.start,
+            ),
+        };
+        for entry in entries {
+            head.log_head = t.append(dir, name, entry, head.log_head)?;
+        }
+        if history.milestone_due(*base_version, record.version) {
+            let time = entries.last().map_or(record.mtime, |e| e.time);
+            let (key, value) = codec::encode_milestone(name, record.version, time, &record.data);
+            t.milestones
+                .insert(key.as_slice(), value.as_slice())
+                .map_err(|e| fail(e.into()))?;
+        }
+        *pruned += prune(&mut t, dir, name, &mut head, history, now)?;
+        let value = codec::encode_record(record, head.log_head, head.start);
+        t.records
+            .insert(codec::record_key(name), value.as_slice())
+            .map_err(|e| fail(e.into()))?;
+        written.insert(name, head);
+        outcomes.push(WriteOutcome::Committed);
+    }
+    Ok(outcomes)
+}
+
+/// The versions and entry times of `name`'s milestones, ascending. Reads every one (they
+/// are at most about `(keep_ops + 2 * milestone_every) / milestone_every` per record),
+/// verifying each.
+fn milestone_times(
+    milestones: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    dir: &Path,
+    name: &str,
+) -> Result<Vec<(u64, u64)>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "reading milestones", Some(name), e);
+    let (lo, hi) = journal_bounds(name, 0, u64::MAX);
+    let mut found = Vec::new();
+    for item in milestones
+        .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+        .map_err(|e| fail(e.into()))?
+    {
+        let (key, value) = item.map_err(|e| fail(e.into()))?;
+        let (version, time, _) = codec::decode_milestone(name, key.value(), value.value())?;
+        found.push((version, time));
+    }
+    Ok(found)
+}
+
+/// Moves `name`'s history start as far as `history` allows, exactly as the memory store
+/// does (see [`History`]): to the greatest milestone at or below `version - keep_ops`
+/// (if that gains at least `milestone_every` entries), or to the newest milestone whose
+/// entry is older than `keep_age`, whichever is further. Deletes the entries at or below
+/// the new start (walking the record's links from its newest entry: the walk is about
+/// `keep_ops + 2 * milestone_every` long, and happens at most once every
+/// `milestone_every` writes), the milestones below it, and makes the oldest kept entry
+/// link to 0, so that every walk ends there. Returns how many journal entries it deleted.
+fn prune(
+    t: &mut Tables<'_>,
+    dir: &Path,
+    name: &str,
+    head: &mut codec::Head,
+    history: &History,
+    now: u64,
+) -> Result<u64, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "pruning history", Some(name), e);
+    // Most writes cannot prune: no need to read the milestones.
+    if !history.may_prune(head.version, head.start) {
+        return Ok(0);
+    }
+    let milestones = milestone_times(&t.milestones, dir, name)?;
+    let Some(start) = history.prune_start(head.version, head.start, &milestones, now) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+
+    // The log: find the oldest kept entry, then delete everything older.
+    let mut seq = head.log_head;
+    let mut oldest_kept: Option<(u64, JournalEntry)> = None;
+    while seq != 0 {
+        let (entry, prev) = {
+            let guard = t.log.get(seq).map_err(|e| fail(e.into()))?;
+            log_step(name, seq, guard.as_ref().map(|v| v.value()))?
+        };
+        if entry.version <= start {
+            break;
+        }
+        oldest_kept = Some((seq, entry));
+        seq = prev;
+    }
+    if seq != 0 {
+        match &oldest_kept {
+            Some((kept, entry)) => {
+                let value = codec::encode_log(*kept, name, entry, 0);
+                t.log
+                    .insert(*kept, value.as_slice())
+                    .map_err(|e| fail(e.into()))?;
+            }
+            None => head.log_head = 0,
+        }
+        while seq != 0 {
+            let entry = t.log.remove(seq).map_err(|e| fail(e.into()))?;
+            seq = log_step(name, seq, entry.as_ref().map(|v| v.value()))?.1;
+            removed += 1;
+        }
+    }
+    // Entries of schema 1 and the upgrade's creates, all older than the log's.
+    let (lo, hi) = journal_bounds(name, 0, start);
+    t.journal
+        .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| {
+            removed += 1;
+            false
+        })
+        .map_err(|e| fail(e.into()))?;
+    if start > 0 {
+        let (lo, hi) = journal_bounds(name, 0, start - 1);
+        t.milestones
+            .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
+            .map_err(|e| fail(e.into()))?;
+    }
+    head.start = start;
+    Ok(removed)
+}
+
+/// Applies the writes of a frame of schema 3 with schema 3's meaning (a delete removes
+/// the record and its journal), for replaying a log of schema 3 before the upgrade
+/// (`upgrade.rs`). Records are written as schema 3 wrote them (format V2), so that the
+/// upgrade then finds and upgrades them like the others.
+fn apply_legacy(
+    txn: &WriteTransaction,
+    dir: &Path,
+    batch: &[codec::LegacyWrite],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "replaying writes of schema 3", None, e);
+    let mut t = Tables::open(txn, dir)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut failed: HashMap<&str, Option<u64>> = HashMap::new();
+    for write in batch {
+        let name = write.name();
+        if let Some(&current) = failed.get(name) {
+            outcomes.push(WriteOutcome::Conflict { current });
+            continue;
+        }
+        let stored = stored_head(&t.records, dir, name)?;
+        let current = stored.map(|h| h.version);
+        let matches = match write {
+            codec::LegacyWrite::Put { base_version, .. } => current == *base_version,
+            codec::LegacyWrite::Delete { base_version, .. } => current == Some(*base_version),
+        };
+        if !matches {
+            failed.insert(name, current);
+            outcomes.push(WriteOutcome::Conflict { current });
+            continue;
+        }
         match write {
-            Write::Put {
-                record,
-                base_version,
-                entry,
-            } => {
-                if current != *base_version {
-                    failed.insert(name, current);
-                    outcomes.push(WriteOutcome::Conflict { current });
-                    continue;
-                }
-                let mut log_head = stored.map_or(0, |(_, head)| head);
+            codec::LegacyWrite::Put { record, entry, .. } => {
+                let mut log_head = stored.map_or(0, |h| h.log_head);
                 if let Some(entry) = entry {
-                    let value = codec::encode_log(next_seq, name, entry, log_head);
-                    log.insert(next_seq, value.as_slice())
-                        .map_err(|e| fail(e.into()))?;
-                    log_head = next_seq;
-                    next_seq += 1;
+                    log_head = t.append(dir, name, entry, log_head)?;
                 }
-                let value = codec::encode_record(record, log_head);
-                records
+                let value = codec::encode_record_v2(record, log_head);
+                t.records
                     .insert(codec::record_key(name), value.as_slice())
                     .map_err(|e| fail(e.into()))?;
-                written.insert(name, Some((record.version, log_head)));
             }
-            Write::Delete { base_version, .. } => {
-                if current != Some(*base_version) {
-                    failed.insert(name, current);
-                    outcomes.push(WriteOutcome::Conflict { current });
-                    continue;
-                }
-                records
+            codec::LegacyWrite::Delete { .. } => {
+                t.records
                     .remove(codec::record_key(name))
                     .map_err(|e| fail(e.into()))?;
-                let mut seq = stored.map_or(0, |(_, head)| head);
+                let mut seq = stored.map_or(0, |h| h.log_head);
                 while seq != 0 {
-                    let removed = log.remove(seq).map_err(|e| fail(e.into()))?;
+                    let removed = t.log.remove(seq).map_err(|e| fail(e.into()))?;
                     seq = log_step(name, seq, removed.as_ref().map(|v| v.value()))?.1;
                 }
                 let (lo, hi) = journal_bounds(name, 0, u64::MAX);
-                journal
+                t.journal
                     .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
                     .map_err(|e| fail(e.into()))?;
-                written.insert(name, None);
             }
         }
         outcomes.push(WriteOutcome::Committed);
@@ -805,6 +1067,7 @@ fn set_applied_lsn(txn: &WriteTransaction, lsn: u64) -> Result<(), redb::Error> 
 /// store refuse writes until a retry succeeds (`resume.rs`); while it does, commits fail
 /// at once with the failure's error.
 fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+    batch.iter().try_for_each(Write::check)?;
     if let Some(write) = batch.iter().find(|w| !codec::batch_len_fits(w)) {
         return Err(StoreError::Unstorable {
             name: write.name().to_owned(),
@@ -821,7 +1084,7 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
         let Some(db) = db.as_ref() else {
             return Err(inner.unavailable());
         };
-        commit_locked(db, &inner.dir, &mut writer, batch)
+        commit_locked(db, &inner.dir, &inner.options.history, &mut writer, batch)
     };
     let outcomes = match committed {
         Ok(outcomes) => outcomes,
@@ -846,6 +1109,7 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
 fn commit_locked(
     db: &Database,
     dir: &Path,
+    history: &History,
     writer: &mut Writer,
     batch: &[Write],
 ) -> Result<Vec<WriteOutcome>, (StoreError, Option<Part>)> {
@@ -861,7 +1125,7 @@ fn commit_locked(
         .map_err(|e| (StoreError::Io(format!("committing writes: {e}")), None))?;
     // An error here (a damaged record, say) leaves everything as it was: the transaction
     // is dropped, so aborted, and nothing was logged.
-    let outcomes = apply(&txn, dir, batch).map_err(in_redb)?;
+    let outcomes = apply(&txn, dir, batch, history, crate::now_ms(), &mut 0).map_err(in_redb)?;
     let stored: Vec<&Write> = batch
         .iter()
         .zip(&outcomes)
@@ -886,9 +1150,8 @@ fn commit_locked(
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
         for write in &stored {
-            if let Write::Put { record, .. } = write {
-                let _ = writeln!(out, "INLOG {} {}", record.name, record.version);
-            }
+            let Write::Put { record, .. } = write;
+            let _ = writeln!(out, "INLOG {} {}", record.name, record.version);
         }
         let _ = out.flush();
         faults::crash("after-log-sync");
@@ -973,7 +1236,7 @@ fn journal_blocking(
     // The log, newest first along the record's links, down to `from`.
     let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
     let log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
-    let mut seq = stored_head(&records, dir, name)?.map_or(0, |(_, head)| head);
+    let mut seq = stored_head(&records, dir, name)?.map_or(0, |head| head.log_head);
     let mut newer = Vec::new();
     while seq != 0 {
         let guard = log.get(seq).map_err(|e| fail(e.into()))?;
@@ -993,6 +1256,75 @@ fn journal_blocking(
     }
     entries.extend(newer.into_iter().rev());
     Ok(entries)
+}
+
+fn milestone_blocking(
+    db: &Database,
+    dir: &Path,
+    name: &str,
+    version: u64,
+) -> Result<Option<Milestone>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "reading a milestone", Some(name), e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let milestones = txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?;
+    let (lo, hi) = journal_bounds(name, 0, version);
+    let mut range = milestones
+        .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+        .map_err(|e| fail(e.into()))?;
+    let Some(item) = range.next_back() else {
+        return Ok(None);
+    };
+    let (key, value) = item.map_err(|e| fail(e.into()))?;
+    let (version, _, data) = codec::decode_milestone(name, key.value(), value.value())?;
+    Ok(Some(Milestone { version, data }))
+}
+
+fn history_start_blocking(
+    db: &Database,
+    dir: &Path,
+    name: &str,
+) -> Result<Option<u64>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "reading a record", Some(name), e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+    Ok(stored_head(&records, dir, name)?.map(|head| head.start))
+}
+
+/// The version of the newest kept entry of `name` with `time <= time`: along the log's
+/// links from the newest entry, then in `journal` (older than all of the log's).
+fn version_at_time_blocking(
+    db: &Database,
+    dir: &Path,
+    name: &str,
+    time: u64,
+) -> Result<Option<u64>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "reading a journal", Some(name), e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+    let log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
+    let mut seq = stored_head(&records, dir, name)?.map_or(0, |head| head.log_head);
+    while seq != 0 {
+        let guard = log.get(seq).map_err(|e| fail(e.into()))?;
+        let (entry, prev) = log_step(name, seq, guard.as_ref().map(|v| v.value()))?;
+        if entry.time <= time {
+            return Ok(Some(entry.version));
+        }
+        seq = prev;
+    }
+    let journal = txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
+    let (lo, hi) = journal_bounds(name, 0, u64::MAX);
+    for item in journal
+        .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+        .map_err(|e| fail(e.into()))?
+        .rev()
+    {
+        let (key, value) = item.map_err(|e| fail(e.into()))?;
+        let entry = codec::decode_journal(name, key.value(), value.value())?;
+        if entry.time <= time {
+            return Ok(Some(entry.version));
+        }
+    }
+    Ok(None)
 }
 
 #[async_trait]
@@ -1034,6 +1366,30 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn milestone(&self, name: &str, version: u64) -> Result<Option<Milestone>, StoreError> {
+        let name = name.to_owned();
+        self.blocking("reading a milestone", move |inner| {
+            inner.read(|db| milestone_blocking(db, &inner.dir, &name, version))
+        })
+        .await
+    }
+
+    async fn history_start(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let name = name.to_owned();
+        self.blocking("reading a record", move |inner| {
+            inner.read(|db| history_start_blocking(db, &inner.dir, &name))
+        })
+        .await
+    }
+
+    async fn version_at_time(&self, name: &str, time: u64) -> Result<Option<u64>, StoreError> {
+        let name = name.to_owned();
+        self.blocking("reading a journal", move |inner| {
+            inner.read(|db| version_at_time_blocking(db, &inner.dir, &name, time))
+        })
+        .await
+    }
+
     /// Fails while the store refuses writes after a failed write (see `resume.rs`), with
     /// the error that names the cause; a health check then reports the server unhealthy.
     async fn ping(&self) -> Result<(), StoreError> {
@@ -1052,21 +1408,43 @@ mod tests {
         StoredRecord {
             name: name.to_owned(),
             version,
+            created: 0,
+            deleted: false,
             data: data.to_owned(),
             ctime: 1,
             mtime: 2,
         }
     }
 
+    fn entry(version: u64) -> JournalEntry {
+        JournalEntry {
+            version,
+            time: 3,
+            op: format!(r#"{{"v":{version}}}"#),
+            author: None,
+            origin: None,
+        }
+    }
+
+    /// `name` at `version`, from `version - 1`; for 1, from nothing (entries 0 and 1).
     fn put(name: &str, version: u64, data: &str) -> Write {
+        let base = version.checked_sub(1).filter(|_| version > 1);
         Write::Put {
             record: record(name, version, data),
-            base_version: version.checked_sub(1).filter(|_| version > 1),
-            entry: Some(JournalEntry {
-                version,
-                time: 3,
-                op: format!(r#"{{"v":{version}}}"#),
-            }),
+            base_version: base,
+            entries: (base.map_or(0, |b| b + 1)..=version).map(entry).collect(),
+        }
+    }
+
+    /// The delete of `name` at `version`: a tombstone.
+    fn delete(name: &str, version: u64) -> Write {
+        Write::Put {
+            record: StoredRecord {
+                deleted: true,
+                ..record(name, version, "null")
+            },
+            base_version: Some(version - 1),
+            entries: vec![entry(version)],
         }
     }
 
@@ -1094,36 +1472,35 @@ mod tests {
             store.commit(&batch).await.unwrap();
             store.commit(&[put("other", 1, "{}")]).await.unwrap();
         }
-        // Entry 2 (r's version 2) damaged: ranges that stop above it still read.
-        poke_log(dir.path(), 2, b"\x01\0\0\0\0");
+        // Log key 3 (r's version 2; key 1 is its create) damaged: ranges that stop above
+        // it still read.
+        poke_log(dir.path(), 3, b"\x01\0\0\0\0");
         let store = EmbeddedStore::open(dir.path()).unwrap();
         assert_eq!(store.journal("r", 3, 3).await.unwrap().len(), 1);
         let reason = assert_corrupt(store.journal("r", 2, 3).await, "r");
-        assert!(reason.contains("entry 2"), "{reason}");
+        assert!(reason.contains("entry 3"), "{reason}");
         assert_corrupt(store.journal("r", 1, 1).await, "r");
+        assert_corrupt(store.version_at_time("r", 0).await, "r");
         drop(store);
 
         // An entry that belongs to another record (a damaged link) is caught too.
-        let other = codec::encode_log(
-            2,
-            "other",
-            &JournalEntry {
-                version: 2,
-                time: 3,
-                op: "{}".into(),
-            },
-            1,
-        );
-        poke_log(dir.path(), 2, &other);
+        let other = codec::encode_log(3, "other", &entry(2), 2);
+        poke_log(dir.path(), 3, &other);
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let reason = assert_corrupt(store.journal("r", 0, 3).await, "r");
         assert!(reason.contains("another record"), "{reason}");
-        // Deleting walks the same links, so it fails the batch and changes nothing.
-        let delete = Write::Delete {
-            name: "r".into(),
-            base_version: 3,
+        // Pruning walks the same links, so it fails the batch and changes nothing.
+        drop(store);
+        let options = EmbeddedOptions {
+            history: History {
+                milestone_every: 1,
+                keep_ops: Some(0),
+                keep_age: None,
+            },
+            ..EmbeddedOptions::default()
         };
-        assert_corrupt(store.commit(&[delete]).await, "r");
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+        assert_corrupt(store.commit(&[delete("r", 4)]).await, "r");
         assert_eq!(store.get("r").await.unwrap().unwrap().version, 3);
     }
 
@@ -1151,6 +1528,8 @@ mod tests {
                             version: v,
                             time: v,
                             op: format!("{v}"),
+                            author: None,
+                            origin: None,
                         };
                         let (key, value) = codec::encode_journal(name, &entry);
                         journal.insert(key.as_slice(), value.as_slice()).unwrap();
@@ -1166,26 +1545,37 @@ mod tests {
             store.get("old").await.unwrap().unwrap(),
             record("old", 2, r#"{"v":2}"#)
         );
-        let versions = |j: Vec<JournalEntry>| j.iter().map(|e| e.version).collect::<Vec<_>>();
-        assert_eq!(versions(store.journal("old", 0, 9).await.unwrap()), [1, 2]);
+        // The upgrade to schema 4 added the create at 0 and a milestone at 2.
+        let journal = store.journal("old", 0, 9).await.unwrap();
+        assert_eq!(versions(journal.clone()), [0, 1, 2]);
+        assert_eq!(
+            (journal[0].time, journal[0].op.as_str()),
+            (1, upgrade::CREATE_OP)
+        );
+        assert_eq!(
+            store.milestone("old", 5).await.unwrap(),
+            Some(Milestone {
+                version: 2,
+                data: r#"{"v":2}"#.into()
+            })
+        );
         store
             .commit(&[put("old", 3, "{}"), put("old", 4, "{}")])
             .await
             .unwrap();
         assert_eq!(
             versions(store.journal("old", 0, 9).await.unwrap()),
-            [1, 2, 3, 4]
+            [0, 1, 2, 3, 4]
         );
         assert_eq!(versions(store.journal("old", 2, 3).await.unwrap()), [2, 3]);
+        assert_eq!(store.version_at_time("old", 2).await.unwrap(), Some(2));
+        assert_eq!(store.version_at_time("old", 0).await.unwrap(), None);
         store.commit(&[put("gone", 3, "{}")]).await.unwrap();
-        store
-            .commit(&[Write::Delete {
-                name: "gone".into(),
-                base_version: 3,
-            }])
-            .await
-            .unwrap();
-        assert!(store.journal("gone", 0, 9).await.unwrap().is_empty());
+        store.commit(&[delete("gone", 4)]).await.unwrap();
+        assert_eq!(
+            versions(store.journal("gone", 0, 9).await.unwrap()),
+            [0, 1, 2, 3, 4]
+        );
         drop(store);
 
         let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
@@ -1198,9 +1588,10 @@ mod tests {
             .unwrap()
             .value();
         assert_eq!(schema, SCHEMA_VERSION);
-        // Only "old"'s two new entries are left in the log.
+        // The new entries went to the log, the old ones stayed where they were.
         use redb::ReadableTableMetadata;
-        assert_eq!(txn.open_table(LOG).unwrap().len().unwrap(), 2);
+        assert_eq!(txn.open_table(LOG).unwrap().len().unwrap(), 4);
+        assert_eq!(txn.open_table(JOURNAL).unwrap().len().unwrap(), 6);
     }
 
     fn assert_corrupt(result: Result<impl std::fmt::Debug, StoreError>, name: &str) -> String {
@@ -1310,7 +1701,7 @@ mod tests {
         let txn = db.begin_read().unwrap();
         let records = txn.open_table(RECORDS).unwrap();
         let found = records.get(codec::record_key(name)).unwrap();
-        found.map(|v| codec::decode_record_head(name, v.value()).unwrap().0)
+        found.map(|v| codec::decode_record_head(name, v.value()).unwrap().version)
     }
 
     fn meta_value(dir: &Path, key: &str) -> Option<u64> {
@@ -1347,7 +1738,7 @@ mod tests {
         );
         assert_eq!(
             versions(store.journal(name, 0, u64::MAX).await.unwrap()),
-            (1..=last).collect::<Vec<_>>(),
+            (0..=last).collect::<Vec<_>>(),
             "{name}"
         );
     }
@@ -1367,11 +1758,7 @@ mod tests {
             ])
             .await
             .unwrap();
-        let delete = Write::Delete {
-            name: "gone".into(),
-            base_version: 1,
-        };
-        store.commit(&[delete]).await.unwrap();
+        store.commit(&[delete("gone", 2)]).await.unwrap();
         let crashed = crash_copy(dir.path());
         drop(store);
 
@@ -1385,8 +1772,11 @@ mod tests {
         assert_eq!((stats.replayed_frames, stats.replayed_writes), (7, 9));
         assert_versions(&store, "a", 5).await;
         assert_versions(&store, "b", 2).await;
-        assert_eq!(store.get("gone").await.unwrap(), None);
-        assert!(store.journal("gone", 0, 9).await.unwrap().is_empty());
+        assert!(store.get("gone").await.unwrap().unwrap().deleted);
+        assert_eq!(
+            versions(store.journal("gone", 0, 9).await.unwrap()),
+            [0, 1, 2]
+        );
 
         // The replayed store carries on in the same cycle, and a second crash replays
         // both the old frames and the new ones.
@@ -1814,20 +2204,27 @@ mod tests {
         version_in_redb_file(copy.path(), name)
     }
 
+    /// Writes of schema 3 taking `name` from nothing to `last`: created empty at 0
+    /// without an entry, then one entry per version (as `put` numbers data and ops).
+    fn legacy_puts(name: &str, last: u64) -> Vec<codec::LegacyWrite> {
+        (0..=last)
+            .map(|v| codec::LegacyWrite::Put {
+                record: record(name, v, &format!(r#"{{"v":{v}}}"#)),
+                base_version: v.checked_sub(1),
+                entry: (v > 0).then(|| entry(v)),
+            })
+            .collect()
+    }
+
     /// A data directory of schema 2 (redb only, durable) opens, gets a log, and is schema
-    /// 3 from then on; its records and journals read as before.
+    /// 4 from then on; its records and journals read as before, with a create at 0.
     #[tokio::test]
     async fn schema_2_directories_are_upgraded() {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
             let txn = db.begin_write().unwrap();
-            apply(
-                &txn,
-                dir.path(),
-                &[put("old", 1, r#"{"v":1}"#), put("old", 2, r#"{"v":2}"#)],
-            )
-            .unwrap();
+            apply_legacy(&txn, dir.path(), &legacy_puts("old", 2)).unwrap();
             {
                 let mut meta = txn.open_table(META).unwrap();
                 meta.insert(SCHEMA_KEY, 2).unwrap();

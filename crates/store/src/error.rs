@@ -35,4 +35,8 @@ pub enum StoreError {
     /// record name, say). The batch it was in is not stored.
     #[error("record {name:?} cannot be stored: {reason}")]
     Unstorable { name: String, reason: String },
+    /// A write that breaks the [`Write`](crate::Write) contract (its journal entries do
+    /// not lead from its base to its version): a bug in the caller. Nothing is stored.
+    #[error("malformed write to record {name:?}: {reason}")]
+    Malformed { name: String, reason: String },
 }

@@ -474,12 +474,22 @@ mod tests {
             record: StoredRecord {
                 name: name.into(),
                 version,
+                created: 0,
+                deleted: false,
                 data: "{}".into(),
                 ctime: 1,
                 mtime: 1,
             },
             base_version: base,
-            entry: None,
+            entries: (base.map_or(0, |b| b + 1)..=version)
+                .map(|v| JournalEntry {
+                    version: v,
+                    time: 1,
+                    op: "{}".into(),
+                    author: None,
+                    origin: None,
+                })
+                .collect(),
         }
     }
 
@@ -508,6 +518,19 @@ mod tests {
         }
         async fn journal(&self, n: &str, f: u64, t: u64) -> Result<Vec<JournalEntry>, StoreError> {
             self.inner.journal(n, f, t).await
+        }
+        async fn milestone(
+            &self,
+            n: &str,
+            v: u64,
+        ) -> Result<Option<crate::history::Milestone>, StoreError> {
+            self.inner.milestone(n, v).await
+        }
+        async fn history_start(&self, n: &str) -> Result<Option<u64>, StoreError> {
+            self.inner.history_start(n).await
+        }
+        async fn version_at_time(&self, n: &str, t: u64) -> Result<Option<u64>, StoreError> {
+            self.inner.version_at_time(n, t).await
         }
     }
 
@@ -585,6 +608,19 @@ mod tests {
         }
         async fn journal(&self, n: &str, f: u64, t: u64) -> Result<Vec<JournalEntry>, StoreError> {
             self.inner.journal(n, f, t).await
+        }
+        async fn milestone(
+            &self,
+            n: &str,
+            v: u64,
+        ) -> Result<Option<crate::history::Milestone>, StoreError> {
+            self.inner.milestone(n, v).await
+        }
+        async fn history_start(&self, n: &str) -> Result<Option<u64>, StoreError> {
+            self.inner.history_start(n).await
+        }
+        async fn version_at_time(&self, n: &str, t: u64) -> Result<Option<u64>, StoreError> {
+            self.inner.version_at_time(n, t).await
         }
     }
 

@@ -1,9 +1,10 @@
 //! An in-memory store: for tests, benchmarks and throwaway servers where losing everything
 //! on exit is acceptable.
 //!
-//! Its memory follows its data, not the number of writes: each record keeps only its
-//! newest [`MemoryStore::DEFAULT_JOURNAL_LIMIT`] journal entries. (Issue 13 is to give every
-//! store a retention setting; this bound is the simplest one that stops the growth.)
+//! Its memory follows its data, not the number of writes: history is kept as the
+//! [`History`] settings say (by default each record's newest
+//! [`History::DEFAULT_KEEP_OPS`] entries, with a milestone every
+//! [`History::DEFAULT_MILESTONE_EVERY`]), like every other store.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,59 +12,66 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::error::StoreError;
+use crate::history::{History, Milestone};
+use crate::now_ms;
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 
-/// Keeps records and journals in a `HashMap` behind one lock.
+/// Keeps records, journals and milestones in a `HashMap` behind one lock.
 ///
 /// It follows the same rules as the durable stores (base-version checks, in-order
-/// application within a batch) so that code tested against it behaves the same on disk.
-/// The conformance suite (`crate::conformance`, feature `testing`) holds it to that.
-///
-/// Unlike them it forgets old journal entries: a record's journal holds at most
-/// `journal_limit` entries (the newest), so a record overwritten a million times costs
-/// no more memory than one overwritten a thousand times.
+/// application within a batch, milestones and retention) so that code tested against it
+/// behaves the same on disk. The conformance suite (`crate::conformance`, feature
+/// `testing`) holds it to that.
 #[derive(Debug)]
 pub struct MemoryStore {
     records: Mutex<HashMap<String, Entry>>,
-    journal_limit: usize,
+    history: History,
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        Self::with_journal_limit(Self::DEFAULT_JOURNAL_LIMIT)
+        Self::with_history(History::default())
     }
 }
 
+/// One record: its state, its kept journal, its milestones, and where its readable
+/// history starts (a milestone, or the version of its first create).
 #[derive(Debug)]
 struct Entry {
     record: StoredRecord,
     journal: BTreeMap<u64, JournalEntry>,
+    milestones: BTreeMap<u64, String>,
+    start: u64,
 }
 
 impl MemoryStore {
-    /// Journal entries kept per record. With values of 1 KB a record's journal stays
-    /// near 1 MB however often it is written; nothing in the server reads journals yet.
-    pub const DEFAULT_JOURNAL_LIMIT: usize = 1000;
-
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A store that keeps the newest `limit` journal entries of each record (at least one).
-    pub fn with_journal_limit(limit: usize) -> Self {
+    /// A store that keeps history as `history` says.
+    pub fn with_history(history: History) -> Self {
         Self {
             records: Mutex::default(),
-            journal_limit: limit.max(1),
+            history,
         }
     }
 
-    /// How many records exist; lets tests check that deletes really remove.
+    /// How many records exist, tombstones included.
     pub fn len(&self) -> usize {
         self.records.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.records.lock().is_empty()
+    }
+
+    /// How many journal entries and milestones are kept in all (for tests of retention).
+    pub fn kept(&self) -> (usize, usize) {
+        let records = self.records.lock();
+        records.values().fold((0, 0), |(j, m), e| {
+            (j + e.journal.len(), m + e.milestones.len())
+        })
     }
 }
 
@@ -74,6 +82,8 @@ impl Store for MemoryStore {
     }
 
     async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+        batch.iter().try_for_each(Write::check)?;
+        let now = now_ms();
         // One lock for the whole batch makes it atomic to readers, as a transaction is.
         let mut records = self.records.lock();
         // Records with a conflict earlier in this batch: their later writes conflict too.
@@ -84,7 +94,7 @@ impl Store for MemoryStore {
                 if let Some(&current) = failed.get(write.name()) {
                     return WriteOutcome::Conflict { current };
                 }
-                let outcome = apply(&mut records, write, self.journal_limit);
+                let outcome = apply(&mut records, write, &self.history, now);
                 if let WriteOutcome::Conflict { current } = outcome {
                     failed.insert(write.name(), current);
                 }
@@ -109,93 +119,158 @@ impl Store for MemoryStore {
             .map(|e| e.journal.range(from..=to).map(|(_, j)| j.clone()).collect())
             .unwrap_or_default())
     }
+
+    async fn milestone(&self, name: &str, version: u64) -> Result<Option<Milestone>, StoreError> {
+        let records = self.records.lock();
+        Ok(records.get(name).and_then(|e| {
+            e.milestones
+                .range(..=version)
+                .next_back()
+                .map(|(&version, data)| Milestone {
+                    version,
+                    data: data.clone(),
+                })
+        }))
+    }
+
+    async fn history_start(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.records.lock().get(name).map(|e| e.start))
+    }
+
+    async fn version_at_time(&self, name: &str, time: u64) -> Result<Option<u64>, StoreError> {
+        let records = self.records.lock();
+        Ok(records.get(name).and_then(|e| {
+            e.journal
+                .values()
+                .rev()
+                .find(|entry| entry.time <= time)
+                .map(|entry| entry.version)
+        }))
+    }
 }
 
-/// Applies one write; a journal that grows beyond `journal_limit` loses its oldest entry.
+/// Applies one checked write, storing a milestone where it is due and pruning what the
+/// retention settings let go.
 fn apply(
     records: &mut HashMap<String, Entry>,
     write: &Write,
-    journal_limit: usize,
+    history: &History,
+    now: u64,
 ) -> WriteOutcome {
-    let current = records.get(write.name()).map(|e| e.record.version);
-    match write {
-        Write::Put {
-            record,
-            base_version,
-            entry,
-        } => {
-            if current != *base_version {
-                return WriteOutcome::Conflict { current };
-            }
-            let slot = records.entry(record.name.clone()).or_insert_with(|| Entry {
-                record: record.clone(),
-                journal: BTreeMap::new(),
-            });
-            slot.record = record.clone();
-            if let Some(entry) = entry {
-                slot.journal.insert(entry.version, entry.clone());
-                if slot.journal.len() > journal_limit {
-                    slot.journal.pop_first();
-                }
-            }
-            WriteOutcome::Committed
-        }
-        Write::Delete { name, base_version } => {
-            if current != Some(*base_version) {
-                return WriteOutcome::Conflict { current };
-            }
-            records.remove(name);
-            WriteOutcome::Committed
-        }
+    let Write::Put {
+        record,
+        base_version,
+        entries,
+    } = write;
+    let current = records.get(&record.name).map(|e| e.record.version);
+    if current != *base_version {
+        return WriteOutcome::Conflict { current };
     }
+    let slot = records.entry(record.name.clone()).or_insert_with(|| Entry {
+        record: record.clone(),
+        journal: BTreeMap::new(),
+        milestones: BTreeMap::new(),
+        start: entries.first().map_or(record.version, |e| e.version),
+    });
+    slot.record = record.clone();
+    for entry in entries {
+        slot.journal.insert(entry.version, entry.clone());
+    }
+    if history.milestone_due(*base_version, record.version) {
+        slot.milestones.insert(record.version, record.data.clone());
+    }
+    prune(slot, history, now);
+    WriteOutcome::Committed
+}
+
+/// Moves the record's history start forward as far as retention allows.
+fn prune(slot: &mut Entry, history: &History, now: u64) {
+    let milestones: Vec<u64> = slot.milestones.keys().copied().collect();
+    let by_count = history.prune_to(slot.record.version, slot.start, &milestones);
+    let by_age = history.keep_age.and_then(|age| {
+        let cutoff = now.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
+        milestones
+            .iter()
+            .rev()
+            .find(|&&m| slot.journal.get(&m).is_some_and(|e| e.time < cutoff))
+            .copied()
+            .filter(|&m| m > slot.start)
+    });
+    let Some(start) = by_count.max(by_age) else {
+        return;
+    };
+    slot.journal = slot.journal.split_off(&(start + 1));
+    slot.milestones = slot.milestones.split_off(&start);
+    slot.start = start;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The write that takes `name` from `version - 1` to `version` (from nothing, for 0).
     fn put(name: &str, version: u64) -> Write {
         Write::Put {
             record: StoredRecord {
                 name: name.to_owned(),
                 version,
+                created: 0,
+                deleted: false,
                 data: format!(r#"{{"v":{version}}}"#),
                 ctime: 1,
                 mtime: 2,
             },
-            base_version: version.checked_sub(1).filter(|_| version > 1),
-            entry: Some(JournalEntry {
+            base_version: version.checked_sub(1),
+            entries: vec![JournalEntry {
                 version,
                 time: 3,
                 op: format!(r#"{{"v":{version}}}"#),
-            }),
+                author: None,
+                origin: None,
+            }],
         }
     }
 
-    /// However often a record is written, its journal keeps the newest entries up to the
-    /// limit, and the record itself is the last write.
+    /// However often a record is written, it keeps its newest entries from a milestone
+    /// on: memory follows the retention setting, not the number of writes.
     #[tokio::test]
-    async fn journals_keep_the_newest_entries_up_to_the_limit() {
-        let store = MemoryStore::with_journal_limit(10);
+    async fn retention_keeps_the_newest_entries_from_a_milestone() {
+        let store = MemoryStore::with_history(History {
+            milestone_every: 10,
+            keep_ops: Some(25),
+            keep_age: None,
+        });
         // Batches of three writes to the record: the bound holds within a batch too.
-        for v in (1..=1000).step_by(3) {
+        for v in (0..1002).step_by(3) {
             let batch = [put("hot", v), put("hot", v + 1), put("hot", v + 2)];
             let outcomes = store.commit(&batch).await.unwrap();
             assert!(outcomes.iter().all(|o| *o == WriteOutcome::Committed));
         }
+        let start = store.history_start("hot").await.unwrap().unwrap();
+        assert_eq!(start % 10, 0, "the history starts at a milestone");
+        assert!((1001 - start) >= 25 && (1001 - start) < 25 + 2 * 10);
         let journal = store.journal("hot", 0, u64::MAX).await.unwrap();
         let versions: Vec<u64> = journal.iter().map(|e| e.version).collect();
-        assert_eq!(versions, (993..=1002).collect::<Vec<_>>());
-        assert_eq!(store.get("hot").await.unwrap().unwrap().version, 1002);
-        let entries: usize = store.records.lock().values().map(|e| e.journal.len()).sum();
-        assert_eq!(entries, 10);
+        assert_eq!(versions, (start + 1..=1001).collect::<Vec<_>>());
+        let m = store.milestone("hot", start).await.unwrap().unwrap();
+        assert_eq!(
+            m,
+            Milestone {
+                version: start,
+                data: format!(r#"{{"v":{start}}}"#)
+            }
+        );
+        assert_eq!(store.milestone("hot", start - 1).await.unwrap(), None);
+        assert_eq!(store.get("hot").await.unwrap().unwrap().version, 1001);
+        let (entries, milestones) = store.kept();
+        assert!(
+            entries < 25 + 2 * 10 && milestones <= 5,
+            "{entries} {milestones}"
+        );
     }
 
     #[test]
-    fn the_default_store_has_the_documented_limit() {
-        assert_eq!(
-            MemoryStore::new().journal_limit,
-            MemoryStore::DEFAULT_JOURNAL_LIMIT
-        );
+    fn the_default_store_keeps_the_documented_history() {
+        assert_eq!(MemoryStore::new().history, History::default());
     }
 }

@@ -6,15 +6,35 @@
 //! in `schema_migrations`). Besides libpq's URL parameters, the URL takes `schema`
 //! (default `recordsync`) and `pool_size` (default 8).
 //!
-//! # Tables (migration 1)
+//! # Tables (after migration 3; the SQL files in `postgres/migrations/` say why each
+//! column is what it is)
 //!
-//! - `records(name text PRIMARY KEY, version bigint, data jsonb, data_json json, ctime bigint, mtime bigint)`
-//! - `journal(name text, version bigint, time bigint, op json, PRIMARY KEY (name, version))`
+//! - `records(name text PRIMARY KEY, version bigint, created bigint, deleted boolean,
+//!   history_start bigint, data jsonb, data_json json, ctime bigint, mtime bigint)`: one
+//!   row per name ever written; a deleted record is a tombstone row (`deleted`, data
+//!   `null`) that keeps its version.
+//! - `journal(name text, version bigint, time bigint, op jsonb, op_json json, author text,
+//!   origin_src text, origin_seq bigint, PRIMARY KEY (name, version))`: one row per op,
+//!   creates and deletes included, from the record's `history_start` (exclusive, but the
+//!   first create's row is kept until pruned) to its version.
+//! - `milestones(name text, version bigint, time bigint, data jsonb, data_json json,
+//!   PRIMARY KEY (name, version))`: the record's value every
+//!   [`History::milestone_every`] versions.
+//! - `data_set(id text)` (migration 2): one row, a random id made with the schema, which
+//!   every node on it reads at connect ([`Store::data_set`]) and scopes its bus topics
+//!   with.
 //!
-//! # Migration 2
+//! Migration 3 upgraded the tables of migration 2 in place: every record got `created`
+//! 0, a create row `{"op":"create","data":{}}` at version 0 (time: its ctime) and a
+//! milestone at its current version; its journal rows kept their versions.
 //!
-//! - `data_set(id text)`: one row, a random id made with the schema, which every node on
-//!   it reads at connect ([`Store::data_set`]) and scopes its bus topics with.
+//! # History and retention
+//!
+//! As every store (see [`History`]): a commit stores a milestone where a write crosses a
+//! multiple of `milestone_every`, and moves a record's `history_start` forward as
+//! [`PostgresOptions::history`] allows, deleting the journal rows at or below it and the
+//! milestones below it in the same transaction. PostgreSQL's autovacuum makes the space
+//! of deleted rows reusable by later inserts (see `bench/NOTES.md` for the figures).
 //!
 //! **Key order.** recordsync keeps object keys in the order clients wrote them, and
 //! jsonb does not (it sorts keys and drops duplicates). So the value is stored twice:
@@ -22,8 +42,8 @@
 //! recordsync reads back, byte for byte; `data` (jsonb) is the same value for SQL queries
 //! and indexes. jsonb cannot hold a string containing U+0000 (`\u0000`), nor a number
 //! beyond the range of PostgreSQL's `numeric` (`1e+200000`): such a value is still stored
-//! exactly in `data_json`, with `data` NULL, rather than refused. Ops are
-//! kept exactly as `json` too. A record *name* containing U+0000 cannot be stored at all
+//! exactly in `data_json`, with `data` NULL, rather than refused. Ops and milestones are
+//! kept the same way (`op_json` / `op`, `data_json` / `data`). A record *name* containing U+0000 cannot be stored at all
 //! (PostgreSQL text refuses the byte): such a write fails its batch with
 //! [`StoreError::Unstorable`], and reads of such a name find nothing.
 //!
@@ -75,7 +95,8 @@ use deadpool_postgres::{
 use tokio_postgres::NoTls;
 
 use crate::error::StoreError;
-use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
+use crate::history::{History, Milestone};
+use crate::store::{JournalEntry, Origin, Store, StoredRecord, Write, WriteOutcome};
 use errors::Kind;
 
 pub use migrations::SCHEMA_VERSION;
@@ -95,6 +116,9 @@ pub struct PostgresOptions {
     /// The longest one call (commit, get, journal) may take, waiting for a connection
     /// included.
     pub op_timeout: Duration,
+    /// Milestones and retention of the records' history (see [`History`]). Every node on
+    /// one schema should use the same.
+    pub history: History,
 }
 
 impl Default for PostgresOptions {
@@ -104,6 +128,7 @@ impl Default for PostgresOptions {
             pool_size: 8,
             connect_timeout: url::DEFAULT_CONNECT_TIMEOUT,
             op_timeout: Duration::from_secs(30),
+            history: History::default(),
         }
     }
 }
@@ -125,6 +150,7 @@ pub struct PostgresStore {
     target: String,
     schema: String,
     op_timeout: Duration,
+    history: History,
     sql: Sql,
     reconnect_retries: AtomicU64,
     conflict_retries: AtomicU64,
@@ -197,6 +223,7 @@ impl PostgresStore {
             target,
             schema: options.schema,
             op_timeout: options.op_timeout,
+            history: options.history,
             reconnect_retries: AtomicU64::new(0),
             conflict_retries: AtomicU64::new(0),
             data_set: std::sync::OnceLock::new(),
@@ -388,6 +415,9 @@ enum Op<'a> {
     Ping,
     Get(&'a str),
     Journal(&'a str, i64, i64),
+    Milestone(&'a str, i64),
+    HistoryStart(&'a str),
+    VersionAtTime(&'a str, i64),
     Commit(&'a [Write]),
 }
 
@@ -402,7 +432,9 @@ impl Op<'_> {
         match self {
             Op::Ping => "checking the connection",
             Op::Get(_) => "reading a record",
-            Op::Journal(..) => "reading a journal",
+            Op::Journal(..) | Op::VersionAtTime(..) => "reading a journal",
+            Op::Milestone(..) => "reading a milestone",
+            Op::HistoryStart(_) => "reading a record",
             Op::Commit(_) => "committing writes",
         }
     }
@@ -429,55 +461,96 @@ struct Sql {
     lock: String,
     claim: String,
     current: String,
-    wipe_journals: String,
-    delete_records: String,
+    milestones_of: String,
     upsert_records: String,
     insert_journal: String,
+    insert_milestones: String,
+    prune_journal: String,
+    prune_milestones: String,
     get: String,
     journal: String,
+    milestone: String,
+    history_start: String,
+    version_at_time: String,
 }
 
 impl Sql {
     fn new(schema: &str) -> Sql {
         let records = format!("{schema}.records");
         let journal = format!("{schema}.journal");
-        // Rows from parallel arrays: name, version, JSON text, whether jsonb can hold
-        // it, ctime, mtime.
-        let record_rows = "FROM unnest($1::text[], $2::int8[], $3::text[], $4::bool[], $5::int8[], $6::int8[]) \
-             AS t(n, v, d, j, c, m)";
-        let record_values = "n, v, CASE WHEN j THEN d::jsonb END, d::json, c, m";
+        let milestones = format!("{schema}.milestones");
+        // Rows from parallel arrays: name, version, created, deleted, history start, JSON
+        // text, whether jsonb can hold it, ctime, mtime.
+        let record_rows = "FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bool[], $5::int8[], \
+             $6::text[], $7::bool[], $8::int8[], $9::int8[]) AS t(n, v, cr, del, hs, d, j, c, m)";
+        let record_columns =
+            "(name, version, created, deleted, history_start, data, data_json, ctime, mtime)";
+        let record_values = "n, v, cr, del, hs, CASE WHEN j THEN d::jsonb END, d::json, c, m";
+        // name, start: the journal rows at or below, the milestones below, go.
+        let prune_rows = "unnest($1::text[], $2::int8[]) AS p(n, s)";
         Sql {
             lock: format!(
-                "SELECT name, version FROM {records} WHERE name = ANY($1::text[]) \
-                 ORDER BY name FOR UPDATE"
+                "SELECT name, version, history_start FROM {records} \
+                 WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE"
             ),
             claim: format!(
-                "INSERT INTO {records} (name, version, data, data_json, ctime, mtime) \
+                "INSERT INTO {records} {record_columns} \
                  SELECT {record_values} {record_rows} ORDER BY n COLLATE \"C\" \
                  ON CONFLICT (name) DO NOTHING RETURNING name"
             ),
             current: format!("SELECT name, version FROM {records} WHERE name = ANY($1::text[])"),
-            wipe_journals: format!("DELETE FROM {journal} WHERE name = ANY($1::text[])"),
-            delete_records: format!("DELETE FROM {records} WHERE name = ANY($1::text[])"),
+            milestones_of: format!(
+                "SELECT name, version, time FROM {milestones} WHERE name = ANY($1::text[]) \
+                 ORDER BY name, version"
+            ),
             upsert_records: format!(
-                "INSERT INTO {records} (name, version, data, data_json, ctime, mtime) \
+                "INSERT INTO {records} {record_columns} \
                  SELECT {record_values} {record_rows} \
                  ON CONFLICT (name) DO UPDATE SET version = excluded.version, \
+                 created = excluded.created, deleted = excluded.deleted, \
+                 history_start = excluded.history_start, \
                  data = excluded.data, data_json = excluded.data_json, \
                  ctime = excluded.ctime, mtime = excluded.mtime"
             ),
             insert_journal: format!(
-                "INSERT INTO {journal} (name, version, time, op) \
-                 SELECT n, v, t, o::json \
-                 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[]) AS x(n, v, t, o) \
-                 ON CONFLICT (name, version) DO UPDATE SET time = excluded.time, op = excluded.op"
+                "INSERT INTO {journal} (name, version, time, op, op_json, author, origin_src, origin_seq) \
+                 SELECT n, v, t, CASE WHEN j THEN o::jsonb END, o::json, a, s, q \
+                 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::bool[], \
+                 $6::text[], $7::text[], $8::int8[]) AS x(n, v, t, o, j, a, s, q) \
+                 ON CONFLICT (name, version) DO UPDATE SET time = excluded.time, \
+                 op = excluded.op, op_json = excluded.op_json, author = excluded.author, \
+                 origin_src = excluded.origin_src, origin_seq = excluded.origin_seq"
+            ),
+            insert_milestones: format!(
+                "INSERT INTO {milestones} (name, version, time, data, data_json) \
+                 SELECT n, v, t, CASE WHEN j THEN d::jsonb END, d::json \
+                 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::bool[]) \
+                 AS x(n, v, t, d, j) \
+                 ON CONFLICT (name, version) DO UPDATE SET time = excluded.time, \
+                 data = excluded.data, data_json = excluded.data_json"
+            ),
+            prune_journal: format!(
+                "DELETE FROM {journal} j USING {prune_rows} WHERE j.name = p.n AND j.version <= p.s"
+            ),
+            prune_milestones: format!(
+                "DELETE FROM {milestones} m USING {prune_rows} WHERE m.name = p.n AND m.version < p.s"
             ),
             get: format!(
-                "SELECT version, data_json::text, ctime, mtime FROM {records} WHERE name = $1"
+                "SELECT version, data_json::text, ctime, mtime, created, deleted \
+                 FROM {records} WHERE name = $1"
             ),
             journal: format!(
-                "SELECT version, time, op::text FROM {journal} \
+                "SELECT version, time, op_json::text, author, origin_src, origin_seq FROM {journal} \
                  WHERE name = $1 AND version BETWEEN $2 AND $3 ORDER BY version"
+            ),
+            milestone: format!(
+                "SELECT version, data_json::text FROM {milestones} \
+                 WHERE name = $1 AND version <= $2 ORDER BY version DESC LIMIT 1"
+            ),
+            history_start: format!("SELECT history_start FROM {records} WHERE name = $1"),
+            version_at_time: format!(
+                "SELECT version FROM {journal} WHERE name = $1 AND time <= $2 \
+                 ORDER BY version DESC LIMIT 1"
             ),
         }
     }
@@ -512,25 +585,39 @@ fn check_storable(batch: &[Write]) -> Result<(), StoreError> {
                 "PostgreSQL cannot store the character U+0000 in a record name",
             ));
         }
-        match write {
-            Write::Put { record, entry, .. } => {
-                if record.data.contains('\0') || entry.as_ref().is_some_and(|e| e.op.contains('\0'))
-                {
-                    return Err(unstorable(
-                        name,
-                        "the JSON text contains a raw U+0000 byte, which is not valid JSON",
-                    ));
-                }
-                int8(name, "version", record.version)?;
-                int8(name, "ctime", record.ctime)?;
-                int8(name, "mtime", record.mtime)?;
-                if let Some(entry) = entry {
-                    int8(name, "journal version", entry.version)?;
-                    int8(name, "journal time", entry.time)?;
-                }
-            }
-            Write::Delete { base_version, .. } => {
-                int8(name, "version", *base_version)?;
+        let Write::Put {
+            record,
+            base_version,
+            entries,
+        } = write;
+        if record.data.contains('\0') || entries.iter().any(|e| e.op.contains('\0')) {
+            return Err(unstorable(
+                name,
+                "the JSON text contains a raw U+0000 byte, which is not valid JSON",
+            ));
+        }
+        let nul_in = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains('\0'));
+        if entries
+            .iter()
+            .any(|e| nul_in(&e.author) || nul_in(&e.origin.as_ref().map(|o| o.src.clone())))
+        {
+            return Err(unstorable(
+                name,
+                "PostgreSQL cannot store the character U+0000 in an author or origin",
+            ));
+        }
+        int8(name, "version", record.version)?;
+        int8(name, "created", record.created)?;
+        int8(name, "ctime", record.ctime)?;
+        int8(name, "mtime", record.mtime)?;
+        if let Some(base) = base_version {
+            int8(name, "base version", *base)?;
+        }
+        for entry in entries {
+            int8(name, "journal version", entry.version)?;
+            int8(name, "journal time", entry.time)?;
+            if let Some(origin) = &entry.origin {
+                int8(name, "origin seq", origin.seq)?;
             }
         }
     }
@@ -542,6 +629,9 @@ fn check_storable(batch: &[Write]) -> Result<(), StoreError> {
 struct RecordRows<'a> {
     names: Vec<&'a str>,
     versions: Vec<i64>,
+    created: Vec<i64>,
+    deleted: Vec<bool>,
+    starts: Vec<i64>,
     data: Vec<&'a str>,
     jsonb_ok: Vec<bool>,
     ctimes: Vec<i64>,
@@ -549,16 +639,65 @@ struct RecordRows<'a> {
 }
 
 impl<'a> RecordRows<'a> {
-    /// Checked by [`check_storable`] already, so the casts cannot wrap.
-    fn new(records: &[&'a StoredRecord]) -> Self {
+    /// Records with their history starts. Checked by [`check_storable`] already, so the
+    /// casts cannot wrap (a start is an entry's version or a milestone's).
+    fn new(records: &[(&'a StoredRecord, u64)]) -> Self {
         let mut rows = RecordRows::default();
-        for r in records {
+        for &(r, start) in records {
             rows.names.push(&r.name);
             rows.versions.push(r.version as i64);
+            rows.created.push(r.created as i64);
+            rows.deleted.push(r.deleted);
+            rows.starts.push(start as i64);
             rows.data.push(&r.data);
             rows.jsonb_ok.push(batch::jsonb_can_hold(&r.data));
             rows.ctimes.push(r.ctime as i64);
             rows.mtimes.push(r.mtime as i64);
+        }
+        rows
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 9] {
+        [
+            &self.names,
+            &self.versions,
+            &self.created,
+            &self.deleted,
+            &self.starts,
+            &self.data,
+            &self.jsonb_ok,
+            &self.ctimes,
+            &self.mtimes,
+        ]
+    }
+}
+
+/// Parallel arrays of journal entries, as `insert_journal` takes them.
+#[derive(Default)]
+struct JournalRows<'a> {
+    names: Vec<&'a str>,
+    versions: Vec<i64>,
+    times: Vec<i64>,
+    ops: Vec<&'a str>,
+    jsonb_ok: Vec<bool>,
+    authors: Vec<Option<&'a str>>,
+    srcs: Vec<Option<&'a str>>,
+    seqs: Vec<Option<i64>>,
+}
+
+impl<'a> JournalRows<'a> {
+    /// Checked by [`check_storable`] already, so the casts cannot wrap.
+    fn new(entries: &[(&'a str, &'a JournalEntry)]) -> Self {
+        let mut rows = JournalRows::default();
+        for &(name, e) in entries {
+            rows.names.push(name);
+            rows.versions.push(e.version as i64);
+            rows.times.push(e.time as i64);
+            rows.ops.push(&e.op);
+            rows.jsonb_ok.push(batch::jsonb_can_hold(&e.op));
+            rows.authors.push(e.author.as_deref());
+            rows.srcs.push(e.origin.as_ref().map(|o| o.src.as_str()));
+            rows.seqs.push(e.origin.as_ref().map(|o| o.seq as i64));
         }
         rows
     }
@@ -577,6 +716,18 @@ impl PostgresStore {
                 let stmt = conn.prepare_cached(&self.sql.journal).await?;
                 Output::Rows(conn.query(&stmt, &[&name, &from, &to]).await?)
             }
+            Op::Milestone(name, version) => {
+                let stmt = conn.prepare_cached(&self.sql.milestone).await?;
+                Output::Row(conn.query_opt(&stmt, &[&name, &version]).await?)
+            }
+            Op::HistoryStart(name) => {
+                let stmt = conn.prepare_cached(&self.sql.history_start).await?;
+                Output::Row(conn.query_opt(&stmt, &[&name]).await?)
+            }
+            Op::VersionAtTime(name, time) => {
+                let stmt = conn.prepare_cached(&self.sql.version_at_time).await?;
+                Output::Row(conn.query_opt(&stmt, &[&name, &time]).await?)
+            }
             Op::Commit(batch) => Output::Outcomes(self.commit_once(conn, batch).await?),
         })
     }
@@ -592,9 +743,15 @@ impl PostgresStore {
 
         // 1. Lock what exists.
         let lock = tx.prepare_cached(&self.sql.lock).await?;
-        let mut existing: HashMap<String, u64> = HashMap::new();
+        let mut existing: HashMap<String, batch::Existing> = HashMap::new();
         for row in tx.query(&lock, &[&names]).await? {
-            existing.insert(row.get(0), row.get::<_, i64>(1).max(0) as u64);
+            existing.insert(
+                row.get(0),
+                batch::Existing {
+                    version: row.get::<_, i64>(1).max(0) as u64,
+                    history_start: row.get::<_, i64>(2).max(0) as u64,
+                },
+            );
         }
 
         // 2. Claim what the batch creates.
@@ -604,27 +761,14 @@ impl PostgresStore {
         if !claims.is_empty() {
             let rows = RecordRows::new(&claims);
             let claim = tx.prepare_cached(&self.sql.claim).await?;
-            for row in tx
-                .query(
-                    &claim,
-                    &[
-                        &rows.names,
-                        &rows.versions,
-                        &rows.data,
-                        &rows.jsonb_ok,
-                        &rows.ctimes,
-                        &rows.mtimes,
-                    ],
-                )
-                .await?
-            {
+            for row in tx.query(&claim, &rows.params()).await? {
                 claimed.insert(row.get::<_, String>(0));
             }
             if claimed.len() < claims.len() {
                 // Created by another node meanwhile: conflicts, reporting its version.
                 let missed: Vec<&str> = claims
                     .iter()
-                    .map(|r| r.name.as_str())
+                    .map(|(r, _)| r.name.as_str())
                     .filter(|n| !claimed.contains(*n))
                     .collect();
                 let current = tx.prepare_cached(&self.sql.current).await?;
@@ -638,70 +782,100 @@ impl PostgresStore {
             }
         }
 
-        // 3. Apply the net effect.
-        let plan = batch::plan(batch, &existing, &claimed, &lost);
+        // 3. The milestones of the records that may prune.
+        let mut milestones: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+        let pruning = batch::may_prune(batch, &existing, &self.history);
+        if !pruning.is_empty() {
+            let stmt = tx.prepare_cached(&self.sql.milestones_of).await?;
+            for row in tx.query(&stmt, &[&pruning]).await? {
+                milestones.entry(row.get(0)).or_default().push((
+                    row.get::<_, i64>(1).max(0) as u64,
+                    row.get::<_, i64>(2).max(0) as u64,
+                ));
+            }
+        }
+
+        // 4. Apply the net effect.
+        let plan = batch::plan(
+            batch,
+            &existing,
+            &claimed,
+            &lost,
+            &milestones,
+            &self.history,
+            crate::now_ms(),
+        );
         if !plan.changes(claimed.len()) {
             // Nothing but conflicts: no commit, no fsync.
             tx.rollback().await?;
             return Ok(plan.outcomes);
         }
-        let wipe = async {
-            if plan.wipe_journals.is_empty() {
-                return Ok(0);
-            }
-            let stmt = tx.prepare_cached(&self.sql.wipe_journals).await?;
-            tx.execute(&stmt, &[&plan.wipe_journals]).await
-        };
-        let delete = async {
-            if plan.delete_records.is_empty() {
-                return Ok(0);
-            }
-            let stmt = tx.prepare_cached(&self.sql.delete_records).await?;
-            tx.execute(&stmt, &[&plan.delete_records]).await
-        };
         let rows = RecordRows::new(&plan.upsert_records);
         let upsert = async {
             if rows.names.is_empty() {
                 return Ok(0);
             }
             let stmt = tx.prepare_cached(&self.sql.upsert_records).await?;
-            tx.execute(
-                &stmt,
-                &[
-                    &rows.names,
-                    &rows.versions,
-                    &rows.data,
-                    &rows.jsonb_ok,
-                    &rows.ctimes,
-                    &rows.mtimes,
-                ],
-            )
-            .await
+            tx.execute(&stmt, &rows.params()).await
         };
-        let journal_names: Vec<&str> = plan.journal.iter().map(|(n, _)| *n).collect();
-        let journal_versions: Vec<i64> =
-            plan.journal.iter().map(|(_, e)| e.version as i64).collect();
-        let journal_times: Vec<i64> = plan.journal.iter().map(|(_, e)| e.time as i64).collect();
-        let journal_ops: Vec<&str> = plan.journal.iter().map(|(_, e)| e.op.as_str()).collect();
+        let j = JournalRows::new(&plan.journal);
         let journal = async {
-            if journal_names.is_empty() {
+            if j.names.is_empty() {
                 return Ok(0);
             }
             let stmt = tx.prepare_cached(&self.sql.insert_journal).await?;
             tx.execute(
                 &stmt,
                 &[
-                    &journal_names,
-                    &journal_versions,
-                    &journal_times,
-                    &journal_ops,
+                    &j.names,
+                    &j.versions,
+                    &j.times,
+                    &j.ops,
+                    &j.jsonb_ok,
+                    &j.authors,
+                    &j.srcs,
+                    &j.seqs,
                 ],
             )
             .await
         };
-        // Sent together (one round trip), executed in this order: the wipes before the
-        // journal inserts that follow a delete in the batch.
-        tokio::try_join!(wipe, delete, upsert, journal)?;
+        let m_names: Vec<&str> = plan.milestones.iter().map(|m| m.0).collect();
+        let m_versions: Vec<i64> = plan.milestones.iter().map(|m| m.1 as i64).collect();
+        let m_times: Vec<i64> = plan.milestones.iter().map(|m| m.2 as i64).collect();
+        let m_data: Vec<&str> = plan.milestones.iter().map(|m| m.3).collect();
+        let m_jsonb: Vec<bool> = m_data.iter().map(|d| batch::jsonb_can_hold(d)).collect();
+        let insert_milestones = async {
+            if m_names.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx.prepare_cached(&self.sql.insert_milestones).await?;
+            tx.execute(&stmt, &[&m_names, &m_versions, &m_times, &m_data, &m_jsonb])
+                .await
+        };
+        let p_names: Vec<&str> = plan.prune.iter().map(|p| p.0).collect();
+        let p_starts: Vec<i64> = plan.prune.iter().map(|p| p.1 as i64).collect();
+        let prune_journal = async {
+            if p_names.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx.prepare_cached(&self.sql.prune_journal).await?;
+            tx.execute(&stmt, &[&p_names, &p_starts]).await
+        };
+        let prune_milestones = async {
+            if p_names.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx.prepare_cached(&self.sql.prune_milestones).await?;
+            tx.execute(&stmt, &[&p_names, &p_starts]).await
+        };
+        // Sent together (one round trip), executed in this order.
+        tokio::try_join!(
+            upsert,
+            journal,
+            insert_milestones,
+            prune_journal,
+            prune_milestones
+        )?;
         tx.commit().await.map_err(|error| Failure {
             error,
             maybe_committed: true,
@@ -730,6 +904,8 @@ impl Store for PostgresStore {
         Ok(Some(StoredRecord {
             name: name.to_owned(),
             version: uint(name, "version", row.get(0))?,
+            created: uint(name, "created", row.get(4))?,
+            deleted: row.get(5),
             data: row.get(1),
             ctime: uint(name, "ctime", row.get(2))?,
             mtime: uint(name, "mtime", row.get(3))?,
@@ -740,6 +916,7 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        batch.iter().try_for_each(Write::check)?;
         check_storable(batch)?;
         match self.run(Op::Commit(batch)).await? {
             Output::Outcomes(outcomes) => Ok(outcomes),
@@ -763,13 +940,62 @@ impl Store for PostgresStore {
         };
         rows.iter()
             .map(|row| {
+                let origin = match (row.get::<_, Option<String>>(4), row.get(5)) {
+                    (Some(src), Some(seq)) => Some(Origin {
+                        src,
+                        seq: uint(name, "origin seq", seq)?,
+                    }),
+                    _ => None,
+                };
                 Ok(JournalEntry {
                     version: uint(name, "journal version", row.get(0))?,
                     time: uint(name, "journal time", row.get(1))?,
                     op: row.get(2),
+                    author: row.get(3),
+                    origin,
                 })
             })
             .collect()
+    }
+
+    async fn milestone(&self, name: &str, version: u64) -> Result<Option<Milestone>, StoreError> {
+        if name.contains('\0') {
+            return Ok(None);
+        }
+        let version = i64::try_from(version).unwrap_or(i64::MAX);
+        let Output::Row(row) = self.run(Op::Milestone(name, version)).await? else {
+            unreachable!("milestone returns a row")
+        };
+        row.map(|row| {
+            Ok(Milestone {
+                version: uint(name, "milestone version", row.get(0))?,
+                data: row.get(1),
+            })
+        })
+        .transpose()
+    }
+
+    async fn history_start(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        if name.contains('\0') {
+            return Ok(None);
+        }
+        let Output::Row(row) = self.run(Op::HistoryStart(name)).await? else {
+            unreachable!("history_start returns a row")
+        };
+        row.map(|row| uint(name, "history start", row.get(0)))
+            .transpose()
+    }
+
+    async fn version_at_time(&self, name: &str, time: u64) -> Result<Option<u64>, StoreError> {
+        if name.contains('\0') {
+            return Ok(None);
+        }
+        let time = i64::try_from(time).unwrap_or(i64::MAX);
+        let Output::Row(row) = self.run(Op::VersionAtTime(name, time)).await? else {
+            unreachable!("version_at_time returns a row")
+        };
+        row.map(|row| uint(name, "journal version", row.get(0)))
+            .transpose()
     }
 
     /// A round trip to the server (a `SELECT 1`), on a pooled connection.

@@ -3,40 +3,68 @@
 use async_trait::async_trait;
 
 use crate::error::StoreError;
+use crate::history::Milestone;
 
-/// A record as stored. `data` is the record's value as JSON text, kept as text so that a
-/// write is serialised once and a load hands the engine exactly what was written.
+/// A record as stored: its current state, which may be a tombstone.
+///
+/// Versions are the engine's: they count every journaled op of the record, its creates
+/// and deletes included, and never go back; a record is created at version `created`
+/// (0 for a new name, the tombstone's version + 1 for a re-create). `data` is the value as
+/// JSON text, kept as text so that a write is serialised once and a load hands the engine
+/// exactly what was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
     pub name: String,
     pub version: u64,
+    /// The version of the create that began the record's current life.
+    pub created: u64,
+    /// A tombstone: the record was deleted at `version` (`data` is `"null"`). Its row
+    /// keeps the version and the history going for a re-create.
+    pub deleted: bool,
     pub data: String,
     pub ctime: u64,
     pub mtime: u64,
 }
 
-/// One accepted write in a record's journal: the version it produced, when (ms since the
-/// epoch) and the op as JSON text (`recordsync_core::WriteOp` serialised).
+/// Who sent an op, so that a resubmission (a client that reconnected without its
+/// acknowledgement) is recognised and acknowledged instead of applied twice: ShareDB's
+/// `src` (the client's id) and `seq` (its op counter).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub src: String,
+    pub seq: u64,
+}
+
+/// One accepted op in a record's journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
+    /// The version the op produced.
     pub version: u64,
+    /// When it was accepted, in milliseconds since the Unix epoch.
     pub time: u64,
+    /// The op as JSON text (`recordsync_core::JournalOp`), its kind in its `"op"` field.
     pub op: String,
+    /// The authenticated user id of the writer, when there was one.
+    pub author: Option<String>,
+    /// The client op it came from, when the protocol names one.
+    pub origin: Option<Origin>,
 }
 
 /// One change to commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    /// Store `record` and append `entry` to its journal, if the record's stored version is
-    /// still `base_version` (`None`: the record must not exist). `entry` is `None` for a
-    /// record created empty (version 0), which has no op to journal.
+    /// Store `record` and append `entries` to its journal, if the record's stored version
+    /// is still `base_version` (`None`: the name has no row at all, not even a
+    /// tombstone).
+    ///
+    /// `entries` are the ops from the base to `record.version`: versions `base + 1 ..=
+    /// record.version` (or `0 ..= record.version` for a new name), one each, in order.
+    /// A delete is a `Put` of a tombstone with its `delete` entry.
     Put {
         record: StoredRecord,
         base_version: Option<u64>,
-        entry: Option<JournalEntry>,
+        entries: Vec<JournalEntry>,
     },
-    /// Remove the record and its journal, if its stored version is still `base_version`.
-    Delete { name: String, base_version: u64 },
 }
 
 impl Write {
@@ -44,7 +72,37 @@ impl Write {
     pub fn name(&self) -> &str {
         match self {
             Write::Put { record, .. } => &record.name,
-            Write::Delete { name, .. } => name,
+        }
+    }
+
+    /// Whether `entries` are exactly the versions from the base to the record's version,
+    /// as [`Write::Put`] requires; stores refuse a write that is not
+    /// ([`StoreError::Malformed`]).
+    pub fn check(&self) -> Result<(), StoreError> {
+        let Write::Put {
+            record,
+            base_version,
+            entries,
+        } = self;
+        let first = base_version.map_or(Some(0), |b| b.checked_add(1));
+        let expected = first.map(|first| first..=record.version);
+        // At least one entry: a Put always journals the op (or create, or delete) it is.
+        let matches = !entries.is_empty()
+            && expected.is_some_and(|range| {
+                range.clone().count() == entries.len()
+                    && range.zip(entries).all(|(v, e)| e.version == v)
+            });
+        if matches {
+            Ok(())
+        } else {
+            Err(StoreError::Malformed {
+                name: record.name.clone(),
+                reason: format!(
+                    "entries {:?} do not lead from base {base_version:?} to version {}",
+                    entries.iter().map(|e| e.version).collect::<Vec<_>>(),
+                    record.version
+                ),
+            })
         }
     }
 }
@@ -83,15 +141,26 @@ pub trait Store: Send + Sync + 'static {
     /// unknown): reload the records it touched before writing to them again.
     async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError>;
 
-    /// Journal entries of `name` with `from <= version <= to`, in version order. A store
-    /// may have dropped old entries: the memory store keeps the newest
-    /// [`DEFAULT_JOURNAL_LIMIT`](crate::MemoryStore::DEFAULT_JOURNAL_LIMIT) per record.
+    /// Journal entries of `name` with `from <= version <= to`, in version order, across
+    /// deletes and re-creates. Entries before the record's history start
+    /// ([`Store::history_start`]) have been pruned (see [`History`](crate::History)).
     async fn journal(
         &self,
         name: &str,
         from: u64,
         to: u64,
     ) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// The newest milestone of `name` at or below `version`.
+    async fn milestone(&self, name: &str, version: u64) -> Result<Option<Milestone>, StoreError>;
+
+    /// The oldest version of `name` that can still be read: its value is a milestone or
+    /// follows from the entries after the record's first create. `None`: no such record.
+    async fn history_start(&self, name: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The version `name` had at `time` (ms since the epoch): that of the newest kept
+    /// entry with `entry.time <= time`. `None`: no kept entry is that old.
+    async fn version_at_time(&self, name: &str, time: u64) -> Result<Option<u64>, StoreError>;
 
     /// Whether the store can take work now, for health checks. A store with a server to
     /// reach asks it; by default, an empty commit.

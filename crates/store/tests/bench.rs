@@ -14,20 +14,27 @@ use recordsync_store::{
 };
 
 fn put(name: &str, version: u64) -> Write {
+    let base = version.checked_sub(1).filter(|_| version > 1);
     Write::Put {
         record: StoredRecord {
             name: name.to_owned(),
             version,
+            created: 0,
+            deleted: false,
             data: format!(r#"{{"v":{version},"text":"a value of a typical small size"}}"#),
             ctime: 1,
             mtime: 1,
         },
-        base_version: version.checked_sub(1).filter(|_| version > 1),
-        entry: Some(JournalEntry {
-            version,
-            time: 1,
-            op: format!(r#"{{"set":{{"v":{version}}}}}"#),
-        }),
+        base_version: base,
+        entries: (base.map_or(0, |b| b + 1)..=version)
+            .map(|v| JournalEntry {
+                version: v,
+                time: 1,
+                op: format!(r#"{{"set":{{"v":{v}}}}}"#),
+                author: None,
+                origin: None,
+            })
+            .collect(),
     }
 }
 

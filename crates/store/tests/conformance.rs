@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use recordsync_store::{EmbeddedStore, MemoryStore, Store};
+use recordsync_store::embedded::EmbeddedOptions;
+use recordsync_store::{EmbeddedStore, History, MemoryStore, Store};
 
 mod memory {
     use super::*;
@@ -12,6 +13,17 @@ mod memory {
     recordsync_store::store_conformance_tests!(async {
         (Arc::new(MemoryStore::new()) as Arc<dyn Store>, ())
     });
+
+    mod history {
+        use super::*;
+
+        recordsync_store::store_history_conformance_tests!(|history: History| async move {
+            (
+                Arc::new(MemoryStore::with_history(history)) as Arc<dyn Store>,
+                (),
+            )
+        });
+    }
 }
 
 mod embedded {
@@ -22,6 +34,20 @@ mod embedded {
         let store = EmbeddedStore::open(dir.path()).expect("open");
         (Arc::new(store) as Arc<dyn Store>, dir)
     });
+
+    mod history {
+        use super::*;
+
+        recordsync_store::store_history_conformance_tests!(|history: History| async move {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let options = EmbeddedOptions {
+                history,
+                ..EmbeddedOptions::default()
+            };
+            let store = EmbeddedStore::open_with(dir.path(), options).expect("open");
+            (Arc::new(store) as Arc<dyn Store>, dir)
+        });
+    }
 }
 
 /// `run_all` is what a backend without per-case tests calls; it must work on one store

@@ -21,20 +21,50 @@ use recordsync_store::{
 use tiny_fs::TinyFs;
 
 fn put(name: &str, version: u64, data: String) -> Write {
+    let base = version.checked_sub(1).filter(|_| version > 1);
     Write::Put {
         record: StoredRecord {
             name: name.to_owned(),
             version,
+            created: 0,
+            deleted: false,
             data,
             ctime: 10,
             mtime: 10 + version,
         },
-        base_version: version.checked_sub(1).filter(|_| version > 1),
-        entry: Some(JournalEntry {
+        base_version: base,
+        entries: (base.map_or(0, |b| b + 1)..=version)
+            .map(|v| JournalEntry {
+                version: v,
+                time: 10 + v,
+                op: format!(r#"{{"v":{v}}}"#),
+                author: None,
+                origin: None,
+            })
+            .collect(),
+    }
+}
+
+/// The delete of `name` at `version`: a tombstone.
+fn delete(name: &str, version: u64) -> Write {
+    Write::Put {
+        record: StoredRecord {
+            name: name.to_owned(),
+            version,
+            created: 0,
+            deleted: true,
+            data: "null".into(),
+            ctime: 10,
+            mtime: 10 + version,
+        },
+        base_version: Some(version - 1),
+        entries: vec![JournalEntry {
             version,
             time: 10 + version,
-            op: format!(r#"{{"v":{version}}}"#),
-        }),
+            op: r#"{"op":"delete"}"#.into(),
+            author: None,
+            origin: None,
+        }],
     }
 }
 
@@ -69,27 +99,22 @@ async fn reopen_after_drop_keeps_everything() {
             }
         }
         committer.flush().await;
-        store
-            .commit(&[Write::Delete {
-                name: "b".into(),
-                base_version: 5,
-            }])
-            .await
-            .unwrap();
+        store.commit(&[delete("b", 6)]).await.unwrap();
         // Releases the store; only then can the directory be opened again.
         committer.shutdown().await;
     }
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let a = store.get("a").await.unwrap().unwrap();
     assert_eq!((a.version, a.data.as_str(), a.mtime), (5, r#"{"a":5}"#, 15));
-    assert_eq!(store.get("b").await.unwrap(), None);
-    assert!(store.journal("b", 0, u64::MAX).await.unwrap().is_empty());
+    let b = store.get("b").await.unwrap().unwrap();
+    assert_eq!((b.version, b.deleted), (6, true), "a tombstone");
+    assert_eq!(store.journal("b", 0, u64::MAX).await.unwrap().len(), 7);
     let journal = store.journal("c", 0, u64::MAX).await.unwrap();
     assert_eq!(
         journal.iter().map(|e| e.version).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4, 5]
+        vec![0, 1, 2, 3, 4, 5]
     );
-    assert_eq!(journal[2].op, r#"{"v":3}"#);
+    assert_eq!(journal[3].op, r#"{"v":3}"#);
 }
 
 #[test]
@@ -315,7 +340,7 @@ async fn check_after_crash(dir: &Path, must_have: &[(String, u64)], round: &str)
         let journal = store.journal(&name, 0, u64::MAX).await.unwrap();
         assert_eq!(
             journal.iter().map(|e| e.version).collect::<Vec<_>>(),
-            (1..=r.version).collect::<Vec<_>>(),
+            (0..=r.version).collect::<Vec<_>>(),
             "{name}"
         );
     }

@@ -31,6 +31,20 @@ mod conformance {
         let store = schema.connect().await;
         (Arc::new(store) as Arc<dyn Store>, schema)
     });
+    mod history {
+        use super::*;
+        use recordsync_store::History;
+
+        recordsync_store::store_history_conformance_tests!(|history: History| async move {
+            let schema = TestSchema::new("history");
+            let options = PostgresOptions {
+                history,
+                ..PostgresOptions::default()
+            };
+            let store = schema.connect_with(options).await;
+            (Arc::new(store) as Arc<dyn Store>, schema)
+        });
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,31 +54,36 @@ async fn run_all_on_one_shared_store() {
 }
 
 fn put(name: &str, version: u64, data: &str) -> Write {
+    put_on(
+        name,
+        version,
+        version.checked_sub(1).filter(|_| version > 1),
+        data,
+    )
+}
+
+/// `name` from `base` to `version` (`None`: from nothing, with its create at 0).
+fn put_on(name: &str, version: u64, base: Option<u64>, data: &str) -> Write {
     Write::Put {
         record: StoredRecord {
             name: name.to_owned(),
             version,
+            created: 0,
+            deleted: false,
             data: data.to_owned(),
             ctime: 1_700_000_000_000,
             mtime: 1_700_000_000_000 + version,
         },
-        base_version: version.checked_sub(1).filter(|_| version > 1),
-        entry: Some(JournalEntry {
-            version,
-            time: 1_700_000_000_000 + version,
-            op: format!(r#"{{"set":{data}}}"#),
-        }),
-    }
-}
-
-fn put_on(name: &str, version: u64, base: Option<u64>, data: &str) -> Write {
-    match put(name, version, data) {
-        Write::Put { record, entry, .. } => Write::Put {
-            record,
-            base_version: base,
-            entry,
-        },
-        delete => delete,
+        base_version: base,
+        entries: (base.map_or(0, |b| b + 1)..=version)
+            .map(|v| JournalEntry {
+                version: v,
+                time: 1_700_000_000_000 + v,
+                op: format!(r#"{{"set":{data}}}"#),
+                author: None,
+                origin: None,
+            })
+            .collect(),
     }
 }
 
@@ -358,7 +377,7 @@ async fn two_nodes_racing_for_one_version_exactly_one_wins() {
     let journal = b.journal("contested", 0, u64::MAX).await.unwrap();
     assert_eq!(
         journal.iter().map(|e| e.version).collect::<Vec<_>>(),
-        (1..=rounds).collect::<Vec<_>>()
+        (0..=rounds).collect::<Vec<_>>()
     );
     assert_eq!(a.stats().conflict_retries + b.stats().conflict_retries, 0);
 }
@@ -432,7 +451,7 @@ async fn concurrent_increments_from_two_nodes_lose_no_update() {
         let journal = store.journal(name, 0, u64::MAX).await.unwrap();
         assert_eq!(
             journal.iter().map(|e| e.version).collect::<Vec<_>>(),
-            (1..=acked[name]).collect::<Vec<_>>()
+            (0..=acked[name]).collect::<Vec<_>>()
         );
     }
     assert!(
@@ -609,7 +628,7 @@ async fn postgres_outage_fails_writes_clearly_keeps_acknowledged_ones_and_recove
                 "{name} version {v} was acknowledged"
             );
         }
-        assert_eq!(journal.len() as u64, record.version, "{name}: no gaps");
+        assert_eq!(journal.len() as u64, record.version + 1, "{name}: no gaps");
     }
     let sample = errors.lock()[0].clone();
     eprintln!(

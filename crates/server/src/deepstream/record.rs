@@ -20,7 +20,9 @@ use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use super::session::{Session, version_on_wire};
 use crate::permission::{Data, Guard};
 use recordsync_core::valve::RuleType;
-use recordsync_engine::{Engine, EngineError, Snapshot, WriteDone, WriteFailure};
+use recordsync_engine::{
+    Base, Engine, EngineError, EngineVersion, Snapshot, WriteDone, WriteFailure, WriteRequest,
+};
 
 /// How many names of one subscribe request are worked on at once (each may wait for its
 /// record to be created in the store).
@@ -336,12 +338,14 @@ impl RecordTopic {
         let session = self.session.clone();
         let wants_ack = m.is_write_ack == Some(true);
         let request = m;
+        let write = WriteRequest {
+            author: self.guard.author(),
+            ..WriteRequest::new(self.session.id, op, Base::Produces(version))
+        };
         self.engine
             .write(
-                self.session.id,
                 &name,
-                op,
-                version,
+                write,
                 WriteDone::new(move |result| {
                     drop(permit);
                     reply_to_write(
@@ -384,6 +388,7 @@ impl RecordTopic {
         self.engine
             .delete(
                 self.session.id,
+                self.guard.author(),
                 &name,
                 WriteDone::new(move |result| {
                     reply_to_write(
@@ -542,7 +547,7 @@ impl NameSet {
 fn reply_to_write(
     session: &Session,
     request: &RecordMessage,
-    result: Result<u64, WriteFailure>,
+    result: Result<EngineVersion, WriteFailure>,
     wants_ack: bool,
     success: RecordAction,
 ) {

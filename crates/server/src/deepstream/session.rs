@@ -8,7 +8,8 @@ use recordsync_deepstream_protocol::{Message, RecordAction, RecordMessage, binar
 
 use crate::outbox::Outbox;
 use crate::websocket::{self, Kind};
-use recordsync_engine::{Change, EventKind, FrameFormat, RecordEvent, Subscriber};
+use recordsync_core::{JournalOp, WriteOp};
+use recordsync_engine::{EngineVersion, EventKind, FrameFormat, RecordEvent, Subscriber};
 
 /// Which deepstream transport a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,18 +72,26 @@ impl Subscriber for Session {
 pub fn event_message(event: &RecordEvent) -> RecordMessage {
     let name = event.name.to_string();
     match &event.kind {
-        EventKind::Changed { version, change } => {
-            let (action, path, data) = match change {
-                Change::Whole(data) => (RecordAction::Update, None, Some(data.to_string())),
-                Change::Patch { path, data } => {
-                    (RecordAction::Patch, Some(path.clone()), Some(data.clone()))
-                }
+        EventKind::Changed { version, op, value } => {
+            let (action, path, data) = match op.as_deref() {
+                Some(JournalOp::Write(WriteOp::Patch { path, data })) => (
+                    RecordAction::Patch,
+                    Some(path.clone()),
+                    Some(data.to_string()),
+                ),
                 // deepstream fans an ERASE out as a PATCH without data, and the JS client
                 // depends on it: a change whose version the client has already used (its
                 // own write lost the race) makes it READ the record after a PATCH, but
                 // merge an ERASE as if it carried the whole record, which an erase does
                 // not, leaving the client with no data and deaf to its VERSION_EXISTS.
-                Change::Erase { path } => (RecordAction::Patch, Some(path.clone()), None),
+                Some(JournalOp::Write(WriteOp::Erase { path })) => {
+                    (RecordAction::Patch, Some(path.clone()), None)
+                }
+                // Everything else goes out whole. A PATCH_MULTI too: deepstream's SDKs
+                // (the JS client 7.0.5 among them) do not know the action and drop it, so
+                // a subscriber would keep the old value until some later change made it
+                // re-read. deepstream's wire has no json0; a reload has no op.
+                _ => (RecordAction::Update, None, Some(value.to_string())),
             };
             RecordMessage {
                 path,
@@ -101,7 +110,8 @@ pub fn event_message(event: &RecordEvent) -> RecordMessage {
     }
 }
 
-/// deepstream versions are int32 on the wire.
-pub fn version_on_wire(version: u64) -> i32 {
-    i32::try_from(version).unwrap_or(i32::MAX)
+/// deepstream's version of `version`: counted in the record's current life (see
+/// `recordsync_engine::versions`), an int32 on the wire.
+pub fn version_on_wire(version: EngineVersion) -> i32 {
+    i32::try_from(version.in_life()).unwrap_or(i32::MAX)
 }

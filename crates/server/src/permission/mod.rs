@@ -50,6 +50,13 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// The logged-in user's id as a journal's author: `None` for the anonymous user.
+    pub fn author(&self) -> Option<Arc<str>> {
+        self.user
+            .is_authenticated
+            .then(|| Arc::from(self.user.id.as_str()))
+    }
+
     /// A guard for a new connection, from the server's settings.
     pub fn new(config: &Config, engine: Arc<Engine>) -> Guard {
         Guard {

@@ -15,6 +15,10 @@
 //!   default 300 µs) after a checkpoint's durable commit starts, so somewhere inside it or
 //!   just after.
 //! - `checkpoint-after-commit`: the checkpoint is durable, the log not yet recycled.
+//! - `reclaim-after-sweep`: opening has pruned history beyond the settings (not durably),
+//!   the file is not compacted yet (`reclaim.rs`).
+//! - `reclaim-mid-compaction`: like `checkpoint-mid`, once the file's compaction starts.
+//! - `reclaim-after-compaction`: compacted, `reclaim_pending` not yet cleared.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::history::History;
+
 /// The embedded store's settings. The defaults are what `recordsync serve` uses, except
 /// for [`cache_size`](Self::cache_size), which it takes from its configuration
 /// (`storageCacheSize`, `--cache-size`).
@@ -45,6 +47,8 @@ pub struct EmbeddedOptions {
     pub cache_size: usize,
     /// How often a store that refuses writes after a failure tries to take them again.
     pub retry_interval: Duration,
+    /// Milestones and retention of the records' history (see [`History`]).
+    pub history: History,
 }
 
 impl EmbeddedOptions {
@@ -59,6 +63,7 @@ impl Default for EmbeddedOptions {
             checkpoint_interval: Duration::from_secs(1),
             cache_size: Self::DEFAULT_CACHE_SIZE,
             retry_interval: Duration::from_secs(1),
+            history: History::default(),
         }
     }
 }

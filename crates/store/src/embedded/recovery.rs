@@ -6,8 +6,9 @@
 use redb::{Database, Durability};
 
 use super::wal::Wal;
-use super::{LogMeta, apply, codec, db_error, set_applied_lsn};
+use super::{LogMeta, apply, apply_legacy, codec, db_error, reclaim, set_applied_lsn};
 use crate::error::StoreError;
+use crate::history::History;
 use crate::store::WriteOutcome;
 
 /// What a replay did.
@@ -19,7 +20,15 @@ pub(super) struct Replayed {
 
 /// Replays the frames of `wal` that redb lacks and leaves `wal` positioned at its end.
 /// Fails, naming the log, when the log and the data file do not fit together.
-pub(super) fn replay(db: &Database, wal: &mut Wal, meta: &LogMeta) -> Result<Replayed, StoreError> {
+///
+/// Frames of schema 3 are applied with schema 3's meaning, and only when `meta` says the
+/// file is still of schema 3 (it is upgraded after the replay).
+pub(super) fn replay(
+    db: &Database,
+    wal: &mut Wal,
+    meta: &LogMeta,
+    history: &History,
+) -> Result<Replayed, StoreError> {
     let path = wal.path().display().to_string();
     let dir = wal
         .path()
@@ -39,7 +48,7 @@ pub(super) fn replay(db: &Database, wal: &mut Wal, meta: &LogMeta) -> Result<Rep
         if frame.lsn <= meta.applied_lsn {
             return Ok(());
         }
-        let writes = codec::decode_batch(&frame.payload).map_err(|reason| {
+        let batch = codec::decode_batch(&frame.payload).map_err(|reason| {
             refuse(format!(
                 "frame {} cannot be decoded although its checksum matches: {reason}",
                 frame.lsn
@@ -53,10 +62,29 @@ pub(super) fn replay(db: &Database, wal: &mut Wal, meta: &LogMeta) -> Result<Rep
         let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
         txn.set_durability(Durability::None)
             .map_err(|e| io(StoreError::Io(e.to_string())))?;
-        let outcomes = apply(&txn, &dir, &writes).map_err(io)?;
+        let mut pruned = 0;
+        let (outcomes, targets): (Vec<WriteOutcome>, Vec<(&str, Option<u64>)>) = match &batch {
+            codec::Batch::Current(writes) => (
+                apply(&txn, &dir, writes, history, crate::now_ms(), &mut pruned).map_err(io)?,
+                writes.iter().map(|w| (w.name(), base_of(w))).collect(),
+            ),
+            codec::Batch::Legacy(writes) if meta.upgrade => (
+                apply_legacy(&txn, &dir, writes).map_err(io)?,
+                writes
+                    .iter()
+                    .map(|w| (w.name(), w.base_version()))
+                    .collect(),
+            ),
+            codec::Batch::Legacy(_) => {
+                return Err(refuse(format!(
+                    "frame {} holds writes of schema 3, but the data file is of a later schema",
+                    frame.lsn
+                )));
+            }
+        };
         // Every write was stored when the frame was written, against the state redb is in
         // now: one that does not apply means that state is not the one the log follows.
-        if let Some((write, outcome)) = writes
+        if let Some(((name, base), outcome)) = targets
             .iter()
             .zip(&outcomes)
             .find(|(_, outcome)| **outcome != WriteOutcome::Committed)
@@ -67,20 +95,22 @@ pub(super) fn replay(db: &Database, wal: &mut Wal, meta: &LogMeta) -> Result<Rep
                 } => format!("version {version}"),
                 _ => "no such record".to_owned(),
             };
-            let expects = match base_of(write) {
+            let expects = match base {
                 Some(version) => format!("version {version}"),
                 None => "no record".to_owned(),
             };
             return Err(refuse(format!(
                 "frame {} writes record {:?} expecting {expects}, but the data file has {has}",
-                frame.lsn,
-                write.name(),
+                frame.lsn, name,
             )));
         }
         set_applied_lsn(&txn, frame.lsn).map_err(fail)?;
+        // A frame written with other retention settings (keep everything, say) may prune
+        // much here; `reclaim.rs` then looks at what that freed.
+        reclaim::add_pending(&txn, pruned).map_err(fail)?;
         txn.commit().map_err(|e| fail(e.into()))?;
         replayed.frames += 1;
-        replayed.writes += writes.len() as u64;
+        replayed.writes += outcomes.len() as u64;
         Ok(())
     })?;
     let last = end.next_lsn - 1;
@@ -95,8 +125,6 @@ pub(super) fn replay(db: &Database, wal: &mut Wal, meta: &LogMeta) -> Result<Rep
 }
 
 fn base_of(write: &crate::store::Write) -> Option<u64> {
-    match write {
-        crate::store::Write::Put { base_version, .. } => *base_version,
-        crate::store::Write::Delete { base_version, .. } => Some(*base_version),
-    }
+    let crate::store::Write::Put { base_version, .. } = write;
+    *base_version
 }

@@ -146,7 +146,10 @@ impl Inner {
         let (opened, meta) = open_database(&self.file, &self.options)?;
         let wal_path = self.dir.join(WAL_FILE_NAME);
         let mut wal = Wal::open(&wal_path, meta.id)?;
-        let replayed = recovery::replay(&opened, &mut wal, &meta)?;
+        let replayed = recovery::replay(&opened, &mut wal, &meta, &self.options.history)?;
+        if meta.upgrade {
+            super::upgrade::upgrade(&opened, &self.file)?;
+        }
         self.replayed_frames
             .fetch_add(replayed.frames, Ordering::Relaxed);
         self.replayed_writes

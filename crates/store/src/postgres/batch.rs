@@ -1,28 +1,41 @@
 //! How a batch becomes SQL: the pure part of [`PostgresStore::commit`], testable without a
 //! database.
 //!
-//! A commit is one transaction in three steps:
+//! A commit is one transaction in four steps:
 //!
-//! 1. **Lock** the batch's records that exist (`SELECT ... ORDER BY name FOR UPDATE`):
-//!    their versions can no longer change under us.
-//! 2. **Claim** the records the batch creates (its first write to a name that does not
-//!    exist has base `None`): insert that write's record, `ON CONFLICT DO NOTHING`, in
-//!    name order. A name another node created meanwhile is not claimed, and every write
-//!    of the batch to it conflicts.
-//! 3. **Apply**: [`plan`] replays the batch in order against those versions, exactly as
-//!    the in-memory store does (base checks, in-batch chaining, conflict fencing), and
-//!    gives the outcomes and the net effect per record, written with one statement per
-//!    kind of change (journal wipes, record deletes, record upserts, journal inserts).
+//! 1. **Lock** the batch's records that have a row, tombstones included (`SELECT ... ORDER
+//!    BY name FOR UPDATE`): their versions and history starts can no longer change under
+//!    us.
+//! 2. **Claim** the records the batch creates (its first write to a name without a row has
+//!    base `None`): insert that write's record, `ON CONFLICT DO NOTHING`, in name order. A
+//!    name another node created meanwhile is not claimed, and every write of the batch to
+//!    it conflicts.
+//! 3. **Milestones** of the records that may prune (see [`History::may_prune`]) are read,
+//!    versions and times only.
+//! 4. **Apply**: [`plan`] replays the batch in order against those versions, exactly as
+//!    the in-memory store does (base checks, in-batch chaining, conflict fencing,
+//!    milestones where due, retention), and gives the outcomes and the net effect, written
+//!    with one statement per kind of change (record upserts, journal and milestone
+//!    inserts, then the prunes of journal rows and milestones below the new starts).
 //!
 //! Every transaction takes its row locks in one global order — existing records by
-//! name, then new records by name — and step 3 only touches rows it already holds, so
-//! two nodes committing overlapping batches wait for each other but never deadlock.
+//! name, then new records by name — and step 4 only touches rows of records it already
+//! holds, so two nodes committing overlapping batches wait for each other but never
+//! deadlock.
 //!
 //! [`PostgresStore::commit`]: super::PostgresStore
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
+use crate::history::History;
 use crate::store::{JournalEntry, StoredRecord, Write, WriteOutcome};
+
+/// A record's row as step 1 found (and locked) it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Existing {
+    pub version: u64,
+    pub history_start: u64,
+}
 
 /// The distinct names of a batch, sorted (the order locks are taken in).
 pub(super) fn names(batch: &[Write]) -> Vec<&str> {
@@ -32,12 +45,21 @@ pub(super) fn names(batch: &[Write]) -> Vec<&str> {
     names
 }
 
-/// The records step 2 inserts: for each name absent from `existing` whose first write
-/// in the batch is a create (`Put` with base `None`), that write's record; sorted by name.
+/// The history start of a record created by `write` (base `None`): its first entry.
+pub(super) fn new_start(write: &Write) -> u64 {
+    let Write::Put {
+        record, entries, ..
+    } = write;
+    entries.first().map_or(record.version, |e| e.version)
+}
+
+/// The records step 2 inserts, with their history starts: for each name absent from
+/// `existing` whose first write in the batch is a create (`Put` with base `None`), that
+/// write's record; sorted by name.
 pub(super) fn claims<'a>(
     batch: &'a [Write],
-    existing: &HashMap<String, u64>,
-) -> Vec<&'a StoredRecord> {
+    existing: &HashMap<String, Existing>,
+) -> Vec<(&'a StoredRecord, u64)> {
     let mut seen = HashSet::new();
     let mut claims = Vec::new();
     for write in batch {
@@ -51,65 +73,98 @@ pub(super) fn claims<'a>(
             ..
         } = write
         {
-            claims.push(record);
+            claims.push((record, new_start(write)));
         }
     }
-    claims.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    claims.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
     claims
 }
 
-/// What step 3 writes.
+/// The names whose milestones step 3 reads: those whose writes in the batch may prune
+/// (assuming every write commits; a conflict only makes the read unnecessary).
+pub(super) fn may_prune<'a>(
+    batch: &'a [Write],
+    existing: &HashMap<String, Existing>,
+    history: &History,
+) -> Vec<&'a str> {
+    let mut starts: HashMap<&str, u64> = HashMap::new();
+    let mut names = Vec::new();
+    for write in batch {
+        let name = write.name();
+        let start = *starts.entry(name).or_insert_with(|| {
+            existing
+                .get(name)
+                .map_or_else(|| new_start(write), |e| e.history_start)
+        });
+        let Write::Put { record, .. } = write;
+        if history.may_prune(record.version, start) && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// What step 4 writes.
 #[derive(Debug, Default)]
 pub(super) struct Plan<'a> {
     /// One per write of the batch, in order.
     pub outcomes: Vec<WriteOutcome>,
-    /// Records whose journal is cleared (a delete was committed).
-    pub wipe_journals: Vec<&'a str>,
-    /// Records to remove.
-    pub delete_records: Vec<&'a str>,
-    /// Records to insert or overwrite with this final state.
-    pub upsert_records: Vec<&'a StoredRecord>,
-    /// Journal entries to insert (after the wipes), at most one per (name, version).
+    /// Records to insert or overwrite with this final state and history start.
+    pub upsert_records: Vec<(&'a StoredRecord, u64)>,
+    /// Journal entries to insert, at most one per (name, version).
     pub journal: Vec<(&'a str, &'a JournalEntry)>,
+    /// Milestones to insert: name, version, time of its entry, data.
+    pub milestones: Vec<(&'a str, u64, u64, &'a str)>,
+    /// Records whose history start moved: journal rows at or below it and milestones
+    /// below it are deleted (after the inserts).
+    pub prune: Vec<(&'a str, u64)>,
 }
 
 impl Plan<'_> {
     /// Whether the transaction changed anything (if not, it is rolled back: no fsync).
     pub fn changes(&self, claimed: usize) -> bool {
         claimed > 0
-            || !self.wipe_journals.is_empty()
-            || !self.delete_records.is_empty()
             || !self.upsert_records.is_empty()
             || !self.journal.is_empty()
+            || !self.milestones.is_empty()
+            || !self.prune.is_empty()
     }
 }
 
 /// Where one record stands while the batch is replayed.
 struct State<'a> {
-    /// Its version now (`None`: does not exist).
+    /// Its version now (`None`: no row).
     current: Option<u64>,
+    /// Its history start now (for a name without a row: unknown yet).
+    start: Option<u64>,
     /// Whether a row for it is in the table now (existing, or claimed in step 2).
     in_table: bool,
-    /// Whether it had journal rows in the table before this transaction.
-    had_journal: bool,
     /// The final record, if it must be written.
     write: Option<&'a StoredRecord>,
-    /// A delete was committed: clear the journal in the table.
-    wipe: bool,
-    /// Journal entries to insert, by version (a later one replaces an earlier one).
-    entries: BTreeMap<u64, &'a JournalEntry>,
+    /// Journal entries to insert, in version order.
+    entries: Vec<&'a JournalEntry>,
+    /// Its milestones (version, time), those in the table and those of this batch.
+    milestones: Vec<(u64, u64)>,
+    /// Milestones of this batch: version, time, data.
+    new_milestones: Vec<(u64, u64, &'a str)>,
+    /// Whether its history start moved.
+    pruned: bool,
     /// Set once a write conflicted: every later write conflicts with this `current`.
     failed: Option<Option<u64>>,
 }
 
-/// Replays `batch` against the locked versions. `existing`: name → version of the
-/// records found (and locked) in step 1. `claimed`: names whose claim succeeded.
-/// `lost`: names whose claim failed, with the version another writer stored.
+/// Replays `batch` against the locked rows. `existing`: the rows found (and locked) in
+/// step 1. `claimed`: names whose claim succeeded. `lost`: names whose claim failed, with
+/// the version another writer stored. `milestones`: what step 3 read, (version, time)
+/// ascending per name. `now`: for retention by age.
 pub(super) fn plan<'a>(
     batch: &'a [Write],
-    existing: &HashMap<String, u64>,
+    existing: &HashMap<String, Existing>,
     claimed: &HashSet<String>,
     lost: &HashMap<String, Option<u64>>,
+    milestones: &HashMap<String, Vec<(u64, u64)>>,
+    history: &History,
+    now: u64,
 ) -> Plan<'a> {
     let mut states: HashMap<&'a str, State<'a>> = HashMap::new();
     // Names in order of first appearance, so that the plan's lists are deterministic.
@@ -119,14 +174,16 @@ pub(super) fn plan<'a>(
         let name = write.name();
         let state = states.entry(name).or_insert_with(|| {
             order.push(name);
-            let current = existing.get(name).copied();
+            let found = existing.get(name);
             State {
-                current,
-                in_table: current.is_some(),
-                had_journal: current.is_some(),
+                current: found.map(|e| e.version),
+                start: found.map(|e| e.history_start),
+                in_table: found.is_some(),
                 write: None,
-                wipe: false,
-                entries: BTreeMap::new(),
+                entries: Vec::new(),
+                milestones: milestones.get(name).cloned().unwrap_or_default(),
+                new_milestones: Vec::new(),
+                pruned: false,
                 failed: lost.get(name).copied(),
             }
         });
@@ -134,44 +191,41 @@ pub(super) fn plan<'a>(
             outcomes.push(WriteOutcome::Conflict { current });
             continue;
         }
-        match write {
-            Write::Put {
-                record,
-                base_version,
-                entry,
-            } => {
-                if state.current != *base_version {
-                    state.failed = Some(state.current);
-                    outcomes.push(WriteOutcome::Conflict {
-                        current: state.current,
-                    });
-                    continue;
-                }
-                if !state.in_table && claimed.contains(name) {
-                    // The claim stored exactly this record already.
-                    state.in_table = true;
-                    state.write = None;
-                } else {
-                    state.write = Some(record);
-                }
-                state.current = Some(record.version);
-                if let Some(entry) = entry {
-                    state.entries.insert(entry.version, entry);
-                }
-            }
-            Write::Delete { base_version, .. } => {
-                if state.current != Some(*base_version) {
-                    state.failed = Some(state.current);
-                    outcomes.push(WriteOutcome::Conflict {
-                        current: state.current,
-                    });
-                    continue;
-                }
-                state.current = None;
-                state.write = None;
-                state.wipe |= state.had_journal;
-                state.entries.clear();
-            }
+        let Write::Put {
+            record,
+            base_version,
+            entries,
+        } = write;
+        if state.current != *base_version {
+            state.failed = Some(state.current);
+            outcomes.push(WriteOutcome::Conflict {
+                current: state.current,
+            });
+            continue;
+        }
+        if !state.in_table && claimed.contains(name) {
+            // The claim stored exactly this record, with this start, already.
+            state.in_table = true;
+            state.write = None;
+        } else {
+            state.write = Some(record);
+        }
+        let start = *state.start.get_or_insert_with(|| new_start(write));
+        state.current = Some(record.version);
+        state.entries.extend(entries);
+        if history.milestone_due(*base_version, record.version) {
+            let time = entries.last().map_or(record.mtime, |e| e.time);
+            state.milestones.push((record.version, time));
+            state
+                .new_milestones
+                .push((record.version, time, record.data.as_str()));
+        }
+        if let Some(start) = history.prune_start(record.version, start, &state.milestones, now) {
+            state.start = Some(start);
+            state.milestones.retain(|&(m, _)| m >= start);
+            state.pruned = true;
+            // The row must carry the new start, claimed or not.
+            state.write = Some(record);
         }
         outcomes.push(WriteOutcome::Committed);
     }
@@ -182,16 +236,29 @@ pub(super) fn plan<'a>(
     };
     for name in order {
         let state = &states[name];
-        if state.wipe {
-            plan.wipe_journals.push(name);
+        let start = state.start.unwrap_or(0);
+        if let Some(record) = state.write {
+            plan.upsert_records.push((record, start));
         }
-        match (state.current, state.write) {
-            (None, _) if state.in_table => plan.delete_records.push(name),
-            (Some(_), Some(record)) => plan.upsert_records.push(record),
-            _ => {}
+        // What the prune would delete again is not inserted at all.
+        let kept = |version: u64| !state.pruned || version > start;
+        plan.journal.extend(
+            state
+                .entries
+                .iter()
+                .filter(|e| kept(e.version))
+                .map(|&entry| (name, entry)),
+        );
+        plan.milestones.extend(
+            state
+                .new_milestones
+                .iter()
+                .filter(|&&(m, _, _)| !state.pruned || m >= start)
+                .map(|&(m, time, data)| (name, m, time, data)),
+        );
+        if state.pruned {
+            plan.prune.push((name, start));
         }
-        plan.journal
-            .extend(state.entries.values().map(|&entry| (name, entry)));
     }
     plan
 }
@@ -264,6 +331,8 @@ mod tests {
         StoredRecord {
             name: name.into(),
             version,
+            created: 0,
+            deleted: false,
             data: "{}".into(),
             ctime: 0,
             mtime: 0,
@@ -273,24 +342,67 @@ mod tests {
     fn entry(version: u64) -> JournalEntry {
         JournalEntry {
             version,
-            time: 0,
+            time: version,
             op: "{}".into(),
+            author: None,
+            origin: None,
         }
     }
 
+    /// `name` from `base` (`None`: nothing, its create at 0) to `version`.
     fn put(name: &str, version: u64, base: Option<u64>) -> Write {
         Write::Put {
             record: record(name, version),
             base_version: base,
-            entry: Some(entry(version)),
+            entries: (base.map_or(0, |b| b + 1)..=version).map(entry).collect(),
         }
     }
 
-    fn delete(name: &str, base: u64) -> Write {
-        Write::Delete {
-            name: name.into(),
-            base_version: base,
+    fn delete(name: &str, version: u64) -> Write {
+        Write::Put {
+            record: StoredRecord {
+                deleted: true,
+                data: "null".into(),
+                ..record(name, version)
+            },
+            base_version: Some(version - 1),
+            entries: vec![entry(version)],
         }
+    }
+
+    fn existing_rows(rows: &[(&str, u64, u64)]) -> HashMap<String, Existing> {
+        rows.iter()
+            .map(|&(n, version, history_start)| {
+                (
+                    n.to_owned(),
+                    Existing {
+                        version,
+                        history_start,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn replay<'a>(
+        batch: &'a [Write],
+        existing: &HashMap<String, Existing>,
+        claimed: &HashSet<String>,
+        lost: &HashMap<String, Option<u64>>,
+    ) -> Plan<'a> {
+        super::plan(
+            batch,
+            existing,
+            claimed,
+            lost,
+            &HashMap::new(),
+            &History::keep_everything(),
+            0,
+        )
+    }
+
+    fn versions(plan: &Plan<'_>) -> Vec<u64> {
+        plan.journal.iter().map(|(_, e)| e.version).collect()
     }
 
     #[test]
@@ -303,13 +415,12 @@ mod tests {
             put("c", 1, None),
             put("e", 3, None),
         ];
-        let existing = HashMap::from([("e".to_owned(), 2)]);
-        let names: Vec<&str> = claims(&batch, &existing)
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect();
+        let existing = existing_rows(&[("e", 2, 0)]);
+        let claims = claims(&batch, &existing);
+        let names: Vec<&str> = claims.iter().map(|(r, _)| r.name.as_str()).collect();
         // c's first write is not a create (it conflicts); e exists.
         assert_eq!(names, ["a", "b"]);
+        assert!(claims.iter().all(|&(_, start)| start == 0));
         assert_eq!(super::names(&batch), ["a", "b", "c", "e"]);
     }
 
@@ -321,25 +432,19 @@ mod tests {
             put("n", 3, Some(2)),
         ];
         let claimed = HashSet::from(["n".to_owned()]);
-        let plan = super::plan(&batch, &HashMap::new(), &claimed, &HashMap::new());
+        let plan = replay(&batch, &HashMap::new(), &claimed, &HashMap::new());
         assert_eq!(plan.outcomes, vec![WriteOutcome::Committed; 3]);
         assert_eq!(plan.upsert_records.len(), 1);
-        assert_eq!(plan.upsert_records[0].version, 3);
-        assert_eq!(
-            plan.journal
-                .iter()
-                .map(|(_, e)| e.version)
-                .collect::<Vec<_>>(),
-            [1, 2, 3]
-        );
-        assert!(plan.delete_records.is_empty() && plan.wipe_journals.is_empty());
+        assert_eq!(plan.upsert_records[0].0.version, 3);
+        assert_eq!(versions(&plan), [0, 1, 2, 3]);
+        assert!(plan.prune.is_empty() && plan.milestones.is_empty());
 
         // A lone create is stored by its claim alone.
         let batch = vec![put("m", 1, None)];
         let claimed = HashSet::from(["m".to_owned()]);
-        let plan = super::plan(&batch, &HashMap::new(), &claimed, &HashMap::new());
+        let plan = replay(&batch, &HashMap::new(), &claimed, &HashMap::new());
         assert!(plan.upsert_records.is_empty());
-        assert_eq!(plan.journal.len(), 1);
+        assert_eq!(plan.journal.len(), 2);
         assert!(plan.changes(1));
     }
 
@@ -348,53 +453,50 @@ mod tests {
         let batch = vec![put("x", 1, None), put("y", 1, None), put("x", 2, Some(1))];
         let claimed = HashSet::from(["y".to_owned()]);
         let lost = HashMap::from([("x".to_owned(), Some(7))]);
-        let plan = super::plan(&batch, &HashMap::new(), &claimed, &lost);
+        let plan = replay(&batch, &HashMap::new(), &claimed, &lost);
         let conflict = WriteOutcome::Conflict { current: Some(7) };
         assert_eq!(
             plan.outcomes,
             vec![conflict, WriteOutcome::Committed, conflict]
         );
-        assert_eq!(plan.journal.len(), 1);
+        assert_eq!(plan.journal.len(), 2);
     }
 
     #[test]
-    fn delete_then_recreate_wipes_the_old_journal_and_keeps_the_new() {
-        let existing = HashMap::from([("r".to_owned(), 3)]);
-        let batch = vec![
-            put("r", 4, Some(3)),
-            delete("r", 4),
-            put("r", 1, None),
-            put("r", 2, Some(1)),
-        ];
-        let plan = super::plan(&batch, &existing, &HashSet::new(), &HashMap::new());
-        assert_eq!(plan.outcomes, vec![WriteOutcome::Committed; 4]);
-        assert_eq!(plan.wipe_journals, ["r"]);
-        assert!(plan.delete_records.is_empty(), "overwritten, not deleted");
-        assert_eq!(plan.upsert_records[0].version, 2);
+    fn delete_then_recreate_keeps_the_whole_journal() {
+        let existing = existing_rows(&[("r", 3, 0)]);
+        let mut recreate = put("r", 6, Some(5));
+        let Write::Put { record, .. } = &mut recreate;
+        record.created = 6;
+        let batch = vec![put("r", 4, Some(3)), delete("r", 5), recreate];
+        let plan = replay(&batch, &existing, &HashSet::new(), &HashMap::new());
+        assert_eq!(plan.outcomes, vec![WriteOutcome::Committed; 3]);
+        assert_eq!(plan.upsert_records.len(), 1);
+        let (record, start) = plan.upsert_records[0];
         assert_eq!(
-            plan.journal
-                .iter()
-                .map(|(_, e)| e.version)
-                .collect::<Vec<_>>(),
-            [1, 2]
+            (record.version, record.created, record.deleted, start),
+            (6, 6, false, 0)
         );
+        assert_eq!(versions(&plan), [4, 5, 6]);
     }
 
     #[test]
-    fn create_then_delete_of_a_claimed_name_removes_the_claim() {
-        let batch = vec![put("t", 1, None), delete("t", 1)];
-        let claimed = HashSet::from(["t".to_owned()]);
-        let plan = super::plan(&batch, &HashMap::new(), &claimed, &HashMap::new());
-        assert_eq!(plan.delete_records, ["t"]);
-        assert!(plan.wipe_journals.is_empty(), "it had no journal rows");
-        assert!(plan.journal.is_empty());
+    fn a_tombstone_conflicts_with_a_write_from_nothing() {
+        let existing = existing_rows(&[("t", 4, 0)]);
+        let batch = vec![put("t", 1, None)];
+        let plan = replay(&batch, &existing, &HashSet::new(), &HashMap::new());
+        assert_eq!(
+            plan.outcomes,
+            vec![WriteOutcome::Conflict { current: Some(4) }]
+        );
+        assert!(!plan.changes(0));
     }
 
     #[test]
     fn only_conflicts_change_nothing() {
-        let existing = HashMap::from([("a".to_owned(), 2)]);
-        let batch = vec![put("a", 2, Some(1)), put("a", 3, Some(2)), delete("b", 0)];
-        let plan = super::plan(&batch, &existing, &HashSet::new(), &HashMap::new());
+        let existing = existing_rows(&[("a", 2, 0)]);
+        let batch = vec![put("a", 2, Some(1)), put("a", 3, Some(2)), delete("b", 1)];
+        let plan = replay(&batch, &existing, &HashSet::new(), &HashMap::new());
         assert_eq!(
             plan.outcomes,
             vec![
@@ -404,6 +506,47 @@ mod tests {
             ]
         );
         assert!(!plan.changes(0));
+    }
+
+    /// Milestones where writes cross a multiple, and pruning as the memory store does:
+    /// what the prune deletes again is not inserted.
+    #[test]
+    fn milestones_and_pruning_follow_the_history_settings() {
+        let history = History {
+            milestone_every: 10,
+            keep_ops: Some(25),
+            keep_age: None,
+        };
+        let existing = existing_rows(&[("h", 48, 0)]);
+        let batch: Vec<Write> = (49..=56).map(|v| put("h", v, Some(v - 1))).collect();
+        let names = may_prune(&batch, &existing, &history);
+        assert_eq!(names, ["h"]);
+        let milestones =
+            HashMap::from([("h".to_owned(), vec![(10, 10), (20, 20), (30, 30), (40, 40)])]);
+        let plan = super::plan(
+            &batch,
+            &existing,
+            &HashSet::new(),
+            &HashMap::new(),
+            &milestones,
+            &history,
+            0,
+        );
+        // At 49: 49 - 25 = 24, start 20. At 50 a milestone; 30 is not 10 past 20 until
+        // 55 - 25 = 30: start 30.
+        assert_eq!(plan.prune, [("h", 30)]);
+        assert_eq!(plan.upsert_records[0].1, 30);
+        assert_eq!(
+            plan.milestones
+                .iter()
+                .map(|m| (m.1, m.2))
+                .collect::<Vec<_>>(),
+            [(50, 50)]
+        );
+        assert_eq!(versions(&plan), (49..=56).collect::<Vec<_>>());
+        // Nothing can prune without enough versions past the start.
+        let later = existing_rows(&[("h", 48, 30)]);
+        assert!(may_prune(&batch, &later, &history).is_empty());
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "data set id",
         sql: include_str!("migrations/0002_data_set.sql"),
     },
+    Migration {
+        version: 3,
+        name: "history",
+        sql: include_str!("migrations/0003_history.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.

@@ -1,0 +1,241 @@
+//! Data written by the release before issue 13 (embedded schema 3, PostgreSQL migration 2)
+//! opens with this build and keeps every record, version and journal entry; records get
+//! `created` 0 and a create entry at version 0 (issue 13, item 7).
+//!
+//! The fixtures in `tests/fixtures/` were written by that release's code (commit
+//! 95a85d2), with the writes listed in `fixtures/README.md`:
+//! - `embedded-schema3/`: a data directory after a clean shutdown;
+//! - `embedded-schema3-crashed/`: the same writes, the second half of them only in the
+//!   write-ahead log (a crash): opening replays them with schema 3's meaning (a delete
+//!   removed its record), then upgrades;
+//! - `postgres-migration2.sql`: `pg_dump --inserts` of a schema of migration 2.
+
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use recordsync_store::postgres::testing::{TestSchema, test_url};
+use recordsync_store::{
+    EmbeddedStore, JournalEntry, Milestone, Store, StoredRecord, Write, WriteOutcome,
+};
+
+const CTIME: u64 = 1_600_000_000_000;
+const CREATE: &str = r#"{"op":"create","data":{}}"#;
+const NUMBERS: &str = r#"{"big":1e400,"exact":0.1000000000000000055511151231257827,"int":123456789012345678901234567890,"neg":-0.0,"nul":"a\u0000b"}"#;
+const UNICODE: &str = "ünïcödé/名前/🦀";
+
+fn entry(version: u64, op: &str) -> JournalEntry {
+    JournalEntry {
+        version,
+        // The synthetic create has the record's ctime; the others were written at
+        // ctime + version.
+        time: CTIME + version,
+        op: op.to_owned(),
+        author: None,
+        origin: None,
+    }
+}
+
+fn record(name: &str, version: u64, data: &str) -> StoredRecord {
+    StoredRecord {
+        name: name.to_owned(),
+        version,
+        created: 0,
+        deleted: false,
+        data: data.to_owned(),
+        ctime: CTIME,
+        mtime: CTIME + version,
+    }
+}
+
+/// What the fixtures hold, read through the Store trait.
+async fn check(store: &dyn Store) {
+    let expect = [
+        (
+            record("plain", 2, r#"{"a":1,"b":"x"}"#),
+            vec![
+                entry(1, r#"{"op":"update","data":{"a":1}}"#),
+                entry(2, r#"{"op":"patch","path":"b","data":"x"}"#),
+            ],
+        ),
+        (
+            record("numbers", 1, NUMBERS),
+            vec![entry(1, &format!(r#"{{"op":"update","data":{NUMBERS}}}"#))],
+        ),
+        (
+            record(UNICODE, 1, r#"{"名":"🦀","é":true}"#),
+            vec![entry(1, r#"{"op":"patch","path":"é","data":true}"#)],
+        ),
+        (
+            record("many", 250, r#"{"n":250}"#),
+            (1..=250)
+                .map(|v| entry(v, &format!(r#"{{"op":"patch","path":"n","data":{v}}}"#)))
+                .collect(),
+        ),
+    ];
+    for (record, ops) in expect {
+        let name = record.name.clone();
+        assert_eq!(
+            store.get(&name).await.unwrap(),
+            Some(record.clone()),
+            "{name}"
+        );
+        let mut journal = vec![JournalEntry {
+            time: CTIME,
+            ..entry(0, CREATE)
+        }];
+        journal.extend(ops);
+        assert_eq!(
+            store.journal(&name, 0, u64::MAX).await.unwrap(),
+            journal,
+            "{name}: every entry, with the create at 0"
+        );
+        assert_eq!(store.history_start(&name).await.unwrap(), Some(0), "{name}");
+        assert_eq!(
+            store.milestone(&name, u64::MAX).await.unwrap(),
+            Some(Milestone {
+                version: record.version,
+                data: record.data.clone()
+            }),
+            "{name}: a milestone at its current version"
+        );
+        assert_eq!(
+            store.milestone(&name, record.version - 1).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.version_at_time(&name, CTIME).await.unwrap(),
+            Some(0),
+            "{name}"
+        );
+    }
+    // Deleted before the upgrade: gone, as it was.
+    assert_eq!(store.get("gone").await.unwrap(), None);
+    assert!(store.journal("gone", 0, u64::MAX).await.unwrap().is_empty());
+
+    // And it takes writes on top, continuing the versions.
+    let write = Write::Put {
+        record: record("many", 251, r#"{"n":251}"#),
+        base_version: Some(250),
+        entries: vec![entry(251, r#"{"op":"patch","path":"n","data":251}"#)],
+    };
+    assert_eq!(
+        store.commit(&[write]).await.unwrap(),
+        [WriteOutcome::Committed]
+    );
+    assert_eq!(
+        store.journal("many", 249, 251).await.unwrap().len(),
+        3,
+        "old and new entries together"
+    );
+}
+
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let to = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.path().join(entry.file_name())).unwrap();
+    }
+    to
+}
+
+#[tokio::test]
+async fn an_embedded_directory_of_schema_3_is_upgraded_in_place() {
+    for fixture in ["embedded-schema3", "embedded-schema3-crashed"] {
+        let dir = copy_fixture(fixture);
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let replayed = store.stats().replayed_frames;
+            if fixture.ends_with("crashed") {
+                // The last 7 of the 14 batches (200 of `many`'s patches, and `gone`'s
+                // life, its delete included) came from the log.
+                assert_eq!(replayed, 7, "{fixture}");
+            } else {
+                assert_eq!(replayed, 0, "{fixture}");
+            }
+            check(&store).await;
+        }
+        // Upgraded once: it opens again as schema 4, with what was written since.
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.stats().replayed_frames, 0, "{fixture}");
+        assert_eq!(store.get("many").await.unwrap().unwrap().version, 251);
+        assert_eq!(
+            store.journal("many", 0, u64::MAX).await.unwrap().len(),
+            252,
+            "{fixture}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_schema_of_migration_2_is_upgraded_in_place() {
+    let schema = TestSchema::new("upgrade");
+    let dump = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/postgres-migration2.sql"),
+    )
+    .unwrap();
+    // psql's meta-commands (\restrict) are not SQL; the schema gets this test's name.
+    let sql: String = dump
+        .lines()
+        .filter(|l| !l.starts_with('\\'))
+        .map(|l| l.replace("fixture_v2", schema.schema()) + "\n")
+        .collect();
+    let (client, connection) = tokio_postgres::connect(&test_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(&sql).await.unwrap();
+    let store = Arc::new(schema.connect().await);
+    check(store.as_ref()).await;
+
+    // The new columns are queryable; numbers jsonb cannot hold leave NULL, as for data.
+    let s = schema.schema();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT name, version, op IS NULL, op->>'op', author, origin_src \
+                 FROM {s}.journal WHERE version <= 1 ORDER BY name, version"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(String, i64, bool, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let create = |n: &str| (n.to_owned(), 0, false, Some("create".to_owned()));
+    assert_eq!(
+        seen,
+        [
+            create("many"),
+            ("many".into(), 1, false, Some("patch".into())),
+            create("numbers"),
+            ("numbers".into(), 1, true, None),
+            create("plain"),
+            ("plain".into(), 1, false, Some("update".into())),
+            create(UNICODE),
+            (UNICODE.into(), 1, false, Some("patch".into())),
+        ]
+    );
+    assert!(rows.iter().all(|r| r.get::<_, Option<String>>(4).is_none()));
+    let row = client
+        .query_one(
+            &format!("SELECT created, deleted, history_start FROM {s}.records WHERE name = 'many'"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, i64>(2)
+        ),
+        (0, false, 0)
+    );
+}
