@@ -7,7 +7,7 @@ use crate::redact_url;
 /// What a bus's client library reported, kept whole as the
 /// [`source`](std::error::Error::source) of a [`BusError`]. Behind `Arc<dyn Error>`
 /// because the error comes from one of several libraries (redis, async-nats, or a
-/// [`Bus`] implemented elsewhere), none of whose types should become part of this
+/// [`Bus`](crate::Bus) implemented elsewhere), none of whose types should become part of this
 /// crate's surface, and because `BusError` is `Clone`. Downcast it to the library's type
 /// (`redis::RedisError`, `async_nats::ConnectError`, ...) to inspect it.
 pub type BusFailure = Arc<dyn std::error::Error + Send + Sync + 'static>;
@@ -17,7 +17,7 @@ pub type BusFailure = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// Each message names the bus (its URL, password redacted) and includes the failure's
 /// text, so that printing the error alone (as the node's logs do) says everything; the
 /// failure itself is the error's [`source`](std::error::Error::source). New kinds may be
-/// added: match with a `_` arm. [`Bus`] implementations outside this crate build theirs
+/// added: match with a `_` arm. [`Bus`](crate::Bus) implementations outside this crate build theirs
 /// with [`BusError::connect`], [`BusError::subscribe`] and [`BusError::publish`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
