@@ -20,16 +20,14 @@ const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct NatsBus {
     client: async_nats::Client,
     reconnected: broadcast::Sender<()>,
+    /// The URL connected to, password redacted, for errors.
+    url: String,
 }
 
 impl NatsBus {
     pub async fn connect(url: &str) -> Result<Self, BusError> {
         let (reconnected, _) = broadcast::channel(16);
         let notify = reconnected.clone();
-        let connect_error = |reason: String| BusError::Connect {
-            url: crate::redact_url(url),
-            reason,
-        };
         // One attempt at start-up, so that a wrong URL or a server that is down fails
         // the node at once; once connected, the client reconnects by itself for ever.
         let client = async_nats::ConnectOptions::new()
@@ -57,15 +55,16 @@ impl NatsBus {
             })
             .connect(url)
             .await
-            .map_err(|e| connect_error(e.to_string()))?;
+            .map_err(|e| BusError::connect(url, e))?;
         // A round trip: the server accepted this client.
         tokio::time::timeout(CONNECT_WAIT, client.flush())
             .await
-            .map_err(|_| connect_error(format!("no answer within {CONNECT_WAIT:?}")))?
-            .map_err(|e| connect_error(e.to_string()))?;
+            .map_err(|_| BusError::connect(url, format!("no answer within {CONNECT_WAIT:?}")))?
+            .map_err(|e| BusError::connect(url, e))?;
         Ok(NatsBus {
             client,
             reconnected,
+            url: crate::redact_url(url),
         })
     }
 }
@@ -76,18 +75,15 @@ impl Bus for NatsBus {
         self.client
             .publish(topic.to_owned(), payload)
             .await
-            .map_err(|e| BusError::Publish(format!("nats: {e}")))
+            .map_err(|e| BusError::publish(&self.url, e))
     }
 
     async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
-        let mut subscriber =
-            self.client
-                .subscribe(topic.to_owned())
-                .await
-                .map_err(|e| BusError::Connect {
-                    url: "nats".into(),
-                    reason: e.to_string(),
-                })?;
+        let mut subscriber = self
+            .client
+            .subscribe(topic.to_owned())
+            .await
+            .map_err(|e| BusError::subscribe(&self.url, topic, e))?;
         let mut reconnected = self.reconnected.subscribe();
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
         let client = self.client.clone();

@@ -18,10 +18,7 @@ pub struct RedisBus {
 
 impl RedisBus {
     pub async fn connect(url: &str) -> Result<Self, BusError> {
-        let connect_error = |e: redis::RedisError| BusError::Connect {
-            url: crate::redact_url(url),
-            reason: e.to_string(),
-        };
+        let connect_error = |e: redis::RedisError| BusError::connect(url, e);
         let client = redis::Client::open(url).map_err(connect_error)?;
         // One attempt first, so that a wrong URL or a server that is down fails the node
         // at once (the connection manager would retry for several seconds first); once
@@ -51,7 +48,7 @@ impl Bus for RedisBus {
             .query_async::<i64>(&mut connection)
             .await
             .map(drop)
-            .map_err(|e| BusError::Publish(format!("redis at {}: {e}", self.url)))
+            .map_err(|e| BusError::publish(&self.url, e))
     }
 
     async fn publish_all(&self, topic: &str, payloads: &[Bytes]) -> Result<(), BusError> {
@@ -70,22 +67,19 @@ impl Bus for RedisBus {
                 let mut connection = self.publisher.clone();
                 pipe.query_async::<()>(&mut connection)
                     .await
-                    .map_err(|e| BusError::Publish(format!("redis at {}: {e}", self.url)))
+                    .map_err(|e| BusError::publish(&self.url, e))
             }
         }
     }
 
     async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<BusEvent>, BusError> {
-        let connect_error = |e: redis::RedisError| BusError::Connect {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        };
+        let subscribe_error = |e: redis::RedisError| BusError::subscribe(&self.url, topic, e);
         let mut pubsub = self
             .client
             .get_async_pubsub()
             .await
-            .map_err(connect_error)?;
-        pubsub.subscribe(topic).await.map_err(connect_error)?;
+            .map_err(subscribe_error)?;
+        pubsub.subscribe(topic).await.map_err(subscribe_error)?;
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
         let client = self.client.clone();
         let topic = topic.to_owned();

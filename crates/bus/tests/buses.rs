@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use recordsync_bus::{Bus, BusEvent, InProcessBus, NatsBus, RedisBus, connect};
+use recordsync_bus::{Bus, BusError, BusEvent, InProcessBus, NatsBus, RedisBus, connect};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -97,7 +97,14 @@ async fn nats_bus_delivers_in_order_to_every_subscriber() {
 
 #[tokio::test]
 async fn unknown_bus_urls_are_refused() {
-    assert!(connect("carrier-pigeon://x").await.is_err());
+    let Err(e) = connect("carrier-pigeon://u:secret@x").await else {
+        panic!("a carrier pigeon is no bus")
+    };
+    assert!(matches!(e, BusError::UnsupportedUrl { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "unsupported bus URL \"carrier-pigeon://u:***@x\": use redis://host:port or nats://host:port"
+    );
 }
 
 fn free_port() -> u16 {
@@ -265,6 +272,18 @@ async fn a_bus_that_is_not_there_fails_at_once_naming_its_url() {
             panic!("{url}: connected to nothing")
         };
         assert!(e.to_string().contains(&url), "{e}");
+        assert!(matches!(e, BusError::Connect { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("check that the bus server runs"),
+            "{e}"
+        );
+        // The library's own error is kept, typed, as the source.
+        let source = std::error::Error::source(&e).expect("the cause is kept");
+        let typed = match scheme {
+            "redis" => source.downcast_ref::<redis::RedisError>().is_some(),
+            _ => source.downcast_ref::<async_nats::ConnectError>().is_some(),
+        };
+        assert!(typed, "{url}: the source is {source:?}");
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "{url}: took {:?}",

@@ -204,6 +204,15 @@ fn failures_have_distinct_exit_codes_and_clear_messages() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let out = run(&["get", "--url", url]);
     assert_eq!(code(&out), 2, "clap's usage error");
+    let out = run(&["get", "there", "--auth", "ada", "--url", url]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(
+            r#"recordsync: --auth must be JSON, like '{"username":"ada","password":"secret"}': expected value"#
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 const SECURED_CONFIG: &str = "auth:

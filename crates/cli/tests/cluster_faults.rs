@@ -235,3 +235,45 @@ async fn three_binaries_lose_no_acknowledged_write_when_postgres_is_killed_mid_l
         node.terminate();
     }
 }
+
+/// A node whose bus is not there does not start, and says which bus and what to check;
+/// the password in the bus URL stays out of the message.
+#[test]
+fn a_node_whose_bus_is_not_there_says_what_to_check() {
+    let schema = TestSchema::new("cli_bus_not_there");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bus = format!("redis://:secret@127.0.0.1:{port}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recordsync"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--storage",
+            &schema.url(),
+            "--cluster",
+            &bus,
+        ])
+        .env("RECORDSYNC_LOG", "off")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "recordsync: cannot connect to the bus at redis://:***@127.0.0.1:{port}: "
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "check that the bus server runs and that the URL, user and password are right"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}

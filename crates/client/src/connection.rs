@@ -78,11 +78,8 @@ async fn handshake(url: &str, auth: &Value) -> Result<(Ws, Option<Value>), Conne
     for _redirect in 0..3 {
         let (mut ws, _) = connect_async(url.as_str())
             .await
-            .map_err(|e| connect_error(&url, e))?;
-        let broken = |e: tungstenite::Error| ConnectError::Unreachable {
-            url: url.clone(),
-            reason: format!("the connection broke during the handshake: {e}"),
-        };
+            .map_err(|e| ConnectError::from_websocket(&url, e))?;
+        let broken = |e: tungstenite::Error| ConnectError::broken(&url, e);
         send(
             &mut ws,
             ConnectionMessage {
@@ -115,6 +112,7 @@ async fn handshake(url: &str, auth: &Value) -> Result<(Ws, Option<Value>), Conne
                         return Err(ConnectError::NotDeepstream {
                             url: url.clone(),
                             reason: format!("unexpected answer to the challenge: {m:?}"),
+                            source: None,
                         });
                     }
                 },
@@ -122,6 +120,7 @@ async fn handshake(url: &str, auth: &Value) -> Result<(Ws, Option<Value>), Conne
                     return Err(ConnectError::NotDeepstream {
                         url: url.clone(),
                         reason: format!("unexpected answer to the challenge: {other:?}"),
+                        source: None,
                     });
                 }
             }
@@ -181,6 +180,7 @@ async fn handshake(url: &str, auth: &Value) -> Result<(Ws, Option<Value>), Conne
                     return Err(ConnectError::NotDeepstream {
                         url: url.clone(),
                         reason: format!("unexpected answer to the login: {other:?}"),
+                        source: None,
                     });
                 }
             }
@@ -215,31 +215,6 @@ fn reason_text(data: Option<&str>, default: &str) -> String {
     }
 }
 
-fn connect_error(url: &str, e: tungstenite::Error) -> ConnectError {
-    let url = url.to_owned();
-    match e {
-        tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            ConnectError::Refused { url }
-        }
-        tungstenite::Error::Io(io) => ConnectError::Unreachable {
-            url,
-            reason: io.to_string(),
-        },
-        tungstenite::Error::Http(response) => ConnectError::NotDeepstream {
-            url,
-            reason: format!("the server answered HTTP {}", response.status()),
-        },
-        tungstenite::Error::Url(reason) => ConnectError::InvalidUrl {
-            url,
-            reason: reason.to_string(),
-        },
-        other => ConnectError::Unreachable {
-            url,
-            reason: other.to_string(),
-        },
-    }
-}
-
 async fn send(ws: &mut Ws, m: Message) -> Result<(), tungstenite::Error> {
     ws.send(Frame::Binary(binary::encode(&m))).await
 }
@@ -249,16 +224,12 @@ async fn recv(ws: &mut Ws, url: &str) -> Result<Message, ConnectError> {
     loop {
         let frame = match ws.next().await {
             Some(Ok(frame)) => frame,
-            Some(Err(e)) => {
-                return Err(ConnectError::Unreachable {
-                    url: url.to_owned(),
-                    reason: format!("the connection broke during the handshake: {e}"),
-                });
-            }
+            Some(Err(e)) => return Err(ConnectError::broken(url, e)),
             None => {
                 return Err(ConnectError::Unreachable {
                     url: url.to_owned(),
                     reason: "the server closed the connection during the handshake".into(),
+                    source: None,
                 });
             }
         };
@@ -267,7 +238,8 @@ async fn recv(ws: &mut Ws, url: &str) -> Result<Message, ConnectError> {
                 return binary::decode(&bytes, usize::MAX).map_err(|e| {
                     ConnectError::NotDeepstream {
                         url: url.to_owned(),
-                        reason: format!("undecodable frame: {e}"),
+                        reason: "it sent a frame that does not decode".into(),
+                        source: Some(Arc::new(e)),
                     }
                 });
             }
@@ -286,12 +258,14 @@ async fn recv(ws: &mut Ws, url: &str) -> Result<Message, ConnectError> {
                         .unwrap_or_else(|| {
                             "the server closed the connection during the handshake".into()
                         }),
+                    source: None,
                 });
             }
             Frame::Text(_) => {
                 return Err(ConnectError::NotDeepstream {
                     url: url.to_owned(),
                     reason: "the server sent text frames (the JSON endpoint?); use the binary endpoint /deepstream".into(),
+                    source: None,
                 });
             }
             _ => continue,
@@ -320,6 +294,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ws: Ws, mut shutdown: watch::Re
         }
         let reconnect = &shared.options.reconnect;
         let mut attempt = 0u32;
+        // The latest attempt's failure, kept as the source of the error that giving up
+        // closes the client with.
+        let mut last_failure = None;
         ws = loop {
             attempt += 1;
             if reconnect.max_attempts.is_some_and(|max| attempt > max) {
@@ -328,7 +305,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ws: Ws, mut shutdown: watch::Re
                     shared.url,
                     attempt - 1
                 );
-                give_up(&shared, reason);
+                give_up(&shared, reason, last_failure);
                 return;
             }
             shared
@@ -357,10 +334,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ws: Ws, mut shutdown: watch::Re
                 Some(Err(
                     e @ (ConnectError::AuthFailed { .. } | ConnectError::Rejected { .. }),
                 )) => {
-                    give_up(&shared, e.to_string());
+                    give_up(&shared, "reconnecting failed".into(), Some(e));
                     return;
                 }
-                Some(Err(e)) => tracing::debug!("reconnect attempt {attempt} failed: {e}"),
+                Some(Err(e)) => {
+                    tracing::debug!("reconnect attempt {attempt} failed: {e}");
+                    last_failure = Some(e);
+                }
             }
         };
         tracing::debug!("reconnected to {}", shared.url);
@@ -368,14 +348,21 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ws: Ws, mut shutdown: watch::Re
     }
 }
 
-fn give_up(shared: &Shared, reason: String) {
-    tracing::warn!("{reason}");
+/// Stops reconnecting: every pending operation fails with [`Error::Closed`], whose source
+/// is `failure`, the attempt that made the client give up (or the last one made).
+fn give_up(shared: &Shared, reason: String, failure: Option<ConnectError>) {
+    let full_reason = match &failure {
+        Some(failure) => format!("{reason}: {failure}"),
+        None => reason.clone(),
+    };
+    tracing::warn!("{full_reason}");
     shared.core.lock().close(Error::Closed {
-        reason: reason.clone(),
+        reason,
+        source: failure.map(Arc::new),
     });
-    shared
-        .state
-        .send_replace(ConnectionState::Failed { reason });
+    shared.state.send_replace(ConnectionState::Failed {
+        reason: full_reason,
+    });
 }
 
 /// Waits `delay` while serving the core's timers; true if shutdown was asked for.

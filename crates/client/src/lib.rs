@@ -87,23 +87,26 @@
 //!   [`Provision::stopped`] says when the last subscriber left.
 //! - **Unique names**: [`uid()`] makes ids from a timestamp and a random part.
 //!
-//! # Module map
+//! # Crate map
 //!
-//! - [`ack`]        — [`WriteAck`], the future of a write's acknowledgement.
-//! - [`client`]     — [`Client`]: connecting, one-off requests (`has`, `head`,
+//! Every module is private; the `pub use` block below is the crate's public surface.
+//!
+//! - `ack`        — [`WriteAck`], the future of a write's acknowledgement.
+//! - `client`     — [`Client`]: connecting, one-off requests (`has`, `head`,
 //!   `snapshot`, `set_data`, `delete`), listening, connection state.
-//! - [`record`]     — [`Record`], the reference-counted handle, and [`Subscription`].
-//! - [`list`]       — [`List`].
-//! - [`listen`]     — [`Listening`], [`ListenMatch`], [`Provision`].
-//! - [`merge`]      — [`MergeStrategy`] and [`Conflict`].
-//! - [`options`]    — [`Options`] and [`Reconnect`].
-//! - [`error`]      — [`ConnectError`] (connecting) and [`Error`] (everything after).
-//! - [`uid`](mod@uid) — [`uid()`].
-//! - `connection`   — the task that owns the WebSocket: handshake, heartbeats,
-//!   reconnection; it talks to the handles through the core.
-//! - `core`         — the state without I/O: the records, requests and listens, and
+//! - `record`     — [`Record`], the reference-counted handle, and [`Subscription`].
+//! - `list`       — [`List`] and [`ListSubscription`].
+//! - `listen`     — [`Listening`], [`ListenMatch`], [`Provision`].
+//! - `merge`      — [`MergeStrategy`] and [`Conflict`].
+//! - `options`    — [`Options`] and [`Reconnect`].
+//! - `error`      — [`ConnectError`] (connecting) and [`Error`](enum@Error) (everything
+//!   after), each keeping the failure it comes from as its source.
+//! - `uid`        — [`uid()`].
+//! - `connection` — the task that owns the WebSocket: handshake, heartbeats,
+//!   reconnection; it talks to the handles through the core. [`ConnectionState`].
+//! - `core`       — the state without I/O: the records, requests and listens, and
 //!   the per-record state machine (versions, unconfirmed writes, merging), tested
-//!   message by message.
+//!   message by message. [`Snapshot`], [`StopReason`].
 //!
 //! # Compatibility notes
 //!
@@ -112,23 +115,23 @@
 //! when a connection drops; deepstream and recordsync both support that. Events, RPCs
 //! and presence are not implemented (recordsync serves records only).
 
-pub mod ack;
-pub mod client;
+mod ack;
+mod client;
 mod connection;
 mod core;
-pub mod error;
-pub mod list;
-pub mod listen;
-pub mod merge;
-pub mod options;
-pub mod record;
-pub mod uid;
+mod error;
+mod list;
+mod listen;
+mod merge;
+mod options;
+mod record;
+mod uid;
 
 pub use ack::WriteAck;
 pub use client::Client;
 pub use connection::ConnectionState;
 pub use core::{Snapshot, StopReason};
-pub use error::{ConnectError, Error};
+pub use error::{ConnectError, Error, TransportFailure};
 pub use list::{List, ListSubscription};
 pub use listen::{ListenMatch, Listening, Provision};
 pub use merge::{Conflict, MergeStrategy};

@@ -142,6 +142,7 @@ pub(crate) fn normalize_url(input: &str) -> Result<String, ConnectError> {
     let invalid = |reason: &str| ConnectError::InvalidUrl {
         url: input.to_owned(),
         reason: reason.to_owned(),
+        source: None,
     };
     let trimmed = input.trim();
     if trimmed.is_empty() {

@@ -96,17 +96,24 @@ impl Record {
 
     /// The value at `path`, deserialized into `T`.
     pub fn get_as<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, Error> {
-        let path = parse_path(path)?;
+        let parsed = parse_path(path)?;
         let value = self
             .client
             .shared()
             .core
             .lock()
-            .get(&self.name, self.id, path.as_ref())?;
+            .get(&self.name, self.id, parsed.as_ref())?;
         value
             .map(|v| {
-                serde_json::from_value(v).map_err(|e| Error::InvalidValue {
-                    reason: e.to_string(),
+                serde_json::from_value(v).map_err(|e| {
+                    Error::json(
+                        format!(
+                            "the value at {path:?} in record {:?} does not read as {}",
+                            self.name,
+                            std::any::type_name::<T>()
+                        ),
+                        e,
+                    )
                 })
             })
             .transpose()
@@ -291,7 +298,8 @@ pub(crate) fn parse_path(path: &str) -> Result<Option<Path>, Error> {
     }
     Path::parse(path).map(Some).map_err(|e| Error::InvalidPath {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason: "it does not parse".into(),
+        source: Some(e),
     })
 }
 
@@ -301,9 +309,8 @@ pub(crate) fn path_and_change(
     value: impl Serialize,
 ) -> Result<(Option<Path>, WriteOp), Error> {
     let parsed = parse_path(path)?;
-    let data = serde_json::to_value(value).map_err(|e| Error::InvalidValue {
-        reason: e.to_string(),
-    })?;
+    let data =
+        serde_json::to_value(value).map_err(|e| Error::json("it cannot be written as JSON", e))?;
     let change = match &parsed {
         None => {
             if !(data.is_object() || data.is_array()) {
@@ -311,6 +318,7 @@ pub(crate) fn path_and_change(
                     reason: format!(
                         "a whole record must be a JSON object or array, not {data}; give a path to set a single value"
                     ),
+                    source: None,
                 });
             }
             WriteOp::Update { data }
@@ -331,6 +339,7 @@ fn erase_change(path: &str) -> Result<WriteOp, Error> {
         None => Err(Error::InvalidPath {
             path: path.to_owned(),
             reason: "erase needs a path; to remove the whole record, delete it".into(),
+            source: None,
         }),
     }
 }

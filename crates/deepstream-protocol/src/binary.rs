@@ -35,18 +35,16 @@ pub fn decode(frame: &[u8], limit: usize) -> Result<Message, DecodeError> {
             limit,
         });
     }
-    let envelope = Envelope::decode_length_delimited(frame).map_err(protobuf)?;
+    let envelope = Envelope::decode_length_delimited(frame)?;
     let body = envelope.message;
     let message = match Topic::try_from(envelope.topic) {
-        Ok(Topic::Connection) => {
-            Message::Connection(ConnectionMessage::decode(body).map_err(protobuf)?)
-        }
-        Ok(Topic::Auth) => Message::Auth(AuthMessage::decode(body).map_err(protobuf)?),
-        Ok(Topic::Record) => Message::Record(RecordMessage::decode(body).map_err(protobuf)?),
-        Ok(Topic::Parser) => Message::Parser(ParserMessage::decode(body).map_err(protobuf)?),
+        Ok(Topic::Connection) => Message::Connection(ConnectionMessage::decode(body)?),
+        Ok(Topic::Auth) => Message::Auth(AuthMessage::decode(body)?),
+        Ok(Topic::Record) => Message::Record(RecordMessage::decode(body)?),
+        Ok(Topic::Parser) => Message::Parser(ParserMessage::decode(body)?),
         Ok(_) => Message::Other {
             topic: envelope.topic,
-            action: ActionOnly::decode(body).map_err(protobuf)?.action,
+            action: ActionOnly::decode(body)?.action,
         },
         Err(_) => return Err(DecodeError::UnknownTopic(envelope.topic)),
     };
@@ -71,10 +69,6 @@ pub fn encode(message: &Message) -> Bytes {
         .encode_length_delimited(&mut out)
         .expect("BytesMut grows as needed");
     out.freeze()
-}
-
-fn protobuf(e: prost::DecodeError) -> DecodeError {
-    DecodeError::Protobuf(e.to_string())
 }
 
 #[cfg(test)]

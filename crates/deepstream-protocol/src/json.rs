@@ -23,12 +23,12 @@ pub fn decode(text: &str, limit: usize) -> Result<Message, DecodeError> {
             limit,
         });
     }
-    let head: TopicAndAction = serde_json::from_str(text).map_err(json)?;
+    let head: TopicAndAction = serde_json::from_str(text)?;
     let message = match Topic::try_from(head.topic) {
-        Ok(Topic::Connection) => Message::Connection(serde_json::from_str(text).map_err(json)?),
-        Ok(Topic::Auth) => Message::Auth(serde_json::from_str(text).map_err(json)?),
-        Ok(Topic::Record) => Message::Record(serde_json::from_str(text).map_err(json)?),
-        Ok(Topic::Parser) => Message::Parser(serde_json::from_str(text).map_err(json)?),
+        Ok(Topic::Connection) => Message::Connection(serde_json::from_str(text)?),
+        Ok(Topic::Auth) => Message::Auth(serde_json::from_str(text)?),
+        Ok(Topic::Record) => Message::Record(serde_json::from_str(text)?),
+        Ok(Topic::Parser) => Message::Parser(serde_json::from_str(text)?),
         Ok(_) => Message::Other {
             topic: head.topic,
             action: head.action,
@@ -54,10 +54,6 @@ pub fn encode(message: &Message) -> String {
     let rest = &body[1..];
     let separator = if rest == "}" { "" } else { "," };
     format!("{{\"topic\":{}{separator}{rest}", message.topic())
-}
-
-fn json(e: serde_json::Error) -> DecodeError {
-    DecodeError::Json(e.to_string())
 }
 
 #[cfg(test)]

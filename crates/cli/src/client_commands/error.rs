@@ -1,6 +1,7 @@
 //! What can go wrong in a client command, and the exit code for each.
 
 use recordsync_client::{ConnectError, Error};
+use recordsync_core::json::JsonError;
 use thiserror::Error;
 
 /// Exit codes (see the table in the module docs of `client_commands`).
@@ -13,18 +14,40 @@ pub mod code {
     pub const PERMISSION: u8 = 6;
 }
 
+/// Why a client command failed. Each message is the one line printed on stderr, so it
+/// includes the cause's text; the cause itself (the client's error, the JSON parser's, the
+/// I/O error) is kept as the [`source`](std::error::Error::source).
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum CliError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     #[error(transparent)]
     Client(#[from] Error),
-    #[error("{0}")]
-    Usage(String),
+    /// The value given to `set` is not JSON, or nests deeper than a server accepts.
+    #[error("{}", invalid_value(text, source))]
+    InvalidValue {
+        text: String,
+        #[source]
+        source: JsonError,
+    },
+    /// `--auth` (or `RECORDSYNC_AUTH`) is not JSON.
+    #[error("--auth must be JSON, like '{{\"username\":\"ada\",\"password\":\"secret\"}}': {0}")]
+    InvalidAuth(#[source] serde_json::Error),
     #[error("{0}")]
     NotFound(String),
     #[error("cannot write to stdout: {0}")]
     Output(#[from] std::io::Error),
+}
+
+/// The message for a value that `set` refuses: what is wrong, and how to write it.
+fn invalid_value(text: &str, error: &JsonError) -> String {
+    match error {
+        JsonError::TooDeep { .. } => format!("the value is refused: {error}"),
+        _ => format!(
+            "the value {text:?} is not JSON ({error}); strings need quotes, e.g. '\"{text}\"'"
+        ),
+    }
 }
 
 impl CliError {
@@ -33,11 +56,9 @@ impl CliError {
             CliError::Connect(e) => match e {
                 ConnectError::InvalidUrl { .. } => code::USAGE,
                 ConnectError::AuthFailed { .. } => code::AUTH,
-                ConnectError::Refused { .. }
-                | ConnectError::Unreachable { .. }
-                | ConnectError::Timeout { .. }
-                | ConnectError::NotDeepstream { .. }
-                | ConnectError::Rejected { .. } => code::CONNECTION,
+                // Refused, Unreachable, Timeout, NotDeepstream, Rejected, and whatever
+                // the client adds: the server could not be used.
+                _ => code::CONNECTION,
             },
             CliError::Client(e) => match e {
                 Error::NotFound { .. } => code::NOT_FOUND,
@@ -46,7 +67,7 @@ impl CliError {
                 Error::Closed { .. } => code::CONNECTION,
                 _ => code::FAILURE,
             },
-            CliError::Usage(_) => code::USAGE,
+            CliError::InvalidValue { .. } | CliError::InvalidAuth(_) => code::USAGE,
             CliError::NotFound(_) => code::NOT_FOUND,
             CliError::Output(_) => code::FAILURE,
         }
@@ -74,11 +95,31 @@ mod tests {
             action: "READ".into(),
         });
         assert_eq!(denied.exit_code(), 6);
-        assert_eq!(CliError::Usage("x".into()).exit_code(), 2);
+        let not_json = serde_json::from_str::<serde_json::Value>("x").unwrap_err();
+        assert_eq!(CliError::InvalidAuth(not_json).exit_code(), 2);
         let timeout = CliError::from(Error::Timeout {
             operation: "x".into(),
             after: std::time::Duration::from_secs(1),
         });
         assert_eq!(timeout.exit_code(), 1);
+    }
+
+    #[test]
+    fn bad_auth_json_says_how_to_write_it_and_keeps_the_parsers_error() {
+        let parse = serde_json::from_str::<serde_json::Value>("ada").unwrap_err();
+        let error = CliError::InvalidAuth(parse);
+        assert_eq!(error.exit_code(), 2);
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                r#"--auth must be JSON, like '{"username":"ada","password":"secret"}': expected"#
+            ),
+            "{message}"
+        );
+        assert!(
+            std::error::Error::source(&error)
+                .and_then(|s| s.downcast_ref::<serde_json::Error>())
+                .is_some()
+        );
     }
 }

@@ -80,9 +80,7 @@ impl ConnectArgs {
             .connect_timeout(Duration::from_secs(self.timeout))
             .request_timeout(Duration::from_secs(self.timeout));
         if let Some(auth) = &self.auth {
-            let auth = serde_json::from_str(auth).map_err(|e| {
-                CliError::Usage(format!("--auth must be JSON, like '{{\"username\":\"ada\",\"password\":\"secret\"}}': {e}"))
-            })?;
+            let auth = serde_json::from_str(auth).map_err(CliError::InvalidAuth)?;
             options = options.auth(auth);
         }
         Ok(Client::connect_with(options).await?)

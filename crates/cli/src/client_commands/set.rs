@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use recordsync_core::json::{self, JsonError};
+use recordsync_core::json;
 use serde_json::{Value, json};
 
 use super::output::target;
@@ -48,11 +48,9 @@ pub async fn run(args: SetArgs) -> Result<ExitCode, CliError> {
 /// The value to write: JSON nested at most as deep as a server accepts
 /// (`recordsync_core::json::MAX_DEPTH`).
 fn parse_json(text: &str) -> Result<Value, CliError> {
-    json::parse(text).map_err(|e| match e {
-        JsonError::TooDeep { .. } => CliError::Usage(format!("the value is refused: {e}")),
-        e => CliError::Usage(format!(
-            "the value {text:?} is not JSON ({e}); strings need quotes, e.g. '\"{text}\"'"
-        )),
+    json::parse(text).map_err(|source| CliError::InvalidValue {
+        text: text.to_owned(),
+        source,
     })
 }
 
@@ -76,5 +74,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("nested deeper than 512 levels"), "{err}");
+        // The parser's error is kept, typed.
+        let err = parse_json("Alice").unwrap_err();
+        assert!(matches!(err, CliError::InvalidValue { .. }), "{err:?}");
+        assert!(
+            std::error::Error::source(&err)
+                .and_then(|s| s.downcast_ref::<json::JsonError>())
+                .is_some()
+        );
+        assert_eq!(err.exit_code(), 2);
     }
 }

@@ -50,7 +50,7 @@ pub async fn run(args: WatchArgs) -> Result<ExitCode, CliError> {
                     }
                     // The client closed for good (e.g. it gave up reconnecting).
                     return Err(CliError::Client(record.when_ready().await.err().unwrap_or(
-                        recordsync_client::Error::Closed { reason: "the connection ended".into() },
+                        recordsync_client::Error::Closed { reason: "the connection ended".into(), source: None },
                     )));
                 }
             },

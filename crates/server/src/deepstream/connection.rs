@@ -467,13 +467,8 @@ fn connection(stage: &mut Stage, session: &Session, m: ConnectionMessage) -> Flo
 }
 
 fn parse_error(session: &Session, error: &DecodeError) {
-    let action = match error {
-        DecodeError::TooLarge { .. } => ParserAction::MaximumMessageSizeExceeded,
-        DecodeError::UnknownTopic(_) => ParserAction::UnknownTopic,
-        DecodeError::Protobuf(_) | DecodeError::Json(_) => ParserAction::MessageParseError,
-    };
     session.send(ParserMessage {
-        action: action as i32,
+        action: error.parser_action() as i32,
         data: Some(serde_json::Value::String(error.to_string()).to_string()),
         ..Default::default()
     });

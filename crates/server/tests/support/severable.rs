@@ -30,7 +30,7 @@ impl Severable {
 impl Bus for Severable {
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
         if *self.severed.borrow() {
-            return Err(BusError::Publish("severed by the test".into()));
+            return Err(BusError::publish("test://severable", "severed by the test"));
         }
         self.bus.publish(topic, payload).await
     }
