@@ -4,7 +4,7 @@
 //! Module map:
 //! - [`config`]     — settings, from defaults, a deepstream-style YAML file and flags.
 //! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON).
-//! - [`outbox`]     — each connection's bounded outbound queue.
+//! - [`net`]        — what every front door's connections share: the outbound queue.
 //! - [`http`]       — the accept loop, the HTTP router: endpoints and the health check.
 //! - [`websocket`]  — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
 //! - [`auth`]       — who a connection is: login by none, file, http webhook or JWT.
@@ -17,7 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod deepstream;
 pub mod http;
-pub mod outbox;
+pub mod net;
 pub mod permission;
 pub mod websocket;
 
@@ -171,7 +171,7 @@ impl Server {
         // A commit's updates are all queued before any connection is woken to write them:
         // a subscriber of several of the batch's records gets them in one write.
         let wake_once_per_batch: recordsync_store::CallbackScope =
-            Arc::new(|run: &mut dyn FnMut()| outbox::deferring_wakes(run));
+            Arc::new(|run: &mut dyn FnMut()| net::outbox::deferring_wakes(run));
         let engine = Engine::new(
             store,
             listening,

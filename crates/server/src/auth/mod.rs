@@ -8,14 +8,13 @@
 //! - [`http`] — a webhook: the auth data is POSTed to a URL, a 2xx reply lets the user in.
 //! - [`jwt`]  — a signed JSON Web Token; claims give the id and data.
 //!
-//! [`login`] runs deepstream's handshake around them: AUTH_SUCCESSFUL with the user's
+//! `deepstream::login` runs deepstream's handshake around them: AUTH_SUCCESSFUL with the user's
 //! clientData, AUTH_UNSUCCESSFUL, and after `maxAuthAttempts` failures
 //! TOO_MANY_AUTH_ATTEMPTS and a closed socket.
 
 pub mod file;
 pub mod http;
 pub mod jwt;
-pub mod login;
 pub mod none;
 
 use std::fmt;

@@ -23,11 +23,11 @@ use recordsync_deepstream_protocol::{
     ParserAction, ParserMessage, Topic, binary, json,
 };
 
+use super::login::Login;
 use super::record::{NameSet, RecordTopic};
 use super::session::{Session, Transport};
 use crate::ServerState;
-use crate::auth::login::Login;
-use crate::outbox::{Outbox, OutboxReceiver, Taken};
+use crate::net::outbox::{Outbox, OutboxReceiver, Taken};
 use crate::permission::Guard;
 use crate::websocket::Socket;
 

@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod listen;
+pub mod login;
 pub mod record;
 pub mod session;
 

@@ -1,0 +1,3 @@
+//! What every front door's connections share: the outbound queue ([`outbox`]).
+
+pub mod outbox;
