@@ -40,6 +40,8 @@ use recordsync_engine::listen::{ClusterTiming, Listening};
 pub struct ServerState {
     pub config: Config,
     pub engine: Arc<Engine>,
+    /// The permission rules, which every connection's requests are checked against.
+    pub permissions: Arc<permission::Guard>,
     next_session: AtomicU64,
 }
 
@@ -187,9 +189,14 @@ impl Server {
             };
             engine.join_cluster(bus, timing).await?;
         }
+        let permissions = Arc::new(permission::Guard::new(
+            config.permission.clone(),
+            engine.clone(),
+        ));
         let state = Arc::new(ServerState {
             config,
             engine,
+            permissions,
             next_session: AtomicU64::new(1),
         });
         Ok(Server { listener, state })

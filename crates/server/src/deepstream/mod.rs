@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod listen;
 pub mod login;
+pub mod permission;
 pub mod record;
 pub mod session;
 

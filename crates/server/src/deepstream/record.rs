@@ -17,9 +17,9 @@ use recordsync_core::json::{self, JsonError, MAX_DEPTH};
 use recordsync_core::op::{OpError, PathWrite};
 use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
+use super::permission::Guard;
 use super::session::{Session, version_on_wire};
-use crate::permission::{Data, Guard};
-use recordsync_core::valve::RuleType;
+use crate::permission::{Action, Data};
 use recordsync_engine::{Engine, EngineError, Snapshot, WriteDone, WriteFailure};
 
 /// How many names of one subscribe request are worked on at once (each may wait for its
@@ -222,7 +222,7 @@ impl RecordTopic {
             .allow(
                 &self.session,
                 &m,
-                RuleType::Read,
+                Action::Read,
                 RecordAction::Read,
                 &name,
                 Data::None,
@@ -261,7 +261,7 @@ impl RecordTopic {
             .allow(
                 &self.session,
                 &m,
-                RuleType::Read,
+                Action::Read,
                 RecordAction::Head,
                 &name,
                 Data::None,
@@ -289,7 +289,7 @@ impl RecordTopic {
                 .allow(
                     &self.session,
                     &m,
-                    RuleType::Read,
+                    Action::Read,
                     RecordAction::HeadBulk,
                     &name,
                     Data::None,
@@ -369,7 +369,7 @@ impl RecordTopic {
             .allow(
                 &self.session,
                 &m,
-                RuleType::Delete,
+                Action::Delete,
                 RecordAction::Delete,
                 &name,
                 Data::None,
@@ -407,7 +407,7 @@ impl RecordTopic {
                 .allow(
                     &self.session,
                     &m,
-                    RuleType::Listen,
+                    Action::Listen,
                     RecordAction::Listen,
                     &pattern,
                     Data::None,

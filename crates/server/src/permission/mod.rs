@@ -1,13 +1,19 @@
 //! Permission checks: which user may do what to which record, by Valve rules.
 //!
 //! The rule language lives in `recordsync_core::valve` and does no I/O. This module is
-//! its runtime: it loads the permissions file named by the config ([`config`]), and for
-//! each request ([`Guard::check`]) chooses the rule, gathers the facts the rule reads
-//! (`oldData`, a write's merged `data`, the records `_()` cross-references) from the
-//! engine, and runs the rule until it decides.
+//! its runtime, and it knows no protocol: a front door turns each of its requests into
+//! one or more neutral [`Request`]s — an [`Action`], the user's [`Identity`], the record's
+//! name and, for a write, the new data — and answers a refusal in its own words. The
+//! [`Guard`] chooses the rule, gathers the facts the rule reads from the engine (`oldData`,
+//! a write's merged `data`, the records `_()` cross-references), and runs the rule until
+//! it decides. It loads the record itself only when the chosen rule reads `oldData` or a
+//! merged `data`: a check whose rule reads neither costs no load.
 //!
-//! The front doors call a [`Guard`] before every engine call that reveals or changes
-//! data, and answer a refusal as deepstream does ([`Guard::refuse`]).
+//! The rules are deepstream's permissions file (its `record` section), so each action is
+//! checked against one of its rule types ([`Action::rule_type`]). How deepstream's record
+//! messages map to actions (a subscribe that creates checks `create` then `read`, a
+//! `setData` `create` then `write`...) is the deepstream front door's business
+//! (`deepstream/permission.rs`).
 
 pub mod config;
 
@@ -17,58 +23,85 @@ use serde_json::Value as Json;
 
 use recordsync_core::WriteOp;
 use recordsync_core::valve::{Check, Decision, Facts, Permissions, RuleType, Section};
-use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
-use crate::Config;
-use crate::auth::{AuthConfig, Identity};
-use crate::deepstream::session::Session;
+use crate::auth::Identity;
 use recordsync_engine::{Engine, now_ms};
 
 pub use config::PermissionConfig;
+
+/// What a request does to a record, whatever the protocol that asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// Bring a missing record into being (deepstream: a subscribe that creates it,
+    /// `setData`; ShareDB: a create op). Checked without data.
+    Create,
+    /// Learn a record's data or version, or follow its changes.
+    Read,
+    /// Change a record's data; the request carries the new data ([`Data`]).
+    Write,
+    /// Delete a record.
+    Delete,
+    /// Offer to provide the records a pattern matches (`name` is the pattern).
+    Listen,
+    /// Run a query over records. The rules have no query type: a query reveals data as a
+    /// read does, so it is checked against the `read` rule of the name the front door
+    /// gives (say, a collection).
+    Query,
+}
+
+impl Action {
+    /// The rule type of the permissions file that decides this action.
+    pub fn rule_type(self) -> RuleType {
+        match self {
+            Action::Create => RuleType::Create,
+            Action::Read | Action::Query => RuleType::Read,
+            Action::Write => RuleType::Write,
+            Action::Delete => RuleType::Delete,
+            Action::Listen => RuleType::Listen,
+        }
+    }
+}
 
 /// What a write rule sees as `data`.
 #[derive(Debug, Clone, Copy)]
 pub enum Data<'a> {
     /// The request carries no data (reads, deletes, creates, listens).
     None,
-    /// The value as sent (UPDATE; and setData, where deepstream gives the value alone).
+    /// The new value as given (deepstream: UPDATE, and setData, where deepstream gives
+    /// the value alone).
     Value(&'a Json),
     /// The record as it will be after this op: the op applied to the current value (what
-    /// deepstream gives a rule for a patch).
+    /// deepstream gives a rule for a patch). Costs a load of the record, when the rule
+    /// reads `data`.
     Merged(&'a WriteOp),
 }
 
-/// One connection's gatekeeper: it logs the connection in ([`Guard::login`]) and then
-/// checks each request against the rules, reading records from the engine.
+/// One request to decide, in no protocol's terms.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub action: Action,
+    /// Who asks: rules read its id, whether it is authenticated, and its server data.
+    pub user: &'a Identity,
+    /// The record (for [`Action::Listen`], the pattern).
+    pub name: &'a str,
+    pub data: Data<'a>,
+    /// The front door's own number for the request, which rules read as `action`
+    /// (deepstream's record actions: READ 3, UPDATE 18...; see docs/permissions.md).
+    /// `None` when the front door has none: rules then see `NaN`, equal to no number.
+    pub wire_action: Option<i32>,
+}
+
+/// The permission rules with the engine they read records from; shared by every
+/// connection of every front door.
 pub struct Guard {
     config: PermissionConfig,
     engine: Arc<Engine>,
-    user: Arc<Identity>,
-    pub(crate) auth: AuthConfig,
-    pub(crate) max_auth_attempts: u32,
-    pub(crate) failed_logins: u32,
 }
 
 impl Guard {
-    /// A guard for a new connection, from the server's settings.
-    pub fn new(config: &Config, engine: Arc<Engine>) -> Guard {
-        Guard {
-            config: config.permission.clone(),
-            engine,
-            user: Identity::shared_anonymous(),
-            auth: config.auth.clone(),
-            max_auth_attempts: config.max_auth_attempts.max(1),
-            failed_logins: 0,
-        }
-    }
-
-    /// Who the connection is, from the moment it logs in.
-    pub fn set_user(&mut self, user: Arc<Identity>) {
-        self.user = user;
-    }
-
-    pub fn user(&self) -> &Identity {
-        &self.user
+    pub fn new(config: PermissionConfig, engine: Arc<Engine>) -> Guard {
+        Guard { config, engine }
     }
 
     /// True when every request is allowed (no permissions file), so callers can skip
@@ -77,14 +110,14 @@ impl Guard {
         self.config.is_open()
     }
 
-    /// Decides whether the user may do `rule` (deepstream action `action`) on `name`.
-    pub async fn check(
-        &self,
-        rule: RuleType,
-        action: RecordAction,
-        name: &str,
-        data: Data<'_>,
-    ) -> Decision {
+    /// Whether `name` exists now (committed), for front doors whose checks depend on it
+    /// (deepstream checks `create` before a subscribe creates a missing record).
+    pub async fn exists(&self, name: &str) -> bool {
+        matches!(self.engine.read(name).await, Ok(Some(_)))
+    }
+
+    /// Decides `request`.
+    pub async fn check(&self, request: Request<'_>) -> Decision {
         let Some(permissions) = self.config.rules() else {
             return Decision::Allow;
         };
@@ -92,150 +125,10 @@ impl Guard {
             permissions,
             self.config.max_rule_iterations,
             &self.engine,
-            self.user.rule_json(),
-            Request {
-                rule,
-                action,
-                name,
-                data,
-            },
+            request,
         )
         .await
     }
-
-    /// Checks a subscription to `name` (deepstream: `read`, and `create` first when the
-    /// record is missing and the request creates it). Sends the refusal itself and
-    /// returns false when refused.
-    pub async fn allow_subscribe(
-        &self,
-        session: &Session,
-        m: &RecordMessage,
-        name: &str,
-        create: bool,
-    ) -> bool {
-        if self.is_open() {
-            return true;
-        }
-        if create {
-            let exists = matches!(self.engine.read(name).await, Ok(Some(_)));
-            if !exists {
-                let decision = self
-                    .check(RuleType::Create, RecordAction::Create, name, Data::None)
-                    .await;
-                if decision != Decision::Allow {
-                    self.refuse(session, m, name, &decision);
-                    return false;
-                }
-            }
-        }
-        let action = match m.record_action() {
-            Some(RecordAction::SubscribeAndHead) => RecordAction::SubscribeAndHead,
-            Some(RecordAction::Subscribe) => RecordAction::Subscribe,
-            _ => RecordAction::Read,
-        };
-        self.allow(session, m, RuleType::Read, action, name, Data::None)
-            .await
-    }
-
-    /// Checks a write (deepstream: `write`; setData is checked against `create` and then
-    /// `write`, with the value alone as `data`, even when the record exists).
-    pub async fn allow_write(
-        &self,
-        session: &Session,
-        m: &RecordMessage,
-        action: RecordAction,
-        name: &str,
-        op: &WriteOp,
-    ) -> bool {
-        if self.is_open() {
-            return true;
-        }
-        match action {
-            RecordAction::CreateAndUpdate | RecordAction::CreateAndPatch => {
-                if !self
-                    .allow(
-                        session,
-                        m,
-                        RuleType::Create,
-                        RecordAction::Create,
-                        name,
-                        Data::None,
-                    )
-                    .await
-                {
-                    return false;
-                }
-                let data = match op {
-                    WriteOp::Update { data } | WriteOp::Patch { data, .. } => Data::Value(data),
-                    other => Data::Merged(other),
-                };
-                self.allow(
-                    session,
-                    m,
-                    RuleType::Write,
-                    RecordAction::Update,
-                    name,
-                    data,
-                )
-                .await
-            }
-            _ => {
-                self.allow(session, m, RuleType::Write, action, name, Data::Merged(op))
-                    .await
-            }
-        }
-    }
-
-    /// Checks, and on refusal answers the client. Returns whether the request may go on.
-    pub async fn allow(
-        &self,
-        session: &Session,
-        m: &RecordMessage,
-        rule: RuleType,
-        action: RecordAction,
-        name: &str,
-        data: Data<'_>,
-    ) -> bool {
-        if self.is_open() {
-            return true;
-        }
-        let decision = self.check(rule, action, name, data).await;
-        if decision == Decision::Allow {
-            return true;
-        }
-        self.refuse(session, m, name, &decision);
-        false
-    }
-
-    /// Answers a refused request as deepstream does: MESSAGE_DENIED (or
-    /// MESSAGE_PERMISSION_ERROR when the rule failed) naming the request's action and the
-    /// record, with its correlation id and write-ack flag. Nothing else: a refused read
-    /// does not tell whether the record exists.
-    pub fn refuse(&self, session: &Session, m: &RecordMessage, name: &str, decision: &Decision) {
-        let action = match decision {
-            Decision::Error(reason) => {
-                tracing::warn!(record = name, user = %self.user.id, "permission rule failed: {reason}");
-                RecordAction::MessagePermissionError
-            }
-            _ => RecordAction::MessageDenied,
-        };
-        session.send(RecordMessage {
-            original_action: Some(m.action),
-            is_error: Some(true),
-            correlation_id: m.correlation_id.clone(),
-            is_write_ack: m.is_write_ack.filter(|w| *w),
-            ..RecordMessage::named(action, name)
-        });
-    }
-}
-
-/// One request to decide.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    pub rule: RuleType,
-    pub action: RecordAction,
-    pub name: &'a str,
-    pub data: Data<'a>,
 }
 
 /// Runs the rule for `request`, loading from `engine` whatever it reads.
@@ -243,13 +136,12 @@ pub async fn decide(
     permissions: &Permissions,
     max_iterations: u32,
     engine: &Engine,
-    user: &Json,
     request: Request<'_>,
 ) -> Decision {
     let mut check = match Check::new(
         permissions,
         Section::Record,
-        request.rule,
+        request.action.rule_type(),
         request.name,
         max_iterations,
     ) {
@@ -283,11 +175,11 @@ pub async fn decide(
         }
     };
     let facts = Facts {
-        user,
+        user: request.user.rule_json(),
         data,
         old_data: own.as_ref(),
         now: now_ms() as f64,
-        action: f64::from(request.action as i32),
+        action: request.wire_action.map_or(f64::NAN, f64::from),
         name: request.name,
     };
     loop {
