@@ -3,12 +3,22 @@
 //!
 //! Module map:
 //! - [`config`]     — settings, from defaults, a deepstream-style YAML file and flags.
-//! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON).
-//! - [`net`]        — what every front door's connections share: the outbound queue.
 //! - [`http`]       — the accept loop, the HTTP router: endpoints and the health check.
 //! - [`websocket`]  — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
-//! - [`auth`]       — who a connection is: login by none, file, http webhook or JWT.
-//! - [`permission`] — what a user may do: Valve rules checked before every record access.
+//! - [`net`]        — what every front door's connections share: the connection loop
+//!   (reading, writing, backpressure, close codes, the heartbeat check) behind the
+//!   [`net::connection::FrontDoor`] trait, and each connection's bounded outbox.
+//! - [`auth`]       — who a client is: [`auth::AuthConfig::authenticate`] turns
+//!   credentials into an [`auth::Identity`], by none, file, http webhook or JWT.
+//! - [`permission`] — what a user may do: Valve rules decide neutral requests (an
+//!   [`permission::Action`] on a record by an identity) before every record access.
+//! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON):
+//!   its handshake and login, its record messages, and how they map to engine calls and
+//!   permission checks.
+//!
+//! A front door owns its wire: it decodes frames, renders events and refusals, and maps
+//! its requests to the engine's calls and to permission [`permission::Action`]s. Nothing
+//! outside its module knows its messages.
 //!
 //! [`Server`] ties them together: [`Server::bind`] opens the store and the listening
 //! socket, [`Server::run`] serves until shutdown.
