@@ -408,3 +408,190 @@ pub async fn serve<F: FrontDoor>(
     // Give the client a moment to take what is queued, and say goodbye.
     let _ = tokio::time::timeout(Duration::from_secs(5), io.finish(close, drain)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    //! The loop with a front door that is not deepstream: an echo protocol over text
+    //! frames, which a client drives through a real socket.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_tungstenite::WebSocketStream;
+    use tungstenite::protocol::{Role, WebSocketConfig};
+
+    use super::*;
+    use crate::websocket::{Kind, frame};
+
+    /// Echoes each text frame; "bye" closes; a binary frame breaks the protocol.
+    struct Echo {
+        outbox: Outbox,
+        deadline: Option<Instant>,
+        closed: Arc<AtomicBool>,
+    }
+
+    impl FrontDoor for Echo {
+        type Message = String;
+
+        fn decode(&mut self, frame: DataFrame) -> Decoded<String> {
+            match frame {
+                DataFrame::Text(text) if text.as_str() == "skip" => Decoded::Skip,
+                DataFrame::Text(text) => Decoded::Message(text.as_str().to_owned()),
+                DataFrame::Binary(_) => Decoded::Close(Close::policy("text only")),
+            }
+        }
+
+        async fn handle(&mut self, message: String) -> Flow {
+            if message == "bye" {
+                return Flow::Close(Close::normal("bye"));
+            }
+            // Handled messages stop the clock, as deepstream's login does.
+            self.deadline = None;
+            tokio::task::yield_now().await;
+            self.outbox.push(frame(Kind::Text, message.as_bytes()));
+            Flow::Continue
+        }
+
+        fn deadline(&self) -> Option<Instant> {
+            self.deadline
+        }
+
+        fn deadline_passed(&mut self) -> Close {
+            self.outbox.push(frame(Kind::Text, b"too late"));
+            Close::policy("too late")
+        }
+
+        fn too_large(&mut self, size: usize, limit: usize) {
+            let text = format!("{size} > {limit}");
+            self.outbox.push(frame(Kind::Text, text.as_bytes()));
+        }
+
+        async fn close(&mut self) {
+            self.closed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    const LIMIT: usize = 1024;
+
+    /// A served connection and its client; `deadline` from now, if any.
+    async fn connect(
+        deadline: Option<Duration>,
+        heartbeat: Duration,
+    ) -> (WebSocketStream<TcpStream>, Arc<AtomicBool>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let closed = Arc::new(AtomicBool::new(false));
+        let closed_too = closed.clone();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let config = WebSocketConfig::default()
+                .max_message_size(Some(LIMIT))
+                .max_frame_size(Some(LIMIT));
+            let socket = Socket::new(tcp, Bytes::new(), config);
+            let settings = Settings {
+                outbound_queue_limit: 16,
+                heartbeat,
+            };
+            serve(socket, 1, settings, |outbox| Echo {
+                outbox,
+                deadline: deadline.map(|d| Instant::now() + d),
+                closed: closed_too,
+            })
+            .await;
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let client = WebSocketStream::from_raw_socket(tcp, Role::Client, None).await;
+        (client, closed)
+    }
+
+    async fn next(client: &mut WebSocketStream<TcpStream>) -> Frame {
+        tokio::time::timeout(Duration::from_secs(5), client.next())
+            .await
+            .expect("the server answers")
+            .expect("the connection is open")
+            .expect("a frame")
+    }
+
+    async fn close_code(client: &mut WebSocketStream<TcpStream>) -> (u16, String) {
+        loop {
+            match next(client).await {
+                Frame::Close(Some(close)) => {
+                    return (close.code.into(), close.reason.as_str().to_owned());
+                }
+                Frame::Close(None) => panic!("a close without a code"),
+                _ => {}
+            }
+        }
+    }
+
+    const HEARTBEAT: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn messages_are_handled_in_order_and_answered_through_the_outbox() {
+        let (mut client, closed) = connect(None, HEARTBEAT).await;
+        for text in ["one", "skip", "two", "three"] {
+            client.send(Frame::text(text)).await.unwrap();
+        }
+        for text in ["one", "two", "three"] {
+            assert_eq!(next(&mut client).await, Frame::text(text));
+        }
+        client.send(Frame::text("bye")).await.unwrap();
+        assert_eq!(close_code(&mut client).await, (1000, "bye".to_owned()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(closed.load(Ordering::SeqCst), "the front door let go");
+    }
+
+    #[tokio::test]
+    async fn a_frame_the_front_door_refuses_closes_with_its_code() {
+        let (mut client, closed) = connect(None, HEARTBEAT).await;
+        client.send(Frame::binary(vec![1, 2, 3])).await.unwrap();
+        assert_eq!(
+            close_code(&mut client).await,
+            (1008, "text only".to_owned())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(closed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn the_front_doors_deadline_closes_unless_it_is_lifted() {
+        let (mut client, _) = connect(Some(Duration::from_millis(100)), HEARTBEAT).await;
+        assert_eq!(next(&mut client).await, Frame::text("too late"));
+        assert_eq!(close_code(&mut client).await, (1008, "too late".to_owned()));
+
+        let (mut client, _) = connect(Some(Duration::from_millis(300)), HEARTBEAT).await;
+        client.send(Frame::text("in time")).await.unwrap();
+        assert_eq!(next(&mut client).await, Frame::text("in time"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.send(Frame::text("still here")).await.unwrap();
+        assert_eq!(next(&mut client).await, Frame::text("still here"));
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_told_and_closed_with_1009() {
+        let (mut client, _) = connect(None, HEARTBEAT).await;
+        client
+            .send(Frame::text("x".repeat(LIMIT + 1)))
+            .await
+            .unwrap();
+        let told = next(&mut client).await;
+        assert_eq!(told, Frame::text(format!("{} > {LIMIT}", LIMIT + 1)));
+        assert_eq!(close_code(&mut client).await.0, 1009);
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_is_closed_after_two_heartbeats() {
+        let heartbeat = Duration::from_millis(100);
+        let (mut client, closed) = connect(None, heartbeat).await;
+        let started = std::time::Instant::now();
+        assert_eq!(
+            close_code(&mut client).await,
+            (1008, "no heartbeat".to_owned())
+        );
+        assert!(started.elapsed() >= heartbeat * 2);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(closed.load(Ordering::SeqCst));
+    }
+}

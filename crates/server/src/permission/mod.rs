@@ -211,3 +211,181 @@ async fn load(engine: &Engine, name: &str) -> Result<Option<Json>, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use recordsync_engine::WriteDone;
+    use recordsync_engine::listen::Listening;
+    use recordsync_store::MemoryStore;
+
+    use super::*;
+
+    fn engine() -> Arc<Engine> {
+        Engine::new(
+            Arc::new(MemoryStore::new()),
+            Listening::new(Duration::from_secs(1), false),
+            Duration::from_secs(60),
+            None,
+        )
+    }
+
+    fn guard(engine: &Arc<Engine>, rules: &str, max_iterations: u32) -> Guard {
+        let (rules, warnings) = Permissions::from_yaml(rules, "test").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let mut config = PermissionConfig::with_rules(rules);
+        config.max_rule_iterations = max_iterations;
+        Guard::new(config, engine.clone())
+    }
+
+    async fn write(engine: &Engine, name: &str, data: Json) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        engine
+            .write(
+                0,
+                name,
+                WriteOp::Update { data },
+                -1,
+                WriteDone::new(move |r| {
+                    let _ = tx.send(r.is_ok());
+                }),
+            )
+            .await;
+        assert!(rx.await.unwrap());
+    }
+
+    fn request<'a>(action: Action, user: &'a Identity, name: &'a str) -> Request<'a> {
+        Request {
+            action,
+            user,
+            name,
+            data: Data::None,
+            wire_action: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_action_is_decided_by_its_rule_type() {
+        let engine = engine();
+        let user = Identity::anonymous();
+        let cases = [
+            (Action::Create, "create"),
+            (Action::Read, "read"),
+            (Action::Query, "read"),
+            (Action::Write, "write"),
+            (Action::Delete, "delete"),
+            (Action::Listen, "listen"),
+        ];
+        for (action, rule) in cases {
+            // Only the rule of the action's type allows: the others all deny.
+            let mut rules = String::from("record:\n  \"*\":\n");
+            for other in ["create", "read", "write", "delete", "listen"] {
+                rules.push_str(&format!("    {other}: {}\n", other == rule));
+            }
+            let guard = guard(&engine, &rules, 3);
+            assert_eq!(
+                guard.check(request(action, &user, "r")).await,
+                Decision::Allow,
+                "{action:?} is decided by `{rule}`"
+            );
+            for (other, _) in cases.iter().filter(|(_, r)| *r != rule) {
+                assert_eq!(
+                    guard.check(request(*other, &user, "r")).await,
+                    Decision::Deny,
+                    "{other:?} is not decided by `{rule}`"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn rules_see_the_identity_the_front_doors_number_and_the_data() {
+        let engine = engine();
+        let rules = "record:\n  \"*\":\n    read: \"action === 3 && user.id === 'alice' && user.data.role === 'admin' && user.isAuthenticated\"\n    write: \"data.a === 1 && oldData.b === 2\"\n";
+        let guard = guard(&engine, rules, 3);
+        let alice = Identity::new(
+            Some("alice".into()),
+            json!({"role": "admin"}),
+            json!({"name": "Alice"}),
+        );
+        let read = |user, wire_action| Request {
+            wire_action,
+            ..request(Action::Read, user, "r")
+        };
+        assert_eq!(guard.check(read(&alice, Some(3))).await, Decision::Allow);
+        assert_eq!(guard.check(read(&alice, Some(5))).await, Decision::Deny);
+        // A front door without numbers: `action` is no number.
+        assert_eq!(guard.check(read(&alice, None)).await, Decision::Deny);
+        let bob = Identity::new(Some("bob".into()), json!({"role": "admin"}), Json::Null);
+        assert_eq!(guard.check(read(&bob, Some(3))).await, Decision::Deny);
+
+        write(&engine, "r", json!({"b": 2})).await;
+        let value = json!({"a": 1});
+        let patch = WriteOp::Patch {
+            path: "a".into(),
+            data: json!(1),
+        };
+        let wrong = WriteOp::Patch {
+            path: "a".into(),
+            data: json!(2),
+        };
+        for (data, expected) in [
+            (Data::Value(&value), Decision::Allow),
+            // Merged into the record now, whose `b` the rule reads as `oldData.b`.
+            (Data::Merged(&patch), Decision::Allow),
+            (Data::Merged(&wrong), Decision::Deny),
+            (Data::None, Decision::Error(String::new())),
+        ] {
+            let decision = guard
+                .check(Request {
+                    data,
+                    ..request(Action::Write, &alice, "r")
+                })
+                .await;
+            match expected {
+                Decision::Error(_) => assert!(matches!(decision, Decision::Error(_))),
+                expected => assert_eq!(decision, expected, "{data:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn only_rules_that_read_the_record_cost_its_load() {
+        // With one iteration, loading the record takes the budget: a rule that needs the
+        // record fails, one that does not is decided without it.
+        let engine = engine();
+        write(&engine, "r", json!({"a": 1})).await;
+        let user = Identity::anonymous();
+        let rules = "record:\n  \"*\":\n    read: \"name === 'r'\"\n    write: \"data !== null\"\n    delete: \"oldData.a === 1\"\n";
+        let one = guard(&engine, rules, 1);
+        assert_eq!(
+            one.check(request(Action::Read, &user, "r")).await,
+            Decision::Allow
+        );
+        let value = json!({});
+        let as_given = Request {
+            data: Data::Value(&value),
+            ..request(Action::Write, &user, "r")
+        };
+        assert_eq!(one.check(as_given).await, Decision::Allow);
+        let op = WriteOp::Erase { path: "a".into() };
+        let merged = Request {
+            data: Data::Merged(&op),
+            ..request(Action::Write, &user, "r")
+        };
+        assert!(matches!(one.check(merged).await, Decision::Error(_)));
+        assert!(matches!(
+            one.check(request(Action::Delete, &user, "r")).await,
+            Decision::Error(_)
+        ));
+        let two = guard(&engine, rules, 2);
+        assert_eq!(two.check(merged).await, Decision::Allow);
+        assert_eq!(
+            two.check(request(Action::Delete, &user, "r")).await,
+            Decision::Allow
+        );
+    }
+}
