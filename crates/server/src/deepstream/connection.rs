@@ -41,30 +41,39 @@ pub struct Connection {
 }
 
 /// Serves one upgraded deepstream connection until it ends.
-pub async fn serve(socket: Socket, state: Arc<ServerState>, transport: Transport) {
-    let config = &state.config;
+///
+/// Not an `async fn`: that would keep a second copy of the socket (its argument) in
+/// every connection's task, beside the one [`connection::serve`] holds.
+pub fn serve(
+    socket: Socket,
+    state: Arc<ServerState>,
+    transport: Transport,
+) -> impl Future<Output = ()> + Send {
     let id = state.next_session_id();
     let settings = Settings {
-        outbound_queue_limit: config.outbound_queue_limit,
-        heartbeat: config.heartbeat_interval,
+        outbound_queue_limit: state.config.outbound_queue_limit,
+        heartbeat: state.config.heartbeat_interval,
     };
-    let connection = |outbox| Connection {
-        stage: Stage::AwaitingChallenge,
-        login: Login::new(config),
-        records: RecordTopic {
-            session: Arc::new(Session {
-                id,
-                transport,
-                outbox,
-            }),
-            engine: state.engine.clone(),
-            subscriptions: NameSet::default(),
-            pending_writes: Arc::new(Semaphore::new(config.max_pending_writes)),
-            guard: Guard::new(state.permissions.clone()),
-        },
-        max_message_size: config.max_message_size,
+    let open = move |outbox| {
+        let config = &state.config;
+        Connection {
+            stage: Stage::AwaitingChallenge,
+            login: Login::new(config),
+            records: RecordTopic {
+                session: Arc::new(Session {
+                    id,
+                    transport,
+                    outbox,
+                }),
+                engine: state.engine.clone(),
+                subscriptions: NameSet::default(),
+                pending_writes: Arc::new(Semaphore::new(config.max_pending_writes)),
+                guard: Guard::new(state.permissions.clone()),
+            },
+            max_message_size: config.max_message_size,
+        }
     };
-    connection::serve(socket, id, settings, connection).await;
+    connection::serve(socket, id, settings, open)
 }
 
 impl FrontDoor for Connection {
