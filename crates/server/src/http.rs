@@ -152,7 +152,7 @@ fn upgrade(req: Request, state: Arc<ServerState>, transport: Transport) -> Respo
             .max_frame_size(Some(limit))
             .read_buffer_size(READ_BUFFER);
         let socket = Socket::new(tcp, read_ahead, config);
-        deepstream::connection::run(socket, state, transport).await;
+        deepstream::connection::serve(socket, state, transport).await;
     });
     response
 }

@@ -3,12 +3,22 @@
 //!
 //! Module map:
 //! - [`config`]     — settings, from defaults, a deepstream-style YAML file and flags.
-//! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON).
-//! - [`outbox`]     — each connection's bounded outbound queue.
 //! - [`http`]       — the accept loop, the HTTP router: endpoints and the health check.
 //! - [`websocket`]  — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
-//! - [`auth`]       — who a connection is: login by none, file, http webhook or JWT.
-//! - [`permission`] — what a user may do: Valve rules checked before every record access.
+//! - [`net`]        — what every front door's connections share: the connection loop
+//!   (reading, writing, backpressure, close codes, the heartbeat check) behind the
+//!   [`net::connection::FrontDoor`] trait, and each connection's bounded outbox.
+//! - [`auth`]       — who a client is: [`auth::AuthConfig::authenticate`] turns
+//!   credentials into an [`auth::Identity`], by none, file, http webhook or JWT.
+//! - [`permission`] — what a user may do: Valve rules decide neutral requests (an
+//!   [`permission::Action`] on a record by an identity) before every record access.
+//! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON):
+//!   its handshake and login, its record messages, and how they map to engine calls and
+//!   permission checks.
+//!
+//! A front door owns its wire: it decodes frames, renders events and refusals, and maps
+//! its requests to the engine's calls and to permission [`permission::Action`]s. Nothing
+//! outside its module knows its messages.
 //!
 //! [`Server`] ties them together: [`Server::bind`] opens the store and the listening
 //! socket, [`Server::run`] serves until shutdown.
@@ -17,7 +27,7 @@ pub mod auth;
 pub mod config;
 pub mod deepstream;
 pub mod http;
-pub mod outbox;
+pub mod net;
 pub mod permission;
 pub mod websocket;
 
@@ -42,6 +52,8 @@ use recordsync_engine::listen::{ClusterTiming, Listening};
 pub struct ServerState {
     pub config: Config,
     pub engine: Arc<Engine>,
+    /// The permission rules, which every connection's requests are checked against.
+    pub permissions: Arc<permission::Guard>,
     next_session: AtomicU64,
 }
 
@@ -180,7 +192,7 @@ impl Server {
         // A commit's updates are all queued before any connection is woken to write them:
         // a subscriber of several of the batch's records gets them in one write.
         let wake_once_per_batch: recordsync_store::CallbackScope =
-            Arc::new(|run: &mut dyn FnMut()| outbox::deferring_wakes(run));
+            Arc::new(|run: &mut dyn FnMut()| net::outbox::deferring_wakes(run));
         let engine = Engine::new(
             store,
             listening,
@@ -196,9 +208,14 @@ impl Server {
             };
             engine.join_cluster(bus, timing).await?;
         }
+        let permissions = Arc::new(permission::Guard::new(
+            config.permission.clone(),
+            engine.clone(),
+        ));
         let state = Arc::new(ServerState {
             config,
             engine,
+            permissions,
             next_session: AtomicU64::new(1),
         });
         Ok(Server { listener, state })

@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use serde_json::{Value as Json, json};
 
 use recordsync_core::WriteOp;
-use recordsync_core::valve::{Decision, RuleType};
+use recordsync_core::valve::Decision;
 use recordsync_deepstream_protocol::RecordAction;
 use recordsync_engine::{Base, Engine, WriteDone, WriteRequest};
 use recordsync_server::auth::Identity;
-use recordsync_server::permission::{Data, PermissionConfig, Request, decide};
+use recordsync_server::permission::{Action, Data, PermissionConfig, Request, decide};
 use recordsync_server::{Config, Server, StorageKind};
 
 fn fixtures() -> PathBuf {
@@ -41,13 +41,13 @@ async fn seed(engine: &Engine, name: &str, value: &Json) {
 struct Checker<'a> {
     config: &'a PermissionConfig,
     engine: &'a Engine,
-    user: &'a Json,
+    user: &'a Identity,
 }
 
 impl Checker<'_> {
     async fn check(
         &self,
-        rule: RuleType,
+        rule: Action,
         action: RecordAction,
         name: &str,
         data: Data<'_>,
@@ -57,19 +57,19 @@ impl Checker<'_> {
             rules,
             self.config.max_rule_iterations,
             self.engine,
-            self.user,
             Request {
-                rule,
-                action,
+                action: rule,
+                user: self.user,
                 name,
                 data,
+                wire_action: Some(action as i32),
             },
         )
         .await
     }
 
     /// The checks in order; the first refusal decides.
-    async fn all(&self, checks: Vec<(RuleType, RecordAction, Data<'_>)>, name: &str) -> Decision {
+    async fn all(&self, checks: Vec<(Action, RecordAction, Data<'_>)>, name: &str) -> Decision {
         for (rule, action, data) in checks {
             let d = self.check(rule, action, name, data).await;
             if d != Decision::Allow {
@@ -84,13 +84,13 @@ impl Checker<'_> {
         let exists = matches!(self.engine.read(name).await, Ok(Some(_)));
         if !exists {
             let d = self
-                .check(RuleType::Create, RecordAction::Create, name, Data::None)
+                .check(Action::Create, RecordAction::Create, name, Data::None)
                 .await;
             if d != Decision::Allow {
                 return d;
             }
         }
-        self.check(RuleType::Read, RecordAction::Read, name, Data::None)
+        self.check(Action::Read, RecordAction::Read, name, Data::None)
             .await
     }
 }
@@ -154,7 +154,7 @@ async fn the_interop_permission_matrix_through_the_engine() {
             }
             seed(&engine, &name, &s["value"]).await;
         }
-        let user = identities[c["user"].as_str().unwrap()].rule_json();
+        let user = &identities[c["user"].as_str().unwrap()];
         let checker = Checker {
             config: &config,
             engine: &engine,
@@ -166,12 +166,12 @@ async fn the_interop_permission_matrix_through_the_engine() {
         let decision = match op {
             "snapshot" => {
                 checker
-                    .check(RuleType::Read, RecordAction::Read, &name, Data::None)
+                    .check(Action::Read, RecordAction::Read, &name, Data::None)
                     .await
             }
             "head" | "has" => {
                 checker
-                    .check(RuleType::Read, RecordAction::Head, &name, Data::None)
+                    .check(Action::Read, RecordAction::Head, &name, Data::None)
                     .await
             }
             "subscribe" => checker.subscribe(&name).await,
@@ -179,8 +179,8 @@ async fn the_interop_permission_matrix_through_the_engine() {
                 checker
                     .all(
                         vec![
-                            (RuleType::Create, RecordAction::Create, Data::None),
-                            (RuleType::Write, RecordAction::Update, Data::Value(&value)),
+                            (Action::Create, RecordAction::Create, Data::None),
+                            (Action::Write, RecordAction::Update, Data::Value(&value)),
                         ],
                         &name,
                     )
@@ -188,7 +188,7 @@ async fn the_interop_permission_matrix_through_the_engine() {
             }
             "listen" => {
                 checker
-                    .check(RuleType::Listen, RecordAction::Listen, &name, Data::None)
+                    .check(Action::Listen, RecordAction::Listen, &name, Data::None)
                     .await
             }
             // The client writes, erases and deletes through a subscribed record.
@@ -217,12 +217,12 @@ async fn the_interop_permission_matrix_through_the_engine() {
                     match write {
                         Some((action, op)) => {
                             checker
-                                .check(RuleType::Write, action, &name, Data::Merged(&op))
+                                .check(Action::Write, action, &name, Data::Merged(&op))
                                 .await
                         }
                         None => {
                             checker
-                                .check(RuleType::Delete, RecordAction::Delete, &name, Data::None)
+                                .check(Action::Delete, RecordAction::Delete, &name, Data::None)
                                 .await
                         }
                     }

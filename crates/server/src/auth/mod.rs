@@ -1,21 +1,23 @@
 //! Authentication: who a connection is, decided when it logs in.
 //!
-//! deepstream's config lists auth types under `auth:`; a login is offered to each in turn
-//! and the first that knows the user decides (deepstream's "combine" behaviour):
+//! The surface every front door calls is [`AuthConfig::authenticate`]: credentials (a JSON
+//! object: deepstream's auth data, say) in, an [`Identity`] or a [`Refused`] out. The
+//! configured auth types (deepstream's config lists them under `auth:`) are offered the
+//! login in turn and the first that knows the user decides (deepstream's "combine"
+//! behaviour):
 //!
 //! - [`none`] — everyone gets in; the `username` they send, if any, is their id.
 //! - [`file`](mod@file) — users.yml: salted password hashes, serverData, clientData.
 //! - [`http`] — a webhook: the auth data is POSTed to a URL, a 2xx reply lets the user in.
 //! - [`jwt`]  — a signed JSON Web Token; claims give the id and data.
 //!
-//! [`login`] runs deepstream's handshake around them: AUTH_SUCCESSFUL with the user's
-//! clientData, AUTH_UNSUCCESSFUL, and after `maxAuthAttempts` failures
-//! TOO_MANY_AUTH_ATTEMPTS and a closed socket.
+//! How a client logs in, and how it is refused, is its front door's: deepstream's
+//! handshake (AUTH_SUCCESSFUL, AUTH_UNSUCCESSFUL, TOO_MANY_AUTH_ATTEMPTS, the login timer)
+//! is `deepstream::login`.
 
 pub mod file;
 pub mod http;
 pub mod jwt;
-pub mod login;
 pub mod none;
 
 use std::fmt;
@@ -38,7 +40,7 @@ pub struct Identity {
     pub is_authenticated: bool,
     /// Data for permission rules (`user.data`); never sent to the client.
     pub server_data: Json,
-    /// Data sent to the client in AUTH_SUCCESSFUL.
+    /// Data for the client, sent when it logs in (deepstream: with AUTH_SUCCESSFUL).
     pub client_data: Json,
     rule_json: Json,
 }
@@ -103,6 +105,14 @@ pub enum Outcome {
     NotMine,
 }
 
+/// A refused login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    /// What the auth type that refused lets the client know (a webhook's reply, file
+    /// auth's "missing authentication parameter"...); `None` when it says nothing.
+    pub client_data: Option<Json>,
+}
+
 #[async_trait]
 pub trait Authenticator: Send + Sync + fmt::Debug {
     /// Decides on the auth data a client sent (always a JSON object).
@@ -132,16 +142,18 @@ impl AuthConfig {
         }
     }
 
-    /// Offers the login to each auth type in turn; the first that knows the user decides.
-    pub async fn authenticate(&self, auth_data: &Json) -> Result<Identity, Option<Json>> {
+    /// Offers a login to each auth type in turn; the first that knows the user decides.
+    /// `credentials` is a JSON object (the front door refuses other shapes before asking:
+    /// no auth type reads anything else). Refused when no type knows the user.
+    pub async fn authenticate(&self, credentials: &Json) -> Result<Identity, Refused> {
         for auth in self.chain.iter() {
-            match auth.authenticate(auth_data).await {
+            match auth.authenticate(credentials).await {
                 Outcome::Valid(identity) => return Ok(identity),
-                Outcome::Invalid { client_data } => return Err(client_data),
+                Outcome::Invalid { client_data } => return Err(Refused { client_data }),
                 Outcome::NotMine => {}
             }
         }
-        Err(None)
+        Err(Refused { client_data: None })
     }
 
     /// Reads the `auth` section of a config document whose file is in `dir`: a list of

@@ -1,13 +1,19 @@
 //! The deepstream front door: deepstream's v4+ protocol over WebSocket, as the
 //! `@deepstream/client` SDKs speak it, on two transports (protobuf and JSON).
 //!
-//! - [`connection`] — handshake, auth, heartbeats, dispatch per connection.
+//! - [`connection`] — deepstream's [`crate::net::connection::FrontDoor`]: decoding frames
+//!   of its transport, the connection handshake, dispatch per connection.
+//! - [`login`]      — the login handshake and its refusals, and the login timer.
 //! - [`session`]    — a connection as an engine subscriber; event encoding.
 //! - [`record`]     — the RECORD topic.
+//! - [`permission`] — which permission checks each record message makes, and deepstream's
+//!   refusals.
 //! - [`listen`]     — the RECORD topic's listen messages (active providers).
 
 pub mod connection;
 pub mod listen;
+pub mod login;
+pub mod permission;
 pub mod record;
 pub mod session;
 

@@ -17,9 +17,9 @@ use recordsync_core::json::{self, JsonError, MAX_DEPTH};
 use recordsync_core::op::{OpError, PathWrite};
 use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
+use super::permission::Guard;
 use super::session::{Session, version_on_wire};
-use crate::permission::{Data, Guard};
-use recordsync_core::valve::RuleType;
+use crate::permission::{Action, Data};
 use recordsync_engine::{
     Base, Engine, EngineError, EngineVersion, Snapshot, WriteDone, WriteFailure, WriteRequest,
 };
@@ -224,7 +224,7 @@ impl RecordTopic {
             .allow(
                 &self.session,
                 &m,
-                RuleType::Read,
+                Action::Read,
                 RecordAction::Read,
                 &name,
                 Data::None,
@@ -263,7 +263,7 @@ impl RecordTopic {
             .allow(
                 &self.session,
                 &m,
-                RuleType::Read,
+                Action::Read,
                 RecordAction::Head,
                 &name,
                 Data::None,
@@ -291,7 +291,7 @@ impl RecordTopic {
                 .allow(
                     &self.session,
                     &m,
-                    RuleType::Read,
+                    Action::Read,
                     RecordAction::HeadBulk,
                     &name,
                     Data::None,
@@ -373,7 +373,7 @@ impl RecordTopic {
             .allow(
                 &self.session,
                 &m,
-                RuleType::Delete,
+                Action::Delete,
                 RecordAction::Delete,
                 &name,
                 Data::None,
@@ -412,7 +412,7 @@ impl RecordTopic {
                 .allow(
                     &self.session,
                     &m,
-                    RuleType::Listen,
+                    Action::Listen,
                     RecordAction::Listen,
                     &pattern,
                     Data::None,

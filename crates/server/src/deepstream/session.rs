@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use recordsync_deepstream_protocol::{Message, RecordAction, RecordMessage, binary, json};
 
-use crate::outbox::Outbox;
+use crate::net::outbox::Outbox;
 use crate::websocket::{self, Kind};
 use recordsync_core::{JournalOp, WriteOp};
 use recordsync_engine::{EngineVersion, EventKind, FrameFormat, RecordEvent, Subscriber};

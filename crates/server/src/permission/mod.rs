@@ -1,13 +1,19 @@
 //! Permission checks: which user may do what to which record, by Valve rules.
 //!
 //! The rule language lives in `recordsync_core::valve` and does no I/O. This module is
-//! its runtime: it loads the permissions file named by the config ([`config`]), and for
-//! each request ([`Guard::check`]) chooses the rule, gathers the facts the rule reads
-//! (`oldData`, a write's merged `data`, the records `_()` cross-references) from the
-//! engine, and runs the rule until it decides.
+//! its runtime, and it knows no protocol: a front door turns each of its requests into
+//! one or more neutral [`Request`]s — an [`Action`], the user's [`Identity`], the record's
+//! name and, for a write, the new data — and answers a refusal in its own words. The
+//! [`Guard`] chooses the rule, gathers the facts the rule reads from the engine (`oldData`,
+//! a write's merged `data`, the records `_()` cross-references), and runs the rule until
+//! it decides. It loads the record itself only when the chosen rule reads `oldData` or a
+//! merged `data`: a check whose rule reads neither costs no load.
 //!
-//! The front doors call a [`Guard`] before every engine call that reveals or changes
-//! data, and answer a refusal as deepstream does ([`Guard::refuse`]).
+//! The rules are deepstream's permissions file (its `record` section), so each action is
+//! checked against one of its rule types ([`Action::rule_type`]). How deepstream's record
+//! messages map to actions (a subscribe that creates checks `create` then `read`, a
+//! `setData` `create` then `write`...) is the deepstream front door's business
+//! (`deepstream/permission.rs`).
 
 pub mod config;
 
@@ -17,65 +23,85 @@ use serde_json::Value as Json;
 
 use recordsync_core::WriteOp;
 use recordsync_core::valve::{Check, Decision, Facts, Permissions, RuleType, Section};
-use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
-use crate::Config;
-use crate::auth::{AuthConfig, Identity};
-use crate::deepstream::session::Session;
+use crate::auth::Identity;
 use recordsync_engine::{Engine, now_ms};
 
 pub use config::PermissionConfig;
+
+/// What a request does to a record, whatever the protocol that asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// Bring a missing record into being (deepstream: a subscribe that creates it,
+    /// `setData`; ShareDB: a create op). Checked without data.
+    Create,
+    /// Learn a record's data or version, or follow its changes.
+    Read,
+    /// Change a record's data; the request carries the new data ([`Data`]).
+    Write,
+    /// Delete a record.
+    Delete,
+    /// Offer to provide the records a pattern matches (`name` is the pattern).
+    Listen,
+    /// Run a query over records. The rules have no query type: a query reveals data as a
+    /// read does, so it is checked against the `read` rule of the name the front door
+    /// gives (say, a collection).
+    Query,
+}
+
+impl Action {
+    /// The rule type of the permissions file that decides this action.
+    pub fn rule_type(self) -> RuleType {
+        match self {
+            Action::Create => RuleType::Create,
+            Action::Read | Action::Query => RuleType::Read,
+            Action::Write => RuleType::Write,
+            Action::Delete => RuleType::Delete,
+            Action::Listen => RuleType::Listen,
+        }
+    }
+}
 
 /// What a write rule sees as `data`.
 #[derive(Debug, Clone, Copy)]
 pub enum Data<'a> {
     /// The request carries no data (reads, deletes, creates, listens).
     None,
-    /// The value as sent (UPDATE; and setData, where deepstream gives the value alone).
+    /// The new value as given (deepstream: UPDATE, and setData, where deepstream gives
+    /// the value alone).
     Value(&'a Json),
     /// The record as it will be after this op: the op applied to the current value (what
-    /// deepstream gives a rule for a patch).
+    /// deepstream gives a rule for a patch). Costs a load of the record, when the rule
+    /// reads `data`.
     Merged(&'a WriteOp),
 }
 
-/// One connection's gatekeeper: it logs the connection in ([`Guard::login`]) and then
-/// checks each request against the rules, reading records from the engine.
+/// One request to decide, in no protocol's terms.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub action: Action,
+    /// Who asks: rules read its id, whether it is authenticated, and its server data.
+    pub user: &'a Identity,
+    /// The record (for [`Action::Listen`], the pattern).
+    pub name: &'a str,
+    pub data: Data<'a>,
+    /// The front door's own number for the request, which rules read as `action`
+    /// (deepstream's record actions: READ 3, UPDATE 18...; see docs/permissions.md).
+    /// `None` when the front door has none: rules then see `NaN`, equal to no number.
+    pub wire_action: Option<i32>,
+}
+
+/// The permission rules with the engine they read records from; shared by every
+/// connection of every front door.
 pub struct Guard {
     config: PermissionConfig,
     engine: Arc<Engine>,
-    user: Arc<Identity>,
-    pub(crate) auth: AuthConfig,
-    pub(crate) max_auth_attempts: u32,
-    pub(crate) failed_logins: u32,
 }
 
 impl Guard {
-    /// The logged-in user's id as a journal's author: `None` for the anonymous user.
-    pub fn author(&self) -> Option<Arc<str>> {
-        self.user
-            .is_authenticated
-            .then(|| Arc::from(self.user.id.as_str()))
-    }
-
-    /// A guard for a new connection, from the server's settings.
-    pub fn new(config: &Config, engine: Arc<Engine>) -> Guard {
-        Guard {
-            config: config.permission.clone(),
-            engine,
-            user: Identity::shared_anonymous(),
-            auth: config.auth.clone(),
-            max_auth_attempts: config.max_auth_attempts.max(1),
-            failed_logins: 0,
-        }
-    }
-
-    /// Who the connection is, from the moment it logs in.
-    pub fn set_user(&mut self, user: Arc<Identity>) {
-        self.user = user;
-    }
-
-    pub fn user(&self) -> &Identity {
-        &self.user
+    pub fn new(config: PermissionConfig, engine: Arc<Engine>) -> Guard {
+        Guard { config, engine }
     }
 
     /// True when every request is allowed (no permissions file), so callers can skip
@@ -84,14 +110,14 @@ impl Guard {
         self.config.is_open()
     }
 
-    /// Decides whether the user may do `rule` (deepstream action `action`) on `name`.
-    pub async fn check(
-        &self,
-        rule: RuleType,
-        action: RecordAction,
-        name: &str,
-        data: Data<'_>,
-    ) -> Decision {
+    /// Whether `name` exists now (committed), for front doors whose checks depend on it
+    /// (deepstream checks `create` before a subscribe creates a missing record).
+    pub async fn exists(&self, name: &str) -> bool {
+        matches!(self.engine.read(name).await, Ok(Some(_)))
+    }
+
+    /// Decides `request`.
+    pub async fn check(&self, request: Request<'_>) -> Decision {
         let Some(permissions) = self.config.rules() else {
             return Decision::Allow;
         };
@@ -99,150 +125,10 @@ impl Guard {
             permissions,
             self.config.max_rule_iterations,
             &self.engine,
-            self.user.rule_json(),
-            Request {
-                rule,
-                action,
-                name,
-                data,
-            },
+            request,
         )
         .await
     }
-
-    /// Checks a subscription to `name` (deepstream: `read`, and `create` first when the
-    /// record is missing and the request creates it). Sends the refusal itself and
-    /// returns false when refused.
-    pub async fn allow_subscribe(
-        &self,
-        session: &Session,
-        m: &RecordMessage,
-        name: &str,
-        create: bool,
-    ) -> bool {
-        if self.is_open() {
-            return true;
-        }
-        if create {
-            let exists = matches!(self.engine.read(name).await, Ok(Some(_)));
-            if !exists {
-                let decision = self
-                    .check(RuleType::Create, RecordAction::Create, name, Data::None)
-                    .await;
-                if decision != Decision::Allow {
-                    self.refuse(session, m, name, &decision);
-                    return false;
-                }
-            }
-        }
-        let action = match m.record_action() {
-            Some(RecordAction::SubscribeAndHead) => RecordAction::SubscribeAndHead,
-            Some(RecordAction::Subscribe) => RecordAction::Subscribe,
-            _ => RecordAction::Read,
-        };
-        self.allow(session, m, RuleType::Read, action, name, Data::None)
-            .await
-    }
-
-    /// Checks a write (deepstream: `write`; setData is checked against `create` and then
-    /// `write`, with the value alone as `data`, even when the record exists).
-    pub async fn allow_write(
-        &self,
-        session: &Session,
-        m: &RecordMessage,
-        action: RecordAction,
-        name: &str,
-        op: &WriteOp,
-    ) -> bool {
-        if self.is_open() {
-            return true;
-        }
-        match action {
-            RecordAction::CreateAndUpdate | RecordAction::CreateAndPatch => {
-                if !self
-                    .allow(
-                        session,
-                        m,
-                        RuleType::Create,
-                        RecordAction::Create,
-                        name,
-                        Data::None,
-                    )
-                    .await
-                {
-                    return false;
-                }
-                let data = match op {
-                    WriteOp::Update { data } | WriteOp::Patch { data, .. } => Data::Value(data),
-                    other => Data::Merged(other),
-                };
-                self.allow(
-                    session,
-                    m,
-                    RuleType::Write,
-                    RecordAction::Update,
-                    name,
-                    data,
-                )
-                .await
-            }
-            _ => {
-                self.allow(session, m, RuleType::Write, action, name, Data::Merged(op))
-                    .await
-            }
-        }
-    }
-
-    /// Checks, and on refusal answers the client. Returns whether the request may go on.
-    pub async fn allow(
-        &self,
-        session: &Session,
-        m: &RecordMessage,
-        rule: RuleType,
-        action: RecordAction,
-        name: &str,
-        data: Data<'_>,
-    ) -> bool {
-        if self.is_open() {
-            return true;
-        }
-        let decision = self.check(rule, action, name, data).await;
-        if decision == Decision::Allow {
-            return true;
-        }
-        self.refuse(session, m, name, &decision);
-        false
-    }
-
-    /// Answers a refused request as deepstream does: MESSAGE_DENIED (or
-    /// MESSAGE_PERMISSION_ERROR when the rule failed) naming the request's action and the
-    /// record, with its correlation id and write-ack flag. Nothing else: a refused read
-    /// does not tell whether the record exists.
-    pub fn refuse(&self, session: &Session, m: &RecordMessage, name: &str, decision: &Decision) {
-        let action = match decision {
-            Decision::Error(reason) => {
-                tracing::warn!(record = name, user = %self.user.id, "permission rule failed: {reason}");
-                RecordAction::MessagePermissionError
-            }
-            _ => RecordAction::MessageDenied,
-        };
-        session.send(RecordMessage {
-            original_action: Some(m.action),
-            is_error: Some(true),
-            correlation_id: m.correlation_id.clone(),
-            is_write_ack: m.is_write_ack.filter(|w| *w),
-            ..RecordMessage::named(action, name)
-        });
-    }
-}
-
-/// One request to decide.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    pub rule: RuleType,
-    pub action: RecordAction,
-    pub name: &'a str,
-    pub data: Data<'a>,
 }
 
 /// Runs the rule for `request`, loading from `engine` whatever it reads.
@@ -250,13 +136,12 @@ pub async fn decide(
     permissions: &Permissions,
     max_iterations: u32,
     engine: &Engine,
-    user: &Json,
     request: Request<'_>,
 ) -> Decision {
     let mut check = match Check::new(
         permissions,
         Section::Record,
-        request.rule,
+        request.action.rule_type(),
         request.name,
         max_iterations,
     ) {
@@ -290,11 +175,11 @@ pub async fn decide(
         }
     };
     let facts = Facts {
-        user,
+        user: request.user.rule_json(),
         data,
         old_data: own.as_ref(),
         now: now_ms() as f64,
-        action: f64::from(request.action as i32),
+        action: request.wire_action.map_or(f64::NAN, f64::from),
         name: request.name,
     };
     loop {
@@ -324,5 +209,186 @@ async fn load(engine: &Engine, name: &str) -> Result<Option<Json>, String> {
         Err(e) => Err(format!(
             "failed to load record {name:?} for permissioning: {e}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use recordsync_engine::WriteDone;
+    use recordsync_engine::listen::Listening;
+    use recordsync_store::MemoryStore;
+
+    use super::*;
+
+    fn engine() -> Arc<Engine> {
+        Engine::new(
+            Arc::new(MemoryStore::new()),
+            Listening::new(Duration::from_secs(1), false),
+            Duration::from_secs(60),
+            None,
+        )
+    }
+
+    fn guard(engine: &Arc<Engine>, rules: &str, max_iterations: u32) -> Guard {
+        let (rules, warnings) = Permissions::from_yaml(rules, "test").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let mut config = PermissionConfig::with_rules(rules);
+        config.max_rule_iterations = max_iterations;
+        Guard::new(config, engine.clone())
+    }
+
+    async fn write(engine: &Engine, name: &str, data: Json) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let request = recordsync_engine::WriteRequest::new(
+            0,
+            WriteOp::Update { data },
+            recordsync_engine::Base::Next,
+        );
+        engine
+            .write(
+                name,
+                request,
+                WriteDone::new(move |r| {
+                    let _ = tx.send(r.is_ok());
+                }),
+            )
+            .await;
+        assert!(rx.await.unwrap());
+    }
+
+    fn request<'a>(action: Action, user: &'a Identity, name: &'a str) -> Request<'a> {
+        Request {
+            action,
+            user,
+            name,
+            data: Data::None,
+            wire_action: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_action_is_decided_by_its_rule_type() {
+        let engine = engine();
+        let user = Identity::anonymous();
+        let cases = [
+            (Action::Create, "create"),
+            (Action::Read, "read"),
+            (Action::Query, "read"),
+            (Action::Write, "write"),
+            (Action::Delete, "delete"),
+            (Action::Listen, "listen"),
+        ];
+        for (action, rule) in cases {
+            // Only the rule of the action's type allows: the others all deny.
+            let mut rules = String::from("record:\n  \"*\":\n");
+            for other in ["create", "read", "write", "delete", "listen"] {
+                rules.push_str(&format!("    {other}: {}\n", other == rule));
+            }
+            let guard = guard(&engine, &rules, 3);
+            assert_eq!(
+                guard.check(request(action, &user, "r")).await,
+                Decision::Allow,
+                "{action:?} is decided by `{rule}`"
+            );
+            for (other, _) in cases.iter().filter(|(_, r)| *r != rule) {
+                assert_eq!(
+                    guard.check(request(*other, &user, "r")).await,
+                    Decision::Deny,
+                    "{other:?} is not decided by `{rule}`"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn rules_see_the_identity_the_front_doors_number_and_the_data() {
+        let engine = engine();
+        let rules = "record:\n  \"*\":\n    read: \"action === 3 && user.id === 'alice' && user.data.role === 'admin' && user.isAuthenticated\"\n    write: \"data.a === 1 && oldData.b === 2\"\n";
+        let guard = guard(&engine, rules, 3);
+        let alice = Identity::new(
+            Some("alice".into()),
+            json!({"role": "admin"}),
+            json!({"name": "Alice"}),
+        );
+        let read = |user, wire_action| Request {
+            wire_action,
+            ..request(Action::Read, user, "r")
+        };
+        assert_eq!(guard.check(read(&alice, Some(3))).await, Decision::Allow);
+        assert_eq!(guard.check(read(&alice, Some(5))).await, Decision::Deny);
+        // A front door without numbers: `action` is no number.
+        assert_eq!(guard.check(read(&alice, None)).await, Decision::Deny);
+        let bob = Identity::new(Some("bob".into()), json!({"role": "admin"}), Json::Null);
+        assert_eq!(guard.check(read(&bob, Some(3))).await, Decision::Deny);
+
+        write(&engine, "r", json!({"b": 2})).await;
+        let value = json!({"a": 1});
+        let patch = WriteOp::Patch {
+            path: "a".into(),
+            data: json!(1),
+        };
+        let wrong = WriteOp::Patch {
+            path: "a".into(),
+            data: json!(2),
+        };
+        for (data, expected) in [
+            (Data::Value(&value), Decision::Allow),
+            // Merged into the record now, whose `b` the rule reads as `oldData.b`.
+            (Data::Merged(&patch), Decision::Allow),
+            (Data::Merged(&wrong), Decision::Deny),
+            (Data::None, Decision::Error(String::new())),
+        ] {
+            let decision = guard
+                .check(Request {
+                    data,
+                    ..request(Action::Write, &alice, "r")
+                })
+                .await;
+            match expected {
+                Decision::Error(_) => assert!(matches!(decision, Decision::Error(_))),
+                expected => assert_eq!(decision, expected, "{data:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn only_rules_that_read_the_record_cost_its_load() {
+        // With one iteration, loading the record takes the budget: a rule that needs the
+        // record fails, one that does not is decided without it.
+        let engine = engine();
+        write(&engine, "r", json!({"a": 1})).await;
+        let user = Identity::anonymous();
+        let rules = "record:\n  \"*\":\n    read: \"name === 'r'\"\n    write: \"data !== null\"\n    delete: \"oldData.a === 1\"\n";
+        let one = guard(&engine, rules, 1);
+        assert_eq!(
+            one.check(request(Action::Read, &user, "r")).await,
+            Decision::Allow
+        );
+        let value = json!({});
+        let as_given = Request {
+            data: Data::Value(&value),
+            ..request(Action::Write, &user, "r")
+        };
+        assert_eq!(one.check(as_given).await, Decision::Allow);
+        let op = WriteOp::Erase { path: "a".into() };
+        let merged = Request {
+            data: Data::Merged(&op),
+            ..request(Action::Write, &user, "r")
+        };
+        assert!(matches!(one.check(merged).await, Decision::Error(_)));
+        assert!(matches!(
+            one.check(request(Action::Delete, &user, "r")).await,
+            Decision::Error(_)
+        ));
+        let two = guard(&engine, rules, 2);
+        assert_eq!(two.check(merged).await, Decision::Allow);
+        assert_eq!(
+            two.check(request(Action::Delete, &user, "r")).await,
+            Decision::Allow
+        );
     }
 }
