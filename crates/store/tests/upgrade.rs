@@ -15,10 +15,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use recordsync_core::JournalOp;
+use recordsync_store::embedded::EmbeddedOptions;
 use recordsync_store::postgres::testing::{TestSchema, test_url};
 use recordsync_store::{
-    EmbeddedStore, JournalEntry, Milestone, Store, StoredRecord, Write, WriteOutcome,
+    EmbeddedStore, History, JournalEntry, Milestone, PostgresOptions, PostgresStore, Store,
+    StoredRecord, Write, WriteOutcome,
 };
+use serde_json::Value;
 
 const CTIME: u64 = 1_600_000_000_000;
 const CREATE: &str = r#"{"op":"create","data":{}}"#;
@@ -168,6 +172,97 @@ async fn an_embedded_directory_of_schema_3_is_upgraded_in_place() {
             252,
             "{fixture}"
         );
+    }
+}
+
+/// Milestones every 10 versions, the newest 100 entries kept: `many` (250 entries)
+/// exceeds that, the fixtures' other records do not.
+fn tight() -> History {
+    History {
+        milestone_every: 10,
+        keep_ops: Some(100),
+        keep_age: None,
+    }
+}
+
+/// `name` at `version`, read as the engine reads a past version: the newest milestone at
+/// or below it, then the journal entries after it, applied. Checks that this takes at
+/// most `milestone_every` entries.
+async fn read_at(store: &dyn Store, name: &str, version: u64, every: u64) -> Value {
+    let milestone = store.milestone(name, version).await.unwrap().unwrap();
+    assert!(milestone.version <= version);
+    let entries = store
+        .journal(name, milestone.version + 1, version)
+        .await
+        .unwrap();
+    let versions: Vec<u64> = entries.iter().map(|e| e.version).collect();
+    assert_eq!(
+        versions,
+        (milestone.version + 1..=version).collect::<Vec<_>>(),
+        "{name}@{version}"
+    );
+    assert!(
+        entries.len() < every as usize,
+        "{name}@{version}: {versions:?}"
+    );
+    let mut value = Some(serde_json::from_str::<Value>(&milestone.data).unwrap());
+    for entry in entries {
+        JournalOp::from_journal(&entry.op)
+            .unwrap()
+            .apply(&mut value)
+            .unwrap();
+    }
+    value.unwrap()
+}
+
+/// After the upgrade, `many` is bounded: its history starts at 150 (the greatest
+/// milestone at or below 250 - 100), the entries up to 150 are gone, and every version
+/// from 150 to 250 reads as it was, from a milestone the upgrade made by replaying its
+/// journal.
+async fn check_bounded(store: &dyn Store) {
+    assert_eq!(store.history_start("many").await.unwrap(), Some(150));
+    let journal = store.journal("many", 0, u64::MAX).await.unwrap();
+    assert_eq!(
+        journal.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (151..=250).collect::<Vec<_>>()
+    );
+    for v in 150..=250 {
+        let expected: Value = serde_json::from_str(&format!(r#"{{"n":{v}}}"#)).unwrap();
+        assert_eq!(read_at(store, "many", v, 10).await, expected, "many@{v}");
+    }
+    assert_eq!(store.milestone("many", 149).await.unwrap(), None);
+    // The others are within the bound, and as the plain upgrade leaves them.
+    for (name, version) in [("plain", 2), ("numbers", 1), ("ünïcödé/名前/🦀", 1)] {
+        assert_eq!(store.history_start(name).await.unwrap(), Some(0), "{name}");
+        assert_eq!(
+            store.journal(name, 0, u64::MAX).await.unwrap().len() as u64,
+            version + 1,
+            "{name}"
+        );
+    }
+}
+
+/// With retention tighter than the fixture's history, the same opening upgrades,
+/// replays `many`'s journal for its milestones, and prunes it (item 7 of issue 13: the
+/// history of an upgraded record is bounded from its first opening).
+#[tokio::test]
+async fn an_upgraded_record_is_bounded_at_its_first_opening() {
+    for fixture in ["embedded-schema3", "embedded-schema3-crashed"] {
+        let dir = copy_fixture(fixture);
+        let options = || EmbeddedOptions {
+            history: tight(),
+            ..EmbeddedOptions::default()
+        };
+        {
+            let store = EmbeddedStore::open_with(dir.path(), options()).unwrap();
+            check_bounded(&store).await;
+            assert_eq!(
+                store.get("many").await.unwrap().unwrap().data,
+                r#"{"n":250}"#
+            );
+        }
+        let store = EmbeddedStore::open_with(dir.path(), options()).unwrap();
+        check_bounded(&store).await;
     }
 }
 
