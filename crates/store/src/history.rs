@@ -163,7 +163,7 @@ impl Replay {
         op.apply(&mut self.value)
             .map_err(|e| format!("the op of entry {version} does not apply: {e}"))?;
         self.next = version + 1;
-        let due = version > 0 && version % self.every == 0 && version >= self.keep_from;
+        let due = version > 0 && version.is_multiple_of(self.every) && version >= self.keep_from;
         Ok(match (&self.value, due) {
             (Some(value), true) => Some(serde_json::to_string(value).map_err(|e| {
                 format!("the value at version {version} cannot be written as JSON: {e}")

@@ -266,9 +266,9 @@ async fn an_upgraded_record_is_bounded_at_its_first_opening() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_postgres_schema_of_migration_2_is_upgraded_in_place() {
-    let schema = TestSchema::new("upgrade");
+/// A schema of migration 2 loaded from the fixture's dump into `schema`, and a client
+/// on the test server. `tamper` runs on it before recordsync connects.
+async fn load_migration_2(schema: &TestSchema, tamper: &str) -> tokio_postgres::Client {
     let dump = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/postgres-migration2.sql"),
     )
@@ -284,6 +284,100 @@ async fn a_postgres_schema_of_migration_2_is_upgraded_in_place() {
         .unwrap();
     tokio::spawn(connection);
     client.batch_execute(&sql).await.unwrap();
+    client
+        .batch_execute(&tamper.replace("{s}", schema.schema()))
+        .await
+        .unwrap();
+    client
+}
+
+/// As in the embedded store: connecting with retention tighter than `many`'s history
+/// migrates, replays `many`'s journal for its milestones and prunes it; every kept
+/// version reads as it was. The list of records to replay is empty after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_record_of_migration_2_is_bounded_at_the_first_connect() {
+    let schema = TestSchema::new("upgrade_bounded");
+    let client = load_migration_2(&schema, "").await;
+    let options = || PostgresOptions {
+        history: tight(),
+        ..PostgresOptions::default()
+    };
+    let store: PostgresStore = schema.connect_with(options()).await;
+    check_bounded(&store).await;
+    let s = schema.schema();
+    let listed: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {s}.history_replay"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(listed, 0);
+    drop(store);
+    check_bounded(&schema.connect_with(options()).await).await;
+}
+
+/// A record of migration 2 whose journal does not lead to its value (its stored value
+/// changed behind recordsync's back, or a journal row missing) keeps its whole history
+/// and its value, and the store connects and takes writes to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_record_whose_journal_does_not_replay_keeps_its_history() {
+    for (tamper, entries) in [
+        (
+            r#"UPDATE {s}.records SET data_json = '{"n":"x"}', data = '{"n":"x"}' WHERE name = 'many'"#,
+            250,
+        ),
+        (
+            "DELETE FROM {s}.journal WHERE name = 'many' AND version = 100",
+            249,
+        ),
+    ] {
+        let schema = TestSchema::new("upgrade_refused");
+        let _client = load_migration_2(&schema, tamper).await;
+        let store = schema
+            .connect_with(PostgresOptions {
+                history: tight(),
+                ..PostgresOptions::default()
+            })
+            .await;
+        assert_eq!(
+            store.history_start("many").await.unwrap(),
+            Some(0),
+            "{tamper}"
+        );
+        assert_eq!(
+            store.journal("many", 0, u64::MAX).await.unwrap().len(),
+            entries + 1,
+            "{tamper}: every row, the create included"
+        );
+        assert_eq!(
+            store.milestone("many", 249).await.unwrap(),
+            None,
+            "{tamper}"
+        );
+        assert_eq!(
+            store.milestone("many", 250).await.unwrap().unwrap().version,
+            250
+        );
+        let current = store.get("many").await.unwrap().unwrap();
+        let write = Write::Put {
+            record: StoredRecord {
+                version: 251,
+                mtime: CTIME + 251,
+                ..current
+            },
+            base_version: Some(250),
+            entries: vec![entry(251, r#"{"op":"patch","path":"m","data":1}"#)],
+        };
+        assert_eq!(
+            store.commit(&[write]).await.unwrap(),
+            [WriteOutcome::Committed]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_schema_of_migration_2_is_upgraded_in_place() {
+    let schema = TestSchema::new("upgrade");
+    let client = load_migration_2(&schema, "").await;
     let store = Arc::new(schema.connect().await);
     check(store.as_ref()).await;
 

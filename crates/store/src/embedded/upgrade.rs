@@ -229,7 +229,7 @@ fn replay(
     for item in t.journal.range::<&[u8]>(lo.as_slice()..=hi.as_slice())? {
         let (key, value) = item?;
         match codec::decode_journal(name, key.value(), value.value()) {
-            Ok(entry) if entry.version > 0 && entry.version % every == 0 => {
+            Ok(entry) if entry.version > 0 && entry.version.is_multiple_of(every) => {
                 candidates.push((entry.version, entry.time));
             }
             Ok(_) => {}
@@ -248,7 +248,7 @@ fn replay(
             Ok(step) => step,
             Err(e) => return Ok(Outcome::Refused(e.to_string())),
         };
-        if entry.version > 0 && entry.version % every == 0 {
+        if entry.version > 0 && entry.version.is_multiple_of(every) {
             log_candidates.push((entry.version, entry.time));
         }
         seqs.push(seq);
