@@ -2364,6 +2364,80 @@ mod tests {
         );
     }
 
+    /// What the upgrade's replay costs and gains: one record written `WRITES` (default
+    /// 100,000) times with 1 KB values by the release before issue 13 (whole-value
+    /// updates, as the issue's data set), opened with the default settings. Run with
+    /// `WRITES=100000 cargo test -p recordsync-store --release --lib upgrade_replay_cost
+    /// -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement, not a test"]
+    fn upgrade_replay_cost() {
+        let writes: u64 = std::env::var("WRITES")
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(100_000);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        let pad = "x".repeat(1000);
+        let started = Instant::now();
+        {
+            let db = Database::create(&file).unwrap();
+            let txn = db.begin_write().unwrap();
+            let value = |v: u64| format!(r#"{{"n":{v},"pad":"{pad}"}}"#);
+            let puts: Vec<codec::LegacyWrite> = (0..=writes)
+                .map(|v| codec::LegacyWrite::Put {
+                    record: record("big", v, &if v == 0 { "{}".into() } else { value(v) }),
+                    base_version: v.checked_sub(1),
+                    entry: (v > 0).then(|| JournalEntry {
+                        version: v,
+                        time: 3,
+                        op: format!(r#"{{"op":"update","data":{}}}"#, value(v)),
+                        author: None,
+                        origin: None,
+                    }),
+                })
+                .collect();
+            apply_legacy(&txn, dir.path(), &puts).unwrap();
+            txn.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
+            txn.commit().unwrap();
+        }
+        let size = || std::fs::metadata(&file).unwrap().len();
+        let before = size();
+        println!(
+            "{writes} writes of schema 3 (1 KB values): {:.1} MB, written in {:?}",
+            before as f64 / 1e6,
+            started.elapsed()
+        );
+        // The upgrade alone (with its replay), on a copy.
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(&file, copy.path().join(FILE_NAME)).unwrap();
+        let started = Instant::now();
+        drop(open_files(&copy.path().join(FILE_NAME), &EmbeddedOptions::default()).unwrap());
+        println!(
+            "the upgrade alone (replay included) took {:?}",
+            started.elapsed()
+        );
+        drop(copy);
+        let started = Instant::now();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let opened = started.elapsed();
+        let after = size();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let start = rt.block_on(store.history_start("big")).unwrap().unwrap();
+        let kept = rt
+            .block_on(store.journal("big", 0, u64::MAX))
+            .unwrap()
+            .len();
+        println!(
+            "opened (upgrade with replay, sweep, compaction) in {opened:?}: {:.1} MB; \
+             history starts at {start}, {kept} entries kept",
+            after as f64 / 1e6
+        );
+        assert!(after < before / 10, "{before} -> {after}");
+    }
+
     /// A build of schema 2 would ignore the log; it must refuse the directory. (Its
     /// check is the one `newer_schema_is_refused_with_advice` runs against this build.)
     #[test]
