@@ -428,3 +428,64 @@ async fn a_postgres_schema_of_migration_2_is_upgraded_in_place() {
         (0, false, 0)
     );
 }
+
+/// What the replay at connect costs in PostgreSQL: one record of migration 2 written
+/// `WRITES` (default 20,000) times with 1 KB values (whole-value updates), connected
+/// with the default retention. Run with
+/// `WRITES=20000 cargo test -p recordsync-store --release --test upgrade postgres_replay_cost -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a test"]
+async fn postgres_replay_cost() {
+    let writes: i64 = std::env::var("WRITES")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(20_000);
+    let schema = TestSchema::new("replay_cost");
+    let value = r#"'{"n":' || v || ',"pad":"' || repeat('x', 1000) || '"}'"#;
+    let client = load_migration_2(
+        &schema,
+        &format!(
+            "INSERT INTO {{s}}.journal (name, version, time, op) \
+             SELECT 'big', v, v, ('{{\"op\":\"update\",\"data\":' || {value} || '}}')::json \
+             FROM generate_series(1, {writes}) AS v; \
+             INSERT INTO {{s}}.records (name, version, data, data_json, ctime, mtime) \
+             SELECT 'big', v, ({value})::jsonb, ({value})::json, 0, v \
+             FROM (SELECT {writes}::bigint AS v) AS x;"
+        ),
+    )
+    .await;
+    let s = schema.schema();
+    let size = async || -> i64 {
+        client
+            .query_one(
+                "SELECT sum(pg_total_relation_size(c.oid))::int8 FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind = 'r'",
+                &[&s],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let before = size().await;
+    let started = std::time::Instant::now();
+    let store = schema.connect().await;
+    let took = started.elapsed();
+    let start = store.history_start("big").await.unwrap().unwrap();
+    let kept = store.journal("big", 0, u64::MAX).await.unwrap().len();
+    for table in ["journal", "milestones"] {
+        client
+            .batch_execute(&format!("VACUUM FULL {s}.{table}"))
+            .await
+            .unwrap();
+    }
+    let after = size().await;
+    println!(
+        "{writes} writes of migration 2: tables {:.1} MB; connect (migrations 3 and 4, \
+         replay, prune) {took:?}; history from {start}, {kept} entries kept; tables after \
+         VACUUM FULL {:.1} MB",
+        before as f64 / 1e6,
+        after as f64 / 1e6
+    );
+    assert!(kept <= 1_100);
+}
