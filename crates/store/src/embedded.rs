@@ -579,7 +579,7 @@ fn open_files(
     let mut wal = Wal::open(&file.with_file_name(WAL_FILE_NAME), meta.id)?;
     let replayed = recovery::replay(&db, &mut wal, &meta, &options.history)?;
     if meta.upgrade {
-        upgrade::upgrade(&db, file)?;
+        upgrade::upgrade(&db, file, &options.history)?;
     }
     Ok((db, wal, replayed))
 }
@@ -2244,6 +2244,198 @@ mod tests {
         let store = EmbeddedStore::open_with(crashed.path(), manual()).unwrap();
         assert_eq!(store.stats().replayed_frames, 1);
         assert_versions(&store, "old", 3).await;
+    }
+
+    /// Writes of schema 3 taking `name` from nothing to `last` with real journal ops:
+    /// created empty at 0, then `patch n = v` at each version `v` (without an entry at
+    /// the versions in `unjournaled`), its value `{"n":v}` except `last_data` at `last`.
+    fn legacy_patches(
+        name: &str,
+        last: u64,
+        unjournaled: &[u64],
+        last_data: Option<&str>,
+    ) -> Vec<codec::LegacyWrite> {
+        (0..=last)
+            .map(|v| {
+                let data = match (v, last_data) {
+                    (0, _) => "{}".to_owned(),
+                    (v, Some(data)) if v == last => data.to_owned(),
+                    (v, _) => format!(r#"{{"n":{v}}}"#),
+                };
+                codec::LegacyWrite::Put {
+                    record: record(name, v, &data),
+                    base_version: v.checked_sub(1),
+                    entry: (v > 0 && !unjournaled.contains(&v)).then(|| JournalEntry {
+                        version: v,
+                        time: 3,
+                        op: format!(r#"{{"op":"patch","path":"n","data":{v}}}"#),
+                        author: None,
+                        origin: None,
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// The upgrade replays the journal of a record that exceeds retention to give it
+    /// milestones, and the opening prunes it; a record whose journal does not lead to
+    /// its value (another value at the end, or an entry missing) keeps every entry,
+    /// only its current milestone, and reads and takes writes as before.
+    #[tokio::test]
+    async fn the_upgrade_replays_journals_and_keeps_those_that_do_not_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            let mut writes = legacy_patches("good", 250, &[], None);
+            writes.extend(legacy_patches("tampered", 250, &[], Some(r#"{"n":"x"}"#)));
+            writes.extend(legacy_patches("gap", 250, &[100], None));
+            assert!(
+                apply_legacy(&txn, dir.path(), &writes)
+                    .unwrap()
+                    .iter()
+                    .all(|o| *o == WriteOutcome::Committed)
+            );
+            txn.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
+            txn.commit().unwrap();
+        }
+        let options = EmbeddedOptions {
+            history: History {
+                milestone_every: 10,
+                keep_ops: Some(100),
+                keep_age: None,
+            },
+            ..manual()
+        };
+        let upgraded = {
+            // What the upgrade alone stored, before the sweep.
+            let (db, _wal, _) = open_files(&dir.path().join(FILE_NAME), &options).unwrap();
+            let txn = db.begin_read().unwrap();
+            let milestones = txn.open_table(MILESTONES).unwrap();
+            let count = |name: &str| {
+                milestone_times(&milestones, dir.path(), name)
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.0)
+                    .collect::<Vec<_>>()
+            };
+            [count("good"), count("tampered"), count("gap")]
+        };
+        assert_eq!(upgraded[0], (150..=250).step_by(10).collect::<Vec<_>>());
+        assert_eq!(
+            upgraded[1],
+            [250],
+            "no milestone of a journal that does not replay"
+        );
+        assert_eq!(upgraded[2], [250]);
+
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+        assert_eq!(store.history_start("good").await.unwrap(), Some(150));
+        assert_eq!(
+            versions(store.journal("good", 0, u64::MAX).await.unwrap()),
+            (151..=250).collect::<Vec<_>>()
+        );
+        let m = store.milestone("good", 199).await.unwrap().unwrap();
+        assert_eq!((m.version, m.data.as_str()), (190, r#"{"n":190}"#));
+        assert_eq!(store.history_start("tampered").await.unwrap(), Some(0));
+        assert_eq!(
+            versions(store.journal("tampered", 0, u64::MAX).await.unwrap()),
+            (0..=250).collect::<Vec<_>>()
+        );
+        assert_eq!(store.milestone("tampered", 249).await.unwrap(), None);
+        assert_eq!(
+            store.get("tampered").await.unwrap().unwrap().data,
+            r#"{"n":"x"}"#
+        );
+        assert_eq!(store.history_start("gap").await.unwrap(), Some(0));
+        assert_eq!(
+            store.journal("gap", 0, u64::MAX).await.unwrap().len(),
+            250,
+            "every entry it had"
+        );
+        let write = Write::Put {
+            record: record("tampered", 251, r#"{"n":251}"#),
+            base_version: Some(250),
+            entries: vec![entry(251)],
+        };
+        assert_eq!(
+            store.commit(&[write]).await.unwrap(),
+            [WriteOutcome::Committed]
+        );
+    }
+
+    /// What the upgrade's replay costs and gains: one record written `WRITES` (default
+    /// 100,000) times with 1 KB values by the release before issue 13 (whole-value
+    /// updates, as the issue's data set), opened with the default settings. Run with
+    /// `WRITES=100000 cargo test -p recordsync-store --release --lib upgrade_replay_cost
+    /// -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement, not a test"]
+    fn upgrade_replay_cost() {
+        let writes: u64 = std::env::var("WRITES")
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(100_000);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        let pad = "x".repeat(1000);
+        let started = Instant::now();
+        {
+            let db = Database::create(&file).unwrap();
+            let txn = db.begin_write().unwrap();
+            let value = |v: u64| format!(r#"{{"n":{v},"pad":"{pad}"}}"#);
+            let puts: Vec<codec::LegacyWrite> = (0..=writes)
+                .map(|v| codec::LegacyWrite::Put {
+                    record: record("big", v, &if v == 0 { "{}".into() } else { value(v) }),
+                    base_version: v.checked_sub(1),
+                    entry: (v > 0).then(|| JournalEntry {
+                        version: v,
+                        time: 3,
+                        op: format!(r#"{{"op":"update","data":{}}}"#, value(v)),
+                        author: None,
+                        origin: None,
+                    }),
+                })
+                .collect();
+            apply_legacy(&txn, dir.path(), &puts).unwrap();
+            txn.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
+            txn.commit().unwrap();
+        }
+        let size = || std::fs::metadata(&file).unwrap().len();
+        let before = size();
+        println!(
+            "{writes} writes of schema 3 (1 KB values): {:.1} MB, written in {:?}",
+            before as f64 / 1e6,
+            started.elapsed()
+        );
+        // The upgrade alone (with its replay), on a copy.
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(&file, copy.path().join(FILE_NAME)).unwrap();
+        let started = Instant::now();
+        drop(open_files(&copy.path().join(FILE_NAME), &EmbeddedOptions::default()).unwrap());
+        println!(
+            "the upgrade alone (replay included) took {:?}",
+            started.elapsed()
+        );
+        drop(copy);
+        let started = Instant::now();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let opened = started.elapsed();
+        let after = size();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let start = rt.block_on(store.history_start("big")).unwrap().unwrap();
+        let kept = rt
+            .block_on(store.journal("big", 0, u64::MAX))
+            .unwrap()
+            .len();
+        println!(
+            "opened (upgrade with replay, sweep, compaction) in {opened:?}: {:.1} MB; \
+             history starts at {start}, {kept} entries kept",
+            after as f64 / 1e6
+        );
+        assert!(after < before / 10, "{before} -> {after}");
     }
 
     /// A build of schema 2 would ignore the log; it must refuse the directory. (Its

@@ -112,6 +112,94 @@ impl History {
     }
 }
 
+/// Replays a record's journal from its create, entry by entry, for a record that an
+/// older release kept without milestones (the upgrade from embedded schema 3 and from
+/// PostgreSQL migration 2 gives such a record one milestone only, at its current
+/// version). It yields the milestones retention needs, and checks that the journal is
+/// whole and leads to the stored value: only then may the record's old history be
+/// pruned, since otherwise a version retention keeps could read differently from what
+/// the record held. Holds one value (the record's, as of the entry last applied), never
+/// the journal: the caller streams the entries in.
+#[derive(Debug)]
+pub(crate) struct Replay {
+    every: u64,
+    /// Milestones are yielded at versions from this one on (the ones below it would be
+    /// pruned at once).
+    keep_from: u64,
+    /// The version the next entry must have.
+    next: u64,
+    value: Option<serde_json::Value>,
+}
+
+impl Replay {
+    /// A replay that yields a milestone at every multiple of `history.milestone_every`
+    /// from `keep_from` on. The first entry must be the record's create at version 0.
+    pub(crate) fn new(history: &History, keep_from: u64) -> Replay {
+        Replay {
+            every: history.milestone_every.max(1),
+            keep_from,
+            next: 0,
+            value: None,
+        }
+    }
+
+    /// Applies the entry at `version` (whose op is `op`, the journal text), and returns
+    /// the milestone due there (its value as JSON text), if one is. The error says why
+    /// the journal cannot be replayed (a gap, an op that cannot be read or does not
+    /// apply); after one, the replay is over.
+    pub(crate) fn apply(&mut self, version: u64, op: &str) -> Result<Option<String>, String> {
+        if version != self.next {
+            return Err(if version > self.next {
+                format!(
+                    "its journal lacks version {} (the next entry is {version})",
+                    self.next
+                )
+            } else {
+                format!("its journal has version {version} twice or out of order")
+            });
+        }
+        let op = recordsync_core::JournalOp::from_journal(op)
+            .map_err(|e| format!("the op of entry {version} cannot be read: {e}"))?;
+        op.apply(&mut self.value)
+            .map_err(|e| format!("the op of entry {version} does not apply: {e}"))?;
+        self.next = version + 1;
+        let due = version > 0 && version.is_multiple_of(self.every) && version >= self.keep_from;
+        Ok(match (&self.value, due) {
+            (Some(value), true) => Some(serde_json::to_string(value).map_err(|e| {
+                format!("the value at version {version} cannot be written as JSON: {e}")
+            })?),
+            _ => None,
+        })
+    }
+
+    /// Checks that the replay reached `version` and the value `data` (the stored
+    /// record's JSON text). The parsed values are compared as serde_json writes them:
+    /// spacing does not count, key order does (recordsync keeps keys in the order they
+    /// were written, and `Value`'s own equality ignores it with `preserve_order`), and
+    /// numbers compare as written (`arbitrary_precision`).
+    pub(crate) fn finish(self, version: u64, data: &str) -> Result<(), String> {
+        if self.next != version + 1 {
+            return Err(format!(
+                "its journal ends at version {}, the record is at {version}",
+                self.next.saturating_sub(1)
+            ));
+        }
+        let stored: serde_json::Value = recordsync_core::json::parse(data)
+            .map_err(|e| format!("its stored value cannot be read: {e}"))?;
+        let same = self.value.as_ref().is_some_and(|value| {
+            value == &stored
+                && serde_json::to_string(value).ok() == serde_json::to_string(&stored).ok()
+        });
+        if !same {
+            return Err(format!(
+                "replaying its journal from the create gives a value other than the one \
+                 stored at version {version}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for History {
     fn default() -> History {
         History {
@@ -141,6 +229,71 @@ mod tests {
             h.milestone_due(None, 12),
             "a new record whose entries cross 10"
         );
+    }
+
+    fn every_10() -> History {
+        History {
+            milestone_every: 10,
+            ..History::default()
+        }
+    }
+
+    fn patch(v: u64) -> String {
+        format!(r#"{{"op":"patch","path":"n","data":{v}}}"#)
+    }
+
+    #[test]
+    fn a_replay_yields_the_milestones_from_where_history_starts() {
+        let mut replay = Replay::new(&every_10(), 20);
+        assert_eq!(replay.apply(0, r#"{"op":"create","data":{}}"#), Ok(None));
+        let mut yielded = Vec::new();
+        for v in 1..=35 {
+            if let Some(data) = replay.apply(v, &patch(v)).unwrap() {
+                yielded.push((v, data));
+            }
+        }
+        assert_eq!(
+            yielded,
+            [
+                (20, r#"{"n":20}"#.to_owned()),
+                (30, r#"{"n":30}"#.to_owned())
+            ]
+        );
+        // Spacing does not count.
+        assert_eq!(replay.finish(35, r#"{ "n" : 35 }"#), Ok(()));
+    }
+
+    #[test]
+    fn a_replay_refuses_what_does_not_lead_to_the_value() {
+        let create = r#"{"op":"create","data":{}}"#;
+        let run = |ops: &[(u64, String)], version: u64, data: &str| {
+            let mut replay = Replay::new(&every_10(), 0);
+            for (v, op) in ops {
+                replay.apply(*v, op)?;
+            }
+            replay.finish(version, data)
+        };
+        let ok = [(0, create.to_owned()), (1, patch(1)), (2, patch(2))];
+        assert_eq!(run(&ok, 2, r#"{"n":2}"#), Ok(()));
+        let other = run(&ok, 2, r#"{"n":3}"#).unwrap_err();
+        assert!(other.contains("other than the one stored"), "{other}");
+        let short = run(&ok, 3, r#"{"n":2}"#).unwrap_err();
+        assert!(short.contains("ends at version 2"), "{short}");
+        let gap = run(&[(0, create.to_owned()), (2, patch(2))], 2, r#"{"n":2}"#);
+        assert!(gap.unwrap_err().contains("lacks version 1"));
+        let no_create = run(&[(0, patch(0))], 0, r#"{"n":0}"#).unwrap_err();
+        assert!(no_create.contains("does not apply"), "{no_create}");
+        let garbage = run(&[(0, create.to_owned()), (1, "{".into())], 1, "{}").unwrap_err();
+        assert!(garbage.contains("cannot be read"), "{garbage}");
+        // Key order counts (recordsync keeps it), numbers compare as written.
+        let two = [
+            (0, create.to_owned()),
+            (1, r#"{"op":"patch","path":"a","data":1}"#.to_owned()),
+            (2, r#"{"op":"patch","path":"b","data":1.0}"#.to_owned()),
+        ];
+        assert_eq!(run(&two, 2, r#"{"a":1,"b":1.0}"#), Ok(()));
+        assert!(run(&two, 2, r#"{"b":1.0,"a":1}"#).is_err());
+        assert!(run(&two, 2, r#"{"a":1,"b":1}"#).is_err());
     }
 
     #[test]

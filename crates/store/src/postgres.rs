@@ -23,10 +23,15 @@
 //! - `data_set(id text)` (migration 2): one row, a random id made with the schema, which
 //!   every node on it reads at connect ([`Store::data_set`]) and scopes its bus topics
 //!   with.
+//! - `history_replay(name text PRIMARY KEY)` (migration 4): records of migration 2 whose
+//!   journal is yet to be replayed for milestones (below); emptied on connect.
 //!
 //! Migration 3 upgraded the tables of migration 2 in place: every record got `created`
 //! 0, a create row `{"op":"create","data":{}}` at version 0 (time: its ctime) and a
-//! milestone at its current version; its journal rows kept their versions.
+//! milestone at its current version; its journal rows kept their versions. Migration 4
+//! lists those records in `history_replay(name)`; on connect, a record of the list whose
+//! journal is longer than retention keeps has it replayed for the milestones retention
+//! needs, and is pruned (`postgres/replay.rs`).
 //!
 //! # History and retention
 //!
@@ -80,6 +85,7 @@
 mod batch;
 mod errors;
 mod migrations;
+mod replay;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod url;
@@ -290,6 +296,30 @@ impl PostgresStore {
             .map_err(|e| errors::store_error(&self.target, "reading the data set's id", &e))?
             .get(0);
         let _ = self.data_set.set(data_set);
+        let started = std::time::Instant::now();
+        match replay::replay_pending(&mut conn, &self.schema, &self.history, crate::now_ms()).await
+        {
+            Ok(done) if done.listed > 0 => tracing::info!(
+                target = %self.target,
+                schema = %self.schema,
+                records = done.listed,
+                pruned = done.pruned,
+                replayed_entries = done.entries,
+                deleted_entries = done.deleted,
+                refused = done.refused,
+                millis = started.elapsed().as_millis() as u64,
+                "replayed the journals of records upgraded from migration 2 for their \
+                 milestones, and pruned their history beyond the retention settings"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                target = %self.target,
+                schema = %self.schema,
+                error = %errors::describe(&e),
+                "replaying the journals of records upgraded from migration 2 failed; \
+                 connecting without it (the next connect tries again)"
+            ),
+        }
         if applied.is_empty() {
             tracing::info!(target = %self.target, schema = %self.schema, version = SCHEMA_VERSION, "PostgreSQL store ready");
         } else {

@@ -3,9 +3,9 @@
 //!
 //! A commit prunes only the records it writes (`prune` in `embedded.rs`). So a data set
 //! written while history was kept without bound (`keep everything`, or the release
-//! before issue 13, whose records the upgrade gives a milestone at their current
-//! version) keeps that history, and its file keeps its size, until each record is
-//! written again. Opening therefore, after the replay of the write-ahead log and the
+//! before issue 13, whose records the upgrade gives milestones by replaying their
+//! journals, `upgrade.rs`) keeps that history, and its file keeps its size, until each
+//! record is written again. Opening therefore, after the replay of the write-ahead log and the
 //! upgrade, before the store takes any write:
 //!
 //! 1. **Sweeps** every record whose history exceeds the settings

@@ -148,7 +148,7 @@ impl Inner {
         let mut wal = Wal::open(&wal_path, meta.id)?;
         let replayed = recovery::replay(&opened, &mut wal, &meta, &self.options.history)?;
         if meta.upgrade {
-            super::upgrade::upgrade(&opened, &self.file)?;
+            super::upgrade::upgrade(&opened, &self.file, &self.options.history)?;
         }
         self.replayed_frames
             .fetch_add(replayed.frames, Ordering::Relaxed);

@@ -34,6 +34,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "history",
         sql: include_str!("migrations/0003_history.sql"),
     },
+    Migration {
+        version: 4,
+        name: "history replay",
+        sql: include_str!("migrations/0004_history_replay.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.
