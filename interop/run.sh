@@ -5,7 +5,8 @@
 #
 # deepstream: the real @deepstream/server 7 from node_modules (in memory). Run this first when
 #             changing a test: it proves the test encodes what the real peer does.
-# recordsync: the binary at $RECORDSYNC_BIN (default: <repo>/target/debug/recordsync), which must
+# recordsync: the binary at $RECORDSYNC_BIN (default: debug/recordsync in $CARGO_TARGET_DIR, else in
+#             <repo>/target), which must
 #             already be built (the project's test command builds it first).
 # Extra arguments after the target go to `node --test` (e.g. --test-name-pattern=listen).
 set -euo pipefail
@@ -21,7 +22,7 @@ esac
 "$here/install.sh"
 
 if [ "$target" = recordsync ]; then
-  bin="${RECORDSYNC_BIN:-$here/../target/debug/recordsync}"
+  bin="${RECORDSYNC_BIN:-${CARGO_TARGET_DIR:-$here/../target}/debug/recordsync}"
   if [ ! -x "$bin" ]; then
     echo "interop/run.sh: recordsync binary not found at $bin (build it with 'cargo build' or set RECORDSYNC_BIN)" >&2
     exit 1
