@@ -94,6 +94,10 @@ pub enum JournalError {
     /// [`MAX_DEPTH`].
     #[error("{what} is nested deeper than {limit} levels", limit = MAX_DEPTH)]
     TooDeep { what: &'static str },
+    /// A journal entry's text that is not a journal op ([`JournalOp::from_journal`]
+    /// refused it): what the store holds is damaged, or was written by something else.
+    #[error("the journal entry is not a journal op: {0}")]
+    Unreadable(#[from] JsonError),
     /// [`JournalOp::to_json0`] of a create or delete: they are ShareDB's own ops, not
     /// json0 ([`JournalOp::to_replay`] gives them).
     #[error("{op} is not a json0 op: ShareDB replays it as its own {op} op")]

@@ -85,7 +85,7 @@ fn is_js_whitespace(c: char) -> bool {
 /// `x` as ECMAScript's `Number::toString(x)` writes it: the shortest digits that read
 /// back as `x`, in plain notation for `1e-7 <= |x| < 1e21` and as `d.ddde±n` otherwise;
 /// `-0` is written `0`; `NaN`, `Infinity` and `-Infinity` as JavaScript spells them
-/// (which JSON cannot hold: see [`to_json`]).
+/// (which JSON cannot hold: see `js_number::to_json`).
 pub fn format(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();

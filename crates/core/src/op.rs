@@ -43,8 +43,11 @@ pub struct PathWrite {
     pub data: Option<Value>,
 }
 
-/// Why a write was refused before it touched the record.
+/// Why a write was refused before it touched the record. An invalid path keeps its
+/// [`PathError`] as the [`source`](std::error::Error::source). New kinds may be added:
+/// match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum OpError {
     #[error("a whole-record write must be a JSON object or array")]
     NotObjectOrArray,

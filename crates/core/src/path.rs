@@ -108,8 +108,10 @@ pub struct Path {
     segments: Vec<Segment>,
 }
 
-/// Why a path was refused.
+/// Why a path was refused. Each message says how to write the path instead. New kinds
+/// may be added: match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PathError {
     #[error("the path is empty: name at least one key, like `address.street` or `items[0]`")]
     Empty,

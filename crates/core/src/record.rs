@@ -20,8 +20,9 @@ pub struct Record {
     pub mtime: u64,
 }
 
-/// Why a write was not applied.
+/// Why a write was not applied. New kinds may be added: match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum WriteError {
     #[error("version {requested} already exists (the record is at version {current})")]
     VersionExists { requested: i64, current: Version },

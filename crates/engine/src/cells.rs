@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use recordsync_core::{Record, json, name};
+use recordsync_core::{Record, json, validate_name};
 
 use crate::cell::{Cell, CellState, Head, Visible};
 use crate::event::{EventKind, RecordEvent};
@@ -56,7 +56,7 @@ impl Engine {
     }
 
     pub(crate) async fn acquire_loaded(&self, name: &str) -> Result<Held<'_>, EngineError> {
-        name::validate(name)?;
+        validate_name(name)?;
         let held = self.acquire(name);
         if !held.cell.state.lock().loaded {
             let _loading = held.cell.load.lock().await;
@@ -88,15 +88,13 @@ impl Engine {
                     let data: Value =
                         json::parse(&s.data).map_err(|e| EngineError::CorruptValue {
                             name: s.name.clone(),
-                            reason: e.to_string(),
+                            source: Arc::new(e),
                         })?;
                     let life = s.version.checked_sub(s.created).ok_or_else(|| {
-                        EngineError::CorruptValue {
+                        EngineError::CorruptVersions {
                             name: s.name.clone(),
-                            reason: format!(
-                                "version {} precedes its create at {}",
-                                s.version, s.created
-                            ),
+                            version: s.version,
+                            created: s.created,
                         }
                     })?;
                     let record = Record {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use recordsync_core::name;
+use recordsync_core::validate_name;
 use recordsync_store::{CallbackScope, GroupCommitter, Store, StoreError};
 
 use crate::cells::{Held, SHARDS, Shard};
@@ -28,7 +28,7 @@ const HEALTH_PROBE_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// The engine's version and the current life's create (deepstream's version is
-    /// `version.in_life()`; see [`crate::versions`]).
+    /// `version.in_life()`; see [`EngineVersion`](crate::EngineVersion)).
     pub version: EngineVersion,
     /// The value as JSON text.
     pub data: Arc<str>,
@@ -184,7 +184,7 @@ impl Engine {
 
     /// Ends a subscription. Returns whether there was one.
     pub async fn unsubscribe(&self, subscriber_id: u64, name: &str) -> Result<bool, EngineError> {
-        name::validate(name)?;
+        validate_name(name)?;
         let held = self.acquire(name);
         let mut st = held.cell.state.lock();
         let before = st.subscribers.len();

@@ -2,14 +2,16 @@
 //! value at a time.
 //!
 //! History is the store's journal, which runs across deletes and re-creates (see
-//! [`crate::versions`]). A past value is rebuilt from the newest milestone at or below
+//! [`EngineVersion`](crate::EngineVersion)). A past value is rebuilt from the newest milestone at or below
 //! the version asked for, applying the journal entries after it: at most
 //! `History::milestone_every` op applications (the store's setting). Versions before the
 //! record's history start have been pruned by retention and cannot be read.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-use recordsync_core::{JournalOp, json};
+use recordsync_core::{JournalError, JournalOp, json, validate_name};
 use recordsync_store::JournalEntry;
 
 use crate::{Engine, EngineError};
@@ -36,7 +38,7 @@ impl Engine {
         from: u64,
         to: u64,
     ) -> Result<Vec<JournalEntry>, EngineError> {
-        recordsync_core::name::validate(name)?;
+        validate_name(name)?;
         self.settle(name).await?;
         Ok(self.store.journal(name, from, to).await?)
     }
@@ -46,7 +48,7 @@ impl Engine {
     /// Errors: [`EngineError::NotInHistory`] when the version is before the record's
     /// history start (pruned) or after its current version, or the record never existed.
     pub async fn value_at(&self, name: &str, version: u64) -> Result<PastValue, EngineError> {
-        recordsync_core::name::validate(name)?;
+        validate_name(name)?;
         self.settle(name).await?;
         let not_in_history = |start: Option<u64>, current: Option<u64>| EngineError::NotInHistory {
             name: name.to_owned(),
@@ -78,7 +80,7 @@ impl Engine {
     /// The value `name` had at `time` (milliseconds since the Unix epoch): that of the
     /// newest version committed at or before it.
     pub async fn value_at_time(&self, name: &str, time: u64) -> Result<PastValue, EngineError> {
-        recordsync_core::name::validate(name)?;
+        validate_name(name)?;
         self.settle(name).await?;
         match self.store.version_at_time(name, time).await? {
             Some(version) => self.value_at(name, version).await,
@@ -106,14 +108,16 @@ impl Engine {
 fn parse_value(name: &str, text: &str) -> Result<Option<Value>, EngineError> {
     let value: Value = json::parse(text).map_err(|e| EngineError::CorruptValue {
         name: name.to_owned(),
-        reason: e.to_string(),
+        source: Arc::new(e),
     })?;
     Ok((!value.is_null()).then_some(value))
 }
 
-fn corrupt(name: &str, entry: &JournalEntry, e: impl std::fmt::Display) -> EngineError {
-    EngineError::CorruptValue {
+/// Journal entry `entry` of `name` could not be read or applied (`e` says which).
+fn corrupt(name: &str, entry: &JournalEntry, e: impl Into<JournalError>) -> EngineError {
+    EngineError::CorruptJournal {
         name: name.to_owned(),
-        reason: format!("journal entry {} does not apply: {e}", entry.version),
+        version: entry.version,
+        source: Arc::new(e.into()),
     }
 }

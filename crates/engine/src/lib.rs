@@ -13,14 +13,16 @@
 //! - a new subscriber sees exactly the committed versions after the one it was sent;
 //! - every write is answered exactly once ([`WriteDone`]);
 //! - versions never go back: every op, a create and a delete too, is journaled with the
-//!   next version, and history stays readable across deletes ([`versions`] maps each
+//!   next version, and history stays readable across deletes ([`EngineVersion`] maps each
 //!   protocol's versions onto the engine's).
 //!
-//! Module map:
-//! - `engine`     — [`Engine`], the API front doors call.
+//! Crate map (every module but `listen` is private; the `pub use` block below is the
+//! public surface):
+//! - `engine`     — [`Engine`], the API front doors call; [`Snapshot`].
 //! - `write`      — the write pipeline: check, submit, and the commit callback that
 //!   publishes and answers.
-//! - `history`    — reading a record's past: journal ranges, values at a version or time.
+//! - `history`    — reading a record's past: journal ranges, values at a version or time
+//!   ([`PastValue`]).
 //! - `transform`  — stale json0 writes transformed against the ops since their base.
 //! - `reconcile`  — other nodes' writes applied here, and refetches from the store.
 //! - `cells`      — the table of records held in memory: load, hold, evict.
@@ -28,22 +30,29 @@
 //! - `retry`      — writes that lost a race to another node, tried again in order.
 //! - `request`    — [`WriteRequest`]: a write's op, [`Base`], [`OnStale`] policy, author
 //!   and origin.
-//! - [`versions`] — [`EngineVersion`]: versions across deletes, and each protocol's view.
+//! - `versions`   — [`EngineVersion`]: versions across deletes, and each protocol's view
+//!   (the mapping is documented there and on [`EngineVersion`]).
 //! - `journal`    — the create and delete entries of a record's journal.
-//! - [`event`]    — what subscribers get, encoded once per wire format.
-//! - [`error`]    — what can go wrong.
+//! - `event`      — what subscribers get ([`RecordEvent`], [`EventKind`], [`Subscriber`]),
+//!   encoded once per wire format ([`FrameFormat`]).
+//! - `write_done` — [`WriteDone`]: every write is answered exactly once.
+//! - `error`      — what can go wrong: [`EngineError`], [`WriteFailure`].
+//! - `clock`      — [`now_ms`].
 //! - [`listen`]   — active providers (deepstream's listening), on one node or a cluster.
-//! - [`cluster`]  — the bus side of a cluster: announcements and refetch requests.
+//! - `cluster`    — the bus side of a cluster: announcements and refetch requests.
 
 mod cell;
 mod cells;
 mod clock;
-pub mod cluster;
+mod cluster;
 mod engine;
-pub mod error;
-pub mod event;
+mod error;
+mod event;
 mod history;
 mod journal;
+// `listen` stays a public module: it is a runtime of its own ([`listen::Listening`], the
+// [`listen::Provider`] a front door implements for each listening connection, and its
+// cluster timing), whose names read as what they are only qualified.
 pub mod listen;
 mod reconcile;
 mod request;
@@ -51,7 +60,7 @@ mod retry;
 #[cfg(test)]
 mod tests;
 mod transform;
-pub mod versions;
+mod versions;
 mod write;
 mod write_done;
 

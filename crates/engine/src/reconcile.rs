@@ -1,7 +1,7 @@
 //! Reconciliation with other nodes: applying their announced writes to this node's
 //! copies, and refetching from the store whatever cannot be applied (a gap, writes of
 //! this node in flight, a resync after the bus lost messages). The bus side is
-//! [`crate::cluster`].
+//! `crate::cluster`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -54,7 +54,7 @@ pub enum OnStale {
 pub enum Base {
     /// Whatever the record holds when the write is applied: never stale.
     Next,
-    /// Built on this engine version (see [`crate::versions`]): stale if the record has
+    /// Built on this engine version (see [`EngineVersion`](crate::EngineVersion)): stale if the record has
     /// moved on, invalid if it is not there yet.
     At(Version),
     /// Names the version *of the current life* the write produces, by deepstream's rules

@@ -290,10 +290,17 @@ async fn a_failed_commit_is_reported_and_nothing_acknowledged_is_lost() {
 
     store.failing.store(true, Ordering::SeqCst);
     let failed = write(&engine, 1, "f", update(json!({"lost": true})), 2).await;
-    assert!(
-        matches!(&failed, Err(WriteFailure::NotStored(m)) if m.contains("disk on fire")),
-        "{failed:?}"
+    // The store's own error is kept, and the message a client is sent names it.
+    let Err(failure @ WriteFailure::NotStored(source)) = &failed else {
+        panic!("{failed:?}");
+    };
+    assert_eq!(source, &StoreError::Io("disk on fire".into()));
+    assert_eq!(
+        failure.to_string(),
+        "the write could not be stored: storage I/O failed: disk on fire"
     );
+    let source = std::error::Error::source(failure).expect("the store's error is the source");
+    assert!(source.downcast_ref::<StoreError>().is_some());
     assert_eq!(
         watcher.versions(),
         vec![1],

@@ -16,8 +16,10 @@
 //! first. ShareDB clients send one op at a time and wait for its acknowledgement, so no
 //! client's own ops are reordered.
 
+use std::sync::Arc;
+
 use recordsync_core::json0::{self, Side};
-use recordsync_core::{JournalOp, ReplayOp};
+use recordsync_core::{JournalError, JournalOp, ReplayOp};
 
 use crate::request::{Base, WriteRequest};
 use crate::retry::{PendingWrite, Settled};
@@ -93,7 +95,7 @@ impl Engine {
             {
                 ReplayOp::Op(applied) => {
                     ops = json0::transform(&ops, &applied, Side::Left)
-                        .map_err(|e| WriteFailure::Rejected(std::sync::Arc::new(e.into())))?;
+                        .map_err(|e| WriteFailure::Rejected(Arc::new(e.into())))?;
                 }
                 ReplayOp::Create(_) | ReplayOp::Delete => {
                     return Err(WriteFailure::LifeEnded { base });
@@ -135,9 +137,11 @@ enum Rebased {
     Duplicate(EngineVersion),
 }
 
-fn corrupt(name: &str, version: u64, e: impl std::fmt::Display) -> WriteFailure {
-    WriteFailure::Engine(EngineError::CorruptValue {
+/// Journal entry `version` of `name` could not be read or applied (`e` says which).
+fn corrupt(name: &str, version: u64, e: impl Into<JournalError>) -> WriteFailure {
+    WriteFailure::Engine(EngineError::CorruptJournal {
         name: name.to_owned(),
-        reason: format!("journal entry {version}: {e}"),
+        version,
+        source: Arc::new(e.into()),
     })
 }

@@ -1,29 +1,30 @@
 //! How the engine counts versions, and how each protocol's versions map onto them: the
-//! one place this mapping lives.
-//!
-//! The engine's version counts every journaled op of a record, its creates and deletes
-//! included, and never goes back: a record's history is one line of versions across
-//! deletes and re-creates. A record's *life* runs from a create to the next delete; the
-//! create is at version `created` (0 for a name never used before, the deleted version
-//! plus one for a re-create).
-//!
-//! | engine                        | deepstream                   | ShareDB (issue 14)        |
-//! |-------------------------------|------------------------------|---------------------------|
-//! | no record (never created)     | does not exist (head −1)     | version 0, type null      |
-//! | create at `created`           | `{}` at version 0            | `created + 1`             |
-//! | op at `v`                     | version `v − created`        | `v + 1`                   |
-//! | delete at `d` (tombstone)     | does not exist (head −1)     | `d + 1`, type null        |
-//! | re-create at `d + 1`          | `{}` at version 0 again      | `d + 2`                   |
-//!
-//! deepstream's versions are [`EngineVersion::in_life`]: they restart at each create, so
-//! a deepstream client sees exactly what it saw before the engine kept history. Data
-//! written before history existed upgrades with `created = 0`, so its versions are
-//! unchanged in both views.
+//! mapping lives on [`EngineVersion`], in this one place, so that it is in the crate's
+//! public documentation.
 
 use recordsync_core::Version;
 
 /// A record version as the engine counts it, with the version of the create that began
 /// the record's current life. Invariant: `created <= version`.
+///
+/// The engine's version counts every journaled op of a record, its creates and deletes
+/// included, and never goes back: a record's history is one line of versions across
+/// deletes and re-creates. A record's *life* runs from a create to the next delete; the
+/// create is at version `created` (0 for a name never used before, the deleted version
+/// plus one for a re-create).
+///
+/// | engine                        | deepstream                   | ShareDB (issue 14)        |
+/// |-------------------------------|------------------------------|---------------------------|
+/// | no record (never created)     | does not exist (head −1)     | version 0, type null      |
+/// | create at `created`           | `{}` at version 0            | `created + 1`             |
+/// | op at `v`                     | version `v − created`        | `v + 1`                   |
+/// | delete at `d` (tombstone)     | does not exist (head −1)     | `d + 1`, type null        |
+/// | re-create at `d + 1`          | `{}` at version 0 again      | `d + 2`                   |
+///
+/// deepstream's versions are [`EngineVersion::in_life`]: they restart at each create, so
+/// a deepstream client sees exactly what it saw before the engine kept history. Data
+/// written before history existed upgrades with `created = 0`, so its versions are
+/// unchanged in both views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EngineVersion {
     pub version: Version,

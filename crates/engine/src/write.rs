@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use recordsync_core::journal_op::JournalError;
-use recordsync_core::{
-    JournalOp, Record, VersionCheck, WriteOp, check_version, record::WriteError,
-};
+use recordsync_core::JournalError;
+use recordsync_core::{JournalOp, Record, VersionCheck, WriteError, WriteOp, check_version};
 use recordsync_store::{JournalEntry, StoreError, StoredRecord, Write, WriteOutcome};
 
 use crate::cell::{Cell, CellState, Head, Visible};
@@ -19,7 +17,7 @@ use crate::journal;
 use crate::request::{Base, OnStale};
 use crate::retry::{PendingWrite, Queued, Settled};
 use crate::versions::EngineVersion;
-use crate::{Engine, WriteDone, WriteFailure, now_ms};
+use crate::{Engine, EngineError, WriteDone, WriteFailure, now_ms};
 
 impl Engine {
     /// How often a write may lose the race for its version to another node, each time
@@ -126,6 +124,11 @@ impl Engine {
                 Err(Refusal::Version(WriteError::Op(e))) => {
                     drop(st);
                     return write.done.answer(Err(e.into()));
+                }
+                Err(Refusal::Version(e)) => {
+                    // A kind of refusal the core added after this match was written.
+                    drop(st);
+                    return write.done.answer(Err(WriteFailure::Refused(e)));
                 }
                 Err(Refusal::Op(e)) => {
                     drop(st);
@@ -268,7 +271,8 @@ impl Engine {
                             if st.head.is_none() {
                                 st.visible = None;
                             }
-                            let event = RecordEvent::new(engine_cell.name.clone(), EventKind::Deleted);
+                            let event =
+                                RecordEvent::new(engine_cell.name.clone(), EventKind::Deleted);
                             for s in st.subscribers.iter().filter(|s| told.contains(&s.id())) {
                                 if s.id() != deleter {
                                     s.deliver(&event);
@@ -277,21 +281,27 @@ impl Engine {
                             let had = !st.subscribers.is_empty();
                             st.subscribers.retain(|s| !told.contains(&s.id()));
                             if let Some(engine) = &engine {
-                                engine.announce(&engine_cell.name, EngineVersion::new(tomb, deleted.created), None, true);
+                                engine.announce(
+                                    &engine_cell.name,
+                                    EngineVersion::new(tomb, deleted.created),
+                                    None,
+                                    true,
+                                );
                             }
-                            if let (true, true, Some(engine)) = (had, st.subscribers.is_empty(), &engine) {
+                            if let (true, true, Some(engine)) =
+                                (had, st.subscribers.is_empty(), &engine)
+                            {
                                 engine.listening.record_unsubscribed(&engine_cell.name);
                             }
                             Ok(deleted)
                         }
                         Ok(WriteOutcome::Conflict { current }) => {
                             st.loaded = false;
-                            let msg = format!("another writer changed the record first (stored version {current:?})");
-                            Err(WriteFailure::NotStored(msg))
+                            Err(WriteFailure::Conflict { stored: current })
                         }
                         Err(e) => {
                             st.loaded = false;
-                            Err(WriteFailure::NotStored(e.to_string()))
+                            Err(WriteFailure::NotStored(e))
                         }
                     };
                     st.complete_one();
@@ -462,14 +472,12 @@ impl WriteCommit {
                     engine.retry_later(&cell, &mut st, write);
                     return; // `settled` is dropped now that it is queued
                 } else {
-                    Err(WriteFailure::NotStored(
-                        "the server is shutting down".into(),
-                    ))
+                    Err(WriteFailure::Engine(EngineError::Shutdown))
                 }
             }
             Err(e) => {
                 st.loaded = false;
-                Err(WriteFailure::NotStored(e.to_string()))
+                Err(WriteFailure::NotStored(e))
             }
         };
         st.complete_one();

@@ -22,7 +22,7 @@
 //! (an op of a subtype: [`text0`] is built in, others implement [`Subtype`] and are
 //! registered on a [`Json0`]). Ops are read from and written as their JSON form
 //! ([`op_from_json`], [`op_to_json`], and serde), which checks their shape
-//! ([`validate`]).
+//! (a [`ShapeError`] says what is wrong).
 //!
 //! The operations, as on ot-json0's type object:
 //!
@@ -42,7 +42,8 @@
 //!
 //! # Invariants
 //!
-//! - Every [`Component`] has fields of the right types and does one thing ([`validate`]).
+//! - Every [`Component`] has fields of the right types and does one thing (else a
+//!   [`ShapeError`]).
 //!   Its path may have any shape, as in ot-json0 (whose transform rules and tests use
 //!   components that could never apply, such as `li` at a key); [`Json0::apply`] refuses
 //!   those, as ot-json0's current source does.
@@ -65,7 +66,7 @@
 //! Documents keep every number as written (serde_json's `arbitrary_precision`): only the
 //! number an `na` changes is computed. It is read as the double JavaScript reads, the
 //! addend is added as JavaScript adds doubles, and the sum is written as JavaScript's
-//! `Number.prototype.toString` writes it ([`crate::js_number`]): `0.1` plus `0.2` is
+//! `Number.prototype.toString` writes it (`crate::js_number`): `0.1` plus `0.2` is
 //! `0.30000000000000004`, and `9007199254740993` plus `0` is `9007199254740992`, as a
 //! JavaScript client computes. Composing two `na` adds them the same way, and inverting
 //! one negates it. A sum beyond the double range is refused ([`Json0Error::NotFinite`];
@@ -144,19 +145,23 @@
 //! does not deepen the stack. This module does not bound how deeply a result nests
 //! (`crate::json::MAX_DEPTH` is the caller's to check on what it stores).
 
+// text0 and utf16 stay public: each is a namespace of its own functions (text0's
+// `apply`, `transform`, ... on strings; utf16's `len`, `slice`, ... on code units), which
+// read best qualified and would collide with json0's own if re-exported here.
+pub mod text0;
+pub mod utf16;
+
 mod apply;
 mod compose;
-pub mod error;
+mod error;
 mod invert;
 mod json_form;
 mod normalize;
-pub mod op;
-pub mod subtype;
-pub mod text0;
+mod op;
+mod subtype;
 mod transform;
 mod transform_list;
-pub mod utf16;
-pub mod validate;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};

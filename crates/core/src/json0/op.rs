@@ -79,7 +79,7 @@ pub struct Component {
 }
 
 impl Component {
-    /// A component, if `path` fits `action` ([`super::validate`] has the rules).
+    /// A component, if `path` fits `action` (`validate.rs` has the rules; else a [`ShapeError`](super::ShapeError)).
     pub fn new(path: Vec<Step>, action: Action) -> Result<Component, ShapeError> {
         validate::check(&path, &action)?;
         Ok(Component { path, action })

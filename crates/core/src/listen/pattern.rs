@@ -16,16 +16,26 @@ use regex::{Regex, RegexBuilder};
 use thiserror::Error;
 
 /// Why a listen pattern was refused. The runtime answers all of these with
-/// `INVALID_LISTEN_REGEX`.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// `INVALID_LISTEN_REGEX`. New kinds may be added: match with a `_` arm.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum PatternError {
     #[error("listen pattern is {len} bytes long; the limit is {max}")]
     TooLong { len: usize, max: usize },
-    #[error("listen pattern uses {0}, JavaScript regex syntax that is not supported")]
+    #[error(
+        "listen pattern uses {0}, JavaScript regex syntax that is not supported here: \
+         rewrite the pattern without it"
+    )]
     Unsupported(&'static str),
-    #[error("listen pattern is not a valid regular expression: {0}")]
-    Syntax(String),
-    #[error("listen pattern compiles to more than {limit} bytes")]
+    /// The `regex` crate refused the pattern; its error is the
+    /// [`source`](std::error::Error::source), and the message names the problem in one
+    /// line (the `regex` crate's own message draws the pattern over several).
+    #[error("listen pattern is not a valid regular expression: {}", last_line(&.0.to_string()))]
+    Syntax(#[source] regex::Error),
+    #[error(
+        "listen pattern compiles to more than {limit} bytes: make it simpler (fewer \
+         repetitions and alternatives)"
+    )]
     TooComplex { limit: usize },
 }
 
@@ -69,11 +79,11 @@ impl ListenPattern {
             .build()
             .map_err(|e| match e {
                 regex::Error::CompiledTooBig(limit) => PatternError::TooComplex { limit },
-                regex::Error::Syntax(msg) => match js_only_feature(source) {
+                regex::Error::Syntax(_) => match js_only_feature(source) {
                     Some(feature) => PatternError::Unsupported(feature),
-                    None => PatternError::Syntax(last_line(&msg)),
+                    None => PatternError::Syntax(e),
                 },
-                other => PatternError::Syntax(other.to_string()),
+                other => PatternError::Syntax(other),
             })?;
         Ok(ListenPattern { regex })
     }
@@ -187,10 +197,24 @@ mod tests {
     #[test]
     fn malformed_patterns_are_syntax_errors_on_one_line() {
         for p in ["us(", "[a-", "user/{id}", "*a"] {
-            match compile(p).unwrap_err() {
-                PatternError::Syntax(msg) => assert!(!msg.contains('\n') && !msg.is_empty()),
-                other => panic!("{p}: {other:?}"),
-            }
+            let error = compile(p).unwrap_err();
+            let PatternError::Syntax(source) = &error else {
+                panic!("{p}: {error:?}");
+            };
+            // The regex crate's error is kept whole as the source; the message is the
+            // problem in one line.
+            assert!(source.to_string().contains('\n'), "{p}: {source}");
+            let message = error.to_string();
+            assert!(
+                message.starts_with("listen pattern is not a valid regular expression: "),
+                "{message}"
+            );
+            assert!(!message.contains('\n'), "{message}");
+            assert!(
+                std::error::Error::source(&error)
+                    .and_then(|s| s.downcast_ref::<regex::Error>())
+                    .is_some()
+            );
         }
         // A bracket inside a class is not a look-around, so this stays a syntax error.
         assert!(matches!(compile("[(?=]("), Err(PatternError::Syntax(_))));

@@ -47,8 +47,10 @@ pub enum ListenAction<C> {
     ProviderChanged { name: Arc<str>, has_provider: bool },
 }
 
-/// Why a LISTEN or UNLISTEN was refused. Nothing changed in the registry.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// Why a LISTEN or UNLISTEN was refused. Nothing changed in the registry. New kinds may
+/// be added: match with a `_` arm.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum ListenError {
     /// deepstream: `INVALID_LISTEN_REGEX {name: pattern}`.
     #[error(transparent)]

@@ -27,8 +27,12 @@ impl fmt::Display for SyntaxError {
 impl std::error::Error for SyntaxError {}
 
 /// Why running a rule failed. deepstream answers all of these with
-/// MESSAGE_PERMISSION_ERROR: the action is refused, and the reason is logged.
+/// MESSAGE_PERMISSION_ERROR: the action is refused, and the reason is logged. Each holds
+/// the message JavaScript (or the budget) gives, which names the part of the rule that
+/// failed; there is no error underneath to keep. New kinds may be added: match with a `_`
+/// arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EvalError {
     /// What JavaScript would throw as a TypeError (`undefined.x`, `(5).trim()`).
     Type(String),

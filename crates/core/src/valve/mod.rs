@@ -4,7 +4,7 @@
 //! action type. A rule is a JavaScript-like expression over `user`, `data`, `oldData`,
 //! `now`, `action`, `name`, the pattern's `$variables` and cross-references
 //! `_('other/record')`. recordsync does not run JavaScript: rules are parsed into a small
-//! expression tree ([`parser`]) and evaluated by our own interpreter ([`eval`]), which
+//! expression tree (`parser`) and evaluated by our own interpreter (`eval`), which
 //! knows no functions but the few deepstream allows and stops any rule that runs past
 //! its step or memory budget.
 //!
@@ -12,20 +12,24 @@
 //! "needs these records" and the caller loads them and runs it again ([`Check`]), at most
 //! `maxRuleIterations` times, as deepstream does.
 //!
-//! Module map:
-//! - [`lexer`], [`parser`], [`ast`] — rule text to expression tree;
-//! - [`value`], [`eval`] — JavaScript values and the bounded evaluator;
-//! - [`pattern`] — name patterns with `$variables`;
-//! - [`permissions`] — the permissions file: loading, validation, choosing a rule.
+//! Module map (the public surface is the `pub use` block below, plus `ast` and `value`):
+//! - `lexer`, `parser`, [`ast`] — rule text to expression tree ([`SyntaxError`]);
+//! - [`value`], `eval` — JavaScript values and the bounded evaluator ([`EvalError`]);
+//! - `pattern` — name patterns with `$variables` ([`NamePattern`]);
+//! - `permissions` — the permissions file: loading, validation, choosing a rule.
 
+// `ast` and `value` stay public: they are the rule language's vocabulary (`ast::Expr`,
+// `value::Value`) and JavaScript's conversions (`value::to_string`), whose names read
+// best qualified and would be ambiguous here (`Value` next to serde_json's).
 pub mod ast;
-pub mod error;
-pub mod eval;
-pub mod lexer;
-pub mod parser;
-pub mod pattern;
-pub mod permissions;
 pub mod value;
+
+mod error;
+mod eval;
+mod lexer;
+mod parser;
+mod pattern;
+mod permissions;
 
 use std::collections::HashMap;
 
@@ -35,7 +39,8 @@ pub use error::{EvalError, SyntaxError};
 pub use eval::{Env, Limits, Records, RunResult, UserInfo};
 pub use pattern::NamePattern;
 pub use permissions::{
-    Decision, Iterations, Permissions, PermissionsError, Rule, RuleSet, RuleType, Section,
+    Decision, Iterations, MAX_RULE_BYTES, Matched, Permissions, PermissionsError, Rule, RuleKind,
+    RuleSet, RuleType, Section,
 };
 
 /// deepstream's default `maxRuleIterations`.

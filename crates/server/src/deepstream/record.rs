@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use recordsync_core::WriteOp;
 use recordsync_core::json::{self, JsonError, MAX_DEPTH};
-use recordsync_core::op::{OpError, PathWrite};
+use recordsync_core::{OpError, PathWrite};
 use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 
 use super::permission::Guard;

@@ -111,7 +111,7 @@ pub fn event_message(event: &RecordEvent) -> RecordMessage {
 }
 
 /// deepstream's version of `version`: counted in the record's current life (see
-/// `recordsync_engine::versions`), an int32 on the wire.
+/// `recordsync_engine::EngineVersion`), an int32 on the wire.
 pub fn version_on_wire(version: EngineVersion) -> i32 {
     i32::try_from(version.in_life()).unwrap_or(i32::MAX)
 }
