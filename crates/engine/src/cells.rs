@@ -164,14 +164,7 @@ impl Engine {
             }
             (Some(_), None) => {
                 // Deleted elsewhere (another node) while this node was not told.
-                st.publish(
-                    &RecordEvent::new(cell.name.clone(), EventKind::Deleted),
-                    None,
-                );
-                if !st.subscribers.is_empty() {
-                    st.subscribers.clear();
-                    self.listening.record_unsubscribed(&cell.name);
-                }
+                self.deleted_elsewhere(&cell.name, st);
             }
             _ => {}
         }

@@ -57,8 +57,6 @@ pub mod listen;
 mod reconcile;
 mod request;
 mod retry;
-#[cfg(test)]
-mod tests;
 mod transform;
 mod versions;
 mod write;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use recordsync_core::{JournalOp, Record};
 use recordsync_store::StoreError;
 
-use crate::cell::{Head, Visible};
+use crate::cell::{CellState, Head, Visible};
 use crate::event::{EventKind, RecordEvent};
 use crate::write::{apply_op, value_json};
 use crate::{Engine, EngineError, cluster, now_ms};
@@ -46,14 +46,7 @@ impl Engine {
                 st.visible = None;
                 st.tomb = Some(a.version);
                 if had {
-                    st.publish(
-                        &RecordEvent::new(cell.name.clone(), EventKind::Deleted),
-                        None,
-                    );
-                    if !st.subscribers.is_empty() {
-                        st.subscribers.clear();
-                        self.listening.record_unsubscribed(&cell.name);
-                    }
+                    self.deleted_elsewhere(&cell.name, &mut st);
                 }
                 return;
             }
@@ -106,6 +99,16 @@ impl Engine {
         st.invalidate();
         drop(st);
         self.refetch(&cell.name);
+    }
+
+    /// Tells the record's subscribers that another node deleted it, and ends their
+    /// subscriptions (deleting ends every subscription, as in deepstream).
+    pub(crate) fn deleted_elsewhere(&self, name: &Arc<str>, st: &mut CellState) {
+        st.publish(&RecordEvent::new(name.clone(), EventKind::Deleted), None);
+        if !st.subscribers.is_empty() {
+            st.subscribers.clear();
+            self.listening.record_unsubscribed(name);
+        }
     }
 
     /// Reloads `name` if this node holds it (another node could not announce a change).

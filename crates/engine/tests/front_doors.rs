@@ -5,8 +5,9 @@
 //! across a delete and a re-create.
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
+mod support;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -14,12 +15,12 @@ use tokio::sync::oneshot;
 
 use recordsync_core::json0;
 use recordsync_core::{JournalOp, WriteOp};
-use recordsync_engine::listen::Listening;
 use recordsync_engine::{
-    Base, Engine, EngineError, EngineVersion, EventKind, OnStale, RecordEvent, Subscriber,
-    WriteDone, WriteFailure, WriteRequest,
+    Base, Engine, EngineError, EventKind, OnStale, RecordEvent, Subscriber, WriteDone,
+    WriteFailure, WriteRequest,
 };
-use recordsync_store::{History, MemoryStore, Origin, Store};
+use recordsync_store::{History, MemoryStore, Origin};
+use support::{engine_on, submit};
 
 /// A front door's client: records the versions (engine) and values it is sent.
 struct Client {
@@ -37,27 +38,6 @@ impl Subscriber for Client {
             self.seen.lock().push(version.version);
         }
     }
-}
-
-fn engine_on(store: Arc<dyn Store>) -> Arc<Engine> {
-    Engine::new(
-        store,
-        Listening::new(Duration::from_millis(500), true),
-        Duration::from_secs(30),
-        None,
-    )
-}
-
-async fn submit(
-    engine: &Engine,
-    name: &str,
-    request: WriteRequest,
-) -> Result<EngineVersion, WriteFailure> {
-    let (tx, rx) = oneshot::channel();
-    engine
-        .write(name, request, WriteDone::new(move |r| drop(tx.send(r))))
-        .await;
-    rx.await.unwrap()
 }
 
 /// The deepstream door: path writes naming the version they produce, refused if stale.

@@ -1,8 +1,10 @@
 //! Engine tests that need no socket: ordering, journaling, refusals and storage failures.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -14,8 +16,11 @@ use recordsync_store::{
     JournalEntry, MemoryStore, Milestone, Store, StoreError, StoredRecord, Write, WriteOutcome,
 };
 
-use super::*;
-use crate::listen::Listening;
+use recordsync_engine::{
+    Base, Engine, EngineVersion, EventKind, RecordEvent, Subscriber, WriteDone, WriteFailure,
+    WriteRequest,
+};
+use support::{engine_on, submit};
 
 /// Records every event it is sent.
 struct Recorder {
@@ -51,15 +56,6 @@ impl Subscriber for Recorder {
     }
 }
 
-fn engine_on(store: Arc<dyn Store>) -> Arc<Engine> {
-    Engine::new(
-        store,
-        Listening::new(Duration::from_millis(500), true),
-        Duration::from_secs(30),
-        None,
-    )
-}
-
 async fn write(
     engine: &Engine,
     writer: u64,
@@ -69,19 +65,6 @@ async fn write(
 ) -> Result<Version, WriteFailure> {
     let request = WriteRequest::new(writer, op, Base::Produces(version));
     Ok(submit(engine, name, request).await?.in_life())
-}
-
-/// Sends `request` and waits for its answer.
-async fn submit(
-    engine: &Engine,
-    name: &str,
-    request: WriteRequest,
-) -> Result<EngineVersion, WriteFailure> {
-    let (tx, rx) = oneshot::channel();
-    engine
-        .write(name, request, WriteDone::new(move |r| drop(tx.send(r))))
-        .await;
-    rx.await.expect("every write is answered")
 }
 
 fn update(v: serde_json::Value) -> WriteOp {
