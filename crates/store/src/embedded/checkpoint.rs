@@ -20,7 +20,7 @@ use super::{
     EmbeddedOptions, Inner, META, WAL_APPLIED_LSN_KEY, WAL_EPOCH_KEY, WAL_FIRST_LSN_KEY, Writer,
     db_error, faults,
 };
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 
 /// Wakes the checkpoint thread: a commit that starts a cycle (to start its clock) or fills
 /// it, a failed write (to start retrying), or the store closing.
@@ -146,7 +146,9 @@ pub(super) fn checkpoint(
         let fail = |e: redb::Error| db_error(dir, "checkpointing the data file", None, e);
         let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
         txn.set_durability(Durability::Immediate)
-            .map_err(|e| StoreError::Io(format!("checkpointing the data file: {e}")))?;
+            .map_err(|e| {
+                StoreError::Io(Cause::with_source(format!("checkpointing the data file: {e}"), e))
+            })?;
         {
             let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
             // Every frame of the cycle was applied (or the store would refuse writes), so
@@ -160,7 +162,7 @@ pub(super) fn checkpoint(
                     "checkpointing the data file: it includes log frames up to {applied:?}, \
                      but the log is at {} (an internal error)",
                     first_lsn - 1
-                )));
+                ).into()));
             }
             meta.insert(WAL_EPOCH_KEY, epoch)
                 .map_err(|e| fail(e.into()))?;
