@@ -349,8 +349,8 @@ impl EmbeddedStore {
             replayed_frames: AtomicU64::new(replayed.frames),
             replayed_writes: AtomicU64::new(replayed.writes),
         });
-        let thread = checkpoint::start_thread(Arc::downgrade(&inner), checkpointer)
-            .map_err(|e| {
+        let thread =
+            checkpoint::start_thread(Arc::downgrade(&inner), checkpointer).map_err(|e| {
                 let reason = format!("cannot start the checkpoint thread: {e}");
                 open_err(dir, Cause::with_source(reason, e))
             })?;
@@ -1147,11 +1147,10 @@ fn commit_locked(
     };
     let fail = |e: redb::Error| in_redb(db_error(dir, "committing writes", None, e));
     let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
-    txn.set_durability(Durability::None)
-        .map_err(|e| {
-            let reason = Cause::with_source(format!("committing writes: {e}"), e);
-            (StoreError::Io(reason), None)
-        })?;
+    txn.set_durability(Durability::None).map_err(|e| {
+        let reason = Cause::with_source(format!("committing writes: {e}"), e);
+        (StoreError::Io(reason), None)
+    })?;
     // An error here (a damaged record, say) leaves everything as it was: the transaction
     // is dropped, so aborted, and nothing was logged.
     let outcomes = apply(&txn, dir, batch, history, crate::now_ms(), &mut 0).map_err(in_redb)?;

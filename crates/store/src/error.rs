@@ -177,9 +177,9 @@ impl Error for StoreError {
             | StoreError::Full { reason, .. }
             | StoreError::Corrupt { reason, .. }
             | StoreError::Unavailable(reason) => reason.failure(),
-            StoreError::Closed
-            | StoreError::Unstorable { .. }
-            | StoreError::Malformed { .. } => None,
+            StoreError::Closed | StoreError::Unstorable { .. } | StoreError::Malformed { .. } => {
+                None
+            }
         }
     }
 }

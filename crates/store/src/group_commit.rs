@@ -443,10 +443,13 @@ async fn commit_writes(
     .await;
     match committed {
         Ok(Ok(outcomes)) if outcomes.len() == n => Ok(outcomes),
-        Ok(Ok(outcomes)) => Err(StoreError::Io(format!(
-            "the store returned {} outcomes for a batch of {n} writes (a bug in the store)",
-            outcomes.len()
-        ).into())),
+        Ok(Ok(outcomes)) => Err(StoreError::Io(
+            format!(
+                "the store returned {} outcomes for a batch of {n} writes (a bug in the store)",
+                outcomes.len()
+            )
+            .into(),
+        )),
         Ok(Err(e)) => Err(e),
         Err(panic) => {
             let reason = panic

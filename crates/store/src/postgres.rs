@@ -268,21 +268,25 @@ impl PostgresStore {
             .map_err(|e| errors::store_error(&self.target, "checking the server", e))?
             .get(0);
         if encoding != "UTF8" {
-            return Err(setup(format!(
-                "the database's encoding is {encoding}; recordsync needs UTF8 (create the \
+            return Err(setup(
+                format!(
+                    "the database's encoding is {encoding}; recordsync needs UTF8 (create the \
                  database with ENCODING 'UTF8')"
-            )
-            .into()));
+                )
+                .into(),
+            ));
         }
         let applied = migrations::migrate(&mut conn, &self.schema)
             .await
             .map_err(|e| match e {
-                migrations::MigrateError::Newer { found } => setup(format!(
-                    "schema {:?} is at version {found}, written by a newer recordsync; this \
+                migrations::MigrateError::Newer { found } => setup(
+                    format!(
+                        "schema {:?} is at version {found}, written by a newer recordsync; this \
                      build knows versions up to {SCHEMA_VERSION}: run the newer recordsync",
-                    self.schema
-                )
-                .into()),
+                        self.schema
+                    )
+                    .into(),
+                ),
                 migrations::MigrateError::Db(e) => match errors::kind(&e) {
                     Kind::Unavailable => errors::store_error(&self.target, "migrating", e),
                     _ => setup(Cause::with_source(
@@ -423,9 +427,7 @@ impl PostgresStore {
             }
             let maybe_committed = failure.maybe_committed;
             let mut error = errors::store_error(&self.target, what, failure.error);
-            if maybe_committed
-                && let StoreError::Unavailable(message) = &mut error
-            {
+            if maybe_committed && let StoreError::Unavailable(message) = &mut error {
                 message.push_str("; the connection was lost while committing, so the batch may or may not have been stored");
             }
             return Err(error);

@@ -177,11 +177,10 @@ impl Wal {
     /// Creates the log afresh (replacing a file of that name) with header `id`, and makes
     /// the file and its directory entry durable.
     pub fn create(path: &Path, id: u64) -> Result<(), StoreError> {
-        let fail =
-            |what: &str, e: io::Error| {
-                let reason = format!("{what}: {e} ({})", io_advice(&e));
-                open_error(path, Cause::with_source(reason, e))
-            };
+        let fail = |what: &str, e: io::Error| {
+            let reason = format!("{what}: {e} ({})", io_advice(&e));
+            open_error(path, Cause::with_source(reason, e))
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
