@@ -1,18 +1,20 @@
 //! recordsync's server: the host of the engine ([`recordsync_engine`]) and its protocol
 //! front doors: configuration, the network, authentication and permissions.
 //!
-//! Module map:
-//! - [`config`]     — settings, from defaults, a deepstream-style YAML file and flags.
-//! - [`http`]       — the accept loop, the HTTP router: endpoints and the health check.
-//! - [`websocket`]  — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
-//! - [`net`]        — what every front door's connections share: the connection loop
+//! Crate map (the public surface is the `pub use` block below, [`Server`] and
+//! [`ServerError`], plus the `auth` and `permission` namespaces):
+//! - `config`       — [`Config`]: settings, from defaults, a deepstream-style YAML file and
+//!   flags; [`ConfigError`], [`StorageKind`], [`parse_size`], [`parse_keep_ops`].
+//! - `http`         — the accept loop, the HTTP router: endpoints and the health check.
+//! - `websocket`    — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
+//! - `net`          — what every front door's connections share: the connection loop
 //!   (reading, writing, backpressure, close codes, the heartbeat check) behind the
-//!   [`net::connection::FrontDoor`] trait, and each connection's bounded outbox.
+//!   `net::connection::FrontDoor` trait, and each connection's bounded outbox.
 //! - [`auth`]       — who a client is: [`auth::AuthConfig::authenticate`] turns
 //!   credentials into an [`auth::Identity`], by none, file, http webhook or JWT.
 //! - [`permission`] — what a user may do: Valve rules decide neutral requests (an
 //!   [`permission::Action`] on a record by an identity) before every record access.
-//! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON):
+//! - `deepstream`   — the deepstream protocol front door (WebSocket, protobuf and JSON):
 //!   its handshake and login, its record messages, and how they map to engine calls and
 //!   permission checks.
 //!
