@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use recordsync_server::{Config, Server, StorageKind};
+use recordsync_server::{Config, ConfigError, Server, ServerError, StorageKind};
 
 #[derive(Parser)]
 #[command(
@@ -100,17 +100,32 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("recordsync: {message}");
+        Err(error) => {
+            eprintln!("recordsync: {error}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+/// Why `recordsync serve` stopped: its message, printed after `recordsync: `, is all the
+/// user sees, so each says what to change.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    /// The config file, or a setting given as a flag (`--storage`), is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A flag's value does not parse; `flag` is its name without the dashes.
+    #[error("--{flag}: {reason}")]
+    Flag { flag: &'static str, reason: String },
+    /// The server could not start (store, bus, socket), or stopped with an error.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let mut config = match &args.config {
         Some(path) => {
-            let (config, warnings) = Config::from_file(path).map_err(|e| e.to_string())?;
+            let (config, warnings) = Config::from_file(path)?;
             for warning in warnings {
                 tracing::warn!("{}: {warning}", path.display());
             }
@@ -131,15 +146,21 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         config.cluster = Some(url);
     }
     if let Some(storage) = args.storage {
-        config.storage = storage.parse::<StorageKind>().map_err(|e| e.to_string())?;
+        config.storage = storage.parse::<StorageKind>()?;
     }
     if let Some(size) = args.cache_size {
-        config.storage_cache_size = recordsync_server::config::parse_size(&size)
-            .map_err(|reason| format!("--cache-size: {reason}"))?;
+        config.storage_cache_size =
+            recordsync_server::parse_size(&size).map_err(|reason| ServeError::Flag {
+                flag: "cache-size",
+                reason,
+            })?;
     }
     if let Some(keep) = args.keep_history {
-        config.history.keep_ops = recordsync_server::config::parse_keep_ops(&keep)
-            .map_err(|reason| format!("--keep-history: {reason}"))?;
+        config.history.keep_ops =
+            recordsync_server::parse_keep_ops(&keep).map_err(|reason| ServeError::Flag {
+                flag: "keep-history",
+                reason,
+            })?;
     }
     let storage = match &config.storage {
         StorageKind::Embedded => {
@@ -158,15 +179,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         StorageKind::Postgres(_) => "PostgreSQL".to_owned(),
         StorageKind::Memory => "memory (nothing is kept across restarts)".to_owned(),
     };
-    let server = Server::bind(config).await.map_err(|e| e.to_string())?;
+    let server = Server::bind(config).await?;
     tracing::info!(
         "recordsync listening on {} ({storage})",
         server.local_addr()
     );
-    server
-        .run(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    server.run(shutdown_signal()).await?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

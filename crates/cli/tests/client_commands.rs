@@ -452,3 +452,47 @@ fn listen_accepts_and_prints_matches_and_stops() {
     );
     assert_eq!(listen.interrupt(), 0);
 }
+
+#[test]
+fn serve_failures_say_what_to_change() {
+    // A port another process listens on: exit 1, the address and what to do.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run(&[
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--storage",
+        "memory",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains(&format!("recordsync: cannot listen on 127.0.0.1:{port}: ")),
+        "{message}"
+    );
+    assert!(
+        message.contains("choose another port with --port"),
+        "{message}"
+    );
+
+    // A flag that does not parse names the flag.
+    let out = run(&["serve", "--storage", "memory", "--cache-size", "lots"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("recordsync: --cache-size: "),
+        "{}",
+        stderr(&out)
+    );
+
+    // A config file that is not there names it.
+    let out = run(&["serve", "--config", "/nonexistent/recordsync.yml"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("recordsync: cannot read config file /nonexistent/recordsync.yml: "),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -159,15 +159,51 @@ impl Default for Config {
     }
 }
 
-/// A configuration file that could not be used. Each message names the file or key.
+/// A configuration file, or a setting, that could not be used. Each message names the
+/// file or key and includes the cause's text; the I/O or YAML parser's error is the
+/// [`source`](std::error::Error::source). New kinds may be added: match with a `_` arm.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {reason}")]
-    Read { path: String, reason: String },
-    #[error("config file {path} is not valid YAML: {reason}")]
-    Yaml { path: String, reason: String },
+    /// A file the configuration names (the config file itself, a users file, a
+    /// permissions file) could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A file read as YAML is not YAML. The parser's error is behind a `Box<dyn Error>`,
+    /// so that its crate (serde-saphyr) is no part of this crate's surface; downcast it
+    /// to inspect it.
+    #[error("config file {path} is not valid YAML: {source}")]
+    Yaml {
+        path: String,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// A setting's value is not usable; `reason` says what is expected.
     #[error("config key `{key}`: {reason}")]
     Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    /// The file at `path` could not be read.
+    pub(crate) fn read(path: &Path, source: std::io::Error) -> Self {
+        ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    /// The file at `path` is not YAML: the parser said `source`.
+    pub(crate) fn yaml(
+        path: &Path,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ConfigError::Yaml {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        }
+    }
 }
 
 /// Top-level keys of a deepstream config.yml that recordsync reads or knowingly ignores
@@ -211,16 +247,10 @@ const KNOWN_KEYS: &[&str] = &[
 impl Config {
     /// Reads a YAML file over the defaults. Unknown keys are returned as warnings.
     pub fn from_file(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::read(path, e))?;
         // deepstream replaces `${NAME}` with the environment variable's value.
         let text = crate::permission::config::substitute_env(&text);
-        let doc: Value = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Yaml {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let doc: Value = serde_saphyr::from_str(&text).map_err(|e| ConfigError::yaml(path, e))?;
         let mut config = Config::default();
         let mut warnings = config.apply(&doc)?;
         warnings.extend(config.apply_security(&doc, path)?);

@@ -1,18 +1,20 @@
 //! recordsync's server: the host of the engine ([`recordsync_engine`]) and its protocol
 //! front doors: configuration, the network, authentication and permissions.
 //!
-//! Module map:
-//! - [`config`]     — settings, from defaults, a deepstream-style YAML file and flags.
-//! - [`http`]       — the accept loop, the HTTP router: endpoints and the health check.
-//! - [`websocket`]  — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
-//! - [`net`]        — what every front door's connections share: the connection loop
+//! Crate map (the public surface is the `pub use` block below, [`Server`] and
+//! [`ServerError`], plus the `auth` and `permission` namespaces):
+//! - `config`       — [`Config`]: settings, from defaults, a deepstream-style YAML file and
+//!   flags; [`ConfigError`], [`StorageKind`], [`parse_size`], [`parse_keep_ops`].
+//! - `http`         — the accept loop, the HTTP router: endpoints and the health check.
+//! - `websocket`    — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
+//! - `net`          — what every front door's connections share: the connection loop
 //!   (reading, writing, backpressure, close codes, the heartbeat check) behind the
-//!   [`net::connection::FrontDoor`] trait, and each connection's bounded outbox.
+//!   `net::connection::FrontDoor` trait, and each connection's bounded outbox.
 //! - [`auth`]       — who a client is: [`auth::AuthConfig::authenticate`] turns
 //!   credentials into an [`auth::Identity`], by none, file, http webhook or JWT.
 //! - [`permission`] — what a user may do: Valve rules decide neutral requests (an
 //!   [`permission::Action`] on a record by an identity) before every record access.
-//! - [`deepstream`] — the deepstream protocol front door (WebSocket, protobuf and JSON):
+//! - `deepstream`   — the deepstream protocol front door (WebSocket, protobuf and JSON):
 //!   its handshake and login, its record messages, and how they map to engine calls and
 //!   permission checks.
 //!
@@ -23,13 +25,19 @@
 //! [`Server`] ties them together: [`Server::bind`] opens the store and the listening
 //! socket, [`Server::run`] serves until shutdown.
 
+// Public namespaces, each a vocabulary of its own that would be ambiguous at the root:
+// `auth` has the identity a front door authenticates and the methods (`auth::file`'s
+// `hash_password` for the CLI, say); `permission` the rules' requests (`Action`, `Data`,
+// `Request`, `decide`), which embedders and tests check without a server. The rest is
+// the host's machinery, reached through `Server`.
 pub mod auth;
-pub mod config;
-pub mod deepstream;
-pub mod http;
-pub mod net;
 pub mod permission;
-pub mod websocket;
+
+mod config;
+mod deepstream;
+mod http;
+mod net;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,9 +52,10 @@ use recordsync_store::{
     EmbeddedStore, MemoryStore, PostgresOptions, PostgresStore, Store, StoreError,
 };
 
-pub use config::{Config, ConfigError, StorageKind};
 use recordsync_engine::Engine;
 use recordsync_engine::listen::{ClusterTiming, Listening};
+
+pub use config::{Config, ConfigError, StorageKind, parse_keep_ops, parse_size};
 
 /// What every connection shares.
 pub struct ServerState {
@@ -63,8 +72,13 @@ impl ServerState {
     }
 }
 
-/// Why the server could not start.
+/// Why the server could not start, or stopped.
+///
+/// The configuration's, the store's and the bus's errors are passed through as they are
+/// (their messages say what to check); the others keep the error behind them as the
+/// [`source`](std::error::Error::source). New kinds may be added: match with a `_` arm.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ServerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -72,10 +86,35 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Bus(#[from] BusError),
-    #[error("cannot listen on {addr}: {reason}")]
-    Bind { addr: String, reason: String },
-    #[error("server failed: {0}")]
-    Serve(String),
+    /// The listening socket could not be opened on `addr` (host:port).
+    #[error("cannot listen on {addr}: {source}{}", bind_advice(source))]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// A task the server depends on failed (the embedded store's opening panicked, say);
+    /// `what` says which. The task's error is the source.
+    #[error("{what} failed: {source}")]
+    Task {
+        what: &'static str,
+        source: tokio::task::JoinError,
+    },
+}
+
+/// What to do about a socket that could not be bound, after its error.
+fn bind_advice(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another process listens there: stop it, or choose another port with --port)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need privileges: choose another port with --port)"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            " (the host is not an address of this machine: check --host)"
+        }
+        _ => "",
+    }
 }
 
 /// Connections the kernel keeps waiting for `accept` (capped by `net.core.somaxconn`).
@@ -155,7 +194,10 @@ impl Server {
                 let store =
                     tokio::task::spawn_blocking(move || EmbeddedStore::open_with(&dir, options))
                         .await
-                        .map_err(|e| ServerError::Serve(e.to_string()))??;
+                        .map_err(|source| ServerError::Task {
+                            what: "opening the embedded store",
+                            source,
+                        })??;
                 Arc::new(store)
             }
         };
@@ -180,9 +222,9 @@ impl Server {
     ) -> Result<Server, ServerError> {
         config.check()?;
         let addr = format!("{}:{}", config.host, config.port);
-        let listener = listen(&addr).await.map_err(|e| ServerError::Bind {
+        let listener = listen(&addr).await.map_err(|source| ServerError::Bind {
             addr: addr.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         let listening = Listening::new(
             config.listen_response_timeout,

@@ -148,7 +148,7 @@ use redb::{
     WriteTransaction,
 };
 
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 use crate::history::{History, Milestone};
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 
@@ -285,14 +285,19 @@ impl EmbeddedStore {
 
     /// Like [`open`](Self::open), with other settings (checkpoints, cache size, retries).
     pub fn open_with(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
-        let open_err = |path: &Path, reason: String| StoreError::Open {
+        let open_err = |path: &Path, reason: Cause| StoreError::Open {
             path: path.display().to_string(),
             reason,
         };
         std::fs::create_dir_all(dir).map_err(|e| {
             open_err(
                 dir,
-                format!("{e} (check that the directory can be created and written by this user)"),
+                Cause::with_source(
+                    format!(
+                        "{e} (check that the directory can be created and written by this user)"
+                    ),
+                    e,
+                ),
             )
         })?;
         let file = dir.join(FILE_NAME);
@@ -344,8 +349,11 @@ impl EmbeddedStore {
             replayed_frames: AtomicU64::new(replayed.frames),
             replayed_writes: AtomicU64::new(replayed.writes),
         });
-        let thread = checkpoint::start_thread(Arc::downgrade(&inner), checkpointer)
-            .map_err(|e| open_err(dir, format!("cannot start the checkpoint thread: {e}")))?;
+        let thread =
+            checkpoint::start_thread(Arc::downgrade(&inner), checkpointer).map_err(|e| {
+                let reason = format!("cannot start the checkpoint thread: {e}");
+                open_err(dir, Cause::with_source(reason, e))
+            })?;
         Ok(Self {
             inner,
             checkpointer: Some(thread),
@@ -402,11 +410,14 @@ impl EmbeddedStore {
             Ok(result) => result,
             Err(e) if e.is_panic() => {
                 let panic = e.into_panic();
-                Err(StoreError::Io(format!(
-                    "{what}: the storage engine failed ({}); the data file may be damaged, \
-                     restart recordsync so that it re-checks the file",
-                    panic_message(&panic)
-                )))
+                Err(StoreError::Io(
+                    format!(
+                        "{what}: the storage engine failed ({}); the data file may be \
+                         damaged, restart recordsync so that it re-checks the file",
+                        panic_message(&panic)
+                    )
+                    .into(),
+                ))
             }
             Err(_) => Err(StoreError::Closed),
         }
@@ -506,8 +517,8 @@ impl Drop for Inner {
     }
 }
 
-fn describe_open_error(e: DatabaseError) -> String {
-    match e {
+fn describe_open_error(e: DatabaseError) -> Cause {
+    let reason = match &e {
         DatabaseError::DatabaseAlreadyOpen => "the file is already in use by another recordsync \
              process (or another store in this process); only one may use a data directory"
             .to_owned(),
@@ -529,7 +540,8 @@ fn describe_open_error(e: DatabaseError) -> String {
             format!("the file is damaged ({msg}); restore it from a backup")
         }
         other => other.to_string(),
-    }
+    };
+    Cause::with_source(reason, e)
 }
 
 /// Opens (or creates) the redb file with `options`' cache size and readies its tables;
@@ -539,7 +551,7 @@ fn open_database(
     file: &Path,
     options: &EmbeddedOptions,
 ) -> Result<(Database, LogMeta), StoreError> {
-    let open_err = |reason: String| StoreError::Open {
+    let open_err = |reason: Cause| StoreError::Open {
         path: file.display().to_string(),
         reason,
     };
@@ -558,10 +570,14 @@ fn open_database(
         Ok(Ok(db)) => db,
         Ok(Err(e)) => return Err(open_err(describe_open_error(e))),
         Err(panic) => {
-            return Err(open_err(format!(
-                "the file is damaged (redb failed reading it: {}); restore it from a backup",
-                panic_message(&panic)
-            )));
+            return Err(open_err(
+                format!(
+                    "the file is damaged (redb failed reading it: {}); restore it from a \
+                     backup",
+                    panic_message(&panic)
+                )
+                .into(),
+            ));
         }
     };
     let wal_path = file.with_file_name(WAL_FILE_NAME);
@@ -601,7 +617,7 @@ struct LogMeta {
 fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, StoreError> {
     let fail = |e: redb::Error| StoreError::Open {
         path: file.display().to_string(),
-        reason: format!("cannot initialise the tables: {e}"),
+        reason: Cause::with_source(format!("cannot initialise the tables: {e}"), e),
     };
     let txn = db.begin_write().map_err(|e| fail(e.into()))?;
     let (meta, changed) = {
@@ -650,7 +666,8 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
                         reason: format!(
                             "the data file's meta table lacks {key:?}, which schema {v} \
                              always has: the file is damaged; restore it from a backup"
-                        ),
+                        )
+                        .into(),
                     })
                 };
                 let log = LogMeta {
@@ -668,7 +685,8 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
                              at sequence number {} but the file includes frames up to {}; \
                              restore it from a backup",
                             log.epoch, log.first_lsn, log.applied_lsn
-                        ),
+                        )
+                        .into(),
                     });
                 }
                 (log, false)
@@ -679,7 +697,8 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
                     reason: format!(
                         "the data directory has schema version {v}, this build knows only \
                          {SCHEMA_VERSION}; it was written by a newer recordsync, run that one"
-                    ),
+                    )
+                    .into(),
                 });
             }
         }
@@ -721,16 +740,19 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// when its filesystem (or the user's quota) is full, else [`StoreError::Io`] with advice.
 /// `what` says which write failed, naming the file. Either way the store refuses writes
 /// until a retry succeeds (`resume.rs`).
-fn write_failure(dir: &Path, what: String, e: &std::io::Error) -> StoreError {
+fn write_failure(dir: &Path, what: String, e: std::io::Error) -> StoreError {
     match e.kind() {
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => StoreError::Full {
             path: dir.display().to_string(),
-            reason: format!("{what}: {e}"),
+            reason: Cause::with_source(format!("{what}: {e}"), e),
         },
-        _ => StoreError::Io(format!(
-            "{what}: {e} ({}); writes are refused until a retry succeeds (the store retries \
-             by itself), nothing acknowledged is lost",
-            wal::io_advice(e)
+        _ => StoreError::Io(Cause::with_source(
+            format!(
+                "{what}: {e} ({}); writes are refused until a retry succeeds (the store \
+                 retries by itself), nothing acknowledged is lost",
+                wal::io_advice(&e)
+            ),
+            e,
         )),
     }
 }
@@ -742,20 +764,24 @@ fn db_error(dir: &Path, what: &str, name: Option<&str>, e: impl Into<redb::Error
     match e.into() {
         redb::Error::Corrupted(msg) => match name {
             Some(name) => codec::corrupt(name, format!("{what}: the data file is damaged: {msg}")),
-            None => StoreError::Io(format!(
-                "{what}: the data file is damaged ({msg}); restore it from a backup"
-            )),
+            None => StoreError::Io(
+                format!("{what}: the data file is damaged ({msg}); restore it from a backup")
+                    .into(),
+            ),
         },
-        redb::Error::PreviousIo => StoreError::Io(format!(
-            "{what}: an earlier write to the data file failed, so redb refuses further use \
-             until the store reopens it, which it does once it can write again"
-        )),
+        redb::Error::PreviousIo => StoreError::Io(
+            format!(
+                "{what}: an earlier write to the data file failed, so redb refuses further \
+                 use until the store reopens it, which it does once it can write again"
+            )
+            .into(),
+        ),
         redb::Error::Io(io) => write_failure(
             dir,
             format!("{what} ({})", dir.join(FILE_NAME).display()),
-            &io,
+            io,
         ),
-        other => StoreError::Io(format!("{what}: {other}")),
+        other => StoreError::Io(Cause::with_source(format!("{what}: {other}"), other)),
     }
 }
 
@@ -1121,8 +1147,10 @@ fn commit_locked(
     };
     let fail = |e: redb::Error| in_redb(db_error(dir, "committing writes", None, e));
     let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
-    txn.set_durability(Durability::None)
-        .map_err(|e| (StoreError::Io(format!("committing writes: {e}")), None))?;
+    txn.set_durability(Durability::None).map_err(|e| {
+        let reason = Cause::with_source(format!("committing writes: {e}"), e);
+        (StoreError::Io(reason), None)
+    })?;
     // An error here (a damaged record, say) leaves everything as it was: the transaction
     // is dropped, so aborted, and nothing was logged.
     let outcomes = apply(&txn, dir, batch, history, crate::now_ms(), &mut 0).map_err(in_redb)?;
@@ -1167,13 +1195,16 @@ fn commit_locked(
     }
     txn.commit().map_err(|e| {
         let e = match db_error(dir, "committing writes to the data file", None, e) {
-            StoreError::Full { path, reason } => StoreError::Full {
-                path,
-                reason: format!("{reason} (the batch is in the write-ahead log)"),
-            },
-            other => StoreError::Io(format!(
-                "{other}; the batch is in the write-ahead log, and is applied when the store \
-                 reopens the data file"
+            StoreError::Full { path, mut reason } => {
+                reason.push_str(" (the batch is in the write-ahead log)");
+                StoreError::Full { path, reason }
+            }
+            other => StoreError::Io(Cause::with_source(
+                format!(
+                    "{other}; the batch is in the write-ahead log, and is applied when the \
+                     store reopens the data file"
+                ),
+                other,
             )),
         };
         (e, Some(Part::Redb))
@@ -1598,7 +1629,7 @@ mod tests {
         match result {
             Err(StoreError::Corrupt { name: n, reason }) => {
                 assert_eq!(n, name);
-                reason
+                reason.to_string()
             }
             other => panic!("expected Corrupt for {name:?}, got {other:?}"),
         }
@@ -2046,7 +2077,7 @@ mod tests {
         let refused = |dir: &Path, needle: &str| match EmbeddedStore::open_with(dir, manual()) {
             Err(StoreError::Open { path, reason }) => {
                 assert!(path.ends_with(WAL_FILE_NAME), "{path}");
-                assert!(reason.contains(needle), "{needle:?} in {reason}");
+                assert!(reason.reason().contains(needle), "{needle:?} in {reason}");
             }
             other => panic!("expected the log to be refused, got {other:?}"),
         };
@@ -2127,7 +2158,7 @@ mod tests {
             Err(StoreError::Open { path, reason }) => {
                 assert!(path.ends_with(WAL_FILE_NAME), "{path}");
                 assert!(
-                    reason.contains("missing") && reason.contains("touch"),
+                    reason.reason().contains("missing") && reason.reason().contains("touch"),
                     "{reason}"
                 );
             }
@@ -2522,7 +2553,7 @@ mod tests {
         match EmbeddedStore::open(dir.path()) {
             Err(StoreError::Open { path, reason }) => {
                 assert!(path.ends_with(FILE_NAME), "{path}");
-                assert!(reason.contains("newer recordsync"), "{reason}");
+                assert!(reason.reason().contains("newer recordsync"), "{reason}");
             }
             other => panic!("expected Open error, got {other:?}"),
         }

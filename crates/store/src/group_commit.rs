@@ -443,10 +443,13 @@ async fn commit_writes(
     .await;
     match committed {
         Ok(Ok(outcomes)) if outcomes.len() == n => Ok(outcomes),
-        Ok(Ok(outcomes)) => Err(StoreError::Io(format!(
-            "the store returned {} outcomes for a batch of {n} writes (a bug in the store)",
-            outcomes.len()
-        ))),
+        Ok(Ok(outcomes)) => Err(StoreError::Io(
+            format!(
+                "the store returned {} outcomes for a batch of {n} writes (a bug in the store)",
+                outcomes.len()
+            )
+            .into(),
+        )),
         Ok(Err(e)) => Err(e),
         Err(panic) => {
             let reason = panic
@@ -454,9 +457,9 @@ async fn commit_writes(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".into());
-            Err(StoreError::Io(format!(
-                "the store panicked while committing: {reason}"
-            )))
+            Err(StoreError::Io(
+                format!("the store panicked while committing: {reason}").into(),
+            ))
         }
     }
 }
@@ -565,12 +568,12 @@ mod tests {
         assert_eq!(results.len(), 5);
         for (i, r) in &results[..3] {
             assert!(
-                matches!(r, Err(StoreError::Io(m)) if m.contains("disk on fire")),
+                matches!(r, Err(StoreError::Io(m)) if m.reason().contains("disk on fire")),
                 "{i}: {r:?}"
             );
         }
         assert!(
-            matches!(&results[3].1, Err(StoreError::Io(m)) if m.contains("panic")),
+            matches!(&results[3].1, Err(StoreError::Io(m)) if m.reason().contains("panic")),
             "{results:?}"
         );
         assert_eq!(results[4], (4, Ok(WriteOutcome::Committed)));

@@ -1,12 +1,14 @@
 //! Storage for recordsync.
 //!
-//! Module map:
-//! - [`store`]        — the [`Store`] trait every backend implements, and its data types.
-//! - [`error`]        — [`StoreError`].
-//! - [`group_commit`] — [`GroupCommitter`]: many concurrent writes share one durable commit.
-//! - [`history`]      — [`History`]: milestones and retention, the same for every store
+//! Crate map (the public surface is the `pub use` block below, plus the namespaces of
+//! the two durable backends and of the conformance tests):
+//! - `store`          — the [`Store`] trait every backend implements, and its data types.
+//! - `error`          — [`StoreError`], whose [`Cause`] keeps the underlying error
+//!   ([`StoreFailure`]) as its source.
+//! - `group_commit`   — [`GroupCommitter`]: many concurrent writes share one durable commit.
+//! - `history`        — [`History`]: milestones and retention, the same for every store
 //!   (every store keeps a record's history across deletes: a delete leaves a tombstone).
-//! - [`memory`]       — [`MemoryStore`], for throwaway use and tests.
+//! - `memory`         — [`MemoryStore`], for throwaway use and tests.
 //! - [`embedded`]     — [`EmbeddedStore`], the default: crash-safe, on disk (redb behind a
 //!   write-ahead log), with its private parts in `src/embedded/`:
 //!   - `codec.rs`      — the byte layout of keys and values, and of a log frame's batch;
@@ -23,18 +25,24 @@
 //!   by backends in other crates (`store_conformance_tests!`, and
 //!   `store_history_conformance_tests!` for milestones and retention).
 
+// Public namespaces, each for what belongs to one backend and would be ambiguous at the
+// root: `embedded` has its settings (`EmbeddedOptions`), file names, formats and
+// statistics; `postgres` its schema version, URL helpers and statistics, and the
+// `testing` helpers other crates' tests use; `conformance` the reusable test suite and
+// the macros' helpers (`$crate::conformance::…`).
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod embedded;
-pub mod error;
-pub mod group_commit;
-pub mod history;
-pub mod memory;
 pub mod postgres;
-pub mod store;
+
+mod error;
+mod group_commit;
+mod history;
+mod memory;
+mod store;
 
 pub use embedded::EmbeddedStore;
-pub use error::StoreError;
+pub use error::{Cause, StoreError, StoreFailure};
 pub use group_commit::{CallbackScope, CommitStats, Done, GroupCommitter};
 pub use history::{History, Milestone};
 pub use memory::MemoryStore;

@@ -100,7 +100,7 @@ use deadpool_postgres::{
 };
 use tokio_postgres::NoTls;
 
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 use crate::history::{History, Milestone};
 use crate::store::{JournalEntry, Origin, Store, StoredRecord, Write, WriteOutcome};
 use errors::Kind;
@@ -189,7 +189,7 @@ impl PostgresStore {
         let (config, options) =
             url::parse(url, &options).map_err(|reason| StoreError::Database {
                 target: redact_url(url),
-                reason: format!("the URL is not usable: {reason}"),
+                reason: format!("the URL is not usable: {reason}").into(),
             })?;
         let target = url::describe(&config);
         let connect_timeout = config
@@ -221,7 +221,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Database {
                 target: target.clone(),
-                reason: format!("cannot set up the connection pool: {e}"),
+                reason: Cause::with_source(format!("cannot set up the connection pool: {e}"), e),
             })?;
         let store = PostgresStore {
             sql: Sql::new(&options.schema),
@@ -257,7 +257,7 @@ impl PostgresStore {
 
     /// Checks the server and migrates the schema.
     async fn prepare_database(&self) -> Result<(), StoreError> {
-        let setup = |reason: String| StoreError::Database {
+        let setup = |reason: Cause| StoreError::Database {
             target: self.target.clone(),
             reason,
         };
@@ -265,35 +265,44 @@ impl PostgresStore {
         let encoding: String = conn
             .query_one("SHOW server_encoding", &[])
             .await
-            .map_err(|e| errors::store_error(&self.target, "checking the server", &e))?
+            .map_err(|e| errors::store_error(&self.target, "checking the server", e))?
             .get(0);
         if encoding != "UTF8" {
-            return Err(setup(format!(
-                "the database's encoding is {encoding}; recordsync needs UTF8 (create the \
+            return Err(setup(
+                format!(
+                    "the database's encoding is {encoding}; recordsync needs UTF8 (create the \
                  database with ENCODING 'UTF8')"
-            )));
+                )
+                .into(),
+            ));
         }
         let applied = migrations::migrate(&mut conn, &self.schema)
             .await
             .map_err(|e| match e {
-                migrations::MigrateError::Newer { found } => setup(format!(
-                    "schema {:?} is at version {found}, written by a newer recordsync; this \
+                migrations::MigrateError::Newer { found } => setup(
+                    format!(
+                        "schema {:?} is at version {found}, written by a newer recordsync; this \
                      build knows versions up to {SCHEMA_VERSION}: run the newer recordsync",
-                    self.schema
-                )),
+                        self.schema
+                    )
+                    .into(),
+                ),
                 migrations::MigrateError::Db(e) => match errors::kind(&e) {
-                    Kind::Unavailable => errors::store_error(&self.target, "migrating", &e),
-                    _ => setup(format!(
-                        "migrating schema {:?} failed, nothing was changed: {}",
-                        self.schema,
-                        errors::describe(&e)
+                    Kind::Unavailable => errors::store_error(&self.target, "migrating", e),
+                    _ => setup(Cause::with_source(
+                        format!(
+                            "migrating schema {:?} failed, nothing was changed: {}",
+                            self.schema,
+                            errors::describe(&e)
+                        ),
+                        e,
                     )),
                 },
             })?;
         let data_set: String = conn
             .query_one(&format!("SELECT id FROM {}.data_set", self.schema), &[])
             .await
-            .map_err(|e| errors::store_error(&self.target, "reading the data set's id", &e))?
+            .map_err(|e| errors::store_error(&self.target, "reading the data set's id", e))?
             .get(0);
         let _ = self.data_set.set(data_set);
         let started = std::time::Instant::now();
@@ -332,10 +341,13 @@ impl PostgresStore {
     async fn connection(&self, what: &str) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Backend(e) => match errors::kind(&e) {
-                Kind::Unavailable => errors::store_error(&self.target, what, &e),
+                Kind::Unavailable => errors::store_error(&self.target, what, e),
                 _ => StoreError::Database {
                     target: self.target.clone(),
-                    reason: format!("{what}: cannot connect: {}", errors::describe(&e)),
+                    reason: Cause::with_source(
+                        format!("{what}: cannot connect: {}", errors::describe(&e)),
+                        e,
+                    ),
                 },
             },
             PoolError::Timeout(_) => errors::unavailable(
@@ -348,7 +360,10 @@ impl PostgresStore {
                 what,
                 &format!("setting up a new connection failed: {e}"),
             ),
-            other => StoreError::Io(format!("{what} in PostgreSQL at {}: {other}", self.target)),
+            other => StoreError::Io(Cause::with_source(
+                format!("{what} in PostgreSQL at {}: {other}", self.target),
+                other,
+            )),
         })
     }
 
@@ -410,10 +425,9 @@ impl PostgresStore {
                 attempt += 1;
                 continue;
             }
-            let mut error = errors::store_error(&self.target, what, &failure.error);
-            if failure.maybe_committed
-                && let StoreError::Unavailable(message) = &mut error
-            {
+            let maybe_committed = failure.maybe_committed;
+            let mut error = errors::store_error(&self.target, what, failure.error);
+            if maybe_committed && let StoreError::Unavailable(message) = &mut error {
                 message.push_str("; the connection was lost while committing, so the batch may or may not have been stored");
             }
             return Err(error);
@@ -597,7 +611,7 @@ fn int8(name: &str, what: &str, n: u64) -> Result<i64, StoreError> {
 fn uint(name: &str, what: &str, n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt {
         name: name.to_owned(),
-        reason: format!("{what} is negative ({n}) in PostgreSQL"),
+        reason: format!("{what} is negative ({n}) in PostgreSQL").into(),
     })
 }
 

@@ -70,7 +70,7 @@ fn delete(name: &str, version: u64) -> Write {
 
 fn open_error(dir: &Path) -> (String, String) {
     match EmbeddedStore::open(dir) {
-        Err(StoreError::Open { path, reason }) => (path, reason),
+        Err(StoreError::Open { path, reason }) => (path, reason.to_string()),
         other => panic!(
             "expected an Open error for {}, got {other:?}",
             dir.display()
@@ -129,6 +129,21 @@ fn open_under_a_regular_file_names_the_path() {
         reason.contains("writable") || reason.contains("created"),
         "{reason}"
     );
+}
+
+#[test]
+fn an_open_error_keeps_the_io_error_as_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let error = EmbeddedStore::open(&file.join("data")).unwrap_err();
+    let source = std::error::Error::source(&error).expect("creating the directory failed");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("the source is the I/O error itself");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotADirectory, "{io:?}");
+    // The message still says it all on its own.
+    assert!(error.to_string().contains(&io.to_string()), "{error}");
 }
 
 #[test]
@@ -474,6 +489,11 @@ async fn assert_all_there(store: &EmbeddedStore, names: &[String]) {
 /// The error of a full disk: its own kind, naming the cause and where to free space.
 fn assert_full(error: &StoreError, dir: &Path) {
     assert!(matches!(error, StoreError::Full { .. }), "{error:?}");
+    let source = std::error::Error::source(error).expect("a full disk keeps the I/O error");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("the source is the I/O error itself");
+    assert_eq!(io.kind(), std::io::ErrorKind::StorageFull, "{io:?}");
     let message = error.to_string();
     let free = format!("free space on {}", dir.display());
     for needle in ["storage full", &free, "No space left on device"] {

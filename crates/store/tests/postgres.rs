@@ -216,8 +216,8 @@ async fn a_schema_from_a_newer_recordsync_is_refused() {
     match PostgresStore::connect(&schema.url()).await {
         Err(StoreError::Database { target, reason }) => {
             assert!(target.ends_with("/test"), "{target}");
-            assert!(reason.contains("newer recordsync"), "{reason}");
-            assert!(reason.contains("9999"), "{reason}");
+            assert!(reason.reason().contains("newer recordsync"), "{reason}");
+            assert!(reason.reason().contains("9999"), "{reason}");
         }
         other => panic!("expected a Database error, got {other:?}"),
     }
@@ -235,6 +235,12 @@ async fn connecting_to_nothing_fails_fast_and_clearly() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let message = err.to_string();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    // The driver's error is kept, not only its text.
+    let source = std::error::Error::source(&err).expect("an unreachable server has a source");
+    assert!(
+        source.downcast_ref::<tokio_postgres::Error>().is_some(),
+        "{source:?}"
+    );
     assert!(
         message.contains(&format!("127.0.0.1:{port}/test")),
         "{message}"

@@ -278,10 +278,7 @@ impl FileAuth {
 
 fn load_users_file(path: &Path) -> Result<Json, ConfigError> {
     let text = read_text(path)?;
-    serde_saphyr::from_str(&text).map_err(|e| ConfigError::Yaml {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    serde_saphyr::from_str(&text).map_err(|e| ConfigError::yaml(path, e))
 }
 
 #[async_trait]

@@ -52,10 +52,6 @@ impl Guard {
             .then(|| Arc::from(self.user.id.as_str()))
     }
 
-    pub fn user(&self) -> &Identity {
-        &self.user
-    }
-
     /// Decides whether the user may do `action` (deepstream action `wire`) on `name`.
     pub async fn check(
         &self,

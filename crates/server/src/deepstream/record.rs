@@ -517,6 +517,7 @@ impl NameSet {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         match self {
             NameSet::Small(list) => list.len(),
@@ -524,10 +525,7 @@ impl NameSet {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
+    #[cfg(test)]
     pub fn contains(&self, name: &str) -> bool {
         match self {
             NameSet::Small(list) => list.iter().any(|n| **n == *name),

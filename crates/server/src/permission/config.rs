@@ -226,10 +226,7 @@ pub fn resolve(path: &str, dir: &Path) -> PathBuf {
 /// Reads a file loaded from the config, replacing `${NAME}` with the environment
 /// variable (empty when unset), as deepstream does.
 pub fn read_text(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::read(path, e))?;
     Ok(substitute_env(&text))
 }
 

@@ -45,9 +45,12 @@ impl IntoResponse for Refused {
 
 /// Why an accepted upgrade produced no socket.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum UpgradeError {
+    /// hyper gave up on the connection before handing it over (its error is the source).
     #[error("the connection ended during the upgrade: {0}")]
     Hyper(#[from] hyper::Error),
+    /// A bug: the listener serves every connection as a plain TCP socket.
     #[error("the upgraded connection is not a TCP socket served by recordsync's listener")]
     NotTcp,
 }

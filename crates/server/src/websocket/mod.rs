@@ -22,7 +22,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
-pub use socket::{Incoming, Socket};
+pub use socket::Socket;
 
 /// What a data frame carries: deepstream's protobuf transport sends binary frames, its
 /// JSON transport text frames.

@@ -20,7 +20,7 @@ use super::{
     EmbeddedOptions, Inner, META, WAL_APPLIED_LSN_KEY, WAL_EPOCH_KEY, WAL_FIRST_LSN_KEY, Writer,
     db_error, faults,
 };
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 
 /// Wakes the checkpoint thread: a commit that starts a cycle (to start its clock) or fills
 /// it, a failed write (to start retrying), or the store closing.
@@ -142,35 +142,40 @@ pub(super) fn checkpoint(
     }
     let epoch = writer.wal.epoch() + 1;
     let first_lsn = writer.wal.next_lsn();
-    let committed = (|| -> Result<(), StoreError> {
-        let fail = |e: redb::Error| db_error(dir, "checkpointing the data file", None, e);
-        let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| StoreError::Io(format!("checkpointing the data file: {e}")))?;
-        {
-            let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
-            // Every frame of the cycle was applied (or the store would refuse writes), so
-            // redb is at the last one; anything else is a bug that must not be made durable.
-            let applied = meta
-                .get(WAL_APPLIED_LSN_KEY)
-                .map_err(|e| fail(e.into()))?
-                .map(|v| v.value());
-            if applied != Some(first_lsn - 1) {
-                return Err(StoreError::Io(format!(
+    let committed =
+        (|| -> Result<(), StoreError> {
+            let fail = |e: redb::Error| db_error(dir, "checkpointing the data file", None, e);
+            let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
+            txn.set_durability(Durability::Immediate).map_err(|e| {
+                StoreError::Io(Cause::with_source(
+                    format!("checkpointing the data file: {e}"),
+                    e,
+                ))
+            })?;
+            {
+                let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
+                // Every frame of the cycle was applied (or the store would refuse writes), so
+                // redb is at the last one; anything else is a bug that must not be made durable.
+                let applied = meta
+                    .get(WAL_APPLIED_LSN_KEY)
+                    .map_err(|e| fail(e.into()))?
+                    .map(|v| v.value());
+                if applied != Some(first_lsn - 1) {
+                    return Err(StoreError::Io(format!(
                     "checkpointing the data file: it includes log frames up to {applied:?}, \
                      but the log is at {} (an internal error)",
                     first_lsn - 1
-                )));
+                ).into()));
+                }
+                meta.insert(WAL_EPOCH_KEY, epoch)
+                    .map_err(|e| fail(e.into()))?;
+                meta.insert(WAL_FIRST_LSN_KEY, first_lsn)
+                    .map_err(|e| fail(e.into()))?;
             }
-            meta.insert(WAL_EPOCH_KEY, epoch)
-                .map_err(|e| fail(e.into()))?;
-            meta.insert(WAL_FIRST_LSN_KEY, first_lsn)
-                .map_err(|e| fail(e.into()))?;
-        }
-        faults::check("checkpoint-before-commit");
-        faults::check_later("checkpoint-mid");
-        txn.commit().map_err(|e| fail(e.into()))
-    })();
+            faults::check("checkpoint-before-commit");
+            faults::check_later("checkpoint-mid");
+            txn.commit().map_err(|e| fail(e.into()))
+        })();
     committed?;
     faults::check("checkpoint-after-commit");
     // A cycle may run past the limit by the batches committed while a checkpoint was due;

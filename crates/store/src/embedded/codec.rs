@@ -114,7 +114,7 @@
 //! name, 8 base version). They are decoded as [`LegacyWrite`]s, replayed only when a
 //! directory of schema 3 is opened after a crash, before it is upgraded.
 
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 use crate::store::{JournalEntry, Origin, StoredRecord, Write};
 
 /// The first value format: records without a link into `log`, `journal` entries and
@@ -851,7 +851,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch, String> {
     })
 }
 
-pub fn corrupt(name: &str, reason: impl Into<String>) -> StoreError {
+pub fn corrupt(name: &str, reason: impl Into<Cause>) -> StoreError {
     StoreError::Corrupt {
         name: name.to_owned(),
         reason: reason.into(),

@@ -66,7 +66,7 @@ use std::time::Instant;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::{META, Tables, codec, db_error, faults, prune, stored_head};
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 use crate::history::History;
 
 /// The `meta` key set by a sweep that pruned something, cleared once the file was
@@ -165,8 +165,12 @@ pub(super) fn reclaim(
         );
     }
     let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
-    txn.set_durability(Durability::None)
-        .map_err(|e| StoreError::Io(format!("compacting the data file: {e}")))?;
+    txn.set_durability(Durability::None).map_err(|e| {
+        StoreError::Io(Cause::with_source(
+            format!("compacting the data file: {e}"),
+            e,
+        ))
+    })?;
     txn.open_table(META)
         .map_err(|e| fail(e.into()))?
         .remove(RECLAIM_KEY)
@@ -176,9 +180,10 @@ pub(super) fn reclaim(
 }
 
 fn file_len(file: &Path) -> Result<u64, StoreError> {
-    std::fs::metadata(file)
-        .map(|m| m.len())
-        .map_err(|e| StoreError::Io(format!("reading the size of {}: {e}", file.display())))
+    std::fs::metadata(file).map(|m| m.len()).map_err(|e| {
+        let reason = format!("reading the size of {}: {e}", file.display());
+        StoreError::Io(Cause::with_source(reason, e))
+    })
 }
 
 /// Adds `entries` pruned in `txn` to the count under [`RECLAIM_KEY`] (if any were).
@@ -213,8 +218,12 @@ fn sweep(
     let mut cursor: Option<Vec<u8>> = None;
     loop {
         let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
-        txn.set_durability(Durability::None)
-            .map_err(|e| StoreError::Io(format!("pruning history on opening: {e}")))?;
+        txn.set_durability(Durability::None).map_err(|e| {
+            StoreError::Io(Cause::with_source(
+                format!("pruning history on opening: {e}"),
+                e,
+            ))
+        })?;
         let mut records = 0;
         let mut entries = 0;
         let mut finished = true;

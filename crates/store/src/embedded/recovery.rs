@@ -7,7 +7,7 @@ use redb::{Database, Durability};
 
 use super::wal::Wal;
 use super::{LogMeta, apply, apply_legacy, codec, db_error, reclaim, set_applied_lsn};
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 use crate::history::History;
 use crate::store::WriteOutcome;
 
@@ -41,7 +41,8 @@ pub(super) fn replay(
             "replaying the write-ahead log: {reason}. The log and the data file do not fit \
              together (was one of them restored from a backup, or copied without the \
              other?); restore both from the same backup"
-        ),
+        )
+        .into(),
     };
     let mut replayed = Replayed::default();
     let end = wal.recover(meta.epoch, meta.first_lsn, |frame| {
@@ -56,12 +57,15 @@ pub(super) fn replay(
         })?;
         let io = |e: StoreError| StoreError::Open {
             path: path.clone(),
-            reason: format!("replaying the write-ahead log, frame {}: {e}", frame.lsn),
+            reason: Cause::with_source(
+                format!("replaying the write-ahead log, frame {}: {e}", frame.lsn),
+                e,
+            ),
         };
         let fail = |e: redb::Error| io(db_error(&dir, "replaying the write-ahead log", None, e));
         let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
         txn.set_durability(Durability::None)
-            .map_err(|e| io(StoreError::Io(e.to_string())))?;
+            .map_err(|e| io(StoreError::Io(Cause::with_source(e.to_string(), e))))?;
         let mut pruned = 0;
         let (outcomes, targets): (Vec<WriteOutcome>, Vec<(&str, Option<u64>)>) = match &batch {
             codec::Batch::Current(writes) => (

@@ -191,6 +191,6 @@ fn probe(dir: &Path, bytes: u64) -> Result<(), StoreError> {
             path.display()
         )
     };
-    written.map_err(|e| write_failure(dir, what(), &e))?;
-    removed.map_err(|e| write_failure(dir, format!("removing {}", path.display()), &e))
+    written.map_err(|e| write_failure(dir, what(), e))?;
+    removed.map_err(|e| write_failure(dir, format!("removing {}", path.display()), e))
 }

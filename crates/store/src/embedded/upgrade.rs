@@ -38,7 +38,7 @@ use super::{
     JOURNAL, LOG, META, MILESTONES, RECORDS, SCHEMA_KEY, SCHEMA_VERSION, codec, journal_bounds,
     log_step,
 };
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 use crate::history::{History, Replay};
 use crate::store::{JournalEntry, StoredRecord};
 
@@ -67,7 +67,10 @@ pub(super) fn upgrade(
 ) -> Result<Upgraded, StoreError> {
     let fail = |e: redb::Error| StoreError::Open {
         path: file.display().to_string(),
-        reason: format!("upgrading the data file to schema {SCHEMA_VERSION}: {e}"),
+        reason: Cause::with_source(
+            format!("upgrading the data file to schema {SCHEMA_VERSION}: {e}"),
+            e,
+        ),
     };
     let started = std::time::Instant::now();
     let now = crate::now_ms();

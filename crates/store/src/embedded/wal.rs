@@ -63,7 +63,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 
 /// The log file inside the data directory.
 pub const WAL_FILE_NAME: &str = "recordsync.wal";
@@ -177,8 +177,10 @@ impl Wal {
     /// Creates the log afresh (replacing a file of that name) with header `id`, and makes
     /// the file and its directory entry durable.
     pub fn create(path: &Path, id: u64) -> Result<(), StoreError> {
-        let fail =
-            |what: &str, e: io::Error| open_error(path, format!("{what}: {e} ({})", io_advice(&e)));
+        let fail = |what: &str, e: io::Error| {
+            let reason = format!("{what}: {e} ({})", io_advice(&e));
+            open_error(path, Cause::with_source(reason, e))
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -211,20 +213,20 @@ impl Wal {
                     "the write-ahead log is missing. It holds the writes acknowledged since the \
                      last checkpoint, so they would be lost: restore the file if it was moved. \
                      If recordsync was shut down cleanly, it holds nothing needed: create it \
-                     empty (`touch` it) and start again"
-                        .into(),
+                     empty (`touch` it) and start again",
                 ));
             }
             Err(e) => {
-                return Err(open_error(
-                    path,
-                    format!("cannot open the write-ahead log: {e} ({})", io_advice(&e)),
-                ));
+                let reason = format!("cannot open the write-ahead log: {e} ({})", io_advice(&e));
+                return Err(open_error(path, Cause::with_source(reason, e)));
             }
         };
         let len = file
             .metadata()
-            .map_err(|e| open_error(path, format!("cannot read the log's size: {e}")))?
+            .map_err(|e| {
+                let reason = format!("cannot read the log's size: {e}");
+                open_error(path, Cause::with_source(reason, e))
+            })?
             .len();
         let mut wal = Wal {
             file,
@@ -341,11 +343,14 @@ impl Wal {
     /// log takes no append until [`scrub`](Self::scrub) has zeroed its place.
     pub fn append(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(u64, u64), StoreError> {
         if let Some((at, _)) = self.untrusted {
-            return Err(StoreError::Io(format!(
-                "appending to the write-ahead log {}: the append at offset {at} failed and \
-                 its bytes are not cleared yet (an internal error)",
-                self.path.display()
-            )));
+            return Err(StoreError::Io(
+                format!(
+                    "appending to the write-ahead log {}: the append at offset {at} failed \
+                     and its bytes are not cleared yet (an internal error)",
+                    self.path.display()
+                )
+                .into(),
+            ));
         }
         let lsn = self.next_lsn;
         let mut buf = std::mem::take(&mut self.buf);
@@ -384,7 +389,7 @@ impl Wal {
             super::write_failure(
                 path.parent().unwrap_or(Path::new(".")),
                 format!("{what} the write-ahead log {} failed", path.display()),
-                &e,
+                e,
             )
         };
         #[cfg(test)]
@@ -439,7 +444,7 @@ impl Wal {
                     "clearing a failed append from the write-ahead log {}",
                     self.path.display()
                 ),
-                &e,
+                e,
             )
         };
         let size = self.file.metadata().map_err(fail)?.len();
@@ -520,10 +525,9 @@ impl Wal {
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    return Err(open_error(
-                        &self.path,
-                        format!("cannot read the write-ahead log: {e} ({})", io_advice(&e)),
-                    ));
+                    let reason =
+                        format!("cannot read the write-ahead log: {e} ({})", io_advice(&e));
+                    return Err(open_error(&self.path, Cause::with_source(reason, e)));
                 }
             }
         }
@@ -600,10 +604,10 @@ impl Wal {
     }
 }
 
-fn open_error(path: &Path, reason: String) -> StoreError {
+fn open_error(path: &Path, reason: impl Into<Cause>) -> StoreError {
     StoreError::Open {
         path: path.display().to_string(),
-        reason,
+        reason: reason.into(),
     }
 }
 
@@ -694,7 +698,7 @@ mod tests {
         match result {
             Err(StoreError::Open { path, reason }) => {
                 assert!(path.ends_with(WAL_FILE_NAME), "{path}");
-                reason
+                reason.to_string()
             }
             other => panic!("expected the log to be refused, got {other:?}"),
         }
@@ -900,7 +904,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(WAL_FILE_NAME);
         let reason = |r: Result<Wal, StoreError>| match r {
-            Err(StoreError::Open { reason, .. }) => reason,
+            Err(StoreError::Open { reason, .. }) => reason.to_string(),
             other => panic!("expected an Open error, got {other:?}"),
         };
         assert!(reason(Wal::open(&path, ID)).contains("missing"));

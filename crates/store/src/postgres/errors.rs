@@ -4,7 +4,7 @@ use std::error::Error as _;
 
 use tokio_postgres::error::SqlState;
 
-use crate::error::StoreError;
+use crate::error::{Cause, StoreError};
 
 /// What to do about a failed statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,10 +89,16 @@ pub(super) fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 /// The [`StoreError`] for `e`, which happened while doing `what` on the database
-/// `target` (`host:port/db`).
-pub(super) fn store_error(target: &str, what: &str, e: &tokio_postgres::Error) -> StoreError {
-    match kind(e) {
-        Kind::Unavailable => unavailable(target, what, &describe(e)),
+/// `target` (`host:port/db`); `e` is its source.
+pub(super) fn store_error(target: &str, what: &str, e: tokio_postgres::Error) -> StoreError {
+    match kind(&e) {
+        Kind::Unavailable => {
+            let mut error = unavailable(target, what, &describe(&e));
+            if let StoreError::Unavailable(cause) = &mut error {
+                *cause = Cause::with_source(cause.reason(), e);
+            }
+            error
+        }
         Kind::Retry | Kind::Other => {
             let hint = match e.code() {
                 Some(c)
@@ -107,17 +113,18 @@ pub(super) fn store_error(target: &str, what: &str, e: &tokio_postgres::Error) -
                 }
                 _ => "",
             };
-            StoreError::Io(format!(
-                "{what} in PostgreSQL at {target}: {}{hint}",
-                describe(e)
-            ))
+            let reason = format!("{what} in PostgreSQL at {target}: {}{hint}", describe(&e));
+            StoreError::Io(Cause::with_source(reason, e))
         }
     }
 }
 
 pub(super) fn unavailable(target: &str, what: &str, cause: &str) -> StoreError {
-    StoreError::Unavailable(format!(
-        "{what}: PostgreSQL at {target} is unreachable or not accepting work ({cause}); \
-         writes fail until it is back, and recordsync reconnects by itself"
-    ))
+    StoreError::Unavailable(
+        format!(
+            "{what}: PostgreSQL at {target} is unreachable or not accepting work ({cause}); \
+             writes fail until it is back, and recordsync reconnects by itself"
+        )
+        .into(),
+    )
 }
