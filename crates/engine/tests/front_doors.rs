@@ -19,7 +19,9 @@ use recordsync_engine::{
     Base, Engine, EngineError, EventKind, OnStale, RecordEvent, Subscriber, WriteDone,
     WriteFailure, WriteRequest,
 };
-use recordsync_store::{History, MemoryStore, Origin};
+use recordsync_store::embedded::EmbeddedOptions;
+use recordsync_store::postgres::testing::TestSchema;
+use recordsync_store::{EmbeddedStore, History, MemoryStore, Origin, PostgresOptions};
 use support::{engine_on, submit};
 
 /// A front door's client: records the versions (engine) and values it is sent.
@@ -174,15 +176,44 @@ async fn refusing_and_transforming_doors_share_one_record() {
     }
 }
 
-#[tokio::test]
-async fn history_survives_delete_and_re_create_at_every_version() {
-    // Milestones every 3 versions, everything kept.
-    let history = History {
+/// Milestones every 3 versions, everything kept: reads go through milestones and the
+/// entries after them, across two lives of the record.
+fn small_milestones() -> History {
+    History {
         milestone_every: 3,
         ..History::keep_everything()
+    }
+}
+
+#[tokio::test]
+async fn history_survives_delete_and_re_create_on_the_memory_store() {
+    let store = Arc::new(MemoryStore::with_history(small_milestones()));
+    two_lives_read_back_at_every_version(engine_on(store)).await;
+}
+
+#[tokio::test]
+async fn history_survives_delete_and_re_create_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions {
+        history: small_milestones(),
+        ..EmbeddedOptions::default()
     };
-    let store = Arc::new(MemoryStore::with_history(history));
-    let engine = engine_on(store.clone());
+    let store = Arc::new(EmbeddedStore::open_with(dir.path(), options).unwrap());
+    two_lives_read_back_at_every_version(engine_on(store)).await;
+}
+
+#[tokio::test]
+async fn history_survives_delete_and_re_create_on_postgresql() {
+    let schema = TestSchema::new("engine_history");
+    let options = PostgresOptions {
+        history: small_milestones(),
+        ..PostgresOptions::default()
+    };
+    let store = Arc::new(schema.connect_with(options).await);
+    two_lives_read_back_at_every_version(engine_on(store)).await;
+}
+
+async fn two_lives_read_back_at_every_version(engine: Arc<Engine>) {
     let mut expected: Vec<Option<Value>> = Vec::new();
     // Two lives of 6 writes each, a delete between them.
     for life in 0..2u64 {
