@@ -974,33 +974,50 @@ fn prune(
     };
     let mut removed = 0;
 
-    // The log: find the oldest kept entry, then delete everything older.
+    // The log: find the oldest kept entry (reading only the links), then delete
+    // everything older.
     let mut seq = head.log_head;
-    let mut oldest_kept: Option<(u64, JournalEntry)> = None;
+    let mut oldest_kept: Option<u64> = None;
     while seq != 0 {
-        let (entry, prev) = {
+        let (version, prev) = {
             let guard = t.log.get(seq).map_err(|e| fail(e.into()))?;
-            log_step(name, seq, guard.as_ref().map(|v| v.value()))?
+            let Some(value) = guard else {
+                return Err(codec::corrupt(
+                    name,
+                    format!("journal entry {seq} is missing from the log"),
+                ));
+            };
+            codec::log_link(name, seq, value.value())?
         };
-        if entry.version <= start {
+        if version <= start {
             break;
         }
-        oldest_kept = Some((seq, entry));
+        oldest_kept = Some(seq);
         seq = prev;
     }
     if seq != 0 {
-        match &oldest_kept {
-            Some((kept, entry)) => {
-                let value = codec::encode_log(*kept, name, entry, 0);
+        match oldest_kept {
+            Some(kept) => {
+                let entry = {
+                    let guard = t.log.get(kept).map_err(|e| fail(e.into()))?;
+                    log_step(name, kept, guard.as_ref().map(|v| v.value()))?.0
+                };
+                let value = codec::encode_log(kept, name, &entry, 0);
                 t.log
-                    .insert(*kept, value.as_slice())
+                    .insert(kept, value.as_slice())
                     .map_err(|e| fail(e.into()))?;
             }
             None => head.log_head = 0,
         }
         while seq != 0 {
             let entry = t.log.remove(seq).map_err(|e| fail(e.into()))?;
-            seq = log_step(name, seq, entry.as_ref().map(|v| v.value()))?.1;
+            let Some(value) = entry else {
+                return Err(codec::corrupt(
+                    name,
+                    format!("journal entry {seq} is missing from the log"),
+                ));
+            };
+            seq = codec::log_link(name, seq, value.value())?.1;
             removed += 1;
         }
     }

@@ -6,7 +6,7 @@
 //! [`History::DEFAULT_KEEP_OPS`] entries, with a milestone every
 //! [`History::DEFAULT_MILESTONE_EVERY`]), like every other store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -39,7 +39,10 @@ impl Default for MemoryStore {
 #[derive(Debug)]
 struct Entry {
     record: StoredRecord,
-    journal: BTreeMap<u64, JournalEntry>,
+    /// Consecutive versions, oldest first (every write journals each version it makes).
+    /// A deque, not a map: most records hold a handful of entries, and a map's node is
+    /// sized for eleven.
+    journal: VecDeque<JournalEntry>,
     milestones: BTreeMap<u64, String>,
     start: u64,
 }
@@ -116,7 +119,14 @@ impl Store for MemoryStore {
         let records = self.records.lock();
         Ok(records
             .get(name)
-            .map(|e| e.journal.range(from..=to).map(|(_, j)| j.clone()).collect())
+            .map(|e| {
+                e.journal
+                    .iter()
+                    .skip_while(|j| j.version < from)
+                    .take_while(|j| j.version <= to)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -141,7 +151,7 @@ impl Store for MemoryStore {
         let records = self.records.lock();
         Ok(records.get(name).and_then(|e| {
             e.journal
-                .values()
+                .iter()
                 .rev()
                 .find(|entry| entry.time <= time)
                 .map(|entry| entry.version)
@@ -168,14 +178,12 @@ fn apply(
     }
     let slot = records.entry(record.name.clone()).or_insert_with(|| Entry {
         record: record.clone(),
-        journal: BTreeMap::new(),
+        journal: VecDeque::with_capacity(entries.len()),
         milestones: BTreeMap::new(),
         start: entries.first().map_or(record.version, |e| e.version),
     });
     slot.record = record.clone();
-    for entry in entries {
-        slot.journal.insert(entry.version, entry.clone());
-    }
+    slot.journal.extend(entries.iter().cloned());
     if history.milestone_due(*base_version, record.version) {
         slot.milestones.insert(record.version, record.data.clone());
     }
@@ -185,6 +193,9 @@ fn apply(
 
 /// Moves the record's history start forward as far as retention allows.
 fn prune(slot: &mut Entry, history: &History, now: u64) {
+    if !history.may_prune(slot.record.version, slot.start) {
+        return;
+    }
     let milestones: Vec<u64> = slot.milestones.keys().copied().collect();
     let by_count = history.prune_to(slot.record.version, slot.start, &milestones);
     let by_age = history.keep_age.and_then(|age| {
@@ -192,16 +203,25 @@ fn prune(slot: &mut Entry, history: &History, now: u64) {
         milestones
             .iter()
             .rev()
-            .find(|&&m| slot.journal.get(&m).is_some_and(|e| e.time < cutoff))
+            .find(|&&m| entry_at(&slot.journal, m).is_some_and(|e| e.time < cutoff))
             .copied()
             .filter(|&m| m > slot.start)
     });
     let Some(start) = by_count.max(by_age) else {
         return;
     };
-    slot.journal = slot.journal.split_off(&(start + 1));
+    while slot.journal.front().is_some_and(|e| e.version <= start) {
+        slot.journal.pop_front();
+    }
     slot.milestones = slot.milestones.split_off(&start);
     slot.start = start;
+}
+
+/// The entry of `version` in a journal of consecutive versions.
+fn entry_at(journal: &VecDeque<JournalEntry>, version: u64) -> Option<&JournalEntry> {
+    let first = journal.front()?.version;
+    let index = usize::try_from(version.checked_sub(first)?).ok()?;
+    journal.get(index)
 }
 
 #[cfg(test)]

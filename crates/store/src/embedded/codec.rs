@@ -455,6 +455,34 @@ pub fn decode_log(name: &str, seq: u64, value: &[u8]) -> Result<(JournalEntry, u
     ))
 }
 
+/// Just the version of the entry under `seq` and the key of the previous one, for walking
+/// `name`'s chain without decoding (or copying) each entry's op: the walk a prune makes
+/// passes over about `keep_ops` entries to reach the ones it deletes. It checks what
+/// following the link needs, that the entry is `name`'s and links backward; the entry's
+/// checksum is verified whenever the entry itself is read ([`decode_log`]).
+pub fn log_link(name: &str, seq: u64, value: &[u8]) -> Result<(u64, u64), StoreError> {
+    let fail = |reason: &str| corrupt(name, format!("journal entry {seq} in the log: {reason}"));
+    let header = match value.first() {
+        Some(&LOG_FORMAT_V1) => LOG_HEADER_V1,
+        Some(&LOG_FORMAT_V2) => LOG_HEADER_V2,
+        _ => return Err(fail("its format is unknown")),
+    };
+    if value.len() < header {
+        return Err(fail("it is shorter than its header"));
+    }
+    let name_end = header.checked_add(u32_at(value, 29));
+    if name_end.and_then(|end| value.get(header..end)) != Some(name.as_bytes()) {
+        return Err(fail(
+            "it belongs to another record (the record's link into the log is damaged)",
+        ));
+    }
+    let prev = u64_at(value, 21);
+    if prev >= seq {
+        return Err(fail("it links forward"));
+    }
+    Ok((u64_at(value, 5), prev))
+}
+
 pub fn journal_key(name: &str, version: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + name.len() + 8);
     // Names are bounded far below 4 GiB by the protocol; saturating keeps a hypothetical
