@@ -1147,7 +1147,7 @@ pub const BY_AGE: History = History {
 /// Checks what retention keeps of `name`, at `version` with data `{"v":version}` (or a
 /// tombstone): the history starts at a milestone holding the value of that version, every
 /// version from there is readable (the milestone, then every entry after it), nothing
-/// older is, and what is kept stays within `keep_ops + 2 * milestone_every` when every
+/// older is, and what is kept stays within [`History::max_kept`] when every
 /// write had one entry (milestones are stored at the end of a write, so writes of up to
 /// `n` entries put them up to `milestone_every + n - 1` apart, and the bound grows by
 /// `n - 1`).
@@ -1167,7 +1167,8 @@ async fn check_retention(
         "{name}: the history starts at a milestone"
     );
     assert!(
-        version - start >= keep && version - start < keep + 2 * every + largest_write - 1,
+        version - start >= keep
+            && version - start < history.max_kept().unwrap_or(u64::MAX) + largest_write - 1,
         "{name}: start {start} at version {version}"
     );
     let journal = store.journal(name, 0, u64::MAX).await.unwrap();

@@ -99,8 +99,8 @@
 //! a milestone where a write crosses a multiple of `milestone_every`, then moves the
 //! record's history start as far as retention allows (`prune`): it deletes the record's
 //! `log` entries at or below the new start (found along the record's links, a walk of
-//! about `keep_ops + 2 * milestone_every` entries that happens at most once per
-//! `milestone_every` writes), rewrites the oldest kept entry to link to 0 so that every
+//! about `History::max_kept` entries that happens at most once per
+//! `History::prune_step` writes), rewrites the oldest kept entry to link to 0 so that every
 //! walk ends there, and deletes the milestones below the start. redb reuses the freed
 //! pages for later writes, so the file stops growing once a record's history is at its
 //! bound (`bench/NOTES.md` has the figures). History kept beyond the settings by an
@@ -926,7 +926,7 @@ fn apply(
 }
 
 /// The versions and entry times of `name`'s milestones, ascending. Reads every one (they
-/// are at most about `(keep_ops + 2 * milestone_every) / milestone_every` per record),
+/// are at most about `History::max_kept() / milestone_every` per record),
 /// verifying each.
 fn milestone_times(
     milestones: &impl ReadableTable<&'static [u8], &'static [u8]>,
@@ -952,8 +952,8 @@ fn milestone_times(
 /// (if that gains at least `milestone_every` entries), or to the newest milestone whose
 /// entry is older than `keep_age`, whichever is further. Deletes the entries at or below
 /// the new start (walking the record's links from its newest entry: the walk is about
-/// `keep_ops + 2 * milestone_every` long, and happens at most once every
-/// `milestone_every` writes), the milestones below it, and makes the oldest kept entry
+/// `History::max_kept` long, and happens at most once every
+/// `History::prune_step` writes), the milestones below it, and makes the oldest kept entry
 /// link to 0, so that every walk ends there. Returns how many journal entries it deleted.
 fn prune(
     t: &mut Tables<'_>,

@@ -65,15 +65,33 @@ impl History {
         }
     }
 
+    /// How far a prune by count moves a history start at least: `keep_ops` (and at least
+    /// `milestone_every`). A prune walks the record's kept entries (the embedded store's
+    /// log links each entry to the one before), so pruning once every `keep_ops` writes
+    /// keeps that walk to about two entries per write; pruning every `milestone_every`
+    /// writes cost eleven, and a third of the durable write rate.
+    pub fn prune_step(&self) -> u64 {
+        self.keep_ops.unwrap_or(0).max(self.milestone_every).max(1)
+    }
+
+    /// The most versions a record's kept history spans after a write of one entry, with
+    /// retention by count: `keep_ops + prune_step + milestone_every` (a write of `n`
+    /// entries may add `n - 1`). `None`: everything is kept.
+    pub fn max_kept(&self) -> Option<u64> {
+        let keep = self.keep_ops?;
+        Some(keep + self.prune_step() + self.milestone_every.max(1))
+    }
+
     /// Where a record's history may start now, given its current `version`, the version
     /// its history starts at and its milestones (ascending): the greatest milestone at or
     /// below `version - keep_ops`, if that moves the start forward by at least
-    /// `milestone_every` (pruning is amortized). `None`: nothing to prune by count.
+    /// [`prune_step`](Self::prune_step) (pruning is amortized). `None`: nothing to prune
+    /// by count.
     pub fn prune_to(&self, version: u64, start: u64, milestones: &[u64]) -> Option<u64> {
         let keep = self.keep_ops?;
         let limit = version.checked_sub(keep)?;
         let target = milestones.iter().rev().find(|&&m| m <= limit).copied()?;
-        (target >= start.saturating_add(self.milestone_every.max(1))).then_some(target)
+        (target >= start.saturating_add(self.prune_step())).then_some(target)
     }
 
     /// Where a record's history starts after a write, by count ([`prune_to`](Self::prune_to))
@@ -104,10 +122,10 @@ impl History {
     /// Whether a write that leaves a record at `version` with its history at `start` can
     /// prune at all: a cheap test before reading its milestones.
     pub fn may_prune(&self, version: u64, start: u64) -> bool {
-        let every = self.milestone_every.max(1);
+        let step = self.prune_step();
         let by_count = self
             .keep_ops
-            .is_some_and(|keep| version >= start.saturating_add(every).saturating_add(keep));
+            .is_some_and(|keep| version >= start.saturating_add(step).saturating_add(keep));
         by_count || (self.keep_age.is_some() && version > start)
     }
 }

@@ -80,7 +80,7 @@ async fn check_bounded(store: &dyn Store, name: &str, n: u64, step: u64) {
     let keep = h.keep_ops.unwrap();
     let start = store.history_start(name).await.unwrap().unwrap();
     assert!(
-        current - start >= keep && current - start < keep + 2 * h.milestone_every,
+        current - start >= keep && current - start < h.max_kept().unwrap(),
         "{name}: history from {start} at version {current}"
     );
     let journal = store.journal(name, 0, u64::MAX).await.unwrap();
