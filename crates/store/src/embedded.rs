@@ -82,6 +82,14 @@
 //!   the log only, however many records it writes (with one table keyed by record, a
 //!   commit of 100 records' writes rewrote about 100 pages, and the fsync cost grows with
 //!   them). This is the journal, not the write-ahead log.
+//! - `log_index`: (name, version), keyed as `journal` is (`codec::journal_key`) → the
+//!   `log` key (sequence number, a redb `u64`: 8 bytes little-endian) of that version's
+//!   entry. Exactly one row for each `log` entry, written and deleted with it, so that a
+//!   prune finds the entries it deletes, and the oldest one it keeps, by a key range
+//!   instead of a walk along the links (a walk of about `History::max_kept` entries made
+//!   the commit that pruned the slowest of all: `bench/NOTES.md`). Readers still walk
+//!   the links. Added with schema 4 before its release, so it has no schema number of its
+//!   own: the upgrade from schema 3 builds it (`upgrade.rs`).
 //! - `milestones`: (name, version) → time of that version's entry, the record's JSON data
 //!   at that version: one wherever a write crosses a multiple of
 //!   [`History::milestone_every`].
@@ -98,10 +106,10 @@
 //! As in every store ([`History`], set by [`EmbeddedOptions::history`]): a commit stores
 //! a milestone where a write crosses a multiple of `milestone_every`, then moves the
 //! record's history start as far as retention allows (`prune`): it deletes the record's
-//! `log` entries at or below the new start (found along the record's links, a walk of
-//! about `History::max_kept` entries that happens at most once per
-//! `History::prune_step` writes), rewrites the oldest kept entry to link to 0 so that every
-//! walk ends there, and deletes the milestones below the start. redb reuses the freed
+//! `log` entries at or below the new start (found by a key range of `log_index`, without
+//! walking the links; at most once per `History::prune_step` writes), rewrites the oldest
+//! kept entry to link to 0 so that every walk ends there, and deletes the milestones
+//! below the start. redb reuses the freed
 //! pages for later writes, so the file stops growing once a record's history is at its
 //! bound (`bench/NOTES.md` has the figures). History kept beyond the settings by an
 //! earlier run (keep everything, or the release before issue 13) is pruned when the
@@ -172,13 +180,16 @@ pub const FILE_NAME: &str = "recordsync.redb";
 ///    would ignore the log and lose what it holds), and `meta` has its `wal_*` keys.
 /// 4: history across deletes (issue 13): tombstones, records of format V3 (`created`,
 ///    history start), `log` entries with author and origin, `milestones`, and a create
-///    entry at version 0 in `journal` for every record older than the upgrade.
+///    entry at version 0 in `journal` for every record older than the upgrade, and
+///    `log_index` (added before schema 4 was released, hence under the same number).
 pub const SCHEMA_VERSION: u64 = 4;
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const JOURNAL: TableDefinition<&[u8], &[u8]> = TableDefinition::new("journal");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const MILESTONES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("milestones");
+/// (name, version) → `log` key of that entry (see the module doc, "Tables").
+const LOG_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("log_index");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SCHEMA_KEY: &str = "schema_version";
 /// The log file's id (its header carries it too).
@@ -625,6 +636,7 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
         txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
         txn.open_table(LOG).map_err(|e| fail(e.into()))?;
         txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?;
+        txn.open_table(LOG_INDEX).map_err(|e| fail(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
         let get = |meta: &redb::Table<&str, u64>, key: &str| {
             meta.get(key)
@@ -810,6 +822,8 @@ struct Tables<'txn> {
     journal: redb::Table<'txn, &'static [u8], &'static [u8]>,
     log: redb::Table<'txn, u64, &'static [u8]>,
     milestones: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    /// (name, version) → `log` key: one row per `log` entry (module doc, "Tables").
+    log_index: redb::Table<'txn, &'static [u8], u64>,
     /// The key the next `log` entry gets.
     next_seq: u64,
 }
@@ -829,11 +843,13 @@ impl<'txn> Tables<'txn> {
             journal: txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?,
             log,
             milestones: txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?,
+            log_index: txn.open_table(LOG_INDEX).map_err(|e| fail(e.into()))?,
             next_seq,
         })
     }
 
-    /// Appends `entry` of `name` to the log, after the entry `prev`; returns its key.
+    /// Appends `entry` of `name` to the log, after the entry `prev`, and its row to
+    /// `log_index`; returns its key.
     fn append(
         &mut self,
         dir: &Path,
@@ -845,6 +861,9 @@ impl<'txn> Tables<'txn> {
         let value = codec::encode_log(seq, name, entry, prev);
         self.log
             .insert(seq, value.as_slice())
+            .map_err(|e| db_error(dir, "committing writes", None, e))?;
+        self.log_index
+            .insert(codec::journal_key(name, entry.version).as_slice(), seq)
             .map_err(|e| db_error(dir, "committing writes", None, e))?;
         self.next_seq += 1;
         Ok(seq)
@@ -951,10 +970,10 @@ fn milestone_times(
 /// does (see [`History`]): to the greatest milestone at or below `version - keep_ops`
 /// (if that gains at least `milestone_every` entries), or to the newest milestone whose
 /// entry is older than `keep_age`, whichever is further. Deletes the entries at or below
-/// the new start (walking the record's links from its newest entry: the walk is about
-/// `History::max_kept` long, and happens at most once every
-/// `History::prune_step` writes), the milestones below it, and makes the oldest kept entry
-/// link to 0, so that every walk ends there. Returns how many journal entries it deleted.
+/// the new start (found by their `log_index` rows, which go with them: no walk along the
+/// links), the milestones below it, and makes the oldest kept entry (the first index row
+/// above the start) link to 0, so that every walk ends there and nothing links to a
+/// pruned entry. Returns how many journal entries it deleted.
 fn prune(
     t: &mut Tables<'_>,
     dir: &Path,
@@ -974,29 +993,52 @@ fn prune(
     };
     let mut removed = 0;
 
-    // The log: find the oldest kept entry (reading only the links), then delete
-    // everything older.
-    let mut seq = head.log_head;
-    let mut oldest_kept: Option<u64> = None;
-    while seq != 0 {
-        let (version, prev) = {
-            let guard = t.log.get(seq).map_err(|e| fail(e.into()))?;
-            let Some(value) = guard else {
-                return Err(codec::corrupt(
-                    name,
-                    format!("journal entry {seq} is missing from the log"),
-                ));
-            };
-            codec::log_link(name, seq, value.value())?
-        };
-        if version <= start {
-            break;
-        }
-        oldest_kept = Some(seq);
-        seq = prev;
+    // The log: the entries at or below `start` by their index rows (a key range, no
+    // walk), then the oldest kept entry, which is made to link to 0.
+    // Memory: 16 bytes per deleted entry (a prune of a record whose whole history was
+    // kept, on opening, may delete all of it at once).
+    let (lo, hi) = journal_bounds(name, 0, start);
+    let mut doomed = Vec::new();
+    let mut bad_key = None;
+    t.log_index
+        .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |key, seq| {
+            match codec::journal_key_version(name, key) {
+                Ok(version) => doomed.push((version, seq)),
+                Err(e) => bad_key = Some(e),
+            }
+            false
+        })
+        .map_err(|e| fail(e.into()))?;
+    if let Some(e) = bad_key {
+        return Err(e);
     }
-    if seq != 0 {
-        match oldest_kept {
+    for &(version, seq) in &doomed {
+        let entry = t.log.remove(seq).map_err(|e| fail(e.into()))?;
+        let Some(value) = entry else {
+            return Err(codec::corrupt(
+                name,
+                format!("journal entry {seq} (version {version}) is missing from the log"),
+            ));
+        };
+        if codec::log_link(name, seq, value.value())?.0 != version {
+            return Err(codec::corrupt(
+                name,
+                format!("journal entry {seq} is not version {version}, as its index row says"),
+            ));
+        }
+        removed += 1;
+    }
+    if !doomed.is_empty() {
+        let (lo, hi) = journal_bounds(name, start.saturating_add(1), u64::MAX);
+        let kept = t
+            .log_index
+            .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+            .map_err(|e| fail(e.into()))?
+            .next()
+            .transpose()
+            .map_err(|e| fail(e.into()))?
+            .map(|(_, seq)| seq.value());
+        match kept {
             Some(kept) => {
                 let entry = {
                     let guard = t.log.get(kept).map_err(|e| fail(e.into()))?;
@@ -1007,18 +1049,25 @@ fn prune(
                     .insert(kept, value.as_slice())
                     .map_err(|e| fail(e.into()))?;
             }
-            None => head.log_head = 0,
-        }
-        while seq != 0 {
-            let entry = t.log.remove(seq).map_err(|e| fail(e.into()))?;
-            let Some(value) = entry else {
-                return Err(codec::corrupt(
-                    name,
-                    format!("journal entry {seq} is missing from the log"),
-                ));
-            };
-            seq = codec::log_link(name, seq, value.value())?.1;
-            removed += 1;
+            None => {
+                // Every entry is pruned; the newest must be among them, or the index
+                // lacks rows, and the record would lose entries it keeps.
+                if head.log_head != 0
+                    && t.log
+                        .get(head.log_head)
+                        .map_err(|e| fail(e.into()))?
+                        .is_some()
+                {
+                    return Err(codec::corrupt(
+                        name,
+                        format!(
+                            "its newest journal entry {} has no row in log_index",
+                            head.log_head
+                        ),
+                    ));
+                }
+                head.log_head = 0;
+            }
         }
     }
     // Entries of schema 1 and the upgrade's creates, all older than the log's.
@@ -1091,6 +1140,10 @@ fn apply_legacy(
                 }
                 let (lo, hi) = journal_bounds(name, 0, u64::MAX);
                 t.journal
+                    .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
+                    .map_err(|e| fail(e.into()))?;
+                // A record created again starts at its first versions again.
+                t.log_index
                     .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
                     .map_err(|e| fail(e.into()))?;
             }
@@ -2409,6 +2462,207 @@ mod tests {
         assert_eq!(
             store.commit(&[write]).await.unwrap(),
             [WriteOutcome::Committed]
+        );
+    }
+
+    /// Checks that `log_index` holds exactly one row per entry of each record's chain
+    /// (the links from its newest entry down to the one that links to 0), that every
+    /// `log` entry is on a chain, and that each chain's versions fall; returns the
+    /// number of entries.
+    fn check_log_index(db: &Database) -> u64 {
+        use redb::ReadableTableMetadata;
+        let txn = db.begin_read().unwrap();
+        let records = txn.open_table(RECORDS).unwrap();
+        let log = txn.open_table(LOG).unwrap();
+        let index = txn.open_table(LOG_INDEX).unwrap();
+        let mut total = 0;
+        for item in records.iter().unwrap() {
+            let (key, value) = item.unwrap();
+            let name = std::str::from_utf8(key.value()).unwrap();
+            let head = codec::decode_record_head(name, value.value()).unwrap();
+            let mut chain = Vec::new();
+            let mut seq = head.log_head;
+            while seq != 0 {
+                let value = log.get(seq).unwrap().expect("a linked entry exists");
+                let (version, prev) = codec::log_link(name, seq, value.value()).unwrap();
+                if let Some(&(newer, _)) = chain.last() {
+                    assert!(version < newer, "{name}: versions fall along the links");
+                }
+                chain.push((version, seq));
+                seq = prev;
+            }
+            chain.reverse();
+            let (lo, hi) = journal_bounds(name, 0, u64::MAX);
+            let rows: Vec<(u64, u64)> = index
+                .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+                .unwrap()
+                .map(|item| {
+                    let (key, seq) = item.unwrap();
+                    let version = codec::journal_key_version(name, key.value()).unwrap();
+                    (version, seq.value())
+                })
+                .collect();
+            assert_eq!(rows, chain, "{name}: the index rows are its chain");
+            total += chain.len() as u64;
+        }
+        assert_eq!(index.len().unwrap(), total, "no index row off a chain");
+        assert_eq!(log.len().unwrap(), total, "no log entry off a chain");
+        total
+    }
+
+    fn check_store_index(store: &EmbeddedStore) -> u64 {
+        store.inner.read(|db| Ok(check_log_index(db))).unwrap()
+    }
+
+    /// `log_index` matches the records' chains after writes and prunes (several records
+    /// in one batch, chained writes), a delete and a write after it, a crash and its
+    /// replay, a clean reopen, and prunes go on through it; reads see exactly the kept
+    /// history.
+    #[tokio::test]
+    async fn the_log_index_matches_the_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            history: History {
+                milestone_every: 5,
+                keep_ops: Some(20),
+                keep_age: None,
+            },
+            ..manual()
+        };
+        let store = EmbeddedStore::open_with(dir.path(), options.clone()).unwrap();
+        let mut pruned_once = false;
+        for v in 1..=120u64 {
+            // "a" and "b" in one batch, "c" twice (chained) every other commit.
+            let mut batch = vec![put("a", v, "{}"), put("b", v, "{}")];
+            if v % 2 == 0 {
+                batch.push(put("c", v - 1, "{}"));
+                batch.push(put("c", v, "{}"));
+            }
+            let outcomes = store.commit(&batch).await.unwrap();
+            assert!(
+                outcomes.iter().all(|o| *o == WriteOutcome::Committed),
+                "v{v}"
+            );
+            check_store_index(&store);
+            let start = store.history_start("a").await.unwrap().unwrap();
+            pruned_once |= start > 0;
+            assert_eq!(
+                versions(store.journal("a", 0, u64::MAX).await.unwrap()),
+                (if start == 0 { 0 } else { start + 1 }..=v).collect::<Vec<_>>(),
+                "a at v{v}, history from {start}"
+            );
+        }
+        assert!(pruned_once, "the test prunes");
+        let kept = check_store_index(&store);
+        assert!(kept < 3 * 60, "pruning bounds the log: {kept} entries");
+        // A delete (tombstone), then a write after it, and more writes that prune.
+        store.commit(&[delete("a", 121)]).await.unwrap();
+        check_store_index(&store);
+        for v in 122..=170 {
+            assert_eq!(
+                store.commit(&[put("a", v, "{}")]).await.unwrap(),
+                [WriteOutcome::Committed]
+            );
+        }
+        check_store_index(&store);
+        let start = store.history_start("a").await.unwrap().unwrap();
+        assert!(start > 121, "pruned past the delete: {start}");
+        // A crash: replay applies the frames (and prunes) on the file's older state.
+        let crashed = crash_copy(dir.path());
+        write_versions(&store, "b", 121, 130).await;
+        drop(store);
+        let store = EmbeddedStore::open_with(crashed.path(), options.clone()).unwrap();
+        assert!(store.stats().replayed_frames > 0);
+        check_store_index(&store);
+        drop(store);
+        // A clean reopen, and writes that prune after it.
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+        check_store_index(&store);
+        write_versions(&store, "b", 131, 160).await;
+        check_store_index(&store);
+        let start = store.history_start("b").await.unwrap().unwrap();
+        assert!(start >= 120, "b pruned after the reopen: {start}");
+        assert_eq!(
+            versions(store.journal("b", 0, u64::MAX).await.unwrap()),
+            (start + 1..=160).collect::<Vec<_>>()
+        );
+    }
+
+    /// The upgrade from schema 3 builds `log_index` for the entries already there
+    /// (schema 3 deleted a record's entries with it: a deleted and created again record
+    /// is indexed from its new entries only), and the sweep on opening prunes by it.
+    /// Either from no index (a file schema 3 wrote) or from the rows that replaying
+    /// frames of schema 3 wrote (`apply_legacy`).
+    #[tokio::test]
+    async fn the_upgrade_builds_the_log_index() {
+        for without_index in [true, false] {
+            upgrade_builds_the_log_index(without_index).await;
+        }
+    }
+
+    async fn upgrade_builds_the_log_index(without_index: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            let mut writes = legacy_patches("long", 250, &[], None);
+            writes.extend(legacy_puts("short", 30));
+            writes.extend(legacy_puts("again", 40));
+            writes.push(codec::LegacyWrite::Delete {
+                name: "again".to_owned(),
+                base_version: 40,
+            });
+            writes.extend(legacy_puts("again", 7));
+            assert!(
+                apply_legacy(&txn, dir.path(), &writes)
+                    .unwrap()
+                    .iter()
+                    .all(|o| *o == WriteOutcome::Committed)
+            );
+            if without_index {
+                txn.delete_table(LOG_INDEX).unwrap();
+            }
+            txn.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
+            txn.commit().unwrap();
+        }
+        let options = EmbeddedOptions {
+            history: History {
+                milestone_every: 10,
+                keep_ops: Some(100),
+                keep_age: None,
+            },
+            ..manual()
+        };
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+        assert_eq!(check_store_index(&store), 100 + 30 + 7);
+        assert_eq!(store.history_start("long").await.unwrap(), Some(150));
+        assert_eq!(
+            versions(store.journal("again", 0, u64::MAX).await.unwrap()),
+            (0..=7).collect::<Vec<_>>()
+        );
+        for v in 251..=360 {
+            let write = Write::Put {
+                record: record("long", v, &format!(r#"{{"n":{v}}}"#)),
+                base_version: Some(v - 1),
+                entries: vec![JournalEntry {
+                    version: v,
+                    time: 3,
+                    op: format!(r#"{{"op":"patch","path":"n","data":{v}}}"#),
+                    author: None,
+                    origin: None,
+                }],
+            };
+            assert_eq!(
+                store.commit(&[write]).await.unwrap(),
+                [WriteOutcome::Committed]
+            );
+            check_store_index(&store);
+        }
+        let start = store.history_start("long").await.unwrap().unwrap();
+        assert!(start >= 250, "pruned after the upgrade: {start}");
+        assert_eq!(
+            versions(store.journal("long", 0, u64::MAX).await.unwrap()),
+            (start + 1..=360).collect::<Vec<_>>()
         );
     }
 

@@ -65,13 +65,13 @@ impl History {
         }
     }
 
-    /// How far a prune by count moves a history start at least: `keep_ops` (and at least
-    /// `milestone_every`). A prune walks the record's kept entries (the embedded store's
-    /// log links each entry to the one before), so pruning once every `keep_ops` writes
-    /// keeps that walk to about two entries per write; pruning every `milestone_every`
-    /// writes cost eleven, and a third of the durable write rate.
+    /// How far a prune by count moves a history start at least: `milestone_every`.
+    /// The embedded store finds the entries a prune deletes by a key range of its
+    /// `log_index` (no walk), so a prune costs about the entries it deletes, and the
+    /// commit that prunes is slower by that many deletes: a smaller step spreads them
+    /// over more commits (`bench/NOTES.md`).
     pub fn prune_step(&self) -> u64 {
-        self.keep_ops.unwrap_or(0).max(self.milestone_every).max(1)
+        self.milestone_every.max(1)
     }
 
     /// The most versions a record's kept history spans after a write of one entry, with

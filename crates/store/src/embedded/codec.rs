@@ -455,11 +455,11 @@ pub fn decode_log(name: &str, seq: u64, value: &[u8]) -> Result<(JournalEntry, u
     ))
 }
 
-/// Just the version of the entry under `seq` and the key of the previous one, for walking
-/// `name`'s chain without decoding (or copying) each entry's op: the walk a prune makes
-/// passes over about `keep_ops` entries to reach the ones it deletes. It checks what
-/// following the link needs, that the entry is `name`'s and links backward; the entry's
-/// checksum is verified whenever the entry itself is read ([`decode_log`]).
+/// Just the version of the entry under `seq` and the key of the previous one, without
+/// decoding (or copying) the entry's op: a prune checks each entry it deletes with it
+/// (a thousand per prune with the default retention). It checks what following the link
+/// needs, that the entry is `name`'s and links backward; the entry's checksum is verified
+/// whenever the entry itself is read ([`decode_log`]).
 pub fn log_link(name: &str, seq: u64, value: &[u8]) -> Result<(u64, u64), StoreError> {
     let fail = |reason: &str| corrupt(name, format!("journal entry {seq} in the log: {reason}"));
     let header = match value.first() {

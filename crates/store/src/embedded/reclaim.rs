@@ -15,8 +15,8 @@
 //!    like a commit's) takes at most [`BATCH_RECORDS`] records and stops after the
 //!    record that brings its deleted entries to [`BATCH_ENTRIES`], so opening a large
 //!    data set never holds its whole history in one transaction (one record's own
-//!    prune is one transaction, however long its history: its entries are linked from
-//!    the newest only). A transaction that pruned anything adds the number of entries
+//!    prune is one transaction, however long its history: `prune` moves its start in
+//!    one step). A transaction that pruned anything adds the number of entries
 //!    it deleted to `reclaim_pending` in `meta`; so does the replay of a log frame
 //!    (`recovery.rs`), which prunes as its commit did, but with today's settings: a log
 //!    written while everything was kept may prune a lot there.
