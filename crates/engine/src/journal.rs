@@ -1,27 +1,29 @@
-//! The journal entries the engine writes besides ops: a record's create and its delete.
-//!
-//! Their text is `recordsync_core`'s journal form (`{"op":"create","data":{}}`,
-//! `{"op":"delete"}`), which stores keep as it is and history readers parse back.
+//! The journal entries the engine writes besides ops: a record's create and its delete,
+//! in `recordsync_core::JournalOp`'s journal form, which stores keep as it is and history
+//! readers parse back.
 
+use recordsync_core::JournalOp;
 use recordsync_store::JournalEntry;
+use serde_json::Value;
 
 /// A record's create as `{}`, deepstream's empty record, at engine version `version`.
 pub(crate) fn create(version: u64, time: u64, author: Option<String>) -> JournalEntry {
-    JournalEntry {
-        version,
-        time,
-        op: r#"{"op":"create","data":{}}"#.to_owned(),
-        author,
-        origin: None,
-    }
+    let op = JournalOp::Create {
+        data: Value::Object(Default::default()),
+    };
+    entry(version, time, &op, author)
 }
 
 /// A record's delete, at engine version `version`.
 pub(crate) fn delete(version: u64, time: u64, author: Option<String>) -> JournalEntry {
+    entry(version, time, &JournalOp::Delete, author)
+}
+
+fn entry(version: u64, time: u64, op: &JournalOp, author: Option<String>) -> JournalEntry {
     JournalEntry {
         version,
         time,
-        op: r#"{"op":"delete"}"#.to_owned(),
+        op: op.to_journal(),
         author,
         origin: None,
     }
