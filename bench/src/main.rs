@@ -109,6 +109,9 @@ enum Serve {
         /// The bus joining this node to others (`redis://…`, `nats://…`).
         #[arg(long)]
         cluster: Option<String>,
+        /// Journal entries kept per record, or `all` (as `recordsync serve`'s flag).
+        #[arg(long, value_name = "N|all")]
+        keep_history: Option<String>,
     },
     Ceiling,
 }
@@ -282,6 +285,7 @@ async fn serve(what: Serve) -> ExitCode {
             storage,
             data_dir,
             cluster,
+            keep_history,
         } => {
             let storage = match storage.parse::<StorageKind>() {
                 Ok(s) => s,
@@ -290,7 +294,7 @@ async fn serve(what: Serve) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let config = Config {
+            let mut config = Config {
                 host: "127.0.0.1".into(),
                 port: 0,
                 storage,
@@ -298,6 +302,15 @@ async fn serve(what: Serve) -> ExitCode {
                 cluster,
                 ..Config::default()
             };
+            if let Some(keep) = keep_history {
+                match recordsync_server::parse_keep_ops(&keep) {
+                    Ok(keep_ops) => config.history.keep_ops = keep_ops,
+                    Err(e) => {
+                        eprintln!("--keep-history: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             let server = match Server::bind(config).await {
                 Ok(s) => s,
                 Err(e) => {

@@ -202,6 +202,11 @@ impl Target {
                         // the durable scenario must pay for real fsyncs.
                         cmd.args(["recordsync", "--storage", "embedded", "--data-dir"])
                             .arg(dir.path().join("data"));
+                        // Retention's share of the durable scenario: run it once with
+                        // `RECORDSYNC_BENCH_KEEP_HISTORY=all` (no pruning) and once without.
+                        if let Ok(keep) = std::env::var("RECORDSYNC_BENCH_KEEP_HISTORY") {
+                            cmd.args(["--keep-history", &keep]);
+                        }
                     }
                 }
                 cmd.stdout(Stdio::piped()).stderr(log_file);

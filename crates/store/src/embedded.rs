@@ -82,14 +82,16 @@
 //!   the log only, however many records it writes (with one table keyed by record, a
 //!   commit of 100 records' writes rewrote about 100 pages, and the fsync cost grows with
 //!   them). This is the journal, not the write-ahead log.
-//! - `log_index`: (name, version), keyed as `journal` is (`codec::journal_key`) → the
-//!   `log` key (sequence number, a redb `u64`: 8 bytes little-endian) of that version's
-//!   entry. Exactly one row for each `log` entry, written and deleted with it, so that a
-//!   prune finds the entries it deletes, and the oldest one it keeps, by a key range
-//!   instead of a walk along the links (a walk of about `History::max_kept` entries made
-//!   the commit that pruned the slowest of all: `bench/NOTES.md`). Readers still walk
-//!   the links. Added with schema 4 before its release, so it has no schema number of its
-//!   own: the upgrade from schema 3 builds it (`upgrade.rs`).
+//! - `after_milestone`: (name, milestone version), keyed as `journal` is
+//!   (`codec::journal_key`) → the `log` key (a redb `u64`) of the record's entry after
+//!   that milestone: where a prune to the milestone cuts the chain. Written by the
+//!   record's write after the one that stored the milestone (its records row says so,
+//!   `codec::Head::milestone_at_head`), one row per `milestone_every` writes, and
+//!   deleted by the prune past it. An index of every entry, one row per write, made
+//!   durable writes 28 % slower (every record written in a commit dirtied a page of
+//!   it: `bench/NOTES.md`); it was never released, and opening drops it (`log_index`).
+//!   Without a row for its start (a file upgraded from schema 3), a prune walks down
+//!   the links from the newest entry instead.
 //! - `milestones`: (name, version) → time of that version's entry, the record's JSON data
 //!   at that version: one wherever a write crosses a multiple of
 //!   [`History::milestone_every`].
@@ -105,10 +107,10 @@
 //!
 //! As in every store ([`History`], set by [`EmbeddedOptions::history`]): a commit stores
 //! a milestone where a write crosses a multiple of `milestone_every`, then moves the
-//! record's history start as far as retention allows (`prune`): it deletes the record's
-//! `log` entries at or below the new start (found by a key range of `log_index`, without
-//! walking the links; at most once per `History::prune_step` writes), rewrites the oldest
-//! kept entry to link to 0 so that every walk ends there, and deletes the milestones
+//! record's history start as far as retention allows (`prune`): it makes the entry
+//! after the new start (found by its `after_milestone` row) link to 0, so that every
+//! walk ends there, deletes the `log` entries below it along their links (one delete
+//! each, at most once per `History::prune_step` writes), and deletes the milestones
 //! below the start. redb reuses the freed
 //! pages for later writes, so the file stops growing once a record's history is at its
 //! bound (`bench/NOTES.md` has the figures). History kept beyond the settings by an
@@ -181,15 +183,19 @@ pub const FILE_NAME: &str = "recordsync.redb";
 /// 4: history across deletes (issue 13): tombstones, records of format V3 (`created`,
 ///    history start), `log` entries with author and origin, `milestones`, and a create
 ///    entry at version 0 in `journal` for every record older than the upgrade, and
-///    `log_index` (added before schema 4 was released, hence under the same number).
+///    `after_milestone` (added before schema 4 was released, hence under the same
+///    number, as was `log_index` before it, which opening drops).
 pub const SCHEMA_VERSION: u64 = 4;
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const JOURNAL: TableDefinition<&[u8], &[u8]> = TableDefinition::new("journal");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const MILESTONES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("milestones");
-/// (name, version) → `log` key of that entry (see the module doc, "Tables").
-const LOG_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("log_index");
+/// (name, milestone version) → `log` key of the entry after it (module doc, "Tables").
+const AFTER_MILESTONE: TableDefinition<&[u8], u64> = TableDefinition::new("after_milestone");
+/// An index of every `log` entry that builds of schema 4 wrote before its release;
+/// dropped on opening (`init_schema`).
+const LOG_INDEX_UNRELEASED: TableDefinition<&[u8], u64> = TableDefinition::new("log_index");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SCHEMA_KEY: &str = "schema_version";
 /// The log file's id (its header carries it too).
@@ -636,7 +642,8 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
         txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
         txn.open_table(LOG).map_err(|e| fail(e.into()))?;
         txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?;
-        txn.open_table(LOG_INDEX).map_err(|e| fail(e.into()))?;
+        txn.open_table(AFTER_MILESTONE)
+            .map_err(|e| fail(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
         let get = |meta: &redb::Table<&str, u64>, key: &str| {
             meta.get(key)
@@ -715,7 +722,13 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
             }
         }
     };
-    if changed {
+    // A file of schema 3 or 4 may have the index an unreleased build of schema 4 kept;
+    // its rows go with it (a prune that finds no `after_milestone` row for its start
+    // walks instead: `prune`).
+    let dropped = txn
+        .delete_table(LOG_INDEX_UNRELEASED)
+        .map_err(|e| fail(e.into()))?;
+    if changed || dropped {
         txn.commit().map_err(|e| fail(e.into()))?;
     } else {
         // Nothing to write: opening must work on a full disk.
@@ -822,8 +835,8 @@ struct Tables<'txn> {
     journal: redb::Table<'txn, &'static [u8], &'static [u8]>,
     log: redb::Table<'txn, u64, &'static [u8]>,
     milestones: redb::Table<'txn, &'static [u8], &'static [u8]>,
-    /// (name, version) → `log` key: one row per `log` entry (module doc, "Tables").
-    log_index: redb::Table<'txn, &'static [u8], u64>,
+    /// (name, milestone version) → `log` key of the entry after it (module doc, "Tables").
+    after_milestone: redb::Table<'txn, &'static [u8], u64>,
     /// The key the next `log` entry gets.
     next_seq: u64,
 }
@@ -843,13 +856,14 @@ impl<'txn> Tables<'txn> {
             journal: txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?,
             log,
             milestones: txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?,
-            log_index: txn.open_table(LOG_INDEX).map_err(|e| fail(e.into()))?,
+            after_milestone: txn
+                .open_table(AFTER_MILESTONE)
+                .map_err(|e| fail(e.into()))?,
             next_seq,
         })
     }
 
-    /// Appends `entry` of `name` to the log, after the entry `prev`, and its row to
-    /// `log_index`; returns its key.
+    /// Appends `entry` of `name` to the log, after the entry `prev`; returns its key.
     fn append(
         &mut self,
         dir: &Path,
@@ -861,9 +875,6 @@ impl<'txn> Tables<'txn> {
         let value = codec::encode_log(seq, name, entry, prev);
         self.log
             .insert(seq, value.as_slice())
-            .map_err(|e| db_error(dir, "committing writes", None, e))?;
-        self.log_index
-            .insert(codec::journal_key(name, entry.version).as_slice(), seq)
             .map_err(|e| db_error(dir, "committing writes", None, e))?;
         self.next_seq += 1;
         Ok(seq)
@@ -922,11 +933,21 @@ fn apply(
                 || entries.first().map_or(record.version, |e| e.version),
                 |h| h.start,
             ),
+            milestone_at_head: history.milestone_due(*base_version, record.version),
         };
-        for entry in entries {
+        for (i, entry) in entries.iter().enumerate() {
             head.log_head = t.append(dir, name, entry, head.log_head)?;
+            // The entry after a milestone: where a prune to that milestone cuts.
+            if i == 0
+                && let (Some(base), Some(true)) =
+                    (*base_version, stored.map(|h| h.milestone_at_head))
+            {
+                t.after_milestone
+                    .insert(codec::journal_key(name, base).as_slice(), head.log_head)
+                    .map_err(|e| fail(e.into()))?;
+            }
         }
-        if history.milestone_due(*base_version, record.version) {
+        if head.milestone_at_head {
             let time = entries.last().map_or(record.mtime, |e| e.time);
             let (key, value) = codec::encode_milestone(name, record.version, time, &record.data);
             t.milestones
@@ -934,7 +955,7 @@ fn apply(
                 .map_err(|e| fail(e.into()))?;
         }
         *pruned += prune(&mut t, dir, name, &mut head, history, now)?;
-        let value = codec::encode_record(record, head.log_head, head.start);
+        let value = codec::encode_record(record, &head);
         t.records
             .insert(codec::record_key(name), value.as_slice())
             .map_err(|e| fail(e.into()))?;
@@ -970,10 +991,14 @@ fn milestone_times(
 /// does (see [`History`]): to the greatest milestone at or below `version - keep_ops`
 /// (if that gains at least `milestone_every` entries), or to the newest milestone whose
 /// entry is older than `keep_age`, whichever is further. Deletes the entries at or below
-/// the new start (found by their `log_index` rows, which go with them: no walk along the
-/// links), the milestones below it, and makes the oldest kept entry (the first index row
-/// above the start) link to 0, so that every walk ends there and nothing links to a
-/// pruned entry. Returns how many journal entries it deleted.
+/// the new start and the milestones below it, and makes the oldest kept entry link to 0,
+/// so that every walk ends there and nothing links to a deleted entry. Returns how many
+/// journal entries it deleted.
+///
+/// The oldest kept entry is the one after the start, a milestone: its `after_milestone`
+/// row names it, so a prune reads no links above the start. From there it deletes down
+/// the links, one `log` delete per entry. Without that row (a file written before the
+/// table existed) it walks down from the newest entry to find it.
 fn prune(
     t: &mut Tables<'_>,
     dir: &Path,
@@ -993,85 +1018,52 @@ fn prune(
     };
     let mut removed = 0;
 
-    // The log: the entries at or below `start` by their index rows (a key range, no
-    // walk), then the oldest kept entry, which is made to link to 0.
-    // Memory: 16 bytes per deleted entry (a prune of a record whose whole history was
-    // kept, on opening, may delete all of it at once).
-    let (lo, hi) = journal_bounds(name, 0, start);
-    let mut doomed = Vec::new();
-    let mut bad_key = None;
-    t.log_index
-        .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |key, seq| {
-            match codec::journal_key_version(name, key) {
-                Ok(version) => doomed.push((version, seq)),
-                Err(e) => bad_key = Some(e),
-            }
-            false
-        })
-        .map_err(|e| fail(e.into()))?;
-    if let Some(e) = bad_key {
-        return Err(e);
-    }
-    for &(version, seq) in &doomed {
-        let entry = t.log.remove(seq).map_err(|e| fail(e.into()))?;
-        let Some(value) = entry else {
-            return Err(codec::corrupt(
-                name,
-                format!("journal entry {seq} (version {version}) is missing from the log"),
-            ));
-        };
-        if codec::log_link(name, seq, value.value())?.0 != version {
-            return Err(codec::corrupt(
-                name,
-                format!("journal entry {seq} is not version {version}, as its index row says"),
-            ));
-        }
-        removed += 1;
-    }
-    if !doomed.is_empty() {
-        let (lo, hi) = journal_bounds(name, start.saturating_add(1), u64::MAX);
-        let kept = t
-            .log_index
-            .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
-            .map_err(|e| fail(e.into()))?
-            .next()
-            .transpose()
-            .map_err(|e| fail(e.into()))?
-            .map(|(_, seq)| seq.value());
-        match kept {
+    // The log: the oldest kept entry (the first above `start`), and below it the
+    // entries to delete.
+    let row = t
+        .after_milestone
+        .get(codec::journal_key(name, start).as_slice())
+        .map_err(|e| fail(e.into()))?
+        .map(|seq| seq.value());
+    let cut = match row {
+        Some(kept) => Some(Cut {
+            kept: Some(kept),
+            below: log_link_at(&t.log, dir, name, kept)?.1,
+        }),
+        None => find_cut(&t.log, dir, name, head.log_head, start)?,
+    };
+    if let Some(cut) = cut {
+        match cut.kept {
             Some(kept) => {
                 let entry = {
                     let guard = t.log.get(kept).map_err(|e| fail(e.into()))?;
                     log_step(name, kept, guard.as_ref().map(|v| v.value()))?.0
                 };
+                if entry.version <= start {
+                    return Err(codec::corrupt(
+                        name,
+                        format!(
+                            "journal entry {kept}, the oldest to keep after pruning to \
+                             version {start}, is version {}",
+                            entry.version
+                        ),
+                    ));
+                }
                 let value = codec::encode_log(kept, name, &entry, 0);
                 t.log
                     .insert(kept, value.as_slice())
                     .map_err(|e| fail(e.into()))?;
             }
-            None => {
-                // Every entry is pruned; the newest must be among them, or the index
-                // lacks rows, and the record would lose entries it keeps.
-                if head.log_head != 0
-                    && t.log
-                        .get(head.log_head)
-                        .map_err(|e| fail(e.into()))?
-                        .is_some()
-                {
-                    return Err(codec::corrupt(
-                        name,
-                        format!(
-                            "its newest journal entry {} has no row in log_index",
-                            head.log_head
-                        ),
-                    ));
-                }
-                head.log_head = 0;
-            }
+            // Nothing is kept: the newest entry is among those deleted.
+            None => head.log_head = 0,
         }
+        removed += delete_chain(&mut t.log, dir, name, cut.below, start)?;
     }
-    // Entries of schema 1 and the upgrade's creates, all older than the log's.
     let (lo, hi) = journal_bounds(name, 0, start);
+    t.after_milestone
+        .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
+        .map_err(|e| fail(e.into()))?;
+    // Entries of schema 1 and the upgrade's creates, all older than the log's.
     t.journal
         .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| {
             removed += 1;
@@ -1086,6 +1078,119 @@ fn prune(
     }
     head.start = start;
     Ok(removed)
+}
+
+/// Where a prune cuts a record's chain in the log.
+struct Cut {
+    /// The oldest entry kept, which must then link to 0; `None`: none is kept.
+    kept: Option<u64>,
+    /// The newest entry deleted (0: none).
+    below: u64,
+}
+
+/// The version and link of `name`'s log entry `seq`, which must be there.
+fn log_link_at(
+    log: &redb::Table<'_, u64, &'static [u8]>,
+    dir: &Path,
+    name: &str,
+    seq: u64,
+) -> Result<(u64, u64), StoreError> {
+    let guard = log
+        .get(seq)
+        .map_err(|e| db_error(dir, "pruning history", Some(name), e))?;
+    match guard {
+        Some(value) => codec::log_link(name, seq, value.value()),
+        None => Err(codec::corrupt(
+            name,
+            format!("journal entry {seq} is missing from the log"),
+        )),
+    }
+}
+
+/// Finds where a prune to `start` cuts the chain from `log_head`, by walking down its
+/// links (for records with no `after_milestone` row for `start`). `None`: every entry in
+/// the log is above `start` (the older ones are in `journal`, or gone).
+fn find_cut(
+    log: &redb::Table<'_, u64, &'static [u8]>,
+    dir: &Path,
+    name: &str,
+    log_head: u64,
+    start: u64,
+) -> Result<Option<Cut>, StoreError> {
+    if log_head == 0 {
+        return Ok(None);
+    }
+    let (version, mut below) = log_link_at(log, dir, name, log_head)?;
+    if version <= start {
+        return Ok(Some(Cut {
+            kept: None,
+            below: log_head,
+        }));
+    }
+    let mut kept = log_head;
+    while below != 0 {
+        let (version, prev) = log_link_at(log, dir, name, below)?;
+        if version <= start {
+            return Ok(Some(Cut {
+                kept: Some(kept),
+                below,
+            }));
+        }
+        kept = below;
+        below = prev;
+    }
+    Ok(None)
+}
+
+/// Deletes `name`'s log entries from `seq` down its links; returns how many. Each must
+/// be `name`'s, at or below `start`, and versions must fall along the links: each is
+/// checked before it is deleted, so that a damaged link never deletes another record's
+/// entry. A damaged or missing entry ends the deletion with a warning rather than
+/// failing the write that pruned: nothing links to it any more, so it and the entries
+/// below it are unreachable and only take space (they were unreadable before too).
+fn delete_chain(
+    log: &mut redb::Table<'_, u64, &'static [u8]>,
+    dir: &Path,
+    name: &str,
+    mut seq: u64,
+    start: u64,
+) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    let mut above = start.saturating_add(1);
+    while seq != 0 {
+        let link = match log_link_at(log, dir, name, seq) {
+            Ok((version, prev)) if version < above => Ok((version, prev)),
+            Ok((version, _)) => Err(codec::corrupt(
+                name,
+                format!(
+                    "journal entry {seq} is version {version}, not below {above} as its \
+                     place in the chain says"
+                ),
+            )),
+            Err(e @ StoreError::Corrupt { .. }) => Err(e),
+            Err(e) => return Err(e),
+        };
+        match link {
+            Ok((version, prev)) => {
+                log.remove(seq)
+                    .map_err(|e| db_error(dir, "pruning history", Some(name), e))?;
+                deleted += 1;
+                above = version;
+                seq = prev;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    record = %name,
+                    reason = %e,
+                    "pruning: the record's old journal is damaged below its new history \
+                     start; the entries from the damage down stay in the file, unreachable"
+                );
+                break;
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 /// Applies the writes of a frame of schema 3 with schema 3's meaning (a delete removes
@@ -1140,10 +1245,6 @@ fn apply_legacy(
                 }
                 let (lo, hi) = journal_bounds(name, 0, u64::MAX);
                 t.journal
-                    .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
-                    .map_err(|e| fail(e.into()))?;
-                // A record created again starts at its first versions again.
-                t.log_index
                     .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
                     .map_err(|e| fail(e.into()))?;
             }
@@ -1590,7 +1691,9 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let reason = assert_corrupt(store.journal("r", 0, 3).await, "r");
         assert!(reason.contains("another record"), "{reason}");
-        // Pruning walks the same links, so it fails the batch and changes nothing.
+        // Pruning walks the same links: it deletes down to the damage and stops there,
+        // leaving the damaged entry and those below it unreachable (they were unreadable
+        // already), rather than fail the write.
         drop(store);
         let options = EmbeddedOptions {
             history: History {
@@ -1601,8 +1704,27 @@ mod tests {
             ..EmbeddedOptions::default()
         };
         let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
-        assert_corrupt(store.commit(&[delete("r", 4)]).await, "r");
-        assert_eq!(store.get("r").await.unwrap().unwrap().version, 3);
+        assert_eq!(
+            store.commit(&[delete("r", 4)]).await.unwrap(),
+            [WriteOutcome::Committed]
+        );
+        assert_eq!(store.get("r").await.unwrap().unwrap().version, 4);
+        assert_eq!(store.history_start("r").await.unwrap(), Some(4));
+        assert_eq!(store.journal("r", 0, 9).await.unwrap(), []);
+        let left = store
+            .inner
+            .read(|db| {
+                let txn = db.begin_read().unwrap();
+                let log = txn.open_table(LOG).unwrap();
+                Ok((1..=7)
+                    .filter(|&seq| log.get(seq).unwrap().is_some())
+                    .collect::<Vec<u64>>())
+            })
+            .unwrap();
+        // r's versions 4 and 3 (keys 7 and 4) are gone; the damaged entry (key 3) and
+        // r's entries below it (keys 1 and 2) are left; "other" keeps its own (5, 6).
+        assert_eq!(left, [1, 2, 3, 5, 6]);
+        assert_eq!(store.get("other").await.unwrap().unwrap().version, 1);
     }
 
     /// A file written by schema 1 (journal entries in `journal`, V1 record values) opens,
@@ -2465,17 +2587,21 @@ mod tests {
         );
     }
 
-    /// Checks that `log_index` holds exactly one row per entry of each record's chain
-    /// (the links from its newest entry down to the one that links to 0), that every
-    /// `log` entry is on a chain, and that each chain's versions fall; returns the
-    /// number of entries.
-    fn check_log_index(db: &Database) -> u64 {
+    /// Checks each record's chain in the log (the links from its newest entry down to
+    /// the one that links to 0): versions fall by one along it, it ends at the entry
+    /// after the history start (or at the create, before any prune), and every `log`
+    /// entry is on a chain; and each `after_milestone` row names, on its record's chain,
+    /// the entry after a milestone at or above the history start. Returns the number of
+    /// entries.
+    fn check_chains(db: &Database) -> u64 {
         use redb::ReadableTableMetadata;
         let txn = db.begin_read().unwrap();
         let records = txn.open_table(RECORDS).unwrap();
         let log = txn.open_table(LOG).unwrap();
-        let index = txn.open_table(LOG_INDEX).unwrap();
+        let milestones = txn.open_table(MILESTONES).unwrap();
+        let rows = txn.open_table(AFTER_MILESTONE).unwrap();
         let mut total = 0;
+        let mut rows_seen = 0;
         for item in records.iter().unwrap() {
             let (key, value) = item.unwrap();
             let name = std::str::from_utf8(key.value()).unwrap();
@@ -2486,40 +2612,61 @@ mod tests {
                 let value = log.get(seq).unwrap().expect("a linked entry exists");
                 let (version, prev) = codec::log_link(name, seq, value.value()).unwrap();
                 if let Some(&(newer, _)) = chain.last() {
-                    assert!(version < newer, "{name}: versions fall along the links");
+                    assert_eq!(version + 1, newer, "{name}: versions fall by one");
                 }
                 chain.push((version, seq));
                 seq = prev;
             }
-            chain.reverse();
+            if let Some(&(oldest, _)) = chain.last() {
+                assert!(
+                    oldest == head.start + 1 || (oldest == head.start && oldest == 0),
+                    "{name}: the chain ends at {oldest}, history starts at {}",
+                    head.start
+                );
+            }
             let (lo, hi) = journal_bounds(name, 0, u64::MAX);
-            let rows: Vec<(u64, u64)> = index
-                .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
-                .unwrap()
-                .map(|item| {
-                    let (key, seq) = item.unwrap();
-                    let version = codec::journal_key_version(name, key.value()).unwrap();
-                    (version, seq.value())
-                })
-                .collect();
-            assert_eq!(rows, chain, "{name}: the index rows are its chain");
+            for item in rows.range::<&[u8]>(lo.as_slice()..=hi.as_slice()).unwrap() {
+                let (key, seq) = item.unwrap();
+                let milestone = codec::journal_key_version(name, key.value()).unwrap();
+                assert!(
+                    milestone >= head.start,
+                    "{name}: row for {milestone} below the start"
+                );
+                assert!(
+                    milestones
+                        .get(codec::journal_key(name, milestone).as_slice())
+                        .unwrap()
+                        .is_some(),
+                    "{name}: row for {milestone}, which is no milestone"
+                );
+                assert!(
+                    chain.contains(&(milestone + 1, seq.value())),
+                    "{name}: the row for {milestone} names entry {}, not the next version",
+                    seq.value()
+                );
+                rows_seen += 1;
+            }
             total += chain.len() as u64;
         }
-        assert_eq!(index.len().unwrap(), total, "no index row off a chain");
+        assert_eq!(
+            rows.len().unwrap(),
+            rows_seen,
+            "no row of a record without one"
+        );
         assert_eq!(log.len().unwrap(), total, "no log entry off a chain");
         total
     }
 
-    fn check_store_index(store: &EmbeddedStore) -> u64 {
-        store.inner.read(|db| Ok(check_log_index(db))).unwrap()
+    fn check_store_chains(store: &EmbeddedStore) -> u64 {
+        store.inner.read(|db| Ok(check_chains(db))).unwrap()
     }
 
-    /// `log_index` matches the records' chains after writes and prunes (several records
-    /// in one batch, chained writes), a delete and a write after it, a crash and its
-    /// replay, a clean reopen, and prunes go on through it; reads see exactly the kept
-    /// history.
+    /// The chains stay whole and the `after_milestone` rows right after writes and
+    /// prunes (several records in one batch, chained writes), a delete and a write after
+    /// it, a crash and its replay, a clean reopen, and prunes go on through it; reads see
+    /// exactly the kept history.
     #[tokio::test]
-    async fn the_log_index_matches_the_chains() {
+    async fn chains_stay_whole_through_prunes() {
         let dir = tempfile::tempdir().unwrap();
         let options = EmbeddedOptions {
             history: History {
@@ -2543,7 +2690,7 @@ mod tests {
                 outcomes.iter().all(|o| *o == WriteOutcome::Committed),
                 "v{v}"
             );
-            check_store_index(&store);
+            check_store_chains(&store);
             let start = store.history_start("a").await.unwrap().unwrap();
             pruned_once |= start > 0;
             assert_eq!(
@@ -2553,18 +2700,18 @@ mod tests {
             );
         }
         assert!(pruned_once, "the test prunes");
-        let kept = check_store_index(&store);
+        let kept = check_store_chains(&store);
         assert!(kept < 3 * 60, "pruning bounds the log: {kept} entries");
         // A delete (tombstone), then a write after it, and more writes that prune.
         store.commit(&[delete("a", 121)]).await.unwrap();
-        check_store_index(&store);
+        check_store_chains(&store);
         for v in 122..=170 {
             assert_eq!(
                 store.commit(&[put("a", v, "{}")]).await.unwrap(),
                 [WriteOutcome::Committed]
             );
         }
-        check_store_index(&store);
+        check_store_chains(&store);
         let start = store.history_start("a").await.unwrap().unwrap();
         assert!(start > 121, "pruned past the delete: {start}");
         // A crash: replay applies the frames (and prunes) on the file's older state.
@@ -2573,13 +2720,13 @@ mod tests {
         drop(store);
         let store = EmbeddedStore::open_with(crashed.path(), options.clone()).unwrap();
         assert!(store.stats().replayed_frames > 0);
-        check_store_index(&store);
+        check_store_chains(&store);
         drop(store);
         // A clean reopen, and writes that prune after it.
         let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
-        check_store_index(&store);
+        check_store_chains(&store);
         write_versions(&store, "b", 131, 160).await;
-        check_store_index(&store);
+        check_store_chains(&store);
         let start = store.history_start("b").await.unwrap().unwrap();
         assert!(start >= 120, "b pruned after the reopen: {start}");
         assert_eq!(
@@ -2588,19 +2735,19 @@ mod tests {
         );
     }
 
-    /// The upgrade from schema 3 builds `log_index` for the entries already there
-    /// (schema 3 deleted a record's entries with it: a deleted and created again record
-    /// is indexed from its new entries only), and the sweep on opening prunes by it.
-    /// Either from no index (a file schema 3 wrote) or from the rows that replaying
-    /// frames of schema 3 wrote (`apply_legacy`).
+    /// After the upgrade from schema 3 (which deleted a record's entries with it: a
+    /// record deleted and created again has its new entries only), the sweep on opening
+    /// prunes by walking (no `after_milestone` rows yet), and later prunes by the rows
+    /// later writes add. A file that has the index of an unreleased build of schema 4
+    /// loses it on opening.
     #[tokio::test]
-    async fn the_upgrade_builds_the_log_index() {
-        for without_index in [true, false] {
-            upgrade_builds_the_log_index(without_index).await;
+    async fn the_upgrade_prunes_and_later_writes_index() {
+        for old_index in [false, true] {
+            upgrade_prunes_and_later_writes_index(old_index).await;
         }
     }
 
-    async fn upgrade_builds_the_log_index(without_index: bool) {
+    async fn upgrade_prunes_and_later_writes_index(old_index: bool) {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
@@ -2619,8 +2766,11 @@ mod tests {
                     .iter()
                     .all(|o| *o == WriteOutcome::Committed)
             );
-            if without_index {
-                txn.delete_table(LOG_INDEX).unwrap();
+            if old_index {
+                txn.open_table(LOG_INDEX_UNRELEASED)
+                    .unwrap()
+                    .insert(codec::journal_key("long", 1).as_slice(), 1)
+                    .unwrap();
             }
             txn.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
             txn.commit().unwrap();
@@ -2634,7 +2784,12 @@ mod tests {
             ..manual()
         };
         let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
-        assert_eq!(check_store_index(&store), 100 + 30 + 7);
+        assert_eq!(check_store_chains(&store), 100 + 30 + 7);
+        let old_table = store.inner.read(|db| {
+            let txn = db.begin_read().unwrap();
+            Ok(txn.open_table(LOG_INDEX_UNRELEASED).is_ok())
+        });
+        assert!(!old_table.unwrap(), "the unreleased index is dropped");
         assert_eq!(store.history_start("long").await.unwrap(), Some(150));
         assert_eq!(
             versions(store.journal("again", 0, u64::MAX).await.unwrap()),
@@ -2656,7 +2811,7 @@ mod tests {
                 store.commit(&[write]).await.unwrap(),
                 [WriteOutcome::Committed]
             );
-            check_store_index(&store);
+            check_store_chains(&store);
         }
         let start = store.history_start("long").await.unwrap().unwrap();
         assert!(start >= 250, "pruned after the upgrade: {start}");

@@ -66,8 +66,8 @@ impl History {
     }
 
     /// How far a prune by count moves a history start at least: `milestone_every`.
-    /// The embedded store finds the entries a prune deletes by a key range of its
-    /// `log_index` (no walk), so a prune costs about the entries it deletes, and the
+    /// The embedded store finds where a prune cuts by one row per milestone (no walk
+    /// over the kept entries), so a prune costs about the entries it deletes, and the
     /// commit that prunes is slower by that many deletes: a smaller step spreads them
     /// over more commits (`bench/NOTES.md`).
     pub fn prune_step(&self) -> u64 {

@@ -24,7 +24,8 @@
 //! | 37     | 8    | V3: `created`, the version of the create that began the |
 //! |        |      | record's current life                                   |
 //! | 45     | 8    | V3: the record's history start (oldest readable version)|
-//! | 53     | 1    | V3: flags; bit 0: a tombstone (`deleted`)               |
+//! | 53     | 1    | V3: flags; bit 0: a tombstone (`deleted`); bit 1: the   |
+//! |        |      | newest log entry is at a milestone (`Head`)              |
 //! | 29/37/54 | rest | data: the record's JSON text, UTF-8                   |
 //!
 //! Values of formats 1 and 2 were written before schema 4; opening a directory of an
@@ -235,21 +236,38 @@ pub struct Head {
     pub log_head: u64,
     /// The record's history start.
     pub start: u64,
+    /// Whether a milestone was stored at `version` (by the write that made it, or by the
+    /// upgrade): the record's next write then indexes its first entry as that
+    /// milestone's successor (`after_milestone`, in `embedded.rs`).
+    pub milestone_at_head: bool,
 }
 
-/// A record's value (format V3); `log_head` is the key of its newest `log` entry (0:
-/// none), `start` its history start.
-pub fn encode_record(record: &StoredRecord, log_head: u64, start: u64) -> Vec<u8> {
+/// Record flag bit 0: a tombstone.
+const FLAG_DELETED: u8 = 1;
+/// Record flag bit 1: [`Head::milestone_at_head`].
+const FLAG_MILESTONE_AT_HEAD: u8 = 2;
+
+/// A record's value (format V3), with `head`'s key of its newest `log` entry (0: none),
+/// history start and milestone flag (`head.version` is the record's own).
+pub fn encode_record(record: &StoredRecord, head: &Head) -> Vec<u8> {
+    debug_assert_eq!(head.version, record.version, "{}", record.name);
     let mut value = Vec::with_capacity(RECORD_HEADER_V3 + record.data.len());
     value.push(FORMAT_V3);
     value.extend_from_slice(&[0; 4]);
     value.extend_from_slice(&record.version.to_le_bytes());
     value.extend_from_slice(&record.ctime.to_le_bytes());
     value.extend_from_slice(&record.mtime.to_le_bytes());
-    value.extend_from_slice(&log_head.to_le_bytes());
+    value.extend_from_slice(&head.log_head.to_le_bytes());
     value.extend_from_slice(&record.created.to_le_bytes());
-    value.extend_from_slice(&start.to_le_bytes());
-    value.push(u8::from(record.deleted));
+    value.extend_from_slice(&head.start.to_le_bytes());
+    let mut flags = 0;
+    if record.deleted {
+        flags |= FLAG_DELETED;
+    }
+    if head.milestone_at_head {
+        flags |= FLAG_MILESTONE_AT_HEAD;
+    }
+    value.push(flags);
     value.extend_from_slice(record.data.as_bytes());
     seal(record_key(&record.name), &mut value, RECORD_FORMAT_IN_CRC);
     value
@@ -297,11 +315,11 @@ fn verify_record(name: &str, value: &[u8]) -> Result<(u8, usize), StoreError> {
         "record",
     )
     .map_err(|reason| corrupt(name, reason))?;
-    if format == FORMAT_V3 && value[53] > 1 {
+    if format == FORMAT_V3 && value[53] & !(FLAG_DELETED | FLAG_MILESTONE_AT_HEAD) != 0 {
         return Err(corrupt(
             name,
             format!(
-                "record flags are {:#x}, of which this build knows only bit 0",
+                "record flags are {:#x}, of which this build knows only bits 0 and 1",
                 value[53]
             ),
         ));
@@ -330,6 +348,7 @@ pub fn decode_record_head(name: &str, value: &[u8]) -> Result<Head, StoreError> 
         } else {
             0
         },
+        milestone_at_head: format >= FORMAT_V3 && value[53] & FLAG_MILESTONE_AT_HEAD != 0,
     })
 }
 
@@ -342,7 +361,7 @@ pub fn decode_record(name: &str, value: &[u8]) -> Result<StoredRecord, StoreErro
         name: name.to_owned(),
         version: u64_at(value, 5),
         created: if v3 { u64_at(value, 37) } else { 0 },
-        deleted: v3 && value[53] & 1 == 1,
+        deleted: v3 && value[53] & FLAG_DELETED != 0,
         data: data.to_owned(),
         ctime: u64_at(value, 13),
         mtime: u64_at(value, 21),
@@ -915,27 +934,45 @@ mod tests {
         }
     }
 
+    /// The links of `record` in the records table.
+    fn links(record: &StoredRecord, log_head: u64, start: u64) -> Head {
+        Head {
+            version: record.version,
+            log_head,
+            start,
+            milestone_at_head: false,
+        }
+    }
+
     #[test]
     fn record_round_trips() {
         let r = record();
-        let bytes = encode_record(&r, 42, 2);
+        let head = links(&r, 42, 2);
+        let bytes = encode_record(&r, &head);
         assert_eq!(bytes[0], FORMAT_V3);
         assert_eq!(decode_record(&r.name, &bytes).unwrap(), r);
-        let head = Head {
-            version: 7,
-            log_head: 42,
-            start: 2,
-        };
         assert_eq!(decode_record_head(&r.name, &bytes).unwrap(), head);
         let tomb = StoredRecord {
             deleted: true,
             data: "null".into(),
             ..r.clone()
         };
-        assert_eq!(
-            decode_record(&r.name, &encode_record(&tomb, 0, 0)).unwrap(),
-            tomb
-        );
+        // Both flags, alone and together, read back as written.
+        for milestone_at_head in [false, true] {
+            let head = Head {
+                milestone_at_head,
+                ..links(&tomb, 0, 0)
+            };
+            let bytes = encode_record(&tomb, &head);
+            assert_eq!(decode_record(&r.name, &bytes).unwrap(), tomb);
+            assert_eq!(decode_record_head(&r.name, &bytes).unwrap(), head);
+            let live = encode_record(&r, &Head { version: 7, ..head });
+            assert_eq!(decode_record(&r.name, &live).unwrap(), r);
+            assert_eq!(
+                decode_record_head(&r.name, &live).unwrap(),
+                Head { version: 7, ..head }
+            );
+        }
         // Values written before schema 4 still read, as records created at 0.
         let old = StoredRecord { created: 0, ..r };
         let v2 = encode_record_v2(&old, 42);
@@ -950,12 +987,20 @@ mod tests {
         assert_eq!(decode_record(&old.name, &v1).unwrap(), old);
         assert_eq!(
             decode_record_head(&old.name, &v1).unwrap(),
-            Head {
-                version: 7,
-                log_head: 0,
-                start: 0
-            }
+            links(&old, 0, 0)
         );
+    }
+
+    #[test]
+    fn unknown_record_flags_are_refused() {
+        let r = record();
+        let mut bytes = encode_record(&r, &links(&r, 1, 0));
+        bytes[53] = 4;
+        seal(record_key(&r.name), &mut bytes, RECORD_FORMAT_IN_CRC);
+        assert!(matches!(
+            decode_record(&r.name, &bytes),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]
@@ -965,7 +1010,7 @@ mod tests {
             ..record()
         };
         for bytes in [
-            encode_record(&r, 42, 1),
+            encode_record(&r, &links(&r, 42, 1)),
             encode_record_v2(&r, 42),
             encode_record_v1(&r),
         ] {
@@ -988,7 +1033,7 @@ mod tests {
 
     #[test]
     fn value_under_another_key_is_caught() {
-        let bytes = encode_record(&record(), 1, 0);
+        let bytes = encode_record(&record(), &links(&record(), 1, 0));
         assert!(matches!(
             decode_record("users/bob", &bytes),
             Err(StoreError::Corrupt { .. })
@@ -997,7 +1042,7 @@ mod tests {
 
     #[test]
     fn newer_format_is_reported_as_such() {
-        let mut bytes = encode_record(&record(), 1, 0);
+        let mut bytes = encode_record(&record(), &links(&record(), 1, 0));
         bytes[0] = 9;
         let err = decode_record("users/ada", &bytes).unwrap_err().to_string();
         assert!(err.contains("format version 9"), "{err}");

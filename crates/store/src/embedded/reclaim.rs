@@ -272,7 +272,7 @@ fn sweep(
                             .ok_or_else(|| codec::corrupt(name, "vanished while pruning"))?;
                         codec::decode_record(name, guard.value())?
                     };
-                    let value = codec::encode_record(&record, head.log_head, head.start);
+                    let value = codec::encode_record(&record, &head);
                     t.records
                         .insert(codec::record_key(name), value.as_slice())
                         .map_err(|e| fail(e.into()))?;

@@ -26,13 +26,10 @@
 //!   value, and the keys of its log entries (8 bytes each: the log links them newest
 //!   first, and the replay goes oldest first); each entry is read twice. Records whose
 //!   journal is within the bound are not replayed (the cost, `bench/NOTES.md`);
-//! - a `log_index` row for each of its `log` entries, found along its links from its
-//!   newest entry (schema 3 had no index; every record of a file of schema 3 is of a
-//!   format before V3, so this indexes the whole log: schema 3 deleted a record's entries
-//!   with it and never pruned, so no entry is off a record's chain). A link that does not
-//!   lead to an entry of the record (a damaged file) ends its walk with a warning: the
-//!   entries below it are not indexed, so retention never deletes them, and reading that
-//!   far fails as it did before;
+//! - its flag `milestone_at_head` set where it has that milestone, so that its next
+//!   write indexes the entry after it (`after_milestone`); its older milestones have no
+//!   such row, and the first prune to one of them walks down from the newest entry
+//!   instead (`prune` in `embedded.rs`);
 //!
 //! and `meta` says schema 4. A crash before that commit leaves the file of schema 3, and
 //! the next opening does it all again.
@@ -42,8 +39,8 @@ use std::path::Path;
 use redb::{Database, ReadableTable, Table};
 
 use super::{
-    JOURNAL, LOG, LOG_INDEX, META, MILESTONES, RECORDS, SCHEMA_KEY, SCHEMA_VERSION, codec,
-    journal_bounds, log_step,
+    JOURNAL, LOG, META, MILESTONES, RECORDS, SCHEMA_KEY, SCHEMA_VERSION, codec, journal_bounds,
+    log_step,
 };
 use crate::error::{Cause, StoreError};
 use crate::history::{History, Replay};
@@ -63,8 +60,6 @@ pub(super) struct Upgraded {
     pub entries: u64,
     /// Records whose journal was replayed but did not lead to their value (each logged).
     pub refused: u64,
-    /// `log_index` rows written.
-    pub indexed: u64,
 }
 
 /// Upgrades the file to [`SCHEMA_VERSION`] (see the module doc), giving records whose
@@ -90,7 +85,6 @@ pub(super) fn upgrade(
         let mut journal = txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
         let log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
         let mut milestones = txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?;
-        let mut log_index = txn.open_table(LOG_INDEX).map_err(|e| fail(e.into()))?;
         // Names first: the table cannot change while it is iterated.
         let mut old = Vec::new();
         for item in records.iter().map_err(|e| fail(e.into()))? {
@@ -177,9 +171,13 @@ pub(super) fn upgrade(
                     .insert(key.as_slice(), value.as_slice())
                     .map_err(|e| fail(e.into()))?;
             }
-            done.indexed +=
-                index_chain(&log, &mut log_index, file, name, head.log_head).map_err(fail)?;
-            let value = codec::encode_record(&record, head.log_head, 0);
+            let head = codec::Head {
+                version: record.version,
+                log_head: head.log_head,
+                start: 0,
+                milestone_at_head: record.version > 0,
+            };
+            let value = codec::encode_record(&record, &head);
             records
                 .insert(codec::record_key(name), value.as_slice())
                 .map_err(|e| fail(e.into()))?;
@@ -197,7 +195,6 @@ pub(super) fn upgrade(
         replayed = done.replayed,
         replayed_entries = done.entries,
         refused = done.refused,
-        indexed_entries = done.indexed,
         millis = started.elapsed().as_millis() as u64,
         schema = SCHEMA_VERSION,
         "upgraded the data file: every record keeps its versions and journal, and has a \
@@ -205,46 +202,6 @@ pub(super) fn upgrade(
          replayed to give them milestones"
     );
     Ok(done)
-}
-
-/// Writes a `log_index` row for each entry of `name`'s chain from `log_head` (see the
-/// module doc); returns how many. Errors are redb's; a damaged link ends the walk with a
-/// warning.
-fn index_chain(
-    log: &Table<'_, u64, &'static [u8]>,
-    log_index: &mut Table<'_, &'static [u8], u64>,
-    file: &Path,
-    name: &str,
-    log_head: u64,
-) -> Result<u64, redb::Error> {
-    let mut indexed = 0;
-    let mut seq = log_head;
-    while seq != 0 {
-        let link = match log.get(seq)? {
-            Some(value) => codec::log_link(name, seq, value.value()),
-            None => Err(codec::corrupt(
-                name,
-                format!("journal entry {seq} is missing from the log"),
-            )),
-        };
-        let (version, prev) = match link {
-            Ok(link) => link,
-            Err(e) => {
-                tracing::warn!(
-                    file = %file.display(),
-                    record = %name,
-                    reason = %e,
-                    "upgrading: the record's journal is damaged; its entries below the \
-                     damage are not indexed, so retention never deletes them"
-                );
-                break;
-            }
-        };
-        log_index.insert(codec::journal_key(name, version).as_slice(), seq)?;
-        indexed += 1;
-        seq = prev;
-    }
-    Ok(indexed)
 }
 
 /// The tables a replay reads and writes.
