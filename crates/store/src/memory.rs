@@ -24,7 +24,9 @@ use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 /// `testing`) holds it to that.
 #[derive(Debug)]
 pub struct MemoryStore {
-    records: Mutex<HashMap<String, Entry>>,
+    /// Boxed: the table holds a pointer per slot, not an `Entry` (about 160 bytes) per
+    /// slot, and it has up to twice as many slots as records.
+    records: Mutex<HashMap<String, Box<Entry>>>,
     history: History,
 }
 
@@ -162,7 +164,7 @@ impl Store for MemoryStore {
 /// Applies one checked write, storing a milestone where it is due and pruning what the
 /// retention settings let go.
 fn apply(
-    records: &mut HashMap<String, Entry>,
+    records: &mut HashMap<String, Box<Entry>>,
     write: &Write,
     history: &History,
     now: u64,
@@ -176,11 +178,13 @@ fn apply(
     if current != *base_version {
         return WriteOutcome::Conflict { current };
     }
-    let slot = records.entry(record.name.clone()).or_insert_with(|| Entry {
-        record: record.clone(),
-        journal: VecDeque::with_capacity(entries.len()),
-        milestones: BTreeMap::new(),
-        start: entries.first().map_or(record.version, |e| e.version),
+    let slot = records.entry(record.name.clone()).or_insert_with(|| {
+        Box::new(Entry {
+            record: record.clone(),
+            journal: VecDeque::with_capacity(entries.len()),
+            milestones: BTreeMap::new(),
+            start: entries.first().map_or(record.version, |e| e.version),
+        })
     });
     slot.record = record.clone();
     slot.journal.extend(entries.iter().cloned());
