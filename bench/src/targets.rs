@@ -203,8 +203,11 @@ impl Target {
                         cmd.args(["recordsync", "--storage", "embedded", "--data-dir"])
                             .arg(dir.path().join("data"));
                         // Retention's share of the durable scenario: run it once with
-                        // `RECORDSYNC_BENCH_KEEP_HISTORY=all` (no pruning) and once without.
-                        if let Ok(keep) = std::env::var("RECORDSYNC_BENCH_KEEP_HISTORY") {
+                        // `RECORDSYNC_BENCH_KEEP_HISTORY=all` (no pruning) and once without
+                        // (unset or empty).
+                        if let Ok(keep) = std::env::var("RECORDSYNC_BENCH_KEEP_HISTORY")
+                            && !keep.is_empty()
+                        {
                             cmd.args(["--keep-history", &keep]);
                         }
                     }

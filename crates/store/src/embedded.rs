@@ -98,6 +98,9 @@
 //! - `journal`: (name, version) → time, op JSON: entries written by schema 1 and the
 //!   create entries at version 0 that the upgrade to schema 4 adds (`upgrade.rs`); read
 //!   and pruned, never written otherwise. Its entries are older than any in `log`.
+//! - `pruned_chains`: `log` key of the newest entry of a chain a prune cut off → the
+//!   record's name and new history start: entries that no walk reaches any more, to be
+//!   deleted by the next checkpoint (`pruned.rs`).
 //! - `meta`:    `schema_version` → [`SCHEMA_VERSION`], checked on open; the write-ahead
 //!   log's `wal_id`, `wal_epoch`, `wal_first_lsn` and `wal_applied_lsn` (above);
 //!   `reclaim_pending`, the journal entries pruned on opening and not yet looked at for
@@ -109,9 +112,10 @@
 //! a milestone where a write crosses a multiple of `milestone_every`, then moves the
 //! record's history start as far as retention allows (`prune`): it makes the entry
 //! after the new start (found by its `after_milestone` row) link to 0, so that every
-//! walk ends there, deletes the `log` entries below it along their links (one delete
-//! each, at most once per `History::prune_step` writes), and deletes the milestones
-//! below the start. redb reuses the freed
+//! walk ends there, notes the `log` entries below it in `pruned_chains` (at most once
+//! per `History::prune_step` writes), and deletes the milestones below the start. The
+//! next checkpoint deletes the noted entries of every record together, in key order
+//! (`src/embedded/pruned.rs`: why not in the commit, and why that is safe). redb reuses the freed
 //! pages for later writes, so the file stops growing once a record's history is at its
 //! bound (`bench/NOTES.md` has the figures). History kept beyond the settings by an
 //! earlier run (keep everything, or the release before issue 13) is pruned when the
@@ -130,6 +134,7 @@ mod codec;
 #[cfg(any(test, feature = "testing"))]
 pub mod faults;
 mod options;
+mod pruned;
 mod reclaim;
 mod recovery;
 mod resume;
@@ -183,8 +188,8 @@ pub const FILE_NAME: &str = "recordsync.redb";
 /// 4: history across deletes (issue 13): tombstones, records of format V3 (`created`,
 ///    history start), `log` entries with author and origin, `milestones`, and a create
 ///    entry at version 0 in `journal` for every record older than the upgrade, and
-///    `after_milestone` (added before schema 4 was released, hence under the same
-///    number, as was `log_index` before it, which opening drops).
+///    `after_milestone` and `pruned_chains` (added before schema 4 was released, hence
+///    under the same number, as was `log_index` before them, which opening drops).
 pub const SCHEMA_VERSION: u64 = 4;
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
@@ -644,6 +649,8 @@ fn init_schema(db: &Database, file: &Path, wal_path: &Path) -> Result<LogMeta, S
         txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?;
         txn.open_table(AFTER_MILESTONE)
             .map_err(|e| fail(e.into()))?;
+        txn.open_table(pruned::PRUNED_CHAINS)
+            .map_err(|e| fail(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
         let get = |meta: &redb::Table<&str, u64>, key: &str| {
             meta.get(key)
@@ -837,6 +844,8 @@ struct Tables<'txn> {
     milestones: redb::Table<'txn, &'static [u8], &'static [u8]>,
     /// (name, milestone version) → `log` key of the entry after it (module doc, "Tables").
     after_milestone: redb::Table<'txn, &'static [u8], u64>,
+    /// Chains of `log` entries pruned and not yet deleted (`pruned.rs`).
+    pruned_chains: redb::Table<'txn, u64, &'static [u8]>,
     /// The key the next `log` entry gets.
     next_seq: u64,
 }
@@ -858,6 +867,9 @@ impl<'txn> Tables<'txn> {
             milestones: txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?,
             after_milestone: txn
                 .open_table(AFTER_MILESTONE)
+                .map_err(|e| fail(e.into()))?,
+            pruned_chains: txn
+                .open_table(pruned::PRUNED_CHAINS)
                 .map_err(|e| fail(e.into()))?,
             next_seq,
         })
@@ -990,15 +1002,15 @@ fn milestone_times(
 /// Moves `name`'s history start as far as `history` allows, exactly as the memory store
 /// does (see [`History`]): to the greatest milestone at or below `version - keep_ops`
 /// (if that gains at least `milestone_every` entries), or to the newest milestone whose
-/// entry is older than `keep_age`, whichever is further. Deletes the entries at or below
-/// the new start and the milestones below it, and makes the oldest kept entry link to 0,
-/// so that every walk ends there and nothing links to a deleted entry. Returns how many
-/// journal entries it deleted.
+/// entry is older than `keep_age`, whichever is further. Deletes the milestones below the
+/// new start and the `journal` table's entries at or below it, makes the oldest kept
+/// `log` entry link to 0, so that every walk ends there, and notes the `log` entries
+/// below it for [`pruned::sweep`], which deletes them later, in key order with other
+/// records' (`pruned.rs` says why). Returns how many `journal` entries it deleted.
 ///
 /// The oldest kept entry is the one after the start, a milestone: its `after_milestone`
-/// row names it, so a prune reads no links above the start. From there it deletes down
-/// the links, one `log` delete per entry. Without that row (a file written before the
-/// table existed) it walks down from the newest entry to find it.
+/// row names it, so a prune reads no links above the start. Without that row (a file
+/// written before the table existed) it walks down from the newest entry to find it.
 fn prune(
     t: &mut Tables<'_>,
     dir: &Path,
@@ -1057,7 +1069,9 @@ fn prune(
             // Nothing is kept: the newest entry is among those deleted.
             None => head.log_head = 0,
         }
-        removed += delete_chain(&mut t.log, dir, name, cut.below, start)?;
+        if cut.below != 0 {
+            pruned::note(t, dir, name, cut.below, start)?;
+        }
     }
     let (lo, hi) = journal_bounds(name, 0, start);
     t.after_milestone
@@ -1140,57 +1154,6 @@ fn find_cut(
         below = prev;
     }
     Ok(None)
-}
-
-/// Deletes `name`'s log entries from `seq` down its links; returns how many. Each must
-/// be `name`'s, at or below `start`, and versions must fall along the links: each is
-/// checked before it is deleted, so that a damaged link never deletes another record's
-/// entry. A damaged or missing entry ends the deletion with a warning rather than
-/// failing the write that pruned: nothing links to it any more, so it and the entries
-/// below it are unreachable and only take space (they were unreadable before too).
-fn delete_chain(
-    log: &mut redb::Table<'_, u64, &'static [u8]>,
-    dir: &Path,
-    name: &str,
-    mut seq: u64,
-    start: u64,
-) -> Result<u64, StoreError> {
-    let mut deleted = 0;
-    let mut above = start.saturating_add(1);
-    while seq != 0 {
-        let link = match log_link_at(log, dir, name, seq) {
-            Ok((version, prev)) if version < above => Ok((version, prev)),
-            Ok((version, _)) => Err(codec::corrupt(
-                name,
-                format!(
-                    "journal entry {seq} is version {version}, not below {above} as its \
-                     place in the chain says"
-                ),
-            )),
-            Err(e @ StoreError::Corrupt { .. }) => Err(e),
-            Err(e) => return Err(e),
-        };
-        match link {
-            Ok((version, prev)) => {
-                log.remove(seq)
-                    .map_err(|e| db_error(dir, "pruning history", Some(name), e))?;
-                deleted += 1;
-                above = version;
-                seq = prev;
-            }
-            Err(e) => {
-                tracing::warn!(
-                    dir = %dir.display(),
-                    record = %name,
-                    reason = %e,
-                    "pruning: the record's old journal is damaged below its new history \
-                     start; the entries from the damage down stay in the file, unreachable"
-                );
-                break;
-            }
-        }
-    }
-    Ok(deleted)
 }
 
 /// Applies the writes of a frame of schema 3 with schema 3's meaning (a delete removes
@@ -1691,9 +1654,9 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let reason = assert_corrupt(store.journal("r", 0, 3).await, "r");
         assert!(reason.contains("another record"), "{reason}");
-        // Pruning walks the same links: it deletes down to the damage and stops there,
-        // leaving the damaged entry and those below it unreachable (they were unreadable
-        // already), rather than fail the write.
+        // Deleting pruned entries walks the same links: it deletes down to the damage
+        // and stops there, leaving the damaged entry and those below it unreachable
+        // (they were unreadable already), rather than fail the write or the checkpoint.
         drop(store);
         let options = EmbeddedOptions {
             history: History {
@@ -1711,6 +1674,8 @@ mod tests {
         assert_eq!(store.get("r").await.unwrap().unwrap().version, 4);
         assert_eq!(store.history_start("r").await.unwrap(), Some(4));
         assert_eq!(store.journal("r", 0, 9).await.unwrap(), []);
+        // The prune only noted the chain; the checkpoint deletes it.
+        store.checkpoint().unwrap();
         let left = store
             .inner
             .read(|db| {
@@ -2653,8 +2618,53 @@ mod tests {
             rows_seen,
             "no row of a record without one"
         );
-        assert_eq!(log.len().unwrap(), total, "no log entry off a chain");
+        // Chains pruned and not yet deleted (`pruned.rs`): whole, and off every record's.
+        let mut noted = 0;
+        for item in txn
+            .open_table(pruned::PRUNED_CHAINS)
+            .unwrap()
+            .iter()
+            .unwrap()
+        {
+            let (top, row) = item.unwrap();
+            let (start, name) = row.value().split_first_chunk::<8>().unwrap();
+            let (start, name) = (
+                u64::from_le_bytes(*start),
+                std::str::from_utf8(name).unwrap(),
+            );
+            let mut seq = top.value();
+            let mut above = start + 1;
+            while seq != 0 {
+                let value = log.get(seq).unwrap().expect("a noted entry exists");
+                let (version, prev) = codec::log_link(name, seq, value.value()).unwrap();
+                assert!(version < above, "{name}: noted chain falls below {start}");
+                noted += 1;
+                above = version;
+                seq = prev;
+            }
+        }
+        assert_eq!(
+            log.len().unwrap(),
+            total + noted,
+            "no log entry off a chain"
+        );
         total
+    }
+
+    /// Entries pruned and not yet deleted (`pruned.rs`).
+    fn noted_chains(store: &EmbeddedStore) -> u64 {
+        use redb::ReadableTableMetadata;
+        store
+            .inner
+            .read(|db| {
+                let txn = db.begin_read().unwrap();
+                Ok(txn
+                    .open_table(pruned::PRUNED_CHAINS)
+                    .unwrap()
+                    .len()
+                    .unwrap())
+            })
+            .unwrap()
     }
 
     fn check_store_chains(store: &EmbeddedStore) -> u64 {
@@ -2700,7 +2710,25 @@ mod tests {
             );
         }
         assert!(pruned_once, "the test prunes");
+        assert!(noted_chains(&store) > 0, "prunes note their chains");
+        // The checkpoint deletes them.
+        store.checkpoint().unwrap();
+        assert_eq!(noted_chains(&store), 0);
         let kept = check_store_chains(&store);
+        let total = store
+            .inner
+            .read(|db| {
+                use redb::ReadableTableMetadata;
+                Ok(db
+                    .begin_read()
+                    .unwrap()
+                    .open_table(LOG)
+                    .unwrap()
+                    .len()
+                    .unwrap())
+            })
+            .unwrap();
+        assert_eq!(total, kept, "the checkpoint deleted every pruned entry");
         assert!(kept < 3 * 60, "pruning bounds the log: {kept} entries");
         // A delete (tombstone), then a write after it, and more writes that prune.
         store.commit(&[delete("a", 121)]).await.unwrap();

@@ -3,7 +3,9 @@
 //! A checkpoint is one redb commit with `Durability::Immediate`: it writes every page the
 //! commits since the last one changed (redb keeps them in its cache until then, and
 //! writes out, without a sync, what does not fit in half the cache) and syncs the file,
-//! then records a new log cycle in `meta` (see the module doc of `embedded.rs`). Commits
+//! then records a new log cycle in `meta` (see the module doc of `embedded.rs`). First,
+//! in the same transaction, it deletes the journal entries pruned since the last one
+//! (`pruned.rs`). Commits
 //! wait while it runs, since redb has one writer at a time; so does the policy
 //! ([`EmbeddedOptions`]), which decides how often that wait happens and how long it is.
 //!
@@ -17,8 +19,8 @@ use parking_lot::{Condvar, Mutex};
 use redb::{Database, Durability, ReadableTable};
 
 use super::{
-    EmbeddedOptions, Inner, META, WAL_APPLIED_LSN_KEY, WAL_EPOCH_KEY, WAL_FIRST_LSN_KEY, Writer,
-    db_error, faults,
+    EmbeddedOptions, Inner, META, Tables, WAL_APPLIED_LSN_KEY, WAL_EPOCH_KEY, WAL_FIRST_LSN_KEY,
+    Writer, db_error, faults, pruned,
 };
 use crate::error::{Cause, StoreError};
 
@@ -152,6 +154,12 @@ pub(super) fn checkpoint(
                     e,
                 ))
             })?;
+            // The history pruned since the last checkpoint, deleted in key order
+            // (`pruned.rs`); commits wait for this as for the rest of the checkpoint.
+            {
+                let mut t = Tables::open(&txn, dir)?;
+                pruned::sweep(&mut t, dir)?;
+            }
             {
                 let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
                 // Every frame of the cycle was applied (or the store would refuse writes), so

@@ -65,7 +65,7 @@ use std::time::Instant;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::{META, Tables, codec, db_error, faults, prune, stored_head};
+use super::{META, Tables, codec, db_error, faults, prune, pruned, stored_head};
 use crate::error::{Cause, StoreError};
 use crate::history::History;
 
@@ -262,7 +262,8 @@ fn sweep(
                     continue;
                 };
                 let was = head;
-                let removed = prune(&mut t, dir, name, &mut head, history, now)?;
+                let removed = prune(&mut t, dir, name, &mut head, history, now)?
+                    + pruned::sweep(&mut t, dir)?;
                 if head != was {
                     let record = {
                         let guard = t

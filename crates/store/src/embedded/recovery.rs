@@ -6,7 +6,9 @@
 use redb::{Database, Durability};
 
 use super::wal::Wal;
-use super::{LogMeta, apply, apply_legacy, codec, db_error, reclaim, set_applied_lsn};
+use super::{
+    LogMeta, Tables, apply, apply_legacy, codec, db_error, pruned, reclaim, set_applied_lsn,
+};
 use crate::error::{Cause, StoreError};
 use crate::history::History;
 use crate::store::WriteOutcome;
@@ -107,6 +109,12 @@ pub(super) fn replay(
                 "frame {} writes record {:?} expecting {expects}, but the data file has {has}",
                 frame.lsn, name,
             )));
+        }
+        // The frame's prunes noted the chains they cut off; their entries count for
+        // `reclaim.rs`, so they are deleted now rather than at the next checkpoint.
+        {
+            let mut t = Tables::open(&txn, &dir).map_err(io)?;
+            pruned += pruned::sweep(&mut t, &dir).map_err(io)?;
         }
         set_applied_lsn(&txn, frame.lsn).map_err(fail)?;
         // A frame written with other retention settings (keep everything, say) may prune

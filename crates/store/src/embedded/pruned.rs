@@ -1,0 +1,159 @@
+//! Journal entries a prune let go, deleted later and in key order.
+//!
+//! A prune (`prune` in `embedded.rs`) moves a record's history start and makes the oldest
+//! kept entry link to 0, so that no walk reaches the entries below it. Deleting those
+//! entries right there, one `log` delete each down their links, made the commit that
+//! pruned do a hundred scattered deletes (the default retention prunes each record once
+//! every `History::prune_step` writes): each one copied a `log` page that no other write
+//! of the commit touched, since a record's old entries lie among every other record's.
+//!
+//! So a prune only notes the chain it cut off, one row in `pruned_chains` (the `log` key
+//! of the chain's newest entry → the record's name and its new history start), in the
+//! commit's own transaction. [`sweep`] deletes every noted chain at once: it walks each
+//! one, then deletes all their entries in key order, so that entries of many records that
+//! share a page are deleted together and pages emptied whole are freed. The checkpoint
+//! sweeps inside its own transaction (commits wait for it anyway, and its sync makes the
+//! sweep durable with the pages it freed); opening sweeps after the replay and in the
+//! reclaim, whose counts of deleted entries decide whether to compact.
+//!
+//! **Invariants.** A noted chain is unreachable from every record (its top's newer
+//! neighbour links to 0), so reads never see a noted entry, and deleting it changes no
+//! answer. The row and the relink are in one transaction, so a crash leaves both or
+//! neither; the write-ahead log replays a lost commit's prune, which notes the chain
+//! again. Chains are disjoint: a later prune of the same record cuts above the entry the
+//! earlier one relinked. Until swept, a chain takes space in the file, at most one
+//! checkpoint's worth.
+//!
+//! **Safety.** Every entry is checked before it is deleted: it must be the noted
+//! record's, below the history start, with versions falling along the links, so that a
+//! damaged row or link never deletes another record's entry. A damaged entry ends its
+//! chain's deletion with a warning rather than failing the checkpoint: what lies below it
+//! is unreachable and only takes space (it was unreadable before too).
+
+use std::path::Path;
+
+use redb::{ReadableTable, TableDefinition};
+
+use super::{Tables, codec, db_error};
+use crate::error::StoreError;
+
+/// `log` key of a pruned chain's newest entry → its record's history start (8 bytes,
+/// little-endian) and name (UTF-8).
+pub(super) const PRUNED_CHAINS: TableDefinition<u64, &[u8]> = TableDefinition::new("pruned_chains");
+
+/// Notes that `name`'s entries from `top` down its links are to be deleted, the record's
+/// history now starting at `start`.
+pub(super) fn note(
+    t: &mut Tables<'_>,
+    dir: &Path,
+    name: &str,
+    top: u64,
+    start: u64,
+) -> Result<(), StoreError> {
+    let mut value = Vec::with_capacity(8 + name.len());
+    value.extend_from_slice(&start.to_le_bytes());
+    value.extend_from_slice(name.as_bytes());
+    t.pruned_chains
+        .insert(top, value.as_slice())
+        .map_err(|e| db_error(dir, "pruning history", Some(name), e))?;
+    Ok(())
+}
+
+/// Deletes every noted chain (see the module doc); returns how many entries it deleted.
+pub(super) fn sweep(t: &mut Tables<'_>, dir: &Path) -> Result<u64, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "deleting pruned history", None, e);
+    let mut chains = Vec::new();
+    for item in t.pruned_chains.iter().map_err(|e| fail(e.into()))? {
+        let (key, value) = item.map_err(|e| fail(e.into()))?;
+        chains.push((key.value(), value.value().to_vec()));
+    }
+    if chains.is_empty() {
+        return Ok(0);
+    }
+    let mut doomed = Vec::new();
+    for (top, row) in &chains {
+        match decode_row(*top, row) {
+            Ok((name, start)) => collect_chain(&t.log, dir, name, *top, start, &mut doomed)?,
+            Err(reason) => tracing::warn!(
+                dir = %dir.display(),
+                chain = top,
+                %reason,
+                "pruning: a noted chain of old journal entries is damaged; its entries stay \
+                 in the file, unreachable"
+            ),
+        }
+    }
+    doomed.sort_unstable();
+    for seq in &doomed {
+        t.log.remove(*seq).map_err(|e| fail(e.into()))?;
+    }
+    t.pruned_chains
+        .retain(|_, _| false)
+        .map_err(|e| fail(e.into()))?;
+    Ok(doomed.len() as u64)
+}
+
+/// A row's record name and history start.
+fn decode_row(top: u64, row: &[u8]) -> Result<(&str, u64), String> {
+    let (start, name) = row
+        .split_first_chunk::<8>()
+        .ok_or_else(|| format!("its row ({} bytes) is cut short", row.len()))?;
+    let name = std::str::from_utf8(name)
+        .map_err(|e| format!("the record name in its row (chain {top}) is not UTF-8: {e}"))?;
+    Ok((name, u64::from_le_bytes(*start)))
+}
+
+/// Adds `name`'s entries from `seq` down its links to `doomed`, checking each (module
+/// doc, "Safety").
+fn collect_chain(
+    log: &redb::Table<'_, u64, &'static [u8]>,
+    dir: &Path,
+    name: &str,
+    mut seq: u64,
+    start: u64,
+    doomed: &mut Vec<u64>,
+) -> Result<(), StoreError> {
+    let mut above = start.saturating_add(1);
+    while seq != 0 {
+        let guard = log
+            .get(seq)
+            .map_err(|e| db_error(dir, "deleting pruned history", Some(name), e))?;
+        let link = match guard {
+            Some(value) => codec::log_link(name, seq, value.value()),
+            None => Err(codec::corrupt(
+                name,
+                format!("journal entry {seq} is missing from the log"),
+            )),
+        };
+        let link = match link {
+            Ok((version, prev)) if version < above => Ok((version, prev)),
+            Ok((version, _)) => Err(codec::corrupt(
+                name,
+                format!(
+                    "journal entry {seq} is version {version}, not below {above} as its \
+                     place in the chain says"
+                ),
+            )),
+            Err(e @ StoreError::Corrupt { .. }) => Err(e),
+            Err(e) => return Err(e),
+        };
+        match link {
+            Ok((version, prev)) => {
+                doomed.push(seq);
+                above = version;
+                seq = prev;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    record = %name,
+                    reason = %e,
+                    "pruning: the record's old journal is damaged below its new history \
+                     start; the entries from the damage down stay in the file, unreachable"
+                );
+                break;
+            }
+        }
+    }
+    Ok(())
+}
