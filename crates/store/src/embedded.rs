@@ -410,11 +410,18 @@ impl EmbeddedStore {
         }
     }
 
-    /// Checkpoints now (see the module doc), whatever the policy says. For tests and
+    /// Checkpoints now (see the module doc), whatever the policy says, then deletes the
+    /// history pruned so far, as the checkpoint thread does (`pruned.rs`). For tests and
     /// tools; the store checkpoints by itself.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let mut writer = self.inner.writer.lock();
-        self.inner.checkpoint(&mut writer)
+        self.inner.checkpoint(&mut writer)?;
+        drop(writer);
+        self.inner.sweep_pruned();
+        match self.failure() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Whether the store refuses writes after a failed write, and why.
@@ -528,6 +535,19 @@ impl Drop for Inner {
         };
         if writer.failure.is_some() {
             return;
+        }
+        // The history pruned since the last checkpoint, so that the next start has none
+        // to delete; the checkpoint makes it durable (or, with no frame since, redb keeps
+        // it across the clean close).
+        loop {
+            match checkpoint::sweep_slice(db, dir) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "deleting pruned history before closing failed");
+                    break;
+                }
+            }
         }
         if let Err(e) = checkpoint::checkpoint(db, dir, options, writer) {
             tracing::error!(
@@ -2753,6 +2773,11 @@ mod tests {
         // A clean reopen, and writes that prune after it.
         let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
         check_store_chains(&store);
+        assert_eq!(
+            noted_chains(&store),
+            0,
+            "the clean close deleted the pruned chains"
+        );
         write_versions(&store, "b", 131, 160).await;
         check_store_chains(&store);
         let start = store.history_start("b").await.unwrap().unwrap();

@@ -3,13 +3,13 @@
 //! A checkpoint is one redb commit with `Durability::Immediate`: it writes every page the
 //! commits since the last one changed (redb keeps them in its cache until then, and
 //! writes out, without a sync, what does not fit in half the cache) and syncs the file,
-//! then records a new log cycle in `meta` (see the module doc of `embedded.rs`). First,
-//! in the same transaction, it deletes the journal entries pruned since the last one
-//! (`pruned.rs`). Commits
+//! then records a new log cycle in `meta` (see the module doc of `embedded.rs`). Commits
 //! wait while it runs, since redb has one writer at a time; so does the policy
 //! ([`EmbeddedOptions`]), which decides how often that wait happens and how long it is.
 //!
-//! The same thread retries a store that refuses writes after a failure (`resume.rs`).
+//! After each checkpoint the same thread deletes the journal entries pruned since the last
+//! one, in slices between commits (`pruned.rs`), and it retries a store that refuses
+//! writes after a failure (`resume.rs`).
 
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use redb::{Database, Durability, ReadableTable};
 
+use super::resume::Part;
 use super::{
     EmbeddedOptions, Inner, META, Tables, WAL_APPLIED_LSN_KEY, WAL_EPOCH_KEY, WAL_FIRST_LSN_KEY,
     Writer, db_error, faults, pruned,
@@ -120,8 +121,59 @@ impl Inner {
                 return Some(self.options.retry_interval);
             }
         }
+        drop(writer);
+        self.sweep_pruned();
         None
     }
+
+    /// Deletes the journal entries pruned so far, a slice per transaction, taking the
+    /// writer for each slice only, so that commits go on in between (`pruned.rs`). Stops
+    /// at the first failure, which the store then reports as it does a failed commit.
+    pub(super) fn sweep_pruned(&self) {
+        loop {
+            let mut writer = self.writer.lock();
+            if writer.failure.is_some() {
+                return;
+            }
+            let swept = {
+                let db = self.db.read();
+                let Some(db) = db.as_ref() else { return };
+                sweep_slice(db, &self.dir)
+            };
+            match swept {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "deleting pruned history failed");
+                    self.fail(&mut writer, e, Part::Redb);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One transaction of [`Inner::sweep_pruned`], not durable (like a commit's; the next
+/// checkpoint makes it so); `true` if chains are left.
+pub(super) fn sweep_slice(db: &Database, dir: &Path) -> Result<bool, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "deleting pruned history", None, e);
+    let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
+    txn.set_durability(Durability::None).map_err(|e| {
+        StoreError::Io(Cause::with_source(
+            format!("deleting pruned history: {e}"),
+            e,
+        ))
+    })?;
+    let (deleted, more) = {
+        let mut t = Tables::open(&txn, dir)?;
+        pruned::sweep(&mut t, dir, Some(pruned::SLICE_ENTRIES))?
+    };
+    if deleted == 0 && !more {
+        txn.abort().map_err(|e| fail(e.into()))?;
+        return Ok(false);
+    }
+    txn.commit().map_err(|e| fail(e.into()))?;
+    Ok(more)
 }
 
 /// Makes redb durable up to the last frame and starts a new log cycle; `false` if there
@@ -154,12 +206,6 @@ pub(super) fn checkpoint(
                     e,
                 ))
             })?;
-            // The history pruned since the last checkpoint, deleted in key order
-            // (`pruned.rs`); commits wait for this as for the rest of the checkpoint.
-            {
-                let mut t = Tables::open(&txn, dir)?;
-                pruned::sweep(&mut t, dir)?;
-            }
             {
                 let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
                 // Every frame of the cycle was applied (or the store would refuse writes), so

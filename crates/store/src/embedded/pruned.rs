@@ -9,18 +9,20 @@
 //!
 //! So a prune only notes the chain it cut off, one row in `pruned_chains` (the `log` key
 //! of the chain's newest entry → the record's name and its new history start), in the
-//! commit's own transaction. [`sweep`] deletes every noted chain at once: it walks each
+//! commit's own transaction. [`sweep`] deletes many noted chains at once: it walks each
 //! one, then deletes all their entries in key order, so that entries of many records that
 //! share a page are deleted together and pages emptied whole are freed. The checkpoint
-//! sweeps inside its own transaction (commits wait for it anyway, and its sync makes the
-//! sweep durable with the pages it freed); opening sweeps after the replay and in the
+//! thread sweeps after each checkpoint, in transactions of about [`SLICE_ENTRIES`]
+//! entries taken between commits (sweeping a checkpoint's worth of prunes in one
+//! transaction made commits wait tens of milliseconds: `bench/NOTES.md`); the next
+//! checkpoint makes them durable. Opening sweeps everything, after the replay and in the
 //! reclaim, whose counts of deleted entries decide whether to compact.
 //!
 //! **Invariants.** A noted chain is unreachable from every record (its top's newer
 //! neighbour links to 0), so reads never see a noted entry, and deleting it changes no
 //! answer. The row and the relink are in one transaction, so a crash leaves both or
 //! neither; the write-ahead log replays a lost commit's prune, which notes the chain
-//! again. Chains are disjoint: a later prune of the same record cuts above the entry the
+//! again, and a lost sweep leaves its rows, which the next one finds. Chains are disjoint: a later prune of the same record cuts above the entry the
 //! earlier one relinked. Until swept, a chain takes space in the file, at most one
 //! checkpoint's worth.
 //!
@@ -36,6 +38,10 @@ use redb::{ReadableTable, TableDefinition};
 
 use super::{Tables, codec, db_error};
 use crate::error::StoreError;
+
+/// Entries the checkpoint thread deletes per transaction, about (whole chains: the one
+/// that reaches it is finished).
+pub(super) const SLICE_ENTRIES: u64 = 2_000;
 
 /// `log` key of a pruned chain's newest entry → its record's history start (8 bytes,
 /// little-endian) and name (UTF-8).
@@ -59,21 +65,28 @@ pub(super) fn note(
     Ok(())
 }
 
-/// Deletes every noted chain (see the module doc); returns how many entries it deleted.
-pub(super) fn sweep(t: &mut Tables<'_>, dir: &Path) -> Result<u64, StoreError> {
+/// Deletes noted chains (see the module doc), whole ones, until it has deleted at least
+/// `budget` entries (`None`: every chain); returns how many entries it deleted and
+/// whether chains are left.
+pub(super) fn sweep(
+    t: &mut Tables<'_>,
+    dir: &Path,
+    budget: Option<u64>,
+) -> Result<(u64, bool), StoreError> {
     let fail = |e: redb::Error| db_error(dir, "deleting pruned history", None, e);
-    let mut chains = Vec::new();
-    for item in t.pruned_chains.iter().map_err(|e| fail(e.into()))? {
-        let (key, value) = item.map_err(|e| fail(e.into()))?;
-        chains.push((key.value(), value.value().to_vec()));
-    }
-    if chains.is_empty() {
-        return Ok(0);
-    }
+    let budget = budget.map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX));
+    let mut swept = Vec::new();
     let mut doomed = Vec::new();
-    for (top, row) in &chains {
-        match decode_row(*top, row) {
-            Ok((name, start)) => collect_chain(&t.log, dir, name, *top, start, &mut doomed)?,
+    let mut more = false;
+    for item in t.pruned_chains.iter().map_err(|e| fail(e.into()))? {
+        if doomed.len() >= budget {
+            more = true;
+            break;
+        }
+        let (key, value) = item.map_err(|e| fail(e.into()))?;
+        let top = key.value();
+        match decode_row(top, value.value()) {
+            Ok((name, start)) => collect_chain(&t.log, dir, name, top, start, &mut doomed)?,
             Err(reason) => tracing::warn!(
                 dir = %dir.display(),
                 chain = top,
@@ -82,15 +95,16 @@ pub(super) fn sweep(t: &mut Tables<'_>, dir: &Path) -> Result<u64, StoreError> {
                  in the file, unreachable"
             ),
         }
+        swept.push(top);
     }
     doomed.sort_unstable();
     for seq in &doomed {
         t.log.remove(*seq).map_err(|e| fail(e.into()))?;
     }
-    t.pruned_chains
-        .retain(|_, _| false)
-        .map_err(|e| fail(e.into()))?;
-    Ok(doomed.len() as u64)
+    for top in swept {
+        t.pruned_chains.remove(top).map_err(|e| fail(e.into()))?;
+    }
+    Ok((doomed.len() as u64, more))
 }
 
 /// A row's record name and history start.
