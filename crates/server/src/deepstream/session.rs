@@ -62,17 +62,28 @@ impl Subscriber for Session {
     fn deliver(&self, event: &Arc<RecordEvent>) {
         let transport = self.transport;
         let frame = event.frame(transport.frame_format(), |event| {
-            transport.encode(&Message::Record(event_message(event)))
+            event_message(event).map_or_else(Bytes::new, |m| transport.encode(&Message::Record(m)))
         });
-        self.outbox.push(frame);
+        // An event deepstream's wire does not show is cached as no bytes.
+        if !frame.is_empty() {
+            self.outbox.push(frame);
+        }
     }
 }
 
-/// The deepstream message a subscriber receives for an engine event.
-pub fn event_message(event: &RecordEvent) -> RecordMessage {
+/// The deepstream message a subscriber receives for an engine event, if any.
+///
+/// A create of `{}` is not shown: that is how deepstream's records begin (a subscribe, or
+/// a first write, which follows as its own event), and a deepstream client holds a
+/// missing record as `{}` already. A create with data (a ShareDB client's) is shown as
+/// an UPDATE to version 0, what a deepstream client would see of a record set whole.
+pub fn event_message(event: &RecordEvent) -> Option<RecordMessage> {
     let name = event.name.to_string();
-    match &event.kind {
-        EventKind::Changed { version, op, value } => {
+    Some(match &event.kind {
+        EventKind::Changed { op: Some(op), .. } if is_empty_create(op) => return None,
+        EventKind::Changed {
+            version, op, value, ..
+        } => {
             let (action, path, data) = match op.as_deref() {
                 Some(JournalOp::Write(WriteOp::Patch { path, data })) => (
                     RecordAction::Patch,
@@ -100,14 +111,19 @@ pub fn event_message(event: &RecordEvent) -> RecordMessage {
                 ..RecordMessage::named(action, name)
             }
         }
-        EventKind::Deleted => RecordMessage::named(RecordAction::Deleted, name),
+        EventKind::Deleted { .. } => RecordMessage::named(RecordAction::Deleted, name),
         EventKind::Provider(true) => {
             RecordMessage::named(RecordAction::SubscriptionHasProvider, name)
         }
         EventKind::Provider(false) => {
             RecordMessage::named(RecordAction::SubscriptionHasNoProvider, name)
         }
-    }
+    })
+}
+
+/// Whether `op` creates the record as `{}`.
+fn is_empty_create(op: &JournalOp) -> bool {
+    matches!(op, JournalOp::Create { data } if data.as_object().is_some_and(|o| o.is_empty()))
 }
 
 /// deepstream's version of `version`: counted in the record's current life (see
