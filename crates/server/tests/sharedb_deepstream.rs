@@ -123,15 +123,23 @@ async fn sharedb_ops_reach_deepstream_subscribers_with_one_version_each() {
     share
         .edit("books", "b1", 1, json!([{"p": ["n"], "na": 2}]))
         .await;
+    // An op on one path is a PATCH of it, with the value there after the op.
     let seen = ds.recv_record().await;
-    assert_eq!(seen.version, Some(1), "{seen:?}");
-    assert_eq!(json_value(&seen.data), json!({"n": 3}));
+    assert_eq!(
+        (seen.action, seen.version, seen.path.as_deref()),
+        (RecordAction::Patch as i32, Some(1), Some("n")),
+        "{seen:?}"
+    );
+    assert_eq!(json_value(&seen.data), json!(3));
     share
         .edit("books", "b1", 2, json!([{"p": ["tags"], "oi": ["a"]}]))
         .await;
     let seen = ds.recv_record().await;
-    assert_eq!(seen.version, Some(2));
-    assert_eq!(json_value(&seen.data).get("tags"), Some(&json!(["a"])));
+    assert_eq!(
+        (seen.action, seen.version),
+        (RecordAction::Patch as i32, Some(2))
+    );
+    assert_eq!(json_value(&seen.data), json!(["a"]));
 
     // deepstream, on version 2, and ShareDB, on its version 3, write at once: both land,
     // in some order, and both views agree.
@@ -153,8 +161,12 @@ async fn sharedb_ops_reach_deepstream_subscribers_with_one_version_each() {
         (missed[0]["v"].as_u64(), &missed[0]["op"]),
         (Some(3), &json!([{"p": ["by"], "oi": "ds"}]))
     );
+    // A list insert shifts items, which no path write does: the whole value goes out.
     let last = ds.recv_record().await;
-    assert_eq!(last.version, Some(4));
+    assert_eq!(
+        (last.action, last.version),
+        (RecordAction::Update as i32, Some(4))
+    );
     let value = json_value(&last.data);
     assert_eq!(value, json!({"n": 3, "tags": ["z", "a"], "by": "ds"}));
     assert_eq!(
