@@ -24,7 +24,12 @@ pub struct ShareDbClient {
 impl ShareDbClient {
     /// Connects to `/sharedb` and takes the `init` message, without a handshake.
     pub async fn connect_raw(addr: &str) -> (ShareDbClient, Value) {
-        let url = format!("ws://{addr}/sharedb");
+        Self::connect_raw_at(addr, "/sharedb").await
+    }
+
+    /// Connects to the ShareDB endpoint at `path` and takes the `init` message.
+    pub async fn connect_raw_at(addr: &str, path: &str) -> (ShareDbClient, Value) {
+        let url = format!("ws://{addr}{path}");
         let (ws, _) = tokio::time::timeout(TIMEOUT, connect_async(&url))
             .await
             .expect("connect in time")
@@ -53,6 +58,17 @@ impl ShareDbClient {
 
     pub async fn connect(addr: &str) -> ShareDbClient {
         Self::connect_as(addr, None).await
+    }
+
+    /// Connects to the endpoint at `path` and shakes hands.
+    pub async fn connect_at(addr: &str, path: &str) -> ShareDbClient {
+        let (mut client, _) = Self::connect_raw_at(addr, path).await;
+        client
+            .send(json!({"a": "hs", "id": null, "protocol": 1, "protocolMinor": 2}))
+            .await;
+        let hs = client.recv().await;
+        client.src = hs["id"].as_str().expect("hs names the src").to_owned();
+        client
     }
 
     pub async fn send(&mut self, message: Value) {
