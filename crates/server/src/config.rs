@@ -601,6 +601,28 @@ storage: memory
     }
 
     #[test]
+    fn the_sharedb_endpoint_is_served_at_a_path_or_not_at_all() {
+        assert_eq!(Config::default().sharedb_path.as_deref(), Some("/sharedb"));
+        let endpoint = |options: &str| {
+            parse(&format!(
+                "connectionEndpoints:\n  - type: sharedb\n    options:\n{options}"
+            ))
+        };
+        let (c, warnings) = endpoint("      urlPath: /share\n").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.sharedb_path.as_deref(), Some("/share"));
+        let (c, _) = endpoint("      enabled: false\n").unwrap();
+        assert_eq!(c.sharedb_path, None);
+        let err = endpoint("      enabled: maybe\n").unwrap_err();
+        assert!(err.to_string().contains("options.enabled"), "{err}");
+        let err = endpoint("      urlPath: share\n").unwrap_err();
+        assert!(
+            err.to_string().contains("sharedb endpoint urlPath"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_warn_and_bad_values_name_the_key() {
         let (_, warnings) = parse("colour: blue\n").unwrap();
         assert_eq!(warnings, vec!["unknown config key `colour` is ignored"]);

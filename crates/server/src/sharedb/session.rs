@@ -172,3 +172,90 @@ fn op_body<'a>(op: &JournalOp, value: &'a str, before: Option<&str>) -> Option<B
         JournalOp::Delete => Body::Delete,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use recordsync_core::WriteOp;
+    use recordsync_engine::EngineVersion;
+
+    use super::*;
+
+    fn text(frame: &Bytes) -> Option<Value> {
+        // A server frame of a short text: 0x81, the length, the payload.
+        if frame.is_empty() {
+            return None;
+        }
+        let payload = frame.get(2..).expect("a header");
+        Some(serde_json::from_slice(payload).expect("JSON"))
+    }
+
+    fn changed(
+        name: &str,
+        version: u64,
+        op: JournalOp,
+        value: &str,
+        before: Option<&str>,
+    ) -> Bytes {
+        let event = RecordEvent::new(
+            Arc::from(name),
+            EventKind::Changed {
+                version: EngineVersion::new(version, 0),
+                op: Some(Arc::new(op)),
+                value: Arc::from(value),
+                before: before.map(Arc::from),
+            },
+        );
+        encode(&event)
+    }
+
+    #[test]
+    fn every_journaled_change_is_an_op_at_its_engine_version() {
+        let patch = JournalOp::Write(WriteOp::Patch {
+            path: "a".into(),
+            data: json!(2),
+        });
+        assert_eq!(
+            text(&changed("c/d", 3, patch, r#"{"a":2}"#, Some(r#"{"a":1}"#))),
+            Some(
+                json!({"a": "op", "c": "c", "d": "d", "v": 3, "op": [{"p": ["a"], "od": 1, "oi": 2}]})
+            )
+        );
+        let create = JournalOp::Create {
+            data: json!({"x": 1.50}),
+        };
+        let frame = changed("c/d/e", 0, create, r#"{"x":1.50}"#, None);
+        let sent = String::from_utf8(frame[2..].to_vec()).unwrap();
+        assert!(
+            sent.contains(r#""d":"d/e""#),
+            "split at the first slash: {sent}"
+        );
+        assert!(
+            sent.contains(r#""data":{"x":1.50}"#),
+            "the value as stored: {sent}"
+        );
+        let deleted = RecordEvent::new(Arc::from("c/d"), EventKind::Deleted { tomb: Some(7) });
+        assert_eq!(
+            text(&encode(&deleted)),
+            Some(json!({"a": "op", "c": "c", "d": "d", "v": 7, "del": true}))
+        );
+    }
+
+    #[test]
+    fn what_sharedb_cannot_show_is_no_frame() {
+        let patch = || {
+            JournalOp::Write(WriteOp::Patch {
+                path: "a".into(),
+                data: json!(2),
+            })
+        };
+        // Not a document's record, or a path write without the value it applied to.
+        assert_eq!(text(&changed("plain", 1, patch(), "{}", Some("{}"))), None);
+        assert_eq!(text(&changed("c/d", 1, patch(), "{}", None)), None);
+        let provider = RecordEvent::new(Arc::from("c/d"), EventKind::Provider(true));
+        assert_eq!(text(&encode(&provider)), None);
+        let unknown = RecordEvent::new(Arc::from("c/d"), EventKind::Deleted { tomb: None });
+        assert_eq!(text(&encode(&unknown)), None);
+    }
+}
