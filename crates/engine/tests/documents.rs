@@ -20,12 +20,15 @@ use recordsync_engine::{
 use recordsync_store::{MemoryStore, Origin};
 use support::{engine_on, submit};
 
-/// A subscriber that records what it is told: (engine version, op kind, value or
-/// before).
+/// One event as a [`Follower`] saw it: the engine version, the op's kind, and the
+/// value after a create (or `before X`: what a write applied to).
+type Seen = (Option<u64>, String, Option<String>);
+
+/// A subscriber that records what it is told.
 struct Follower {
     id: u64,
     survives: bool,
-    seen: Mutex<Vec<(Option<u64>, String, Option<String>)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl Subscriber for Follower {
