@@ -530,6 +530,22 @@ async fn bad_input_gets_sharedb_errors_and_harms_nobody_else() {
     assert_eq!(code(&bad.error().await), "ERR_OT_OP_NOT_APPLIED");
     bad.submit("docs", "safe", Some(1), json!({"del": 1})).await;
     assert_eq!(code(&bad.error().await), "ERR_OT_OP_BADLY_FORMED");
+    // A value nested deeper than records may be is refused before it is parsed whole.
+    let deep = format!(
+        r#"{{"a":"op","c":"docs","d":"safe","v":1,"src":"x","seq":1,"op":[{{"p":["d"],"oi":{}1{}}}]}}"#,
+        "[".repeat(600),
+        "]".repeat(600)
+    );
+    bad.send_text(&deep).await;
+    let refused = bad.recv().await;
+    assert_eq!(code(&refused), "ERR_MESSAGE_BADLY_FORMED");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested deeper"),
+        "{refused}"
+    );
     // Queries and presence are refused clearly for now.
     bad.send(json!({"a": "qf", "id": 1, "c": "docs", "q": {}}))
         .await;
