@@ -158,13 +158,14 @@ impl Engine {
                         version: v.version,
                         op: None,
                         value: v.json.clone(),
+                        before: None,
                     },
                 );
                 st.publish(&event, None);
             }
             (Some(_), None) => {
                 // Deleted elsewhere (another node) while this node was not told.
-                self.deleted_elsewhere(&cell.name, st);
+                self.deleted_elsewhere(&cell.name, st, tomb);
             }
             _ => {}
         }

@@ -34,6 +34,36 @@ pub struct Snapshot {
     pub data: Arc<str>,
 }
 
+/// A record's committed state, or, when it does not exist, the engine version its next
+/// life would begin at (0 for a name never used, the tombstone's version plus one after a
+/// delete): what a protocol that counts versions across deletes (ShareDB) shows for a
+/// missing document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordState {
+    Exists(Snapshot),
+    Missing { next_create: u64 },
+}
+
+impl RecordState {
+    /// The state of a cell, as committed: `visible`, or where the next life begins.
+    fn of(st: &crate::cell::CellState) -> RecordState {
+        match (&st.visible, &st.head) {
+            (Some(v), _) => RecordState::Exists(Snapshot {
+                version: v.version,
+                data: v.json.clone(),
+            }),
+            // A create accepted but not yet committed begins where the record's next
+            // life does.
+            (None, Some(head)) => RecordState::Missing {
+                next_create: head.created,
+            },
+            (None, None) => RecordState::Missing {
+                next_create: st.next_create(),
+            },
+        }
+    }
+}
+
 /// Record semantics for every protocol: one per node, shared by its front doors.
 pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
@@ -180,6 +210,43 @@ impl Engine {
                 .map_err(|_| EngineError::Shutdown)?
                 .map_err(EngineError::NotCreated)?;
         }
+    }
+
+    /// Subscribes `subscriber` to `name`, whether it exists or not, never creating it
+    /// (ShareDB's subscribe). `initial` receives the committed state the subscriber
+    /// starts from, under the record's lock, so whatever it queues for the client
+    /// precedes every later event. Returns the engine's copy of the name.
+    pub async fn subscribe_state(
+        &self,
+        subscriber: Arc<dyn Subscriber>,
+        name: &str,
+        initial: impl FnOnce(RecordState),
+    ) -> Result<Arc<str>, EngineError> {
+        let held = self.acquire_loaded(name).await?;
+        let cell = &held.cell;
+        let mut st = cell.state.lock();
+        if st.subscribers.is_empty() {
+            self.listening.record_subscribed(&cell.name);
+        }
+        if !st.is_subscribed(subscriber.id()) {
+            st.subscribers.push(subscriber);
+        }
+        initial(RecordState::of(&st));
+        Ok(cell.name.clone())
+    }
+
+    /// The record's committed state ([`RecordState`]), read as [`read`](Self::read)
+    /// reads it (after the writes accepted before the read; in a cluster, from the
+    /// store). Never creates it.
+    pub async fn read_state(&self, name: &str) -> Result<RecordState, EngineError> {
+        if let Some(snapshot) = self.read(name).await? {
+            return Ok(RecordState::Exists(snapshot));
+        }
+        // Missing: where its next life begins is the cell's to say (loaded again if it
+        // was dropped meanwhile; if the record was created meanwhile, that is the state).
+        let held = self.acquire_loaded(name).await?;
+        let state = RecordState::of(&held.cell.state.lock());
+        Ok(state)
     }
 
     /// Ends a subscription. Returns whether there was one.

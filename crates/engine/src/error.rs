@@ -100,6 +100,18 @@ pub enum WriteFailure {
     LifeEnded {
         base: u64,
     },
+    /// A create for a record that exists (at `version`); or a transforming write for one
+    /// that does not (see `Missing`).
+    Exists {
+        version: EngineVersion,
+    },
+    /// The record does not exist, and the request needs it to (a transforming front
+    /// door's write: ShareDB creates documents with a create, never by writing), or is a
+    /// create naming another version than the one the record's next life begins at,
+    /// `next_create` (something was created or deleted since the version it was built on).
+    Missing {
+        next_create: u64,
+    },
     /// A create or delete sent as a write: they have calls of their own.
     NotAWrite {
         op: &'static str,
@@ -224,6 +236,17 @@ impl fmt::Display for WriteFailure {
                 "the record was deleted or created since version {base}, which the write was \
                  built on; read it again"
             ),
+            WriteFailure::Exists { version } => write!(
+                f,
+                "the record exists already (at version {}): only a record that does not exist \
+                 (or was deleted) can be created",
+                version.version
+            ),
+            WriteFailure::Missing { next_create } => write!(
+                f,
+                "the record does not exist (a create would make version {next_create}): create \
+                 it first"
+            ),
             WriteFailure::NotAWrite { op } => write!(
                 f,
                 "a {op} is not a write: use the engine's subscribe (create) or delete"
@@ -263,6 +286,8 @@ impl std::error::Error for WriteFailure {
             WriteFailure::VersionExists { .. }
             | WriteFailure::InvalidVersion { .. }
             | WriteFailure::LifeEnded { .. }
+            | WriteFailure::Exists { .. }
+            | WriteFailure::Missing { .. }
             | WriteFailure::NotAWrite { .. }
             | WriteFailure::Conflict { .. }
             | WriteFailure::Contended { .. }

@@ -24,13 +24,24 @@ pub enum EventKind {
     /// the form its wire can express (a patch as a patch, a json0 op as json0); `None`
     /// when the value jumped (reloaded from the store after this node missed changes:
     /// the ops between are in the journal).
+    ///
+    /// Every journal entry is one event, a record's create too: `op` is then
+    /// [`JournalOp::Create`] and `version` the create's (a write to a missing record,
+    /// which journals its create with it, is published as the create's event and then
+    /// the write's). So a front door that replays history (ShareDB) sees each version.
     Changed {
         version: EngineVersion,
         op: Option<Arc<JournalOp>>,
         value: Arc<str>,
+        /// The value `op` was applied to (JSON text), for front doors that render a path
+        /// write as the json0 op with the same effect (which depends on it); `None` for a
+        /// create or a jump. Shared with the record's previous state, never copied.
+        before: Option<Arc<str>>,
     },
-    /// The record was deleted; its subscriptions are gone.
-    Deleted,
+    /// The record was deleted (`tomb`: its tombstone's engine version, when known).
+    /// Subscriptions end, except those of subscribers that
+    /// [survive deletes](Subscriber::survives_delete).
+    Deleted { tomb: Option<u64> },
     /// The record gained (`true`) or lost (`false`) an active provider.
     Provider(bool),
 }
@@ -86,4 +97,11 @@ pub trait Subscriber: Send + Sync {
     /// Queues the event for the client. Must not block: a subscriber whose queue is full
     /// is disconnected rather than slowing the writer or other subscribers.
     fn deliver(&self, event: &Arc<RecordEvent>);
+
+    /// Whether the subscription outlives a delete of the record, to hear of its re-create
+    /// (ShareDB: a document's subscription follows it through deletes). deepstream's end
+    /// with the record, so the default is `false`.
+    fn survives_delete(&self) -> bool {
+        false
+    }
 }

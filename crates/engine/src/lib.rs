@@ -18,7 +18,8 @@
 //!
 //! Crate map (every module but `listen` is private; the `pub use` block below is the
 //! public surface):
-//! - `engine`     — [`Engine`], the API front doors call; [`Snapshot`].
+//! - `engine`     — [`Engine`], the API front doors call; [`Snapshot`], [`RecordState`].
+//! - `create`     — [`CreateRequest`]: a record created with a value of its own (ShareDB).
 //! - `write`      — the write pipeline: check, submit, and the commit callback that
 //!   publishes and answers.
 //! - `history`    — reading a record's past: journal ranges, values at a version or time
@@ -45,6 +46,7 @@ mod cell;
 mod cells;
 mod clock;
 mod cluster;
+mod create;
 mod engine;
 mod error;
 mod event;
@@ -63,7 +65,8 @@ mod write;
 mod write_done;
 
 pub use clock::now_ms;
-pub use engine::{Engine, Snapshot};
+pub use create::CreateRequest;
+pub use engine::{Engine, RecordState, Snapshot};
 pub use error::{EngineError, WriteFailure};
 pub use event::{EventKind, FrameFormat, RecordEvent, Subscriber};
 pub use history::PastValue;

@@ -12,7 +12,7 @@ use recordsync_store::StoreError;
 
 use crate::cell::{CellState, Head, Visible};
 use crate::event::{EventKind, RecordEvent};
-use crate::write::{apply_op, value_json};
+use crate::write::{apply_op, created_event, value_json};
 use crate::{Engine, EngineError, cluster, now_ms};
 
 impl Engine {
@@ -46,27 +46,39 @@ impl Engine {
                 st.visible = None;
                 st.tomb = Some(a.version);
                 if had {
-                    self.deleted_elsewhere(&cell.name, &mut st);
+                    self.deleted_elsewhere(&cell.name, &mut st, Some(a.version));
                 }
                 return;
             }
         } else if a.version == a.created {
-            // Created empty elsewhere.
-            if settled && st.head.is_none() {
+            // Created elsewhere: empty (deepstream), or with the data of its create op.
+            let data = match a.op.map(|op| JournalOp::from_journal(op.get())) {
+                None => Some(None),
+                Some(Ok(JournalOp::Create { data })) => Some(Some(data)),
+                Some(_) => None,
+            };
+            if let (true, true, Some(data)) = (settled, st.head.is_none(), data) {
                 let now = now_ms();
-                let json: Arc<str> = Arc::from("{}");
+                let mut record = Record::empty(now);
+                let created = data.map(|data| {
+                    let json: Arc<str> = Arc::from(data.to_string());
+                    record.data = data.clone();
+                    (data, json)
+                });
+                let json = created
+                    .as_ref()
+                    .map_or_else(|| Arc::from("{}"), |(_, json)| json.clone());
                 let head = Head {
-                    record: Record::empty(now),
+                    record,
                     created: a.created,
                     json: json.clone(),
                     stored: true,
                 };
-                st.visible = Some(Visible {
-                    version: head.version(),
-                    json,
-                });
+                let version = head.version();
+                st.visible = Some(Visible { version, json });
                 st.head = Some(head);
                 st.tomb = None;
+                st.publish(&created_event(&cell.name, version, created), None);
                 return;
             }
         } else if let (true, Some(k), Some(op_text), Some(head)) =
@@ -79,7 +91,7 @@ impl Engine {
             && apply_op(&mut head.record, &op, requested, now_ms()).is_ok()
         {
             let json: Arc<str> = value_json(&op, &head.record.data);
-            head.json = json.clone();
+            let before = std::mem::replace(&mut head.json, json.clone());
             let version = head.version();
 
             st.visible = Some(Visible {
@@ -90,6 +102,7 @@ impl Engine {
                 version,
                 op: Some(Arc::new(op)),
                 value: json,
+                before: Some(before),
             };
             let event = RecordEvent::new(cell.name.clone(), kind);
             st.publish(&event, None);
@@ -103,11 +116,16 @@ impl Engine {
 
     /// Tells the record's subscribers that another node deleted it, and ends their
     /// subscriptions (deleting ends every subscription, as in deepstream).
-    pub(crate) fn deleted_elsewhere(&self, name: &Arc<str>, st: &mut CellState) {
-        st.publish(&RecordEvent::new(name.clone(), EventKind::Deleted), None);
+    pub(crate) fn deleted_elsewhere(&self, name: &Arc<str>, st: &mut CellState, tomb: Option<u64>) {
+        st.publish(
+            &RecordEvent::new(name.clone(), EventKind::Deleted { tomb }),
+            None,
+        );
         if !st.subscribers.is_empty() {
-            st.subscribers.clear();
-            self.listening.record_unsubscribed(name);
+            st.subscribers.retain(|s| s.survives_delete());
+            if st.subscribers.is_empty() {
+                self.listening.record_unsubscribed(name);
+            }
         }
     }
 

@@ -58,6 +58,25 @@ impl Engine {
             }
             let now = now_ms();
             let next_create = st.next_create();
+            if st.head.is_none() && write.request.on_stale == OnStale::Transform {
+                // A transforming front door (ShareDB) brings a document into being with a
+                // create, never by writing to it. A write based on a version before the
+                // record's delete is stale, and transformed: it meets the delete and is
+                // refused (`LifeEnded`).
+                if let (Base::At(base), Some(tomb), JournalOp::Json0 { ops }) =
+                    (write.request.base, st.tomb, &write.request.op)
+                    && base < tomb
+                {
+                    let ops = ops.clone();
+                    drop(st);
+                    drop(held);
+                    return self.spawn_transform(cell.name.clone(), base, ops, write, settled);
+                }
+                drop(st);
+                return write
+                    .done
+                    .answer(Err(WriteFailure::Missing { next_create }));
+            }
             if st.head.is_none() {
                 // deepstream writes to a record nobody created as if it were `{}` at
                 // version 0: the write creates it, and its create is journaled with it.
@@ -73,6 +92,9 @@ impl Engine {
             let created = head.created;
             let current = head.version();
             let request = &write.request;
+            // The value the op applies to, for front doors that render it (see `EventKind`).
+            let before = head.json.clone();
+            let creates = !head.stored;
             let mut record = head.record.clone();
             let checked = requested_in_life(request.base, current)
                 .map_err(Refusal::Version)
@@ -89,15 +111,7 @@ impl Engine {
                     let ops = ops.clone();
                     drop(st);
                     drop(held);
-                    if let Some(engine) = self.self_ref() {
-                        let name = cell.name.clone();
-                        tokio::spawn(async move {
-                            engine
-                                .transform_stale(&name, base, ops, write, settled)
-                                .await;
-                        });
-                    }
-                    return;
+                    return self.spawn_transform(cell.name.clone(), base, ops, write, settled);
                 }
                 Err(Refusal::Version(WriteError::VersionExists { .. })) => {
                     // The writer must hear of every write before this refusal first: a
@@ -185,6 +199,8 @@ impl Engine {
                 settled,
                 version: new_version,
                 json,
+                before,
+                creates,
                 announced_op,
             };
             self.committer
@@ -192,6 +208,25 @@ impl Engine {
             drop(st);
             drop(held);
         })
+    }
+
+    /// Hands a stale json0 write to a task that transforms it and tries it again (see
+    /// `transform`).
+    fn spawn_transform(
+        &self,
+        name: Arc<str>,
+        base: u64,
+        ops: recordsync_core::json0::Op,
+        write: PendingWrite,
+        settled: Option<Settled>,
+    ) {
+        if let Some(engine) = self.self_ref() {
+            tokio::spawn(async move {
+                engine
+                    .transform_stale(&name, base, ops, write, settled)
+                    .await;
+            });
+        }
     }
 
     /// [`delete`](Self::delete); `settled`, given for a delete taken from the record's
@@ -271,15 +306,18 @@ impl Engine {
                             if st.head.is_none() {
                                 st.visible = None;
                             }
-                            let event =
-                                RecordEvent::new(engine_cell.name.clone(), EventKind::Deleted);
+                            let event = RecordEvent::new(
+                                engine_cell.name.clone(),
+                                EventKind::Deleted { tomb: Some(tomb) },
+                            );
                             for s in st.subscribers.iter().filter(|s| told.contains(&s.id())) {
                                 if s.id() != deleter {
                                     s.deliver(&event);
                                 }
                             }
                             let had = !st.subscribers.is_empty();
-                            st.subscribers.retain(|s| !told.contains(&s.id()));
+                            st.subscribers
+                                .retain(|s| !told.contains(&s.id()) || s.survives_delete());
                             if let Some(engine) = &engine {
                                 engine.announce(
                                     &engine_cell.name,
@@ -365,6 +403,7 @@ impl Engine {
                                 version,
                                 json: Arc::from("{}"),
                             });
+                            st.publish(&created_event(&cell.name, version, None), None);
                             if let Some(engine) = &engine {
                                 engine.announce(&cell.name, version, None, false);
                             }
@@ -416,6 +455,10 @@ struct WriteCommit {
     version: EngineVersion,
     /// The value after the write, as JSON text.
     json: Arc<str>,
+    /// The value the write applied to.
+    before: Arc<str>,
+    /// Whether the write also created the record (its create is journaled with it).
+    creates: bool,
     /// The op as the journal has it, for other nodes (only in a cluster).
     announced_op: Option<String>,
 }
@@ -431,6 +474,8 @@ impl WriteCommit {
             settled,
             version,
             json,
+            before,
+            creates,
             announced_op,
         } = self;
         let mut st = cell.state.lock();
@@ -443,10 +488,16 @@ impl WriteCommit {
                 // The write is settled: its op moves into the event (a lost race keeps it
                 // for the next attempt instead).
                 let op = std::mem::replace(&mut write.request.op, JournalOp::Delete);
+                let writer = Some(write.request.writer);
+                if creates {
+                    let create = EngineVersion::new(version.created, version.created);
+                    st.publish(&created_event(&cell.name, create, None), writer);
+                }
                 let kind = EventKind::Changed {
                     version,
                     op: Some(Arc::new(op)),
                     value: json,
+                    before: Some(before),
                 };
                 let event = RecordEvent::new(cell.name.clone(), kind);
                 st.publish(&event, Some(write.request.writer));
@@ -489,6 +540,25 @@ impl WriteCommit {
         }
         drop(settled);
     }
+}
+
+/// The event of a record's create at `version`, with `data` (`None`: deepstream's `{}`).
+pub(crate) fn created_event(
+    name: &Arc<str>,
+    version: EngineVersion,
+    data: Option<(Value, Arc<str>)>,
+) -> Arc<RecordEvent> {
+    let (data, value) =
+        data.unwrap_or_else(|| (Value::Object(Default::default()), Arc::from("{}")));
+    RecordEvent::new(
+        name.clone(),
+        EventKind::Changed {
+            version,
+            op: Some(Arc::new(JournalOp::Create { data })),
+            value,
+            before: None,
+        },
+    )
 }
 
 /// The version of the current life a write based on `base` produces, by deepstream's

@@ -49,7 +49,7 @@ impl Subscriber for Recorder {
     fn deliver(&self, event: &Arc<RecordEvent>) {
         let entry = match &event.kind {
             EventKind::Changed { version, op, .. } => (Some(version.in_life()), format!("{op:?}")),
-            EventKind::Deleted => (None, "deleted".into()),
+            EventKind::Deleted { .. } => (None, "deleted".into()),
             EventKind::Provider(p) => (None, format!("provider {p}")),
         };
         self.events.lock().push(entry);

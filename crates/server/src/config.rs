@@ -108,6 +108,9 @@ pub struct Config {
     pub cluster_heartbeat_interval: Duration,
     pub binary_path: String,
     pub json_path: String,
+    /// Where ShareDB clients connect (the `sharedb` endpoint's `urlPath`); `None`: not
+    /// served (the endpoint's `enabled: false`).
+    pub sharedb_path: Option<String>,
     pub health_check_path: String,
     /// The largest WebSocket message a client may send, in bytes; a larger one is answered
     /// MAXIMUM_MESSAGE_SIZE_EXCEEDED and its connection closed (1009).
@@ -143,6 +146,7 @@ impl Default for Config {
             cluster_heartbeat_interval: Duration::from_secs(1),
             binary_path: "/deepstream".into(),
             json_path: "/deepstream-json".into(),
+            sharedb_path: Some("/sharedb".into()),
             health_check_path: "/health-check".into(),
             max_message_size: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(30),
@@ -292,6 +296,26 @@ impl Config {
                 let Some(options) = endpoint.get("options") else {
                     continue;
                 };
+                if kind == "sharedb" {
+                    // ShareDB's endpoint: its path, or `enabled: false`. The size limit and
+                    // heartbeat are the server's, shared with deepstream's endpoints.
+                    let enabled = match options.get("enabled") {
+                        None => true,
+                        Some(Value::Bool(b)) => *b,
+                        Some(_) => {
+                            return Err(invalid(&key("options.enabled"), "expected true or false"));
+                        }
+                    };
+                    if let Some(v) = options.get("urlPath") {
+                        self.sharedb_path = Some(string(v, &key("options.urlPath"))?);
+                    }
+                    if !enabled {
+                        self.sharedb_path = None;
+                    } else if self.sharedb_path.is_none() {
+                        self.sharedb_path = Some("/sharedb".into());
+                    }
+                    continue;
+                }
                 if let Some(v) = options.get("urlPath") {
                     match kind {
                         "ws-binary" => self.binary_path = string(v, &key("options.urlPath"))?,
@@ -413,7 +437,13 @@ impl Config {
             ("binary endpoint urlPath", &self.binary_path),
             ("JSON endpoint urlPath", &self.json_path),
             ("healthCheckPath", &self.health_check_path),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            self.sharedb_path
+                .as_ref()
+                .map(|p| ("sharedb endpoint urlPath", p)),
+        ) {
             if !path.starts_with('/') {
                 return Err(invalid(key, &format!("{path:?} must start with '/'")));
             }
@@ -568,6 +598,28 @@ storage: memory
             "deepstream's default"
         );
         assert_eq!(c.storage, StorageKind::Memory);
+    }
+
+    #[test]
+    fn the_sharedb_endpoint_is_served_at_a_path_or_not_at_all() {
+        assert_eq!(Config::default().sharedb_path.as_deref(), Some("/sharedb"));
+        let endpoint = |options: &str| {
+            parse(&format!(
+                "connectionEndpoints:\n  - type: sharedb\n    options:\n{options}"
+            ))
+        };
+        let (c, warnings) = endpoint("      urlPath: /share\n").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.sharedb_path.as_deref(), Some("/share"));
+        let (c, _) = endpoint("      enabled: false\n").unwrap();
+        assert_eq!(c.sharedb_path, None);
+        let err = endpoint("      enabled: maybe\n").unwrap_err();
+        assert!(err.to_string().contains("options.enabled"), "{err}");
+        let err = endpoint("      urlPath: share\n").unwrap_err();
+        assert!(
+            err.to_string().contains("sharedb endpoint urlPath"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -25,15 +25,19 @@ use tungstenite::protocol::WebSocketConfig;
 
 use crate::ServerState;
 use crate::deepstream::{self, Transport};
+use crate::sharedb;
 use crate::websocket::{Socket, handshake};
 
 pub fn router(state: Arc<ServerState>) -> Router {
     let config = &state.config;
-    Router::new()
+    let mut router = Router::new()
         .route(&config.binary_path, get(deepstream_binary))
         .route(&config.json_path, get(deepstream_json))
-        .route(&config.health_check_path, get(health_check))
-        .with_state(state)
+        .route(&config.health_check_path, get(health_check));
+    if let Some(path) = &config.sharedb_path {
+        router = router.route(path, get(sharedb));
+    }
+    router.with_state(state)
 }
 
 /// Accepts connections on `listener` and serves `app` on them until `shutdown` resolves;
@@ -121,6 +125,23 @@ async fn deepstream_json(State(state): State<Arc<ServerState>>, req: Request) ->
     upgrade(req, state, Transport::Json)
 }
 
+async fn sharedb(State(state): State<Arc<ServerState>>, req: Request) -> Response {
+    upgrade(req, state, Door::ShareDb)
+}
+
+/// Which front door an upgraded connection is served by.
+#[derive(Clone, Copy)]
+enum Door {
+    Deepstream(Transport),
+    ShareDb,
+}
+
+impl From<Transport> for Door {
+    fn from(transport: Transport) -> Door {
+        Door::Deepstream(transport)
+    }
+}
+
 /// Bytes read from a client's socket at a time. tungstenite's default (128 KiB) is filled
 /// with zeros before the first read, so every connection, idle or not, cost 128 KiB of
 /// resident memory and the page faults to get it; client messages are small, and a larger
@@ -128,7 +149,8 @@ async fn deepstream_json(State(state): State<Arc<ServerState>>, req: Request) ->
 /// an update of a small record) and keeps an idle connection small.
 const READ_BUFFER: usize = 512;
 
-fn upgrade(req: Request, state: Arc<ServerState>, transport: Transport) -> Response {
+fn upgrade(req: Request, state: Arc<ServerState>, door: impl Into<Door>) -> Response {
+    let door = door.into();
     let (response, pending) = match handshake::accept(req) {
         Ok(accepted) => accepted,
         Err(refused) => return refused.into_response(),
@@ -152,7 +174,12 @@ fn upgrade(req: Request, state: Arc<ServerState>, transport: Transport) -> Respo
             .max_frame_size(Some(limit))
             .read_buffer_size(READ_BUFFER);
         let socket = Socket::new(tcp, read_ahead, config);
-        deepstream::connection::serve(socket, state, transport).await;
+        match door {
+            Door::Deepstream(transport) => {
+                deepstream::connection::serve(socket, state, transport).await;
+            }
+            Door::ShareDb => sharedb::connection::serve(socket, state).await,
+        }
     });
     response
 }

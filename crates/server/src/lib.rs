@@ -17,6 +17,9 @@
 //! - `deepstream`   — the deepstream protocol front door (WebSocket, protobuf and JSON):
 //!   its handshake and login, its record messages, and how they map to engine calls and
 //!   permission checks.
+//! - `sharedb`      — the ShareDB protocol front door (WebSocket, JSON, `/sharedb`):
+//!   documents as records, fetch, subscribe, op submit with transform, snapshots at a
+//!   version or time, and how they map to engine calls and permission checks.
 //!
 //! A front door owns its wire: it decodes frames, renders events and refusals, and maps
 //! its requests to the engine's calls and to permission [`permission::Action`]s. Nothing
@@ -37,6 +40,7 @@ mod config;
 mod deepstream;
 mod http;
 mod net;
+mod sharedb;
 mod websocket;
 
 use std::net::SocketAddr;

@@ -75,6 +75,10 @@ pub enum Data<'a> {
     /// deepstream gives a rule for a patch). Costs a load of the record, when the rule
     /// reads `data`.
     Merged(&'a WriteOp),
+    /// The record as it will be after this json0 op (ShareDB): the op applied to the
+    /// current value, loaded when the rule reads `data`. An op that does not apply to it
+    /// fails the rule (`Decision::Error`).
+    Json0(&'a [recordsync_core::json0::Component]),
 }
 
 /// One request to decide, in no protocol's terms.
@@ -149,7 +153,7 @@ pub async fn decide(
         Err(decision) => return decision,
     };
     let rule = check.rule();
-    let wants_merge = rule.uses_data && matches!(request.data, Data::Merged(_));
+    let wants_merge = rule.uses_data && matches!(request.data, Data::Merged(_) | Data::Json0(_));
     let own = if rule.uses_old_data || wants_merge {
         check.loaded_own_record();
         match load(engine, request.name).await {
@@ -171,6 +175,19 @@ pub async fn decide(
                 .unwrap_or_else(|| Json::Object(Default::default()));
             op.apply(&mut value);
             merged = value;
+            Some(&merged)
+        }
+        Data::Json0(op) => {
+            let Some(current) = own.as_ref() else {
+                return Decision::Error(format!(
+                    "record {:?} does not exist: a json0 op needs a record",
+                    request.name
+                ));
+            };
+            match recordsync_core::json0::apply(current, op) {
+                Ok(value) => merged = value,
+                Err(e) => return Decision::Error(format!("the json0 op does not apply: {e}")),
+            }
             Some(&merged)
         }
     };

@@ -1,0 +1,137 @@
+//! One ShareDB WebSocket connection, as a front door of [`crate::net`]: decoding text
+//! frames into requests, the `init` message, and the dispatch of each request to its
+//! handler. A failed request is answered as ShareDB answers it: the request echoed with
+//! `error: {code, message}`; the connection stays open.
+//!
+//! Reading, writing, the outbox, the heartbeat check and closing are
+//! [`crate::net::connection`]'s. Requests are handled one at a time, in order: an op is
+//! answered before the next message is read, so a client that floods ops without reading
+//! its answers fills its own outbox and is cut off, and nobody else waits.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use recordsync_engine::Engine;
+use recordsync_sharedb_protocol::{
+    ErrorCode, Incoming, Request, ShareDbError, decode, error_reply, init_message,
+};
+
+use super::permission::Guard;
+use super::session::Session;
+use super::{fetch, handshake, presence, query, snapshot, submit, subscribe};
+use crate::ServerState;
+use crate::net::connection::{self, DataFrame, Decoded, Flow, FrontDoor, Settings};
+use crate::websocket::Socket;
+
+/// One ShareDB connection's state.
+pub struct Connection {
+    pub session: Arc<Session>,
+    pub engine: Arc<Engine>,
+    pub guard: Guard,
+    /// The connection's `src`: made up at open, replaced by the one a reconnecting client
+    /// names in its handshake. Ops without a `src` of their own are this one's.
+    pub src: String,
+    /// Records this connection subscribes to, to unsubscribe when it goes away.
+    pub subscriptions: HashSet<Arc<str>>,
+}
+
+/// Serves one upgraded ShareDB connection until it ends.
+pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()> + Send {
+    let id = state.next_session_id();
+    let settings = Settings {
+        outbound_queue_limit: state.config.outbound_queue_limit,
+        heartbeat: state.config.heartbeat_interval,
+    };
+    let open = move |outbox| {
+        let session = Arc::new(Session::new(id, outbox));
+        // ShareDB's server names a new connection with 32 random hex digits.
+        let src = format!("{:032x}", rand::random::<u128>());
+        session.send_text(&init_message(&src));
+        Connection {
+            session,
+            engine: state.engine.clone(),
+            guard: Guard::new(state.permissions.clone()),
+            src,
+            subscriptions: HashSet::new(),
+        }
+    };
+    connection::serve(socket, id, settings, open)
+}
+
+impl FrontDoor for Connection {
+    type Message = Incoming;
+
+    fn decode(&mut self, frame: DataFrame) -> Decoded<Incoming> {
+        let text = match frame {
+            DataFrame::Text(text) => text,
+            DataFrame::Binary(_) => {
+                let error = ShareDbError::badly_formed(
+                    "ShareDB messages are JSON in text frames; a binary frame is not read",
+                );
+                self.session.send_text(&error_reply(None, &error));
+                return Decoded::Skip;
+            }
+        };
+        match decode(text.as_str()) {
+            Ok(incoming) => Decoded::Message(incoming),
+            Err(e) => {
+                self.session
+                    .send_text(&error_reply(e.raw(), &e.to_sharedb()));
+                Decoded::Skip
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: Incoming) -> Flow {
+        let Incoming { raw, request } = message;
+        let result = match request {
+            Request::Handshake { id, protocol, .. } => handshake::handle(self, id, protocol),
+            Request::Ping => {
+                self.session.send_text(r#"{"a":"pp"}"#);
+                Ok(())
+            }
+            Request::Fetch(doc) => fetch::fetch(self, doc).await,
+            Request::BulkFetch(bulk) => fetch::fetch_bulk(self, &raw, bulk).await,
+            Request::Subscribe(doc) => subscribe::subscribe(self, doc).await,
+            Request::BulkSubscribe(bulk) => subscribe::subscribe_bulk(self, &raw, bulk).await,
+            Request::Unsubscribe(doc) => subscribe::unsubscribe(self, doc).await,
+            Request::BulkUnsubscribe(bulk) => subscribe::unsubscribe_bulk(self, &raw, bulk).await,
+            Request::Op(op) => submit::submit(self, op).await,
+            Request::SnapshotFetch { id, c, d, v } => {
+                snapshot::at_version(self, id, &c, &d, v).await
+            }
+            Request::SnapshotFetchByTimestamp { id, c, d, ts } => {
+                snapshot::at_time(self, id, &c, &d, ts).await
+            }
+            Request::Query(q) => query::query(self, q).await,
+            Request::QueryUnsubscribe { id } => query::unsubscribe(self, id).await,
+            Request::Presence(_)
+            | Request::PresenceSubscribe { .. }
+            | Request::PresenceUnsubscribe { .. }
+            | Request::PresenceRequest { .. } => presence::refuse(),
+            // A request this front door does not know yet (the protocol crate has more).
+            _ => Err(ShareDbError::badly_formed("Invalid or unknown message")),
+        };
+        if let Err(error) = result {
+            self.session.send_text(&error_reply(Some(&raw), &error));
+        }
+        Flow::Continue
+    }
+
+    fn too_large(&mut self, size: usize, limit: usize) {
+        let error = ShareDbError::new(
+            ErrorCode::ERR_MESSAGE_BADLY_FORMED,
+            format!(
+                "the message is larger than the limit of {limit} bytes (maxMessageSize; at \
+                 least {size} bytes were announced): the connection is closed"
+            ),
+        );
+        self.session.send_text(&error_reply(None, &error));
+    }
+
+    async fn close(&mut self) {
+        for name in std::mem::take(&mut self.subscriptions) {
+            let _ = self.engine.unsubscribe(self.session.id, &name).await;
+        }
+    }
+}
