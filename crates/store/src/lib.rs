@@ -8,6 +8,8 @@
 //! - `group_commit`   — [`GroupCommitter`]: many concurrent writes share one durable commit.
 //! - `history`        — [`History`]: milestones and retention, the same for every store
 //!   (every store keeps a record's history across deletes: a delete leaves a tombstone).
+//! - `query`          — running a ShareDB query over a collection's records, shared by
+//!   the stores ([`Store::query`]; the language is `recordsync_core::query`'s).
 //! - `memory`         — [`MemoryStore`], for throwaway use and tests.
 //! - [`embedded`]     — [`EmbeddedStore`], the default: crash-safe, on disk (redb behind a
 //!   write-ahead log), with its private parts in `src/embedded/`:
@@ -39,6 +41,7 @@ mod error;
 mod group_commit;
 mod history;
 mod memory;
+mod query;
 mod store;
 
 pub use embedded::EmbeddedStore;
