@@ -37,14 +37,14 @@ pub fn scalar() -> impl Strategy<Value = Value> + Clone {
 pub fn value(depth: u32) -> impl Strategy<Value = Value> + Clone {
     scalar().prop_recursive(depth, 16, 3, |inner| {
         prop_oneof![
-            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-            object_of(inner),
+            2 => prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            1 => object_of(inner),
         ]
     })
 }
 
 fn object_of(inner: impl Strategy<Value = Value> + Clone) -> impl Strategy<Value = Value> {
-    prop::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..3).prop_map(|entries| {
+    prop::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..4).prop_map(|entries| {
         Value::Object(
             entries
                 .into_iter()
@@ -54,21 +54,40 @@ fn object_of(inner: impl Strategy<Value = Value> + Clone) -> impl Strategy<Value
     })
 }
 
-/// A document: an object over [`KEYS`].
+/// A document: an object over [`KEYS`], mostly with fields.
 pub fn document() -> impl Strategy<Value = Value> {
-    object_of(value(3))
+    prop::collection::vec((prop::sample::select(KEYS.to_vec()), value(2)), 1..4).prop_map(
+        |entries| {
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect::<Map<_, _>>(),
+            )
+        },
+    )
 }
 
-/// A field path (see [`PATHS`]).
+/// A field path (see [`PATHS`]): top-level fields half the time.
 pub fn path() -> impl Strategy<Value = String> {
-    prop::sample::select(PATHS.to_vec()).prop_map(str::to_owned)
+    prop_oneof![
+        prop::sample::select(KEYS.to_vec()),
+        prop::sample::select(PATHS.to_vec()),
+    ]
+    .prop_map(str::to_owned)
+}
+
+/// An operand: mostly a scalar, sometimes an array or object.
+fn operand() -> impl Strategy<Value = Value> + Clone {
+    prop_oneof![4 => scalar(), 1 => value(1)]
 }
 
 /// An operator object or value for one field, nested operators up to `depth`.
 pub fn condition(depth: u32) -> BoxedStrategy<Value> {
-    let operand = value(1);
-    let list = prop::collection::vec(value(1), 0..4).prop_map(Value::Array);
+    let operand = operand();
+    let list = prop::collection::vec(operand.clone(), 0..4).prop_map(Value::Array);
     let mut choices: Vec<BoxedStrategy<Value>> = vec![
+        operand.clone().boxed(),
         operand.clone().boxed(),
         (
             prop::sample::select(vec!["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"]),

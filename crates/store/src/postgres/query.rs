@@ -7,7 +7,7 @@
 //! others through), and Rust then decides on each row with the one evaluator every store
 //! uses (`recordsync_core::query`), and sorts, skips, limits and counts (`../query.rs`).
 //! So PostgreSQL and the other stores give the same answers by construction, and the
-//! differential test (`tests/postgres.rs`, `query_differential`) checks the sieve never
+//! differential property test (`tests/query_differential.rs`) checks the sieve never
 //! drops a match. The sieve is what lets an index help:
 //!
 //! | condition | SQL | index that helps |
