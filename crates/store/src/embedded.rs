@@ -1621,7 +1621,8 @@ impl Store for EmbeddedStore {
     }
 
     /// A scan of the collection's range of names, evaluated on the blocking pool: no
-    /// index but the name order (the data is opaque to redb).
+    /// index but the name order (the data is opaque to redb). A query naming its ids
+    /// reads just those.
     async fn query(
         &self,
         collection: &str,
@@ -1630,7 +1631,16 @@ impl Store for EmbeddedStore {
         let prefix = query::prefix(collection)?;
         let query = query.clone();
         self.blocking("answering a query", move |inner| {
-            let candidates = inner.read(|db| collection_blocking(db, &inner.dir, &prefix))?;
+            let candidates = match query::named_ids(&query.filter) {
+                Some(ids) => inner.read(|db| {
+                    ids.iter()
+                        .filter_map(|id| {
+                            get_blocking(db, &inner.dir, &format!("{prefix}{id}")).transpose()
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })?,
+                None => inner.read(|db| collection_blocking(db, &inner.dir, &prefix))?,
+            };
             query::select(&prefix, &query, candidates)
         })
         .await

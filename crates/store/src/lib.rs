@@ -22,7 +22,9 @@
 //!   - `upgrade.rs`    — bringing a data file of an older schema to the current one;
 //!   - `faults.rs`     — crash points for tests (feature `testing`).
 //! - [`postgres`]     — [`PostgresStore`]: several nodes share one PostgreSQL database
-//!   (`postgres/batch.rs`: a batch as SQL; `postgres/migrations/`: the tables, documented).
+//!   (`postgres/batch.rs`: a batch as SQL; `postgres/query.rs`: a query as SQL that
+//!   narrows rows, and which indexes help; `postgres/migrations/`: the tables,
+//!   documented).
 //! - `conformance`    — (feature `testing`) the tests every [`Store`] must pass, reusable
 //!   by backends in other crates (`store_conformance_tests!`, and
 //!   `store_history_conformance_tests!` for milestones and retention).

@@ -152,20 +152,27 @@ impl Store for MemoryStore {
     }
 
     /// A scan of every record (a hash map has no name order): fine for the tests and
-    /// throwaway servers this store is for.
+    /// throwaway servers this store is for. A query naming its ids reads just those.
     async fn query(
         &self,
         collection: &str,
         query: &Query,
     ) -> Result<Selection<StoredRecord>, StoreError> {
         let prefix = query::prefix(collection)?;
-        let candidates = self
-            .records
-            .lock()
-            .values()
-            .filter(|e| !e.record.deleted && e.record.name.starts_with(&prefix))
-            .map(|e| e.record.clone())
-            .collect();
+        let records = self.records.lock();
+        let candidates = match query::named_ids(&query.filter) {
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| records.get(&format!("{prefix}{id}")))
+                .map(|e| e.record.clone())
+                .collect(),
+            None => records
+                .values()
+                .filter(|e| !e.record.deleted && e.record.name.starts_with(&prefix))
+                .map(|e| e.record.clone())
+                .collect(),
+        };
+        drop(records);
         query::select(&prefix, query, candidates)
     }
 

@@ -52,6 +52,17 @@
 //! (PostgreSQL text refuses the byte): such a write fails its batch with
 //! [`StoreError::Unstorable`], and reads of such a name find nothing.
 //!
+//! # Queries
+//!
+//! [`Store::query`] reads the collection's range of the primary key with a `WHERE`
+//! clause over `data` that narrows the rows (containment for equality, jsonpath for
+//! ranges; values as bound parameters), and decides each row, sorts and windows in Rust
+//! with the evaluator every store uses; rows whose `data` is NULL are always read and
+//! decided on their `data_json`. `postgres/query.rs` lists which indexes help
+//! (`USING gin (data jsonb_path_ops)` for equality, `((data -> 'field'))` for `$gt`, each
+//! with the partial index `(name) WHERE data IS NULL`, which lets PostgreSQL combine
+//! them with the NULL rows).
+//!
 //! # Commits and conflicts between nodes
 //!
 //! A batch is one transaction (see `postgres/batch.rs`): the batch's existing records are

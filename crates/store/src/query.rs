@@ -5,7 +5,7 @@
 //! first `/`), so a collection is the name prefix `collection/`: a collection name holds
 //! no `/`, and an id may.
 
-use recordsync_core::query::{Doc, Query, Selection};
+use recordsync_core::query::{Cond, Doc, Filter, Query, Selection};
 use serde_json::Value;
 
 use crate::error::{Cause, StoreError};
@@ -31,6 +31,39 @@ pub(crate) fn prefix_end(prefix: &str) -> String {
     end
 }
 
+/// The ids a query is limited to when its filter requires `_id` to be one of a few
+/// strings (`{_id: "x"}`, `{_id: {$in: [...]}}`, alone or beside other conditions at the
+/// top): the stores without an index on the data then read those records by name
+/// instead of scanning the collection. `None`: no such condition.
+pub(crate) fn named_ids(filter: &Filter) -> Option<Vec<String>> {
+    let conjuncts = match filter {
+        Filter::And(filters) => filters.as_slice(),
+        other => std::slice::from_ref(other),
+    };
+    conjuncts.iter().find_map(|f| {
+        let Filter::Field { path, conds } = f else {
+            return None;
+        };
+        if path.as_str() != "_id" {
+            return None;
+        }
+        conds.iter().find_map(|c| {
+            let values = match c {
+                Cond::Eq(v) => std::slice::from_ref(v),
+                Cond::In(vs) => vs.as_slice(),
+                _ => return None,
+            };
+            // Ids are strings: other values match nothing.
+            Some(
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+            )
+        })
+    })
+}
+
 /// ShareDB's version of a live record stored at engine version `version` (the create at
 /// `c` is ShareDB's `c + 1`, each op after it one more; see the engine's `versions.rs`):
 /// what `_v` compares with.
@@ -39,16 +72,19 @@ pub(crate) fn sharedb_version(version: u64) -> u64 {
 }
 
 /// Filters, orders and windows `candidates`: live records whose names start with
-/// `prefix`. Tombstones among them are skipped (a deleted document is never an answer).
+/// `prefix` (others are skipped, as are duplicates of a name already seen, so a caller
+/// may pass records it looked up by name). Tombstones among them are skipped (a deleted document is never an answer).
 /// `Corrupt` if a record's data is not JSON.
 pub(crate) fn select(
     prefix: &str,
     query: &Query,
     candidates: Vec<StoredRecord>,
 ) -> Result<Selection<StoredRecord>, StoreError> {
+    let mut seen = std::collections::HashSet::new();
     let values: Vec<(StoredRecord, Value)> = candidates
         .into_iter()
         .filter(|r| !r.deleted && r.name.starts_with(prefix))
+        .filter(|r| seen.insert(r.name.clone()))
         .map(|r| {
             let value = recordsync_core::json::parse(&r.data).map_err(|e| StoreError::Corrupt {
                 name: r.name.clone(),

@@ -1,6 +1,8 @@
 //! A document as a query sees it: its data, and the metadata fields of ShareDB's
 //! database adapters.
 
+use std::cell::OnceCell;
+
 use serde_json::{Value, json};
 
 use super::path::FieldPath;
@@ -20,9 +22,12 @@ pub const JSON0_TYPE_URI: &str = "http://sharejs.org/types/JSONv0";
 pub struct Doc<'a> {
     id: &'a str,
     data: &'a Value,
-    /// `{_id, _v, _type, _m: {ctime, mtime}}`, or `None` for an element matched by
-    /// `$elemMatch`, which has no metadata.
-    meta: Option<Value>,
+    /// `(version, ctime, mtime)`, or `None` for an element matched by `$elemMatch`, which
+    /// has no metadata.
+    stamps: Option<(u64, u64, u64)>,
+    /// `{_id, _v, _type, _m: {ctime, mtime}}`, made the first time a path names
+    /// metadata: most queries never do, and a scan makes a `Doc` per record.
+    meta: OnceCell<Value>,
 }
 
 impl<'a> Doc<'a> {
@@ -31,12 +36,8 @@ impl<'a> Doc<'a> {
         Doc {
             id,
             data,
-            meta: Some(json!({
-                "_id": id,
-                "_v": version,
-                "_type": JSON0_TYPE_URI,
-                "_m": {"ctime": ctime, "mtime": mtime},
-            })),
+            stamps: Some((version, ctime, mtime)),
+            meta: OnceCell::new(),
         }
     }
 
@@ -45,7 +46,8 @@ impl<'a> Doc<'a> {
         Doc {
             id: "",
             data,
-            meta: None,
+            stamps: None,
+            meta: OnceCell::new(),
         }
     }
 
@@ -61,9 +63,17 @@ impl<'a> Doc<'a> {
     /// Every value `path` reaches (see [`FieldPath::reach`]), from the metadata when it
     /// starts with a metadata field's name.
     pub fn reach<'s>(&'s self, path: &FieldPath) -> Vec<&'s Value> {
-        if let Some(meta) = &self.meta
+        if let Some((version, ctime, mtime)) = self.stamps
             && path.is_metadata()
         {
+            let meta = self.meta.get_or_init(|| {
+                json!({
+                    "_id": self.id,
+                    "_v": version,
+                    "_type": JSON0_TYPE_URI,
+                    "_m": {"ctime": ctime, "mtime": mtime},
+                })
+            });
             return path.reach(meta);
         }
         if !self.data.is_object() {
