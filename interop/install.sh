@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the interop suite's npm dependencies (the real @deepstream/client and
-# @deepstream/server, the real sharedb 7 client/backend and its in-memory Mongo-style database) exactly as locked. Idempotent: runs `npm ci` only when node_modules is
+# @deepstream/server; the real sharedb 7 with its in-memory Mongo-style database
+# sharedb-mingo-memory) exactly as locked. Idempotent: runs `npm ci` only when node_modules is
 # missing or was installed from a different package.json / package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")"
