@@ -254,3 +254,32 @@ export async function rawShareDB (url = SHAREDB_URL) {
   r.src = r.hs.id
   return r
 }
+
+// --- queries --------------------------------------------------------------------------------------
+
+/** Runs a fetch query; resolves with the Query (results: Docs; extra). */
+export function fetchQuery (conn, collection, q, options = null) {
+  return cb((done) => {
+    const query = conn.createFetchQuery(collection, q, options, (err) => done(err, query))
+  }, `fetch query ${JSON.stringify(q)}`)
+}
+
+/**
+ * Subscribes a live query and records its events:
+ *   query.events  [{ type: 'insert'|'remove'|'move'|'extra', ids, index|from,to, extra }]
+ */
+export async function subscribeQuery (conn, collection, q, options = null) {
+  const query = await cb((done) => {
+    const query = conn.createSubscribeQuery(collection, q, options, (err) => done(err, query))
+    query.events = []
+    query.on('insert', (docs, index) => query.events.push({ type: 'insert', ids: docs.map((d) => d.id), index }))
+    query.on('remove', (docs, index) => query.events.push({ type: 'remove', ids: docs.map((d) => d.id), index }))
+    query.on('move', (docs, from, to) => query.events.push({ type: 'move', ids: docs.map((d) => d.id), from, to }))
+    query.on('extra', (extra) => query.events.push({ type: 'extra', extra }))
+    query.on('error', (e) => query.events.push({ type: 'error', code: e.code, message: e.message }))
+  }, `subscribe query ${JSON.stringify(q)}`)
+  return query
+}
+
+/** The ids of a query's results, in order. */
+export const resultIds = (query) => query.results.map((d) => d.id)
