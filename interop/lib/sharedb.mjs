@@ -283,3 +283,30 @@ export async function subscribeQuery (conn, collection, q, options = null) {
 
 /** The ids of a query's results, in order. */
 export const resultIds = (query) => query.results.map((d) => d.id)
+
+// --- presence ---------------------------------------------------------------------------------
+
+/**
+ * Subscribes to a presence channel and records what arrives:
+ *   const p = await presenceOn(conn, ch); p.received: [{id, value}]; p.latest(): {id: value}
+ */
+export async function presenceOn (conn, channel, { subscribe = true } = {}) {
+  const presence = conn.getPresence(channel)
+  presence.received = []
+  presence.on('receive', (id, value) => presence.received.push({ id, value: plain(value) }))
+  presence.errors = []
+  presence.on('error', (e) => presence.errors.push(e))
+  if (subscribe) await cb((done) => presence.subscribe(done), `presence subscribe ${channel}`)
+  presence.latest = () => {
+    const out = {}
+    for (const { id, value } of presence.received) out[id] = value
+    return out
+  }
+  presence.waitFor = (id, value, ms = WAIT) => waitFor(
+    () => presence.received.some((r) => r.id === id && JSON.stringify(r.value) === JSON.stringify(value)), ms,
+    () => `presence ${id} = ${JSON.stringify(value)} on ${channel} (received ${JSON.stringify(presence.received)})`)
+  return presence
+}
+
+/** Submits a local presence value and waits for the server's acknowledgement. */
+export const submitPresence = (local, value) => cb((done) => local.submit(value, done), `presence submit ${JSON.stringify(value)}`)
