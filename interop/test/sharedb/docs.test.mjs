@@ -318,6 +318,11 @@ test('fetch from a version after a disconnect streams the missed ops; a subscrib
   await s.reconnect()
   await waitFor(() => ds.version === 4, WAIT, () => `resubscribed doc at v4 (is ${ds.version})`)
   assert.deepEqual(s.sent.slice(sentS).filter((m) => m.a === 's'), [{ a: 's', c, d: id, v: 1 }])
+  // ops from v1 streamed, then the bare reply
+  await waitFor(() => s.received.some((m) => m.a === 's' && m.d === id && !('data' in m)), WAIT, 's reply')
+  const resub = s.received.slice(s.received.findLastIndex((m) => m.a === 'init'))
+  assert.deepEqual(resub.filter((m) => m.d === id).map((m) => m.a === 'op' ? ['op', m.v] : [m.a]), [['op', 1], ['op', 2], ['op', 3], ['s']])
+  assert.deepEqual(resub.find((m) => m.a === 's'), { a: 's', c, d: id })
   assert.deepEqual(plain(ds.data), { n: 6 })
   const ev = docEvents(ds)
   await submitOp(da, [{ p: ['n'], na: 4 }])
