@@ -78,7 +78,7 @@ export async function connectShareDB (url = SHAREDB_URL) {
   conn.url = url
   tap(conn, socket)
   conn.on('error', (e) => conn.errors.push(e))
-  await whenState(conn, 'connected', `connect to ${url}`)
+  await connected(conn, socket, url)
   conn.reconnect = async () => {
     // the client must see the old socket close before it takes a new one ('disconnected' ->
     // 'connecting' is the only way back to 'connected')
@@ -93,9 +93,20 @@ export async function connectShareDB (url = SHAREDB_URL) {
     const s = new WebSocket(url)
     tap(conn, s)
     conn.bindToSocket(s)
-    await whenState(conn, 'connected', `reconnect to ${url}`)
+    await connected(conn, s, url)
   }
   return conn
+}
+
+/** Waits for the handshake; fails at once (with the reason) when the socket cannot open. */
+function connected (conn, socket, url) {
+  let onError
+  const failed = new Promise((resolve, reject) => {
+    onError = (e) => reject(new Error(`cannot connect to ${url}: ${e && e.message ? e.message : e}`))
+    socket.once('error', onError)
+  })
+  return Promise.race([whenState(conn, 'connected', `handshake with ${url}`), failed])
+    .finally(() => socket.off('error', onError))
 }
 
 /** Waits until conn.state is `state`. */
