@@ -258,3 +258,36 @@ test('live $count query: the count follows creates, changes and deletes as {a:"q
   assert.deepEqual(query.events.map((e) => e.extra), [2, 1, 0])
   assertNoErrors(a, b)
 })
+
+test('a live query survives a reconnect: the client resends qs with r:[[id, v]] and catches up', T, async () => {
+  const [a, b] = await sdb.connect(2)
+  const c = uniqCollection('resub')
+  const d1 = await created(a, c, 'm-1', { on: true, n: 1 })
+  const d2 = await created(a, c, 'm-2', { on: false, n: 2 })
+  const d3 = await created(a, c, 'm-3', { on: true, n: 3 })
+  const query = await subscribeQuery(b, c, { on: true })
+  assert.deepEqual(sortedIds(query), ['m-1', 'm-3'])
+  const r1 = query.results.find((d) => d.id === 'm-1')
+  b.socket.close()
+  await waitFor(() => b.state === 'disconnected', WAIT, 'b disconnected')
+  await submitOp(d1, [{ p: ['n'], na: 10 }])
+  await submitOp(d2, [{ p: ['on'], od: false, oi: true }])
+  await submitOp(d3, [{ p: ['on'], od: true, oi: false }])
+  const sentFrom = b.sent.length
+  await b.reconnect()
+  await waitFor(() => sortedIds(query).join() === 'm-1,m-2' && r1.version === 2, WAIT,
+    () => `query caught up (${sortedIds(query)}, m-1 at v${r1.version})`)
+  assert.deepEqual(plain(r1.data), { on: true, n: 11 })
+  assert.deepEqual(plain(query.results.find((d) => d.id === 'm-2').data), { on: true, n: 2 })
+  const qs = b.sent.slice(sentFrom).filter((m) => m.a === 'qs')
+  assert.equal(qs.length, 1)
+  assert.deepEqual(qs[0].q, { on: true })
+  assert.deepEqual(qs[0].r.slice().sort(), [['m-1', 1], ['m-3', 1]])
+  // the reply: ops for the result docs, one diff, then the bare {a:'qs', id}
+  const qsReply = b.received.filter((m) => m.a === 'qs').pop()
+  assert.deepEqual(qsReply, { a: 'qs', id: qs[0].id })
+  // still live
+  await submitOp(d3, [{ p: ['on'], od: false, oi: true }])
+  await waitFor(() => sortedIds(query).join() === 'm-1,m-2,m-3', WAIT, () => `m-3 back (${sortedIds(query)})`)
+  assertNoErrors(a, b)
+})
