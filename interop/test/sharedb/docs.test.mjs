@@ -185,6 +185,19 @@ test('string ops count UTF-16 code units: non-BMP characters are two units', T, 
   assertNoErrors(a, b)
 })
 
+test('json0 subtype component (t: text0): insert and delete inside a string', T, async () => {
+  const [a, b] = await sdb.connect(2)
+  const c = uniqCollection()
+  const id = uniqId()
+  const da = await created(a, c, id, { s: 'hello' })
+  const db = b.get(c, id)
+  await subscribeDoc(db)
+  await step(a, db, da, [{ p: ['s'], t: 'text0', o: [{ p: 5, i: ' world' }] }], { s: 'hello world' })
+  await step(a, db, da, [{ p: ['s'], t: 'text0', o: [{ p: 0, d: 'hello ' }, { p: 0, i: '😀' }] }], { s: '😀world' })
+  assert.deepEqual(receivedOf(b, 'op', { c, d: id })[0].op, [{ p: ['s'], t: 'text0', o: [{ p: 5, i: ' world' }] }])
+  assertNoErrors(a, b)
+})
+
 test('del keeps the version going (type null), subscribers get del; re-create continues the version; history has all four kinds', T, async () => {
   const [a, b] = await sdb.connect(2)
   const c = uniqCollection()
