@@ -13,6 +13,7 @@
 //   conn.reconnect()  a new socket for the same Connection (the client resends its src in `hs`)
 
 import { createRequire } from 'node:module'
+import { appendFileSync } from 'node:fs'
 import { afterEach, after } from 'node:test'
 import assert from 'node:assert/strict'
 import WebSocket from 'ws'
@@ -125,7 +126,10 @@ export function whenState (conn, state, what = state) {
 export function useShareDB () {
   let open = []
   const closeAll = () => { for (const c of open) { try { c.close() } catch {} } open = [] }
-  afterEach(closeAll)
+  afterEach((t) => {
+    if (TRACE) trace(t && t.name, open)
+    closeAll()
+  })
   after(closeAll)
   return {
     async connect (n = 1, url) {
@@ -145,6 +149,19 @@ export function useShareDB () {
       return r
     }
   }
+}
+
+// SHAREDB_TRACE=FILE appends every message of every connection a test opened through useShareDB,
+// as JSON lines {test, conn, dir: 'send'|'recv', m}, after each test (for comparing two targets)
+const TRACE = process.env.SHAREDB_TRACE
+function trace (testName, conns) {
+  const lines = []
+  for (const [i, c] of conns.entries()) {
+    const sent = c.sent || []
+    for (const m of sent) lines.push(JSON.stringify({ test: testName, conn: i, dir: 'send', m }))
+    for (const m of c.received) lines.push(JSON.stringify({ test: testName, conn: i, dir: 'recv', m }))
+  }
+  if (lines.length) appendFileSync(TRACE, lines.join('\n') + '\n')
 }
 
 let counter = 0
@@ -241,7 +258,8 @@ export async function rawShareDB (url = SHAREDB_URL) {
     ws,
     received,
     get closedInfo () { return closed },
-    send (m) { ws.send(typeof m === 'string' ? m : JSON.stringify(m)) },
+    sent: [],
+    send (m) { r.sent.push(m); ws.send(typeof m === 'string' ? m : JSON.stringify(m)) },
     /** The first message (already received or not) matching pred, after index `from`. */
     next (pred, what = 'message', from = 0, ms = WAIT) {
       const found = received.slice(from).find(pred)

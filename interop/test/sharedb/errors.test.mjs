@@ -178,6 +178,18 @@ test('a resubmitted op (same src and seq) is acknowledged again but applied once
   raw.send(create)
   assert.deepEqual(await raw.next(isReplyTo(2), 'ack of the resubmitted create', from2), { a: 'op', c, d: id2, src: raw.src, seq: 2, v: 0 })
   assert.deepEqual(await serverSnapshot(c, id2), { v: 1, type: JSON0_URI, data: { x: 1 } })
+  // a create as a client sends it for a doc it never fetched: v null (and x: {}); resent, it is
+  // acknowledged with the version it was applied at
+  const id3 = uniqId()
+  const create3 = { a: 'op', c, d: id3, v: null, seq: 3, x: {}, create: { type: JSON0_URI, data: { y: 1 } } }
+  assert.deepEqual(await raw.request(create3, isReplyTo(3)), { a: 'op', c, d: id3, src: raw.src, seq: 3, v: 0 })
+  const d3 = a.get(c, id3)
+  await fetchDoc(d3)
+  await submitOp(d3, [{ p: ['y'], na: 1 }]) // the doc moves on (v2) before the resend
+  const from3 = raw.received.length
+  raw.send({ ...create3, src: raw.src })
+  assert.deepEqual(await raw.next(isReplyTo(3), 'ack of the resent v-null create', from3), { a: 'op', c, d: id3, src: raw.src, seq: 3, v: 0 })
+  assert.deepEqual(await serverSnapshot(c, id3), { v: 2, type: JSON0_URI, data: { y: 2 } })
 })
 
 test('an empty op is acknowledged and still makes a version', T, async () => {
