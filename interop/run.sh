@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Runs the interop suite with the real @deepstream/client against a server under test.
 #
-#   interop/run.sh [recordsync|deepstream]      (default: recordsync)
+#   interop/run.sh [recordsync|deepstream|sharedb-peer|sharedb-recordsync]   (default: recordsync)
 #
 # deepstream: the real @deepstream/server 7 from node_modules (in memory). Run this first when
 #             changing a test: it proves the test encodes what the real peer does.
 # recordsync: the binary at $RECORDSYNC_BIN (default: debug/recordsync in $CARGO_TARGET_DIR, else in
 #             <repo>/target), which must
 #             already be built (the project's test command builds it first).
+# sharedb-peer:       the ShareDB suite (test/sharedb/) with the real npm `sharedb` 7 client against
+#                     the reference ShareDB 7 server (peers/sharedb-server.js). Run this first when
+#                     changing a ShareDB test.
+# sharedb-recordsync: the same ShareDB suite against recordsync's ws://127.0.0.1:PORT/sharedb door
+#                     (binary as for `recordsync`), plus the cross-protocol tests.
 # Extra arguments after the target go to `node --test` (e.g. --test-name-pattern=listen).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -15,13 +20,13 @@ target="${1:-recordsync}"
 [ $# -gt 0 ] && shift
 
 case "$target" in
-  deepstream|recordsync) ;;
-  *) echo "usage: interop/run.sh [recordsync|deepstream] [node --test args...]" >&2; exit 2 ;;
+  deepstream|recordsync|sharedb-peer|sharedb-recordsync) ;;
+  *) echo "usage: interop/run.sh [recordsync|deepstream|sharedb-peer|sharedb-recordsync] [node --test args...]" >&2; exit 2 ;;
 esac
 
 "$here/install.sh"
 
-if [ "$target" = recordsync ]; then
+if [ "$target" = recordsync ] || [ "$target" = sharedb-recordsync ]; then
   bin="${RECORDSYNC_BIN:-${CARGO_TARGET_DIR:-$here/../target}/debug/recordsync}"
   if [ ! -x "$bin" ]; then
     echo "interop/run.sh: recordsync binary not found at $bin (build it with 'cargo build' or set RECORDSYNC_BIN)" >&2
@@ -30,8 +35,17 @@ if [ "$target" = recordsync ]; then
   export RECORDSYNC_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 fi
 
-export INTEROP_TARGET="$target"
 cd "$here"
+case "$target" in
+  sharedb-peer|sharedb-recordsync)
+    # one server for the whole ShareDB suite (tests use their own collections); see lib/sharedb.mjs
+    echo "interop: running the ShareDB suite against ${target#sharedb-}" >&2
+    exec node tools/sharedb-target.mjs "${target#sharedb-}" -- \
+      node --test --test-reporter=tap --test-concurrency=1 "$@" test/sharedb/*.test.mjs
+    ;;
+esac
+
+export INTEROP_TARGET="$target"
 files=(test/*.test.mjs)
 if [ "$target" = deepstream ]; then
   # the reference deepstream runs in memory: it has no durability tests (see that file)

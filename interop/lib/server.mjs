@@ -186,7 +186,8 @@ permission:
 
 /**
  * Starts the target server. Options:
- *   target   'deepstream' | 'recordsync' (default: INTEROP_TARGET)
+ *   target   'deepstream' | 'recordsync' | 'sharedb-peer' (default: INTEROP_TARGET; the
+ *            ShareDB reference server is started only by tools/sharedb-target.mjs)
  *   dataDir  recordsync data dir (default: a fresh temp dir)
  *   port     fixed port (default: a free ephemeral one)
  *   security { permissions, users }: paths of a permissions.yml and a users.yml; the server
@@ -210,7 +211,11 @@ export async function startServer (opts = {}) {
     writeFileSync(join(workDir, 'permissions.yml'), readFileSync(security.permissions))
     writeFileSync(join(workDir, 'users.yml'), readFileSync(security.users))
   }
-  if (target === 'deepstream') {
+  if (target === 'sharedb-peer') {
+    // the reference ShareDB 7 server (in memory): ws://127.0.0.1:PORT/sharedb
+    command = process.execPath
+    args = [join(INTEROP_DIR, 'peers', 'sharedb-server.js'), String(port), '127.0.0.1']
+  } else if (target === 'deepstream') {
     writeFileSync(join(workDir, 'config.yml'), deepstreamConfig(Boolean(security), opts.listen))
     if (!security) writeFileSync(join(workDir, 'permissions.yml'), DEEPSTREAM_PERMISSIONS)
     const bin = join(INTEROP_DIR, 'node_modules', '@deepstream', 'server', 'dist', 'bin', 'deepstream')
@@ -241,6 +246,7 @@ export async function startServer (opts = {}) {
     logFile,
     url: `ws://127.0.0.1:${port}/deepstream`,
     jsonUrl: `ws://127.0.0.1:${port}/deepstream-json`,
+    sharedbUrl: `ws://127.0.0.1:${port}/sharedb`,
     httpUrl: `http://127.0.0.1:${port}`,
     child: null,
     exited: null,
