@@ -380,7 +380,8 @@ async fn presence_crosses_nodes_over_nats() {
 }
 
 /// A node cut off from the bus falls silent: after three heartbeats the others clear its
-/// presences for their subscribers.
+/// presences for their subscribers. Once it is back, its subscribers are asked to send
+/// their presences again, and the others see them again.
 #[tokio::test]
 async fn a_silent_nodes_presences_are_cleared_on_the_others() {
     let bus = connect("redis://127.0.0.1:6379").await.unwrap();
@@ -389,7 +390,9 @@ async fn a_silent_nodes_presences_are_cleared_on_the_others() {
     let ch = channel("silent");
     let mut one = ShareDbClient::connect(&addrs[0]).await;
     let mut two = ShareDbClient::connect(&addrs[1]).await;
+    ps(&mut one, &ch, 1).await;
     ps(&mut two, &ch, 1).await;
+    recv_where(&mut one, |m| m["a"] == "pr").await;
     publish(&mut one, &ch, "c1", json!(1), 4).await;
     assert_eq!(presence_of(&mut two, "c1").await["p"], 1);
 
@@ -402,4 +405,13 @@ async fn a_silent_nodes_presences_are_cleared_on_the_others() {
         (Value::Null, json!(4))
     );
     assert_eq!(cleared["src"], one.src.as_str());
+
+    sever.send_replace(false);
+    assert_eq!(
+        recv_where(&mut one, |m| m["a"] == "pr").await,
+        json!({"a": "pr", "ch": ch}),
+        "back on the bus, node 1 asks its own subscribers again"
+    );
+    publish(&mut one, &ch, "c1", json!(1), 5).await;
+    assert_eq!(presence_of(&mut two, "c1").await["pv"], 5);
 }

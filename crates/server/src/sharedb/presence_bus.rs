@@ -5,7 +5,10 @@
 //! Presence is news, never stored: a message the bus loses is not resent. Two things keep
 //! views from going stale for long:
 //! - A node that lost its bus connection (a resync) asks, on every channel it has
-//!   subscribers on, for the presences again (`pr`), as a new subscriber does.
+//!   subscribers on, for the presences again (`pr`), as a new subscriber does: its own
+//!   subscribers' clients and the other nodes' send theirs again. So a node that was cut
+//!   off, and whose presences the others cleared meanwhile (below), shows them again once
+//!   it is back.
 //! - Each node says it is alive every heartbeat interval and remembers which presences
 //!   it relayed to its subscribers from each other node. A node silent for
 //!   [`MISSED_HEARTBEATS`] intervals is taken for gone (crashed, or cut off): its
@@ -177,8 +180,9 @@ async fn receive(
                         take(&hub, &bytes, &mut peers, &mut remembered);
                     }
                     BusEvent::Resync => {
+                        // Both ways: this node's subscribers and the others' send again.
                         for ch in hub.channels() {
-                            relay.send(&ch, "", &presence_request(&ch));
+                            hub.publish(&ch, None, "", &presence_request(&ch));
                         }
                     }
                 }
