@@ -67,6 +67,8 @@ pub struct ServerState {
     pub engine: Arc<Engine>,
     /// The permission rules, which every connection's requests are checked against.
     pub permissions: Arc<permission::Guard>,
+    /// ShareDB presence channels: who listens on this node; relayed to the other nodes.
+    pub(crate) presence: Arc<sharedb::presence_hub::PresenceHub>,
     next_session: AtomicU64,
 }
 
@@ -245,6 +247,7 @@ impl Server {
             config.listen_rematch_interval,
             Some(wake_once_per_batch),
         );
+        let presence = sharedb::presence_hub::PresenceHub::new(engine.listening().node());
         if let Some(mut bus) = bus {
             if let Some(data_set) = data_set {
                 bus = Arc::new(recordsync_bus::Scoped::new(bus, &data_set));
@@ -252,6 +255,7 @@ impl Server {
             let timing = ClusterTiming {
                 heartbeat: config.cluster_heartbeat_interval,
             };
+            sharedb::presence_bus::join(&presence, bus.clone(), timing.heartbeat).await?;
             engine.join_cluster(bus, timing).await?;
         }
         let permissions = Arc::new(permission::Guard::new(
@@ -262,6 +266,7 @@ impl Server {
             config,
             engine,
             permissions,
+            presence,
             next_session: AtomicU64::new(1),
         });
         Ok(Server { listener, state })

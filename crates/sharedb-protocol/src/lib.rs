@@ -27,8 +27,9 @@ mod types;
 
 pub use error::{DecodeError, ErrorCode, ShareDbError};
 pub use reply::{
-    Ack, BulkEntry, BulkReply, DocReply, OpBody as SentOpBody, OpMessage, Reply, SnapshotData,
-    SnapshotReply, error_reply, handshake_reply, init_message,
+    Ack, BulkEntry, BulkReply, DocReply, OpBody as SentOpBody, OpMessage, PresenceReply, Reply,
+    SnapshotData, SnapshotReply, error_reply, handshake_reply, init_message, presence_request,
+    presence_subscription_reply,
 };
 pub use request::{
     BulkDocs, BulkRequest, DocRequest, Incoming, OpBody, OpRequest, PresenceMessage, QueryKind,

@@ -243,6 +243,52 @@ impl Serialize for SnapshotReply<'_> {
     }
 }
 
+/// A presence as the server sends it: `{a: "p", ch, src, id, p, pv}`, and `c`, `d`, `v`
+/// when the client sent them. It is at once the acknowledgement the sender gets (ShareDB
+/// echoes the presence with `src` added) and what the channel's other subscribers get.
+/// `p` null clears presence `id`. Absent fields stay absent, as ShareDB writes them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PresenceReply<'a> {
+    pub a: &'static str,
+    pub ch: &'a str,
+    pub src: &'a str,
+    pub id: &'a str,
+    pub p: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pv: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub c: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub d: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v: Option<u64>,
+}
+
+impl PresenceReply<'_> {
+    /// The message as the text of one frame.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).expect("presence messages are JSON values under string keys")
+    }
+}
+
+/// `{a: "pr", ch}`: asks a subscriber of channel `ch` to send its presences again (a
+/// newcomer subscribed, and learns the current values that way).
+pub fn presence_request(ch: &str) -> String {
+    serde_json::to_string(&serde_json::json!({"a": "pr", "ch": ch})).expect("a string")
+}
+
+/// The reply to `ps` or `pu` (`a`): `{a, ch, seq}`, `seq` as the client sent it.
+pub fn presence_subscription_reply(a: &'static str, ch: &str, seq: Option<u64>) -> String {
+    #[derive(Serialize)]
+    struct Reply<'a> {
+        a: &'static str,
+        ch: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    }
+    serde_json::to_string(&Reply { a, ch, seq }).expect("strings and numbers")
+}
+
 /// An error reply: the request as sent (`raw`, a JSON object) with `error` added, which
 /// is how ShareDB answers every failed request. Without a request to echo (the frame was
 /// not a JSON object), the reply is `{error}` alone.
@@ -428,6 +474,38 @@ mod tests {
         assert_eq!(
             parse(&error_reply(None, &error)),
             json!({"error": serde_json::to_value(&error).unwrap()})
+        );
+    }
+
+    #[test]
+    fn presence_is_echoed_with_src_and_leaves_out_what_was_not_sent() {
+        let p = json!({"x": 1});
+        let sent = PresenceReply {
+            a: "p",
+            ch: "room",
+            src: "abc",
+            id: "cursor",
+            p: &p,
+            pv: Some(3),
+            c: None,
+            d: None,
+            v: None,
+        };
+        assert_eq!(
+            sent.to_text(),
+            r#"{"a":"p","ch":"room","src":"abc","id":"cursor","p":{"x":1},"pv":3}"#
+        );
+        assert_eq!(
+            parse(&presence_request("room")),
+            json!({"a": "pr", "ch": "room"})
+        );
+        assert_eq!(
+            parse(&presence_subscription_reply("ps", "room", Some(2))),
+            json!({"a": "ps", "ch": "room", "seq": 2})
+        );
+        assert_eq!(
+            parse(&presence_subscription_reply("pu", "room", None)),
+            json!({"a": "pu", "ch": "room"})
         );
     }
 }

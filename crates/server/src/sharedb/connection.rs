@@ -17,6 +17,7 @@ use recordsync_sharedb_protocol::{
 };
 
 use super::permission::Guard;
+use super::presence_state::PresenceState;
 use super::session::Session;
 use super::{fetch, handshake, presence, query, snapshot, submit, subscribe};
 use crate::ServerState;
@@ -33,6 +34,8 @@ pub struct Connection {
     pub src: String,
     /// Records this connection subscribes to, to unsubscribe when it goes away.
     pub subscriptions: HashSet<Arc<str>>,
+    /// Presence channels subscribed to, presences shown.
+    pub presence: PresenceState,
 }
 
 /// Serves one upgraded ShareDB connection until it ends.
@@ -53,6 +56,7 @@ pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()
             guard: Guard::new(state.permissions.clone()),
             src,
             subscriptions: HashSet::new(),
+            presence: PresenceState::new(state.presence.clone()),
         }
     };
     connection::serve(socket, id, settings, open)
@@ -105,10 +109,10 @@ impl FrontDoor for Connection {
             }
             Request::Query(q) => query::query(self, q).await,
             Request::QueryUnsubscribe { id } => query::unsubscribe(self, id).await,
-            Request::Presence(_)
-            | Request::PresenceSubscribe { .. }
-            | Request::PresenceUnsubscribe { .. }
-            | Request::PresenceRequest { .. } => presence::refuse(),
+            Request::Presence(m) => presence::publish(self, m).await,
+            Request::PresenceSubscribe { ch, seq } => presence::subscribe(self, ch, seq).await,
+            Request::PresenceUnsubscribe { ch, seq } => presence::unsubscribe(self, ch, seq),
+            Request::PresenceRequest { ch } => presence::request(self, ch),
             // A request this front door does not know yet (the protocol crate has more).
             _ => Err(ShareDbError::badly_formed("Invalid or unknown message")),
         };
@@ -130,6 +134,7 @@ impl FrontDoor for Connection {
     }
 
     async fn close(&mut self) {
+        presence::close(self);
         for name in std::mem::take(&mut self.subscriptions) {
             let _ = self.engine.unsubscribe(self.session.id, &name).await;
         }

@@ -11,7 +11,10 @@
 //!   once.
 //! - [`snapshot`]   — `nf`, `nt`: a document at a version, at a time.
 //! - [`query`]      — `qf`, `qs`, `qu`: refused for now; the one place queries plug in.
-//! - [`presence`]   — `p`, `ps`, `pu`, `pr`: refused for now.
+//! - [`presence`]   — `p`, `ps`, `pu`, `pr`: channel presence, in memory, cluster-wide;
+//!   document presence refused as json0 has none. With [`presence_state`] (a
+//!   connection's), [`presence_hub`] (the node's channels) and [`presence_bus`] (the
+//!   other nodes').
 //! - [`ops`]        — a document's history read back as ShareDB ops.
 //! - [`session`]    — a connection as an engine subscriber: events encoded as `op`
 //!   messages, once per event.
@@ -66,6 +69,9 @@ pub mod handshake;
 pub mod ops;
 pub mod permission;
 pub mod presence;
+pub mod presence_bus;
+pub mod presence_hub;
+pub mod presence_state;
 pub mod query;
 pub mod session;
 pub mod snapshot;

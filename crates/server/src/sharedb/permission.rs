@@ -67,6 +67,17 @@ impl Guard {
         refusal(decision, name, ErrorCode::ERR_OP_SUBMIT_REJECTED)
     }
 
+    /// May the user publish presence `value` on channel `name` (a write of `name` whose
+    /// `data` is the value)?
+    pub async fn write_value(
+        &self,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), ShareDbError> {
+        let decision = self.check(Action::Write, name, Data::Value(value)).await;
+        refusal(decision, name, ErrorCode::ERR_OP_SUBMIT_REJECTED)
+    }
+
     /// May the user delete document `name`?
     pub async fn delete(&self, name: &str) -> Result<(), ShareDbError> {
         let decision = self.check(Action::Delete, name, Data::None).await;
