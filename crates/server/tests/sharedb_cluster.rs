@@ -1,0 +1,148 @@
+//! ShareDB clients on different nodes of a cluster (issue 14, item 6): three nodes on one
+//! PostgreSQL schema, joined by Redis or NATS; clients on node 1 and node 3 edit one
+//! document concurrently, each on the version it last saw, and every op is transformed
+//! against the ops committed on the other node: nothing is lost and every node serves the
+//! same result.
+
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use recordsync_server::{Config, Server, StorageKind};
+use recordsync_store::postgres::testing::TestSchema;
+use support::sharedb::ShareDbClient;
+
+/// Starts three nodes on a fresh schema joined by `bus`; returns their addresses and the
+/// schema (dropped with it).
+async fn three_nodes(bus: &str) -> (Vec<String>, TestSchema) {
+    let schema = TestSchema::new("sharedb_cluster");
+    let mut addrs = Vec::new();
+    for _ in 0..3 {
+        let config = Config {
+            port: 0,
+            storage: StorageKind::Postgres(schema.url()),
+            cluster: Some(bus.to_owned()),
+            ..Config::default()
+        };
+        let server = Server::bind(config).await.expect("node binds");
+        addrs.push(server.local_addr().to_string());
+        tokio::spawn(server.run(std::future::pending()));
+    }
+    (addrs, schema)
+}
+
+/// Submits each op of `ops` on the version `base` (so every one after the first is stale
+/// by the ops the other client commits meanwhile) and returns the acknowledged versions.
+async fn submit_all(client: &mut ShareDbClient, doc: &str, base: u64, ops: Vec<Value>) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    for op in ops {
+        seqs.push(
+            client
+                .submit("notes", doc, Some(base), json!({"op": op}))
+                .await,
+        );
+    }
+    let mut versions = Vec::new();
+    for seq in seqs {
+        let (_, ack) = client.ack(seq).await;
+        versions.push(ack["v"].as_u64().expect("an ack names its version"));
+    }
+    versions
+}
+
+/// Fetches the document from `addr` until its version is `version` (the other nodes learn
+/// of the last commit over the bus), returning `{v, data}`.
+async fn fetch_at(addr: &str, doc: &str, version: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut reader = ShareDbClient::connect(addr).await;
+        let snapshot = reader.fetch("notes", doc).await;
+        if snapshot["v"] == version || tokio::time::Instant::now() > deadline {
+            return snapshot;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn concurrent_edits_converge(bus: &str) {
+    let (addrs, _schema) = three_nodes(bus).await;
+    let doc = format!("d{}", std::process::id());
+    let mut one = ShareDbClient::connect(&addrs[0]).await;
+    let mut three = ShareDbClient::connect(&addrs[2]).await;
+    assert_eq!(
+        one.create(
+            "notes",
+            &doc,
+            Some(0),
+            json!({"n": 0, "items": [], "text": ""})
+        )
+        .await,
+        0
+    );
+
+    // Both clients edit from version 1 at once: list inserts at the front, string inserts
+    // at the start, number adds. Each op after a client's first is stale by everything
+    // committed since version 1, on either node.
+    let ops = |who: &str| -> Vec<Value> {
+        (0..20)
+            .map(|i| {
+                json!([
+                    {"p": ["items", 0], "li": format!("{who}{i}")},
+                    {"p": ["text", 0], "si": who},
+                    {"p": ["n"], "na": 1}
+                ])
+            })
+            .collect()
+    };
+    let (a, b) = tokio::join!(
+        submit_all(&mut one, &doc, 1, ops("a")),
+        submit_all(&mut three, &doc, 1, ops("b"))
+    );
+
+    // Every op was committed once, each at its own version.
+    let mut versions: Vec<u64> = a.iter().chain(&b).copied().collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=40).collect::<Vec<u64>>(), "a {a:?}, b {b:?}");
+
+    // Every node serves the same document, holding every insert and every add.
+    let snapshots = [
+        fetch_at(&addrs[0], &doc, 41).await,
+        fetch_at(&addrs[1], &doc, 41).await,
+        fetch_at(&addrs[2], &doc, 41).await,
+    ];
+    assert_eq!(snapshots[0]["v"], 41, "{}", snapshots[0]);
+    assert_eq!(snapshots[0], snapshots[1]);
+    assert_eq!(snapshots[0], snapshots[2]);
+    let data = &snapshots[0]["data"];
+    assert_eq!(data["n"], 40);
+    let mut items: Vec<String> = data["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    items.sort();
+    let mut expected: Vec<String> = (0..20)
+        .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+        .collect();
+    expected.sort();
+    assert_eq!(items, expected);
+    let text = data["text"].as_str().unwrap();
+    assert_eq!(text.len(), 40);
+    assert_eq!(text.matches('a').count(), 20);
+    assert_eq!(text.matches('b').count(), 20);
+}
+
+#[tokio::test]
+async fn concurrent_edits_on_two_nodes_converge_over_redis() {
+    concurrent_edits_converge("redis://127.0.0.1:6379").await;
+}
+
+#[tokio::test]
+async fn concurrent_edits_on_two_nodes_converge_over_nats() {
+    concurrent_edits_converge("nats://127.0.0.1:4222").await;
+}
