@@ -443,15 +443,10 @@ async fn delete_keeps_the_versions_going_and_a_recreate_continues_them() {
         json!({"create": {"type": "http://sharejs.org/types/rich-text/v1", "data": []}}),
     )
     .await;
+    // As ShareDB: a type it does not know is dropped before the op is checked.
     let other = a.error().await;
-    assert_eq!(code(&other), "ERR_DOC_TYPE_NOT_RECOGNIZED");
-    assert!(
-        other["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("json0"),
-        "{other}"
-    );
+    assert_eq!(code(&other), "ERR_OT_OP_BADLY_FORMED");
+    assert_eq!(other["error"]["message"], "Missing create type", "{other}");
 }
 
 #[tokio::test]
@@ -500,8 +495,7 @@ async fn bad_input_gets_sharedb_errors_and_harms_nobody_else() {
     bystander.subscribe("docs", "safe").await;
     let mut bad = ShareDbClient::connect(&addr).await;
 
-    bad.send_text("{not json").await;
-    assert_eq!(code(&bad.recv().await), "ERR_MESSAGE_BADLY_FORMED");
+    // (A frame that is not JSON closes the connection: sharedb_conformance.rs.)
     bad.send(json!({"a": "nope", "c": "x"})).await;
     let unknown = bad.recv().await;
     assert_eq!(
@@ -527,7 +521,7 @@ async fn bad_input_gets_sharedb_errors_and_harms_nobody_else() {
     );
     bad.submit("docs", "safe", Some(1), json!({"op": {"not": "a list"}}))
         .await;
-    assert_eq!(code(&bad.error().await), "ERR_OT_OP_NOT_APPLIED");
+    assert_eq!(code(&bad.error().await), "ERR_OT_OP_BADLY_FORMED");
     bad.submit("docs", "safe", Some(1), json!({"del": 1})).await;
     assert_eq!(code(&bad.error().await), "ERR_OT_OP_BADLY_FORMED");
     // A value nested deeper than records may be is refused before it is parsed whole.
