@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use recordsync_core::JournalError;
 use recordsync_core::{JournalOp, Record, VersionCheck, WriteError, WriteOp, check_version};
-use recordsync_store::{JournalEntry, StoreError, StoredRecord, Write, WriteOutcome};
+use recordsync_store::{JournalEntry, Origin, StoreError, StoredRecord, Write, WriteOutcome};
 
 use crate::cell::{Cell, CellState, Head, Visible};
 use crate::event::{EventKind, RecordEvent};
@@ -236,6 +236,7 @@ impl Engine {
         &self,
         deleter: u64,
         author: Option<Arc<str>>,
+        origin: Option<Origin>,
         name: &str,
         done: WriteDone,
         settled: Option<Settled>,
@@ -254,6 +255,7 @@ impl Engine {
                 Queued::Delete {
                     deleter,
                     author,
+                    origin,
                     done,
                 },
             );
@@ -294,6 +296,7 @@ impl Engine {
                 tomb,
                 now,
                 author.as_deref().map(str::to_owned),
+                origin.clone(),
             )],
         };
         self.committer.submit(
@@ -306,9 +309,10 @@ impl Engine {
                             if st.head.is_none() {
                                 st.visible = None;
                             }
-                            let event = RecordEvent::new(
+                            let event = RecordEvent::with_origin(
                                 engine_cell.name.clone(),
                                 EventKind::Deleted { tomb: Some(tomb) },
+                                origin,
                             );
                             for s in st.subscribers.iter().filter(|s| told.contains(&s.id())) {
                                 if s.id() != deleter {
@@ -403,7 +407,7 @@ impl Engine {
                                 version,
                                 json: Arc::from("{}"),
                             });
-                            st.publish(&created_event(&cell.name, version, None), None);
+                            st.publish(&created_event(&cell.name, version, None, None), None);
                             if let Some(engine) = &engine {
                                 engine.announce(&cell.name, version, None, false);
                             }
@@ -491,7 +495,7 @@ impl WriteCommit {
                 let writer = Some(write.request.writer);
                 if creates {
                     let create = EngineVersion::new(version.created, version.created);
-                    st.publish(&created_event(&cell.name, create, None), writer);
+                    st.publish(&created_event(&cell.name, create, None, None), writer);
                 }
                 let kind = EventKind::Changed {
                     version,
@@ -499,7 +503,8 @@ impl WriteCommit {
                     value: json,
                     before: Some(before),
                 };
-                let event = RecordEvent::new(cell.name.clone(), kind);
+                let event =
+                    RecordEvent::with_origin(cell.name.clone(), kind, write.request.origin.clone());
                 st.publish(&event, Some(write.request.writer));
                 if let Some(engine) = &engine {
                     engine.announce(&cell.name, version, announced_op.as_deref(), false);
@@ -547,10 +552,11 @@ pub(crate) fn created_event(
     name: &Arc<str>,
     version: EngineVersion,
     data: Option<(Value, Arc<str>)>,
+    origin: Option<Origin>,
 ) -> Arc<RecordEvent> {
     let (data, value) =
         data.unwrap_or_else(|| (Value::Object(Default::default()), Arc::from("{}")));
-    RecordEvent::new(
+    RecordEvent::with_origin(
         name.clone(),
         EventKind::Changed {
             version,
@@ -558,6 +564,7 @@ pub(crate) fn created_event(
             value,
             before: None,
         },
+        origin,
     )
 }
 

@@ -133,3 +133,39 @@ async fn a_frame_that_is_not_json_closes_the_connection_and_harms_nobody_else() 
         json!({"v": 0, "type": null})
     );
 }
+
+#[tokio::test]
+async fn ops_reach_other_subscribers_with_their_submitters_src_and_seq() {
+    let addr = server().await;
+    let mut a = ShareDbClient::connect(&addr).await;
+    let mut b = ShareDbClient::connect(&addr).await;
+    b.subscribe("books", "b1").await;
+    let create = a.seq;
+    a.create("books", "b1", Some(0), json!({"n": 0})).await;
+    let edit = a.seq;
+    a.edit("books", "b1", 1, json!([{"p": ["n"], "na": 1}]))
+        .await;
+    let del = a.submit("books", "b1", Some(2), json!({"del": true})).await;
+    a.ack(del).await;
+    for (seq, kind) in [(create, "create"), (edit, "op"), (del, "del")] {
+        let m = b.recv().await;
+        assert!(m.get(kind).is_some(), "a {kind}: {m}");
+        assert_eq!(
+            (m["src"].as_str(), m["seq"].as_u64()),
+            (Some(a.src.as_str()), Some(seq)),
+            "{m}"
+        );
+    }
+    // The history names them too.
+    b.send(json!({"a": "f", "c": "books", "d": "b1", "v": 0}))
+        .await;
+    for seq in [create, edit, del] {
+        let m = b.recv().await;
+        assert_eq!(
+            (m["a"].as_str(), m["seq"].as_u64()),
+            (Some("op"), Some(seq)),
+            "{m}"
+        );
+        assert_eq!(m["src"].as_str(), Some(a.src.as_str()), "{m}");
+    }
+}

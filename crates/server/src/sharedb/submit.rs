@@ -170,7 +170,13 @@ impl Submit {
         // journaled one after, which is the version ShareDB's acknowledgement names.
         let (done, answer) = self.answer(conn, 1);
         conn.engine
-            .delete(conn.session.id, conn.guard.author(), &self.name, done)
+            .delete_op(
+                conn.session.id,
+                conn.guard.author(),
+                self.origin.clone(),
+                &self.name,
+                done,
+            )
             .await;
         let deleted = self.answered(answer).await?;
         self.acknowledge(conn, deleted.version + 1).await;
