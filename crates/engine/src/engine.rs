@@ -344,7 +344,10 @@ impl Engine {
     }
 
     /// [`Engine::delete`] of the client op `origin` (ShareDB's `src`, `seq`), journaled
-    /// and published with it.
+    /// and published with it. Unlike deepstream's, such a delete of a missing record is a
+    /// version too, as in ShareDB (whose del of a never-created document makes v1): its
+    /// tombstone is journaled where the record's next life would have begun, and `done`
+    /// is answered with that version (created there) rather than the life it deleted.
     pub async fn delete_op(
         &self,
         deleter: u64,

@@ -262,18 +262,30 @@ impl Engine {
             return;
         }
         let next_create = st.next_create();
-        let Some(head) = st.head.take() else {
-            // Nothing to delete: it succeeds, as in deepstream, and journals nothing.
-            drop(st);
-            return done.answer(Ok(EngineVersion::new(next_create, next_create)));
-        };
-        if !head.stored {
-            drop(st);
-            return done.answer(Ok(head.version()));
-        }
-        let deleted = head.version();
-        let tomb = deleted.version + 1;
         let now = now_ms();
+        // What is deleted: the head's life, or (a client op's delete of a missing record,
+        // which ShareDB counts as a version) nothing, whose tombstone is journaled where
+        // the next life would begin.
+        let (deleted, tomb, ctime, base_version) = match st.head.take() {
+            Some(head) if !head.stored => {
+                drop(st);
+                return done.answer(Ok(head.version()));
+            }
+            Some(head) => {
+                let deleted = head.version();
+                let base = Some(deleted.version);
+                (deleted, deleted.version + 1, head.record.ctime, base)
+            }
+            None if origin.is_some() => {
+                let tomb = EngineVersion::new(next_create, next_create);
+                (tomb, next_create, now, st.tomb)
+            }
+            None => {
+                // Nothing to delete: it succeeds, as in deepstream, and journals nothing.
+                drop(st);
+                return done.answer(Ok(EngineVersion::new(next_create, next_create)));
+            }
+        };
         st.tomb = Some(tomb);
         // Only those subscribed now are told and unsubscribed: a client that subscribes
         // after this point re-creates the record and keeps its subscription.
@@ -288,10 +300,10 @@ impl Engine {
                 created: deleted.created,
                 deleted: true,
                 data: "null".into(),
-                ctime: head.record.ctime,
+                ctime,
                 mtime: now,
             },
-            base_version: Some(deleted.version),
+            base_version,
             entries: vec![journal::delete(
                 tomb,
                 now,

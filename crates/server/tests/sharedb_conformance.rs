@@ -169,3 +169,49 @@ async fn ops_reach_other_subscribers_with_their_submitters_src_and_seq() {
         assert_eq!(m["src"].as_str(), Some(a.src.as_str()), "{m}");
     }
 }
+
+#[tokio::test]
+async fn a_del_of_a_never_created_doc_is_accepted_and_makes_a_version() {
+    let addr = server().await;
+    let mut a = ShareDbClient::connect(&addr).await;
+    let mut b = ShareDbClient::connect(&addr).await;
+    b.subscribe("books", "ghost").await;
+    let del = a
+        .submit("books", "ghost", Some(0), json!({"del": true}))
+        .await;
+    let (_, ack) = a.ack(del).await;
+    assert_eq!(ack["v"], 0, "{ack}");
+    // The subscriber is told, with the submitter's src and seq.
+    let told = b.recv().await;
+    assert_eq!(
+        (
+            told["del"].as_bool(),
+            told["v"].as_u64(),
+            told["seq"].as_u64()
+        ),
+        (Some(true), Some(0), Some(del)),
+        "{told}"
+    );
+    // Version 1, type still null; the history holds the del; a create continues at v1.
+    assert_eq!(
+        a.fetch("books", "ghost").await,
+        json!({"v": 1, "type": null})
+    );
+    a.send(json!({"a": "f", "c": "books", "d": "ghost", "v": 0}))
+        .await;
+    let history = a.recv().await;
+    assert_eq!(
+        (history["v"].as_u64(), history["del"].as_bool()),
+        (Some(0), Some(true)),
+        "{history}"
+    );
+    assert_eq!(a.recv().await["a"], "f");
+    assert_eq!(
+        a.create("books", "ghost", Some(1), json!({"x": 1})).await,
+        1
+    );
+    assert_eq!(
+        a.fetch("books", "ghost").await,
+        json!({"v": 2, "data": {"x": 1}})
+    );
+}

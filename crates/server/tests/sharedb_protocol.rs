@@ -134,7 +134,7 @@ async fn ops_reach_other_subscribers_in_order_but_not_their_submitter() {
     let create = b.recv().await;
     assert_eq!(
         create,
-        json!({"a": "op", "c": "notes", "d": "n1", "v": 0, "create": {"type": JSON0_URI, "data": {"list": []}}})
+        json!({"a": "op", "c": "notes", "d": "n1", "v": 0, "src": a.src, "seq": seq, "create": {"type": JSON0_URI, "data": {"list": []}}})
     );
     for i in 0..10u64 {
         let op = json!([{"p": ["list", i], "li": i}]);
@@ -346,7 +346,7 @@ async fn delete_keeps_the_versions_going_and_a_recreate_continues_them() {
     b.recv().await;
     assert_eq!(
         b.recv().await,
-        json!({"a": "op", "c": "docs", "d": "del", "v": 2, "del": true})
+        json!({"a": "op", "c": "docs", "d": "del", "v": 2, "src": a.src, "seq": seq, "del": true})
     );
     assert_eq!(a.fetch("docs", "del").await, json!({"v": 3, "type": null}));
     // An edit of the deleted document, and ones ahead of it, are refused.

@@ -163,12 +163,14 @@ impl Submit {
                 self.acknowledge(conn, last).await;
                 return Ok(());
             }
-            return Err(errors::does_not_exist());
         }
         conn.guard.delete(&self.name).await?;
-        // The engine answers a delete with the version it deleted; the delete is
-        // journaled one after, which is the version ShareDB's acknowledgement names.
-        let (done, answer) = self.answer(conn, 1);
+        // The engine answers a delete with the version it deleted, and the delete is
+        // journaled one after: the version ShareDB's acknowledgement names. A delete of a
+        // missing document (ShareDB accepts it, and counts a version) is answered with the
+        // version its tombstone has, which is that one.
+        let offset = u64::from(state.data.is_some());
+        let (done, answer) = self.answer(conn, offset);
         conn.engine
             .delete_op(
                 conn.session.id,
@@ -179,7 +181,7 @@ impl Submit {
             )
             .await;
         let deleted = self.answered(answer).await?;
-        self.acknowledge(conn, deleted.version + 1).await;
+        self.acknowledge(conn, deleted.version + offset).await;
         Ok(())
     }
 
