@@ -165,7 +165,9 @@ impl JournalOp {
         match (self, record.as_mut()) {
             (JournalOp::Create { data }, None) => *record = Some(data.clone()),
             (JournalOp::Create { .. }, Some(_)) => return Err(JournalError::AlreadyExists),
-            (JournalOp::Delete, Some(_)) => *record = None,
+            // A delete of a missing record leaves it missing: ShareDB accepts (and
+            // journals, as a version) the del of a document that does not exist.
+            (JournalOp::Delete, _) => *record = None,
             (JournalOp::Write(op), Some(value)) => op.apply(value),
             (JournalOp::Json0 { ops }, Some(value)) => {
                 let changed = json0::apply(value, ops)?;
@@ -188,7 +190,7 @@ impl JournalOp {
         Ok(match (self, record) {
             (JournalOp::Create { data }, None) => ReplayOp::Create(data.clone()),
             (JournalOp::Create { .. }, Some(_)) => return Err(JournalError::AlreadyExists),
-            (JournalOp::Delete, Some(_)) => ReplayOp::Delete,
+            (JournalOp::Delete, _) => ReplayOp::Delete,
             (JournalOp::Write(op), Some(value)) => ReplayOp::Op(op.to_json0(value)),
             (JournalOp::Json0 { ops }, Some(_)) => ReplayOp::Op(ops.clone()),
             (op, None) => return Err(JournalError::NoRecord { op: op.kind() }),
@@ -601,8 +603,16 @@ mod tests {
         assert!(matches!(err, JournalError::AlreadyExists), "{err}");
         assert_eq!(exists, Some(json!({"a": 1})));
 
+        // A delete of a missing record leaves it missing (a ShareDB del of a document
+        // never created is a version of its own).
+        let mut missing = None;
+        JournalOp::Delete.apply(&mut missing).unwrap();
+        assert_eq!(missing, None);
+        assert!(matches!(
+            JournalOp::Delete.to_replay(None),
+            Ok(ReplayOp::Delete)
+        ));
         for op in [
-            JournalOp::Delete,
             WriteOp::Erase { path: "a".into() }.into(),
             json0_op(json!([])),
         ] {

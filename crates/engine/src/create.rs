@@ -83,7 +83,7 @@ impl Engine {
             time: now,
             op: JournalOp::Create { data: data.clone() }.to_journal(),
             author: request.author.as_deref().map(str::to_owned),
-            origin: request.origin,
+            origin: request.origin.clone(),
         };
         let announced_op = self.cluster.get().map(|_| entry.op.clone());
         let mut record = Record::empty(now);
@@ -98,6 +98,7 @@ impl Engine {
         st.submitted += 1;
         let engine = self.self_ref();
         let writer = request.writer;
+        let origin = request.origin;
         let commit_cell = cell.clone();
         let stored = Write::Put {
             record: StoredRecord {
@@ -125,8 +126,12 @@ impl Engine {
                                 version,
                                 json: json.clone(),
                             });
-                            let event =
-                                created_event(&cell.name, version, Some((event_data, json)));
+                            let event = created_event(
+                                &cell.name,
+                                version,
+                                Some((event_data, json)),
+                                origin,
+                            );
                             st.publish(&event, Some(writer));
                             if let Some(engine) = &engine {
                                 engine.announce(

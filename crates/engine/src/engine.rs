@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use recordsync_core::validate_name;
-use recordsync_store::{CallbackScope, GroupCommitter, Store, StoreError};
+use recordsync_store::{CallbackScope, GroupCommitter, Origin, Store, StoreError};
 
 use crate::cells::{Held, SHARDS, Shard};
 use crate::event::{EventKind, RecordEvent, Subscriber};
@@ -339,7 +339,25 @@ impl Engine {
         name: &str,
         done: WriteDone,
     ) {
-        self.delete_now(deleter, author, name, done, None).await;
+        self.delete_now(deleter, author, None, name, done, None)
+            .await;
+    }
+
+    /// [`Engine::delete`] of the client op `origin` (ShareDB's `src`, `seq`), journaled
+    /// and published with it. Unlike deepstream's, such a delete of a missing record is a
+    /// version too, as in ShareDB (whose del of a never-created document makes v1): its
+    /// tombstone is journaled where the record's next life would have begun, and `done`
+    /// is answered with that version (created there) rather than the life it deleted.
+    pub async fn delete_op(
+        &self,
+        deleter: u64,
+        author: Option<Arc<str>>,
+        origin: Origin,
+        name: &str,
+        done: WriteDone,
+    ) {
+        self.delete_now(deleter, author, Some(origin), name, done, None)
+            .await;
     }
 
     /// Sends `event` to every subscriber of `name` (used for provider changes).

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 
 use recordsync_core::JournalOp;
+use recordsync_store::Origin;
 
 use crate::versions::EngineVersion;
 
@@ -14,6 +15,9 @@ use crate::versions::EngineVersion;
 pub struct RecordEvent {
     pub name: Arc<str>,
     pub kind: EventKind,
+    /// The client op this event is (ShareDB's `src` and `seq`), when its writer named one
+    /// and this node committed it: ShareDB's subscribers are told whose op it was.
+    pub origin: Option<Origin>,
     frames: [OnceLock<Bytes>; FrameFormat::SLOTS],
 }
 
@@ -74,9 +78,15 @@ impl FrameFormat {
 
 impl RecordEvent {
     pub fn new(name: Arc<str>, kind: EventKind) -> Arc<Self> {
+        RecordEvent::with_origin(name, kind, None)
+    }
+
+    /// An event of the client op `origin`.
+    pub fn with_origin(name: Arc<str>, kind: EventKind, origin: Option<Origin>) -> Arc<Self> {
         Arc::new(RecordEvent {
             name,
             kind,
+            origin,
             frames: Default::default(),
         })
     }

@@ -3,7 +3,7 @@
 //! readers parse back.
 
 use recordsync_core::JournalOp;
-use recordsync_store::JournalEntry;
+use recordsync_store::{JournalEntry, Origin};
 use serde_json::Value;
 
 /// A record's create as `{}`, deepstream's empty record, at engine version `version`.
@@ -15,8 +15,16 @@ pub(crate) fn create(version: u64, time: u64, author: Option<String>) -> Journal
 }
 
 /// A record's delete, at engine version `version`.
-pub(crate) fn delete(version: u64, time: u64, author: Option<String>) -> JournalEntry {
-    entry(version, time, &JournalOp::Delete, author)
+pub(crate) fn delete(
+    version: u64,
+    time: u64,
+    author: Option<String>,
+    origin: Option<Origin>,
+) -> JournalEntry {
+    JournalEntry {
+        origin,
+        ..entry(version, time, &JournalOp::Delete, author)
+    }
 }
 
 fn entry(version: u64, time: u64, op: &JournalOp, author: Option<String>) -> JournalEntry {

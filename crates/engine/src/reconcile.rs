@@ -78,7 +78,7 @@ impl Engine {
                 st.visible = Some(Visible { version, json });
                 st.head = Some(head);
                 st.tomb = None;
-                st.publish(&created_event(&cell.name, version, created), None);
+                st.publish(&created_event(&cell.name, version, created, None), None);
                 return;
             }
         } else if let (true, Some(k), Some(op_text), Some(head)) =

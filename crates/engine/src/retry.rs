@@ -15,6 +15,7 @@
 //! it — and one in flight ahead of it that loses makes it lose too (the committer fences
 //! it), so both come back to the queue in their order.
 
+use recordsync_store::Origin;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub(crate) enum Queued {
     Delete {
         deleter: u64,
         author: Option<Arc<str>>,
+        origin: Option<Origin>,
         done: WriteDone,
     },
 }
@@ -123,9 +125,10 @@ impl Engine {
                 Queued::Delete {
                     deleter,
                     author,
+                    origin,
                     done,
                 } => {
-                    self.delete_now(deleter, author, &cell.name, done, Some(settled))
+                    self.delete_now(deleter, author, origin, &cell.name, done, Some(settled))
                         .await
                 }
             }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use recordsync_core::JournalError;
 use recordsync_core::{JournalOp, Record, VersionCheck, WriteError, WriteOp, check_version};
-use recordsync_store::{JournalEntry, StoreError, StoredRecord, Write, WriteOutcome};
+use recordsync_store::{JournalEntry, Origin, StoreError, StoredRecord, Write, WriteOutcome};
 
 use crate::cell::{Cell, CellState, Head, Visible};
 use crate::event::{EventKind, RecordEvent};
@@ -236,6 +236,7 @@ impl Engine {
         &self,
         deleter: u64,
         author: Option<Arc<str>>,
+        origin: Option<Origin>,
         name: &str,
         done: WriteDone,
         settled: Option<Settled>,
@@ -254,24 +255,37 @@ impl Engine {
                 Queued::Delete {
                     deleter,
                     author,
+                    origin,
                     done,
                 },
             );
             return;
         }
         let next_create = st.next_create();
-        let Some(head) = st.head.take() else {
-            // Nothing to delete: it succeeds, as in deepstream, and journals nothing.
-            drop(st);
-            return done.answer(Ok(EngineVersion::new(next_create, next_create)));
-        };
-        if !head.stored {
-            drop(st);
-            return done.answer(Ok(head.version()));
-        }
-        let deleted = head.version();
-        let tomb = deleted.version + 1;
         let now = now_ms();
+        // What is deleted: the head's life, or (a client op's delete of a missing record,
+        // which ShareDB counts as a version) nothing, whose tombstone is journaled where
+        // the next life would begin.
+        let (deleted, tomb, ctime, base_version) = match st.head.take() {
+            Some(head) if !head.stored => {
+                drop(st);
+                return done.answer(Ok(head.version()));
+            }
+            Some(head) => {
+                let deleted = head.version();
+                let base = Some(deleted.version);
+                (deleted, deleted.version + 1, head.record.ctime, base)
+            }
+            None if origin.is_some() => {
+                let tomb = EngineVersion::new(next_create, next_create);
+                (tomb, next_create, now, st.tomb)
+            }
+            None => {
+                // Nothing to delete: it succeeds, as in deepstream, and journals nothing.
+                drop(st);
+                return done.answer(Ok(EngineVersion::new(next_create, next_create)));
+            }
+        };
         st.tomb = Some(tomb);
         // Only those subscribed now are told and unsubscribed: a client that subscribes
         // after this point re-creates the record and keeps its subscription.
@@ -286,14 +300,15 @@ impl Engine {
                 created: deleted.created,
                 deleted: true,
                 data: "null".into(),
-                ctime: head.record.ctime,
+                ctime,
                 mtime: now,
             },
-            base_version: Some(deleted.version),
+            base_version,
             entries: vec![journal::delete(
                 tomb,
                 now,
                 author.as_deref().map(str::to_owned),
+                origin.clone(),
             )],
         };
         self.committer.submit(
@@ -306,9 +321,10 @@ impl Engine {
                             if st.head.is_none() {
                                 st.visible = None;
                             }
-                            let event = RecordEvent::new(
+                            let event = RecordEvent::with_origin(
                                 engine_cell.name.clone(),
                                 EventKind::Deleted { tomb: Some(tomb) },
+                                origin,
                             );
                             for s in st.subscribers.iter().filter(|s| told.contains(&s.id())) {
                                 if s.id() != deleter {
@@ -403,7 +419,7 @@ impl Engine {
                                 version,
                                 json: Arc::from("{}"),
                             });
-                            st.publish(&created_event(&cell.name, version, None), None);
+                            st.publish(&created_event(&cell.name, version, None, None), None);
                             if let Some(engine) = &engine {
                                 engine.announce(&cell.name, version, None, false);
                             }
@@ -491,7 +507,7 @@ impl WriteCommit {
                 let writer = Some(write.request.writer);
                 if creates {
                     let create = EngineVersion::new(version.created, version.created);
-                    st.publish(&created_event(&cell.name, create, None), writer);
+                    st.publish(&created_event(&cell.name, create, None, None), writer);
                 }
                 let kind = EventKind::Changed {
                     version,
@@ -499,7 +515,8 @@ impl WriteCommit {
                     value: json,
                     before: Some(before),
                 };
-                let event = RecordEvent::new(cell.name.clone(), kind);
+                let event =
+                    RecordEvent::with_origin(cell.name.clone(), kind, write.request.origin.clone());
                 st.publish(&event, Some(write.request.writer));
                 if let Some(engine) = &engine {
                     engine.announce(&cell.name, version, announced_op.as_deref(), false);
@@ -547,10 +564,11 @@ pub(crate) fn created_event(
     name: &Arc<str>,
     version: EngineVersion,
     data: Option<(Value, Arc<str>)>,
+    origin: Option<Origin>,
 ) -> Arc<RecordEvent> {
     let (data, value) =
         data.unwrap_or_else(|| (Value::Object(Default::default()), Arc::from("{}")));
-    RecordEvent::new(
+    RecordEvent::with_origin(
         name.clone(),
         EventKind::Changed {
             version,
@@ -558,6 +576,7 @@ pub(crate) fn created_event(
             value,
             before: None,
         },
+        origin,
     )
 }
 

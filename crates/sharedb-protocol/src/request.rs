@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use recordsync_core::json::{self, MAX_DEPTH};
 
 use crate::error::DecodeError;
+use crate::types::is_json0;
 
 /// Levels a message adds around the JSON values it carries: the message, an op's list of
 /// components, a component (a create's `create` object is one less).
@@ -195,11 +196,13 @@ pub struct PresenceMessage {
 
 /// Decodes one text frame.
 pub fn decode(text: &str) -> Result<Incoming, DecodeError> {
-    let raw: Value =
+    let mut raw: Value =
         json::parse_within(text, MAX_DEPTH + MESSAGE_LEVELS).map_err(DecodeError::NotJson)?;
-    let Value::Object(object) = &raw else {
+    let Value::Object(object) = &mut raw else {
         return Err(DecodeError::NotObject);
     };
+    forget_unknown_type(object);
+    let object = &*object;
     match read(object) {
         Ok(request) => Ok(Incoming { raw, request }),
         Err(Refusal::Message(message)) => Err(DecodeError::BadlyFormed {
@@ -211,6 +214,23 @@ pub fn decode(text: &str) -> Result<Incoming, DecodeError> {
             raw,
         }),
         Err(Refusal::Unknown) => Err(DecodeError::UnknownAction { raw }),
+    }
+}
+
+/// ShareDB's server looks a create's `type` up among the types it knows and keeps what it
+/// finds: a type it does not know (any but json0 here) is gone before the op is checked,
+/// which then fails as "Missing create type", and the echoed request has no `type`.
+fn forget_unknown_type(m: &mut Map<String, Value>) {
+    if m.get("a").and_then(Value::as_str) != Some("op") {
+        return;
+    }
+    if let Some(Value::Object(create)) = m.get_mut("create")
+        && create
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|ty| !is_json0(ty))
+    {
+        create.remove("type");
     }
 }
 
@@ -706,6 +726,27 @@ mod tests {
             assert_eq!(e.to_sharedb().code, ERR_MESSAGE_BADLY_FORMED, "{text}");
             assert!(e.raw().is_none(), "{text}");
         }
+    }
+
+    #[test]
+    fn an_unknown_create_type_is_dropped_from_the_echo() {
+        let text =
+            r#"{"a":"op","c":"x","d":"y","v":0,"seq":1,"create":{"type":"text","data":"a"}}"#;
+        let e = decode(text).unwrap_err();
+        assert_eq!(
+            (e.to_sharedb().code, e.to_sharedb().message),
+            (
+                ErrorCode::ERR_OT_OP_BADLY_FORMED,
+                "Missing create type".to_owned()
+            )
+        );
+        assert_eq!(
+            e.raw().and_then(|raw| raw.get("create")),
+            Some(&serde_json::json!({"data": "a"}))
+        );
+        let short =
+            r#"{"a":"op","c":"x","d":"y","v":0,"seq":1,"create":{"type":"json0","data":{}}}"#;
+        assert!(decode(short).is_ok());
     }
 
     #[test]

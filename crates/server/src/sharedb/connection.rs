@@ -11,9 +11,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use recordsync_core::JsonError;
 use recordsync_engine::Engine;
 use recordsync_sharedb_protocol::{
-    ErrorCode, Incoming, Request, ShareDbError, decode, error_reply, init_message,
+    DecodeError, ErrorCode, Incoming, Request, ShareDbError, decode, error_reply, init_message,
 };
 
 use super::permission::Guard;
@@ -21,7 +22,7 @@ use super::presence_state::PresenceState;
 use super::session::Session;
 use super::{fetch, handshake, presence, query, snapshot, submit, subscribe};
 use crate::ServerState;
-use crate::net::connection::{self, DataFrame, Decoded, Flow, FrontDoor, Settings};
+use crate::net::connection::{self, Close, DataFrame, Decoded, Flow, FrontDoor, Settings};
 use crate::websocket::Socket;
 
 /// One ShareDB connection's state.
@@ -78,6 +79,12 @@ impl FrontDoor for Connection {
         };
         match decode(text.as_str()) {
             Ok(incoming) => Decoded::Message(incoming),
+            // ShareDB's socket stream fails on text that is not JSON, and the server
+            // closes the connection; the client reconnects. (Text nested too deeply is
+            // JSON: it is refused with an error reply, as ShareDB refuses a bad op.)
+            Err(DecodeError::NotJson(JsonError::Invalid(_))) => {
+                Decoded::Close(Close::policy("a message that is not JSON"))
+            }
             Err(e) => {
                 self.session
                     .send_text(&error_reply(e.raw(), &e.to_sharedb()));

@@ -120,15 +120,19 @@ fn encode(event: &RecordEvent) -> Bytes {
             value,
             before,
         } => match op_body(op, value, before.as_deref()) {
-            Some(Body::Create(data)) => op_text(c, d, version.version, SentOpBody::Create(data)),
-            Some(Body::Edit(edit)) => op_text(c, d, version.version, SentOpBody::Edit(&edit)),
-            Some(Body::Delete) => op_text(c, d, version.version, SentOpBody::Delete),
+            Some(Body::Create(data)) => {
+                op_text(event, c, d, version.version, SentOpBody::Create(data))
+            }
+            Some(Body::Edit(edit)) => {
+                op_text(event, c, d, version.version, SentOpBody::Edit(&edit))
+            }
+            Some(Body::Delete) => op_text(event, c, d, version.version, SentOpBody::Delete),
             None => {
                 tracing::warn!(record = %event.name, "a change could not be shown to ShareDB clients");
                 return Bytes::new();
             }
         },
-        EventKind::Deleted { tomb: Some(tomb) } => op_text(c, d, *tomb, SentOpBody::Delete),
+        EventKind::Deleted { tomb: Some(tomb) } => op_text(event, c, d, *tomb, SentOpBody::Delete),
         // A jump (this node reloaded the record after missing changes) carries no op. The
         // client is told of a version beyond its own with an empty op: ShareDB's client
         // fetches the document when an op arrives for a version after the one it has, and
@@ -137,6 +141,7 @@ fn encode(event: &RecordEvent) -> Bytes {
         EventKind::Changed {
             op: None, version, ..
         } => op_text(
+            event,
             c,
             d,
             version.version + 1,
@@ -151,13 +156,15 @@ fn encode(event: &RecordEvent) -> Bytes {
     websocket::frame(Kind::Text, text.as_bytes())
 }
 
-fn op_text(c: &str, d: &str, v: u64, body: SentOpBody<'_>) -> String {
+/// The `op` message of `event`, naming the client op it was (`src`, `seq`) when its
+/// writer named one: ShareDB's client tells its own ops from others' by them.
+fn op_text(event: &RecordEvent, c: &str, d: &str, v: u64, body: SentOpBody<'_>) -> String {
     Reply::Op(OpMessage {
         c,
         d,
         v,
-        src: None,
-        seq: None,
+        src: event.origin.as_ref().map(|o| o.src.as_str()),
+        seq: event.origin.as_ref().map(|o| o.seq),
         body,
     })
     .to_text()

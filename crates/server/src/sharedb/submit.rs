@@ -62,9 +62,7 @@ pub async fn submit(conn: &mut Connection, op: OpRequest) -> Result<(), ShareDbE
 
 impl Submit {
     async fn edit(self, conn: &mut Connection, edit: Value) -> Result<(), ShareDbError> {
-        // ShareDB passes on json0's own complaint about an op it cannot read.
-        let ops = json0::op_from_json(&edit)
-            .map_err(|e| ShareDbError::new(ErrorCode::ERR_OT_OP_NOT_APPLIED, e.to_string()))?;
+        let ops = json0::op_from_json(&edit).map_err(|e| errors::op_shape(&e))?;
         let base = match self.v {
             None => Base::Next,
             // Version 0 is the document before it was ever created.
@@ -73,7 +71,7 @@ impl Submit {
                 return Err(if state.version == 0 {
                     errors::does_not_exist()
                 } else {
-                    errors::already_created(true)
+                    errors::already_created(Some(0), state.version)
                 });
             }
             Some(v) => Base::At(v - 1),
@@ -100,10 +98,12 @@ impl Submit {
         ty: String,
         data: Option<Value>,
     ) -> Result<(), ShareDbError> {
+        // (The decoder drops a type ShareDB would not know, as ShareDB does; this is the
+        // same answer for any that gets here.)
         if !is_json0(&ty) {
             return Err(ShareDbError::new(
-                ErrorCode::ERR_DOC_TYPE_NOT_RECOGNIZED,
-                format!("Unknown type: this server keeps json0 documents only, not {ty:?}"),
+                ErrorCode::ERR_OT_OP_BADLY_FORMED,
+                "Missing create type",
             ));
         }
         let Some(data) = data.filter(|d| !d.is_null()) else {
@@ -130,7 +130,7 @@ impl Submit {
                 let from = self.v.unwrap_or(version.created);
                 self.resubmitted(conn, from, version.version)
                     .await
-                    .ok_or_else(|| errors::already_created(self.v.is_some()))?
+                    .ok_or_else(|| errors::already_created(self.v, version.version + 1))?
             }
             Ok(Err(WriteFailure::Missing { next_create }))
                 if self.v.is_some_and(|v| v < next_create) =>
@@ -138,7 +138,7 @@ impl Submit {
                 let from = self.v.unwrap_or(0);
                 self.resubmitted(conn, from, next_create - 1)
                     .await
-                    .ok_or_else(|| errors::already_created(true))?
+                    .ok_or_else(|| errors::already_created(self.v, next_create))?
             }
             Ok(Err(failure)) => return Err(errors::write(failure, self.v)),
             Err(_) => return Err(errors::engine(recordsync_engine::EngineError::Shutdown)),
@@ -163,17 +163,25 @@ impl Submit {
                 self.acknowledge(conn, last).await;
                 return Ok(());
             }
-            return Err(errors::does_not_exist());
         }
         conn.guard.delete(&self.name).await?;
-        // The engine answers a delete with the version it deleted; the delete is
-        // journaled one after, which is the version ShareDB's acknowledgement names.
-        let (done, answer) = self.answer(conn, 1);
+        // The engine answers a delete with the version it deleted, and the delete is
+        // journaled one after: the version ShareDB's acknowledgement names. A delete of a
+        // missing document (ShareDB accepts it, and counts a version) is answered with the
+        // version its tombstone has, which is that one.
+        let offset = u64::from(state.data.is_some());
+        let (done, answer) = self.answer(conn, offset);
         conn.engine
-            .delete(conn.session.id, conn.guard.author(), &self.name, done)
+            .delete_op(
+                conn.session.id,
+                conn.guard.author(),
+                self.origin.clone(),
+                &self.name,
+                done,
+            )
             .await;
         let deleted = self.answered(answer).await?;
-        self.acknowledge(conn, deleted.version + 1).await;
+        self.acknowledge(conn, deleted.version + offset).await;
         Ok(())
     }
 
