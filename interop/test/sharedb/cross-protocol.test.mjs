@@ -214,6 +214,14 @@ test('concurrent writes through both protocols converge with nothing lost', X, a
   const d2 = s2.get(c, id)
   await subscribeDoc(d2)
   const r = await record(ds, `${c}/${id}`)
+  // A deepstream write that meets a ShareDB op is refused (VERSION_EXISTS, as deepstream
+  // does) and handed to the record's merge strategy. The default (remote wins) drops the
+  // local write, which a deepstream app chooses to lose; this app keeps both sides: the
+  // server's value with its own fields written again.
+  r.setMergeStrategy((local, localVersion, remote, remoteVersion, done) => {
+    const mine = Object.fromEntries(Object.entries(local).filter(([k]) => k.startsWith('ds')))
+    done(null, { ...remote, ...mine })
+  })
   const acks = []
   for (let i = 0; i < 10; i++) {
     d1.submitOp([{ p: ['list', 0], li: `s1-${i}` }])
