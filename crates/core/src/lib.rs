@@ -26,6 +26,10 @@
 //!   ([`check_version`]).
 //! - `record`    — a record's state ([`Record`]) and applying a write to it
 //!   ([`WriteError`]).
+//! - [`query`]   — ShareDB's Mongo-style queries: parsing into a typed filter
+//!   ([`query::Query`], [`query::QueryError`]), matching documents (dotted paths, array
+//!   membership, type-bracketed comparison, metadata fields `_id _v _type _m`), sorting in
+//!   MongoDB's type order, skip, limit, count.
 //! - [`listen`]  — listen patterns and the provider registry (active data providers).
 //! - [`valve`]   — permission rules (deepstream's Valve): parsing, bounded evaluation,
 //!   permissions files.
@@ -41,11 +45,14 @@
 //   (which differs from `path::MAX_INDEX`);
 // - `listen` and `valve` each have their own `Limits` and a vocabulary of a dozen types
 //   that only their users need;
+// - `query` has its own `Filter`, `Cond`, `Doc`, `compare` and `equal`, which read as
+//   query things only when qualified;
 // - `testing` is a toolbox for other crates' property tests, and only with its feature.
 pub mod json;
 pub mod json0;
 pub mod listen;
 pub mod path;
+pub mod query;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod valve;

@@ -9,8 +9,12 @@
 //! does is the exponent's spelling (`1E5` and `1e5` come back as `1e+5`), which is the
 //! spelling JavaScript writes; [`number`] therefore generates exponents as `e+` / `e-`,
 //! and [`tests`] pins the rewriting.
+//!
+//! [`query`] generates documents and Mongo-style filters for the query engine's tests.
 
 use proptest::prelude::*;
+
+pub mod query;
 
 /// `x` as JavaScript's `JSON.stringify` writes a finite number ([`crate::js_number::format`]).
 ///

@@ -36,6 +36,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+mod query;
+
+pub use query::*;
+
 use crate::group_commit::GroupCommitter;
 use crate::history::{History, Milestone};
 use crate::store::{JournalEntry, Origin, Store, StoredRecord, Write, WriteOutcome};
@@ -71,6 +75,16 @@ macro_rules! __store_conformance_cases {
             group_commit_concurrent_writers,
             group_commit_callbacks_in_submission_order,
             group_commit_chain_after_conflict,
+            query_equality_and_paths,
+            query_arrays,
+            query_comparisons_are_type_bracketed,
+            query_missing_fields,
+            query_logic,
+            query_sort_skip_limit_count,
+            query_metadata,
+            query_excludes_deleted_and_other_collections,
+            query_values_jsonb_cannot_hold,
+            query_refuses_a_collection_with_a_slash,
         );
     };
 }

@@ -160,7 +160,9 @@ use redb::{
 
 use crate::error::{Cause, StoreError};
 use crate::history::{History, Milestone};
+use crate::query;
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
+use recordsync_core::query::{Query, Selection};
 
 pub use codec::{FORMAT_V1, FORMAT_V2, FORMAT_V3, LOG_FORMAT_V1, LOG_FORMAT_V2};
 pub use options::EmbeddedOptions;
@@ -1396,6 +1398,32 @@ fn get_blocking(db: &Database, dir: &Path, name: &str) -> Result<Option<StoredRe
         .transpose()
 }
 
+/// The live records named `prefix...` (a collection's, see `query.rs`), in name order:
+/// one range of the records table, read in one transaction, so a query sees one state.
+fn collection_blocking(
+    db: &Database,
+    dir: &Path,
+    prefix: &str,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "reading a collection", None, e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+    let end = query::prefix_end(prefix);
+    let mut found = Vec::new();
+    for row in records
+        .range(codec::record_key(prefix)..codec::record_key(&end))
+        .map_err(|e| fail(e.into()))?
+    {
+        let (key, value) = row.map_err(|e| fail(e.into()))?;
+        let name = String::from_utf8_lossy(key.value());
+        let record = codec::decode_record(&name, value.value())?;
+        if !record.deleted {
+            found.push(record);
+        }
+    }
+    Ok(found)
+}
+
 /// Decodes `name`'s log entry `seq`, found through its links; returns it with the key of
 /// the previous one. Links point only backwards, so a damaged one cannot make a loop.
 fn log_step(name: &str, seq: u64, value: Option<&[u8]>) -> Result<(JournalEntry, u64), StoreError> {
@@ -1588,6 +1616,32 @@ impl Store for EmbeddedStore {
         let name = name.to_owned();
         self.blocking("reading a journal", move |inner| {
             inner.read(|db| version_at_time_blocking(db, &inner.dir, &name, time))
+        })
+        .await
+    }
+
+    /// A scan of the collection's range of names, evaluated on the blocking pool: no
+    /// index but the name order (the data is opaque to redb). A query naming its ids
+    /// reads just those.
+    async fn query(
+        &self,
+        collection: &str,
+        query: &Query,
+    ) -> Result<Selection<StoredRecord>, StoreError> {
+        let prefix = query::prefix(collection)?;
+        let query = query.clone();
+        self.blocking("answering a query", move |inner| {
+            let candidates = match query::named_ids(&query.filter) {
+                Some(ids) => inner.read(|db| {
+                    ids.iter()
+                        .filter_map(|id| {
+                            get_blocking(db, &inner.dir, &format!("{prefix}{id}")).transpose()
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })?,
+                None => inner.read(|db| collection_blocking(db, &inner.dir, &prefix))?,
+            };
+            query::select(&prefix, &query, candidates)
         })
         .await
     }

@@ -134,6 +134,13 @@ pub enum StoreError {
     /// A write that breaks the [`Write`](crate::Write) contract (its journal entries do
     /// not lead from its base to its version): a bug in the caller. Nothing is stored.
     Malformed { name: String, reason: String },
+    /// A query that cannot be run as asked (a collection name holding `/`, say). The
+    /// query's own syntax is checked before it reaches a store
+    /// (`recordsync_core::query::QueryError`).
+    InvalidQuery(String),
+    /// This store does not do what was asked (a [`Store`](crate::Store) written
+    /// elsewhere that does not answer queries, say).
+    Unsupported(String),
 }
 
 impl fmt::Display for StoreError {
@@ -164,6 +171,8 @@ impl fmt::Display for StoreError {
             StoreError::Malformed { name, reason } => {
                 write!(f, "malformed write to record {name:?}: {reason}")
             }
+            StoreError::InvalidQuery(reason) => write!(f, "invalid query: {reason}"),
+            StoreError::Unsupported(what) => write!(f, "this store does not support {what}"),
         }
     }
 }
@@ -177,9 +186,11 @@ impl Error for StoreError {
             | StoreError::Full { reason, .. }
             | StoreError::Corrupt { reason, .. }
             | StoreError::Unavailable(reason) => reason.failure(),
-            StoreError::Closed | StoreError::Unstorable { .. } | StoreError::Malformed { .. } => {
-                None
-            }
+            StoreError::Closed
+            | StoreError::Unstorable { .. }
+            | StoreError::Malformed { .. }
+            | StoreError::InvalidQuery(_)
+            | StoreError::Unsupported(_) => None,
         }
     }
 }

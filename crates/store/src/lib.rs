@@ -8,6 +8,8 @@
 //! - `group_commit`   — [`GroupCommitter`]: many concurrent writes share one durable commit.
 //! - `history`        — [`History`]: milestones and retention, the same for every store
 //!   (every store keeps a record's history across deletes: a delete leaves a tombstone).
+//! - `query`          — running a ShareDB query over a collection's records, shared by
+//!   the stores ([`Store::query`]; the language is `recordsync_core::query`'s).
 //! - `memory`         — [`MemoryStore`], for throwaway use and tests.
 //! - [`embedded`]     — [`EmbeddedStore`], the default: crash-safe, on disk (redb behind a
 //!   write-ahead log), with its private parts in `src/embedded/`:
@@ -20,7 +22,9 @@
 //!   - `upgrade.rs`    — bringing a data file of an older schema to the current one;
 //!   - `faults.rs`     — crash points for tests (feature `testing`).
 //! - [`postgres`]     — [`PostgresStore`]: several nodes share one PostgreSQL database
-//!   (`postgres/batch.rs`: a batch as SQL; `postgres/migrations/`: the tables, documented).
+//!   (`postgres/batch.rs`: a batch as SQL; `postgres/query.rs`: a query as SQL that
+//!   narrows rows, and which indexes help; `postgres/migrations/`: the tables,
+//!   documented).
 //! - `conformance`    — (feature `testing`) the tests every [`Store`] must pass, reusable
 //!   by backends in other crates (`store_conformance_tests!`, and
 //!   `store_history_conformance_tests!` for milestones and retention).
@@ -39,6 +43,7 @@ mod error;
 mod group_commit;
 mod history;
 mod memory;
+mod query;
 mod store;
 
 pub use embedded::EmbeddedStore;

@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use recordsync_core::query::{Query, Selection};
 
 use crate::error::StoreError;
 use crate::history::{History, Milestone};
 use crate::now_ms;
+use crate::query;
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 
 /// Keeps records, journals and milestones in a `HashMap` behind one lock.
@@ -147,6 +149,31 @@ impl Store for MemoryStore {
 
     async fn history_start(&self, name: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.records.lock().get(name).map(|e| e.start))
+    }
+
+    /// A scan of every record (a hash map has no name order): fine for the tests and
+    /// throwaway servers this store is for. A query naming its ids reads just those.
+    async fn query(
+        &self,
+        collection: &str,
+        query: &Query,
+    ) -> Result<Selection<StoredRecord>, StoreError> {
+        let prefix = query::prefix(collection)?;
+        let records = self.records.lock();
+        let candidates = match query::named_ids(&query.filter) {
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| records.get(&format!("{prefix}{id}")))
+                .map(|e| e.record.clone())
+                .collect(),
+            None => records
+                .values()
+                .filter(|e| !e.record.deleted && e.record.name.starts_with(&prefix))
+                .map(|e| e.record.clone())
+                .collect(),
+        };
+        drop(records);
+        query::select(&prefix, query, candidates)
     }
 
     async fn version_at_time(&self, name: &str, time: u64) -> Result<Option<u64>, StoreError> {

@@ -52,6 +52,17 @@
 //! (PostgreSQL text refuses the byte): such a write fails its batch with
 //! [`StoreError::Unstorable`], and reads of such a name find nothing.
 //!
+//! # Queries
+//!
+//! [`Store::query`] reads the collection's range of the primary key with a `WHERE`
+//! clause over `data` that narrows the rows (containment for equality, jsonpath for
+//! ranges; values as bound parameters), and decides each row, sorts and windows in Rust
+//! with the evaluator every store uses; rows whose `data` is NULL are always read and
+//! decided on their `data_json`. `postgres/query.rs` lists which indexes help
+//! (`USING gin (data jsonb_path_ops)` for equality, `((data -> 'field'))` for `$gt`, each
+//! with the partial index `(name) WHERE data IS NULL`, which lets PostgreSQL combine
+//! them with the NULL rows).
+//!
 //! # Commits and conflicts between nodes
 //!
 //! A batch is one transaction (see `postgres/batch.rs`): the batch's existing records are
@@ -85,6 +96,7 @@
 mod batch;
 mod errors;
 mod migrations;
+mod query;
 mod replay;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -98,6 +110,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
+use recordsync_core::query::{Query, Selection};
 use tokio_postgres::NoTls;
 
 use crate::error::{Cause, StoreError};
@@ -463,6 +476,8 @@ enum Op<'a> {
     HistoryStart(&'a str),
     VersionAtTime(&'a str, i64),
     Commit(&'a [Write]),
+    /// A query's SQL (`postgres/query.rs`) and its parameters.
+    Query(&'a str, &'a [query::Param]),
 }
 
 enum Output {
@@ -480,6 +495,7 @@ impl Op<'_> {
             Op::Milestone(..) => "reading a milestone",
             Op::HistoryStart(_) => "reading a record",
             Op::Commit(_) => "committing writes",
+            Op::Query(..) => "answering a query",
         }
     }
 }
@@ -773,6 +789,14 @@ impl PostgresStore {
                 Output::Row(conn.query_opt(&stmt, &[&name, &time]).await?)
             }
             Op::Commit(batch) => Output::Outcomes(self.commit_once(conn, batch).await?),
+            Op::Query(sql, params) => {
+                // Not a cached statement: the text varies with the query, and an unnamed
+                // statement is planned with its parameters' values, which lets an index
+                // on an expression such as `data -> 'n'` match `data -> $3`.
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    params.iter().map(query::Param::as_sql).collect();
+                Output::Rows(conn.query(sql, &params).await?)
+            }
         })
     }
 
@@ -1040,6 +1064,54 @@ impl Store for PostgresStore {
         };
         row.map(|row| uint(name, "journal version", row.get(0)))
             .transpose()
+    }
+
+    /// The rows the SQL sieve lets through (`postgres/query.rs` says which indexes
+    /// help), decided, ordered and windowed in Rust as on every store.
+    async fn query(
+        &self,
+        collection: &str,
+        query: &Query,
+    ) -> Result<Selection<StoredRecord>, StoreError> {
+        let prefix = crate::query::prefix(collection)?;
+        if prefix.contains('\0') {
+            // No such name can be stored here.
+            return crate::query::select(&prefix, query, Vec::new());
+        }
+        let end = crate::query::prefix_end(&prefix);
+        let (sieve, mut params) = query::sieve(&query.filter, &prefix, 3);
+        let sql = format!(
+            "SELECT name, version, data_json::text, ctime, mtime, created FROM {}.records \
+             WHERE name >= $1 AND name < $2 AND NOT deleted{}",
+            self.schema,
+            match sieve {
+                Some(sieve) => format!(" AND (data IS NULL OR {sieve})"),
+                None => String::new(),
+            }
+        );
+        params.splice(
+            0..0,
+            [query::Param::Text(prefix.clone()), query::Param::Text(end)],
+        );
+        let Output::Rows(rows) = self.run(Op::Query(&sql, &params)).await? else {
+            unreachable!("a query returns rows")
+        };
+        let candidates = rows
+            .iter()
+            .map(|row| {
+                let name: String = row.get(0);
+                Ok(StoredRecord {
+                    version: uint(&name, "version", row.get(1))?,
+                    data: row.get(2),
+                    ctime: uint(&name, "ctime", row.get(3))?,
+                    mtime: uint(&name, "mtime", row.get(4))?,
+                    created: uint(&name, "created", row.get(5))?,
+                    deleted: false,
+                    name,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        crate::query::select(&prefix, query, candidates)
     }
 
     /// A round trip to the server (a `SELECT 1`), on a pooled connection.

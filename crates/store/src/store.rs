@@ -1,6 +1,7 @@
 //! The Store trait: what the engine needs from a database.
 
 use async_trait::async_trait;
+use recordsync_core::query::{Query, Selection};
 
 use crate::error::StoreError;
 use crate::history::Milestone;
@@ -161,6 +162,26 @@ pub trait Store: Send + Sync + 'static {
     /// The version `name` had at `time` (ms since the epoch): that of the newest kept
     /// entry with `entry.time <= time`. `None`: no kept entry is that old.
     async fn version_at_time(&self, name: &str, time: u64) -> Result<Option<u64>, StoreError>;
+
+    /// Answers a ShareDB query (`createFetchQuery`'s Mongo-style filter, sort, skip,
+    /// limit, count) over `collection`: the live records named `collection/<id>`
+    /// (`collection` holds no `/`: [`StoreError::InvalidQuery`] otherwise). Never a
+    /// tombstone. Records come in the query's order (ties by id); with `$count`, their
+    /// number. What `_id`, `_v` (ShareDB's version: the stored version + 1), `_type` and
+    /// `_m.ctime`/`_m.mtime` match is `recordsync_core::query::Doc`'s.
+    ///
+    /// The default answers [`StoreError::Unsupported`], so that wrappers and test
+    /// doubles written before queries need not change; every store of this crate answers.
+    async fn query(
+        &self,
+        collection: &str,
+        query: &Query,
+    ) -> Result<Selection<StoredRecord>, StoreError> {
+        let _ = query;
+        Err(StoreError::Unsupported(format!(
+            "queries (on collection {collection:?})"
+        )))
+    }
 
     /// Whether the store can take work now, for health checks. A store with a server to
     /// reach asks it; by default, an empty commit.
