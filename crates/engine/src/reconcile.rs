@@ -19,6 +19,7 @@ impl Engine {
     /// Applies another node's announced change to this node's copy, if it holds one.
     pub(crate) fn apply_remote(&self, a: &cluster::Announcement<'_>) {
         let name: &str = &a.name;
+        self.watchers.notify(name);
         let Some(cell) = self.shard(name).lock().get(name).cloned() else {
             return; // not cached here: the next use loads it from the store
         };
@@ -131,6 +132,7 @@ impl Engine {
 
     /// Reloads `name` if this node holds it (another node could not announce a change).
     pub(crate) fn refetch_cached(&self, name: &str) {
+        self.watchers.notify(name);
         let Some(cell) = self.shard(name).lock().get(name).cloned() else {
             return; // not cached here: the next use loads it from the store
         };
@@ -141,6 +143,7 @@ impl Engine {
     /// Reloads every cached record from the store (after the bus lost messages); those
     /// with subscribers are reloaded now, so that their subscribers catch up.
     pub(crate) fn resync(&self) {
+        self.watchers.resync();
         let mut subscribed = Vec::new();
         for shard in self.shards.iter() {
             for (name, cell) in shard.lock().iter() {

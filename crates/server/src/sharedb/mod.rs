@@ -10,7 +10,10 @@
 //! - [`submit`]     — `op`: create, json0 edit, delete; transformed if stale, acknowledged
 //!   once.
 //! - [`snapshot`]   — `nf`, `nt`: a document at a version, at a time.
-//! - [`query`]      — `qf`, `qs`, `qu`: refused for now; the one place queries plug in.
+//! - [`query`]      — `qf`, `qs`, `qu`: Mongo-style queries, fetched or live; with
+//!   [`query_fetch`] (a query run once, permissions, bounds), [`query_live`] (live
+//!   queries on the engine's collection watch), [`query_diff`] (arraydiff's result
+//!   diffs) and [`query_holds`] (documents followed for subscriptions and live queries).
 //! - [`presence`]   — `p`, `ps`, `pu`, `pr`: refused for now.
 //! - [`ops`]        — a document's history read back as ShareDB ops.
 //! - [`session`]    — a connection as an engine subscriber: events encoded as `op`
@@ -67,6 +70,10 @@ pub mod ops;
 pub mod permission;
 pub mod presence;
 pub mod query;
+pub mod query_diff;
+pub mod query_fetch;
+pub mod query_holds;
+pub mod query_live;
 pub mod session;
 pub mod snapshot;
 pub mod submit;
