@@ -16,10 +16,16 @@ use crate::write::{apply_op, created_event, value_json};
 use crate::{Engine, EngineError, cluster, now_ms};
 
 impl Engine {
-    /// Applies another node's announced change to this node's copy, if it holds one.
+    /// Applies another node's announced change to this node's copy, if it holds one, then
+    /// tells the collection's watchers (after the record's subscribers, as for this node's
+    /// own commits).
     pub(crate) fn apply_remote(&self, a: &cluster::Announcement<'_>) {
+        self.apply_announcement(a);
+        self.watchers.notify(&a.name);
+    }
+
+    fn apply_announcement(&self, a: &cluster::Announcement<'_>) {
         let name: &str = &a.name;
-        self.watchers.notify(name);
         let Some(cell) = self.shard(name).lock().get(name).cloned() else {
             return; // not cached here: the next use loads it from the store
         };

@@ -37,10 +37,13 @@ pub trait Watcher: Send + Sync {
     fn resync(&self);
 }
 
+/// Each collection's watchers.
+type ByCollection = HashMap<Box<str>, Vec<Arc<dyn Watcher>>>;
+
 /// The watchers, by collection (the part of a record name before its first `/`).
 #[derive(Default)]
 pub(crate) struct Watchers {
-    by_collection: RwLock<HashMap<Box<str>, Vec<Arc<dyn Watcher>>>>,
+    by_collection: RwLock<ByCollection>,
     /// How many watchers there are: while none, a notice costs one atomic load.
     count: AtomicUsize,
 }

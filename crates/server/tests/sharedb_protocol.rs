@@ -530,13 +530,13 @@ async fn bad_input_gets_sharedb_errors_and_harms_nobody_else() {
     assert_eq!(code(&bad.error().await), "ERR_OT_OP_NOT_APPLIED");
     bad.submit("docs", "safe", Some(1), json!({"del": 1})).await;
     assert_eq!(code(&bad.error().await), "ERR_OT_OP_BADLY_FORMED");
-    // Queries and presence are refused clearly for now.
-    bad.send(json!({"a": "qf", "id": 1, "c": "docs", "q": {}}))
+    // A malformed query is refused with what is wrong; presence is refused for now.
+    bad.send(json!({"a": "qf", "id": 1, "c": "docs", "q": {"$sort": 1}}))
         .await;
     let query = bad.recv().await;
     assert_eq!(
         (query["id"].as_u64(), code(&query)),
-        (Some(1), "ERR_DATABASE_METHOD_NOT_IMPLEMENTED")
+        (Some(1), "ERR_MESSAGE_BADLY_FORMED")
     );
     bad.send(json!({"a": "ps", "ch": "room", "seq": 1})).await;
     assert_eq!(

@@ -484,3 +484,89 @@ async fn a_document_the_user_may_not_read_is_never_returned_or_announced() {
     assert_eq!(announced, [(3, json!("open1")), (4, json!("open1"))]);
     b.expect_quiet().await;
 }
+
+/// Two nodes on one store and one bus: a live query on node 1 follows documents created
+/// and edited through node 2 (the engine's collection watch hears other nodes'
+/// announcements, for records node 1 does not hold too), and the ops on its results.
+#[tokio::test]
+async fn a_live_query_follows_changes_made_on_another_node() {
+    use std::sync::Arc;
+
+    use recordsync_bus::{Bus, InProcessBus};
+    use recordsync_store::{MemoryStore, Store};
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mut addrs = Vec::new();
+    for _ in 0..2 {
+        let config = Config {
+            port: 0,
+            storage: StorageKind::Memory,
+            ..Config::default()
+        };
+        let server = Server::bind_with(config, store.clone(), Some(bus.clone()))
+            .await
+            .expect("node binds");
+        addrs.push(server.local_addr().to_string());
+        tokio::spawn(server.run(std::future::pending()));
+    }
+    let mut on_1 = ShareDbClient::connect(&addrs[0]).await;
+    let mut on_2 = ShareDbClient::connect(&addrs[1]).await;
+    on_2.create("far", "x", Some(0), json!({"n": 5})).await;
+    let unsorted = query(&mut on_1, "qs", 1, "far", json!({"n": {"$gt": 3}})).await;
+    assert_eq!(ids(&unsorted), ["x"]);
+    let sorted = query(&mut on_1, "qs", 2, "far", json!({"$sort": {"n": -1}})).await;
+    assert_eq!(ids(&sorted), ["x"]);
+
+    // A document node 1 has never held: created on node 2.
+    on_2.create("far", "y", Some(0), json!({"n": 9})).await;
+    let mut diffs = std::collections::HashMap::new();
+    while diffs.len() < 2 {
+        let m = next_query_message(&mut on_1).await;
+        diffs.insert(m["id"].as_u64().unwrap(), m["diff"].clone());
+    }
+    assert_eq!(
+        diffs[&1],
+        json!([{"type": "insert", "index": 1, "values": [{"d": "y", "v": 1, "data": {"n": 9}}]}])
+    );
+    assert_eq!(
+        diffs[&2],
+        json!([{"type": "insert", "index": 0, "values": [{"d": "y", "v": 1, "data": {"n": 9}}]}])
+    );
+    // Ops on node 2 to a result: node 1's client gets each op once (though two queries
+    // show the document), and the diffs.
+    on_2.edit("far", "x", 1, json!([{"p": ["n"], "na": 10}]))
+        .await;
+    let op = on_1.recv().await;
+    assert_eq!(
+        (&op["a"], &op["d"], &op["v"]),
+        (&json!("op"), &json!("x"), &json!(1)),
+        "{op}"
+    );
+    assert_eq!(
+        on_1.recv().await,
+        json!({"a": "q", "id": 2, "diff": [{"type": "move", "from": 1, "to": 0, "howMany": 1}]})
+    );
+    on_2.edit("far", "x", 2, json!([{"p": ["n"], "na": -14}]))
+        .await;
+    let op = on_1.recv().await;
+    assert_eq!(
+        (&op["a"], &op["d"], &op["v"]),
+        (&json!("op"), &json!("x"), &json!(2)),
+        "{op}"
+    );
+    let mut diffs = std::collections::HashMap::new();
+    while diffs.len() < 2 {
+        let m = next_query_message(&mut on_1).await;
+        diffs.insert(m["id"].as_u64().unwrap(), m["diff"].clone());
+    }
+    assert_eq!(
+        diffs[&1],
+        json!([{"type": "remove", "index": 0, "howMany": 1}])
+    );
+    assert_eq!(
+        diffs[&2],
+        json!([{"type": "move", "from": 1, "to": 0, "howMany": 1}])
+    );
+    on_1.expect_quiet().await;
+}
