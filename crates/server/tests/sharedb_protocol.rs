@@ -530,6 +530,22 @@ async fn bad_input_gets_sharedb_errors_and_harms_nobody_else() {
     assert_eq!(code(&bad.error().await), "ERR_OT_OP_NOT_APPLIED");
     bad.submit("docs", "safe", Some(1), json!({"del": 1})).await;
     assert_eq!(code(&bad.error().await), "ERR_OT_OP_BADLY_FORMED");
+    // A value nested deeper than records may be is refused before it is parsed whole.
+    let deep = format!(
+        r#"{{"a":"op","c":"docs","d":"safe","v":1,"src":"x","seq":1,"op":[{{"p":["d"],"oi":{}1{}}}]}}"#,
+        "[".repeat(600),
+        "]".repeat(600)
+    );
+    bad.send_text(&deep).await;
+    let refused = bad.recv().await;
+    assert_eq!(code(&refused), "ERR_MESSAGE_BADLY_FORMED");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested deeper"),
+        "{refused}"
+    );
     // A malformed query is refused with what is wrong; presence is refused for now.
     bad.send(json!({"a": "qf", "id": 1, "c": "docs", "q": {"$sort": 1}}))
         .await;
@@ -615,7 +631,7 @@ async fn a_flood_of_ops_is_taken_one_at_a_time_and_others_go_on() {
 #[tokio::test]
 async fn a_subscriber_that_does_not_read_is_cut_off_and_others_go_on() {
     let addr = start(|c| c.outbound_queue_limit = 64).await;
-    let chunk = "x".repeat(8 * 1024);
+    let chunk = "x".repeat(30 * 1024);
     let mut writer = ShareDbClient::connect(&addr).await;
     writer
         .create("docs", "big", Some(0), json!({"s": chunk}))
@@ -624,9 +640,10 @@ async fn a_subscriber_that_does_not_read_is_cut_off_and_others_go_on() {
     deaf.subscribe("docs", "big").await;
     let mut reader = ShareDbClient::connect(&addr).await;
     reader.subscribe("docs", "big").await;
-    // Ops of 16 KiB each: far more than the socket buffers and 64 queued frames hold.
+    // Ops of 60 KiB each (the old value and the new): far more than the socket buffers and
+    // 64 queued frames hold.
     let replace = json!([{"p": ["s"], "od": chunk, "oi": chunk}]);
-    for v in 1..=1500u64 {
+    for v in 1..=500u64 {
         let seq = writer
             .submit("docs", "big", Some(v), json!({"op": replace}))
             .await;
@@ -640,5 +657,5 @@ async fn a_subscriber_that_does_not_read_is_cut_off_and_others_go_on() {
         matches!(code, 1008 | 0),
         "cut off for not reading, not {code}"
     );
-    assert_eq!(writer.fetch("docs", "big").await["v"], 1501);
+    assert_eq!(writer.fetch("docs", "big").await["v"], 501);
 }

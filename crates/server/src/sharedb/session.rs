@@ -129,9 +129,20 @@ fn encode(event: &RecordEvent) -> Bytes {
             }
         },
         EventKind::Deleted { tomb: Some(tomb) } => op_text(c, d, *tomb, SentOpBody::Delete),
-        // A jump (this node reloaded the record after missing changes) carries no op.
-        // TODO(issue 14, cluster): send the ops between from the journal.
-        EventKind::Changed { op: None, .. } | EventKind::Deleted { tomb: None } => {
+        // A jump (this node reloaded the record after missing changes) carries no op. The
+        // client is told of a version beyond its own with an empty op: ShareDB's client
+        // fetches the document when an op arrives for a version after the one it has, and
+        // applies nothing of it (`Doc._handleOp`). Every subscriber is behind the jump
+        // (they hold versions before it), so none applies the empty op.
+        EventKind::Changed {
+            op: None, version, ..
+        } => op_text(
+            c,
+            d,
+            version.version + 1,
+            SentOpBody::Edit(&Value::Array(Vec::new())),
+        ),
+        EventKind::Deleted { tomb: None } => {
             tracing::debug!(record = %event.name, "a change without its op is not sent to ShareDB clients");
             return Bytes::new();
         }
@@ -252,6 +263,20 @@ mod tests {
         };
         // Not a document's record, or a path write without the value it applied to.
         assert_eq!(text(&changed("plain", 1, patch(), "{}", Some("{}"))), None);
+        let jump = RecordEvent::new(
+            Arc::from("c/d"),
+            EventKind::Changed {
+                version: EngineVersion::new(5, 0),
+                op: None,
+                value: Arc::from("{}"),
+                before: None,
+            },
+        );
+        // A jump: an op for a version beyond any the client has, which makes it fetch.
+        assert_eq!(
+            text(&encode(&jump)),
+            Some(json!({"a": "op", "c": "c", "d": "d", "v": 6, "op": []}))
+        );
         assert_eq!(text(&changed("c/d", 1, patch(), "{}", None)), None);
         let provider = RecordEvent::new(Arc::from("c/d"), EventKind::Provider(true));
         assert_eq!(text(&encode(&provider)), None);

@@ -177,9 +177,15 @@ impl Submit {
         Ok(())
     }
 
-    /// The document's state, if the user may read it.
+    /// The document's state (for the op's checks, not shown to the client: no read
+    /// permission is needed).
     async fn state(&self, conn: &Connection) -> Result<DocState, ShareDbError> {
-        super::fetch::state(conn, &self.name).await
+        let state = conn
+            .engine
+            .read_state(&self.name)
+            .await
+            .map_err(errors::engine)?;
+        Ok(DocState::of(state))
     }
 
     /// The engine's answer: a [`WriteDone`] that, on a document this connection

@@ -1,0 +1,249 @@
+//! What a ShareDB-style front door needs of the engine: records created with data in one
+//! version, refusals that say where the record's next life begins, subscriptions that
+//! follow a record through deletes, and one event per journal entry (creates included,
+//! deletes with their version), so that such a door can show every version.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+mod support;
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use recordsync_core::{JournalOp, WriteOp, json0};
+use recordsync_engine::{
+    Base, CreateRequest, Engine, EngineVersion, EventKind, OnStale, RecordEvent, RecordState,
+    Subscriber, WriteDone, WriteFailure, WriteRequest,
+};
+use recordsync_store::{MemoryStore, Origin};
+use support::{engine_on, submit};
+
+/// One event as a [`Follower`] saw it: the engine version, the op's kind, and the
+/// value after a create (or `before X`: what a write applied to).
+type Seen = (Option<u64>, String, Option<String>);
+
+/// A subscriber that records what it is told.
+struct Follower {
+    id: u64,
+    survives: bool,
+    seen: Mutex<Vec<Seen>>,
+}
+
+impl Subscriber for Follower {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn deliver(&self, event: &Arc<RecordEvent>) {
+        let seen = match &event.kind {
+            EventKind::Changed {
+                version,
+                op,
+                value,
+                before,
+            } => (
+                Some(version.version),
+                op.as_ref().map_or("jump", |op| op.kind()).to_owned(),
+                Some(
+                    before
+                        .as_deref()
+                        .map_or_else(|| value.to_string(), |b| format!("before {b}")),
+                ),
+            ),
+            EventKind::Deleted { tomb } => (*tomb, "deleted".to_owned(), None),
+            EventKind::Provider(_) => return,
+        };
+        self.seen.lock().push(seen);
+    }
+
+    fn survives_delete(&self) -> bool {
+        self.survives
+    }
+}
+
+fn follower(id: u64, survives: bool) -> Arc<Follower> {
+    Arc::new(Follower {
+        id,
+        survives,
+        seen: Mutex::default(),
+    })
+}
+
+async fn create(
+    engine: &Engine,
+    name: &str,
+    data: Value,
+    at: Option<u64>,
+    seq: u64,
+) -> Result<EngineVersion, WriteFailure> {
+    let (tx, rx) = oneshot::channel();
+    let request = CreateRequest {
+        writer: 99,
+        data,
+        at,
+        author: None,
+        origin: Some(Origin {
+            src: "s".into(),
+            seq,
+        }),
+    };
+    engine
+        .create(name, request, WriteDone::new(move |r| drop(tx.send(r))))
+        .await;
+    rx.await.unwrap()
+}
+
+async fn delete(engine: &Engine, name: &str) -> EngineVersion {
+    let (tx, rx) = oneshot::channel();
+    engine
+        .delete(99, None, name, WriteDone::new(move |r| drop(tx.send(r))))
+        .await;
+    rx.await.unwrap().unwrap()
+}
+
+fn json0_write(op: Value, base: Base) -> WriteRequest {
+    WriteRequest {
+        writer: 99,
+        op: JournalOp::Json0 {
+            ops: json0::op_from_json(&op).unwrap(),
+        },
+        base,
+        on_stale: OnStale::Transform,
+        author: None,
+        origin: None,
+    }
+}
+
+#[tokio::test]
+async fn a_record_is_created_with_data_and_followed_through_its_deletes() {
+    let engine = engine_on(Arc::new(MemoryStore::new()));
+    let stays = follower(1, true);
+    let leaves = follower(2, false);
+    for s in [stays.clone(), leaves.clone()] {
+        let mut initial = None;
+        engine
+            .subscribe_state(s, "c/d", |state| initial = Some(state))
+            .await
+            .unwrap();
+        assert_eq!(initial, Some(RecordState::Missing { next_create: 0 }));
+    }
+    // A json0 write to a missing record is refused: it is created by a create.
+    let missing = submit(
+        &engine,
+        "c/d",
+        json0_write(json!([{"p": ["a"], "oi": 1}]), Base::Next),
+    )
+    .await;
+    assert!(
+        matches!(missing, Err(WriteFailure::Missing { next_create: 0 })),
+        "{missing:?}"
+    );
+    // Only at the version its next life begins.
+    let early = create(&engine, "c/d", json!({"a": 1}), Some(3), 1).await;
+    assert!(
+        matches!(early, Err(WriteFailure::Missing { next_create: 0 })),
+        "{early:?}"
+    );
+    let created = create(&engine, "c/d", json!({"a": 1}), Some(0), 1)
+        .await
+        .unwrap();
+    assert_eq!(created, EngineVersion::new(0, 0));
+    let again = create(&engine, "c/d", json!({}), None, 2).await;
+    assert!(
+        matches!(again, Err(WriteFailure::Exists { version }) if version.version == 0),
+        "{again:?}"
+    );
+    // The journal holds the create with its data and origin.
+    let entries = engine.journal("c/d", 0, 0).await.unwrap();
+    assert_eq!(
+        JournalOp::from_journal(&entries[0].op).unwrap(),
+        JournalOp::Create {
+            data: json!({"a": 1})
+        }
+    );
+    assert_eq!(entries[0].origin.as_ref().map(|o| o.seq), Some(1));
+
+    let patch = WriteRequest::new(
+        99,
+        WriteOp::Patch {
+            path: "a".into(),
+            data: json!(2),
+        },
+        Base::Produces(-1),
+    );
+    submit(&engine, "c/d", patch).await.unwrap();
+    assert_eq!(delete(&engine, "c/d").await.version, 1);
+    assert_eq!(
+        engine.read_state("c/d").await.unwrap(),
+        RecordState::Missing { next_create: 3 }
+    );
+    create(&engine, "c/d", json!([]), Some(3), 3).await.unwrap();
+    let expected_until_delete = vec![
+        (Some(0), "create".to_owned(), Some(r#"{"a":1}"#.to_owned())),
+        (
+            Some(1),
+            "patch".to_owned(),
+            Some(r#"before {"a":1}"#.to_owned()),
+        ),
+        (Some(2), "deleted".to_owned(), None),
+    ];
+    let mut all = expected_until_delete.clone();
+    all.push((Some(3), "create".to_owned(), Some("[]".to_owned())));
+    assert_eq!(
+        *stays.seen.lock(),
+        all,
+        "the subscription follows the next life"
+    );
+    assert_eq!(
+        *leaves.seen.lock(),
+        expected_until_delete,
+        "deepstream's ends with the record"
+    );
+}
+
+#[tokio::test]
+async fn a_first_write_is_published_as_its_create_then_itself() {
+    let engine = engine_on(Arc::new(MemoryStore::new()));
+    let s = follower(1, true);
+    engine
+        .subscribe_state(s.clone(), "c/w", |_| {})
+        .await
+        .unwrap();
+    let write = WriteRequest::new(
+        99,
+        WriteOp::Update {
+            data: json!({"x": 1}),
+        },
+        Base::Produces(-1),
+    );
+    assert_eq!(submit(&engine, "c/w", write).await.unwrap().version, 1);
+    assert_eq!(
+        *s.seen.lock(),
+        vec![
+            (Some(0), "create".to_owned(), Some("{}".to_owned())),
+            (Some(1), "update".to_owned(), Some("before {}".to_owned())),
+        ]
+    );
+    // A stale json0 write from before a delete meets the delete.
+    delete(&engine, "c/w").await;
+    let stale = submit(
+        &engine,
+        "c/w",
+        json0_write(json!([{"p": ["x"], "na": 1}]), Base::At(1)),
+    )
+    .await;
+    assert!(
+        matches!(stale, Err(WriteFailure::LifeEnded { .. })),
+        "{stale:?}"
+    );
+    // ...and leaves no trace: the record can be created at its next version.
+    assert_eq!(
+        create(&engine, "c/w", json!({}), Some(3), 9)
+            .await
+            .unwrap()
+            .version,
+        3
+    );
+}
