@@ -1080,10 +1080,22 @@ impl Store for PostgresStore {
         }
         let end = crate::query::prefix_end(&prefix);
         let (sieve, mut params) = query::sieve(&query.filter, &prefix, 3);
+        // Ids the query requires are names to read, whatever `data` holds: outside the
+        // `data IS NULL OR ...`, so the primary key finds them without another index.
+        let named = crate::query::named_ids(&query.filter).map(|ids| {
+            let names = ids
+                .iter()
+                .filter(|id| !id.contains('\0'))
+                .map(|id| format!("{prefix}{id}"))
+                .collect();
+            params.push(query::Param::Texts(names));
+            format!(" AND name = ANY(${}::text[])", params.len() + 2)
+        });
         let sql = format!(
             "SELECT name, version, data_json::text, ctime, mtime, created FROM {}.records \
-             WHERE name >= $1 AND name < $2 AND NOT deleted{}",
+             WHERE name >= $1 AND name < $2 AND NOT deleted{}{}",
             self.schema,
+            named.unwrap_or_default(),
             match sieve {
                 Some(sieve) => format!(" AND (data IS NULL OR {sieve})"),
                 None => String::new(),

@@ -205,7 +205,7 @@ impl Builder<'_> {
             let key = self.param(Param::Text(segments[0].clone()));
             let value = self.param(Param::Text(x.to_string()));
             return Some(format!(
-                "(data -> {key} {op} {value}::text::jsonb AND {exact})"
+                "(data -> {key}::text {op} {value}::text::jsonb AND {exact})"
             ));
         }
         Some(exact)
