@@ -570,3 +570,51 @@ async fn a_live_query_follows_changes_made_on_another_node() {
     );
     on_1.expect_quiet().await;
 }
+
+/// A connection runs a bounded number of live queries: past the limit a `qs` is refused
+/// with a clear error (the connection carries on), and ending one frees its place.
+#[tokio::test]
+async fn a_flood_of_live_queries_is_bounded() {
+    // The server's `query_live::MAX_LIVE_QUERIES`.
+    let limit = 1_000;
+    let addr = server().await;
+    let mut b = ShareDbClient::connect(&addr).await;
+    for id in 1..=limit {
+        b.send(json!({"a": "qs", "id": id, "c": "flood", "q": {"n": id}}))
+            .await;
+    }
+    for id in 1..=limit {
+        let reply = b.recv().await;
+        assert_eq!(
+            (&reply["a"], &reply["id"]),
+            (&json!("qs"), &json!(id)),
+            "{reply}"
+        );
+    }
+    b.send(json!({"a": "qs", "id": limit + 1, "c": "flood", "q": {}}))
+        .await;
+    let refused = b.recv().await;
+    assert_eq!(refused["id"], limit + 1);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("live queries"),
+        "{refused}"
+    );
+    // Replacing a running query (same id) is no new one; ending one frees a place.
+    query(&mut b, "qs", 1, "flood", json!({"n": 0})).await;
+    b.send(json!({"a": "qu", "id": 2})).await;
+    assert_eq!(b.recv().await, json!({"a": "qu", "id": 2}));
+    query(&mut b, "qs", limit + 1, "flood", json!({})).await;
+    // Every query is still live.
+    let mut a = ShareDbClient::connect(&addr).await;
+    a.create("flood", "d", Some(0), json!({"n": 5})).await;
+    let mut heard = std::collections::BTreeSet::new();
+    while heard.len() < 2 {
+        let m = next_query_message(&mut b).await;
+        heard.insert(m["id"].as_u64().unwrap());
+    }
+    assert_eq!(heard, [5, limit + 1].into_iter().collect());
+    b.expect_quiet().await;
+}
