@@ -31,6 +31,13 @@
 //! [`MAX_PENDING`] changed names between two polls, beyond which it polls everything.
 //! Errors while following (a store that cannot be reached) are logged and the query
 //! carries on with the next change, as ShareDB's emitter does.
+//!
+//! Known limits: holding a document's events uses the session's one hold per document
+//! ([`Session::catch_up`]); if the client subscribes to that document from a version at
+//! the same moment, whichever finishes first releases the held events, so an op may then
+//! reach the client just before the diff that inserts its document (the client skips an
+//! op older than its snapshot). Documents are filtered by the read rule after
+//! `$skip`/`$limit`, so a window may come back short when rules hide some.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
