@@ -162,10 +162,12 @@ impl Engine {
                     },
                 );
                 st.publish(&event, None);
+                self.watchers.notify(&cell.name);
             }
             (Some(_), None) => {
                 // Deleted elsewhere (another node) while this node was not told.
                 self.deleted_elsewhere(&cell.name, st, tomb);
+                self.watchers.notify(&cell.name);
             }
             _ => {}
         }

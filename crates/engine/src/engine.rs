@@ -19,6 +19,7 @@ use crate::listen::{self, Listening};
 use crate::request::WriteRequest;
 use crate::retry::PendingWrite;
 use crate::versions::EngineVersion;
+use crate::watch::{Watcher, Watchers};
 use crate::{EngineError, WriteDone, cluster};
 
 /// How long the health check waits for the store's answer.
@@ -79,6 +80,8 @@ pub struct Engine {
     pub(crate) retrying_refetches: std::sync::atomic::AtomicBool,
     /// Lets committer callbacks, which outlive the request that made them, reach the engine.
     pub(crate) me: Weak<Engine>,
+    /// Whoever follows whole collections (see `crate::watch`).
+    pub(crate) watchers: Watchers,
 }
 
 impl Engine {
@@ -108,6 +111,7 @@ impl Engine {
             unfetched: Mutex::new(std::collections::HashSet::new()),
             retrying_refetches: std::sync::atomic::AtomicBool::new(false),
             me: me.clone(),
+            watchers: Watchers::default(),
         });
         engine
             .listening
@@ -137,6 +141,8 @@ impl Engine {
         op: Option<&str>,
         deleted: bool,
     ) {
+        // Every commit of this node passes here (after the record's subscribers were told).
+        self.watchers.notify(name);
         if let Some(cluster) = self.cluster.get() {
             cluster.announce(name, version, op, deleted);
         }
@@ -358,6 +364,30 @@ impl Engine {
     ) {
         self.delete_now(deleter, author, Some(origin), name, done, None)
             .await;
+    }
+
+    /// From now on, `watcher` hears of every change to a record of `collection` (the
+    /// records named `collection/...`) that this node commits or hears of from another
+    /// node, whether or not the record is subscribed to (see [`Watcher`]).
+    pub fn watch(&self, collection: &str, watcher: Arc<dyn Watcher>) {
+        self.watchers.add(collection, watcher);
+    }
+
+    /// Ends a [`watch`](Self::watch). Returns whether there was one.
+    pub fn unwatch(&self, collection: &str, watcher_id: u64) -> bool {
+        self.watchers.remove(collection, watcher_id)
+    }
+
+    /// Answers a ShareDB-style query over `collection` from the store (committed state:
+    /// every change published to subscribers or watchers is in it). See
+    /// [`Store::query`](recordsync_store::Store::query).
+    pub async fn query(
+        &self,
+        collection: &str,
+        query: &recordsync_core::query::Query,
+    ) -> Result<recordsync_core::query::Selection<recordsync_store::StoredRecord>, EngineError>
+    {
+        Ok(self.store.query(collection, query).await?)
     }
 
     /// Sends `event` to every subscriber of `name` (used for provider changes).

@@ -40,6 +40,8 @@
 //! - `error`      — what can go wrong: [`EngineError`], [`WriteFailure`].
 //! - `clock`      — [`now_ms`].
 //! - [`listen`]   — active providers (deepstream's listening), on one node or a cluster.
+//! - `watch`      — [`Watcher`]: following every change to a collection's records, on
+//!   this node and others (ShareDB's live queries).
 //! - `cluster`    — the bus side of a cluster: announcements and refetch requests.
 
 mod cell;
@@ -61,6 +63,7 @@ mod request;
 mod retry;
 mod transform;
 mod versions;
+mod watch;
 mod write;
 mod write_done;
 
@@ -72,4 +75,5 @@ pub use event::{EventKind, FrameFormat, RecordEvent, Subscriber};
 pub use history::PastValue;
 pub use request::{Base, OnStale, WriteRequest};
 pub use versions::EngineVersion;
+pub use watch::Watcher;
 pub use write_done::WriteDone;

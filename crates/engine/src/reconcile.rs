@@ -16,8 +16,15 @@ use crate::write::{apply_op, created_event, value_json};
 use crate::{Engine, EngineError, cluster, now_ms};
 
 impl Engine {
-    /// Applies another node's announced change to this node's copy, if it holds one.
+    /// Applies another node's announced change to this node's copy, if it holds one, then
+    /// tells the collection's watchers (after the record's subscribers, as for this node's
+    /// own commits).
     pub(crate) fn apply_remote(&self, a: &cluster::Announcement<'_>) {
+        self.apply_announcement(a);
+        self.watchers.notify(&a.name);
+    }
+
+    fn apply_announcement(&self, a: &cluster::Announcement<'_>) {
         let name: &str = &a.name;
         let Some(cell) = self.shard(name).lock().get(name).cloned() else {
             return; // not cached here: the next use loads it from the store
@@ -131,6 +138,7 @@ impl Engine {
 
     /// Reloads `name` if this node holds it (another node could not announce a change).
     pub(crate) fn refetch_cached(&self, name: &str) {
+        self.watchers.notify(name);
         let Some(cell) = self.shard(name).lock().get(name).cloned() else {
             return; // not cached here: the next use loads it from the store
         };
@@ -141,6 +149,7 @@ impl Engine {
     /// Reloads every cached record from the store (after the bus lost messages); those
     /// with subscribers are reloaded now, so that their subscribers catch up.
     pub(crate) fn resync(&self) {
+        self.watchers.resync();
         let mut subscribed = Vec::new();
         for shard in self.shards.iter() {
             for (name, cell) in shard.lock().iter() {

@@ -540,13 +540,14 @@ async fn bad_input_gets_sharedb_errors_and_harms_nobody_else() {
             .contains("nested deeper"),
         "{refused}"
     );
-    // Queries are refused clearly for now; presence is served (sharedb_presence.rs).
-    bad.send(json!({"a": "qf", "id": 1, "c": "docs", "q": {}}))
+    // A malformed query is refused with what is wrong; presence is served
+    // (sharedb_presence.rs).
+    bad.send(json!({"a": "qf", "id": 1, "c": "docs", "q": {"$sort": 1}}))
         .await;
     let query = bad.recv().await;
     assert_eq!(
         (query["id"].as_u64(), code(&query)),
-        (Some(1), "ERR_DATABASE_METHOD_NOT_IMPLEMENTED")
+        (Some(1), "ERR_MESSAGE_BADLY_FORMED")
     );
     bad.send(json!({"a": "ps", "ch": "room", "seq": 1})).await;
     assert_eq!(bad.recv().await, json!({"a": "ps", "ch": "room", "seq": 1}));

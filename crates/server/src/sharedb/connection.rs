@@ -8,7 +8,6 @@
 //! answered before the next message is read, so a client that floods ops without reading
 //! its answers fills its own outbox and is cut off, and nobody else waits.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use recordsync_core::JsonError;
@@ -19,6 +18,8 @@ use recordsync_sharedb_protocol::{
 
 use super::permission::Guard;
 use super::presence_state::PresenceState;
+use super::query_holds::DocHolds;
+use super::query_live::{self, LiveQueries};
 use super::session::Session;
 use super::{fetch, handshake, presence, query, snapshot, submit, subscribe};
 use crate::ServerState;
@@ -33,8 +34,11 @@ pub struct Connection {
     /// The connection's `src`: made up at open, replaced by the one a reconnecting client
     /// names in its handshake. Ops without a `src` of their own are this one's.
     pub src: String,
-    /// Records this connection subscribes to, to unsubscribe when it goes away.
-    pub subscriptions: HashSet<Arc<str>>,
+    /// Records this connection subscribes to, for itself and for its live queries, to
+    /// unsubscribe when the last reason goes and when the connection goes away.
+    pub subscriptions: DocHolds,
+    /// The live queries running (`qs`).
+    pub live: LiveQueries,
     /// Presence channels subscribed to, presences shown.
     pub presence: PresenceState,
 }
@@ -56,7 +60,8 @@ pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()
             engine: state.engine.clone(),
             guard: Guard::new(state.permissions.clone()),
             src,
-            subscriptions: HashSet::new(),
+            subscriptions: DocHolds::default(),
+            live: LiveQueries::default(),
             presence: PresenceState::new(state.presence.clone()),
         }
     };
@@ -142,7 +147,8 @@ impl FrontDoor for Connection {
 
     async fn close(&mut self) {
         presence::close(self);
-        for name in std::mem::take(&mut self.subscriptions) {
+        query_live::end_all(self).await;
+        for name in self.subscriptions.take_all() {
             let _ = self.engine.unsubscribe(self.session.id, &name).await;
         }
     }

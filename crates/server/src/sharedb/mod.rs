@@ -10,7 +10,10 @@
 //! - [`submit`]     — `op`: create, json0 edit, delete; transformed if stale, acknowledged
 //!   once.
 //! - [`snapshot`]   — `nf`, `nt`: a document at a version, at a time.
-//! - [`query`]      — `qf`, `qs`, `qu`: refused for now; the one place queries plug in.
+//! - [`query`]      — `qf`, `qs`, `qu`: Mongo-style queries, fetched or live; with
+//!   [`query_fetch`] (a query run once, permissions, bounds), [`query_live`] (live
+//!   queries on the engine's collection watch), [`query_diff`] (arraydiff's result
+//!   diffs) and [`query_holds`] (documents followed for subscriptions and live queries).
 //! - [`presence`]   — `p`, `ps`, `pu`, `pr`: channel presence, in memory, cluster-wide;
 //!   document presence refused as json0 has none. With [`presence_state`] (a
 //!   connection's), [`presence_hub`] (the node's channels) and [`presence_bus`] (the
@@ -73,6 +76,10 @@ pub mod presence_bus;
 pub mod presence_hub;
 pub mod presence_state;
 pub mod query;
+pub mod query_diff;
+pub mod query_fetch;
+pub mod query_holds;
+pub mod query_live;
 pub mod session;
 pub mod snapshot;
 pub mod submit;

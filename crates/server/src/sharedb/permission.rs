@@ -13,6 +13,7 @@ use crate::auth::Identity;
 use crate::permission::{self, Action, Data, Request};
 
 /// One ShareDB connection's gatekeeper: the server's rules and the connection's user.
+#[derive(Clone)]
 pub struct Guard {
     rules: Arc<permission::Guard>,
     user: Arc<Identity>,
@@ -53,6 +54,19 @@ impl Guard {
     pub async fn read(&self, name: &str) -> Result<(), ShareDbError> {
         let decision = self.check(Action::Read, name, Data::None).await;
         refusal(decision, name, ErrorCode::ERR_SNAPSHOT_READS_REJECTED)
+    }
+
+    /// May the user query collection `c`? Checked as [`Action::Query`] against the name
+    /// `c` (the collection: a rule for `"c"`, or a pattern matching it, decides); each
+    /// document of the results is then checked as a read.
+    pub async fn query(&self, c: &str) -> Result<(), ShareDbError> {
+        let decision = self.check(Action::Query, c, Data::None).await;
+        refusal(decision, c, ErrorCode::ERR_SNAPSHOT_READS_REJECTED)
+    }
+
+    /// True when there are no rules: every check allows, and callers may skip them.
+    pub fn is_open(&self) -> bool {
+        self.rules.is_open()
     }
 
     /// May the user create document `name`?

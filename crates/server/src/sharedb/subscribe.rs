@@ -206,8 +206,10 @@ async fn subscribe_snapshot(conn: &mut Connection, name: &str) -> Result<DocStat
 
 pub async fn unsubscribe(conn: &mut Connection, doc: DocRequest) -> Result<(), ShareDbError> {
     let name = record_name(&doc.c, &doc.d);
-    let _ = conn.engine.unsubscribe(conn.session.id, &name).await;
-    conn.subscriptions.remove(name.as_str());
+    // A live query may still show it: then the connection stays subscribed.
+    if conn.subscriptions.remove(&name) {
+        let _ = conn.engine.unsubscribe(conn.session.id, &name).await;
+    }
     conn.session.send(&Reply::Doc(DocReply {
         a: "u",
         c: &doc.c,
@@ -228,8 +230,9 @@ pub async fn unsubscribe_bulk(
     };
     for d in ids {
         let name = record_name(&bulk.c, d);
-        let _ = conn.engine.unsubscribe(conn.session.id, &name).await;
-        conn.subscriptions.remove(name.as_str());
+        if conn.subscriptions.remove(&name) {
+            let _ = conn.engine.unsubscribe(conn.session.id, &name).await;
+        }
     }
     conn.session.send(&Reply::Bulk(BulkReply {
         a: "bu",
