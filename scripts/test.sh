@@ -6,9 +6,9 @@
 #      cargo test where nextest is not installed); the json0 differential test among them
 #      runs node and installs its npm package itself
 #      (crates/core/tests/json0-differential/install.sh);
-#   2. the interop suite with the real npm deepstream client, first against the real
-#      deepstream server (proving each test encodes what the peer does), then against
-#      recordsync.
+#   2. the interop suites with the real npm deepstream and sharedb clients, each first
+#      against the real peer server (proving each test encodes what the peer does), then
+#      against recordsync.
 # It installs what it needs (npm packages via interop/install.sh), starts PostgreSQL, Redis
 # and NATS when they are down (scripts/services.sh), and prints a summary.
 set -euo pipefail
@@ -43,3 +43,9 @@ interop/run.sh deepstream
 
 step "interop: the real deepstream client against recordsync"
 interop/run.sh recordsync
+
+step "interop: the real sharedb client against the real ShareDB server"
+interop/run.sh sharedb-peer
+
+step "interop: the real sharedb client against recordsync"
+interop/run.sh sharedb-recordsync
