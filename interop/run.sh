@@ -11,6 +11,7 @@
 # sharedb-peer:       the ShareDB suite (test/sharedb/) with the real npm `sharedb` 7 client against
 #                     the reference ShareDB 7 server (peers/sharedb-server.js). Run this first when
 #                     changing a ShareDB test.
+# sharedb-recordsync-postgres: the same, with recordsync on PostgreSQL (a schema of its own)
 # sharedb-recordsync: the same ShareDB suite against recordsync's ws://127.0.0.1:PORT/sharedb door
 #                     (binary as for `recordsync`), plus the cross-protocol tests.
 # Extra arguments after the target go to `node --test` (e.g. --test-name-pattern=listen).
@@ -21,7 +22,14 @@ target="${1:-recordsync}"
 
 case "$target" in
   deepstream|recordsync|sharedb-peer|sharedb-recordsync) ;;
-  *) echo "usage: interop/run.sh [recordsync|deepstream|sharedb-peer|sharedb-recordsync] [node --test args...]" >&2; exit 2 ;;
+  sharedb-recordsync-postgres)
+    # the ShareDB suite against recordsync on PostgreSQL (127.0.0.1:5432, database test), in a
+    # schema of its own, dropped afterwards
+    schema="interop_sharedb_$$"
+    export RECORDSYNC_STORAGE="postgres://postgres@127.0.0.1:5432/test?schema=$schema"
+    trap 'psql -q -h 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true' EXIT
+    target=sharedb-recordsync ;;
+  *) echo "usage: interop/run.sh [recordsync|deepstream|sharedb-peer|sharedb-recordsync|sharedb-recordsync-postgres] [node --test args...]" >&2; exit 2 ;;
 esac
 
 "$here/install.sh"
@@ -40,8 +48,11 @@ case "$target" in
   sharedb-peer|sharedb-recordsync)
     # one server for the whole ShareDB suite (tests use their own collections); see lib/sharedb.mjs
     echo "interop: running the ShareDB suite against ${target#sharedb-}" >&2
-    exec node tools/sharedb-target.mjs "${target#sharedb-}" -- \
-      node --test --test-reporter=tap --test-concurrency=1 "$@" test/sharedb/*.test.mjs
+    # not exec: the postgres target's EXIT trap drops its schema afterwards
+    status=0
+    node tools/sharedb-target.mjs "${target#sharedb-}" -- \
+      node --test --test-reporter=tap --test-concurrency=1 "$@" test/sharedb/*.test.mjs || status=$?
+    exit "$status"
     ;;
 esac
 

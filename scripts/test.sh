@@ -49,3 +49,6 @@ interop/run.sh sharedb-peer
 
 step "interop: the real sharedb client against recordsync"
 interop/run.sh sharedb-recordsync
+
+step "interop: the real sharedb client against recordsync on PostgreSQL"
+interop/run.sh sharedb-recordsync-postgres

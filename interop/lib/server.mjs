@@ -231,6 +231,9 @@ export async function startServer (opts = {}) {
     }
     command = bin
     args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...(opts.extraArgs || [])]
+    // RECORDSYNC_STORAGE (a PostgreSQL URL, say): the storage to serve from instead of the
+    // embedded store in dataDir (run.sh's sharedb-recordsync-postgres target).
+    if (process.env.RECORDSYNC_STORAGE) args.push('--storage', process.env.RECORDSYNC_STORAGE)
     if (security || opts.listen) {
       const config = (security ? securityConfig() : '') + (opts.listen ? listenConfig(opts.listen) : '')
       writeFileSync(join(workDir, 'config.yml'), config)
