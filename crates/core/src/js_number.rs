@@ -99,7 +99,7 @@ pub fn format(x: f64) -> String {
     // Rust writes the shortest round-trip digits, like ECMAScript: `d.ddde<n-1>`.
     let scientific = format!("{:e}", x.abs());
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let digits = mantissa.replace('.', "");
+    let digits = even_on_tie(mantissa.replace('.', ""), exponent, x.abs());
     // At most 17 digits and |exponent| <= 324: these conversions cannot truncate.
     let k = digits.len() as i32;
     let n = exponent.parse::<i32>().unwrap_or(0) + 1;
@@ -122,6 +122,45 @@ pub fn format(x: f64) -> String {
         format!("{first}{fraction}e{sign}{}", e.abs())
     };
     if x < 0.0 { format!("-{body}") } else { body }
+}
+
+/// ECMAScript's tie-break between two shortest spellings: where `x` (positive) lies
+/// exactly halfway between the shortest `digits` (times 10^`exponent`, `d.ddd` form) and
+/// the same digits with the last one a step lower or higher, and both read back as `x`,
+/// Number::toString takes the one whose last digit is even; Rust's shortest formatting
+/// rounds such a tie up. (-1910252516433600.25 is a double: JavaScript writes
+/// -1910252516433600.2, Rust 1910252516433600.3.) Only an odd last digit can lose a tie.
+fn even_on_tie(digits: String, exponent: &str, x: f64) -> String {
+    let Some(last) = digits.bytes().last().map(|b| b - b'0') else {
+        return digits;
+    };
+    if last % 2 == 0 || digits.len() < 2 {
+        return digits;
+    }
+    let prefix = &digits[..digits.len() - 1];
+    for other in [last - 1, last + 1] {
+        if other > 9 {
+            continue;
+        }
+        let candidate = format!("{prefix}{other}");
+        let (head, tail) = candidate.split_at(1);
+        // Cheap first: most spellings have no neighbour that reads back as x.
+        if format!("{head}.{tail}e{exponent}").parse::<f64>() != Ok(x) {
+            continue;
+        }
+        // The exact decimal value of x (a double has at most 767 significant digits),
+        // compared with the midpoint of the two spellings.
+        let exact = format!("{x:.800e}");
+        let Some((mantissa, exact_exponent)) = exact.split_once('e') else {
+            return digits;
+        };
+        let exact_digits = mantissa.replace('.', "");
+        let midpoint = format!("{prefix}{}5", other.min(last));
+        if exact_exponent == exponent && exact_digits.trim_end_matches('0') == midpoint {
+            return candidate;
+        }
+    }
+    digits
 }
 
 /// `x` as the JSON number `JSON.stringify` writes, or `None` if `x` is not finite
@@ -153,6 +192,10 @@ mod tests {
             (5e-324, "5e-324"),
             (-2.5, "-2.5"),
             (9007199254740993.0, "9007199254740992"),
+            // Exactly halfway between two shortest spellings: the even one, as V8 writes.
+            (-1910252516433600.0 - 0.25, "-1910252516433600.2"),
+            (1910252516433600.0 + 0.75, "1910252516433600.8"),
+            (0.5, "0.5"),
             (2f64.powi(70), "1.1805916207174113e+21"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "Infinity"),
