@@ -146,3 +146,57 @@ async fn concurrent_edits_on_two_nodes_converge_over_redis() {
 async fn concurrent_edits_on_two_nodes_converge_over_nats() {
     concurrent_edits_converge("nats://127.0.0.1:4222").await;
 }
+
+/// Submits a create of each of `docs` (on version 0) at once, then returns each one's
+/// answer: "ack" or the error code.
+async fn create_all(client: &mut ShareDbClient, docs: &[String], who: &str) -> Vec<String> {
+    let mut seqs = Vec::new();
+    for doc in docs {
+        let body = json!({"create": {"type": support::sharedb::JSON0_URI, "data": {"by": who}}});
+        seqs.push(client.submit("notes", doc, Some(0), body).await);
+    }
+    let mut answers = std::collections::HashMap::new();
+    while answers.len() < seqs.len() {
+        let m = client.recv().await;
+        let own_ack =
+            m["a"] == "op" && m["src"] == client.src.as_str() && m.get("create").is_none();
+        if own_ack || m.get("error").is_some() {
+            let seq = m["seq"].as_u64().expect("an answer names its seq");
+            let answer = match m.get("error") {
+                Some(e) => e["code"].as_str().unwrap().to_owned(),
+                None => "ack".to_owned(),
+            };
+            answers.insert(seq, answer);
+        }
+    }
+    seqs.into_iter().map(|s| answers[&s].clone()).collect()
+}
+
+/// Clients on nodes 1 and 3 create the same documents at once: for each, one create is
+/// acknowledged and the other answered as ShareDB answers a create that lost the race
+/// (ERR_DOC_ALREADY_CREATED), never with an unknown error.
+async fn concurrent_creates_on_two_nodes(bus: &str) {
+    let (addrs, _schema) = three_nodes(bus).await;
+    let mut one = ShareDbClient::connect(&addrs[0]).await;
+    let mut three = ShareDbClient::connect(&addrs[2]).await;
+    let docs: Vec<String> = (0..20)
+        .map(|i| format!("c{}-{i}", std::process::id()))
+        .collect();
+    let (a, b) = tokio::join!(
+        create_all(&mut one, &docs, "one"),
+        create_all(&mut three, &docs, "three")
+    );
+    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+        let mut pair = [a.as_str(), b.as_str()];
+        pair.sort_unstable();
+        assert_eq!(pair, ["ERR_DOC_ALREADY_CREATED", "ack"], "doc {i}");
+        let winner = if a == "ack" { "one" } else { "three" };
+        let snapshot = fetch_at(&addrs[1], &docs[i], 1).await;
+        assert_eq!(snapshot["data"], json!({"by": winner}), "doc {i}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_creates_on_two_nodes_over_redis() {
+    concurrent_creates_on_two_nodes("redis://127.0.0.1:6379").await;
+}

@@ -33,6 +33,10 @@ use super::doc::{DocState, record_name};
 use super::session::Session;
 use super::{errors, ops};
 
+/// How often a create that lost a race to another node is tried again before its
+/// failure is reported.
+const CREATE_ATTEMPTS: u32 = 5;
+
 /// One op being submitted: the document, the op's origin and base.
 struct Submit {
     c: String,
@@ -120,9 +124,24 @@ impl Submit {
             author: conn.guard.author(),
             origin: Some(self.origin.clone()),
         };
-        let (done, answer) = self.answer(conn, 0);
-        conn.engine.create(&self.name, request, done).await;
-        let version = match answer.await {
+        // A create that lost a race to another node's write of the record (a cluster) is
+        // tried again on the state the engine reloads, as ShareDB retries a submit that
+        // lost a race: it then finds the document created (its own create, if this was
+        // sent again, else ERR_DOC_ALREADY_CREATED) or, deleted again, creates it.
+        let mut attempts = 0;
+        let outcome = loop {
+            let (done, answer) = self.answer(conn, 0);
+            conn.engine.create(&self.name, request.clone(), done).await;
+            match answer.await {
+                Ok(Err(WriteFailure::Conflict { .. } | WriteFailure::Contended { .. }))
+                    if attempts < CREATE_ATTEMPTS =>
+                {
+                    attempts += 1;
+                }
+                outcome => break outcome,
+            }
+        };
+        let version = match outcome {
             Ok(Ok(version)) => version.version,
             Ok(Err(WriteFailure::Exists { version })) => {
                 // Sent again after a reconnect? Then its create is in the journal: this
