@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use recordsync_server::{Config, Server, StorageKind};
+use recordsync_server::{Config, StorageKind};
 use recordsync_store::postgres::testing::TestSchema;
 use support::sharedb::ShareDbClient;
 
@@ -23,14 +23,11 @@ async fn three_nodes(bus: &str) -> (Vec<String>, TestSchema) {
     let mut addrs = Vec::new();
     for _ in 0..3 {
         let config = Config {
-            port: 0,
             storage: StorageKind::Postgres(schema.url()),
             cluster: Some(bus.to_owned()),
             ..Config::default()
         };
-        let server = Server::bind(config).await.expect("node binds");
-        addrs.push(server.local_addr().to_string());
-        tokio::spawn(server.run(std::future::pending()));
+        addrs.push(support::start_server(config).await);
     }
     (addrs, schema)
 }

@@ -9,19 +9,10 @@ mod support;
 
 use serde_json::{Value, json};
 
-use recordsync_server::{Config, Server, StorageKind};
 use support::sharedb::{JSON0_URI, ShareDbClient};
 
 async fn server() -> String {
-    let config = Config {
-        port: 0,
-        storage: StorageKind::Memory,
-        ..Config::default()
-    };
-    let server = Server::bind(config).await.expect("server binds");
-    let addr = server.local_addr().to_string();
-    tokio::spawn(server.run(std::future::pending()));
-    addr
+    support::memory_server().await
 }
 
 fn error_of(reply: &Value) -> (&str, &str) {

@@ -11,20 +11,11 @@ mod support;
 use serde_json::json;
 
 use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
-use recordsync_server::{Config, Server, StorageKind};
 use support::sharedb::{JSON0_URI, ShareDbClient};
 use support::{RawClient, json_value, patch, update};
 
 async fn server() -> String {
-    let config = Config {
-        port: 0,
-        storage: StorageKind::Memory,
-        ..Config::default()
-    };
-    let server = Server::bind(config).await.expect("server binds");
-    let addr = server.local_addr().to_string();
-    tokio::spawn(server.run(std::future::pending()));
-    addr
+    support::memory_server().await
 }
 
 #[tokio::test]

@@ -20,16 +20,11 @@ use severable::Severable;
 use support::sharedb::{JSON0_URI, ShareDbClient};
 
 async fn start(config: Config) -> String {
-    let server = Server::bind(Config {
-        port: 0,
+    support::start_server(Config {
         storage: StorageKind::Memory,
         ..config
     })
     .await
-    .expect("server binds");
-    let addr = server.local_addr().to_string();
-    tokio::spawn(server.run(std::future::pending()));
-    addr
 }
 
 async fn one_node() -> String {

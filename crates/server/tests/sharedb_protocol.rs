@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use recordsync_server::{Config, Server, StorageKind};
+use recordsync_server::{Config, StorageKind};
 use support::sharedb::{JSON0_URI, ShareDbClient};
 
 /// Starts a server on a free port with in-memory storage; returns its address.
@@ -21,10 +21,7 @@ async fn start(adjust: impl FnOnce(&mut Config)) -> String {
         ..Config::default()
     };
     adjust(&mut config);
-    let server = Server::bind(config).await.expect("server binds");
-    let addr = server.local_addr().to_string();
-    tokio::spawn(server.run(std::future::pending()));
-    addr
+    support::start_server(config).await
 }
 
 async fn server() -> String {

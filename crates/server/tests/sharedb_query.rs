@@ -15,15 +15,7 @@ use support::sharedb::ShareDbClient;
 use support::{RawClient, update};
 
 async fn server() -> String {
-    let config = Config {
-        port: 0,
-        storage: StorageKind::Memory,
-        ..Config::default()
-    };
-    let server = Server::bind(config).await.expect("server binds");
-    let addr = server.local_addr().to_string();
-    tokio::spawn(server.run(std::future::pending()));
-    addr
+    support::memory_server().await
 }
 
 /// Creates each `(id, data)` of collection `c`.
@@ -443,11 +435,8 @@ async fn a_document_the_user_may_not_read_is_never_returned_or_announced() {
     )
     .unwrap();
     let (mut config, _) = Config::from_file(&path).expect("config loads");
-    config.port = 0;
     config.storage = StorageKind::Memory;
-    let server = Server::bind(config).await.expect("server binds");
-    let addr = server.local_addr().to_string();
-    tokio::spawn(server.run(std::future::pending()));
+    let addr = support::start_server(config).await;
 
     let mut a = ShareDbClient::connect(&addr).await;
     let mut b = ShareDbClient::connect(&addr).await;

@@ -63,6 +63,30 @@ pub fn raw_or_error<'a>(
     })
 }
 
+/// One document's entry of a bulk reply (`bf`, `bs`): its snapshot, or the error reading
+/// it met (each document answers for itself, as ShareDB's bulk replies do).
+pub fn bulk_entry<'a>(
+    result: Result<&'a DocState, &recordsync_sharedb_protocol::ShareDbError>,
+    name: &str,
+) -> recordsync_sharedb_protocol::BulkEntry<'a> {
+    use recordsync_sharedb_protocol::{BulkEntry, SnapshotData};
+    let snapshot = result.map_err(Clone::clone).and_then(|state| {
+        let data = state
+            .data
+            .as_deref()
+            .map(|t| raw_or_error(t, name))
+            .transpose()?;
+        Ok(SnapshotData {
+            v: state.version,
+            data,
+        })
+    });
+    match snapshot {
+        Ok(snapshot) => BulkEntry::Snapshot(snapshot),
+        Err(error) => BulkEntry::Error { error },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

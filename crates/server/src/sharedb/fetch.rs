@@ -4,11 +4,11 @@
 use serde_json::Value;
 
 use recordsync_sharedb_protocol::{
-    BulkDocs, BulkEntry, BulkReply, DocReply, DocRequest, Reply, ShareDbError, SnapshotData,
+    BulkDocs, BulkReply, DocReply, DocRequest, Reply, ShareDbError, SnapshotData,
 };
 
 use super::connection::Connection;
-use super::doc::{DocState, raw_or_error, record_name};
+use super::doc::{DocState, bulk_entry, raw_or_error, record_name};
 use super::{errors, ops};
 
 /// The document's committed state, if the user may read it.
@@ -69,23 +69,7 @@ pub async fn fetch_bulk(
             }
             let mut data = Vec::with_capacity(states.len());
             for (d, name, result) in &states {
-                let entry = match result {
-                    Ok(state) => match state
-                        .data
-                        .as_deref()
-                        .map(|t| raw_or_error(t, name))
-                        .transpose()
-                    {
-                        Ok(value) => BulkEntry::Snapshot(SnapshotData {
-                            v: state.version,
-                            data: value,
-                        }),
-                        Err(error) => BulkEntry::Error { error },
-                    },
-                    Err(error) => BulkEntry::Error {
-                        error: error.clone(),
-                    },
-                };
+                let entry = bulk_entry(result.as_ref(), name);
                 data.push((*d, entry));
             }
             conn.session.send(&Reply::Bulk(BulkReply {

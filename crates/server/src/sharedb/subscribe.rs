@@ -14,12 +14,11 @@ use serde_json::Value;
 
 use recordsync_engine::Subscriber;
 use recordsync_sharedb_protocol::{
-    BulkDocs, BulkEntry, BulkReply, BulkRequest, DocReply, DocRequest, Reply, ShareDbError,
-    SnapshotData,
+    BulkDocs, BulkReply, BulkRequest, DocReply, DocRequest, Reply, ShareDbError, SnapshotData,
 };
 
 use super::connection::Connection;
-use super::doc::{DocState, raw_or_error, record_name};
+use super::doc::{DocState, bulk_entry, raw_or_error, record_name};
 use super::{errors, ops};
 
 pub async fn subscribe(conn: &mut Connection, doc: DocRequest) -> Result<(), ShareDbError> {
@@ -133,25 +132,7 @@ pub async fn subscribe_bulk(
             }
             let mut data = Vec::with_capacity(results.len());
             for (i, result) in results.iter().enumerate() {
-                let entry = match result {
-                    Ok((_, state)) => {
-                        match state
-                            .data
-                            .as_deref()
-                            .map(|t| raw_or_error(t, &names[i]))
-                            .transpose()
-                        {
-                            Ok(value) => BulkEntry::Snapshot(SnapshotData {
-                                v: state.version,
-                                data: value,
-                            }),
-                            Err(error) => BulkEntry::Error { error },
-                        }
-                    }
-                    Err(error) => BulkEntry::Error {
-                        error: error.clone(),
-                    },
-                };
+                let entry = bulk_entry(result.as_ref().map(|(_, state)| state), &names[i]);
                 data.push((ids[i], entry));
             }
             conn.session.send(&Reply::Bulk(BulkReply {

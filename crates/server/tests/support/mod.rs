@@ -19,6 +19,26 @@ use recordsync_deepstream_protocol::{
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Starts a server with `config` on a free port of 127.0.0.1 (whatever port `config`
+/// names), running until the test ends; returns its address.
+pub async fn start_server(config: recordsync_server::Config) -> String {
+    let server = recordsync_server::Server::bind(recordsync_server::Config { port: 0, ..config })
+        .await
+        .expect("server binds");
+    let addr = server.local_addr().to_string();
+    tokio::spawn(server.run(std::future::pending()));
+    addr
+}
+
+/// [`start_server`] with the default settings on the memory store.
+pub async fn memory_server() -> String {
+    start_server(recordsync_server::Config {
+        storage: recordsync_server::StorageKind::Memory,
+        ..recordsync_server::Config::default()
+    })
+    .await
+}
+
 pub struct RawClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub json: bool,
