@@ -339,3 +339,43 @@ export async function presenceOn (conn, channel, { subscribe = true } = {}) {
 
 /** Submits a local presence value and waits for the server's acknowledgement. */
 export const submitPresence = (local, value) => cb((done) => local.submit(value, done), `presence submit ${JSON.stringify(value)}`)
+
+// --- random json0 ops (convergence tests) ---------------------------------------------------
+
+/** A fresh document for the random ops to apply to (every field randomOp touches). */
+export const randomOpDoc = () => ({ list: ['a', 'b', 'c'], text: 'hello world', n: 0, obj: { k0: 'x' } })
+
+/** A seeded PRNG (mulberry32), so a failing convergence run names the seed that reproduces it. */
+export function prng (seed) {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6D2B79F5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A random op valid on `data` (shape {list, text, n, obj}). BMP characters only. */
+export function randomOp (rand, data, tag) {
+  const int = (n) => Math.floor(rand() * n)
+  const word = () => `${tag}${int(100)}`
+  const list = data.list
+  const text = data.text
+  switch (int(8)) {
+    case 0: return [{ p: ['list', int(list.length + 1)], li: word() }]
+    case 1: if (list.length) { const i = int(list.length); return [{ p: ['list', i], ld: list[i] }] } break
+    case 2: if (list.length > 1) return [{ p: ['list', int(list.length)], lm: int(list.length) }]; break
+    case 3: return [{ p: ['text', int(text.length + 1)], si: word() }]
+    case 4: if (text.length) { const at = int(text.length); const len = 1 + int(Math.min(3, text.length - at)); return [{ p: ['text', at], sd: text.slice(at, at + len) }] } break
+    case 5: return [{ p: ['n'], na: int(21) - 10 }]
+    case 6: {
+      const k = `k${int(4)}`
+      if (k in data.obj) return rand() < 0.5 ? [{ p: ['obj', k], od: data.obj[k] }] : [{ p: ['obj', k], od: data.obj[k], oi: word() }]
+      return [{ p: ['obj', k], oi: word() }]
+    }
+    case 7: if (list.length) { const i = int(list.length); return [{ p: ['list', i], ld: list[i], li: word() }, { p: ['n'], na: 1 }] } break
+  }
+  return [{ p: ['n'], na: 1 }]
+}

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use recordsync_core::{Record, json, validate_name};
 
+use crate::catch_up::CatchUp;
 use crate::cell::{Cell, CellState, Head, Visible};
 use crate::event::{EventKind, RecordEvent};
 use crate::{Engine, EngineError};
@@ -112,6 +113,10 @@ impl Engine {
                     (Some(head), None)
                 }
             };
+            let catch_up = match &head {
+                Some(loaded) => self.catch_up(cell, loaded).await,
+                None => None,
+            };
             let in_flight = {
                 let mut st = cell.state.lock();
                 if st.in_flight() > 0 {
@@ -125,7 +130,7 @@ impl Engine {
                     // One was committed while the store was read: read again.
                     None
                 } else {
-                    self.apply_loaded(cell, &mut st, head, tomb);
+                    self.apply_loaded(cell, &mut st, head, tomb, catch_up);
                     return Ok(());
                 }
             };
@@ -136,12 +141,15 @@ impl Engine {
     }
 
     /// Makes `head`, read while nothing of this node's was in flight, the cell's state.
+    /// Subscribers holding an older version are sent the ops in between when `catch_up`
+    /// bridges the gap (see `crate::catch_up`), else one jump to the new version.
     pub(crate) fn apply_loaded(
         &self,
         cell: &Cell,
         st: &mut CellState,
         head: Option<Head>,
         tomb: Option<u64>,
+        catch_up: Option<CatchUp>,
     ) {
         let visible = head.as_ref().map(|h| Visible {
             version: h.version(),
@@ -152,6 +160,14 @@ impl Engine {
         let known = st.visible.as_ref().map(|v| v.version);
         match (known, &visible) {
             (Some(known), Some(v)) if known != v.version => {
+                if let Some(catch_up) = catch_up.filter(|c| c.bridges(known, v.version)) {
+                    for event in &catch_up.events {
+                        st.publish(event, None);
+                    }
+                    self.watchers.notify(&cell.name);
+                    set_loaded(st, head, tomb, visible);
+                    return;
+                }
                 let event = RecordEvent::new(
                     cell.name.clone(),
                     EventKind::Changed {
@@ -171,11 +187,7 @@ impl Engine {
             }
             _ => {}
         }
-        st.head = head;
-        st.tomb = tomb;
-        st.visible = visible;
-        st.fetched = true;
-        st.loaded = !st.reload;
+        set_loaded(st, head, tomb, visible);
     }
 
     /// Drops an idle cell from the map. Lock order: shard, then cell.
@@ -190,4 +202,13 @@ impl Engine {
             shard.remove(&cell.name);
         }
     }
+}
+
+/// Makes what was read from the store the cell's state.
+fn set_loaded(st: &mut CellState, head: Option<Head>, tomb: Option<u64>, visible: Option<Visible>) {
+    st.head = head;
+    st.tomb = tomb;
+    st.visible = visible;
+    st.fetched = true;
+    st.loaded = !st.reload;
 }

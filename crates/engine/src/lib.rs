@@ -26,6 +26,7 @@
 //!   ([`PastValue`]).
 //! - `transform`  — stale json0 writes transformed against the ops since their base.
 //! - `reconcile`  — other nodes' writes applied here, and refetches from the store.
+//! - `catch_up`   — a gap healed with the missed ops from the journal, not a jump.
 //! - `cells`      — the table of records held in memory: load, hold, evict.
 //! - `cell`       — one record's in-memory state.
 //! - `retry`      — writes that lost a race to another node, tried again in order.
@@ -44,6 +45,7 @@
 //!   this node and others (ShareDB's live queries).
 //! - `cluster`    — the bus side of a cluster: announcements and refetch requests.
 
+mod catch_up;
 mod cell;
 mod cells;
 mod clock;

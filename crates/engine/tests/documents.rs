@@ -29,6 +29,8 @@ struct Follower {
     id: u64,
     survives: bool,
     seen: Mutex<Vec<Seen>>,
+    /// The `seq` of each event's client op, where it named one.
+    origins: Mutex<Vec<Option<u64>>>,
 }
 
 impl Subscriber for Follower {
@@ -56,6 +58,9 @@ impl Subscriber for Follower {
             EventKind::Provider(_) => return,
         };
         self.seen.lock().push(seen);
+        self.origins
+            .lock()
+            .push(event.origin.as_ref().map(|o| o.seq));
     }
 
     fn survives_delete(&self) -> bool {
@@ -68,6 +73,7 @@ fn follower(id: u64, survives: bool) -> Arc<Follower> {
         id,
         survives,
         seen: Mutex::default(),
+        origins: Mutex::default(),
     })
 }
 
@@ -113,6 +119,16 @@ fn json0_write(op: Value, base: Base) -> WriteRequest {
         on_stale: OnStale::Transform,
         author: None,
         origin: None,
+    }
+}
+
+fn json0_write_from(op: Value, base: Base, seq: u64) -> WriteRequest {
+    WriteRequest {
+        origin: Some(Origin {
+            src: "other".into(),
+            seq,
+        }),
+        ..json0_write(op, base)
     }
 }
 
@@ -245,5 +261,98 @@ async fn a_first_write_is_published_as_its_create_then_itself() {
             .unwrap()
             .version,
         3
+    );
+}
+
+/// Another engine on the same store (another node whose announcements never arrived)
+/// commits three ops; this engine's next write loses its race, reloads the record, and
+/// its subscribers are sent the three missed ops, each with its origin, in version order,
+/// not one jump to the new version: a ShareDB client can apply them one by one.
+#[tokio::test]
+async fn a_gap_is_healed_with_the_missed_ops_in_order() {
+    let store = Arc::new(MemoryStore::new());
+    let here = engine_on(store.clone());
+    let elsewhere = engine_on(store);
+    create(&here, "c/gap", json!({"n": 0, "l": []}), Some(0), 1)
+        .await
+        .unwrap();
+    let s = follower(1, true);
+    here.subscribe_state(s.clone(), "c/gap", |_| {})
+        .await
+        .unwrap();
+    for i in 1..=3u64 {
+        let op = json!([{"p": ["n"], "na": 1}, {"p": ["l", 0], "li": i}]);
+        submit(
+            &elsewhere,
+            "c/gap",
+            json0_write_from(op, Base::Next, 10 + i),
+        )
+        .await
+        .unwrap();
+    }
+    let mine = submit(
+        &here,
+        "c/gap",
+        json0_write(json!([{"p": ["n"], "na": 100}]), Base::Next),
+    )
+    .await
+    .unwrap();
+    assert_eq!(mine.version, 4);
+    let json0 = |v: u64, before: &str| {
+        (
+            Some(v),
+            "json0".to_owned(),
+            Some(format!("before {before}")),
+        )
+    };
+    assert_eq!(
+        *s.seen.lock(),
+        vec![
+            json0(1, r#"{"n":0,"l":[]}"#),
+            json0(2, r#"{"n":1,"l":[1]}"#),
+            json0(3, r#"{"n":2,"l":[2,1]}"#),
+            json0(4, r#"{"n":3,"l":[3,2,1]}"#),
+        ],
+        "every missed op, then this engine's own"
+    );
+    assert_eq!(*s.origins.lock(), vec![Some(11), Some(12), Some(13), None]);
+}
+
+/// When the journal cannot bridge the gap (the missed versions span a delete and a
+/// re-create), subscribers are told of the new state in one jump, as before.
+#[tokio::test]
+async fn a_gap_across_a_delete_is_one_jump() {
+    let store = Arc::new(MemoryStore::new());
+    let here = engine_on(store.clone());
+    let elsewhere = engine_on(store);
+    create(&here, "c/gap2", json!({"n": 0}), Some(0), 1)
+        .await
+        .unwrap();
+    let s = follower(1, true);
+    here.subscribe_state(s.clone(), "c/gap2", |_| {})
+        .await
+        .unwrap();
+    delete(&elsewhere, "c/gap2").await;
+    create(&elsewhere, "c/gap2", json!({"m": 1}), Some(2), 5)
+        .await
+        .unwrap();
+    submit(
+        &elsewhere,
+        "c/gap2",
+        json0_write(json!([{"p": ["m"], "na": 1}]), Base::Next),
+    )
+    .await
+    .unwrap();
+    let mine = submit(
+        &here,
+        "c/gap2",
+        json0_write(json!([{"p": ["x"], "oi": 1}]), Base::Next),
+    )
+    .await;
+    let seen = s.seen.lock().clone();
+    assert_eq!(
+        seen.first(),
+        Some(&(Some(3), "jump".to_owned(), Some(r#"{"m":2}"#.to_owned()))),
+        "one jump to the new life's state ({seen:?}, own write {mine:?})"
     );
 }
