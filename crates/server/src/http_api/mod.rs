@@ -80,7 +80,7 @@ pub async fn serve(State(state): State<Arc<ServerState>>, req: Request) -> Respo
     };
     let cors = match cors_headers(&api, req.headers()) {
         Ok(cors) => cors,
-        Err(refusal) => return refusal,
+        Err(refusal) => return text(StatusCode::FORBIDDEN, &refusal),
     };
     let mut response = match *req.method() {
         Method::POST => post(&state, &api, req).await,
@@ -112,8 +112,9 @@ fn target(req: &Request) -> &str {
 }
 
 /// deepstream's CORS: `*` for every origin, or only the configured origins (others are
-/// refused with 403), answered with that origin and credentials allowed.
-fn cors_headers(api: &HttpApiConfig, headers: &HeaderMap) -> Result<HeaderMap, Response> {
+/// refused with 403 and the returned text), answered with that origin and credentials
+/// allowed.
+fn cors_headers(api: &HttpApiConfig, headers: &HeaderMap) -> Result<HeaderMap, String> {
     let mut out = HeaderMap::new();
     if api.allow_all_origins {
         out.insert(
@@ -138,14 +139,11 @@ fn cors_headers(api: &HttpApiConfig, headers: &HeaderMap) -> Result<HeaderMap, R
             out.insert(header::VARY, HeaderValue::from_static("Origin"));
             Ok(out)
         }
-        None => Err(text(
-            StatusCode::FORBIDDEN,
-            "CORS is configured for this. All requests must set a valid \"Origin\" header.",
-        )),
-        Some(origin) => Err(text(
-            StatusCode::FORBIDDEN,
-            &format!("Origin \"{origin}\" is forbidden."),
-        )),
+        None => Err(
+            "CORS is configured for this. All requests must set a valid \"Origin\" header."
+                .to_owned(),
+        ),
+        Some(origin) => Err(format!("Origin \"{origin}\" is forbidden.")),
     }
 }
 

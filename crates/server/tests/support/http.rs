@@ -104,7 +104,7 @@ pub async fn post_chunked(addr: &str, path: &str, body: &[u8], chunk: usize) -> 
                     break;
                 }
                 body.push_str(&after[..n]);
-                rest = &after[n..].trim_start_matches("\r\n");
+                rest = after[n..].trim_start_matches("\r\n");
             }
             format!("{headers}\r\n\r\n{body}")
         }
