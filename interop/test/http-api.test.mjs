@@ -413,11 +413,13 @@ describe('HTTP API with file auth and Valve permissions', () => {
       W('settings/bob', { theme: 'dark' }),
       W(`locked/${id}`, { a: 1 }),
       W(`titles/${id}`, { title: 5 }),
-      W(`titles/${id}`, { title: 'fine' })
+      W(`titles/${id}`, { title: 'fine' }),
+      // e2e: Creating and setting a record with create but not write permissions
+      W(`locked/${id}`, 'Morty Smith', { path: 'user' })
     ], { authData: alice })
     assert.deepEqual(r, {
       result: 'PARTIAL_SUCCESS',
-      body: [denied(16, 'CREATEANDUPDATE'), OK, OK, denied(16, 'CREATEANDUPDATE'), denied(16, 'CREATEANDUPDATE'), denied(16, 'CREATEANDUPDATE'), OK]
+      body: [denied(16, 'CREATEANDUPDATE'), OK, OK, denied(16, 'CREATEANDUPDATE'), denied(16, 'CREATEANDUPDATE'), denied(16, 'CREATEANDUPDATE'), OK, denied(17, 'CREATEANDPATCH')]
     })
   })
 
