@@ -262,3 +262,79 @@ async fn the_api_can_be_switched_off_and_moved() {
     assert_eq!(post_json(&moved, "/api", body).await.status, 404);
     assert_eq!(post_json(&moved, "/api/auth", "{}").await.status, 404);
 }
+
+/// A server with auth none (a login's `username` is its id) and rules that let only
+/// `ada` write and nobody delete.
+async fn guarded_server() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("permissions.yml"),
+        "record:\n  \"*\":\n    create: true\n    read: true\n    write: \"user.id === 'ada'\"\n    delete: false\n",
+    )
+    .unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(
+        &path,
+        "auth:\n  - type: none\npermission:\n  type: config\n  options:\n    permissions: fileLoad(permissions.yml)\n",
+    )
+    .unwrap();
+    let (config, warnings) = recordsync_server::Config::from_file(&path).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let addr = support::start_server(recordsync_server::Config {
+        storage: recordsync_server::StorageKind::Memory,
+        ..config
+    })
+    .await;
+    (addr, dir)
+}
+
+#[tokio::test]
+async fn every_message_is_checked_against_the_rules_as_its_user() {
+    let (addr, _dir) = guarded_server().await;
+    let write = |who: serde_json::Value| {
+        json!({"authData": who, "body": [
+            {"topic": "record", "action": "write", "recordName": "doc", "data": {"v": 1}},
+            {"topic": "record", "action": "write", "recordName": "doc", "path": "v", "data": 2},
+            {"topic": "record", "action": "delete", "recordName": "doc"},
+        ]})
+        .to_string()
+    };
+    let bob = post_json(&addr, "/api", write(json!({"username": "bob"})))
+        .await
+        .json();
+    assert_eq!(bob["result"], "FAILURE");
+    assert_eq!(
+        bob["body"][0],
+        json!({"errorTopic": "record", "errorEvent": 115, "success": false, "action": 16,
+               "error": "Message denied. Action \"CREATEANDUPDATE\" is not permitted."})
+    );
+    assert_eq!(bob["body"][1]["action"], 17);
+    assert_eq!(bob["body"][2]["action"], 9);
+    let ada = post_json(&addr, "/api", write(json!({"username": "ada"})))
+        .await
+        .json();
+    assert_eq!(ada["result"], "PARTIAL_SUCCESS");
+    assert_eq!(ada["body"][0], json!({"success": true}));
+    assert_eq!(ada["body"][1], json!({"success": true}));
+    assert_eq!(ada["body"][2]["errorEvent"], 115);
+    // a token stands for the user it was issued to
+    let login = post_json(&addr, "/api/auth", r#"{"username": "ada"}"#)
+        .await
+        .json();
+    let token = login["token"].as_str().unwrap();
+    let as_token = json!({"token": token, "body": [
+        {"topic": "record", "action": "write", "recordName": "doc", "path": "v", "data": 3},
+        {"topic": "record", "action": "read", "recordName": "doc"},
+    ]});
+    let a = post_json(&addr, "/api", as_token.to_string()).await.json();
+    assert_eq!(
+        a,
+        json!({"result": "SUCCESS", "body": [{"success": true}, {"version": 3, "data": {"v": 3}, "success": true}]})
+    );
+    // a token made up is offered to the auth types, and auth none lets it in as nobody
+    let made_up = json!({"token": "made-up", "body": [
+        {"topic": "record", "action": "write", "recordName": "doc", "path": "v", "data": 4},
+    ]});
+    let a = post_json(&addr, "/api", made_up.to_string()).await.json();
+    assert_eq!(a["body"][0]["errorEvent"], 115);
+}
