@@ -46,9 +46,9 @@ export function freePort () {
   })
 }
 
-function healthCheck (port) {
+function healthCheck (port, headers = {}) {
   return new Promise((resolveP) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/health-check', timeout: 1000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health-check', timeout: 1000, headers }, (res) => {
       res.resume()
       resolveP(res.statusCode === 200)
     })
@@ -137,8 +137,25 @@ function listenConfig (listen = {}) {
 `
 }
 
+/**
+ * The HTTP API's settings (see startServer's `http`), as deepstream reads them: CORS and the
+ * body limit in `httpServer.options`, the rest in the `type: http` endpoint's options.
+ */
+function httpServerOptions (h = {}) {
+  let text = ''
+  if (h.allowAllOrigins !== undefined) text += `    allowAllOrigins: ${h.allowAllOrigins}\n`
+  if (h.origins) text += `    origins:\n${h.origins.map((o) => `      - '${o}'\n`).join('')}`
+  if (h.maxMessageSize !== undefined) text += `    maxMessageSize: ${h.maxMessageSize}\n`
+  return text
+}
+
+function httpEndpointOptions (h = {}) {
+  const o = { allowAuthData: true, postPath: '/api', getPath: '/api', ...h.endpoint }
+  return Object.entries(o).map(([k, v]) => `      ${k}: ${v}\n`).join('')
+}
+
 // In-memory deepstream (no storage section), auth none, binary + JSON websocket endpoints.
-function deepstreamConfig (security = false, listen = {}) {
+function deepstreamConfig (security = false, listen = {}, h = undefined) {
   return `serverName: interop
 showLogo: false
 logLevel: INFO
@@ -157,15 +174,10 @@ ${listenConfig(listen)}httpServer:
   type: default
   options:
     healthCheckPath: /health-check
-    allowAllOrigins: true
-    maxMessageSize: 1048576
-connectionEndpoints:
+${httpServerOptions({ allowAllOrigins: true, maxMessageSize: 1048576, ...h })}connectionEndpoints:
 ${endpoint('ws-binary', '/deepstream')}${endpoint('ws-json', '/deepstream-json')}  - type: http
     options:
-      allowAuthData: true
-      postPath: /api
-      getPath: /api
-      logInvalidAuthData: false
+${httpEndpointOptions(h)}      logInvalidAuthData: false
       requestTimeout: 20000
 logger:
   type: default
@@ -195,6 +207,11 @@ permission:
  *            files, through a deepstream-style config.yml)
  *   listen   { shuffleProviders }: deepstream's `listen` settings, given to both targets
  *            (through the same config.yml section)
+ *   http     the HTTP API's settings, given to both targets through the same config.yml
+ *            sections: { allowAllOrigins, origins, maxMessageSize } (httpServer.options) and
+ *            { endpoint: { enableAuthEndpoint, authPath, postPath, getPath, allowAuthData } }
+ *            (the `type: http` endpoint's options); { origin }: the Origin header the
+ *            start-up health check sends (needed when allowAllOrigins is false)
  */
 export async function startServer (opts = {}) {
   const target = opts.target || TARGET
@@ -216,7 +233,7 @@ export async function startServer (opts = {}) {
     command = process.execPath
     args = [join(INTEROP_DIR, 'peers', 'sharedb-server.js'), String(port), '127.0.0.1']
   } else if (target === 'deepstream') {
-    writeFileSync(join(workDir, 'config.yml'), deepstreamConfig(Boolean(security), opts.listen))
+    writeFileSync(join(workDir, 'config.yml'), deepstreamConfig(Boolean(security), opts.listen, opts.http))
     if (!security) writeFileSync(join(workDir, 'permissions.yml'), DEEPSTREAM_PERMISSIONS)
     const bin = join(INTEROP_DIR, 'node_modules', '@deepstream', 'server', 'dist', 'bin', 'deepstream')
     if (!existsSync(bin)) throw new Error(`deepstream server not installed at ${bin}: run interop/install.sh`)
@@ -234,8 +251,11 @@ export async function startServer (opts = {}) {
     // RECORDSYNC_STORAGE (a PostgreSQL URL, say): the storage to serve from instead of the
     // embedded store in dataDir (run.sh's sharedb-recordsync-postgres target).
     if (process.env.RECORDSYNC_STORAGE) args.push('--storage', process.env.RECORDSYNC_STORAGE)
-    if (security || opts.listen) {
-      const config = (security ? securityConfig() : '') + (opts.listen ? listenConfig(opts.listen) : '')
+    if (security || opts.listen || opts.http) {
+      const config = (security ? securityConfig() : '') + (opts.listen ? listenConfig(opts.listen) : '') +
+        (opts.http
+          ? `httpServer:\n  options:\n${httpServerOptions(opts.http)}connectionEndpoints:\n  - type: http\n    options:\n${httpEndpointOptions(opts.http)}`
+          : '')
       writeFileSync(join(workDir, 'config.yml'), config)
       args.push('--config', join(workDir, 'config.yml'))
     }
@@ -267,7 +287,7 @@ export async function startServer (opts = {}) {
       const deadline = Date.now() + STARTUP_TIMEOUT_MS
       while (Date.now() < deadline) {
         if (exitInfo) break
-        if (await healthCheck(port)) return this
+        if (await healthCheck(port, opts.http && opts.http.origin ? { origin: opts.http.origin } : {})) return this
         await sleep(100)
       }
       const why = exitInfo ? `exited early (${JSON.stringify(exitInfo)})` : `no 200 from /health-check within ${STARTUP_TIMEOUT_MS} ms`

@@ -14,6 +14,10 @@
 //! | heartbeat interval (ms)      | `connectionEndpoints[*].options.heartbeatInterval`            | 30000             |
 //! | unauthenticated timeout (ms) | `connectionEndpoints[*].options.unauthenticatedClientTimeout` | 180000            |
 //! | max auth attempts            | `connectionEndpoints[*].options.maxAuthAttempts`              | 3                 |
+//! | HTTP API paths               | `connectionEndpoints[type=http].options.postPath`, `getPath`, `authPath` | `/api`, `/api`, `/api/auth` |
+//! | HTTP API switches            | `…[type=http].options.enableAuthEndpoint`, `allowAuthData`, `enabled` | `true`       |
+//! | HTTP API body limit (bytes)  | `httpServer.options.maxMessageSize` (or the http endpoint's)  | 1 MiB             |
+//! | HTTP API CORS                | `httpServer.options.allowAllOrigins`, `origins`               | all origins       |
 //! | listen response timeout (ms) | `listen.responseTimeout`                                      | 500               |
 //! | listen rematch interval (ms) | `listen.rematchInterval`                                      | 30000             |
 //! | shuffle listeners            | `listen.shuffleProviders`                                     | `true`            |
@@ -112,6 +116,9 @@ pub struct Config {
     /// served (the endpoint's `enabled: false`).
     pub sharedb_path: Option<String>,
     pub health_check_path: String,
+    /// deepstream's HTTP API (`POST /api`); `None`: not served (the `http` endpoint's
+    /// `enabled: false`).
+    pub http_api: Option<crate::http_api::HttpApiConfig>,
     /// The largest WebSocket message a client may send, in bytes; a larger one is answered
     /// MAXIMUM_MESSAGE_SIZE_EXCEEDED and its connection closed (1009).
     pub max_message_size: usize,
@@ -148,6 +155,7 @@ impl Default for Config {
             json_path: "/deepstream-json".into(),
             sharedb_path: Some("/sharedb".into()),
             health_check_path: "/health-check".into(),
+            http_api: Some(crate::http_api::HttpApiConfig::default()),
             max_message_size: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(30),
             unauthenticated_timeout: Duration::from_secs(180),
@@ -285,6 +293,17 @@ impl Config {
             if let Some(v) = http.get("healthCheckPath") {
                 self.health_check_path = string(v, "httpServer.options.healthCheckPath")?;
             }
+            if let Some(api) = &mut self.http_api {
+                if let Some(v) = http.get("maxMessageSize") {
+                    api.max_body = uint(v, "httpServer.options.maxMessageSize")? as usize;
+                }
+                if let Some(v) = http.get("allowAllOrigins") {
+                    api.allow_all_origins = boolean(v, "httpServer.options.allowAllOrigins")?;
+                }
+                if let Some(v) = http.get("origins") {
+                    api.origins = strings(v, "httpServer.options.origins")?;
+                }
+            }
         }
         if let Some(endpoints) = doc.get("connectionEndpoints") {
             let list = endpoints
@@ -296,6 +315,10 @@ impl Config {
                 let Some(options) = endpoint.get("options") else {
                     continue;
                 };
+                if kind == "http" {
+                    self.apply_http_endpoint(options, &key)?;
+                    continue;
+                }
                 if kind == "sharedb" {
                     // ShareDB's endpoint: its path, or `enabled: false`. The size limit and
                     // heartbeat are the server's, shared with deepstream's endpoints.
@@ -415,6 +438,44 @@ impl Config {
         Ok(warnings)
     }
 
+    /// Reads deepstream's `type: http` endpoint's options (and recordsync's `enabled`).
+    /// `logInvalidAuthData` and `requestTimeout` are deepstream's and have no use here:
+    /// recordsync never logs auth data, and answers a request once its messages are done.
+    fn apply_http_endpoint(
+        &mut self,
+        options: &Value,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<(), ConfigError> {
+        let enabled = match options.get("enabled") {
+            None => true,
+            Some(v) => boolean(v, &key("options.enabled"))?,
+        };
+        if !enabled {
+            self.http_api = None;
+            return Ok(());
+        }
+        let api = self.http_api.get_or_insert_with(Default::default);
+        for (name, field) in [
+            ("postPath", &mut api.post_path),
+            ("getPath", &mut api.get_path),
+            ("authPath", &mut api.auth_path),
+        ] {
+            if let Some(v) = options.get(name) {
+                *field = string(v, &key(&format!("options.{name}")))?;
+            }
+        }
+        if let Some(v) = options.get("enableAuthEndpoint") {
+            api.enable_auth_endpoint = boolean(v, &key("options.enableAuthEndpoint"))?;
+        }
+        if let Some(v) = options.get("allowAuthData") {
+            api.allow_auth_data = boolean(v, &key("options.allowAuthData"))?;
+        }
+        if let Some(v) = options.get("maxMessageSize") {
+            api.max_body = uint(v, &key("options.maxMessageSize"))? as usize;
+        }
+        Ok(())
+    }
+
     /// Reads the `auth` and `permission` sections; files they load are relative to the
     /// directory of the config file at `path`.
     fn apply_security(&mut self, doc: &Value, path: &Path) -> Result<Vec<String>, ConfigError> {
@@ -443,10 +504,26 @@ impl Config {
             self.sharedb_path
                 .as_ref()
                 .map(|p| ("sharedb endpoint urlPath", p)),
-        ) {
+        )
+        .chain(self.http_api.iter().flat_map(|api| {
+            [
+                ("http endpoint postPath", &api.post_path),
+                ("http endpoint getPath", &api.get_path),
+                ("http endpoint authPath", &api.auth_path),
+            ]
+        })) {
             if !path.starts_with('/') {
                 return Err(invalid(key, &format!("{path:?} must start with '/'")));
             }
+        }
+        if let Some(api) = &self.http_api
+            && !api.allow_all_origins
+            && api.origins.is_empty()
+        {
+            return Err(invalid(
+                "httpServer.options.origins",
+                "allowAllOrigins is false but no origins are listed: no browser could call the HTTP API",
+            ));
         }
         if self.max_message_size < 1024 {
             return Err(invalid("maxMessageSize", "must be at least 1024 bytes"));
@@ -529,6 +606,12 @@ fn string(v: &Value, key: &str) -> Result<String, ConfigError> {
     v.as_str()
         .map(str::to_owned)
         .ok_or_else(|| invalid(key, "expected a string"))
+}
+
+fn strings(v: &Value, key: &str) -> Result<Vec<String>, ConfigError> {
+    v.as_array()
+        .and_then(|list| list.iter().map(|s| s.as_str().map(str::to_owned)).collect())
+        .ok_or_else(|| invalid(key, "expected a list of strings"))
 }
 
 fn boolean(v: &Value, key: &str) -> Result<bool, ConfigError> {
@@ -620,6 +703,59 @@ storage: memory
             err.to_string().contains("sharedb endpoint urlPath"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_http_api_reads_deepstreams_http_endpoint_and_http_server_options() {
+        let api = Config::default().http_api.unwrap();
+        assert_eq!(
+            (
+                api.post_path.as_str(),
+                api.get_path.as_str(),
+                api.auth_path.as_str()
+            ),
+            ("/api", "/api", "/api/auth")
+        );
+        assert!(api.enable_auth_endpoint && api.allow_auth_data && api.allow_all_origins);
+        assert_eq!(api.max_body, 1 << 20);
+        let (c, warnings) = parse(
+            r#"
+httpServer:
+  options:
+    allowAllOrigins: false
+    origins: ['https://example.com']
+    maxMessageSize: 4096
+connectionEndpoints:
+  - type: http
+    options:
+      allowAuthData: false
+      enableAuthEndpoint: false
+      authPath: /login
+      postPath: /data
+      getPath: /data
+      logInvalidAuthData: false
+      requestTimeout: 20000
+"#,
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let api = c.http_api.unwrap();
+        assert_eq!(api.post_path, "/data");
+        assert_eq!(api.auth_path, "/login");
+        assert!(!api.allow_auth_data && !api.enable_auth_endpoint && !api.allow_all_origins);
+        assert_eq!(api.origins, vec!["https://example.com".to_owned()]);
+        assert_eq!(api.max_body, 4096);
+        assert_eq!(c.max_message_size, 1 << 20, "not the WebSocket limit");
+        let (c, _) =
+            parse("connectionEndpoints:\n  - type: http\n    options:\n      enabled: false\n")
+                .unwrap();
+        assert_eq!(c.http_api, None);
+        let err =
+            parse("connectionEndpoints:\n  - type: http\n    options:\n      postPath: api\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("http endpoint postPath"), "{err}");
+        let err = parse("httpServer:\n  options:\n    allowAllOrigins: false\n").unwrap_err();
+        assert!(err.to_string().contains("origins"), "{err}");
     }
 
     #[test]

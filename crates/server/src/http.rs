@@ -1,5 +1,5 @@
-//! The HTTP surface: the listener's accept loop, the WebSocket endpoints and the health
-//! check.
+//! The HTTP surface: the listener's accept loop, the WebSocket endpoints, the health
+//! check, and deepstream's HTTP API (the fallback: see [`crate::http_api`]).
 //!
 //! Connections are served by hyper's HTTP/1 server (with upgrades) on the `TcpStream`
 //! itself, not by `axum::serve`: that way a WebSocket upgrade gives the socket back as it
@@ -36,6 +36,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route(&config.health_check_path, get(health_check));
     if let Some(path) = &config.sharedb_path {
         router = router.route(path, get(sharedb));
+    }
+    if config.http_api.is_some() {
+        // deepstream matches the API's paths as prefixes, so it takes what no route takes.
+        router = router.fallback(crate::http_api::serve);
     }
     router.with_state(state)
 }

@@ -17,6 +17,9 @@
 //! - `deepstream`   — the deepstream protocol front door (WebSocket, protobuf and JSON):
 //!   its handshake and login, its record messages, and how they map to engine calls and
 //!   permission checks.
+//! - `http_api`     — deepstream's HTTP API front door (`POST /api`, `POST /api/auth`):
+//!   its requests and refusals, record messages as engine calls and permission checks,
+//!   and the tokens it issues.
 //! - `sharedb`      — the ShareDB protocol front door (WebSocket, JSON, `/sharedb`):
 //!   documents as records, fetch, subscribe, op submit with transform, snapshots at a
 //!   version or time, and how they map to engine calls and permission checks.
@@ -39,6 +42,7 @@ pub mod permission;
 mod config;
 mod deepstream;
 mod http;
+mod http_api;
 mod net;
 mod sharedb;
 mod websocket;
@@ -60,6 +64,7 @@ use recordsync_engine::Engine;
 use recordsync_engine::listen::{ClusterTiming, Listening};
 
 pub use config::{Config, ConfigError, StorageKind, parse_keep_ops, parse_size};
+pub use http_api::HttpApiConfig;
 
 /// What every connection shares.
 pub struct ServerState {
@@ -69,6 +74,8 @@ pub struct ServerState {
     pub permissions: Arc<permission::Guard>,
     /// ShareDB presence channels: who listens on this node; relayed to the other nodes.
     pub(crate) presence: Arc<sharedb::presence_hub::PresenceHub>,
+    /// The tokens the HTTP API's auth endpoint issued.
+    pub(crate) tokens: http_api::auth::Tokens,
     next_session: AtomicU64,
 }
 
@@ -267,6 +274,7 @@ impl Server {
             engine,
             permissions,
             presence,
+            tokens: http_api::auth::Tokens::default(),
             next_session: AtomicU64::new(1),
         });
         Ok(Server { listener, state })

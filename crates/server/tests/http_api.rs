@@ -1,0 +1,340 @@
+//! deepstream's HTTP API, black-box: a real server on an ephemeral port, plain HTTP.
+//! What deepstream answers is checked against deepstream itself by
+//! `interop/test/http-api.test.mjs`; these tests are about bad input: every malformed,
+//! oversized or unknown request gets a clear 4xx, and the server keeps serving.
+
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+mod support;
+
+use reqwest::Method;
+use serde_json::json;
+use support::http::{post_json, request};
+
+/// Asserts the server still serves the API: a write and a read of a fresh record.
+async fn still_serving(addr: &str, name: &str) {
+    let w = post_json(
+        addr,
+        "/api",
+        json!({"body": [{"topic": "record", "action": "write", "recordName": name, "data": {"ok": true}}]})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(w.status, 200, "{w:?}");
+    assert_eq!(
+        w.json(),
+        json!({"result": "SUCCESS", "body": [{"success": true}]})
+    );
+    let r = post_json(
+        addr,
+        "/api",
+        json!({"body": [{"topic": "record", "action": "read", "recordName": name}]}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        r.json(),
+        json!({"result": "SUCCESS", "body": [{"version": 1, "data": {"ok": true}, "success": true}]})
+    );
+}
+
+#[tokio::test]
+async fn records_are_written_read_and_deleted_in_one_batch_in_order() {
+    let addr = support::memory_server().await;
+    let body = json!({"body": [
+        {"topic": "record", "action": "write", "recordName": "a", "data": {"n": 1.50}},
+        {"topic": "record", "action": "write", "recordName": "a", "path": "m", "data": 12345678901234567890u64},
+        {"topic": "record", "action": "read", "recordName": "a"},
+        {"topic": "record", "action": "head", "recordName": "a"},
+        {"topic": "record", "action": "write", "recordName": "a", "data": {}, "version": 2},
+        {"topic": "record", "action": "delete", "recordName": "a"},
+        {"topic": "record", "action": "read", "recordName": "a"},
+    ]});
+    // numbers are kept as written
+    let text = body.to_string().replace("1.5", "1.50");
+    let a = post_json(&addr, "/api", text).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.content_type, "application/json; charset=utf-8");
+    assert!(
+        a.text
+            .contains(r#"{"version":2,"data":{"n":1.50,"m":12345678901234567890},"success":true}"#),
+        "{}",
+        a.text
+    );
+    let v = a.json();
+    assert_eq!(v["result"], "PARTIAL_SUCCESS");
+    assert_eq!(v["body"][3], json!({"version": 2, "success": true}));
+    assert_eq!(v["body"][4]["errorEvent"], 102);
+    assert_eq!(v["body"][5], json!({"success": true}));
+    assert_eq!(v["body"][6]["errorEvent"], 107);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_and_the_server_keeps_serving() {
+    let addr = support::memory_server().await;
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    for (body, expected) in [
+        (
+            "{not json".as_bytes().to_vec(),
+            "Failed to parse body of request: ",
+        ),
+        (b"5".to_vec(), "Failed to parse body of request: "),
+        (b"\"text\"".to_vec(), "Failed to parse body of request: "),
+        (
+            vec![b'{', 0xff, 0xfe, b'}'],
+            "Failed to parse body of request: the body is not UTF-8",
+        ),
+        (
+            deep.into_bytes(),
+            "Failed to parse body of request: data is nested deeper than",
+        ),
+        (
+            b"{}".to_vec(),
+            "Invalid message: the \"body\" parameter must exist.",
+        ),
+        (
+            br#"{"body": {}}"#.to_vec(),
+            "Invalid message: the \"body\" parameter must be a non-empty array",
+        ),
+        (
+            br#"{"body": [{"topic": "record", "action": "explode", "recordName": "a"}]}"#.to_vec(),
+            "Failed to parse JIF object at index 0.",
+        ),
+        (
+            br#"{"body": [{"topic": "nope"}]}"#.to_vec(),
+            "Failed to parse JIF object at index 0.",
+        ),
+        (
+            br#"{"body": [{"topic": "record", "action": "write", "recordName": "a", "data": 5}]}"#
+                .to_vec(),
+            "Failed to parse JIF object at index 0.",
+        ),
+        (
+            br#"{"token": 5, "body": [{"topic": "record", "action": "read", "recordName": "a"}]}"#
+                .to_vec(),
+            "Invalid message: the \"token\" parameter",
+        ),
+    ] {
+        let a = post_json(&addr, "/api", body).await;
+        assert_eq!(a.status, 400, "{a:?}");
+        assert_eq!(a.content_type, "text/plain; charset=utf-8");
+        assert!(
+            a.text.starts_with(expected),
+            "{a:?} should start with {expected:?}"
+        );
+        assert!(a.text.ends_with("\r\n\r\n"), "{a:?}");
+    }
+    still_serving(&addr, "after-malformed").await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_declared_or_streamed() {
+    let addr = support::memory_server().await;
+    let big = format!(
+        r#"{{"body": [{{"topic": "record", "action": "write", "recordName": "big", "data": {{"s": "{}"}}}}]}}"#,
+        "x".repeat(2 << 20)
+    );
+    // with a Content-Length: refused before the body is read
+    let a = post_json(&addr, "/api", big.clone()).await;
+    assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(
+        a.text,
+        "Failed to parse body of request: request entity too large\r\n\r\n"
+    );
+    // streamed in chunks, without a length: refused once the limit is passed
+    let answer = support::http::post_chunked(&addr, "/api", big.as_bytes(), 64 << 10).await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(
+        answer.ends_with("Failed to parse body of request: request entity too large\r\n\r\n"),
+        "{answer}"
+    );
+    let r = post_json(
+        &addr,
+        "/api",
+        json!({"body": [{"topic": "record", "action": "read", "recordName": "big"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        r.json()["result"],
+        "FAILURE",
+        "nothing of an oversized request runs"
+    );
+    still_serving(&addr, "after-oversized").await;
+}
+
+#[tokio::test]
+async fn wrong_content_types_methods_and_routes_are_4xx() {
+    let addr = support::memory_server().await;
+    let body = r#"{"body": [{"topic": "record", "action": "head", "recordName": "a"}]}"#;
+    let a = request(&addr, Method::POST, "/api", Some("text/plain"), body).await;
+    assert_eq!(a.status, 415, "{a:?}");
+    let a = request(&addr, Method::POST, "/api", None, body).await;
+    assert_eq!(a.status, 415, "{a:?}");
+    let a = request(
+        &addr,
+        Method::POST,
+        "/elsewhere",
+        Some("application/json"),
+        body,
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.text.as_str()),
+        (404, "Endpoint not found.\r\n\r\n")
+    );
+    let a = request(&addr, Method::GET, "/api", None, "").await;
+    assert_eq!(a.status, 400, "{a:?}");
+    let a = request(&addr, Method::DELETE, "/api", None, "").await;
+    assert_eq!(a.status, 405, "{a:?}");
+    let a = request(&addr, Method::OPTIONS, "/api", None, "").await;
+    assert_eq!(a.status, 400, "{a:?}");
+    // the other routes keep theirs
+    let a = request(&addr, Method::GET, "/health-check", None, "").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    still_serving(&addr, "after-routes").await;
+}
+
+#[tokio::test]
+async fn unserved_topics_fail_alone_and_the_rest_of_the_batch_runs() {
+    let addr = support::memory_server().await;
+    let a = post_json(
+        &addr,
+        "/api",
+        json!({"body": [
+            {"topic": "event", "action": "emit", "eventName": "e"},
+            {"topic": "record", "action": "write", "recordName": "r", "data": [1]},
+            {"topic": "rpc", "action": "make", "rpcName": "f"},
+            {"topic": "presence", "action": "query", "names": ["u"]},
+        ]})
+        .to_string(),
+    )
+    .await;
+    let v = a.json();
+    assert_eq!(v["result"], "PARTIAL_SUCCESS");
+    assert_eq!(v["body"][1], json!({"success": true}));
+    for i in [0, 2, 3] {
+        assert_eq!(v["body"][i]["errorTopic"], "parser");
+        assert_eq!(v["body"][i]["errorEvent"], 1);
+    }
+}
+
+#[tokio::test]
+async fn tokens_from_the_auth_endpoint_and_made_up_ones() {
+    let addr = support::memory_server().await;
+    let a = post_json(&addr, "/api/auth", "{}").await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let token = a.json()["token"].as_str().unwrap().to_owned();
+    let read = |token: String| {
+        json!({"token": token, "body": [{"topic": "record", "action": "head", "recordName": "t"}]})
+            .to_string()
+    };
+    assert_eq!(post_json(&addr, "/api", read(token)).await.status, 200);
+    // auth none lets a token it never issued in too, as deepstream's `none` does
+    assert_eq!(
+        post_json(&addr, "/api", read("made-up".into()))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_api_can_be_switched_off_and_moved() {
+    let off = support::start_server(recordsync_server::Config {
+        storage: recordsync_server::StorageKind::Memory,
+        http_api: None,
+        ..Default::default()
+    })
+    .await;
+    let a = post_json(&off, "/api", r#"{"body": []}"#).await;
+    assert_eq!(a.status, 404, "{a:?}");
+    let moved = support::start_server(recordsync_server::Config {
+        storage: recordsync_server::StorageKind::Memory,
+        http_api: Some(recordsync_server::HttpApiConfig {
+            post_path: "/v0/messages".into(),
+            enable_auth_endpoint: false,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let body = r#"{"body": [{"topic": "record", "action": "head", "recordName": "a"}]}"#;
+    assert_eq!(post_json(&moved, "/v0/messages", body).await.status, 200);
+    assert_eq!(post_json(&moved, "/api", body).await.status, 404);
+    assert_eq!(post_json(&moved, "/api/auth", "{}").await.status, 404);
+}
+
+/// A server with auth none (a login's `username` is its id) and rules that let only
+/// `ada` write and nobody delete.
+async fn guarded_server() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("permissions.yml"),
+        "record:\n  \"*\":\n    create: true\n    read: true\n    write: \"user.id === 'ada'\"\n    delete: false\n",
+    )
+    .unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(
+        &path,
+        "auth:\n  - type: none\npermission:\n  type: config\n  options:\n    permissions: fileLoad(permissions.yml)\n",
+    )
+    .unwrap();
+    let (config, warnings) = recordsync_server::Config::from_file(&path).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let addr = support::start_server(recordsync_server::Config {
+        storage: recordsync_server::StorageKind::Memory,
+        ..config
+    })
+    .await;
+    (addr, dir)
+}
+
+#[tokio::test]
+async fn every_message_is_checked_against_the_rules_as_its_user() {
+    let (addr, _dir) = guarded_server().await;
+    let write = |who: serde_json::Value| {
+        json!({"authData": who, "body": [
+            {"topic": "record", "action": "write", "recordName": "doc", "data": {"v": 1}},
+            {"topic": "record", "action": "write", "recordName": "doc", "path": "v", "data": 2},
+            {"topic": "record", "action": "delete", "recordName": "doc"},
+        ]})
+        .to_string()
+    };
+    let bob = post_json(&addr, "/api", write(json!({"username": "bob"})))
+        .await
+        .json();
+    assert_eq!(bob["result"], "FAILURE");
+    assert_eq!(
+        bob["body"][0],
+        json!({"errorTopic": "record", "errorEvent": 115, "success": false, "action": 16,
+               "error": "Message denied. Action \"CREATEANDUPDATE\" is not permitted."})
+    );
+    assert_eq!(bob["body"][1]["action"], 17);
+    assert_eq!(bob["body"][2]["action"], 9);
+    let ada = post_json(&addr, "/api", write(json!({"username": "ada"})))
+        .await
+        .json();
+    assert_eq!(ada["result"], "PARTIAL_SUCCESS");
+    assert_eq!(ada["body"][0], json!({"success": true}));
+    assert_eq!(ada["body"][1], json!({"success": true}));
+    assert_eq!(ada["body"][2]["errorEvent"], 115);
+    // a token stands for the user it was issued to
+    let login = post_json(&addr, "/api/auth", r#"{"username": "ada"}"#)
+        .await
+        .json();
+    let token = login["token"].as_str().unwrap();
+    let as_token = json!({"token": token, "body": [
+        {"topic": "record", "action": "write", "recordName": "doc", "path": "v", "data": 3},
+        {"topic": "record", "action": "read", "recordName": "doc"},
+    ]});
+    let a = post_json(&addr, "/api", as_token.to_string()).await.json();
+    assert_eq!(
+        a,
+        json!({"result": "SUCCESS", "body": [{"success": true}, {"version": 3, "data": {"v": 3}, "success": true}]})
+    );
+    // a token made up is offered to the auth types, and auth none lets it in as nobody
+    let made_up = json!({"token": "made-up", "body": [
+        {"topic": "record", "action": "write", "recordName": "doc", "path": "v", "data": 4},
+    ]});
+    let a = post_json(&addr, "/api", made_up.to_string()).await.json();
+    assert_eq!(a["body"][0]["errorEvent"], 115);
+}
