@@ -3,9 +3,9 @@
 //! need: the handshake, bulk subscribe, create, json0 ops (with `src`, `seq` and `v`),
 //! their acknowledgements, other clients' ops, and fetch queries (`qf`).
 //!
-//! The same client drives recordsync (`/sharedb`) and ShareDB 7 (`bench/peers/
-//! sharedb-server.mjs`), so that both are measured with the same load and the same
-//! parsing cost on the generator's side. Requests are written by hand (the hot ones with
+//! The same client drives recordsync (`/sharedb`) and ShareDB 7
+//! (`bench/peers/sharedb-server.mjs`), so that both are measured with the same load and
+//! the same parsing cost on the generator's side. Requests are written by hand (the hot ones with
 //! `format!`, names are the generator's own and need no escaping); replies are read into
 //! [`ServerMessage`], which borrows from the frame and skips what it does not name. The
 //! unit tests check every request against `recordsync_sharedb_protocol::decode`, the
