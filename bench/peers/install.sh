@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the benchmark's peer servers from npm exactly as locked: the real
-# @deepstream/server 7 (in memory) and ShareDB 7 with sharedb-postgres, plus the clients the
-# scenarios drive them with. Idempotent: runs `npm ci` only when node_modules is missing or was
-# installed from a different package.json / package-lock.json.
+# @deepstream/server 7 (in memory) and ShareDB 7 on PostgreSQL (sharedb-postgres) and in
+# memory (sharedb-mingo-memory), plus the clients the scenarios drive them with.
+# Idempotent: runs `npm ci` only when node_modules is missing or was installed from a
+# different package.json / package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,7 +14,8 @@ stamp=node_modules/.bench-install-stamp
 want=$(cat package.json package-lock.json stubs/uWebSockets.js/package.json | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
    && [ -f node_modules/@deepstream/server/dist/bin/deepstream ] \
-   && [ -f node_modules/sharedb-postgres/index.js ]; then
+   && [ -f node_modules/sharedb-postgres/index.js ] \
+   && [ -d node_modules/sharedb-mingo-memory ]; then
   exit 0
 fi
 

@@ -148,15 +148,26 @@ impl Cluster {
 
 /// Drops recordsync's bench schema (a fresh start for each setup).
 pub fn drop_schema() -> Result<()> {
-    psql(&format!("drop schema if exists {SCHEMA} cascade"))
+    drop_schema_named(SCHEMA)
+}
+
+/// Drops `schema` (a name of the harness's own, never outside input) and all it holds.
+pub fn drop_schema_named(schema: &str) -> Result<()> {
+    psql(&format!("drop schema if exists {schema} cascade"))
         .map(|_| ())
         .map_err(|e| format!("PostgreSQL at {POSTGRES}: {e}").into())
 }
 
 /// The PostgreSQL backends serving the nodes.
 fn backends() -> Option<Vec<u32>> {
+    backends_named(APPLICATION)
+}
+
+/// The PostgreSQL backends whose `application_name` is `application` (the harness's own
+/// names), found with psql; `None` when psql fails.
+pub fn backends_named(application: &str) -> Option<Vec<u32>> {
     let out = psql(&format!(
-        "select pid from pg_stat_activity where application_name = '{APPLICATION}'"
+        "select pid from pg_stat_activity where application_name = '{application}'"
     ))
     .ok()?;
     Some(out.lines().filter_map(|l| l.trim().parse().ok()).collect())

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::Result;
@@ -10,9 +11,12 @@ use crate::cluster::{self, Cluster};
 use crate::connections::{self, ConnectionParams, ConnectionResult};
 use crate::fanout::{self, FanoutParams, FanoutResult};
 use crate::procstat;
+use crate::procstat::Watched;
 use crate::progress::Progress;
 use crate::report::{self, Conditions, Report, Row};
 use crate::sharedb::{self, SharedbResult};
+use crate::sharedb_fanout;
+use crate::sharedb_query::{self, QueryParams, QueryResult};
 use crate::targets::{Kind, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -31,6 +35,12 @@ pub enum Scenario {
     Storm,
     /// Fan-out on PostgreSQL: one node, two nodes joined by Redis, two by NATS.
     ClusterFanout,
+    /// Fan-out in ShareDB's protocol, unthrottled and at the fixed rate.
+    SharedbFanout,
+    /// Durable json0 ops in ShareDB's protocol, one in flight per writer.
+    SharedbDurable,
+    /// Fetch-query latency in ShareDB's protocol over a populated collection.
+    SharedbQuery,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,6 +63,7 @@ pub struct Plan {
     pub durable_writers: usize,
     pub durable_warmup: Duration,
     pub durable_duration: Duration,
+    pub query: QueryParams,
     pub peers_dir: PathBuf,
     pub out: PathBuf,
     pub install: bool,
@@ -72,6 +83,9 @@ impl Plan {
                 Scenario::Durable,
                 Scenario::Storm,
                 Scenario::ClusterFanout,
+                Scenario::SharedbFanout,
+                Scenario::SharedbDurable,
+                Scenario::SharedbQuery,
             ],
             peers: vec![
                 Peer::Recordsync,
@@ -113,6 +127,18 @@ impl Plan {
             durable_writers: 100,
             durable_warmup: Duration::from_secs(1),
             durable_duration: Duration::from_secs(secs),
+            query: QueryParams {
+                collection: "sdbq".into(),
+                docs: 10_000,
+                groups: 100,
+                limit: 10,
+                loaders: 8,
+                load_window: 16,
+                clients: 1,
+                warmup: Duration::from_secs(1),
+                duration: Duration::from_secs(secs),
+                pad: 64,
+            },
             peers_dir,
             out,
             install: true,
@@ -169,6 +195,19 @@ impl Plan {
                 "the fan-out's clients on {}, writers and subscribers spread over the nodes; {} writes/s at the fixed rate",
                 cluster::POSTGRES,
                 self.rate
+            ),
+        );
+        let q = &self.query;
+        m.insert(
+            "ShareDB",
+            format!(
+                "fan-out, fixed rate and durable as above as json0 ops (one in flight per document); \
+                 query: {{group: g, $sort: {{score: -1}}, $limit: {}}} over {} documents in {} groups, {} connection(s), {} s",
+                q.limit,
+                q.docs,
+                q.groups,
+                q.clients,
+                q.duration.as_secs_f64()
             ),
         );
         m.insert(
@@ -298,6 +337,129 @@ fn sharedb_row(r: &SharedbResult) -> Row {
     }
 }
 
+fn query_row(target: &'static str, r: &QueryResult) -> Row {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let mut m = BTreeMap::new();
+    m.insert("queries_per_s", r.queries_per_second());
+    m.insert("query_p50_ms", ms(r.latency.quantile(0.5)));
+    m.insert("query_p99_ms", ms(r.latency.quantile(0.99)));
+    m.insert("query_max_ms", ms(r.latency.max()));
+    m.insert(
+        "server_cpu_ms_per_query",
+        r.server_cpu * 1e3 / (r.queries.max(1) as f64),
+    );
+    m.insert("server_cpu_s", r.server_cpu);
+    m.insert("server_cpu_cores", r.server_cpu / r.seconds.max(1e-9));
+    if let Some((_, db)) = r.cpu_parts.iter().find(|(l, _)| *l == cluster::DATABASE) {
+        m.insert("database_cpu_cores", db / r.seconds.max(1e-9));
+    }
+    m.insert("generator_cpu_s", r.generator_cpu);
+    m.insert(
+        "creates_per_s",
+        r.docs as f64 / r.populate_seconds.max(1e-9),
+    );
+    m.insert("query_errors", r.errors as f64);
+    m.insert("wrong_answers", r.wrong as f64);
+    m.insert("server_rss_mb", r.server_rss as f64 / 1e6);
+    let error = (r.queries == 0).then(|| {
+        format!(
+            "no query answered rightly ({} refused, {} wrong)",
+            r.errors, r.wrong
+        )
+    });
+    Row {
+        scenario: report::SDB_QUERY,
+        target,
+        metrics: m,
+        error,
+    }
+}
+
+/// A server of the ShareDB scenarios, and whose CPU counts for it.
+struct SdbServer {
+    target: Target,
+    watched: Watched,
+}
+
+/// recordsync's schema and PostgreSQL session name for the ShareDB scenarios.
+const SDB_SCHEMA: &str = "recordsync_bench_sharedb";
+const SDB_APPLICATION: &str = "recordsync-bench-sharedb-rs";
+/// The name `sharedb-server.mjs` gives its pool's sessions.
+const SHAREDB_APPLICATION: &str = "recordsync-bench-sharedb";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SdbKind {
+    /// recordsync in memory, or on its embedded store for durable ops.
+    Recordsync,
+    RecordsyncPostgres,
+    SharedbMemory,
+    SharedbPostgres,
+}
+
+impl SdbKind {
+    fn label(self) -> &'static str {
+        match self {
+            SdbKind::Recordsync => report::RECORDSYNC,
+            SdbKind::RecordsyncPostgres => report::RECORDSYNC_PG,
+            SdbKind::SharedbMemory => report::SHAREDB_MEMORY,
+            SdbKind::SharedbPostgres => report::SHAREDB,
+        }
+    }
+
+    fn peer(self) -> Peer {
+        match self {
+            SdbKind::Recordsync | SdbKind::RecordsyncPostgres => Peer::Recordsync,
+            SdbKind::SharedbMemory | SdbKind::SharedbPostgres => Peer::Sharedb,
+        }
+    }
+}
+
+/// Starts `kind` afresh (PostgreSQL schemas emptied); `durable`: recordsync on its
+/// embedded store instead of memory.
+async fn start_sdb(kind: SdbKind, durable: bool, peers: &Path) -> Result<SdbServer> {
+    let postgres = |application: &'static str| {
+        Arc::new(move || cluster::backends_named(application).unwrap_or_default())
+            as crate::procstat::Finder
+    };
+    let (target, watched) = match kind {
+        SdbKind::Recordsync => {
+            let kind = if durable {
+                Kind::RecordsyncEmbedded
+            } else {
+                Kind::RecordsyncMemory
+            };
+            let t = Target::start(kind, peers).await?;
+            let w = t.watched();
+            (t, w)
+        }
+        SdbKind::RecordsyncPostgres => {
+            cluster::drop_schema_named(SDB_SCHEMA)?;
+            let storage = format!(
+                "{}?schema={SDB_SCHEMA}&application_name={SDB_APPLICATION}",
+                cluster::POSTGRES
+            );
+            let t = Target::start_node(&storage, None).await?;
+            let w = Watched::empty()
+                .with("server", crate::procstat::tree(t.pid()))
+                .with_finder(cluster::DATABASE, postgres(SDB_APPLICATION));
+            (t, w)
+        }
+        SdbKind::SharedbMemory => {
+            let t = Target::start(Kind::SharedbMemory, peers).await?;
+            let w = t.watched();
+            (t, w)
+        }
+        SdbKind::SharedbPostgres => {
+            let t = Target::start(Kind::Sharedb, peers).await?;
+            let w = Watched::empty()
+                .with("server", crate::procstat::tree(t.pid()))
+                .with_finder(cluster::DATABASE, postgres(SHAREDB_APPLICATION));
+            (t, w)
+        }
+    };
+    Ok(SdbServer { target, watched })
+}
+
 fn failed(scenario: &'static str, target: &'static str, e: &crate::client::Error) -> Row {
     Row {
         scenario,
@@ -314,6 +476,7 @@ fn label(kind: Kind) -> &'static str {
         }
         Kind::Deepstream => report::DEEPSTREAM,
         Kind::Sharedb => report::SHAREDB,
+        Kind::SharedbMemory => report::SHAREDB_MEMORY,
         Kind::Ceiling => report::CEILING,
     }
 }
@@ -560,6 +723,8 @@ pub async fn run(plan: &Plan) -> Result<Report> {
         }
     }
 
+    sharedb_scenarios(plan, &peers_ready, &progress, &mut report, &mut cluster_cpu).await;
+
     if plan.scenarios.contains(&Scenario::ClusterFanout) && plan.wants(Peer::Recordsync) {
         for setup in cluster::SETUPS {
             let name = setup.label;
@@ -627,6 +792,194 @@ pub async fn run(plan: &Plan) -> Result<Report> {
     // their work was ours.
     report.conditions.others_cores = Some(((busy - ours - cluster_cpu) / secs).max(0.0));
     Ok(report)
+}
+
+/// The ShareDB scenarios: each against recordsync (memory, embedded for durable ops),
+/// recordsync on PostgreSQL, ShareDB in memory and ShareDB on PostgreSQL, where it makes
+/// sense (ShareDB in memory is not durable; sharedb-postgres answers no queries).
+/// `database_cpu` gathers the PostgreSQL backends' CPU, which is the run's own work.
+async fn sharedb_scenarios(
+    plan: &Plan,
+    peers_ready: &std::result::Result<(), String>,
+    progress: &Progress,
+    report: &mut Report,
+    database_cpu: &mut f64,
+) {
+    use SdbKind::*;
+    let wanted = |k: SdbKind| plan.wants(k.peer());
+    let mut database = |parts: &[(&'static str, f64)]| {
+        *database_cpu += parts
+            .iter()
+            .filter(|(l, _)| *l == cluster::DATABASE)
+            .map(|(_, c)| c)
+            .sum::<f64>();
+    };
+    let start = |kind: SdbKind, durable: bool| {
+        let peers_ready = peers_ready.clone();
+        async move {
+            if kind.peer() == Peer::Sharedb {
+                peers_ready.map_err(|e| -> crate::client::Error { e.into() })?;
+            }
+            start_sdb(kind, durable, &plan.peers_dir).await
+        }
+    };
+
+    if plan.scenarios.contains(&Scenario::SharedbFanout) {
+        for kind in [
+            Recordsync,
+            RecordsyncPostgres,
+            SharedbMemory,
+            SharedbPostgres,
+        ] {
+            if !wanted(kind) {
+                continue;
+            }
+            let name = kind.label();
+            let p = progress.with_label(format!("{} / {name}", report::SDB_FANOUT));
+            let server = match start(kind, false).await {
+                Ok(s) => s,
+                Err(e) => {
+                    p.say(&format!("failed to start: {e}"));
+                    report.rows.push(failed(report::SDB_FANOUT, name, &e));
+                    report.rows.push(failed(report::SDB_FANOUT_RATE, name, &e));
+                    continue;
+                }
+            };
+            let runs = [
+                (
+                    report::SDB_FANOUT,
+                    FanoutParams {
+                        prefix: "sfan".into(),
+                        ..plan.fanout.clone()
+                    },
+                ),
+                (
+                    report::SDB_FANOUT_RATE,
+                    FanoutParams {
+                        rate: Some(plan.rate),
+                        duration: plan.rate_duration,
+                        window: 64,
+                        prefix: "srate".into(),
+                        ..plan.fanout.clone()
+                    },
+                ),
+            ];
+            for (scenario, params) in runs {
+                let p = progress.with_label(format!("{scenario} / {name}"));
+                let t = &server.target;
+                match sharedb_fanout::run(t.addr, t.sharedb_path(), &server.watched, &params, &p)
+                    .await
+                {
+                    Ok(r) => {
+                        p.say(&summary(&r));
+                        database(&r.cpu_parts);
+                        report.rows.push(fanout_row(scenario, name, &r));
+                    }
+                    Err(e) => {
+                        p.say(&format!("failed: {e}"));
+                        report.rows.push(failed(scenario, name, &e));
+                    }
+                }
+            }
+            server.target.stop().await;
+        }
+    }
+
+    if plan.scenarios.contains(&Scenario::SharedbDurable) {
+        for kind in [Recordsync, RecordsyncPostgres, SharedbPostgres] {
+            if !wanted(kind) {
+                continue;
+            }
+            let name = kind.label();
+            let p = progress.with_label(format!("{} / {name}", report::SDB_DURABLE));
+            let params = FanoutParams {
+                writers: plan.durable_writers,
+                subscribers: 0,
+                records: plan.durable_writers,
+                subscriptions: 0,
+                rate: None,
+                window: 1,
+                warmup: plan.durable_warmup,
+                duration: plan.durable_duration,
+                drain: Duration::from_secs(15),
+                payload: 0,
+                prefix: "sdur".into(),
+            };
+            let outcome = async {
+                let server = start(kind, true).await?;
+                let t = &server.target;
+                let r = sharedb_fanout::run(t.addr, t.sharedb_path(), &server.watched, &params, &p)
+                    .await;
+                server.target.stop().await;
+                r
+            }
+            .await;
+            match outcome {
+                Ok(r) => {
+                    p.say(&summary(&r));
+                    database(&r.cpu_parts);
+                    report.rows.push(fanout_row(report::SDB_DURABLE, name, &r));
+                }
+                Err(e) => {
+                    p.say(&format!("failed: {e}"));
+                    report.rows.push(failed(report::SDB_DURABLE, name, &e));
+                }
+            }
+        }
+    }
+
+    if plan.scenarios.contains(&Scenario::SharedbQuery) {
+        for kind in [Recordsync, RecordsyncPostgres, SharedbMemory] {
+            if !wanted(kind) {
+                continue;
+            }
+            let name = kind.label();
+            let p = progress.with_label(format!("{} / {name}", report::SDB_QUERY));
+            let outcome = async {
+                let server = start(kind, false).await?;
+                let t = &server.target;
+                let r =
+                    sharedb_query::run(t.addr, t.sharedb_path(), &server.watched, &plan.query, &p)
+                        .await;
+                server.target.stop().await;
+                r
+            }
+            .await;
+            match outcome {
+                Ok(r) => {
+                    p.say(&format!(
+                        "{:.0} queries/s, p50 {:.2} ms, p99 {:.2} ms",
+                        r.queries_per_second(),
+                        r.latency.quantile(0.5) as f64 / 1000.0,
+                        r.latency.quantile(0.99) as f64 / 1000.0
+                    ));
+                    database(&r.cpu_parts);
+                    report.rows.push(query_row(name, &r));
+                }
+                Err(e) => {
+                    p.say(&format!("failed: {e}"));
+                    report.rows.push(failed(report::SDB_QUERY, name, &e));
+                }
+            }
+        }
+        if wanted(SharedbPostgres) {
+            let e: crate::client::Error = "not run: sharedb-postgres 5 answers no queries \
+                (its database has only ShareDB's stub, ERR_DATABASE_METHOD_NOT_IMPLEMENTED)"
+                .into();
+            report
+                .rows
+                .push(failed(report::SDB_QUERY, report::SHAREDB, &e));
+        }
+    }
+    if plan.scenarios.iter().any(|s| {
+        matches!(
+            s,
+            Scenario::SharedbFanout | Scenario::SharedbDurable | Scenario::SharedbQuery
+        )
+    }) && plan.wants(Peer::Recordsync)
+    {
+        let _ = cluster::drop_schema_named(SDB_SCHEMA);
+    }
 }
 
 fn summary(r: &FanoutResult) -> String {

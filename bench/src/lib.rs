@@ -6,6 +6,10 @@
 //! - [`fanout`]      — fan-out and durable-write scenarios: throughput, latency, completeness.
 //! - [`connections`] — idle-memory and connection-storm scenarios.
 //! - [`sharedb`]     — the durable-write scenario against ShareDB, via its own node client.
+//! - [`sharedb_client`] — the generator's ShareDB client (protocol 1.2, json0 ops, `qf`).
+//! - [`sharedb_fanout`] — fan-out and durable ops in ShareDB's protocol, against
+//!   recordsync and ShareDB 7 alike.
+//! - [`sharedb_query`] — fetch-query latency over a populated collection.
 //! - [`targets`]     — starting and stopping the servers under test.
 //! - [`cluster`]     — recordsync nodes on PostgreSQL joined by a private Redis or NATS.
 //! - [`ceiling`]     — the bare broadcaster (the machine's ceiling for fan-out).
@@ -30,5 +34,8 @@ pub mod procstat;
 pub mod progress;
 pub mod report;
 pub mod sharedb;
+pub mod sharedb_client;
+pub mod sharedb_fanout;
+pub mod sharedb_query;
 pub mod soak;
 pub mod targets;

@@ -213,6 +213,7 @@ async fn main() -> ExitCode {
                 plan.fanout.duration = d;
                 plan.rate_duration = d;
                 plan.durable_duration = d;
+                plan.query.duration = d;
             }
             if let Some(w) = window {
                 plan.fanout.window = w.max(1);

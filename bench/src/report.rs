@@ -45,11 +45,18 @@ pub const DURABLE: &str = "durable writes";
 pub const STORM: &str = "connection storm";
 pub const CLUSTER: &str = "cluster fan-out";
 pub const CLUSTER_RATE: &str = "cluster fan-out at fixed rate";
+pub const SDB_FANOUT: &str = "ShareDB fan-out";
+pub const SDB_FANOUT_RATE: &str = "ShareDB fan-out at fixed rate";
+pub const SDB_DURABLE: &str = "ShareDB durable ops";
+pub const SDB_QUERY: &str = "ShareDB fetch query";
 
 pub const RECORDSYNC: &str = "recordsync";
 pub const DEEPSTREAM: &str = "deepstream";
 pub const SHAREDB: &str = "ShareDB+PostgreSQL";
 pub const CEILING: &str = "ceiling";
+/// recordsync on PostgreSQL (the ShareDB section's like-for-like with ShareDB+PostgreSQL).
+pub const RECORDSYNC_PG: &str = "recordsync on PostgreSQL";
+pub const SHAREDB_MEMORY: &str = "ShareDB in memory";
 
 /// A target of the issue: `ours / theirs` compared with `bound`.
 pub struct Goal {
@@ -284,6 +291,92 @@ const CLUSTER_TABLES: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
+/// The ShareDB section's tables: the ShareDB protocol, the same Rust generator against
+/// recordsync and ShareDB 7.
+const SHAREDB_TABLES: &[(&str, &[(&str, &str)])] = &[
+    (
+        SDB_FANOUT,
+        &[
+            ("acked_writes_per_s", "acknowledged ops/s"),
+            ("deliveries_per_s", "deliveries/s"),
+            (
+                "deliveries_per_server_cpu_s",
+                "deliveries per server CPU-second",
+            ),
+            ("acked_per_server_cpu_s", "acked ops per server CPU-second"),
+            ("server_cpu_cores", "server CPU (cores busy)"),
+            ("database_cpu_cores", "of which PostgreSQL (cores busy)"),
+            ("generator_cpu_cores", "generator CPU (cores busy)"),
+            ("ack_p50_ms", "op-ack p50 (ms)"),
+            ("ack_p99_ms", "op-ack p99 (ms)"),
+            ("delivery_p50_ms", "op-to-delivery p50 (ms)"),
+            ("delivery_p99_ms", "op-to-delivery p99 (ms)"),
+            ("delivery_max_ms", "op-to-delivery max (ms)"),
+            ("expected_deliveries", "deliveries expected (whole run)"),
+            ("missing_deliveries", "deliveries missing"),
+            (
+                "duplicate_deliveries",
+                "deliveries duplicated / out of order",
+            ),
+            ("write_errors", "op errors + unacknowledged"),
+            ("server_rss_mb", "server RSS at end (MB)"),
+        ],
+    ),
+    (
+        SDB_FANOUT_RATE,
+        &[
+            ("acked_writes_per_s", "acknowledged ops/s"),
+            ("deliveries_per_s", "deliveries/s"),
+            (
+                "deliveries_per_server_cpu_s",
+                "deliveries per server CPU-second",
+            ),
+            ("server_cpu_cores", "server CPU (cores busy)"),
+            ("database_cpu_cores", "of which PostgreSQL (cores busy)"),
+            ("ack_p50_ms", "op-ack p50 (ms)"),
+            ("ack_p99_ms", "op-ack p99 (ms)"),
+            ("delivery_p50_ms", "op-to-delivery p50 (ms)"),
+            ("delivery_p99_ms", "op-to-delivery p99 (ms)"),
+            ("delivery_p999_ms", "op-to-delivery p999 (ms)"),
+            ("delivery_max_ms", "op-to-delivery max (ms)"),
+            ("missing_deliveries", "deliveries missing"),
+            ("late_writes", "ops not sent (document busy)"),
+            ("behind_schedule", "ops sent over 5 ms behind schedule"),
+        ],
+    ),
+    (
+        SDB_DURABLE,
+        &[
+            ("acked_writes_per_s", "acknowledged durable ops/s"),
+            ("acked_per_server_cpu_s", "acked ops per server CPU-second"),
+            ("server_cpu_cores", "server CPU (cores busy)"),
+            ("database_cpu_cores", "of which PostgreSQL (cores busy)"),
+            ("ack_p50_ms", "op-ack p50 (ms)"),
+            ("ack_p99_ms", "op-ack p99 (ms)"),
+            ("ack_p999_ms", "op-ack p999 (ms)"),
+            ("ack_max_ms", "op-ack max (ms)"),
+            ("write_errors", "op errors + unacknowledged"),
+        ],
+    ),
+    (
+        SDB_QUERY,
+        &[
+            ("queries_per_s", "queries/s (one in flight)"),
+            ("query_p50_ms", "query latency p50 (ms)"),
+            ("query_p99_ms", "query latency p99 (ms)"),
+            ("query_max_ms", "query latency max (ms)"),
+            ("server_cpu_ms_per_query", "server CPU per query (ms)"),
+            ("database_cpu_cores", "of which PostgreSQL (cores busy)"),
+            ("creates_per_s", "creates/s while populating"),
+            ("query_errors", "queries refused"),
+            ("wrong_answers", "wrong answers"),
+            ("server_rss_mb", "server RSS at end (MB)"),
+        ],
+    ),
+];
+
+const SHAREDB_COLUMNS: &[&str] = &[RECORDSYNC, RECORDSYNC_PG, SHAREDB_MEMORY, SHAREDB];
+
 const CLUSTER_COLUMNS: &[&str] = &[
     crate::cluster::ONE_NODE,
     crate::cluster::TWO_REDIS,
@@ -409,6 +502,23 @@ impl Report {
             }
         );
         self.tables(&mut out, TABLES, COLUMNS, RECORDSYNC, true);
+        if self
+            .rows
+            .iter()
+            .any(|r| SHAREDB_TABLES.iter().any(|(s, _)| *s == r.scenario))
+        {
+            let _ = writeln!(out, "## ShareDB protocol: recordsync and ShareDB 7\n");
+            let _ = writeln!(
+                out,
+                "The same Rust generator speaking ShareDB's protocol (json0 ops with src, seq \
+                 and v; one op in flight per document) to recordsync's `/sharedb` and to ShareDB 7 \
+                 over ws. recordsync is in memory for fan-out and queries and on its embedded \
+                 store for durable ops; ShareDB in memory is sharedb-mingo-memory. CPU on \
+                 PostgreSQL includes the backends serving the server's pool. Ratios are \
+                 recordsync (first column) over each other column.\n"
+            );
+            self.tables(&mut out, SHAREDB_TABLES, SHAREDB_COLUMNS, RECORDSYNC, true);
+        }
         if self
             .rows
             .iter()
@@ -796,5 +906,49 @@ mod tests {
         // Not among the single-server tables.
         assert!(!md.contains("| metric | recordsync |"));
         assert!(report.svg().contains("cluster on PostgreSQL: deliveries/s"));
+    }
+
+    #[test]
+    fn the_sharedb_section_compares_recordsync_with_each_sharedb_column() {
+        let row = |scenario: &'static str, target: &'static str, metric, value| Row {
+            scenario,
+            target,
+            metrics: BTreeMap::from([(metric, value)]),
+            error: None,
+        };
+        let report = Report {
+            conditions: Conditions {
+                started: "now".into(),
+                scale: "small".into(),
+                cores: 2,
+                load_before: None,
+                load_after: None,
+                fd_limit: 0,
+                others_cores: None,
+                seconds: None,
+                parameters: BTreeMap::new(),
+            },
+            rows: vec![
+                row(SDB_FANOUT, RECORDSYNC, "deliveries_per_s", 40_000.0),
+                row(SDB_FANOUT, SHAREDB_MEMORY, "deliveries_per_s", 10_000.0),
+                row(SDB_QUERY, RECORDSYNC, "query_p99_ms", 2.0),
+                Row {
+                    scenario: SDB_QUERY,
+                    target: SHAREDB,
+                    metrics: BTreeMap::new(),
+                    error: Some("not run: no queries".into()),
+                },
+            ],
+        };
+        let md = report.markdown();
+        assert!(md.contains("## ShareDB protocol: recordsync and ShareDB 7"));
+        assert!(md.contains(
+            "| metric | recordsync | ShareDB in memory | recordsync / ShareDB in memory |"
+        ));
+        assert!(md.contains("| deliveries/s | 40,000 | 10,000 | 4.00× |"));
+        assert!(md.contains("| query latency p99 (ms) | 2.00 | failed | – |"));
+        assert!(md.contains("ShareDB+PostgreSQL failed: `not run: no queries`"));
+        // Not among the deepstream-protocol tables.
+        assert!(!md.contains("## fan-out\n"));
     }
 }

@@ -5,7 +5,7 @@
 //!   the same `recordsync_server::Server` that `recordsync serve` runs;
 //! - the ceiling: this binary as `recordsync-bench serve ceiling` (see `ceiling.rs`);
 //! - deepstream: the real `@deepstream/server` 7 from `bench/peers/node_modules`, in memory;
-//! - ShareDB: `bench/peers/sharedb-server.mjs`, ShareDB 7 on PostgreSQL.
+//! - ShareDB: `bench/peers/sharedb-server.mjs`, ShareDB 7 on PostgreSQL or in memory.
 //!
 //! Every process started here is stopped when its [`Target`] is dropped (SIGTERM, then
 //! SIGKILL), dies with the harness (PR_SET_PDEATHSIG), and is killed on Ctrl-C.
@@ -119,7 +119,10 @@ pub enum Kind {
     RecordsyncEmbedded,
     Deepstream,
     Ceiling,
+    /// ShareDB 7 on PostgreSQL (sharedb-postgres).
     Sharedb,
+    /// ShareDB 7 in memory (sharedb-mingo-memory: MemoryDB with Mongo-style queries).
+    SharedbMemory,
     /// One recordsync node of a cluster (see `cluster.rs`): storage and bus as given.
     RecordsyncNode,
 }
@@ -132,6 +135,7 @@ impl Kind {
             Kind::Deepstream => "deepstream",
             Kind::Ceiling => "ceiling",
             Kind::Sharedb => "ShareDB+PostgreSQL",
+            Kind::SharedbMemory => "ShareDB in memory",
             Kind::RecordsyncNode => "recordsync node",
         }
     }
@@ -253,11 +257,16 @@ impl Target {
                 let addr: SocketAddr = ([127, 0, 0, 1], port).into();
                 (process, addr, "/deepstream".to_owned())
             }
-            Kind::Sharedb => {
+            Kind::Sharedb | Kind::SharedbMemory => {
                 let script = peers.join("sharedb-server.mjs");
+                let db = if kind == Kind::SharedbMemory {
+                    "memory"
+                } else {
+                    "postgres"
+                };
                 let mut cmd = command("node");
                 cmd.arg(&script)
-                    .args(["--port", "0"])
+                    .args(["--port", "0", "--db", db])
                     .current_dir(peers)
                     .stdout(Stdio::piped())
                     .stderr(log_file);
@@ -318,6 +327,15 @@ impl Target {
 
     pub fn pid(&self) -> u32 {
         self.process.pid
+    }
+
+    /// Where a ShareDB client connects: recordsync's `/sharedb` endpoint, or ShareDB's
+    /// server, which takes any path.
+    pub fn sharedb_path(&self) -> &'static str {
+        match self.kind {
+            Kind::Sharedb | Kind::SharedbMemory => "/",
+            _ => "/sharedb",
+        }
     }
 
     /// The server's processes, for CPU and memory.
