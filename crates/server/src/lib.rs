@@ -69,6 +69,8 @@ pub struct ServerState {
     pub permissions: Arc<permission::Guard>,
     /// ShareDB presence channels: who listens on this node; relayed to the other nodes.
     pub(crate) presence: Arc<sharedb::presence_hub::PresenceHub>,
+    /// ShareDB live queries' collection feeds: each change read once for all of them.
+    pub(crate) query_feeds: Arc<sharedb::query_feed::Feeds>,
     next_session: AtomicU64,
 }
 
@@ -262,11 +264,13 @@ impl Server {
             config.permission.clone(),
             engine.clone(),
         ));
+        let query_feeds = sharedb::query_feed::Feeds::new(engine.clone());
         let state = Arc::new(ServerState {
             config,
             engine,
             permissions,
             presence,
+            query_feeds,
             next_session: AtomicU64::new(1),
         });
         Ok(Server { listener, state })
