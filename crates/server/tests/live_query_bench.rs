@@ -99,12 +99,16 @@ async fn load(engine: &Engine, s: &Settings) -> Vec<(u64, u64)> {
 /// When each group was last written to.
 type LastWrite = Arc<Mutex<Vec<Option<Instant>>>>;
 
+/// When the last diff arrived, in ms since the run's epoch.
+type LastDiff = Arc<std::sync::atomic::AtomicU64>;
+
 /// One client connection's live queries: opens them, then records the latency of every
 /// diff until told to stop. Returns (latencies, query messages other than diffs).
 async fn client(
     addr: String,
     queries: Vec<(u64, Value)>,
     last_write: LastWrite,
+    (epoch, last_diff): (Instant, LastDiff),
     groups: u64,
     started: Arc<tokio::sync::Barrier>,
     stop: Arc<tokio::sync::Notify>,
@@ -152,6 +156,10 @@ async fn client(
         if m["a"] != "q" {
             continue;
         }
+        last_diff.store(
+            epoch.elapsed().as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let group = m["id"].as_u64().unwrap() % groups;
         if let Some(at) = last_write.lock()[group as usize] {
             latencies.push(at.elapsed());
@@ -179,6 +187,8 @@ async fn measure(label: &str, config: Config, s: &Settings, after_load: impl Asy
     let last_write: LastWrite = Arc::new(Mutex::new(vec![None; s.queries as usize]));
     let started = Arc::new(tokio::sync::Barrier::new(s.connections as usize + 1));
     let stop = Arc::new(tokio::sync::Notify::new());
+    let epoch = Instant::now();
+    let last_diff: LastDiff = Arc::default();
     let opening = Instant::now();
     let mut clients = Vec::new();
     for c in 0..s.connections {
@@ -198,6 +208,7 @@ async fn measure(label: &str, config: Config, s: &Settings, after_load: impl Asy
             addr.clone(),
             queries,
             last_write.clone(),
+            (epoch, last_diff.clone()),
             s.queries,
             started.clone(),
             stop.clone(),
@@ -219,7 +230,7 @@ async fn measure(label: &str, config: Config, s: &Settings, after_load: impl Asy
         tick.tick().await;
         let i = rng.next() % s.docs;
         let (old_group, _) = state[i as usize];
-        let group = if rng.next() % 4 == 0 {
+        let group = if rng.next().is_multiple_of(4) {
             rng.next() % s.queries
         } else {
             old_group
@@ -238,8 +249,20 @@ async fn measure(label: &str, config: Config, s: &Settings, after_load: impl Asy
     for rx in acks {
         assert!(rx.await.unwrap(), "a write failed");
     }
-    // Let the last diffs arrive.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Let the last diffs arrive: until none came for 3 s (at most 120 s).
+    let acked = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let last = last_diff.load(std::sync::atomic::Ordering::Relaxed);
+        let quiet = epoch.elapsed().saturating_sub(Duration::from_millis(last));
+        if quiet >= Duration::from_secs(3) && acked.elapsed() >= Duration::from_secs(3) {
+            break;
+        }
+        if acked.elapsed() >= Duration::from_secs(120) {
+            println!("  diffs still arriving 120 s after the last write: stopped");
+            break;
+        }
+    }
     stop.notify_waiters();
     let mut all = Vec::new();
     for c in clients {
