@@ -177,7 +177,13 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 
 async fn measure(label: &str, config: Config, s: &Settings, after_load: impl AsyncFnOnce()) {
     println!("{label}:");
-    let server = Server::bind(Config { port: 0, ..config }).await.unwrap();
+    // The bench's clients send nothing while they listen: no heartbeat cut-off.
+    let config = Config {
+        port: 0,
+        heartbeat_interval: Duration::from_secs(3600),
+        ..config
+    };
+    let server = Server::bind(config).await.unwrap();
     let addr = server.local_addr().to_string();
     let engine = server.engine();
     tokio::spawn(server.run(std::future::pending()));
