@@ -76,6 +76,8 @@ pub struct ServerState {
     pub(crate) presence: Arc<sharedb::presence_hub::PresenceHub>,
     /// The tokens the HTTP API's auth endpoint issued.
     pub(crate) tokens: http_api::auth::Tokens,
+    /// ShareDB live queries' collection feeds: each change read once for all of them.
+    pub(crate) query_feeds: Arc<sharedb::query_feed::Feeds>,
     next_session: AtomicU64,
 }
 
@@ -269,12 +271,14 @@ impl Server {
             config.permission.clone(),
             engine.clone(),
         ));
+        let query_feeds = sharedb::query_feed::Feeds::new(engine.clone());
         let state = Arc::new(ServerState {
             config,
             engine,
             permissions,
             presence,
             tokens: http_api::auth::Tokens::default(),
+            query_feeds,
             next_session: AtomicU64::new(1),
         });
         Ok(Server { listener, state })

@@ -474,6 +474,66 @@ async fn a_document_the_user_may_not_read_is_never_returned_or_announced() {
     b.expect_quiet().await;
 }
 
+/// A sorted window with a document the user may not read in it comes back short; when
+/// that hidden document stops matching, the window moves on and the next readable
+/// document comes in (the change is outside the results, yet it changes them). Changes
+/// to documents past the window, matching or not, change nothing.
+#[tokio::test]
+async fn a_hidden_document_leaving_a_window_lets_the_next_one_in() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("permissions.yml"),
+        "record:\n  \"*\":\n    create: true\n    write: true\n    read: true\n    delete: true\n  win/h*:\n    create: true\n    write: true\n    read: false\n    delete: true\n",
+    )
+    .unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(
+        &path,
+        "permission:\n  type: config\n  options:\n    permissions: fileLoad(permissions.yml)\n",
+    )
+    .unwrap();
+    let (mut config, _) = Config::from_file(&path).expect("config loads");
+    config.storage = StorageKind::Memory;
+    let addr = support::start_server(config).await;
+
+    let mut a = ShareDbClient::connect(&addr).await;
+    let mut b = ShareDbClient::connect(&addr).await;
+    create_all(
+        &mut a,
+        "win",
+        &[
+            ("h1", json!({"k": 1, "n": 1})),
+            ("o2", json!({"k": 1, "n": 2})),
+            ("o3", json!({"k": 1, "n": 3})),
+            ("o4", json!({"k": 1, "n": 4})),
+            ("x5", json!({"k": 0, "n": 5})),
+        ],
+    )
+    .await;
+    let q = json!({"k": 1, "$sort": {"n": 1}, "$limit": 2});
+    let live = query(&mut b, "qs", 1, "win", q).await;
+    assert_eq!(
+        ids(&live),
+        ["o2"],
+        "h1 fills the window's first place, hidden"
+    );
+    // Past the window: o4 changes but stays past it; x5 stays out of the filter.
+    a.edit("win", "o4", 1, json!([{"p": ["n"], "na": 10}]))
+        .await;
+    a.edit("win", "x5", 1, json!([{"p": ["n"], "na": 1}])).await;
+    b.expect_quiet().await;
+    // h1 leaves the filter: the window is now [o2, o3].
+    a.edit("win", "h1", 1, json!([{"p": ["k"], "na": 1}])).await;
+    let m = next_query_message(&mut b).await;
+    assert_eq!(
+        m,
+        json!({"a": "q", "id": 1, "diff": [
+            {"type": "insert", "index": 1, "values": [{"d": "o3", "v": 1, "data": {"k": 1, "n": 3}}]}
+        ]})
+    );
+    b.expect_quiet().await;
+}
+
 /// Two nodes on one store and one bus: a live query on node 1 follows documents created
 /// and edited through node 2 (the engine's collection watch hears other nodes'
 /// announcements, for records node 1 does not hold too), and the ops on its results.

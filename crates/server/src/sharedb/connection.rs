@@ -18,6 +18,7 @@ use recordsync_sharedb_protocol::{
 
 use super::permission::Guard;
 use super::presence_state::PresenceState;
+use super::query_feed::Feeds;
 use super::query_holds::DocHolds;
 use super::query_live::{self, LiveQueries};
 use super::session::Session;
@@ -39,6 +40,8 @@ pub struct Connection {
     pub subscriptions: DocHolds,
     /// The live queries running (`qs`).
     pub live: LiveQueries,
+    /// The node's collection feeds, which live queries follow.
+    pub feeds: Arc<Feeds>,
     /// Presence channels subscribed to, presences shown.
     pub presence: PresenceState,
 }
@@ -62,6 +65,7 @@ pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()
             src,
             subscriptions: DocHolds::default(),
             live: LiveQueries::default(),
+            feeds: state.query_feeds.clone(),
             presence: PresenceState::new(state.presence.clone()),
         }
     };

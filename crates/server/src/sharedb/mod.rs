@@ -12,7 +12,8 @@
 //! - [`snapshot`]   — `nf`, `nt`: a document at a version, at a time.
 //! - [`query`]      — `qf`, `qs`, `qu`: Mongo-style queries, fetched or live; with
 //!   [`query_fetch`] (a query run once, permissions, bounds), [`query_live`] (live
-//!   queries on the engine's collection watch), [`query_diff`] (arraydiff's result
+//!   queries), [`query_feed`] (a collection's changes read once for all its live
+//!   queries), [`query_diff`] (arraydiff's result
 //!   diffs) and [`query_holds`] (documents followed for subscriptions and live queries).
 //! - [`presence`]   — `p`, `ps`, `pu`, `pr`: channel presence, in memory, cluster-wide;
 //!   document presence refused as json0 has none. With [`presence_state`] (a
@@ -77,6 +78,7 @@ pub mod presence_hub;
 pub mod presence_state;
 pub mod query;
 pub mod query_diff;
+pub mod query_feed;
 pub mod query_fetch;
 pub mod query_holds;
 pub mod query_live;

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use recordsync_core::query::{Cond, FieldPath, Filter, Query, Selection};
+use recordsync_core::query::{Query, Selection};
 use recordsync_engine::Engine;
 use recordsync_sharedb_protocol::{ErrorCode, ShareDbError};
 use recordsync_store::{StoreError, StoredRecord};
@@ -137,35 +137,6 @@ pub async fn run(
     } else {
         Answer::Docs(docs)
     })
-}
-
-/// Whether document `id` of `c` matches `query`'s filter now and the user may read it
-/// (a live query without sort or window checks each changed document alone).
-pub async fn matches(
-    engine: &Engine,
-    guard: &Guard,
-    c: &str,
-    query: &Query,
-    id: &str,
-) -> Result<bool, ShareDbError> {
-    let by_id = Filter::Field {
-        path: FieldPath::parse("_id").map_err(|e| {
-            ShareDbError::new(ErrorCode::ERR_UNKNOWN_ERROR, format!("_id path: {e}"))
-        })?,
-        conds: vec![Cond::Eq(Value::String(id.to_owned()))],
-    };
-    let one = Query {
-        filter: Filter::And(vec![by_id, query.filter.clone()]),
-        sort: Vec::new(),
-        skip: 0,
-        limit: None,
-        count: false,
-    };
-    let found = match engine.query(c, &one).await.map_err(store_error)? {
-        Selection::Items(items) => !items.is_empty(),
-        Selection::Count(n) => n > 0,
-    };
-    Ok(found && (guard.is_open() || guard.read(&record_name(c, id)).await.is_ok()))
 }
 
 /// The `data` of a query reply: each result as `{d, v, data}`, in order.

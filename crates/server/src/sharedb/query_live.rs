@@ -1,15 +1,19 @@
 //! `qs` and `qu`: live queries, as ShareDB's query emitter runs them.
 //!
-//! A live query watches its collection through the engine ([`recordsync_engine::Watcher`]:
-//! every change committed on this node or announced by another, by any front door) and
-//! keeps the ids of its current results. Each change is handled by the query's own task,
-//! one batch at a time, so its diffs go out in order:
+//! A live query follows its collection through the collection's feed
+//! ([`super::query_feed`]: every change committed on this node or announced by another,
+//! by any front door, each changed document read from the store once for all the live
+//! queries of the collection) and keeps the ids of its current results. Each change is
+//! handled by the query's own task, one batch at a time, so its diffs go out in order:
 //! - without `$sort $orderby $skip $limit $count` (ShareDB's `canPollDoc`), each changed
-//!   document is checked alone: one that starts matching is inserted at the end, one that
-//!   stops is removed from where it is;
+//!   document is checked alone, against the query's filter in memory and the user's read
+//!   rule: one that starts matching is inserted at the end, one that stops is removed
+//!   from where it is;
 //! - otherwise the query is run again and the old and new id lists are diffed with
-//!   arraydiff's algorithm ([`super::query_diff`]); with `$count` the new number is sent
-//!   as `{a: "q", id, extra}` when it changed.
+//!   arraydiff's algorithm ([`super::query_diff`]) — unless no changed document is among
+//!   the results or passes the filter and the window cannot have shifted
+//!   ([`Live::untouched`]), when running it again would give the same list; with
+//!   `$count` the new number is sent as `{a: "q", id, extra}` when it changed.
 //!
 //! Diffs are `{a: "q", id, diff: [...]}`; an insert carries each new document's snapshot
 //! (`{d, v, data}`). The connection is subscribed to every document in the results (see
@@ -28,7 +32,8 @@
 //!
 //! Bounds: a connection runs at most [`MAX_LIVE_QUERIES`]; results are bounded by
 //! [`MAX_RESULTS`](super::query_fetch::MAX_RESULTS); a query remembers at most
-//! [`MAX_PENDING`] changed names between two polls, beyond which it polls everything.
+//! [`MAX_PENDING`](super::query_feed::MAX_PENDING) changed documents between two
+//! batches, beyond which it polls everything.
 //! Errors while following (a store that cannot be reached) are logged and the query
 //! carries on with the next change, as ShareDB's emitter does.
 //!
@@ -39,25 +44,23 @@
 //! op older than its snapshot). Documents are filtered by the read rule after
 //! `$skip`/`$limit`, so a window may come back short when rules hide some.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use recordsync_core::query::Query;
-use recordsync_engine::{Engine, Subscriber, Watcher};
+use recordsync_engine::{Engine, Subscriber};
 use recordsync_sharedb_protocol::{ErrorCode, QueryRequest, ShareDbError};
 
 use super::connection::Connection;
 use super::doc::{DocState, raw_or_error, record_name};
 use super::permission::Guard;
 use super::query_diff::{Change, diff};
+use super::query_feed::{self, Feed, Seen, Sink, SinkPending};
 use super::query_fetch::{self, Answer, MAX_RESULTS, WireResult};
 use super::query_holds::DocHolds;
 use super::session::Session;
@@ -66,14 +69,6 @@ use super::{errors, ops};
 /// The most live queries one connection runs at once.
 pub const MAX_LIVE_QUERIES: usize = 1_000;
 
-/// The most changed documents a live query remembers between two polls; past that it
-/// forgets them and polls the whole query.
-pub const MAX_PENDING: usize = 10_000;
-
-/// Watcher ids, unique in the process (the engine finds a watch again by it, and the
-/// connection's [`DocHolds`] knows which query holds what by it).
-static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
-
 /// A connection's running live queries, by the client's query id.
 #[derive(Default)]
 pub struct LiveQueries {
@@ -81,7 +76,8 @@ pub struct LiveQueries {
 }
 
 struct Running {
-    collection: String,
+    feed: Arc<Feed>,
+    sink: Arc<Sink>,
     key: u64,
     task: JoinHandle<()>,
 }
@@ -104,14 +100,10 @@ pub async fn subscribe(
         ));
     }
     let resume = request.r.as_ref().map(client_results).transpose()?;
-    let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-    let changes = Arc::new(Changes {
-        key,
-        pending: Mutex::new(Pending::default()),
-        wake: Notify::new(),
-    });
-    // Watch first: a change while the results are read is then handled after them.
-    conn.engine.watch(&request.c, changes.clone());
+    let key = query_feed::next_key();
+    // Join the feed first: a change while the results are read is then handled after
+    // them.
+    let (feed, sink) = conn.feeds.join(&request.c);
     let mut live = Live {
         id: request.id,
         key,
@@ -124,22 +116,26 @@ pub async fn subscribe(
         holds: conn.subscriptions.clone(),
         ids: Vec::new(),
         extra: None,
+        feed: feed.clone(),
+        sink: sink.clone(),
+        lo: 0,
+        hi: 0,
     };
     let started = match resume {
         None => live.start().await,
         Some(ids) => live.resume(ids).await,
     };
     if let Err(e) = started {
-        live.engine.unwatch(&live.c, key);
+        conn.feeds.leave(&feed, &sink);
         release_all(&live.engine, &live.session, &live.holds, key).await;
         return Err(e);
     }
-    let collection = live.c.clone();
-    let task = tokio::spawn(follow(live, changes));
+    let task = tokio::spawn(follow(live));
     conn.live.running.insert(
         request.id,
         Running {
-            collection,
+            feed,
+            sink,
             key,
             task,
         },
@@ -164,7 +160,7 @@ pub async fn end_all(conn: &mut Connection) {
 async fn stop(conn: &Connection, running: Running) {
     running.task.abort();
     let _ = running.task.await;
-    conn.engine.unwatch(&running.collection, running.key);
+    conn.feeds.leave(&running.feed, &running.sink);
     release_all(
         &conn.engine,
         &conn.session,
@@ -207,62 +203,23 @@ fn client_results(r: &Value) -> Result<Vec<(String, u64)>, ShareDbError> {
     Ok(out)
 }
 
-/// The changed names a live query has not handled yet: the engine's [`Watcher`].
-struct Changes {
-    key: u64,
-    pending: Mutex<Pending>,
-    wake: Notify,
-}
-
-#[derive(Default)]
-struct Pending {
-    names: BTreeSet<String>,
-    /// Too many names, or news lost: poll everything.
-    all: bool,
-}
-
-impl Watcher for Changes {
-    fn id(&self) -> u64 {
-        self.key
-    }
-
-    fn changed(&self, name: &str) {
-        let mut pending = self.pending.lock();
-        if !pending.all {
-            if pending.names.len() >= MAX_PENDING {
-                pending.names.clear();
-                pending.all = true;
-            } else {
-                pending.names.insert(name.to_owned());
-            }
-        }
-        drop(pending);
-        self.wake.notify_one();
-    }
-
-    fn resync(&self) {
-        let mut pending = self.pending.lock();
-        pending.names.clear();
-        pending.all = true;
-        drop(pending);
-        self.wake.notify_one();
-    }
-}
-
 /// The task of one live query: handles batches of changes until it is aborted.
-async fn follow(mut live: Live, changes: Arc<Changes>) {
+async fn follow(mut live: Live) {
+    let sink = live.sink.clone();
     loop {
-        changes.wake.notified().await;
-        let Pending { names, all } = std::mem::take(&mut *changes.pending.lock());
-        if names.is_empty() && !all {
+        sink.wake.notified().await;
+        let SinkPending { docs, all } = sink.take();
+        if docs.is_empty() && !all {
             continue;
         }
-        let result = if live.query.count {
-            live.recount().await
-        } else if live.by_doc && !all {
-            live.poll_docs(names).await
+        let result = if all {
+            if live.query.count {
+                live.recount().await
+            } else {
+                live.poll(true).await
+            }
         } else {
-            live.poll(all).await
+            live.follow_changes(docs).await
         };
         if let Err(e) = result {
             tracing::warn!(
@@ -292,6 +249,15 @@ struct Live {
     ids: Vec<String>,
     /// The last `$count` sent.
     extra: Option<u64>,
+    /// The collection's feed, and this query's place on it: the changed documents, read
+    /// once for every live query of the collection.
+    feed: Arc<Feed>,
+    sink: Arc<Sink>,
+    /// The feed's read count just before and just after the last whole query: reads
+    /// numbered up to `lo` are in its answer, those above `hi` are newer than it (see
+    /// [`super::query_feed`]).
+    lo: u64,
+    hi: u64,
 }
 
 /// A query message (`qs` reply or `q` update); absent fields are not written.
@@ -343,7 +309,7 @@ impl Live {
     /// The first answer: the results with their snapshots (or the count), as the `qs`
     /// reply.
     async fn start(&mut self) -> Result<(), ShareDbError> {
-        match query_fetch::run(&self.engine, &self.guard, &self.c, &self.query).await? {
+        match self.run_whole().await? {
             Answer::Count(n) => {
                 self.extra = Some(n);
                 self.send(&Message {
@@ -500,7 +466,7 @@ impl Live {
 
     /// `$count`: the new number, if it changed.
     async fn recount(&mut self) -> Result<(), ShareDbError> {
-        let n = match query_fetch::run(&self.engine, &self.guard, &self.c, &self.query).await? {
+        let n = match self.run_whole().await? {
             Answer::Count(n) => n,
             Answer::Docs(docs) => docs.len() as u64,
         };
@@ -517,15 +483,86 @@ impl Live {
         Ok(())
     }
 
+    /// Runs the whole query, as the state the changes read from now on start from.
+    async fn run_whole(&mut self) -> Result<Answer, ShareDbError> {
+        self.lo = self.feed.seq();
+        let answer = query_fetch::run(&self.engine, &self.guard, &self.c, &self.query).await;
+        self.hi = self.feed.seq();
+        answer
+    }
+
+    /// Handles one batch of changed documents, as read by the feed. Reads that began
+    /// before the last whole query are in its results, and are skipped; a read that
+    /// overlapped it may be older than what it saw, and a query that follows documents
+    /// one by one has the feed read it again. Then:
+    /// - `$count`: counts again;
+    /// - without sort or window: each document is checked alone ([`Live::poll_docs`]);
+    /// - otherwise the query runs again, unless no change can touch its results
+    ///   ([`Live::untouched`]).
+    async fn follow_changes(&mut self, docs: BTreeMap<String, Seen>) -> Result<(), ShareDbError> {
+        let mut fresh = Vec::with_capacity(docs.len());
+        for (name, seen) in docs {
+            if seen.seq <= self.lo {
+                continue;
+            }
+            if seen.seq <= self.hi && self.by_doc && !self.query.count {
+                self.feed.refresh(&name);
+                continue;
+            }
+            fresh.push((name, seen));
+        }
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        if self.query.count {
+            self.recount().await
+        } else if self.by_doc {
+            self.poll_docs(fresh).await
+        } else if self.untouched(&fresh) {
+            Ok(())
+        } else {
+            self.poll(false).await
+        }
+    }
+
+    /// Whether running the (sorted or windowed) query again would surely give the same
+    /// results, given that only the documents `changed` changed since: none of them is
+    /// among the results and none passes the filter now, and a document that left the
+    /// matching set outside the results cannot have shifted the window. That holds
+    /// without `$skip` (a document before the window that stopped matching would shift
+    /// it) when the window had no document hidden by the read rule: no rules, or no
+    /// `$limit` (nothing comes into a window that has no end), or a full window (all
+    /// `$limit` documents shown, so none hidden). Otherwise the query runs again.
+    fn untouched(&self, changed: &[(String, Seen)]) -> bool {
+        let no_hidden =
+            self.guard.is_open() || self.query.limit.is_none_or(|l| self.ids.len() as u64 >= l);
+        if self.query.skip != 0 || !no_hidden {
+            return false;
+        }
+        let prefix_len = self.c.len() + 1;
+        changed.iter().all(|(name, seen)| {
+            let id = name.get(prefix_len..).unwrap_or_default();
+            !self.ids.iter().any(|x| x == id)
+                && !seen.doc.as_ref().is_some_and(|d| d.matches(&self.query))
+        })
+    }
+
     /// Checks each changed document alone (no sort or window): in or out of the results.
-    async fn poll_docs(&mut self, names: BTreeSet<String>) -> Result<(), ShareDbError> {
+    /// A document is in when it exists, passes the filter as read, and the user may read
+    /// it now.
+    async fn poll_docs(&mut self, changed: Vec<(String, Seen)>) -> Result<(), ShareDbError> {
         let prefix = format!("{}/", self.c);
-        for name in names {
+        for (name, seen) in changed {
             let Some(id) = name.strip_prefix(&prefix) else {
                 continue;
             };
-            let matches =
-                query_fetch::matches(&self.engine, &self.guard, &self.c, &self.query, id).await?;
+            let matches = match &seen.doc {
+                Some(doc) => {
+                    doc.matches(&self.query)
+                        && (self.guard.is_open() || self.guard.read(&name).await.is_ok())
+                }
+                None => false,
+            };
             let at = self.ids.iter().position(|x| x == id);
             match (at, matches) {
                 (None, true) => self.insert_at_end(id.to_owned()).await?,
@@ -555,7 +592,7 @@ impl Live {
     /// replaces per-document checks (too many changes, or news lost), which for a query
     /// without order keeps ShareDB's shape: leavers removed, newcomers at the end.
     async fn poll(&mut self, all: bool) -> Result<(), ShareDbError> {
-        let docs = match query_fetch::run(&self.engine, &self.guard, &self.c, &self.query).await? {
+        let docs = match self.run_whole().await? {
             Answer::Docs(docs) => docs,
             Answer::Count(_) => return self.recount().await,
         };
