@@ -438,7 +438,7 @@ mod tests {
             "kept implicit"
         );
         assert_eq!(store.journal("r", 0, 10).await.unwrap(), [create.clone()]);
-        assert_eq!(store.journal("r", 1, 10).await.unwrap(), []);
+        assert!(store.journal("r", 1, 10).await.unwrap().is_empty());
         assert_eq!(store.kept(), (1, 0));
         assert_eq!(store.version_at_time("r", 6).await.unwrap(), None);
         assert_eq!(store.version_at_time("r", 7).await.unwrap(), Some(0));
