@@ -153,7 +153,7 @@ mod faults {
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -245,6 +245,9 @@ struct Inner {
     options: EmbeddedOptions,
     /// Commits, checkpoints and retries, one at a time. Taken before `db`.
     writer: Mutex<Writer>,
+    /// Commits waiting for `writer`: the checkpoint thread's sweep of pruned history
+    /// gives way to them between chains (`checkpoint.rs`, `Inner::sweep_pruned`).
+    commits_waiting: AtomicUsize,
     /// A copy of the error of `Writer::failure`, for reads and health checks, which must
     /// not wait for a commit's sync.
     failed: Mutex<Option<StoreError>>,
@@ -365,6 +368,7 @@ impl EmbeddedStore {
                 #[cfg(test)]
                 fail_next_redb_commit: false,
             }),
+            commits_waiting: AtomicUsize::new(0),
             failed: Mutex::new(None),
             checkpointer: checkpointer.clone(),
             checkpoints: AtomicU64::new(0),
@@ -419,7 +423,7 @@ impl EmbeddedStore {
         let mut writer = self.inner.writer.lock();
         self.inner.checkpoint(&mut writer)?;
         drop(writer);
-        self.inner.sweep_pruned();
+        self.inner.sweep_pruned(false);
         match self.failure() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -542,7 +546,7 @@ impl Drop for Inner {
         // to delete; the checkpoint makes it durable (or, with no frame since, redb keeps
         // it across the clean close).
         loop {
-            match checkpoint::sweep_slice(db, dir) {
+            match checkpoint::sweep_slice(db, dir, &|| false) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
@@ -1256,7 +1260,9 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
             reason: "a name, value or op is 4 GiB or larger".into(),
         });
     }
+    inner.commits_waiting.fetch_add(1, Ordering::Relaxed);
     let mut writer = inner.writer.lock();
+    inner.commits_waiting.fetch_sub(1, Ordering::Relaxed);
     if let Some(failure) = &writer.failure {
         return Err(failure.error.clone());
     }
@@ -2840,6 +2846,60 @@ mod tests {
             versions(store.journal("b", 0, u64::MAX).await.unwrap()),
             (start + 1..=160).collect::<Vec<_>>()
         );
+    }
+
+    /// A sweep that gives way to a waiting commit stops after one whole chain: the
+    /// chains left stay whole and noted, reads see the same history, and later slices
+    /// delete the rest, so that the log ends as a sweep all at once leaves it.
+    #[tokio::test]
+    async fn a_sweep_giving_way_leaves_whole_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            history: History {
+                milestone_every: 5,
+                keep_ops: Some(20),
+                keep_age: None,
+            },
+            ..manual()
+        };
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+        for v in 1..=80u64 {
+            let batch = [put("a", v, "{}"), put("b", v, "{}"), put("c", v, "{}")];
+            store.commit(&batch).await.unwrap();
+        }
+        let noted = noted_chains(&store);
+        assert!(noted >= 3, "the writes pruned: {noted} chains noted");
+        let journal = store.journal("b", 0, u64::MAX).await.unwrap();
+        let mut slices = 0;
+        loop {
+            let more = store
+                .inner
+                .read(|db| checkpoint::sweep_slice(db, &store.inner.dir, &|| true))
+                .unwrap();
+            slices += 1;
+            assert_eq!(noted_chains(&store), noted - slices, "one chain per slice");
+            check_store_chains(&store);
+            assert_eq!(store.journal("b", 0, u64::MAX).await.unwrap(), journal);
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(slices, noted);
+        let kept = check_store_chains(&store);
+        let total = store
+            .inner
+            .read(|db| {
+                use redb::ReadableTableMetadata;
+                Ok(db
+                    .begin_read()
+                    .unwrap()
+                    .open_table(LOG)
+                    .unwrap()
+                    .len()
+                    .unwrap())
+            })
+            .unwrap();
+        assert_eq!(total, kept, "every pruned entry was deleted");
     }
 
     /// After the upgrade from schema 3 (which deleted a record's entries with it: a

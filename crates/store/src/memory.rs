@@ -6,10 +6,12 @@
 //! [`History::DEFAULT_KEEP_OPS`] entries, with a milestone every
 //! [`History::DEFAULT_MILESTONE_EVERY`]), like every other store.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque, hash_map};
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use recordsync_core::JournalOp;
 use recordsync_core::query::{Query, Selection};
 
 use crate::error::StoreError;
@@ -40,6 +42,9 @@ impl Default for MemoryStore {
 
 /// One record: its state, its kept journal, its milestones, and where its readable
 /// history starts (a milestone, or the version of its first create).
+///
+/// **Invariant.** The record's journal is `lone_create` (if any) followed by `journal`:
+/// consecutive versions, oldest first.
 #[derive(Debug)]
 struct Entry {
     record: StoredRecord,
@@ -47,8 +52,68 @@ struct Entry {
     /// A deque, not a map: most records hold a handful of entries, and a map's node is
     /// sized for eleven.
     journal: VecDeque<JournalEntry>,
+    /// The time of the record's create entry, kept implicit while it is the record's only
+    /// entry and the plain `{}` create that subscribing to a new record writes (no
+    /// author, no origin), at version `start`: a server with many records subscribed to
+    /// and never written would otherwise hold an allocated entry (about 160 bytes with its
+    /// op text) for each (`bench/NOTES.md`, idle memory). The record's next write turns it
+    /// into a real entry ([`Entry::materialize`]).
+    lone_create: Option<u64>,
     milestones: BTreeMap<u64, String>,
     start: u64,
+}
+
+impl Entry {
+    /// The implicit create entry, if there is one.
+    fn implicit_create(&self) -> Option<JournalEntry> {
+        self.lone_create.map(|time| JournalEntry {
+            version: self.start,
+            time,
+            op: empty_create_op().to_owned(),
+            author: None,
+            origin: None,
+        })
+    }
+
+    /// Makes the implicit create entry (if any) a real one, before the journal changes.
+    fn materialize(&mut self) {
+        if let Some(entry) = self.implicit_create() {
+            self.lone_create = None;
+            self.journal.push_front(entry);
+        }
+    }
+
+    /// How many journal entries the record keeps, the implicit one included.
+    fn journal_len(&self) -> usize {
+        self.journal.len() + usize::from(self.lone_create.is_some())
+    }
+}
+
+/// The journal text of a create of `{}` (deepstream's empty record).
+fn empty_create_op() -> &'static str {
+    static OP: OnceLock<String> = OnceLock::new();
+    OP.get_or_init(|| {
+        JournalOp::Create {
+            data: serde_json::Value::Object(Default::default()),
+        }
+        .to_journal()
+    })
+}
+
+/// Whether `entries`, the first of a new record, are a lone plain create of `{}` that
+/// [`Entry::lone_create`] can keep implicit.
+fn lone_empty_create(entries: &[JournalEntry], record: &StoredRecord) -> Option<u64> {
+    match entries {
+        [entry]
+            if entry.version == record.version
+                && entry.author.is_none()
+                && entry.origin.is_none()
+                && entry.op == empty_create_op() =>
+        {
+            Some(entry.time)
+        }
+        _ => None,
+    }
 }
 
 impl MemoryStore {
@@ -77,7 +142,7 @@ impl MemoryStore {
     pub fn kept(&self) -> (usize, usize) {
         let records = self.records.lock();
         records.values().fold((0, 0), |(j, m), e| {
-            (j + e.journal.len(), m + e.milestones.len())
+            (j + e.journal_len(), m + e.milestones.len())
         })
     }
 }
@@ -124,11 +189,11 @@ impl Store for MemoryStore {
         Ok(records
             .get(name)
             .map(|e| {
-                e.journal
-                    .iter()
+                e.implicit_create()
+                    .into_iter()
+                    .chain(e.journal.iter().cloned())
                     .skip_while(|j| j.version < from)
                     .take_while(|j| j.version <= to)
-                    .cloned()
                     .collect()
             })
             .unwrap_or_default())
@@ -184,6 +249,7 @@ impl Store for MemoryStore {
                 .rev()
                 .find(|entry| entry.time <= time)
                 .map(|entry| entry.version)
+                .or_else(|| e.lone_create.filter(|&t| t <= time).map(|_| e.start))
         }))
     }
 }
@@ -205,16 +271,29 @@ fn apply(
     if current != *base_version {
         return WriteOutcome::Conflict { current };
     }
-    let slot = records.entry(record.name.clone()).or_insert_with(|| {
-        Box::new(Entry {
-            record: record.clone(),
-            journal: VecDeque::with_capacity(entries.len()),
-            milestones: BTreeMap::new(),
-            start: entries.first().map_or(record.version, |e| e.version),
-        })
-    });
-    slot.record = record.clone();
-    slot.journal.extend(entries.iter().cloned());
+    let slot = match records.entry(record.name.clone()) {
+        hash_map::Entry::Occupied(slot) => {
+            let slot = slot.into_mut();
+            slot.materialize();
+            slot.record = record.clone();
+            slot.journal.extend(entries.iter().cloned());
+            slot
+        }
+        hash_map::Entry::Vacant(slot) => {
+            let lone_create = lone_empty_create(entries, record);
+            let journal = match lone_create {
+                Some(_) => VecDeque::new(),
+                None => entries.iter().cloned().collect(),
+            };
+            slot.insert(Box::new(Entry {
+                record: record.clone(),
+                journal,
+                lone_create,
+                milestones: BTreeMap::new(),
+                start: entries.first().map_or(record.version, |e| e.version),
+            }))
+        }
+    };
     if history.milestone_due(*base_version, record.version) {
         slot.milestones.insert(record.version, record.data.clone());
     }
@@ -227,6 +306,8 @@ fn prune(slot: &mut Entry, history: &History, now: u64) {
     if !history.may_prune(slot.record.version, slot.start) {
         return;
     }
+    // Pruning reads and cuts the journal's entries: the implicit one is one of them.
+    slot.materialize();
     let milestones: Vec<u64> = slot.milestones.keys().copied().collect();
     let by_count = history.prune_to(slot.record.version, slot.start, &milestones);
     let by_age = history.keep_age.and_then(|age| {
@@ -319,6 +400,77 @@ mod tests {
             entries < max_kept as usize && milestones <= 7,
             "{entries} {milestones}"
         );
+    }
+
+    /// A record created by subscribing (a lone `{}` create) keeps that entry implicit,
+    /// and every read answers as if it were stored; the next write makes it real, in
+    /// order before the write's own entry.
+    #[tokio::test]
+    async fn a_lone_empty_create_reads_as_a_stored_entry() {
+        let store = MemoryStore::new();
+        let create = JournalEntry {
+            version: 0,
+            time: 7,
+            op: empty_create_op().to_owned(),
+            author: None,
+            origin: None,
+        };
+        let record = StoredRecord {
+            name: "r".to_owned(),
+            version: 0,
+            created: 0,
+            deleted: false,
+            data: "{}".to_owned(),
+            ctime: 7,
+            mtime: 7,
+        };
+        let first = Write::Put {
+            record,
+            base_version: None,
+            entries: vec![create.clone()],
+        };
+        assert_eq!(
+            store.commit(&[first]).await.unwrap(),
+            [WriteOutcome::Committed]
+        );
+        assert!(
+            store.records.lock()["r"].lone_create.is_some(),
+            "kept implicit"
+        );
+        assert_eq!(store.journal("r", 0, 10).await.unwrap(), [create.clone()]);
+        assert!(store.journal("r", 1, 10).await.unwrap().is_empty());
+        assert_eq!(store.kept(), (1, 0));
+        assert_eq!(store.version_at_time("r", 6).await.unwrap(), None);
+        assert_eq!(store.version_at_time("r", 7).await.unwrap(), Some(0));
+        assert_eq!(store.history_start("r").await.unwrap(), Some(0));
+
+        assert_eq!(
+            store.commit(&[put("r", 1)]).await.unwrap(),
+            [WriteOutcome::Committed]
+        );
+        assert!(store.records.lock()["r"].lone_create.is_none(), "made real");
+        let journal = store.journal("r", 0, 10).await.unwrap();
+        let versions: Vec<(u64, u64)> = journal.iter().map(|e| (e.version, e.time)).collect();
+        assert_eq!(versions, [(0, 7), (1, 3)]);
+        assert_eq!(journal[0], create);
+        assert_eq!(store.kept(), (2, 0));
+    }
+
+    /// A first write whose entry is anything but a plain `{}` create (an author, an
+    /// origin, other data) is stored as it is.
+    #[tokio::test]
+    async fn other_first_entries_are_stored() {
+        let store = MemoryStore::new();
+        let mut write = put("a", 0);
+        let Write::Put { entries, .. } = &mut write;
+        entries[0].op = empty_create_op().to_owned();
+        entries[0].author = Some("alice".to_owned());
+        store.commit(&[write.clone()]).await.unwrap();
+        assert!(store.records.lock()["a"].lone_create.is_none());
+        let Write::Put { entries, .. } = &write;
+        assert_eq!(store.journal("a", 0, 0).await.unwrap(), *entries);
+        store.commit(&[put("b", 0)]).await.unwrap();
+        assert!(store.records.lock()["b"].lone_create.is_none());
     }
 
     #[test]

@@ -263,7 +263,7 @@ fn sweep(
                 };
                 let was = head;
                 let removed = prune(&mut t, dir, name, &mut head, history, now)?
-                    + pruned::sweep(&mut t, dir, None)?.0;
+                    + pruned::sweep(&mut t, dir, None, &|| false)?.entries;
                 if head != was {
                     let record = {
                         let guard = t

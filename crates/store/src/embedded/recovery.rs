@@ -114,7 +114,9 @@ pub(super) fn replay(
         // `reclaim.rs`, so they are deleted now rather than at the next checkpoint.
         {
             let mut t = Tables::open(&txn, &dir).map_err(io)?;
-            pruned += pruned::sweep(&mut t, &dir, None).map_err(io)?.0;
+            pruned += pruned::sweep(&mut t, &dir, None, &|| false)
+                .map_err(io)?
+                .entries;
         }
         set_applied_lsn(&txn, frame.lsn).map_err(fail)?;
         // A frame written with other retention settings (keep everything, say) may prune
