@@ -8,6 +8,7 @@
 //! | host                         | `httpServer.options.host`                                     | `127.0.0.1`       |
 //! | port                         | `httpServer.options.port`                                     | `6020`            |
 //! | health check path            | `httpServer.options.healthCheckPath`                          | `/health-check`   |
+//! | Prometheus metrics path      | `metrics.path` (`metrics.enabled: false`: not served)         | `/metrics`        |
 //! | binary endpoint path         | `connectionEndpoints[type=ws-binary].options.urlPath`         | `/deepstream`     |
 //! | JSON endpoint path           | `connectionEndpoints[type=ws-json].options.urlPath`           | `/deepstream-json`|
 //! | max message size (bytes)     | `connectionEndpoints[*].options.maxMessageSize`               | 1 MiB             |
@@ -112,6 +113,9 @@ pub struct Config {
     /// served (the endpoint's `enabled: false`).
     pub sharedb_path: Option<String>,
     pub health_check_path: String,
+    /// Where Prometheus scrapes the metrics (`metrics.path`); `None`: not served
+    /// (`metrics.enabled: false`). The metrics are recorded either way.
+    pub metrics_path: Option<String>,
     /// The largest WebSocket message a client may send, in bytes; a larger one is answered
     /// MAXIMUM_MESSAGE_SIZE_EXCEEDED and its connection closed (1009).
     pub max_message_size: usize,
@@ -148,6 +152,7 @@ impl Default for Config {
             json_path: "/deepstream-json".into(),
             sharedb_path: Some("/sharedb".into()),
             health_check_path: "/health-check".into(),
+            metrics_path: Some("/metrics".into()),
             max_message_size: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(30),
             unauthenticated_timeout: Duration::from_secs(180),
@@ -224,6 +229,7 @@ const KNOWN_KEYS: &[&str] = &[
     "dataDir",
     "outboundQueueLimit",
     "maxPendingWritesPerConnection",
+    "metrics",
     "serverName",
     "showLogo",
     "logLevel",
@@ -284,6 +290,18 @@ impl Config {
             }
             if let Some(v) = http.get("healthCheckPath") {
                 self.health_check_path = string(v, "httpServer.options.healthCheckPath")?;
+            }
+        }
+        if let Some(metrics) = doc.get("metrics") {
+            if let Some(v) = metrics.get("path") {
+                self.metrics_path = Some(string(v, "metrics.path")?);
+            }
+            if let Some(v) = metrics.get("enabled") {
+                if !boolean(v, "metrics.enabled")? {
+                    self.metrics_path = None;
+                } else if self.metrics_path.is_none() {
+                    self.metrics_path = Some("/metrics".into());
+                }
             }
         }
         if let Some(endpoints) = doc.get("connectionEndpoints") {
@@ -443,7 +461,9 @@ impl Config {
             self.sharedb_path
                 .as_ref()
                 .map(|p| ("sharedb endpoint urlPath", p)),
-        ) {
+        )
+        .chain(self.metrics_path.as_ref().map(|p| ("metrics.path", p)))
+        {
             if !path.starts_with('/') {
                 return Err(invalid(key, &format!("{path:?} must start with '/'")));
             }
@@ -598,6 +618,21 @@ storage: memory
             "deepstream's default"
         );
         assert_eq!(c.storage, StorageKind::Memory);
+    }
+
+    #[test]
+    fn the_metrics_are_served_at_a_path_or_not_at_all() {
+        assert_eq!(Config::default().metrics_path.as_deref(), Some("/metrics"));
+        let (c, warnings) = parse("metrics:\n  path: /prom\n").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.metrics_path.as_deref(), Some("/prom"));
+        let (c, _) = parse("metrics:\n  enabled: false\n").unwrap();
+        assert_eq!(c.metrics_path, None);
+        let err = parse("metrics:\n  enabled: maybe\n").unwrap_err();
+        assert!(err.to_string().contains("metrics.enabled"), "{err}");
+        let (c, _) = parse("metrics:\n  path: prom\n").unwrap();
+        let err = c.check().unwrap_err();
+        assert!(err.to_string().contains("metrics.path"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! [`ServerError`], plus the `auth` and `permission` namespaces):
 //! - `config`       — [`Config`]: settings, from defaults, a deepstream-style YAML file and
 //!   flags; [`ConfigError`], [`StorageKind`], [`parse_size`], [`parse_keep_ops`].
-//! - `http`         — the accept loop, the HTTP router: endpoints and the health check.
+//! - `http`         — the accept loop, the HTTP router: endpoints, the health check and
+//!   the metrics.
+//! - `telemetry`    — the Prometheus recorder behind the `metrics` facade every crate
+//!   records through, the metrics' descriptions, and the connections' counters
+//!   (`docs/metrics.md` lists the metrics).
 //! - `websocket`    — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
 //! - `net`          — what every front door's connections share: the connection loop
 //!   (reading, writing, backpressure, close codes, the heartbeat check) behind the
@@ -41,6 +45,7 @@ mod deepstream;
 mod http;
 mod net;
 mod sharedb;
+mod telemetry;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -65,6 +70,8 @@ pub use config::{Config, ConfigError, StorageKind, parse_keep_ops, parse_size};
 pub struct ServerState {
     pub config: Config,
     pub engine: Arc<Engine>,
+    /// Renders the metrics for `GET /metrics` (the process's Prometheus recorder).
+    pub(crate) metrics: &'static metrics_exporter_prometheus::PrometheusHandle,
     /// The permission rules, which every connection's requests are checked against.
     pub permissions: Arc<permission::Guard>,
     /// ShareDB presence channels: who listens on this node; relayed to the other nodes.
@@ -227,6 +234,9 @@ impl Server {
         bus: Option<Arc<dyn Bus>>,
     ) -> Result<Server, ServerError> {
         config.check()?;
+        // Before the engine exists: the hot paths keep the handles they first look up
+        // (`telemetry::cached_counter!`), which must be the installed recorder's.
+        let metrics = telemetry::install();
         let addr = format!("{}:{}", config.host, config.port);
         let listener = listen(&addr).await.map_err(|source| ServerError::Bind {
             addr: addr.clone(),
@@ -266,6 +276,7 @@ impl Server {
             config,
             engine,
             permissions,
+            metrics,
             presence,
             next_session: AtomicU64::new(1),
         });
