@@ -518,7 +518,7 @@ mod tests {
                 heartbeat,
                 protocol: crate::telemetry::Protocol::ShareDb,
             };
-            serve(socket, 1, settings, |outbox| Echo {
+            serve(socket, 1, settings, move |outbox| Echo {
                 outbox,
                 deadline: deadline.map(|d| Instant::now() + d),
                 closed: closed_too,
