@@ -39,7 +39,9 @@ impl NatsBus {
                             let _ = notify.send(());
                         }
                         async_nats::Event::Disconnected => {
-                            tracing::warn!("lost the NATS connection; reconnecting")
+                            tracing::warn!("lost the NATS connection; reconnecting");
+                            metrics::counter!("recordsync_bus_reconnects_total", "bus" => "nats")
+                                .increment(1);
                         }
                         // The client dropped messages its subscriber had no room for:
                         // as after a reconnection, subscribers must refetch.

@@ -95,6 +95,7 @@ impl Bus for RedisBus {
                     }
                 }
                 tracing::warn!(%topic, "lost the redis subscription; reconnecting");
+                metrics::counter!("recordsync_bus_reconnects_total", "bus" => "redis").increment(1);
                 let mut attempt = 0;
                 pubsub = loop {
                     if tx.is_closed() {

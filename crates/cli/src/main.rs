@@ -28,8 +28,18 @@ use recordsync_server::{Config, ConfigError, Server, ServerError, StorageKind};
     about = "A realtime record store and sync server that speaks deepstream's protocol"
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` for a log
+    /// collector (one JSON object a line; a connection's lines carry its id and protocol)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "RECORDSYNC_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -79,14 +89,23 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RECORDSYNC_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // The spans' fields (a connection's `id` and `protocol`) are on every line logged
+        // within them, flattened into the line's `span` and `spans`.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Hash { password } => {

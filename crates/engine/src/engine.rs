@@ -387,6 +387,7 @@ impl Engine {
         query: &recordsync_core::query::Query,
     ) -> Result<recordsync_core::query::Selection<recordsync_store::StoredRecord>, EngineError>
     {
+        metrics::counter!("recordsync_query_reads_total").increment(1);
         Ok(self.store.query(collection, query).await?)
     }
 

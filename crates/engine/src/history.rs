@@ -38,6 +38,7 @@ impl Engine {
         from: u64,
         to: u64,
     ) -> Result<Vec<JournalEntry>, EngineError> {
+        metrics::counter!("recordsync_history_reads_total", "kind" => "journal").increment(1);
         validate_name(name)?;
         self.settle(name).await?;
         Ok(self.store.journal(name, from, to).await?)
@@ -48,6 +49,7 @@ impl Engine {
     /// Errors: [`EngineError::NotInHistory`] when the version is before the record's
     /// history start (pruned) or after its current version, or the record never existed.
     pub async fn value_at(&self, name: &str, version: u64) -> Result<PastValue, EngineError> {
+        metrics::counter!("recordsync_history_reads_total", "kind" => "version").increment(1);
         validate_name(name)?;
         self.settle(name).await?;
         let not_in_history = |start: Option<u64>, current: Option<u64>| EngineError::NotInHistory {
@@ -80,6 +82,7 @@ impl Engine {
     /// The value `name` had at `time` (milliseconds since the Unix epoch): that of the
     /// newest version committed at or before it.
     pub async fn value_at_time(&self, name: &str, time: u64) -> Result<PastValue, EngineError> {
+        metrics::counter!("recordsync_history_reads_total", "kind" => "time").increment(1);
         validate_name(name)?;
         self.settle(name).await?;
         match self.store.version_at_time(name, time).await? {

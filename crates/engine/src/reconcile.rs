@@ -149,6 +149,7 @@ impl Engine {
     /// Reloads every cached record from the store (after the bus lost messages); those
     /// with subscribers are reloaded now, so that their subscribers catch up.
     pub(crate) fn resync(&self) {
+        metrics::counter!("recordsync_bus_resyncs_total").increment(1);
         self.watchers.resync();
         let mut subscribed = Vec::new();
         for shard in self.shards.iter() {

@@ -8,6 +8,7 @@
 //! | host                         | `httpServer.options.host`                                     | `127.0.0.1`       |
 //! | port                         | `httpServer.options.port`                                     | `6020`            |
 //! | health check path            | `httpServer.options.healthCheckPath`                          | `/health-check`   |
+//! | Prometheus metrics path      | `metrics.path` (`metrics.enabled: false`: not served)         | `/metrics`        |
 //! | binary endpoint path         | `connectionEndpoints[type=ws-binary].options.urlPath`         | `/deepstream`     |
 //! | JSON endpoint path           | `connectionEndpoints[type=ws-json].options.urlPath`           | `/deepstream-json`|
 //! | max message size (bytes)     | `connectionEndpoints[*].options.maxMessageSize`               | 1 MiB             |
@@ -119,6 +120,9 @@ pub struct Config {
     /// deepstream's HTTP API (`POST /api`); `None`: not served (the `http` endpoint's
     /// `enabled: false`).
     pub http_api: Option<crate::http_api::HttpApiConfig>,
+    /// Where Prometheus scrapes the metrics (`metrics.path`); `None`: not served
+    /// (`metrics.enabled: false`). The metrics are recorded either way.
+    pub metrics_path: Option<String>,
     /// The largest WebSocket message a client may send, in bytes; a larger one is answered
     /// MAXIMUM_MESSAGE_SIZE_EXCEEDED and its connection closed (1009).
     pub max_message_size: usize,
@@ -156,6 +160,7 @@ impl Default for Config {
             sharedb_path: Some("/sharedb".into()),
             health_check_path: "/health-check".into(),
             http_api: Some(crate::http_api::HttpApiConfig::default()),
+            metrics_path: Some("/metrics".into()),
             max_message_size: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(30),
             unauthenticated_timeout: Duration::from_secs(180),
@@ -232,6 +237,7 @@ const KNOWN_KEYS: &[&str] = &[
     "dataDir",
     "outboundQueueLimit",
     "maxPendingWritesPerConnection",
+    "metrics",
     "serverName",
     "showLogo",
     "logLevel",
@@ -302,6 +308,18 @@ impl Config {
                 }
                 if let Some(v) = http.get("origins") {
                     api.origins = strings(v, "httpServer.options.origins")?;
+                }
+            }
+        }
+        if let Some(metrics) = doc.get("metrics") {
+            if let Some(v) = metrics.get("path") {
+                self.metrics_path = Some(string(v, "metrics.path")?);
+            }
+            if let Some(v) = metrics.get("enabled") {
+                if !boolean(v, "metrics.enabled")? {
+                    self.metrics_path = None;
+                } else if self.metrics_path.is_none() {
+                    self.metrics_path = Some("/metrics".into());
                 }
             }
         }
@@ -511,7 +529,9 @@ impl Config {
                 ("http endpoint getPath", &api.get_path),
                 ("http endpoint authPath", &api.auth_path),
             ]
-        })) {
+        }))
+        .chain(self.metrics_path.as_ref().map(|p| ("metrics.path", p)))
+        {
             if !path.starts_with('/') {
                 return Err(invalid(key, &format!("{path:?} must start with '/'")));
             }
@@ -681,6 +701,21 @@ storage: memory
             "deepstream's default"
         );
         assert_eq!(c.storage, StorageKind::Memory);
+    }
+
+    #[test]
+    fn the_metrics_are_served_at_a_path_or_not_at_all() {
+        assert_eq!(Config::default().metrics_path.as_deref(), Some("/metrics"));
+        let (c, warnings) = parse("metrics:\n  path: /prom\n").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.metrics_path.as_deref(), Some("/prom"));
+        let (c, _) = parse("metrics:\n  enabled: false\n").unwrap();
+        assert_eq!(c.metrics_path, None);
+        let err = parse("metrics:\n  enabled: maybe\n").unwrap_err();
+        assert!(err.to_string().contains("metrics.enabled"), "{err}");
+        let (c, _) = parse("metrics:\n  path: prom\n").unwrap();
+        let err = c.check().unwrap_err();
+        assert!(err.to_string().contains("metrics.path"), "{err}");
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub fn router(state: Arc<ServerState>) -> Router {
     if let Some(path) = &config.sharedb_path {
         router = router.route(path, get(sharedb));
     }
+    if let Some(path) = &config.metrics_path {
+        router = router.route(path, get(metrics));
+    }
     if config.http_api.is_some() {
         // deepstream matches the API's paths as prefixes, so it takes what no route takes.
         router = router.fallback(crate::http_api::serve);
@@ -196,4 +199,16 @@ async fn health_check(State(state): State<Arc<ServerState>>) -> StatusCode {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     }
+}
+
+/// The metrics in Prometheus's text format (version 0.0.4), for a Prometheus scrape.
+async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }

@@ -5,7 +5,11 @@
 //! [`ServerError`], plus the `auth` and `permission` namespaces):
 //! - `config`       — [`Config`]: settings, from defaults, a deepstream-style YAML file and
 //!   flags; [`ConfigError`], [`StorageKind`], [`parse_size`], [`parse_keep_ops`].
-//! - `http`         — the accept loop, the HTTP router: endpoints and the health check.
+//! - `http`         — the accept loop, the HTTP router: endpoints, the health check and
+//!   the metrics.
+//! - `telemetry`    — the Prometheus recorder behind the `metrics` facade every crate
+//!   records through, the metrics' descriptions, and the connections' counters
+//!   (`docs/metrics.md` lists the metrics).
 //! - `websocket`    — RFC 6455 on the TCP socket: handshake, parsing, batched writes.
 //! - `net`          — what every front door's connections share: the connection loop
 //!   (reading, writing, backpressure, close codes, the heartbeat check) behind the
@@ -45,6 +49,7 @@ mod http;
 mod http_api;
 mod net;
 mod sharedb;
+mod telemetry;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -70,6 +75,8 @@ pub use http_api::HttpApiConfig;
 pub struct ServerState {
     pub config: Config,
     pub engine: Arc<Engine>,
+    /// Renders the metrics for `GET /metrics` (the process's Prometheus recorder).
+    pub(crate) metrics: &'static metrics_exporter_prometheus::PrometheusHandle,
     /// The permission rules, which every connection's requests are checked against.
     pub permissions: Arc<permission::Guard>,
     /// ShareDB presence channels: who listens on this node; relayed to the other nodes.
@@ -236,6 +243,9 @@ impl Server {
         bus: Option<Arc<dyn Bus>>,
     ) -> Result<Server, ServerError> {
         config.check()?;
+        // Before the engine exists: the hot paths keep the handles they first look up
+        // (`telemetry::cached_counter!`), which must be the installed recorder's.
+        let metrics = telemetry::install();
         let addr = format!("{}:{}", config.host, config.port);
         let listener = listen(&addr).await.map_err(|source| ServerError::Bind {
             addr: addr.clone(),
@@ -276,6 +286,7 @@ impl Server {
             config,
             engine,
             permissions,
+            metrics,
             presence,
             tokens: http_api::auth::Tokens::default(),
             query_feeds,

@@ -333,6 +333,7 @@ async fn commit_batch(
 
     let n = writes.len();
     let committed = if n > 0 {
+        let started_at = std::time::Instant::now();
         let mut committing = std::pin::pin!(commit_writes(store, writes));
         // One poll starts the commit (a store hands it to its I/O thread and returns).
         let started =
@@ -344,11 +345,15 @@ async fn commit_batch(
             std::task::Poll::Ready(committed) => committed,
             std::task::Poll::Pending => committing.await,
         };
+        // Once per batch, not per write: the registry lookups are amortised over the batch.
+        metrics::histogram!("recordsync_commit_batch_size").record(n as f64);
+        metrics::histogram!("recordsync_commit_seconds").record(started_at.elapsed().as_secs_f64());
         shared.batches.fetch_add(1, Ordering::Relaxed);
         shared.writes.fetch_add(n as u64, Ordering::Relaxed);
         shared.max_batch.fetch_max(n as u64, Ordering::Relaxed);
         if let Err(e) = &committed {
             shared.failed_batches.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("recordsync_store_errors_total", "op" => "commit").increment(1);
             tracing::error!(error = %e, writes = n, "commit failed; every write of the batch is rejected");
         }
         committed

@@ -437,7 +437,10 @@ mod tests {
             store.records.lock()["r"].lone_create.is_some(),
             "kept implicit"
         );
-        assert_eq!(store.journal("r", 0, 10).await.unwrap(), std::slice::from_ref(&create));
+        assert_eq!(
+            store.journal("r", 0, 10).await.unwrap(),
+            std::slice::from_ref(&create)
+        );
         assert!(store.journal("r", 1, 10).await.unwrap().is_empty());
         assert_eq!(store.kept(), (1, 0));
         assert_eq!(store.version_at_time("r", 6).await.unwrap(), None);

@@ -380,6 +380,7 @@ impl Listening {
         if result.is_err() {
             mirror.unlisten(conn, pattern);
         }
+        mirror.count_providers();
         result
     }
 
@@ -389,6 +390,7 @@ impl Listening {
         if !mirror.unlisten(conn, pattern) {
             return Err(ListenError::NotListening);
         }
+        mirror.count_providers();
         self.submit(Input::Unlisten {
             conn,
             pattern: pattern.to_owned(),
@@ -418,6 +420,7 @@ impl Listening {
     pub fn connection_closed(&self, conn: u64) {
         let mut mirror = self.mirror.lock();
         if mirror.closed(conn) {
+            mirror.count_providers();
             let _ = self.submit(Input::Closed { conn });
         }
         drop(mirror);

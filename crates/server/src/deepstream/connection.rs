@@ -21,6 +21,7 @@ use super::record::{NameSet, RecordTopic};
 use super::session::{Session, Transport};
 use crate::ServerState;
 use crate::net::connection::{self, Close, DataFrame, Decoded, Flow, FrontDoor, Settings};
+use crate::telemetry::Protocol;
 use crate::websocket::Socket;
 
 /// Where the connection is in deepstream's handshake.
@@ -53,6 +54,10 @@ pub fn serve(
     let settings = Settings {
         outbound_queue_limit: state.config.outbound_queue_limit,
         heartbeat: state.config.heartbeat_interval,
+        protocol: match transport {
+            Transport::Binary => Protocol::DeepstreamBinary,
+            Transport::Json => Protocol::DeepstreamJson,
+        },
     };
     let open = move |outbox| {
         let config = &state.config;
@@ -108,6 +113,7 @@ impl FrontDoor for Connection {
     }
 
     async fn handle(&mut self, message: Message) -> Flow {
+        super::session::messages_in(&message).increment(1);
         let session = &*self.records.session;
         match (message, self.stage) {
             (Message::Record(m), Stage::Open) => {

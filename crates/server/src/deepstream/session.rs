@@ -7,6 +7,7 @@ use bytes::Bytes;
 use recordsync_deepstream_protocol::{Message, RecordAction, RecordMessage, binary, json};
 
 use crate::net::outbox::Outbox;
+use crate::telemetry::cached_counter;
 use crate::websocket::{self, Kind};
 use recordsync_core::json0::{Action, Component, Step};
 use recordsync_core::{JournalOp, WriteOp};
@@ -52,7 +53,9 @@ pub struct Session {
 
 impl Session {
     pub fn send(&self, message: impl Into<Message>) {
-        self.outbox.push(self.transport.encode(&message.into()));
+        let message = message.into();
+        messages_out(&message).increment(1);
+        self.outbox.push(self.transport.encode(&message));
     }
 }
 
@@ -68,6 +71,8 @@ impl Subscriber for Session {
         });
         // An event deepstream's wire does not show is cached as no bytes.
         if !frame.is_empty() {
+            cached_counter!("recordsync_messages_out_total", "protocol" => "deepstream", "kind" => "update")
+                .increment(1);
             self.outbox.push(frame);
         }
     }
@@ -254,5 +259,38 @@ mod tests {
             let expected = expected.map(|(p, d): (&str, Option<Value>)| (p.to_owned(), d));
             assert_eq!(patch(op.clone(), after.clone()), expected, "{op}");
         }
+    }
+}
+
+/// The `recordsync_messages_out_total` counter of a message's topic (record events are
+/// counted apart, as `update`, where they are delivered).
+fn messages_out(message: &Message) -> &'static metrics::Counter {
+    macro_rules! kind {
+        ($kind:literal) => {
+            cached_counter!("recordsync_messages_out_total", "protocol" => "deepstream", "kind" => $kind)
+        };
+    }
+    match message {
+        Message::Connection(_) => kind!("connection"),
+        Message::Auth(_) => kind!("auth"),
+        Message::Record(_) => kind!("record"),
+        Message::Parser(_) => kind!("parser"),
+        Message::Other { .. } => kind!("other"),
+    }
+}
+
+/// The `recordsync_messages_in_total` counter of a message's topic.
+pub(crate) fn messages_in(message: &Message) -> &'static metrics::Counter {
+    macro_rules! kind {
+        ($kind:literal) => {
+            cached_counter!("recordsync_messages_in_total", "protocol" => "deepstream", "kind" => $kind)
+        };
+    }
+    match message {
+        Message::Connection(_) => kind!("connection"),
+        Message::Auth(_) => kind!("auth"),
+        Message::Record(_) => kind!("record"),
+        Message::Parser(_) => kind!("parser"),
+        Message::Other { .. } => kind!("other"),
     }
 }

@@ -25,7 +25,10 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::Message as Frame;
 use tungstenite::protocol::frame::Utf8Bytes;
 
+use tracing::Instrument;
+
 use super::outbox::{Outbox, OutboxReceiver, Taken};
+use crate::telemetry::{OpenConnection, Protocol};
 use crate::websocket::Socket;
 
 /// Why the server closes a connection: a WebSocket close code and a reason for the client.
@@ -130,6 +133,8 @@ pub struct Settings {
     /// How often the connection checks that the client is still there: one that has sent
     /// nothing (not even a ping) for two of these is closed.
     pub heartbeat: Duration,
+    /// Which front door: the connection's `protocol` in metrics and logs.
+    pub protocol: Protocol,
 }
 
 /// A message being handled: the front door, moved in, comes back with the flow.
@@ -283,13 +288,30 @@ impl Io {
 
 /// Serves one upgraded connection until it ends. `open` makes the front door's state for
 /// it, given the outbox everything sent to the client goes through; `id` names the
-/// connection in logs.
-pub async fn serve<F: FrontDoor>(
+/// connection in logs: every event logged while the connection's task runs (its
+/// messages' handling included) is inside a `connection` span with `id` and `protocol`.
+/// The connection is counted open (`recordsync_connections`) until it ends.
+///
+/// Not an `async fn` wrapping another: its arguments would stay in the future beside the
+/// inner future's copy of them, a second socket in every connection's task.
+pub fn serve<F: FrontDoor>(
+    socket: Socket,
+    id: u64,
+    settings: Settings,
+    open: impl FnOnce(Outbox) -> F + Send + 'static,
+) -> impl Future<Output = ()> + Send {
+    let span = tracing::info_span!("connection", id, protocol = settings.protocol.label());
+    serve_in_span(socket, id, settings, open).instrument(span)
+}
+
+async fn serve_in_span<F: FrontDoor>(
     socket: Socket,
     id: u64,
     settings: Settings,
     open: impl FnOnce(Outbox) -> F,
 ) {
+    // Counted open until this returns, however the connection ends.
+    let _open = OpenConnection::new(settings.protocol);
     let (outbox, outbox_rx) = Outbox::new(settings.outbound_queue_limit);
     let mut front = Some(open(outbox));
     let mut io = Io {
@@ -360,6 +382,7 @@ pub async fn serve<F: FrontDoor>(
                 timer.as_mut().reset(due(&front, next_check));
             }
             Event::Overflowed => {
+                settings.protocol.slow_consumers().increment(1);
                 tracing::warn!(
                     session = id,
                     "outbound queue full: disconnecting a client that does not read"
@@ -493,8 +516,9 @@ mod tests {
             let settings = Settings {
                 outbound_queue_limit: 16,
                 heartbeat,
+                protocol: crate::telemetry::Protocol::ShareDb,
             };
-            serve(socket, 1, settings, |outbox| Echo {
+            serve(socket, 1, settings, move |outbox| Echo {
                 outbox,
                 deadline: deadline.map(|d| Instant::now() + d),
                 closed: closed_too,

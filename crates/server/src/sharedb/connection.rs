@@ -25,6 +25,7 @@ use super::session::Session;
 use super::{fetch, handshake, presence, query, snapshot, submit, subscribe};
 use crate::ServerState;
 use crate::net::connection::{self, Close, DataFrame, Decoded, Flow, FrontDoor, Settings};
+use crate::telemetry::{Protocol, cached_counter};
 use crate::websocket::Socket;
 
 /// One ShareDB connection's state.
@@ -52,6 +53,7 @@ pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()
     let settings = Settings {
         outbound_queue_limit: state.config.outbound_queue_limit,
         heartbeat: state.config.heartbeat_interval,
+        protocol: Protocol::ShareDb,
     };
     let open = move |outbox| {
         let session = Arc::new(Session::new(id, outbox));
@@ -104,6 +106,7 @@ impl FrontDoor for Connection {
 
     async fn handle(&mut self, message: Incoming) -> Flow {
         let Incoming { raw, request } = message;
+        messages_in(&request).increment(1);
         let result = match request {
             Request::Handshake { id, protocol, .. } => handshake::handle(self, id, protocol),
             Request::Ping => {
@@ -155,5 +158,31 @@ impl FrontDoor for Connection {
         for name in self.subscriptions.take_all() {
             let _ = self.engine.unsubscribe(self.session.id, &name).await;
         }
+    }
+}
+
+/// The `recordsync_messages_in_total` counter of a request's kind.
+fn messages_in(request: &Request) -> &'static metrics::Counter {
+    macro_rules! kind {
+        ($kind:literal) => {
+            cached_counter!("recordsync_messages_in_total", "protocol" => "sharedb", "kind" => $kind)
+        };
+    }
+    match request {
+        Request::Handshake { .. } => kind!("handshake"),
+        Request::Ping => kind!("ping"),
+        Request::Fetch(_) | Request::BulkFetch(_) => kind!("fetch"),
+        Request::Subscribe(_) | Request::BulkSubscribe(_) => kind!("subscribe"),
+        Request::Unsubscribe(_) | Request::BulkUnsubscribe(_) => kind!("unsubscribe"),
+        Request::Op(_) => kind!("op"),
+        Request::SnapshotFetch { .. } | Request::SnapshotFetchByTimestamp { .. } => {
+            kind!("snapshot")
+        }
+        Request::Query(_) | Request::QueryUnsubscribe { .. } => kind!("query"),
+        Request::Presence(_)
+        | Request::PresenceSubscribe { .. }
+        | Request::PresenceUnsubscribe { .. }
+        | Request::PresenceRequest { .. } => kind!("presence"),
+        _ => kind!("other"),
     }
 }

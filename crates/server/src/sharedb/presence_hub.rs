@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 
 use super::presence_bus::Relay;
 use super::session::Session;
+use crate::telemetry::cached_counter;
 use crate::websocket::{self, Kind};
 
 /// A subscriber of a channel on this node.
@@ -101,6 +102,8 @@ impl PresenceHub {
         }
         let frame = websocket::frame(Kind::Text, text.as_bytes());
         for session in members {
+            cached_counter!("recordsync_messages_out_total", "protocol" => "sharedb", "kind" => "presence")
+                .increment(1);
             session.outbox.push(frame.clone());
         }
     }

@@ -23,6 +23,7 @@ use recordsync_sharedb_protocol::{OpMessage, Reply, SentOpBody};
 
 use super::doc::document;
 use crate::net::outbox::Outbox;
+use crate::telemetry::cached_counter;
 use crate::websocket::{self, Kind};
 
 /// The engine's frame cache slot of ShareDB's wire (deepstream's two transports use 0
@@ -50,6 +51,8 @@ impl Session {
 
     /// Sends one message (its JSON text) as a text frame.
     pub fn send_text(&self, text: &str) {
+        cached_counter!("recordsync_messages_out_total", "protocol" => "sharedb", "kind" => "reply")
+            .increment(1);
         self.outbox
             .push(websocket::frame(Kind::Text, text.as_bytes()));
     }
@@ -74,6 +77,7 @@ impl Session {
             self.catching_up.fetch_sub(1, Ordering::AcqRel);
             if send {
                 for frame in frames {
+                    updates_out().increment(1);
                     self.outbox.push(frame);
                 }
             }
@@ -98,6 +102,7 @@ impl Subscriber for Session {
                 return;
             }
         }
+        updates_out().increment(1);
         self.outbox.push(frame);
     }
 
@@ -290,4 +295,9 @@ mod tests {
         let unknown = RecordEvent::new(Arc::from("c/d"), EventKind::Deleted { tomb: None });
         assert_eq!(text(&encode(&unknown)), None);
     }
+}
+
+/// The `recordsync_messages_out_total` counter of ShareDB's change events.
+fn updates_out() -> &'static metrics::Counter {
+    cached_counter!("recordsync_messages_out_total", "protocol" => "sharedb", "kind" => "update")
 }

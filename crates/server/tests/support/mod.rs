@@ -296,20 +296,32 @@ pub fn listen_msg(
 
 /// The status code of `GET /health-check` on the server at `addr`.
 pub async fn health_status(addr: &str) -> u16 {
+    http_get(addr, "/health-check").await.0
+}
+
+/// `GET path` on the server at `addr` over HTTP/1.1: the status code, the response's
+/// head (status line and headers) and its body.
+pub async fn http_get(addr: &str, path: &str) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("the server listens");
     stream
-        .write_all(b"GET /health-check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .unwrap();
     let mut response = String::new();
     tokio::time::timeout(TIMEOUT, stream.read_to_string(&mut response))
         .await
-        .expect("the health check answers in time")
+        .expect("the server answers in time")
         .unwrap();
-    response
+    let code = response
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("an HTTP status line: {response}"))
+        .unwrap_or_else(|| panic!("an HTTP status line: {response}"));
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("a head and a body: {response}"));
+    (code, head.to_owned(), body.to_owned())
 }
