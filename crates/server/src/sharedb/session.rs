@@ -196,6 +196,11 @@ fn op_body<'a>(op: &JournalOp, value: &'a str, before: Option<&str>) -> Option<B
     })
 }
 
+/// The `recordsync_messages_out_total` counter of ShareDB's change events.
+fn updates_out() -> &'static metrics::Counter {
+    cached_counter!("recordsync_messages_out_total", "protocol" => "sharedb", "kind" => "update")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -295,9 +300,4 @@ mod tests {
         let unknown = RecordEvent::new(Arc::from("c/d"), EventKind::Deleted { tomb: None });
         assert_eq!(text(&encode(&unknown)), None);
     }
-}
-
-/// The `recordsync_messages_out_total` counter of ShareDB's change events.
-fn updates_out() -> &'static metrics::Counter {
-    cached_counter!("recordsync_messages_out_total", "protocol" => "sharedb", "kind" => "update")
 }
