@@ -108,21 +108,85 @@ impl FanoutResult {
 /// A throttled write sent later than this after it was due is counted as behind schedule.
 const BEHIND: Duration = Duration::from_millis(5);
 
+/// The phases of a fan-out run, told to every client task through [`Shared::phase`].
 const WARMUP: u8 = 0;
-const MEASURE: u8 = 1;
-const STOP: u8 = 2;
+pub(crate) const MEASURE: u8 = 1;
+pub(crate) const STOP: u8 = 2;
 
-struct Shared {
-    epoch: Instant,
-    phase: watch::Sender<u8>,
+/// What a fan-out run's client tasks share (deepstream's and ShareDB's alike).
+pub(crate) struct Shared {
+    pub epoch: Instant,
+    pub phase: watch::Sender<u8>,
     /// Deliveries inside the window, for the progress line.
-    window_deliveries: AtomicU64,
-    window_acks: AtomicU64,
+    pub window_deliveries: AtomicU64,
+    pub window_acks: AtomicU64,
 }
 
 impl Shared {
-    fn phase(&self) -> u8 {
+    pub fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            epoch: Instant::now(),
+            phase: watch::channel(WARMUP).0,
+            window_deliveries: AtomicU64::new(0),
+            window_acks: AtomicU64::new(0),
+        })
+    }
+
+    pub fn phase(&self) -> u8 {
         *self.phase.borrow()
+    }
+}
+
+/// Warms up for `p.warmup`, then measures for `p.duration` with a progress line each
+/// second (`acked`: what the writers' acknowledgements count, "writes" or "ops"), then
+/// tells every client task to stop. Returns the window's time, CPU and memory; the caller
+/// adds what its clients counted.
+pub(crate) async fn measure(
+    p: &FanoutParams,
+    server: &Watched,
+    shared: &Shared,
+    progress: &Progress,
+    acked: &str,
+    setup_seconds: f64,
+) -> FanoutResult {
+    tokio::time::sleep(p.warmup).await;
+    let cpu0 = server.find().read();
+    let gen0 = procstat::self_cpu_seconds();
+    let t0 = Instant::now();
+    shared.phase.send_replace(MEASURE);
+    let end = t0 + p.duration;
+    let mut last = (t0, 0u64, 0u64);
+    while Instant::now() < end {
+        let next = (Instant::now() + Duration::from_secs(1)).min(end);
+        sleep_until(next.into()).await;
+        let d = shared.window_deliveries.load(Ordering::Relaxed);
+        let a = shared.window_acks.load(Ordering::Relaxed);
+        let dt = last.0.elapsed().as_secs_f64().max(1e-9);
+        progress.tick(&format!(
+            "{:>5.1}s  {:>9.0} acked {acked}/s  {:>10.0} deliveries/s",
+            t0.elapsed().as_secs_f64(),
+            (a - last.2) as f64 / dt,
+            (d - last.1) as f64 / dt
+        ));
+        last = (Instant::now(), d, a);
+    }
+    // Look the processes up (which may run psql) before the window closes, read them after.
+    let found = server.find();
+    shared.phase.send_replace(STOP);
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu_parts = found.read().since(&cpu0);
+    let server_cpu = cpu_parts.iter().map(|(_, c)| c).sum();
+    let generator_cpu = procstat::self_cpu_seconds() - gen0;
+    let server_rss = server.rss_bytes();
+    progress.done_ticking();
+    FanoutResult {
+        seconds,
+        server_cpu,
+        cpu_parts,
+        generator_cpu,
+        server_rss,
+        setup_seconds,
+        ..Default::default()
     }
 }
 
@@ -169,13 +233,7 @@ pub async fn run_on(
         return Err("fan-out needs a server address".into());
     }
     let setup_start = Instant::now();
-    let (phase_tx, _) = watch::channel(WARMUP);
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        phase: phase_tx,
-        window_deliveries: AtomicU64::new(0),
-        window_acks: AtomicU64::new(0),
-    });
+    let shared = Shared::new();
     let names: Vec<String> = (0..p.records)
         .map(|i| format!("{}/{i}", p.prefix))
         .collect();
@@ -257,47 +315,7 @@ pub async fn run_on(
         })
         .collect();
 
-    // Warm up, then the measured window, with a progress line each second.
-    tokio::time::sleep(p.warmup).await;
-    let cpu0 = server.find().read();
-    let gen0 = procstat::self_cpu_seconds();
-    let t0 = Instant::now();
-    shared.phase.send_replace(MEASURE);
-    let end = t0 + p.duration;
-    let mut last = (t0, 0u64, 0u64);
-    while Instant::now() < end {
-        let next = (Instant::now() + Duration::from_secs(1)).min(end);
-        sleep_until(next.into()).await;
-        let d = shared.window_deliveries.load(Ordering::Relaxed);
-        let a = shared.window_acks.load(Ordering::Relaxed);
-        let dt = last.0.elapsed().as_secs_f64().max(1e-9);
-        progress.tick(&format!(
-            "{:>5.1}s  {:>9.0} acked writes/s  {:>10.0} deliveries/s",
-            t0.elapsed().as_secs_f64(),
-            (a - last.2) as f64 / dt,
-            (d - last.1) as f64 / dt
-        ));
-        last = (Instant::now(), d, a);
-    }
-    // Look the processes up (which may run psql) before the window closes, read them after.
-    let found = server.find();
-    shared.phase.send_replace(STOP);
-    let seconds = t0.elapsed().as_secs_f64();
-    let cpu_parts = found.read().since(&cpu0);
-    let server_cpu = cpu_parts.iter().map(|(_, c)| c).sum();
-    let generator_cpu = procstat::self_cpu_seconds() - gen0;
-    let server_rss = server.rss_bytes();
-    progress.done_ticking();
-
-    let mut result = FanoutResult {
-        seconds,
-        server_cpu,
-        cpu_parts,
-        generator_cpu,
-        server_rss,
-        setup_seconds,
-        ..Default::default()
-    };
+    let mut result = measure(p, server, &shared, progress, "writes", setup_seconds).await;
     let mut finals = initial;
     for t in writer_tasks {
         let w = t.await?;

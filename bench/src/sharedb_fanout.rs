@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -32,31 +32,14 @@ use tokio::time::{MissedTickBehavior, sleep_until};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
 use crate::client::{self, Result};
-use crate::fanout::{FanoutParams, FanoutResult};
+use crate::fanout::{FanoutParams, FanoutResult, MEASURE, STOP, Shared, measure};
 use crate::histogram::Histogram;
-use crate::procstat::{self, Watched};
+use crate::procstat::Watched;
 use crate::progress::Progress;
 use crate::sharedb_client::{self as sdb, Client};
 
 /// A throttled op sent later than this after it was due is counted as behind schedule.
 const BEHIND: Duration = Duration::from_millis(5);
-
-const WARMUP: u8 = 0;
-const MEASURE: u8 = 1;
-const STOP: u8 = 2;
-
-struct Shared {
-    epoch: Instant,
-    phase: watch::Sender<u8>,
-    window_deliveries: AtomicU64,
-    window_acks: AtomicU64,
-}
-
-impl Shared {
-    fn phase(&self) -> u8 {
-        *self.phase.borrow()
-    }
-}
 
 /// Per document: the version it has after the last op sent, once the writers stopped.
 #[derive(Clone)]
@@ -78,13 +61,7 @@ pub async fn run(
         return Err("fan-out needs records >= writers and subscriptions <= records".into());
     }
     let setup_start = Instant::now();
-    let (phase_tx, _) = watch::channel(WARMUP);
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        phase: phase_tx,
-        window_deliveries: AtomicU64::new(0),
-        window_acks: AtomicU64::new(0),
-    });
+    let shared = Shared::new();
     let collection = p.prefix.clone();
 
     // Writers first: they create the documents, so that subscribers start from v >= 1.
@@ -179,45 +156,7 @@ pub async fn run(
         })
         .collect();
 
-    tokio::time::sleep(p.warmup).await;
-    let cpu0 = server.find().read();
-    let gen0 = procstat::self_cpu_seconds();
-    let t0 = Instant::now();
-    shared.phase.send_replace(MEASURE);
-    let end = t0 + p.duration;
-    let mut last = (t0, 0u64, 0u64);
-    while Instant::now() < end {
-        let next = (Instant::now() + Duration::from_secs(1)).min(end);
-        sleep_until(next.into()).await;
-        let d = shared.window_deliveries.load(Ordering::Relaxed);
-        let a = shared.window_acks.load(Ordering::Relaxed);
-        let dt = last.0.elapsed().as_secs_f64().max(1e-9);
-        progress.tick(&format!(
-            "{:>5.1}s  {:>9.0} acked ops/s  {:>10.0} deliveries/s",
-            t0.elapsed().as_secs_f64(),
-            (a - last.2) as f64 / dt,
-            (d - last.1) as f64 / dt
-        ));
-        last = (Instant::now(), d, a);
-    }
-    let found = server.find();
-    shared.phase.send_replace(STOP);
-    let seconds = t0.elapsed().as_secs_f64();
-    let cpu_parts = found.read().since(&cpu0);
-    let server_cpu = cpu_parts.iter().map(|(_, c)| c).sum();
-    let generator_cpu = procstat::self_cpu_seconds() - gen0;
-    let server_rss = server.rss_bytes();
-    progress.done_ticking();
-
-    let mut result = FanoutResult {
-        seconds,
-        server_cpu,
-        cpu_parts,
-        generator_cpu,
-        server_rss,
-        setup_seconds,
-        ..Default::default()
-    };
+    let mut result = measure(p, server, &shared, progress, "ops", setup_seconds).await;
     let mut finals = initial;
     for t in writer_tasks {
         let w = t.await?;

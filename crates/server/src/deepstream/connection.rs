@@ -54,6 +54,7 @@ pub fn serve(
     let settings = Settings {
         outbound_queue_limit: state.config.outbound_queue_limit,
         heartbeat: state.config.heartbeat_interval,
+        pings: false,
         protocol: match transport {
             Transport::Binary => Protocol::DeepstreamBinary,
             Transport::Json => Protocol::DeepstreamJson,

@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 use super::outbox::{Outbox, OutboxReceiver, Taken};
 use crate::telemetry::{OpenConnection, Protocol};
-use crate::websocket::Socket;
+use crate::websocket::{self, Socket};
 
 /// Why the server closes a connection: a WebSocket close code and a reason for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,8 +131,12 @@ pub struct Settings {
     /// Frames the outbox holds at most: a client that lets more queue up is cut off.
     pub outbound_queue_limit: usize,
     /// How often the connection checks that the client is still there: one that has sent
-    /// nothing (not even a ping) for two of these is closed.
+    /// nothing (not even a ping or a pong) for two of these is closed.
     pub heartbeat: Duration,
+    /// Whether the server sends a WebSocket ping every `heartbeat`, for clients whose
+    /// protocol has no heartbeat of its own (ShareDB's client sends nothing while idle):
+    /// their pongs, which browsers and libraries send by themselves, count as heard.
+    pub pings: bool,
     /// Which front door: the connection's `protocol` in metrics and logs.
     pub protocol: Protocol,
 }
@@ -313,6 +317,7 @@ async fn serve_in_span<F: FrontDoor>(
     // Counted open until this returns, however the connection ends.
     let _open = OpenConnection::new(settings.protocol);
     let (outbox, outbox_rx) = Outbox::new(settings.outbound_queue_limit);
+    let pinger = settings.pings.then(|| outbox.clone());
     let mut front = Some(open(outbox));
     let mut io = Io {
         socket,
@@ -376,6 +381,9 @@ async fn serve_in_span<F: FrontDoor>(
                     // deepstream closes a connection that missed two heartbeats.
                     if now.duration_since(last_heard) > heartbeat * 2 {
                         break End::Close(NO_HEARTBEAT);
+                    }
+                    if let Some(outbox) = &pinger {
+                        outbox.push(websocket::ping());
                     }
                     next_check = (next_check + heartbeat).max(now);
                 }
@@ -503,6 +511,15 @@ mod tests {
         deadline: Option<Duration>,
         heartbeat: Duration,
     ) -> (WebSocketStream<TcpStream>, Arc<AtomicBool>) {
+        connect_pinged(deadline, heartbeat, false).await
+    }
+
+    /// [`connect`], the server sending pings every heartbeat when `pings`.
+    async fn connect_pinged(
+        deadline: Option<Duration>,
+        heartbeat: Duration,
+        pings: bool,
+    ) -> (WebSocketStream<TcpStream>, Arc<AtomicBool>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let closed = Arc::new(AtomicBool::new(false));
@@ -516,6 +533,7 @@ mod tests {
             let settings = Settings {
                 outbound_queue_limit: 16,
                 heartbeat,
+                pings,
                 protocol: crate::telemetry::Protocol::ShareDb,
             };
             serve(socket, 1, settings, move |outbox| Echo {
@@ -617,5 +635,23 @@ mod tests {
         assert!(started.elapsed() >= heartbeat * 2);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(closed.load(Ordering::SeqCst));
+    }
+
+    /// A client that sends nothing of its own but answers pings (as browsers and `ws` do,
+    /// and tokio-tungstenite while it reads) stays connected when the server pings.
+    #[tokio::test]
+    async fn a_client_answering_pings_is_kept() {
+        let heartbeat = Duration::from_millis(100);
+        let (mut client, closed) = connect_pinged(None, heartbeat, true).await;
+        let until = tokio::time::Instant::now() + heartbeat * 8;
+        let mut pings = 0;
+        while let Ok(frame) = tokio::time::timeout_at(until, client.next()).await {
+            match frame.expect("the connection is open").expect("a frame") {
+                Frame::Ping(_) => pings += 1,
+                other => panic!("only pings while the client is silent, got {other:?}"),
+            }
+        }
+        assert!(pings >= 4, "a ping every heartbeat ({pings})");
+        assert!(!closed.load(Ordering::SeqCst), "the connection stays open");
     }
 }

@@ -53,6 +53,7 @@ pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()
     let settings = Settings {
         outbound_queue_limit: state.config.outbound_queue_limit,
         heartbeat: state.config.heartbeat_interval,
+        pings: true,
         protocol: Protocol::ShareDb,
     };
     let open = move |outbox| {

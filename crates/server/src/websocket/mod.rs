@@ -20,7 +20,7 @@ pub mod socket;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tungstenite::protocol::frame::FrameHeader;
-use tungstenite::protocol::frame::coding::{Data, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 pub use socket::Socket;
 
@@ -51,6 +51,21 @@ pub fn frame(kind: Kind, payload: &[u8]) -> Bytes {
     let mut out = out.into_inner();
     out.extend_from_slice(payload);
     out.freeze()
+}
+
+/// An empty ping: a server asks a client that sends nothing of its own whether it is
+/// still there. Browsers and WebSocket libraries answer with a pong by themselves.
+pub fn ping() -> Bytes {
+    let header = FrameHeader {
+        is_final: true,
+        opcode: OpCode::Control(Control::Ping),
+        ..FrameHeader::default()
+    };
+    let mut out = BytesMut::with_capacity(header.len(0)).writer();
+    header
+        .format(0, &mut out)
+        .expect("writing to memory cannot fail");
+    out.into_inner().freeze()
 }
 
 #[cfg(test)]
