@@ -20,6 +20,9 @@ auth:
     endpointUrl: http://127.0.0.1:1/login
 "#;
 
+/// What the server logs when the webhook cannot be reached (`auth/http.rs`).
+const REFUSED: &str = "the webhook did not answer usefully";
+
 #[tokio::test]
 async fn json_lines_carry_the_connection_id() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,9 +52,7 @@ async fn json_lines_carry_the_connection_id() {
         .unwrap();
     assert!(!out.status.success(), "the login is refused");
 
-    server
-        .wait_for_log("http auth error", Duration::from_secs(20))
-        .await;
+    server.wait_for_log(REFUSED, Duration::from_secs(20)).await;
     let lines: Vec<Value> = server
         .startup_log
         .iter()
@@ -63,7 +64,7 @@ async fn json_lines_carry_the_connection_id() {
         .find(|l| {
             l["fields"]["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("http auth error"))
+                .is_some_and(|m| m.contains(REFUSED))
         })
         .unwrap();
     assert_eq!(refused["level"], "WARN", "{refused}");

@@ -713,8 +713,7 @@ storage: memory
         assert_eq!(c.metrics_path, None);
         let err = parse("metrics:\n  enabled: maybe\n").unwrap_err();
         assert!(err.to_string().contains("metrics.enabled"), "{err}");
-        let (c, _) = parse("metrics:\n  path: prom\n").unwrap();
-        let err = c.check().unwrap_err();
+        let err = parse("metrics:\n  path: prom\n").unwrap_err();
         assert!(err.to_string().contains("metrics.path"), "{err}");
     }
 
