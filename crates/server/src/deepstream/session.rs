@@ -217,33 +217,37 @@ pub fn version_on_wire(version: EngineVersion) -> i32 {
     i32::try_from(version.in_life()).unwrap_or(i32::MAX)
 }
 
-/// The counter `$metric` of `$message`'s topic, one cached handle per (metric, topic).
-macro_rules! by_topic {
-    ($metric:literal, $message:expr) => {{
-        macro_rules! kind {
-                ($kind:literal) => {
-                    cached_counter!($metric, "protocol" => "deepstream", "kind" => $kind)
-                };
-            }
-        match $message {
-            Message::Connection(_) => kind!("connection"),
-            Message::Auth(_) => kind!("auth"),
-            Message::Record(_) => kind!("record"),
-            Message::Parser(_) => kind!("parser"),
-            Message::Other { .. } => kind!("other"),
-        }
-    }};
-}
-
 /// The `recordsync_messages_out_total` counter of a message's topic (record events are
 /// counted apart, as `update`, where they are delivered).
 fn messages_out(message: &Message) -> &'static metrics::Counter {
-    by_topic!("recordsync_messages_out_total", message)
+    macro_rules! kind {
+        ($kind:literal) => {
+            cached_counter!("recordsync_messages_out_total", "protocol" => "deepstream", "kind" => $kind)
+        };
+    }
+    match message {
+        Message::Connection(_) => kind!("connection"),
+        Message::Auth(_) => kind!("auth"),
+        Message::Record(_) => kind!("record"),
+        Message::Parser(_) => kind!("parser"),
+        Message::Other { .. } => kind!("other"),
+    }
 }
 
 /// The `recordsync_messages_in_total` counter of a message's topic.
 pub(crate) fn messages_in(message: &Message) -> &'static metrics::Counter {
-    by_topic!("recordsync_messages_in_total", message)
+    macro_rules! kind {
+        ($kind:literal) => {
+            cached_counter!("recordsync_messages_in_total", "protocol" => "deepstream", "kind" => $kind)
+        };
+    }
+    match message {
+        Message::Connection(_) => kind!("connection"),
+        Message::Auth(_) => kind!("auth"),
+        Message::Record(_) => kind!("record"),
+        Message::Parser(_) => kind!("parser"),
+        Message::Other { .. } => kind!("other"),
+    }
 }
 
 #[cfg(test)]
