@@ -329,6 +329,7 @@ impl Engine {
             request,
             done,
             lost: 0,
+            reloaded: false,
         };
         self.write_attempt(name, write, None).await;
     }

@@ -31,6 +31,10 @@ pub(crate) struct PendingWrite {
     pub done: WriteDone,
     /// How many times it lost the race for its version.
     pub lost: u32,
+    /// Whether the record was reloaded because this write named a version after the one
+    /// this node holds (see `Engine::behind_the_store`): once is enough, as the store
+    /// holds every version a client or a transform can have seen.
+    pub reloaded: bool,
 }
 
 /// What waits in a record's queue: a write, or a delete that arrived behind one.

@@ -42,6 +42,8 @@ impl Engine {
             Ok(Rebased::Op { ops, base }) => {
                 write.request.op = JournalOp::Json0 { ops };
                 write.request.base = Base::At(base);
+                // The new base was read from the store: this node may not hold it yet.
+                write.reloaded = false;
                 write.lost += 1;
                 if write.lost >= Self::MAX_LOST_RACES {
                     write.done.answer(Err(WriteFailure::Contended {

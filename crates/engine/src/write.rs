@@ -72,6 +72,14 @@ impl Engine {
                     drop(held);
                     return self.spawn_transform(cell.name.clone(), base, ops, write, settled);
                 }
+                if let Base::At(base) = write.request.base
+                    && base >= next_create
+                    && !write.reloaded
+                {
+                    drop(st);
+                    drop(held);
+                    return self.behind_the_store(&cell, write, settled);
+                }
                 drop(st);
                 return write
                     .done
@@ -128,6 +136,13 @@ impl Engine {
                         done.answer(Err(WriteFailure::VersionExists { version, data }));
                     }));
                     return;
+                }
+                Err(Refusal::Version(WriteError::InvalidVersion { .. }))
+                    if request.on_stale == OnStale::Transform && !write.reloaded =>
+                {
+                    drop(st);
+                    drop(held);
+                    return self.behind_the_store(&cell, write, settled);
                 }
                 Err(Refusal::Version(WriteError::InvalidVersion { requested, .. })) => {
                     drop(st);
@@ -208,6 +223,30 @@ impl Engine {
             drop(st);
             drop(held);
         })
+    }
+
+    /// Tries `write` again on the record reloaded from the store: it names a version after
+    /// the newest this node holds. A client can know of versions this node has not heard
+    /// of yet (it reconnected from another node, or a transform read ops from the store
+    /// that other nodes' announcements have not brought here yet); the store, not this
+    /// node's copy, decides whether the version is really newer than the document's.
+    ///
+    /// Like a transform, it runs in a task of its own, so that the write pipeline never
+    /// waits for a reload.
+    fn behind_the_store(
+        &self,
+        cell: &Arc<Cell>,
+        mut write: PendingWrite,
+        settled: Option<Settled>,
+    ) {
+        cell.state.lock().invalidate();
+        write.reloaded = true;
+        if let Some(engine) = self.self_ref() {
+            let name = cell.name.clone();
+            tokio::spawn(async move {
+                engine.write_attempt(&name, write, settled).await;
+            });
+        }
     }
 
     /// Hands a stale json0 write to a task that transforms it and tries it again (see

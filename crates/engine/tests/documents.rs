@@ -356,3 +356,67 @@ async fn a_gap_across_a_delete_is_one_jump() {
         "one jump to the new life's state ({seen:?}, own write {mine:?})"
     );
 }
+
+/// A json0 write can name a version this engine has not heard of yet: its client learned
+/// of it on another node, or a transform read it from the store before that node's
+/// announcement arrived here. The store decides: the record is reloaded and the write
+/// applied (transformed where it is stale), never refused as newer than the document.
+#[tokio::test]
+async fn a_write_based_on_a_version_only_the_store_has_is_applied() {
+    let store = Arc::new(MemoryStore::new());
+    let here = engine_on(store.clone());
+    let elsewhere = engine_on(store);
+    create(&here, "c/ahead", json!({"n": 0}), Some(0), 1)
+        .await
+        .unwrap();
+    // subscribed, so that this engine keeps its copy (an idle one is dropped)
+    here.subscribe_state(follower(1, true), "c/ahead", |_| {})
+        .await
+        .unwrap();
+    let add = |n: i64| json!([{"p": ["n"], "na": n}]);
+    let first = submit(&here, "c/ahead", json0_write(add(1), Base::At(0)))
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    // versions 2 and 3 are committed by another engine; this one never hears of them
+    for seq in 2..=3 {
+        let op = json0_write_from(add(10), Base::Next, seq);
+        submit(&elsewhere, "c/ahead", op).await.unwrap();
+    }
+    // based on 2, which only the store has: applied on it, transformed against 3
+    let reconnected = submit(&here, "c/ahead", json0_write(add(100), Base::At(2)))
+        .await
+        .unwrap();
+    assert_eq!(reconnected.version, 4);
+    // more versions elsewhere, then a stale write here: its transform reads versions
+    // from the store that are newer than this engine's copy, and applies on them
+    for seq in 4..=5 {
+        let op = json0_write_from(add(10), Base::Next, seq);
+        submit(&elsewhere, "c/ahead", op).await.unwrap();
+    }
+    let stale = submit(&here, "c/ahead", json0_write(add(1000), Base::At(1)))
+        .await
+        .unwrap();
+    assert_eq!(stale.version, 7);
+    let read = here.read("c/ahead").await.unwrap().unwrap();
+    assert_eq!(read.version.version, 7);
+    assert_eq!(&*read.data, r#"{"n":1141}"#);
+    // a version nobody has is still refused
+    let refused = submit(&here, "c/ahead", json0_write(add(1), Base::At(9))).await;
+    assert!(
+        matches!(refused, Err(WriteFailure::InvalidVersion { .. })),
+        "{refused:?}"
+    );
+    // a document this engine holds as missing, created elsewhere: a write on its create
+    // is applied too
+    here.subscribe_state(follower(2, true), "c/later", |_| {})
+        .await
+        .unwrap();
+    create(&elsewhere, "c/later", json!({"n": 0}), Some(0), 9)
+        .await
+        .unwrap();
+    let on_create = submit(&here, "c/later", json0_write(add(1), Base::At(0)))
+        .await
+        .unwrap();
+    assert_eq!(on_create.version, 1);
+}
