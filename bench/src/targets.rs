@@ -220,7 +220,20 @@ impl Target {
                 let mut process = Process::spawn(cmd)?;
                 let stdout = process.child.stdout.take().ok_or("no stdout")?;
                 let mut lines = BufReader::new(stdout).lines();
-                let line = tokio::time::timeout(STARTUP, lines.next_line())
+                // The server's first line says where it listens; a wrapper (heaptrack)
+                // may print lines of its own before it.
+                let first = async {
+                    loop {
+                        match lines.next_line().await? {
+                            Some(line) if line.starts_with("LISTENING ") || wrap.is_empty() => {
+                                return Ok::<_, std::io::Error>(Some(line));
+                            }
+                            Some(_) => continue,
+                            None => return Ok(None),
+                        }
+                    }
+                };
+                let line = tokio::time::timeout(STARTUP, first)
                     .await
                     .map_err(|_| "the server did not start in time")??
                     .ok_or_else(|| format!("the server exited: {}", tail(&log)))?;

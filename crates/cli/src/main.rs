@@ -107,7 +107,7 @@ async fn main() -> ExitCode {
             .init(),
     }
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(args, cli.log_format).await,
         Command::Hash { password } => {
             println!(
                 "{}",
@@ -141,7 +141,7 @@ enum ServeError {
     Server(#[from] ServerError),
 }
 
-async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+async fn serve(args: ServeArgs, log_format: LogFormat) -> Result<(), ServeError> {
     let mut config = match &args.config {
         Some(path) => {
             let (config, warnings) = Config::from_file(path)?;
@@ -152,6 +152,9 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         }
         None => Config::default(),
     };
+    // Only a log collector groups lines by connection; text logs name the session where
+    // it matters, and spare every connection its span.
+    config.connection_spans = log_format == LogFormat::Json;
     if let Some(host) = args.host {
         config.host = host;
     }

@@ -59,6 +59,7 @@ pub fn serve(
             Transport::Binary => Protocol::DeepstreamBinary,
             Transport::Json => Protocol::DeepstreamJson,
         },
+        span: state.config.connection_spans,
     };
     let open = move |outbox| {
         let config = &state.config;

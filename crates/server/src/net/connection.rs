@@ -139,6 +139,8 @@ pub struct Settings {
     pub pings: bool,
     /// Which front door: the connection's `protocol` in metrics and logs.
     pub protocol: Protocol,
+    /// Whether the connection logs inside a `connection` span (`Config::connection_spans`).
+    pub span: bool,
 }
 
 /// A message being handled: the front door, moved in, comes back with the flow.
@@ -292,8 +294,9 @@ impl Io {
 
 /// Serves one upgraded connection until it ends. `open` makes the front door's state for
 /// it, given the outbox everything sent to the client goes through; `id` names the
-/// connection in logs: every event logged while the connection's task runs (its
-/// messages' handling included) is inside a `connection` span with `id` and `protocol`.
+/// connection in logs: with `settings.span`, every event logged while the connection's
+/// task runs (its messages' handling included) is inside a `connection` span with `id`
+/// and `protocol`.
 /// The connection is counted open (`recordsync_connections`) until it ends.
 ///
 /// Not an `async fn` wrapping another: its arguments would stay in the future beside the
@@ -304,7 +307,11 @@ pub fn serve<F: FrontDoor>(
     settings: Settings,
     open: impl FnOnce(Outbox) -> F + Send + 'static,
 ) -> impl Future<Output = ()> + Send {
-    let span = tracing::info_span!("connection", id, protocol = settings.protocol.label());
+    let span = if settings.span {
+        tracing::info_span!("connection", id, protocol = settings.protocol.label())
+    } else {
+        tracing::Span::none()
+    };
     serve_in_span(socket, id, settings, open).instrument(span)
 }
 
@@ -535,6 +542,7 @@ mod tests {
                 heartbeat,
                 pings,
                 protocol: crate::telemetry::Protocol::ShareDb,
+                span: true,
             };
             serve(socket, 1, settings, move |outbox| Echo {
                 outbox,

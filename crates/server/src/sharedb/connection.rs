@@ -55,6 +55,7 @@ pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()
         heartbeat: state.config.heartbeat_interval,
         pings: true,
         protocol: Protocol::ShareDb,
+        span: state.config.connection_spans,
     };
     let open = move |outbox| {
         let session = Arc::new(Session::new(id, outbox));
