@@ -182,7 +182,7 @@ impl Engine {
             }
             (Some(_), None) => {
                 // Deleted elsewhere (another node) while this node was not told.
-                self.deleted_elsewhere(&cell.name, st, tomb);
+                self.deleted_elsewhere(&cell.name, st, tomb, None);
                 self.watchers.notify(&cell.name);
             }
             _ => {}

@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use recordsync_bus::{Bus, BusError, BusEvent, backoff};
+use recordsync_store::Origin;
 
 use super::Engine;
 
@@ -62,6 +63,28 @@ pub(crate) struct Announcement<'a> {
     pub op: Option<&'a RawValue>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Who sent the change (ShareDB's `src` and `seq`), so that subscribers on every node
+    /// are told of it as the writer's node tells its own. Absent from older nodes'
+    /// announcements, and for changes with no origin.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<AnnouncedOrigin<'a>>,
+}
+
+/// An [`Origin`] as announced.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AnnouncedOrigin<'a> {
+    #[serde(borrow)]
+    pub src: Cow<'a, str>,
+    pub seq: u64,
+}
+
+impl AnnouncedOrigin<'_> {
+    pub fn to_origin(&self) -> Origin {
+        Origin {
+            src: self.src.to_string(),
+            seq: self.seq,
+        }
+    }
 }
 
 /// Asks the other nodes to refetch records whose announcements this node could not
@@ -280,6 +303,7 @@ impl Cluster {
         version: crate::EngineVersion,
         op: Option<&str>,
         deleted: bool,
+        origin: Option<&Origin>,
     ) {
         let op = op.and_then(|text| serde_json::from_str::<&RawValue>(text).ok());
         let announcement = Announcement {
@@ -289,6 +313,10 @@ impl Cluster {
             created: version.created,
             op,
             deleted,
+            origin: origin.map(|o| AnnouncedOrigin {
+                src: Cow::Borrowed(&o.src),
+                seq: o.seq,
+            }),
         };
         let bytes = serde_json::to_vec(&announcement).expect("announcements serialise");
         if self.outgoing.try_send(Bytes::from(bytes)).is_err() {
@@ -346,7 +374,7 @@ mod tests {
         tokio::spawn(publish(bus.clone(), 7, queue, missed));
         let names: BTreeSet<String> = (0..6).map(|i| format!("record \"{i}\"")).collect();
         for name in &names {
-            cluster.announce(name, crate::EngineVersion::new(1, 0), None, false);
+            cluster.announce(name, crate::EngineVersion::new(1, 0), None, false, None);
         }
         open.send_replace(true);
 

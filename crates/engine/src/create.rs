@@ -130,7 +130,7 @@ impl Engine {
                                 &cell.name,
                                 version,
                                 Some((event_data, json)),
-                                origin,
+                                origin.clone(),
                             );
                             st.publish(&event, Some(writer));
                             if let Some(engine) = &engine {
@@ -139,6 +139,7 @@ impl Engine {
                                     version,
                                     announced_op.as_deref(),
                                     false,
+                                    origin.as_ref(),
                                 );
                             }
                             Ok(version)

@@ -140,11 +140,12 @@ impl Engine {
         version: EngineVersion,
         op: Option<&str>,
         deleted: bool,
+        origin: Option<&Origin>,
     ) {
         // Every commit of this node passes here (after the record's subscribers were told).
         self.watchers.notify(name);
         if let Some(cluster) = self.cluster.get() {
-            cluster.announce(name, version, op, deleted);
+            cluster.announce(name, version, op, deleted, origin);
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use recordsync_core::{JournalOp, Record};
-use recordsync_store::StoreError;
+use recordsync_store::{Origin, StoreError};
 
 use crate::cell::{CellState, Head, Visible};
 use crate::event::{EventKind, RecordEvent};
@@ -53,7 +53,8 @@ impl Engine {
                 st.visible = None;
                 st.tomb = Some(a.version);
                 if had {
-                    self.deleted_elsewhere(&cell.name, &mut st, Some(a.version));
+                    let origin = a.origin.as_ref().map(cluster::AnnouncedOrigin::to_origin);
+                    self.deleted_elsewhere(&cell.name, &mut st, Some(a.version), origin);
                 }
                 return;
             }
@@ -85,7 +86,8 @@ impl Engine {
                 st.visible = Some(Visible { version, json });
                 st.head = Some(head);
                 st.tomb = None;
-                st.publish(&created_event(&cell.name, version, created, None), None);
+                let origin = a.origin.as_ref().map(cluster::AnnouncedOrigin::to_origin);
+                st.publish(&created_event(&cell.name, version, created, origin), None);
                 return;
             }
         } else if let (true, Some(k), Some(op_text), Some(head)) =
@@ -111,7 +113,8 @@ impl Engine {
                 value: json,
                 before: Some(before),
             };
-            let event = RecordEvent::new(cell.name.clone(), kind);
+            let origin = a.origin.as_ref().map(cluster::AnnouncedOrigin::to_origin);
+            let event = RecordEvent::with_origin(cell.name.clone(), kind, origin);
             st.publish(&event, None);
             return;
         }
@@ -123,9 +126,15 @@ impl Engine {
 
     /// Tells the record's subscribers that another node deleted it, and ends their
     /// subscriptions (deleting ends every subscription, as in deepstream).
-    pub(crate) fn deleted_elsewhere(&self, name: &Arc<str>, st: &mut CellState, tomb: Option<u64>) {
+    pub(crate) fn deleted_elsewhere(
+        &self,
+        name: &Arc<str>,
+        st: &mut CellState,
+        tomb: Option<u64>,
+        origin: Option<Origin>,
+    ) {
         st.publish(
-            &RecordEvent::new(name.clone(), EventKind::Deleted { tomb }),
+            &RecordEvent::with_origin(name.clone(), EventKind::Deleted { tomb }, origin),
             None,
         );
         if !st.subscribers.is_empty() {

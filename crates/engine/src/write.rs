@@ -363,7 +363,7 @@ impl Engine {
                             let event = RecordEvent::with_origin(
                                 engine_cell.name.clone(),
                                 EventKind::Deleted { tomb: Some(tomb) },
-                                origin,
+                                origin.clone(),
                             );
                             for s in st.subscribers.iter().filter(|s| told.contains(&s.id())) {
                                 if s.id() != deleter {
@@ -379,6 +379,7 @@ impl Engine {
                                     EngineVersion::new(tomb, deleted.created),
                                     None,
                                     true,
+                                    origin.as_ref(),
                                 );
                             }
                             if let (true, true, Some(engine)) =
@@ -460,7 +461,7 @@ impl Engine {
                             });
                             st.publish(&created_event(&cell.name, version, None, None), None);
                             if let Some(engine) = &engine {
-                                engine.announce(&cell.name, version, None, false);
+                                engine.announce(&cell.name, version, None, false, None);
                             }
                             Ok(())
                         }
@@ -558,7 +559,13 @@ impl WriteCommit {
                     RecordEvent::with_origin(cell.name.clone(), kind, write.request.origin.clone());
                 st.publish(&event, Some(write.request.writer));
                 if let Some(engine) = &engine {
-                    engine.announce(&cell.name, version, announced_op.as_deref(), false);
+                    engine.announce(
+                        &cell.name,
+                        version,
+                        announced_op.as_deref(),
+                        false,
+                        write.request.origin.as_ref(),
+                    );
                 }
                 Ok(version)
             }

@@ -197,3 +197,54 @@ async fn concurrent_creates_on_two_nodes(bus: &str) {
 async fn concurrent_creates_on_two_nodes_over_redis() {
     concurrent_creates_on_two_nodes("redis://127.0.0.1:6379").await;
 }
+
+/// A subscriber on another node is told of each op with its writer's `src` and `seq`, as
+/// subscribers on the writer's node are (ShareDB's client tells its own ops by them).
+async fn ops_from_another_node_keep_src_and_seq(bus: &str) {
+    let (addrs, _schema) = three_nodes(bus).await;
+    let doc = format!("o{}", std::process::id());
+    let mut one = ShareDbClient::connect(&addrs[0]).await;
+    let mut three = ShareDbClient::connect(&addrs[2]).await;
+    three.subscribe("notes", &doc).await;
+    assert_eq!(one.create("notes", &doc, Some(0), json!({"n": 0})).await, 0);
+    assert_eq!(
+        one.edit("notes", &doc, 1, json!([{"p": ["n"], "na": 1}]))
+            .await,
+        1
+    );
+    let seq = one
+        .submit("notes", &doc, Some(2), json!({"del": true}))
+        .await;
+    one.ack(seq).await;
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let m = three.recv().await;
+        assert!(m.get("error").is_none(), "{m}");
+        if m["a"] == "op" {
+            let kind = ["create", "op", "del"]
+                .into_iter()
+                .find(|k| m.get(*k).is_some())
+                .unwrap_or("?");
+            seen.push((kind, m["v"].clone(), m["src"].clone(), m["seq"].clone()));
+        }
+    }
+    let src = json!(one.src);
+    assert_eq!(
+        seen,
+        vec![
+            ("create", json!(0), src.clone(), json!(1)),
+            ("op", json!(1), src.clone(), json!(2)),
+            ("del", json!(2), src, json!(3)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn ops_from_another_node_keep_src_and_seq_over_redis() {
+    ops_from_another_node_keep_src_and_seq("redis://127.0.0.1:6379").await;
+}
+
+#[tokio::test]
+async fn ops_from_another_node_keep_src_and_seq_over_nats() {
+    ops_from_another_node_keep_src_and_seq("nats://127.0.0.1:4222").await;
+}
