@@ -345,7 +345,24 @@ impl Engine {
         name: &str,
         done: WriteDone,
     ) {
-        self.delete_now(deleter, author, None, name, done, None)
+        self.delete_now(deleter, author, None, None, name, done, None)
+            .await;
+    }
+
+    /// [`Engine::delete`] of the record at engine version `version` only: a conditional
+    /// delete (HTTP's `If-Match`). When the record is at another version it is refused
+    /// with [`WriteFailure::VersionExists`](crate::WriteFailure::VersionExists) and the
+    /// current state, and when it does not exist with
+    /// [`WriteFailure::Missing`](crate::WriteFailure::Missing); nothing is deleted.
+    pub async fn delete_at(
+        &self,
+        deleter: u64,
+        author: Option<Arc<str>>,
+        name: &str,
+        version: u64,
+        done: WriteDone,
+    ) {
+        self.delete_now(deleter, author, None, Some(version), name, done, None)
             .await;
     }
 
@@ -362,7 +379,7 @@ impl Engine {
         name: &str,
         done: WriteDone,
     ) {
-        self.delete_now(deleter, author, Some(origin), name, done, None)
+        self.delete_now(deleter, author, Some(origin), None, name, done, None)
             .await;
     }
 

@@ -19,6 +19,9 @@
 //! | HTTP API switches            | `…[type=http].options.enableAuthEndpoint`, `allowAuthData`, `enabled` | `true`       |
 //! | HTTP API body limit (bytes)  | `httpServer.options.maxMessageSize` (or the http endpoint's)  | 1 MiB             |
 //! | HTTP API CORS                | `httpServer.options.allowAllOrigins`, `origins`               | all origins       |
+//! | REST API (`/v1`)             | `rest.enabled`                                                | `true`            |
+//! | REST body limit (bytes)      | `rest.maxBodySize`                                            | 1 MiB             |
+//! | REST page size (entries)     | `rest.maxPageSize`                                            | 1000              |
 //! | listen response timeout (ms) | `listen.responseTimeout`                                      | 500               |
 //! | listen rematch interval (ms) | `listen.rematchInterval`                                      | 30000             |
 //! | shuffle listeners            | `listen.shuffleProviders`                                     | `true`            |
@@ -120,6 +123,8 @@ pub struct Config {
     /// deepstream's HTTP API (`POST /api`); `None`: not served (the `http` endpoint's
     /// `enabled: false`).
     pub http_api: Option<crate::http_api::HttpApiConfig>,
+    /// The REST API under `/v1`; `None`: not served (`rest.enabled: false`).
+    pub rest: Option<crate::rest::RestConfig>,
     /// Where Prometheus scrapes the metrics (`metrics.path`); `None`: not served
     /// (`metrics.enabled: false`). The metrics are recorded either way.
     pub metrics_path: Option<String>,
@@ -160,6 +165,7 @@ impl Default for Config {
             sharedb_path: Some("/sharedb".into()),
             health_check_path: "/health-check".into(),
             http_api: Some(crate::http_api::HttpApiConfig::default()),
+            rest: Some(crate::rest::RestConfig::default()),
             metrics_path: Some("/metrics".into()),
             max_message_size: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(30),
@@ -238,6 +244,7 @@ const KNOWN_KEYS: &[&str] = &[
     "outboundQueueLimit",
     "maxPendingWritesPerConnection",
     "metrics",
+    "rest",
     "serverName",
     "showLogo",
     "logLevel",
@@ -322,6 +329,9 @@ impl Config {
                     self.metrics_path = Some("/metrics".into());
                 }
             }
+        }
+        if let Some(rest) = doc.get("rest") {
+            self.apply_rest(rest)?;
         }
         if let Some(endpoints) = doc.get("connectionEndpoints") {
             let list = endpoints
@@ -494,6 +504,31 @@ impl Config {
         Ok(())
     }
 
+    /// Reads recordsync's `rest` section: `enabled`, `maxBodySize`, `maxPageSize`.
+    fn apply_rest(&mut self, rest: &Value) -> Result<(), ConfigError> {
+        if !rest.is_object() {
+            return Err(invalid(
+                "rest",
+                "expected a mapping (enabled, maxBodySize, maxPageSize)",
+            ));
+        }
+        if let Some(v) = rest.get("enabled")
+            && !boolean(v, "rest.enabled")?
+        {
+            self.rest = None;
+            return Ok(());
+        }
+        let config = self.rest.get_or_insert_with(Default::default);
+        if let Some(v) = rest.get("maxBodySize") {
+            config.max_body = usize::try_from(uint(v, "rest.maxBodySize")?)
+                .map_err(|_| invalid("rest.maxBodySize", "too large"))?;
+        }
+        if let Some(v) = rest.get("maxPageSize") {
+            config.max_page = uint(v, "rest.maxPageSize")?;
+        }
+        Ok(())
+    }
+
     /// Reads the `auth` and `permission` sections; files they load are relative to the
     /// directory of the config file at `path`.
     fn apply_security(&mut self, doc: &Value, path: &Path) -> Result<Vec<String>, ConfigError> {
@@ -544,6 +579,14 @@ impl Config {
                 "httpServer.options.origins",
                 "allowAllOrigins is false but no origins are listed: no browser could call the HTTP API",
             ));
+        }
+        if let Some(rest) = &self.rest {
+            if rest.max_body < 1024 {
+                return Err(invalid("rest.maxBodySize", "must be at least 1024 bytes"));
+            }
+            if rest.max_page == 0 {
+                return Err(invalid("rest.maxPageSize", "must be 1 or more"));
+            }
         }
         if self.max_message_size < 1024 {
             return Err(invalid("maxMessageSize", "must be at least 1024 bytes"));
