@@ -836,6 +836,38 @@ connectionEndpoints:
     }
 
     #[test]
+    fn the_rest_api_has_its_own_section() {
+        assert_eq!(
+            Config::default().rest,
+            Some(crate::rest::RestConfig {
+                max_body: 1024 * 1024,
+                max_page: 1000
+            })
+        );
+        let (c, warnings) = parse("rest:\n  maxBodySize: 4096\n  maxPageSize: 50\n").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            c.rest,
+            Some(crate::rest::RestConfig {
+                max_body: 4096,
+                max_page: 50
+            })
+        );
+        assert_eq!(parse("rest:\n  enabled: false\n").unwrap().0.rest, None);
+        for (yaml, key) in [
+            ("rest:\n  maxBodySize: 10\n", "rest.maxBodySize"),
+            ("rest:\n  maxPageSize: 0\n", "rest.maxPageSize"),
+            ("rest:\n  enabled: maybe\n", "rest.enabled"),
+            ("rest: 3\n", "rest"),
+        ] {
+            match parse(yaml) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{yaml}"),
+                other => panic!("{yaml}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn unknown_keys_warn_and_bad_values_name_the_key() {
         let (_, warnings) = parse("colour: blue\n").unwrap();
         assert_eq!(warnings, vec!["unknown config key `colour` is ignored"]);

@@ -457,6 +457,16 @@ async fn a_stream_that_is_not_read_is_cut_off() {
         // the reader keeps up
         reader.next().await;
     }
+    // cut off while still not reading: counted as a slow consumer
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = get(&addr, "/metrics").await.text;
+        if metrics.contains(r#"recordsync_slow_consumers_total{protocol="sse"} 1"#) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no slow consumer counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         stalled.ends_within(Duration::from_secs(10)).await,
         "the stalled stream was cut off (and ends once its buffered bytes are read)"
@@ -841,4 +851,32 @@ async fn rest_writes_reach_deepstream_and_sharedb_subscribers() {
         get(&addr, "/v1/records/books/b1").await.text,
         r#"{"by":"ds"}"#
     );
+}
+
+/// A server with open event streams still stops: the streams end, and the shutdown does
+/// not wait for them forever.
+#[tokio::test]
+async fn streams_end_when_the_server_stops() {
+    let server = Server::bind(Config {
+        port: 0,
+        storage: StorageKind::Memory,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    put(&addr, "/v1/records/end/1", "{}").await;
+    let mut events = EventStream::open(&addr, "/v1/records/end/1", &[]).await;
+    assert_eq!(events.next().await.event, "value");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the server stops with a stream open")
+        .unwrap()
+        .unwrap();
+    assert!(events.ends_within(Duration::from_secs(5)).await);
 }
