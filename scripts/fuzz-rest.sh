@@ -9,7 +9,8 @@
 #
 # schemathesis (pinned below) is installed from PyPI into .venv/ (ignored by git) the
 # first time. FUZZ_REST_EXAMPLES bounds the examples per operation (default 200: under a
-# minute on a debug build, well under the two minutes it may take). The server's log is kept in target/fuzz-rest.log.
+# minute on a debug build, well under the two minutes it may take); FUZZ_REST_STORAGE
+# runs the server on another store (a postgres:// URL, say; default: memory). The server's log is kept in target/fuzz-rest.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ bin="$target_dir/debug/recordsync"
 log="$target_dir/fuzz-rest.log"
 mkdir -p "$target_dir"
 
-"$bin" serve --port 0 --storage memory --log-format json >"$log" 2>&1 &
+"$bin" serve --port 0 --storage "${FUZZ_REST_STORAGE:-memory}" --log-format json >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
 addr=""
