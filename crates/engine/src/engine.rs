@@ -408,6 +408,19 @@ impl Engine {
         Ok(self.store.query(collection, query).await?)
     }
 
+    /// A page of the live records whose names start with `prefix`, after `after`, in name
+    /// order, at most `limit` (see [`Store::list`](recordsync_store::Store::list)): the
+    /// committed state, as for [`query`](Self::query). Hosts list through the engine, as
+    /// they read through it, and never hold the store.
+    pub async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<recordsync_store::StoredRecord>, EngineError> {
+        Ok(self.store.list(prefix, after, limit).await?)
+    }
+
     /// Sends `event` to every subscriber of `name` (used for provider changes).
     pub(crate) fn publish(&self, name: &str, kind: EventKind) {
         let cell = self.shard(name).lock().get(name).cloned();

@@ -226,6 +226,15 @@ impl Store for Flaky {
         self.inner.get(name).await
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        self.inner.list(prefix, after, limit).await
+    }
+
     async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Io("disk on fire".into()));
