@@ -464,7 +464,10 @@ async fn a_stream_that_is_not_read_is_cut_off() {
         if metrics.contains(r#"recordsync_slow_consumers_total{protocol="sse"} 1"#) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no slow consumer counted");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no slow consumer counted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
@@ -599,6 +602,8 @@ record:
   posts/$id:
     write: "data.author === user.id"
     delete: "user.data.role === 'admin'"
+  private/$owner:
+    read: "$owner === user.id"
 "#;
 
 /// deepstream's own example user: "password" hashed with its default options.
@@ -879,4 +884,144 @@ async fn streams_end_when_the_server_stops() {
         .unwrap()
         .unwrap();
     assert!(events.ends_within(Duration::from_secs(5)).await);
+}
+
+/// The names of a listing page, and its `next`.
+fn listed(a: &Answer) -> (Vec<(String, u64)>, Option<String>) {
+    assert_eq!(a.status, 200, "{a:?}");
+    let page: Value = serde_json::from_str(&a.text).unwrap();
+    let names = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (names, page["next"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn records_are_listed_by_prefix_with_stable_cursors() {
+    let addr = support::start_server(Config {
+        storage: StorageKind::Memory,
+        rest: Some(recordsync_server::RestConfig {
+            max_body: 1 << 20,
+            max_page: 3,
+        }),
+        ..Config::default()
+    })
+    .await;
+    for name in [
+        "books/1", "books/2", "books/3", "books/4", "books/5", "booksx", "cars/1",
+    ] {
+        put(&addr, &format!("/v1/records/{name}"), "{}").await;
+    }
+    patch(&addr, "/v1/records/books/2", r#"{"path":"a","value":1}"#).await;
+    send(&addr, Method::DELETE, "/v1/records/books/4", &[], JSON).await;
+
+    let (names, next) = listed(&get(&addr, "/v1/records?prefix=books/&limit=2").await);
+    assert_eq!(names, [("books/1".into(), 1), ("books/2".into(), 2)]);
+    let next = next.expect("more after the first page");
+    // a record created behind the cursor is not seen; the page goes on after books/2
+    put(&addr, "/v1/records/books/0", "{}").await;
+    let (names, next) = listed(
+        &get(
+            &addr,
+            &format!("/v1/records?prefix=books/&limit=2&cursor={next}"),
+        )
+        .await,
+    );
+    assert_eq!(
+        names,
+        [("books/3".into(), 1), ("books/5".into(), 1)],
+        "deleted ones are not listed"
+    );
+    assert_eq!(next, None, "the last page");
+    // without a limit: the server's page size (3 here)
+    let (names, next) = listed(&get(&addr, "/v1/records").await);
+    assert_eq!(names.len(), 3);
+    let (rest, _) = listed(&get(&addr, &format!("/v1/records?cursor={}", next.unwrap())).await);
+    assert_eq!(rest[0].0, "books/3");
+    let (names, _) = listed(&get(&addr, "/v1/records?prefix=c").await);
+    assert_eq!(names, [("cars/1".into(), 1)]);
+    let (names, next) = listed(&get(&addr, "/v1/records?prefix=nothing").await);
+    assert!(names.is_empty() && next.is_none());
+
+    refused(
+        &get(&addr, "/v1/records?limit=4").await,
+        400,
+        "bad_parameter",
+    );
+    refused(
+        &get(&addr, "/v1/records?limit=0").await,
+        400,
+        "bad_parameter",
+    );
+    refused(
+        &get(&addr, "/v1/records?cursor=books").await,
+        400,
+        "bad_parameter",
+    );
+    refused(
+        &get(&addr, "/v1/records?prefix=a&prefix=b").await,
+        400,
+        "bad_parameter",
+    );
+    refused(
+        &put(&addr, "/v1/records", "{}").await,
+        405,
+        "method_not_allowed",
+    );
+}
+
+#[tokio::test]
+async fn a_listing_holds_only_what_the_user_may_read() {
+    let (addr, _dir) = secured().await;
+    let alice = format!("Bearer {}", token(&addr, "alice").await);
+    let carol = format!("Bearer {}", token(&addr, "carol").await);
+    for name in ["a/1", "private/alice", "private/carol", "z/1"] {
+        let a = send(
+            &addr,
+            Method::PUT,
+            &format!("/v1/records/{name}"),
+            &[("authorization", carol.as_str())],
+            Some("{}"),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+    refused(&get(&addr, "/v1/records").await, 401, "unauthenticated");
+    let names = |who: &str| {
+        let addr = addr.clone();
+        let auth = who.to_owned();
+        async move {
+            let a = send(
+                &addr,
+                Method::GET,
+                "/v1/records",
+                &[("authorization", auth.as_str())],
+                JSON,
+            )
+            .await;
+            listed(&a).0.into_iter().map(|(n, _)| n).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names(&alice).await, ["a/1", "private/alice", "z/1"]);
+    assert_eq!(names(&carol).await, ["a/1", "private/carol", "z/1"]);
+    refused(
+        &send(
+            &addr,
+            Method::GET,
+            "/v1/records/private/carol",
+            &[("authorization", alice.as_str())],
+            JSON,
+        )
+        .await,
+        403,
+        "permission_denied",
+    );
 }

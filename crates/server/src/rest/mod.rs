@@ -12,6 +12,7 @@
 //! - [`read`]       — a record's value now, at a path, at a version or time.
 //! - [`write`]      — `PUT`, `PATCH` (path writes), `DELETE`, versioned or not.
 //! - [`history`]    — a record's journal, a page at a time.
+//! - [`list`]       — record names with versions, by prefix, with opaque cursors.
 //! - [`stream`]     — server-sent events of a record's changes, resumable.
 //! - [`openapi`]    — the OpenAPI document (a checked-in JSON file).
 //! - [`errors`]     — [`errors::RestError`]: each refusal's status, code and message.
@@ -27,6 +28,7 @@ pub mod conditions;
 pub mod errors;
 pub mod guard;
 pub mod history;
+pub mod list;
 pub mod openapi;
 pub mod query;
 pub mod read;
@@ -97,6 +99,13 @@ async fn handle(state: &ServerState, req: Request) -> Result<Response, RestError
     let guard = Guard { state, user };
     match route {
         Route::OpenApi => Ok(openapi::response()),
+        Route::Records => {
+            let prefix = query.take("prefix")?.unwrap_or_default();
+            let limit = page_limit(&mut query, list::DEFAULT_LIMIT, &config)?;
+            let cursor = query.take("cursor")?;
+            query.finish()?;
+            list::page(&guard, &prefix, cursor.as_deref(), limit).await
+        }
         Route::History(name) => {
             let from = query.take_u64("from")?.unwrap_or(0);
             let to = query.take_u64("to")?.unwrap_or(u64::MAX);

@@ -18,6 +18,8 @@ use super::errors::RestError;
 pub enum Route {
     /// `/v1/openapi.json`: the OpenAPI document.
     OpenApi,
+    /// `/v1/records`: listing.
+    Records,
     /// `/v1/records/{name}`: a record's value.
     Record(String),
     /// `/v1/records/{name}/history`: its journal.
@@ -28,6 +30,7 @@ pub enum Route {
 /// answered wherever `GET` is, as HTTP requires, and is not listed).
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/openapi.json", &["GET"]),
+    ("/v1/records", &["GET"]),
     ("/v1/records/{name}", &["GET", "PUT", "PATCH", "DELETE"]),
     ("/v1/records/{name}/history", &["GET"]),
 ];
@@ -43,6 +46,9 @@ impl Route {
         };
         if path == "/v1/openapi.json" {
             return Ok(Route::OpenApi);
+        }
+        if path == RECORDS {
+            return Ok(Route::Records);
         }
         let Some(rest) = path
             .strip_prefix(RECORDS)
@@ -60,8 +66,9 @@ impl Route {
     pub fn template(&self) -> &'static str {
         let index = match self {
             Route::OpenApi => 0,
-            Route::Record(_) => 1,
-            Route::History(_) => 2,
+            Route::Records => 1,
+            Route::Record(_) => 2,
+            Route::History(_) => 3,
         };
         ROUTES[index].0
     }
@@ -103,6 +110,7 @@ mod tests {
 
     #[test]
     fn names_keep_their_slashes_and_encoded_slashes() {
+        assert_eq!(Route::parse("/v1/records").ok(), Some(Route::Records));
         assert_eq!(
             Route::parse("/v1/records/books/1").ok(),
             Some(Route::Record("books/1".into()))
@@ -144,7 +152,7 @@ mod tests {
             assert!(record.allows(m), "{m}");
         }
         assert!(!record.allows("POST"));
-        assert!(Route::OpenApi.allows("HEAD") && !Route::OpenApi.allows("PUT"));
+        assert!(Route::Records.allows("HEAD") && !Route::Records.allows("PUT"));
         assert!(!Route::History("a".into()).allows("DELETE"));
     }
 }
