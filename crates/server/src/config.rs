@@ -581,6 +581,38 @@ impl Config {
             ));
         }
         if let Some(rest) = &self.rest {
+            let paths = [
+                ("binary endpoint urlPath", Some(&self.binary_path)),
+                ("JSON endpoint urlPath", Some(&self.json_path)),
+                ("sharedb endpoint urlPath", self.sharedb_path.as_ref()),
+                ("healthCheckPath", Some(&self.health_check_path)),
+                ("metrics.path", self.metrics_path.as_ref()),
+                (
+                    "http endpoint postPath",
+                    self.http_api.as_ref().map(|a| &a.post_path),
+                ),
+                (
+                    "http endpoint getPath",
+                    self.http_api.as_ref().map(|a| &a.get_path),
+                ),
+                (
+                    "http endpoint authPath",
+                    self.http_api.as_ref().map(|a| &a.auth_path),
+                ),
+            ];
+            for (key, path) in paths {
+                if let Some(path) = path
+                    && (path == "/v1" || path.starts_with("/v1/"))
+                {
+                    return Err(invalid(
+                        key,
+                        &format!(
+                            "{path:?} is under /v1, which the REST API serves: choose another \
+                             path, or turn the REST API off (rest.enabled: false)"
+                        ),
+                    ));
+                }
+            }
             if rest.max_body < 1024 {
                 return Err(invalid("rest.maxBodySize", "must be at least 1024 bytes"));
             }
@@ -854,11 +886,15 @@ connectionEndpoints:
             })
         );
         assert_eq!(parse("rest:\n  enabled: false\n").unwrap().0.rest, None);
+        // with the REST API off, /v1 is free for others
+        let (c, _) = parse("rest:\n  enabled: false\nmetrics:\n  path: /v1/metrics\n").unwrap();
+        assert_eq!(c.metrics_path.as_deref(), Some("/v1/metrics"));
         for (yaml, key) in [
             ("rest:\n  maxBodySize: 10\n", "rest.maxBodySize"),
             ("rest:\n  maxPageSize: 0\n", "rest.maxPageSize"),
             ("rest:\n  enabled: maybe\n", "rest.enabled"),
             ("rest: 3\n", "rest"),
+            ("metrics:\n  path: /v1/metrics\n", "metrics.path"),
         ] {
             match parse(yaml) {
                 Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{yaml}"),
