@@ -1090,3 +1090,99 @@ fn form_path(path: &str) -> String {
         })
         .collect()
 }
+
+/// A JWT as the bearer token, read by the `jwt` auth type: its claims are the user the
+/// rules see.
+#[tokio::test]
+async fn a_jwt_bearer_token_is_the_user() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let secret = "a-test-secret-that-is-long-enough-1234";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("permissions.yml"),
+        "record:\n  \"*\":\n    read: true\n    create: true\n    write: \"user.data.role === 'editor'\"\n",
+    )
+    .unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "auth:\n  - type: jwt\n    options:\n      secret: {secret}\n      issuer: test-issuer\n\
+             permission:\n  type: config\n  options:\n    permissions: fileLoad(permissions.yml)\n"
+        ),
+    )
+    .unwrap();
+    let (mut config, _) = Config::from_file(&path).unwrap();
+    config.port = 0;
+    config.storage = StorageKind::Memory;
+    let server = Server::bind(config).await.unwrap();
+    let addr = server.local_addr().to_string();
+    tokio::spawn(server.run(std::future::pending()));
+
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    let jwt = |role: &str, iss: &str| {
+        let claims = json!({"sub": role, "iss": iss, "exp": exp, "role": role});
+        format!(
+            "Bearer {}",
+            encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+        )
+    };
+    let editor = jwt("editor", "test-issuer");
+    let w = send(
+        &addr,
+        Method::PUT,
+        "/v1/records/doc/1",
+        &[("authorization", editor.as_str())],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(w.status, 200, "{w:?}");
+    let h = send(
+        &addr,
+        Method::GET,
+        "/v1/records/doc/1/history",
+        &[("authorization", editor.as_str())],
+        JSON,
+    )
+    .await;
+    assert!(h.text.contains(r#""author":"editor""#), "{}", h.text);
+    let viewer = jwt("viewer", "test-issuer");
+    let r = send(
+        &addr,
+        Method::GET,
+        "/v1/records/doc/1",
+        &[("authorization", viewer.as_str())],
+        JSON,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let w = send(
+        &addr,
+        Method::PUT,
+        "/v1/records/doc/1",
+        &[("authorization", viewer.as_str())],
+        Some("{}"),
+    )
+    .await;
+    refused(&w, 403, "permission_denied");
+    let forged = jwt("editor", "another-issuer");
+    let w = send(
+        &addr,
+        Method::PUT,
+        "/v1/records/doc/1",
+        &[("authorization", forged.as_str())],
+        Some("{}"),
+    )
+    .await;
+    refused(&w, 401, "unauthenticated");
+    refused(
+        &get(&addr, "/v1/records/doc/1").await,
+        401,
+        "unauthenticated",
+    );
+}
