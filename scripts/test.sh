@@ -6,7 +6,9 @@
 #      cargo test where nextest is not installed); the json0 differential test among them
 #      runs node and installs its npm package itself
 #      (crates/core/tests/json0-differential/install.sh);
-#   2. the interop suites with the real npm deepstream and sharedb clients, each first
+#   2. the REST API fuzzed against its OpenAPI document with schemathesis
+#      (scripts/fuzz-rest.sh, which installs it from PyPI into .venv/);
+#   3. the interop suites with the real npm deepstream and sharedb clients, each first
 #      against the real peer server (proving each test encodes what the peer does), then
 #      against recordsync.
 # It installs what it needs (npm packages via interop/install.sh), starts PostgreSQL, Redis
@@ -37,6 +39,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+step "REST API fuzzed against its OpenAPI document (schemathesis)"
+scripts/fuzz-rest.sh
 
 step "interop: the real deepstream client against the real deepstream server"
 interop/run.sh deepstream

@@ -347,7 +347,24 @@ impl Engine {
         name: &str,
         done: WriteDone,
     ) {
-        self.delete_now(deleter, author, None, name, done, None)
+        self.delete_now(deleter, author, None, None, name, done, None)
+            .await;
+    }
+
+    /// [`Engine::delete`] of the record at engine version `version` only: a conditional
+    /// delete (HTTP's `If-Match`). When the record is at another version it is refused
+    /// with [`WriteFailure::VersionExists`](crate::WriteFailure::VersionExists) and the
+    /// current state, and when it does not exist with
+    /// [`WriteFailure::Missing`](crate::WriteFailure::Missing); nothing is deleted.
+    pub async fn delete_at(
+        &self,
+        deleter: u64,
+        author: Option<Arc<str>>,
+        name: &str,
+        version: u64,
+        done: WriteDone,
+    ) {
+        self.delete_now(deleter, author, None, Some(version), name, done, None)
             .await;
     }
 
@@ -364,7 +381,7 @@ impl Engine {
         name: &str,
         done: WriteDone,
     ) {
-        self.delete_now(deleter, author, Some(origin), name, done, None)
+        self.delete_now(deleter, author, Some(origin), None, name, done, None)
             .await;
     }
 
@@ -391,6 +408,19 @@ impl Engine {
     {
         metrics::counter!("recordsync_query_reads_total").increment(1);
         Ok(self.store.query(collection, query).await?)
+    }
+
+    /// A page of the live records whose names start with `prefix`, after `after`, in name
+    /// order, at most `limit` (see [`Store::list`](recordsync_store::Store::list)): the
+    /// committed state, as for [`query`](Self::query). Hosts list through the engine, as
+    /// they read through it, and never hold the store.
+    pub async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<recordsync_store::StoredRecord>, EngineError> {
+        Ok(self.store.list(prefix, after, limit).await?)
     }
 
     /// Sends `event` to every subscriber of `name` (used for provider changes).

@@ -44,6 +44,8 @@ pub(crate) enum Queued {
         deleter: u64,
         author: Option<Arc<str>>,
         origin: Option<Origin>,
+        /// The version the delete applies to only (`Engine::delete_at`).
+        expected: Option<u64>,
         done: WriteDone,
     },
 }
@@ -130,10 +132,19 @@ impl Engine {
                     deleter,
                     author,
                     origin,
+                    expected,
                     done,
                 } => {
-                    self.delete_now(deleter, author, origin, &cell.name, done, Some(settled))
-                        .await
+                    self.delete_now(
+                        deleter,
+                        author,
+                        origin,
+                        expected,
+                        &cell.name,
+                        done,
+                        Some(settled),
+                    )
+                    .await
                 }
             }
             // Err: dropped, which is how it is sent.

@@ -270,12 +270,18 @@ impl Engine {
 
     /// [`delete`](Self::delete); `settled`, given for a delete taken from the record's
     /// queue of writes to try again (see [`retry`]), is dropped once it is committed or
-    /// refused.
+    /// refused. With `expected`, the delete applies only to the record at that engine
+    /// version, and is refused otherwise (see [`Engine::delete_at`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the delete's parts, passed on as they are"
+    )]
     pub(crate) async fn delete_now(
         &self,
         deleter: u64,
         author: Option<Arc<str>>,
         origin: Option<Origin>,
+        expected: Option<u64>,
         name: &str,
         done: WriteDone,
         settled: Option<Settled>,
@@ -295,6 +301,7 @@ impl Engine {
                     deleter,
                     author,
                     origin,
+                    expected,
                     done,
                 },
             );
@@ -302,6 +309,27 @@ impl Engine {
         }
         let next_create = st.next_create();
         let now = now_ms();
+        if let Some(expected) = expected {
+            let at = st
+                .head
+                .as_ref()
+                .filter(|head| head.stored)
+                .map(|head| head.version().version);
+            if at != Some(expected) {
+                // Refused with the committed state, after the writes before this delete,
+                // as a stale write is (the writer learns of every write before it).
+                st.after_in_flight(Box::new(move |visible| {
+                    done.answer(Err(match visible {
+                        Some(v) => WriteFailure::VersionExists {
+                            version: v.version,
+                            data: v.json.clone(),
+                        },
+                        None => WriteFailure::Missing { next_create },
+                    }));
+                }));
+                return;
+            }
+        }
         // What is deleted: the head's life, or (a client op's delete of a missing record,
         // which ShareDB counts as a version) nothing, whose tombstone is journaled where
         // the next life would begin.

@@ -226,6 +226,15 @@ impl Store for Flaky {
         self.inner.get(name).await
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        self.inner.list(prefix, after, limit).await
+    }
+
     async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Io("disk on fire".into()));
@@ -376,4 +385,44 @@ async fn delete_tells_subscribers_and_a_later_subscriber_recreates() {
         }),
         "re-created as deepstream's version 0, continuing the engine's versions"
     );
+}
+
+/// `delete_at` deletes the record at the version named, and refuses (deleting nothing) a
+/// record at another version, or one that does not exist.
+#[tokio::test]
+async fn a_conditional_delete_applies_only_at_its_version() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine_on(store.clone());
+    async fn delete_at(engine: &Engine, name: &str, version: u64) -> Result<(), WriteFailure> {
+        let (tx, rx) = oneshot::channel();
+        engine
+            .delete_at(
+                9,
+                None,
+                name,
+                version,
+                WriteDone::new(move |r| drop(tx.send(r))),
+            )
+            .await;
+        rx.await.unwrap().map(drop)
+    }
+    match delete_at(&engine, "c", 0).await {
+        Err(WriteFailure::Missing { next_create: 0 }) => {}
+        other => panic!("a missing record is not deleted: {other:?}"),
+    }
+    // created at 0, written at 1
+    write(&engine, 1, "c", update(json!({"x": 1})), -1)
+        .await
+        .unwrap();
+    match delete_at(&engine, "c", 0).await {
+        Err(WriteFailure::VersionExists { version, data }) => {
+            assert_eq!(version.version, 1);
+            assert_eq!(&*data, r#"{"x":1}"#);
+        }
+        other => panic!("a stale delete is refused: {other:?}"),
+    }
+    assert_eq!(engine.head("c").await.unwrap().map(|v| v.version), Some(1));
+    delete_at(&engine, "c", 1).await.unwrap();
+    assert_eq!(engine.head("c").await.unwrap(), None);
+    assert!(store.get("c").await.unwrap().unwrap().deleted);
 }

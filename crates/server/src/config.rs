@@ -19,6 +19,9 @@
 //! | HTTP API switches            | `…[type=http].options.enableAuthEndpoint`, `allowAuthData`, `enabled` | `true`       |
 //! | HTTP API body limit (bytes)  | `httpServer.options.maxMessageSize` (or the http endpoint's)  | 1 MiB             |
 //! | HTTP API CORS                | `httpServer.options.allowAllOrigins`, `origins`               | all origins       |
+//! | REST API (`/v1`)             | `rest.enabled`                                                | `true`            |
+//! | REST body limit (bytes)      | `rest.maxBodySize`                                            | 1 MiB             |
+//! | REST page size (entries)     | `rest.maxPageSize`                                            | 1000              |
 //! | listen response timeout (ms) | `listen.responseTimeout`                                      | 500               |
 //! | listen rematch interval (ms) | `listen.rematchInterval`                                      | 30000             |
 //! | shuffle listeners            | `listen.shuffleProviders`                                     | `true`            |
@@ -120,6 +123,8 @@ pub struct Config {
     /// deepstream's HTTP API (`POST /api`); `None`: not served (the `http` endpoint's
     /// `enabled: false`).
     pub http_api: Option<crate::http_api::HttpApiConfig>,
+    /// The REST API under `/v1`; `None`: not served (`rest.enabled: false`).
+    pub rest: Option<crate::rest::RestConfig>,
     /// Where Prometheus scrapes the metrics (`metrics.path`); `None`: not served
     /// (`metrics.enabled: false`). The metrics are recorded either way.
     pub metrics_path: Option<String>,
@@ -165,6 +170,7 @@ impl Default for Config {
             sharedb_path: Some("/sharedb".into()),
             health_check_path: "/health-check".into(),
             http_api: Some(crate::http_api::HttpApiConfig::default()),
+            rest: Some(crate::rest::RestConfig::default()),
             metrics_path: Some("/metrics".into()),
             connection_spans: false,
             max_message_size: 1024 * 1024,
@@ -244,6 +250,7 @@ const KNOWN_KEYS: &[&str] = &[
     "outboundQueueLimit",
     "maxPendingWritesPerConnection",
     "metrics",
+    "rest",
     "serverName",
     "showLogo",
     "logLevel",
@@ -328,6 +335,9 @@ impl Config {
                     self.metrics_path = Some("/metrics".into());
                 }
             }
+        }
+        if let Some(rest) = doc.get("rest") {
+            self.apply_rest(rest)?;
         }
         if let Some(endpoints) = doc.get("connectionEndpoints") {
             let list = endpoints
@@ -500,6 +510,31 @@ impl Config {
         Ok(())
     }
 
+    /// Reads recordsync's `rest` section: `enabled`, `maxBodySize`, `maxPageSize`.
+    fn apply_rest(&mut self, rest: &Value) -> Result<(), ConfigError> {
+        if !rest.is_object() {
+            return Err(invalid(
+                "rest",
+                "expected a mapping (enabled, maxBodySize, maxPageSize)",
+            ));
+        }
+        if let Some(v) = rest.get("enabled")
+            && !boolean(v, "rest.enabled")?
+        {
+            self.rest = None;
+            return Ok(());
+        }
+        let config = self.rest.get_or_insert_with(Default::default);
+        if let Some(v) = rest.get("maxBodySize") {
+            config.max_body = usize::try_from(uint(v, "rest.maxBodySize")?)
+                .map_err(|_| invalid("rest.maxBodySize", "too large"))?;
+        }
+        if let Some(v) = rest.get("maxPageSize") {
+            config.max_page = uint(v, "rest.maxPageSize")?;
+        }
+        Ok(())
+    }
+
     /// Reads the `auth` and `permission` sections; files they load are relative to the
     /// directory of the config file at `path`.
     fn apply_security(&mut self, doc: &Value, path: &Path) -> Result<Vec<String>, ConfigError> {
@@ -550,6 +585,46 @@ impl Config {
                 "httpServer.options.origins",
                 "allowAllOrigins is false but no origins are listed: no browser could call the HTTP API",
             ));
+        }
+        if let Some(rest) = &self.rest {
+            let paths = [
+                ("binary endpoint urlPath", Some(&self.binary_path)),
+                ("JSON endpoint urlPath", Some(&self.json_path)),
+                ("sharedb endpoint urlPath", self.sharedb_path.as_ref()),
+                ("healthCheckPath", Some(&self.health_check_path)),
+                ("metrics.path", self.metrics_path.as_ref()),
+                (
+                    "http endpoint postPath",
+                    self.http_api.as_ref().map(|a| &a.post_path),
+                ),
+                (
+                    "http endpoint getPath",
+                    self.http_api.as_ref().map(|a| &a.get_path),
+                ),
+                (
+                    "http endpoint authPath",
+                    self.http_api.as_ref().map(|a| &a.auth_path),
+                ),
+            ];
+            for (key, path) in paths {
+                if let Some(path) = path
+                    && (path == "/v1" || path.starts_with("/v1/"))
+                {
+                    return Err(invalid(
+                        key,
+                        &format!(
+                            "{path:?} is under /v1, which the REST API serves: choose another \
+                             path, or turn the REST API off (rest.enabled: false)"
+                        ),
+                    ));
+                }
+            }
+            if rest.max_body < 1024 {
+                return Err(invalid("rest.maxBodySize", "must be at least 1024 bytes"));
+            }
+            if rest.max_page == 0 {
+                return Err(invalid("rest.maxPageSize", "must be 1 or more"));
+            }
         }
         if self.max_message_size < 1024 {
             return Err(invalid("maxMessageSize", "must be at least 1024 bytes"));
@@ -796,6 +871,42 @@ connectionEndpoints:
         assert!(err.to_string().contains("http endpoint postPath"), "{err}");
         let err = parse("httpServer:\n  options:\n    allowAllOrigins: false\n").unwrap_err();
         assert!(err.to_string().contains("origins"), "{err}");
+    }
+
+    #[test]
+    fn the_rest_api_has_its_own_section() {
+        assert_eq!(
+            Config::default().rest,
+            Some(crate::rest::RestConfig {
+                max_body: 1024 * 1024,
+                max_page: 1000
+            })
+        );
+        let (c, warnings) = parse("rest:\n  maxBodySize: 4096\n  maxPageSize: 50\n").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            c.rest,
+            Some(crate::rest::RestConfig {
+                max_body: 4096,
+                max_page: 50
+            })
+        );
+        assert_eq!(parse("rest:\n  enabled: false\n").unwrap().0.rest, None);
+        // with the REST API off, /v1 is free for others
+        let (c, _) = parse("rest:\n  enabled: false\nmetrics:\n  path: /v1/metrics\n").unwrap();
+        assert_eq!(c.metrics_path.as_deref(), Some("/v1/metrics"));
+        for (yaml, key) in [
+            ("rest:\n  maxBodySize: 10\n", "rest.maxBodySize"),
+            ("rest:\n  maxPageSize: 0\n", "rest.maxPageSize"),
+            ("rest:\n  enabled: maybe\n", "rest.enabled"),
+            ("rest: 3\n", "rest"),
+            ("metrics:\n  path: /v1/metrics\n", "metrics.path"),
+        ] {
+            match parse(yaml) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{yaml}"),
+                other => panic!("{yaml}: {other:?}"),
+            }
+        }
     }
 
     #[test]

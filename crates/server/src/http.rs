@@ -1,5 +1,6 @@
 //! The HTTP surface: the listener's accept loop, the WebSocket endpoints, the health
-//! check, and deepstream's HTTP API (the fallback: see [`crate::http_api`]).
+//! check, the REST API (everything under `/v1`: see [`crate::rest`]), and deepstream's
+//! HTTP API (the fallback: see [`crate::http_api`]).
 //!
 //! Connections are served by hyper's HTTP/1 server (with upgrades) on the `TcpStream`
 //! itself, not by `axum::serve`: that way a WebSocket upgrade gives the socket back as it
@@ -15,16 +16,16 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::ServerState;
 use crate::deepstream::{self, Transport};
+use crate::net::http_connection::HttpConnection;
 use crate::sharedb;
 use crate::websocket::{Socket, handshake};
 
@@ -39,6 +40,12 @@ pub fn router(state: Arc<ServerState>) -> Router {
     }
     if let Some(path) = &config.metrics_path {
         router = router.route(path, get(metrics));
+    }
+    if config.rest.is_some() {
+        // Everything under /v1 is the REST API's, unknown paths included (a JSON 404).
+        router = router
+            .route("/v1", any(crate::rest::serve))
+            .route("/v1/{*rest}", any(crate::rest::serve));
     }
     if config.http_api.is_some() {
         // deepstream matches the API's paths as prefixes, so it takes what no route takes.
@@ -76,7 +83,17 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(app.clone());
+        let control = HttpConnection::new(stopping.clone());
+        let service = {
+            let control = control.clone();
+            let app = app.clone();
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(control.clone());
+                let mut app = app.clone();
+                // A Router is always ready: no poll_ready needed.
+                tower_service::Service::call(&mut app, req)
+            })
+        };
         let mut stopping = stopping.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
@@ -93,10 +110,15 @@ pub async fn serve(
                         tracing::trace!(error = %e, "HTTP connection ended");
                     }
                 }
+                // A streamed response whose client stopped reading (see HttpConnection).
+                () = control.cut() => {}
                 // The only change ever made is to `true`.
                 Ok(()) = stopping.changed() => {
                     connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+                    tokio::select! {
+                        _ = connection.as_mut() => {}
+                        () = control.cut() => {}
+                    }
                 }
             }
             drop(open);

@@ -24,6 +24,9 @@
 //! - `http_api`     — deepstream's HTTP API front door (`POST /api`, `POST /api/auth`):
 //!   its requests and refusals, record messages as engine calls and permission checks,
 //!   and the tokens it issues.
+//! - `rest`         — the REST API front door (`/v1`, OpenAPI at `/v1/openapi.json`):
+//!   records read, written (versioned with `If-Match`), looked up in history and watched
+//!   as server-sent events, with the same auth and permission rules.
 //! - `sharedb`      — the ShareDB protocol front door (WebSocket, JSON, `/sharedb`):
 //!   documents as records, fetch, subscribe, op submit with transform, snapshots at a
 //!   version or time, and how they map to engine calls and permission checks.
@@ -48,6 +51,7 @@ mod deepstream;
 mod http;
 mod http_api;
 mod net;
+mod rest;
 mod sharedb;
 mod telemetry;
 mod websocket;
@@ -70,6 +74,7 @@ use recordsync_engine::listen::{ClusterTiming, Listening};
 
 pub use config::{Config, ConfigError, StorageKind, parse_keep_ops, parse_size};
 pub use http_api::HttpApiConfig;
+pub use rest::RestConfig;
 
 /// What every connection shares.
 pub struct ServerState {

@@ -143,6 +143,8 @@ pub enum Protocol {
     DeepstreamBinary,
     DeepstreamJson,
     ShareDb,
+    /// The REST API's server-sent event streams (one per watched record).
+    Sse,
 }
 
 impl Protocol {
@@ -169,6 +171,10 @@ impl Protocol {
                 cached_gauge!("sharedb"),
                 cached_counter!("recordsync_connections_opened_total", "protocol" => "sharedb"),
             ),
+            Protocol::Sse => (
+                cached_gauge!("sse"),
+                cached_counter!("recordsync_connections_opened_total", "protocol" => "sse"),
+            ),
         }
     }
 
@@ -184,6 +190,9 @@ impl Protocol {
             Protocol::ShareDb => {
                 cached_counter!("recordsync_slow_consumers_total", "protocol" => "sharedb")
             }
+            Protocol::Sse => {
+                cached_counter!("recordsync_slow_consumers_total", "protocol" => "sse")
+            }
         }
     }
 
@@ -193,6 +202,7 @@ impl Protocol {
             Protocol::DeepstreamBinary => "deepstream-binary",
             Protocol::DeepstreamJson => "deepstream-json",
             Protocol::ShareDb => "sharedb",
+            Protocol::Sse => "sse",
         }
     }
 }

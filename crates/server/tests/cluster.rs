@@ -425,6 +425,15 @@ impl Store for Gated {
         read
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<recordsync_store::StoredRecord>, recordsync_store::StoreError> {
+        self.inner.list(prefix, after, limit).await
+    }
+
     async fn commit(
         &self,
         batch: &[recordsync_store::Write],

@@ -36,8 +36,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+mod list;
 mod query;
 
+pub use list::*;
 pub use query::*;
 
 use crate::group_commit::GroupCommitter;
@@ -85,6 +87,9 @@ macro_rules! __store_conformance_cases {
             query_excludes_deleted_and_other_collections,
             query_values_jsonb_cannot_hold,
             query_refuses_a_collection_with_a_slash,
+            list_prefix_edges,
+            list_prefix_wildcards_are_literal,
+            list_pages_give_every_live_record_once,
         );
     };
 }
@@ -939,6 +944,15 @@ impl Store for Gated {
 
     async fn get(&self, name: &str) -> Result<Option<StoredRecord>, crate::StoreError> {
         self.inner.get(name).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, crate::StoreError> {
+        self.inner.list(prefix, after, limit).await
     }
 
     async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, crate::StoreError> {

@@ -165,6 +165,7 @@ use redb::{
 
 use crate::error::{Cause, StoreError};
 use crate::history::{History, Milestone};
+use crate::listing;
 use crate::query;
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 use recordsync_core::query::{Query, Selection};
@@ -1413,6 +1414,51 @@ fn collection_blocking(
     Ok(found)
 }
 
+/// A page of live records ([`Store::list`]): one range of the records table from the
+/// start of the page to the end of the prefix's names, read in one transaction, stopping
+/// at `limit` live records (tombstones in the range are read and skipped).
+fn list_blocking(
+    db: &Database,
+    dir: &Path,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    use std::ops::Bound;
+    let fail = |e: redb::Error| db_error(dir, "listing records", None, e);
+    let end = listing::prefix_end(prefix);
+    let (start, exclusive) = listing::list_start(prefix, after);
+    if limit == 0 || end.as_deref().is_some_and(|end| start >= end) {
+        return Ok(Vec::new());
+    }
+    let start = match exclusive {
+        true => Bound::Excluded(codec::record_key(start)),
+        false => Bound::Included(codec::record_key(start)),
+    };
+    let end = match &end {
+        Some(end) => Bound::Excluded(codec::record_key(end)),
+        None => Bound::Unbounded,
+    };
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+    let mut found = Vec::new();
+    for row in records
+        .range::<&[u8]>((start, end))
+        .map_err(|e| fail(e.into()))?
+    {
+        let (key, value) = row.map_err(|e| fail(e.into()))?;
+        let name = String::from_utf8_lossy(key.value());
+        let record = codec::decode_record(&name, value.value())?;
+        if !record.deleted {
+            found.push(record);
+            if found.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Decodes `name`'s log entry `seq`, found through its links; returns it with the key of
 /// the previous one. Links point only backwards, so a damaged one cannot make a loop.
 fn log_step(name: &str, seq: u64, value: Option<&[u8]>) -> Result<(JournalEntry, u64), StoreError> {
@@ -1552,6 +1598,20 @@ impl Store for EmbeddedStore {
         let name = name.to_owned();
         self.blocking("reading a record", move |inner| {
             inner.read(|db| get_blocking(db, &inner.dir, &name))
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let prefix = prefix.to_owned();
+        let after = after.map(str::to_owned);
+        self.blocking("listing records", move |inner| {
+            inner.read(|db| list_blocking(db, &inner.dir, &prefix, after.as_deref(), limit))
         })
         .await
     }

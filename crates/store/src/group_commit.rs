@@ -514,6 +514,14 @@ mod tests {
         async fn get(&self, name: &str) -> Result<Option<StoredRecord>, StoreError> {
             self.inner.get(name).await
         }
+        async fn list(
+            &self,
+            prefix: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<StoredRecord>, StoreError> {
+            self.inner.list(prefix, after, limit).await
+        }
         async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             if self.fail.contains(&call) {
@@ -602,6 +610,14 @@ mod tests {
     impl Store for Gated {
         async fn get(&self, name: &str) -> Result<Option<StoredRecord>, StoreError> {
             self.inner.get(name).await
+        }
+        async fn list(
+            &self,
+            prefix: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<StoredRecord>, StoreError> {
+            self.inner.list(prefix, after, limit).await
         }
         async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
             let names: Vec<&str> = batch.iter().map(Write::name).collect();

@@ -10,6 +10,7 @@
 //!   (every store keeps a record's history across deletes: a delete leaves a tombstone).
 //! - `query`          — running a ShareDB query over a collection's records, shared by
 //!   the stores ([`Store::query`]; the language is `recordsync_core::query`'s).
+//! - `listing`        — the name range a prefix covers, for [`Store::list`].
 //! - `memory`         — [`MemoryStore`], for throwaway use and tests.
 //! - [`embedded`]     — [`EmbeddedStore`], the default: crash-safe, on disk (redb behind a
 //!   write-ahead log), with its private parts in `src/embedded/`:
@@ -42,6 +43,7 @@ pub mod postgres;
 mod error;
 mod group_commit;
 mod history;
+mod listing;
 mod memory;
 mod query;
 mod store;

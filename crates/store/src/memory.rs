@@ -153,6 +153,36 @@ impl Store for MemoryStore {
         Ok(self.records.lock().get(name).map(|e| e.record.clone()))
     }
 
+    /// A scan of every record (a hash map has no name order), keeping the first `limit`
+    /// matches by name without sorting the rest: fine for the tests and throwaway servers
+    /// this store is for.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let records = self.records.lock();
+        let mut found: Vec<&StoredRecord> = records
+            .values()
+            .map(|e| &e.record)
+            .filter(|r| {
+                !r.deleted
+                    && r.name.starts_with(prefix)
+                    && after.is_none_or(|after| r.name.as_str() > after)
+            })
+            .collect();
+        if found.len() > limit {
+            found.select_nth_unstable_by(limit - 1, |a, b| a.name.cmp(&b.name));
+            found.truncate(limit);
+        }
+        found.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(found.into_iter().cloned().collect())
+    }
+
     async fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
         batch.iter().try_for_each(Write::check)?;
         let now = now_ms();

@@ -478,6 +478,8 @@ enum Op<'a> {
     Commit(&'a [Write]),
     /// A query's SQL (`postgres/query.rs`) and its parameters.
     Query(&'a str, &'a [query::Param]),
+    /// A page of a listing ([`Store::list`]): its SQL and parameters.
+    List(&'a str, &'a [query::Param]),
 }
 
 enum Output {
@@ -496,6 +498,7 @@ impl Op<'_> {
             Op::HistoryStart(_) => "reading a record",
             Op::Commit(_) => "committing writes",
             Op::Query(..) => "answering a query",
+            Op::List(..) => "listing records",
         }
     }
 }
@@ -789,7 +792,7 @@ impl PostgresStore {
                 Output::Row(conn.query_opt(&stmt, &[&name, &time]).await?)
             }
             Op::Commit(batch) => Output::Outcomes(self.commit_once(conn, batch).await?),
-            Op::Query(sql, params) => {
+            Op::Query(sql, params) | Op::List(sql, params) => {
                 // Not a cached statement: the text varies with the query, and an unnamed
                 // statement is planned with its parameters' values, which lets an index
                 // on an expression such as `data -> 'n'` match `data -> $3`.
@@ -1064,6 +1067,59 @@ impl Store for PostgresStore {
         };
         row.map(|row| uint(name, "journal version", row.get(0)))
             .transpose()
+    }
+
+    /// One range of the primary key (names are `COLLATE "C"`: byte order), so a page
+    /// reads its rows and the tombstones among them, not the whole prefix.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        if limit == 0 || prefix.contains('\0') {
+            // No name holding a NUL can be stored here.
+            return Ok(Vec::new());
+        }
+        // No stored name holds a NUL, so one is after `a\0…` exactly when it is after `a`.
+        let after = after.map(|a| a.split('\0').next().unwrap_or_default());
+        let (start, exclusive) = crate::listing::list_start(prefix, after);
+        let end = crate::listing::prefix_end(prefix);
+        if end.as_deref().is_some_and(|end| start >= end) {
+            return Ok(Vec::new());
+        }
+        let mut params = vec![query::Param::Text(start.to_owned())];
+        let upper = match end {
+            Some(end) => {
+                params.push(query::Param::Text(end));
+                " AND name < $2"
+            }
+            None => "",
+        };
+        let sql = format!(
+            "SELECT name, version, data_json::text, ctime, mtime, created FROM {}.records \
+             WHERE name {} $1{upper} AND NOT deleted ORDER BY name LIMIT {}",
+            self.schema,
+            if exclusive { ">" } else { ">=" },
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        );
+        let Output::Rows(rows) = self.run(Op::List(&sql, &params)).await? else {
+            unreachable!("a listing returns rows")
+        };
+        rows.iter()
+            .map(|row| {
+                let name: String = row.get(0);
+                Ok(StoredRecord {
+                    version: uint(&name, "version", row.get(1))?,
+                    data: row.get(2),
+                    ctime: uint(&name, "ctime", row.get(3))?,
+                    mtime: uint(&name, "mtime", row.get(4))?,
+                    created: uint(&name, "created", row.get(5))?,
+                    deleted: false,
+                    name,
+                })
+            })
+            .collect()
     }
 
     /// The rows the SQL sieve lets through (`postgres/query.rs` says which indexes

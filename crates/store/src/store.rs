@@ -136,6 +136,20 @@ pub trait Store: Send + Sync + 'static {
     /// The record's current state, or `None` when it does not exist.
     async fn get(&self, name: &str) -> Result<Option<StoredRecord>, StoreError>;
 
+    /// Live records (never a tombstone) whose names start with `prefix` and sort strictly after
+    /// `after` (byte order of the name), in name order, at most `limit` of them.
+    ///
+    /// A page of a listing: the next page is the one after the last name of this one, so
+    /// paging visits every record that stays live meanwhile exactly once, whatever is
+    /// written between pages (a name is a stable cursor). Each call reads one committed
+    /// state. `%`, `_` and every other character in `prefix` stand for themselves.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
     /// Commits a batch, returning one outcome per write in order.
     ///
     /// On `Err` the batch may or may not have been stored (a failed fsync, say, leaves it

@@ -5,6 +5,9 @@
 //!   [`connection::FrontDoor`].
 //! - [`outbox`]     — each connection's bounded outbound queue, and the deferred wake-ups
 //!   that let a commit's updates leave in one write per connection.
+//! - [`http_connection`] — a plain HTTP request's handle on its connection (cut it off,
+//!   hear of shutdown), for streamed responses.
 
 pub mod connection;
+pub mod http_connection;
 pub mod outbox;

@@ -1,0 +1,182 @@
+//! The REST API under `/v1`: records read, written, listed, watched and looked up in
+//! their history over plain HTTP, described by the OpenAPI 3.1 document at
+//! `/v1/openapi.json` (`docs/rest.md` is its guide).
+//!
+//! - [`route`]      — which endpoint a path names ([`route::ROUTES`], the one list of
+//!   endpoints and methods), record names taken from the raw path.
+//! - [`query`]      — query parameters, read strictly.
+//! - [`auth`]       — who the request is: a bearer token, Basic credentials, or nobody.
+//! - [`guard`]      — the permission rules on each request, as deepstream's requests.
+//! - [`body`]       — a JSON request body: media type, size, encoding, nesting.
+//! - [`conditions`] — versions as ETags; `If-Match`, `If-None-Match`.
+//! - [`read`]       — a record's value now, at a path, at a version or time.
+//! - [`write`]      — `PUT`, `PATCH` (path writes), `DELETE`, versioned or not.
+//! - [`history`]    — a record's journal, a page at a time.
+//! - [`list`]       — record names with versions, by prefix, with opaque cursors.
+//! - [`stream`]     — server-sent events of a record's changes, resumable.
+//! - [`openapi`]    — the OpenAPI document (a checked-in JSON file).
+//! - [`errors`]     — [`errors::RestError`]: each refusal's status, code and message.
+//!
+//! Like every front door, it only translates: reads, writes and subscriptions are the
+//! engine's, so a REST write reaches deepstream and ShareDB subscribers of the record,
+//! and a stream sees their writes. Values go through as the engine keeps them (JSON text,
+//! numbers and key order as written).
+
+pub mod auth;
+pub mod body;
+pub mod conditions;
+pub mod errors;
+pub mod guard;
+pub mod history;
+pub mod list;
+pub mod openapi;
+pub mod query;
+pub mod read;
+pub mod route;
+pub mod stream;
+pub mod write;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+
+use self::conditions::Conditions;
+use self::errors::RestError;
+use self::guard::Guard;
+use self::query::Query;
+use self::read::Which;
+use self::route::Route;
+use crate::ServerState;
+use crate::net::http_connection::HttpConnection;
+
+/// The REST API's settings (the config file's `rest` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestConfig {
+    /// The largest request body, in bytes (`rest.maxBodySize`).
+    pub max_body: usize,
+    /// The most entries a page of a listing or a history holds (`rest.maxPageSize`).
+    pub max_page: u64,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        RestConfig {
+            max_body: 1024 * 1024,
+            max_page: 1000,
+        }
+    }
+}
+
+/// Serves every request under `/v1`.
+pub async fn serve(State(state): State<Arc<ServerState>>, req: Request) -> Response {
+    match handle(&state, req).await {
+        Ok(response) => response,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn handle(state: &ServerState, req: Request) -> Result<Response, RestError> {
+    let Some(config) = state.config.rest.clone() else {
+        return Err(RestError::NoRoute {
+            path: req.uri().path().to_owned(),
+        });
+    };
+    let route = Route::parse(req.uri().path())?;
+    if !route.allows(req.method().as_str()) {
+        return Err(RestError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed: route.allowed(),
+        });
+    }
+    let mut query = Query::parse(req.uri().query());
+    if route == Route::OpenApi {
+        query.finish()?;
+        return Ok(openapi::response());
+    }
+    let user = auth::user(state, req.headers()).await?;
+    let guard = Guard { state, user };
+    match route {
+        Route::OpenApi => Ok(openapi::response()),
+        Route::Records => {
+            let prefix = query.take("prefix")?.unwrap_or_default();
+            let limit = page_limit(&mut query, list::DEFAULT_LIMIT, &config)?;
+            let cursor = query.take("cursor")?;
+            query.finish()?;
+            list::page(&guard, &prefix, cursor.as_deref(), limit).await
+        }
+        Route::History(name) => {
+            let from = query.take_u64("from")?.unwrap_or(0);
+            let to = query.take_u64("to")?.unwrap_or(u64::MAX);
+            let limit = page_limit(&mut query, history::DEFAULT_LIMIT, &config)?;
+            query.finish()?;
+            history::page(&guard, &name, from, to, limit).await
+        }
+        Route::Record(name) => match *req.method() {
+            Method::PUT => {
+                query.finish()?;
+                write::put(&guard, &name, req, config.max_body).await
+            }
+            Method::PATCH => {
+                query.finish()?;
+                write::patch(&guard, &name, req, config.max_body).await
+            }
+            Method::DELETE => {
+                query.finish()?;
+                let conditions = Conditions::from_headers(req.headers())?;
+                write::delete(&guard, &name, conditions).await
+            }
+            // GET and HEAD (route.allows let nothing else through)
+            _ => {
+                let path = query.take("path")?;
+                let version = query.take_u64("version")?;
+                let at = query.take_u64("at")?;
+                query.finish()?;
+                let which = match (version, at) {
+                    (None, None) => Which::Current,
+                    (Some(v), None) => Which::Version(v),
+                    (None, Some(t)) => Which::At(t),
+                    (Some(_), Some(_)) => {
+                        return Err(RestError::BadParameter {
+                            param: "version",
+                            reason: "give either `version` or `at`, not both".into(),
+                        });
+                    }
+                };
+                if req.method() == Method::GET && stream::wants_events(req.headers()) {
+                    if which != Which::Current || path.is_some() {
+                        return Err(RestError::BadParameter {
+                            param: "query",
+                            reason: "an event stream follows the whole record from now on: \
+                                     `path`, `version` and `at` do not apply to it"
+                                .into(),
+                        });
+                    }
+                    let connection = req.extensions().get::<HttpConnection>().cloned();
+                    return stream::open(&guard, &name, req.headers(), connection).await;
+                }
+                read::value(&guard, &name, which, path.as_deref(), req.headers()).await
+            }
+        },
+    }
+}
+
+/// The `limit` parameter of a page: `default` when absent, at most `rest.maxPageSize`.
+fn page_limit(query: &mut Query, default: u64, config: &RestConfig) -> Result<u64, RestError> {
+    match query.take_u64("limit")? {
+        None => Ok(default.min(config.max_page)),
+        Some(0) => Err(RestError::BadParameter {
+            param: "limit",
+            reason: "must be 1 or more".into(),
+        }),
+        Some(n) if n > config.max_page => Err(RestError::BadParameter {
+            param: "limit",
+            reason: format!(
+                "at most {} (the server's rest.maxPageSize)",
+                config.max_page
+            ),
+        }),
+        Some(n) => Ok(n),
+    }
+}
