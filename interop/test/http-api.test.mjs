@@ -341,8 +341,7 @@ describe('HTTP API, open server (auth none)', () => {
       { topic: 'event', action: 'emit', eventName: 'e', data: 1 },
       W(name, { a: 1 }),
       { topic: 'rpc', action: 'make', rpcName: 'addTwo', data: { a: 1 } },
-      { topic: 'presence', action: 'query' },
-      { topic: 'record', action: 'notify', recordNames: [name] }
+      { topic: 'presence', action: 'query' }
     ])
     assert.equal(r.result, 'PARTIAL_SUCCESS')
     assert.deepEqual(r.body[1], OK)
@@ -354,8 +353,13 @@ describe('HTTP API, open server (auth none)', () => {
         error: `Topic "${topic}" is not served: recordsync serves records (and lists) only.`
       })
     }
-    assert.equal(r.body[4].success, false)
-    assert.equal(r.body[4].errorTopic, 'record')
+  })
+
+  test('record notify: subscribers are told of what storage holds now; the message succeeds', T, async () => {
+    const name = uniq('http-notify')
+    assert.deepEqual(await api(server, [W(name, { a: 1 })]), { result: 'SUCCESS', body: [OK] })
+    const r = await api(server, [{ topic: 'record', action: 'notify', recordNames: [name, uniq('http-notify-none')] }])
+    assert.deepEqual(r, { result: 'SUCCESS', body: [OK] })
   })
 
   test('recordsync only (deepstream with auth none issues no token): /api/auth gives a token usable on /api', { ...T, skip: TARGET === 'deepstream' && 'deepstream\'s stock auth types issue no token' }, async () => {

@@ -508,3 +508,16 @@ if (TARGET === 'recordsync') {
     assertNoErrors(a, b)
   })
 }
+
+test('record.notify(names) resolves (the server re-reads the records from storage and tells their subscribers); the subscriber keeps its value', T, async () => {
+  const [a, b] = await ctx.clients(2)
+  const name = uniq('notify')
+  const [ra] = await ready(a.record.getRecord(name))
+  await withTimeout(ra.set({ n: 1 }, () => {}) || sleep(50), 4000, 'set')
+  await waitFor(() => ra.version === 1, 4000, 'version 1')
+  await withTimeout(b.record.notify([name, uniq('notify-none')]), 4000, 'notify resolves')
+  await sleep(100)
+  assert.deepEqual(plain(ra.get()), { n: 1 })
+  assert.strictEqual(ra.version, 1)
+  assertNoErrors(a, b)
+})

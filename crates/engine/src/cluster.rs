@@ -120,13 +120,18 @@ impl MissedNames {
 
 impl Missed {
     fn add(&self, name: &str) {
-        let mut missed = self.state.lock();
-        if missed.is_empty() {
+        if self.state.lock().is_empty() {
             tracing::warn!(
                 "announcements are not reaching the bus; the other nodes will be asked to \
                  refetch the records concerned once it takes messages again"
             );
         }
+        self.ask(name);
+    }
+
+    /// Has the other nodes asked to refetch `name`, by the next [`Refetch`].
+    fn ask(&self, name: &str) {
+        let mut missed = self.state.lock();
         if missed.all || missed.names.contains(name) {
             // Already asked for.
         } else if missed.names.len() >= MAX_MISSED {
@@ -293,6 +298,12 @@ impl Cluster {
             outgoing,
             missed,
         })
+    }
+
+    /// Asks the other nodes to refetch `name` (it changed in the store without an
+    /// announcement); never blocks.
+    pub(crate) fn ask_refetch(&self, name: &str) {
+        self.missed.ask(name);
     }
 
     /// Queues an announcement; never blocks (a full queue drops it, and the other nodes

@@ -155,6 +155,32 @@ impl Engine {
         self.refetch(&cell.name);
     }
 
+    /// Tells subscribers on every node of records that changed in the store without
+    /// recordsync (deepstream's record `notify`: someone edited the database): each record
+    /// this node holds is reloaded now, publishing whatever changed (as a jump: no journal
+    /// entry says how), and the other nodes are asked to do the same. Returns once this
+    /// node's subscribers were told; records no node holds need nothing (their next use
+    /// reads the store).
+    pub async fn reload_changed(&self, names: &[String]) -> Result<(), EngineError> {
+        for name in names {
+            recordsync_core::validate_name(name)?;
+        }
+        if let Some(cluster) = self.cluster.get() {
+            for name in names {
+                cluster.ask_refetch(name);
+            }
+        }
+        for name in names {
+            self.watchers.notify(name);
+            let cached = self.shard(name).lock().get(name.as_str()).cloned();
+            if let Some(cell) = cached {
+                cell.state.lock().invalidate();
+                drop(self.acquire_loaded(name).await?);
+            }
+        }
+        Ok(())
+    }
+
     /// Reloads every cached record from the store (after the bus lost messages); those
     /// with subscribers are reloaded now, so that their subscribers catch up.
     pub(crate) fn resync(&self) {

@@ -269,7 +269,7 @@ async fn guarded_server() -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("permissions.yml"),
-        "record:\n  \"*\":\n    create: true\n    read: true\n    write: \"user.id === 'ada'\"\n    delete: false\n",
+        "record:\n  \"*\":\n    create: true\n    read: true\n    write: \"user.id === 'ada'\"\n    delete: false\n    notify: \"user.id === 'ada'\"\n",
     )
     .unwrap();
     let path = dir.path().join("config.yml");
@@ -337,4 +337,75 @@ async fn every_message_is_checked_against_the_rules_as_its_user() {
     ]});
     let a = post_json(&addr, "/api", made_up.to_string()).await.json();
     assert_eq!(a["body"][0]["errorEvent"], 115);
+}
+
+#[tokio::test]
+async fn notify_is_checked_against_the_notify_rule() {
+    let (addr, _dir) = guarded_server().await;
+    let notify = |who: &str| {
+        json!({"authData": {"username": who}, "body": [
+            {"topic": "record", "action": "notify", "recordNames": ["doc", "other"]},
+        ]})
+        .to_string()
+    };
+    let bob = post_json(&addr, "/api", notify("bob")).await.json();
+    assert_eq!(
+        bob,
+        json!({"result": "FAILURE", "body": [{"errorTopic": "record", "errorEvent": 115, "success": false,
+               "action": 2, "error": "Message denied. Action \"NOTIFY\" is not permitted."}]})
+    );
+    let ada = post_json(&addr, "/api", notify("ada")).await.json();
+    assert_eq!(
+        ada,
+        json!({"result": "SUCCESS", "body": [{"success": true}]})
+    );
+}
+
+/// deepstream's `notify`: a record changed in the store behind a node's back (here by a
+/// second node sharing the PostgreSQL schema but no bus, so nothing announces it) reaches
+/// that node's subscribers once the API is told, and records nobody holds need nothing.
+#[tokio::test]
+async fn notify_tells_subscribers_of_changes_made_behind_the_servers_back() {
+    use recordsync_deepstream_protocol::RecordAction;
+    use recordsync_store::postgres::testing::TestSchema;
+    let schema = TestSchema::new("http_notify");
+    let node = || {
+        support::start_server(recordsync_server::Config {
+            storage: recordsync_server::StorageKind::Postgres(schema.url()),
+            ..recordsync_server::Config::default()
+        })
+    };
+    let (here, elsewhere) = (node().await, node().await);
+    let mut subscriber = support::RawClient::connect(&here).await;
+    let read = subscriber.subscribe("notes/n").await;
+    assert_eq!(read.version, Some(0));
+    let write = json!({"body": [
+        {"topic": "record", "action": "write", "recordName": "notes/n", "data": {"by": "elsewhere"}},
+    ]});
+    let w = post_json(&elsewhere, "/api", write.to_string())
+        .await
+        .json();
+    assert_eq!(w["result"], "SUCCESS", "{w}");
+    assert!(
+        subscriber
+            .try_recv(std::time::Duration::from_millis(300))
+            .await
+            .is_none(),
+        "without a bus, nothing tells this node"
+    );
+    let notify = json!({"body": [
+        {"topic": "record", "action": "notify", "recordNames": ["notes/n", "notes/never-used"]},
+    ]});
+    let n = post_json(&here, "/api", notify.to_string()).await.json();
+    assert_eq!(n, json!({"result": "SUCCESS", "body": [{"success": true}]}));
+    let update = subscriber.recv_action(RecordAction::Update).await;
+    assert_eq!(update.version, Some(1));
+    assert_eq!(
+        support::json_value(&update.data),
+        json!({"by": "elsewhere"})
+    );
+    // an invalid name is refused as deepstream refuses a bad message, alone
+    let bad = json!({"body": [{"topic": "record", "action": "notify", "recordNames": [""]}]});
+    let b = post_json(&here, "/api", bad.to_string()).await;
+    assert!(b.status == 400 || b.json()["result"] == "FAILURE", "{b:?}");
 }

@@ -71,6 +71,7 @@ impl RecordTopic {
             | RecordAction::Unlisten
             | RecordAction::ListenAccept
             | RecordAction::ListenReject => self.listen(m, action).await,
+            RecordAction::Notify => self.notify(m).await,
             _ => self.error(
                 &m,
                 RecordAction::InvalidMessageData,
@@ -401,6 +402,33 @@ impl RecordTopic {
                 }),
             )
             .await;
+    }
+
+    /// `record.notify(names)`: the records changed in storage outside the server (someone
+    /// edited the database); subscribers on every node are told of what is there now,
+    /// then the request is acknowledged. Each name is checked against the `notify` rule.
+    async fn notify(&mut self, m: RecordMessage) {
+        let names = Self::names(&m);
+        for name in &names {
+            if !self
+                .guard
+                .allow(
+                    &self.session,
+                    &m,
+                    Action::Notify,
+                    RecordAction::Notify,
+                    name,
+                    Data::None,
+                )
+                .await
+            {
+                return;
+            }
+        }
+        match self.engine.reload_changed(&names).await {
+            Ok(()) => self.ack(&m),
+            Err(e) => self.error(&m, RecordAction::RecordNotifyError, &e.to_string()),
+        }
     }
 
     async fn listen(&mut self, m: RecordMessage, action: RecordAction) {

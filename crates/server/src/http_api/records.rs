@@ -48,12 +48,7 @@ impl Batch<'_> {
                 data,
                 version,
             } => self.write(name, path.as_deref(), data, *version).await,
-            Message::Notify { names } => errors::record_error(
-                RecordAction::RecordNotifyError,
-                &names.join(","),
-                "notify is not supported: recordsync's records change only through \
-                 recordsync, which tells every subscriber itself",
-            ),
+            Message::Notify { names } => self.notify(names).await,
             Message::Unserved { topic } => errors::unserved(topic),
         }
     }
@@ -97,6 +92,30 @@ impl Batch<'_> {
                     "the permission rule failed",
                 ))
             }
+        }
+    }
+
+    /// deepstream's `notify`: the records changed in storage outside the server (someone
+    /// edited the database); their subscribers, on every node, are told of what is there
+    /// now. Each name is checked against the `notify` rule first; any refusal refuses the
+    /// message.
+    async fn notify(&self, names: &[String]) -> Value {
+        let wire = RecordAction::Notify;
+        for name in names {
+            if let Some(refusal) = self
+                .refused(Action::Notify, wire, wire, name, Data::None)
+                .await
+            {
+                return refusal;
+            }
+        }
+        match self.state.engine.reload_changed(names).await {
+            Ok(()) => json!({ "success": true }),
+            Err(e) => errors::record_error(
+                RecordAction::RecordNotifyError,
+                &names.join(","),
+                &e.to_string(),
+            ),
         }
     }
 

@@ -44,6 +44,9 @@ pub enum Action {
     Delete,
     /// Offer to provide the records a pattern matches (`name` is the pattern).
     Listen,
+    /// Say that records changed in storage outside the server (deepstream's `notify`),
+    /// so that subscribers are told of them.
+    Notify,
     /// Run a query over records. The rules have no query type: a query reveals data as a
     /// read does, so it is checked against the `read` rule of the name the front door
     /// gives (say, a collection).
@@ -59,6 +62,7 @@ impl Action {
             Action::Write => RuleType::Write,
             Action::Delete => RuleType::Delete,
             Action::Listen => RuleType::Listen,
+            Action::Notify => RuleType::Notify,
         }
     }
 }
