@@ -409,3 +409,35 @@ async fn notify_tells_subscribers_of_changes_made_behind_the_servers_back() {
     let b = post_json(&here, "/api", bad.to_string()).await;
     assert!(b.status == 400 || b.json()["result"] == "FAILURE", "{b:?}");
 }
+
+/// In a cluster, `notify` on one node reaches the subscribers of every node: the others
+/// are asked to read the records again.
+#[tokio::test]
+async fn notify_on_one_node_reaches_the_subscribers_of_the_others() {
+    use recordsync_deepstream_protocol::RecordAction;
+    use recordsync_store::postgres::testing::TestSchema;
+    let schema = TestSchema::new("http_notify_cluster");
+    let node = |cluster: Option<&str>| {
+        support::start_server(recordsync_server::Config {
+            storage: recordsync_server::StorageKind::Postgres(schema.url()),
+            cluster: cluster.map(str::to_owned),
+            ..recordsync_server::Config::default()
+        })
+    };
+    let bus = Some("redis://127.0.0.1:6379");
+    let (one, two, outside) = (node(bus).await, node(bus).await, node(None).await);
+    let mut subscriber = support::RawClient::connect(&two).await;
+    assert_eq!(subscriber.subscribe("notes/c").await.version, Some(0));
+    let write = json!({"body": [
+        {"topic": "record", "action": "write", "recordName": "notes/c", "data": {"by": "outside"}},
+    ]});
+    let w = post_json(&outside, "/api", write.to_string()).await.json();
+    assert_eq!(w["result"], "SUCCESS", "{w}");
+    let notify =
+        json!({"body": [{"topic": "record", "action": "notify", "recordNames": ["notes/c"]}]});
+    let n = post_json(&one, "/api", notify.to_string()).await.json();
+    assert_eq!(n, json!({"result": "SUCCESS", "body": [{"success": true}]}));
+    let update = subscriber.recv_action(RecordAction::Update).await;
+    assert_eq!(update.version, Some(1));
+    assert_eq!(support::json_value(&update.data), json!({"by": "outside"}));
+}
