@@ -3,6 +3,8 @@
 //! Crate map (the public surface is the `pub use` block below, plus the namespaces of
 //! the two durable backends and of the conformance tests):
 //! - `store`          — the [`Store`] trait every backend implements, and its data types.
+//! - `dump`           — [`RecordDump`]: a record and its kept history, for backups
+//!   ([`Store::export`], [`Store::restore`]).
 //! - `error`          — [`StoreError`], whose [`Cause`] keeps the underlying error
 //!   ([`StoreFailure`]) as its source.
 //! - `group_commit`   — [`GroupCommitter`]: many concurrent writes share one durable commit.
@@ -40,6 +42,7 @@ pub mod conformance;
 pub mod embedded;
 pub mod postgres;
 
+mod dump;
 mod error;
 mod group_commit;
 mod history;
@@ -48,6 +51,7 @@ mod memory;
 mod query;
 mod store;
 
+pub use dump::{KeptHistory, KeptMilestone, RecordDump};
 pub use embedded::EmbeddedStore;
 pub use error::{Cause, StoreError, StoreFailure};
 pub use group_commit::{CallbackScope, CommitStats, Done, GroupCommitter};
