@@ -26,7 +26,8 @@
 //!   - `faults.rs`     — crash points for tests (feature `testing`).
 //! - [`postgres`]     — [`PostgresStore`]: several nodes share one PostgreSQL database
 //!   (`postgres/batch.rs`: a batch as SQL; `postgres/query.rs`: a query as SQL that
-//!   narrows rows, and which indexes help; `postgres/migrations/`: the tables,
+//!   narrows rows, and which indexes help; `postgres/backup.rs`: exports in one
+//!   snapshot and restores; `postgres/migrations/`: the tables,
 //!   documented).
 //! - `conformance`    — (feature `testing`) the tests every [`Store`] must pass, reusable
 //!   by backends in other crates (`store_conformance_tests!`, and

@@ -1,5 +1,5 @@
 //! `recordsync export`: every record (tombstones too, so a restore keeps their versions
-//! and history) from one snapshot of the store ([`Store::export`]).
+//! and history) from one snapshot of the store ([`Store::export`](recordsync_store::Store::export)).
 
 use std::io::Write;
 

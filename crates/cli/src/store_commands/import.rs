@@ -3,7 +3,7 @@
 //! The whole dump is read and checked first (every line, the header, the trailer's
 //! count): a corrupt or truncated dump is refused with its line number before anything
 //! is written. Then the records go to the store in batches of [`BATCH`], each stored
-//! whole ([`Store::restore`]); if the store fails part way (a lost connection, a full
+//! whole ([`Store::restore`](recordsync_store::Store::restore)); if the store fails part way (a lost connection, a full
 //! disk), the records of the batches before stay, the error says how many, and the
 //! target must be emptied before a retry (import loads only into an empty data set).
 
