@@ -93,6 +93,7 @@ macro_rules! __store_conformance_cases {
             list_prefix_wildcards_are_literal,
             list_pages_give_every_live_record_once,
             backup_round_trip,
+            export_reads_one_snapshot,
         );
     };
 }

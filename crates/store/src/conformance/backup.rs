@@ -120,3 +120,37 @@ pub async fn backup_round_trip(store: Arc<dyn Store>) {
         "nothing was stored"
     );
 }
+
+/// An export reads one state: writes committed while it is being read (here after its
+/// first record arrived, to records further on, past the first pages of a store that
+/// reads in pages) are not in it.
+pub async fn export_reads_one_snapshot(store: Arc<dyn Store>) {
+    let base = format!("{}/", unique("backup_snapshot"));
+    let names: Vec<String> = (0..1600).map(|i| format!("{base}r{i:04}")).collect();
+    for chunk in names.chunks(400) {
+        commit_ok(&store, chunk.iter().map(|n| put(n, 1)).collect()).await;
+    }
+    let mut rx = store.export(&base, true).await.unwrap();
+    let first = rx.recv().await.unwrap().unwrap();
+    assert_eq!(first.record.name, names[0]);
+    // Later records change, one is deleted, a new one appears at the end.
+    commit_ok(&store, vec![put(&names[1599], 2), delete(&names[1500], 2)]).await;
+    let late = format!("{base}r9999");
+    commit_ok(&store, vec![put(&late, 1)]).await;
+    let mut rest = Vec::new();
+    while let Some(d) = rx.recv().await {
+        rest.push(d.unwrap());
+    }
+    assert_eq!(rest.len(), 1599, "the records as they were, none added");
+    assert!(
+        rest.iter()
+            .all(|d| d.record.version == 1 && !d.record.deleted)
+    );
+    let last = rest.last().unwrap();
+    assert_eq!(last.record.name, names[1599]);
+    assert_eq!(
+        last.history.as_ref().unwrap().entries.len(),
+        2,
+        "versions 0 and 1"
+    );
+}
