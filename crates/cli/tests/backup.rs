@@ -68,7 +68,8 @@ fn body(dump: &str) -> &str {
     body
 }
 
-/// What `ls`, `history` and `history --version` say of every record of `DUMP`.
+/// What `ls`, `history` and `history --version` say of every record of `DUMP`: JSON
+/// lines, one each.
 fn contents(store: &[OsString]) -> String {
     let mut seen = ok("ls", store, &[], b"");
     for name in [
@@ -88,6 +89,10 @@ fn contents(store: &[OsString]) -> String {
         ("b/pruned", "101"),
     ] {
         seen += &ok("history", store, &[name, "--version", version], b"");
+    }
+    for line in seen.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"));
     }
     seen
 }
@@ -175,6 +180,53 @@ fn a_data_set_round_trips_embedded_postgres_embedded_exactly() {
         .code(),
         Some(5)
     );
+
+    // A server serves the restored data set and writes on from the restored versions:
+    // after a pruned history's milestone, after a re-create, to a tombstone.
+    let seen_before = contents(&c);
+    let server = ServerProcess::start([OsString::from("--data-dir"), last.path().into()]);
+    let url = server.url();
+    let client = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--url", &url]);
+        let out = run_recordsync(&args, b"");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(client(&["get", "b/pruned", "n"]), "102\n");
+    client(&["set", "b/pruned", "n", "103"]);
+    client(&["set", "a/recreated", "[3]"]);
+    client(&["set", "a/tomb", r#"{"back":true}"#]);
+    server.terminate();
+    let after = ok("history", &c, &["b/pruned"], b"");
+    assert_eq!(
+        after.lines().count(),
+        3,
+        "101, 102 and the new 103: {after}"
+    );
+    assert!(
+        after
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with(r#"{"version":103,"#),
+        "{after}"
+    );
+    assert_eq!(
+        ok("history", &c, &["b/pruned", "--version", "101"], b""),
+        "{\"version\":101,\"value\":{\"n\":101}}\n"
+    );
+    let ls = ok("ls", &c, &["a/"], b"");
+    assert!(ls.contains(r#"{"name":"a/recreated","version":5}"#), "{ls}");
+    assert!(
+        ls.contains(r#"{"name":"a/tomb","version":3}"#),
+        "delete at 1, create 2, write 3: {ls}"
+    );
+    assert_ne!(contents(&c), seen_before);
 }
 
 #[test]

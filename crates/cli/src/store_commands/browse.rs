@@ -7,7 +7,7 @@ use clap::Args;
 use recordsync_core::JournalOp;
 use serde_json::Value;
 
-use super::{StoreArgs, StoreCommandError};
+use super::{StoreArgs, StoreCommandError, dump_format};
 
 /// Records per [`Store::list`](recordsync_store::Store::list) page.
 const PAGE: usize = 1000;
@@ -70,7 +70,7 @@ pub async fn ls(args: LsArgs) -> Result<(), StoreCommandError> {
 }
 
 /// The journal, one entry a line (`version`, `time`, `author`, `origin`, `op` as
-/// stored); with `--version N`, `{"version":N,"value":…}` (`null`: deleted then): the
+/// stored, or `op_text` as in a dump when the text holds a line break); with `--version N`, `{"version":N,"value":…}` (`null`: deleted then): the
 /// stored text at the current version, else the value rebuilt from the newest milestone
 /// and the entries after it, as the engine reads a past version (and prints it as the
 /// server would: `serde_json`'s form of the numbers, such as `1e+400`).
@@ -91,8 +91,10 @@ pub async fn history(args: HistoryArgs) -> Result<(), StoreCommandError> {
             });
             writeln!(
                 out,
-                r#"{{"version":{},"time":{},"author":{author},"origin":{origin},"op":{}}}"#,
-                e.version, e.time, e.op
+                r#"{{"version":{},"time":{},"author":{author},"origin":{origin},{}}}"#,
+                e.version,
+                e.time,
+                dump_format::raw("op", &e.op)
             )
             .map_err(io)?;
         }
@@ -106,7 +108,8 @@ pub async fn history(args: HistoryArgs) -> Result<(), StoreCommandError> {
     }
     if version == current.version {
         // The stored text, as written.
-        writeln!(out, r#"{{"version":{version},"value":{}}}"#, current.data).map_err(io)?;
+        let value = dump_format::raw("value", &current.data);
+        writeln!(out, r#"{{"version":{version},{value}}}"#).map_err(io)?;
         return out.flush().map_err(io);
     }
     // The newest milestone at or below, then the entries after it (as the engine reads

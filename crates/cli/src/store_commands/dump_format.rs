@@ -108,7 +108,7 @@ fn string(s: &str) -> String {
 }
 
 /// `"key":TEXT`, or `"key_text":"TEXT"` when the text holds a line break.
-fn raw(key: &str, text: &str) -> String {
+pub fn raw(key: &str, text: &str) -> String {
     if text.contains(['\n', '\r']) {
         format!(r#""{key}_text":{}"#, string(text))
     } else {
