@@ -5,8 +5,12 @@
 //!
 //! `recordsync get|set|delete|has|head|watch|listen` are the client commands, one file
 //! each in `client_commands/`.
+//!
+//! `recordsync export|import|ls|history` work on a data set directly, without a server
+//! (`store_commands/`).
 
 mod client_commands;
+mod store_commands;
 
 /// mimalloc instead of the system allocator: a server allocates and frees small buffers
 /// for every message (frames, queues, JSON values), and glibc's malloc and free were 29%
@@ -53,6 +57,8 @@ enum Command {
     },
     #[command(flatten)]
     Client(client_commands::ClientCommand),
+    #[command(flatten)]
+    Store(store_commands::StoreCommand),
 }
 
 #[derive(Args)]
@@ -116,6 +122,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Client(command) => return client_commands::run(command).await,
+        Command::Store(command) => return store_commands::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

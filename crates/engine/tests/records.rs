@@ -320,6 +320,32 @@ async fn a_failed_commit_is_reported_and_nothing_acknowledged_is_lost() {
     assert!(engine.healthy().await, "healthy again once the store works");
 }
 
+/// Hosts list records through the engine: acknowledged writes are listed with their
+/// versions, in name order, a deleted record is not, and paging by name goes on.
+#[tokio::test]
+async fn list_pages_through_acknowledged_records() {
+    let engine = engine_on(Arc::new(MemoryStore::new()));
+    for name in ["l/b", "l/a", "l/c", "other"] {
+        write(&engine, 1, name, update(json!({"n": name})), 1)
+            .await
+            .unwrap();
+    }
+    write(&engine, 1, "l/a", update(json!({"n": 2})), 2)
+        .await
+        .unwrap();
+    let (tx, rx) = oneshot::channel();
+    engine
+        .delete(1, None, "l/c", WriteDone::new(move |r| drop(tx.send(r))))
+        .await;
+    rx.await.unwrap().unwrap();
+    let page = engine.list("l/", None, 10).await.unwrap();
+    let listed: Vec<(&str, u64)> = page.iter().map(|r| (r.name.as_str(), r.version)).collect();
+    assert_eq!(listed, vec![("l/a", 2), ("l/b", 1)]);
+    let next = engine.list("l/", Some("l/a"), 1).await.unwrap();
+    assert_eq!(next[0].name, "l/b");
+    assert!(engine.list("l/", Some("l/b"), 1).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn reads_wait_for_writes_accepted_before_them() {
     let engine = engine_on(Arc::new(MemoryStore::new()));

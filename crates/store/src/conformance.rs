@@ -36,9 +36,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+mod backup;
 mod list;
 mod query;
 
+pub use backup::*;
 pub use list::*;
 pub use query::*;
 
@@ -90,6 +92,8 @@ macro_rules! __store_conformance_cases {
             list_prefix_edges,
             list_prefix_wildcards_are_literal,
             list_pages_give_every_live_record_once,
+            backup_round_trip,
+            export_reads_one_snapshot,
         );
     };
 }

@@ -163,6 +163,7 @@ use redb::{
     WriteTransaction,
 };
 
+use crate::dump::{KeptHistory, KeptMilestone, RecordDump};
 use crate::error::{Cause, StoreError};
 use crate::history::{History, Milestone};
 use crate::listing;
@@ -1459,6 +1460,136 @@ fn list_blocking(
     Ok(found)
 }
 
+/// Sends every record named `prefix…` (tombstones too), with its kept history if
+/// `history`, from one read transaction: one state of the data set ([`Store::export`]).
+/// Stops early when the receiver is gone.
+fn export_blocking(
+    db: &Database,
+    dir: &Path,
+    prefix: &str,
+    history: bool,
+    tx: &tokio::sync::mpsc::Sender<Result<RecordDump, StoreError>>,
+) -> Result<(), StoreError> {
+    use std::ops::Bound;
+    let fail = |e: redb::Error| db_error(dir, "exporting records", None, e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+    let milestones = txn.open_table(MILESTONES).map_err(|e| fail(e.into()))?;
+    let end = listing::prefix_end(prefix);
+    let end = match &end {
+        Some(end) => Bound::Excluded(codec::record_key(end)),
+        None => Bound::Unbounded,
+    };
+    let start = Bound::Included(codec::record_key(prefix));
+    for row in records
+        .range::<&[u8]>((start, end))
+        .map_err(|e| fail(e.into()))?
+    {
+        let (key, value) = row.map_err(|e| fail(e.into()))?;
+        let name = String::from_utf8_lossy(key.value()).into_owned();
+        let record = codec::decode_record(&name, value.value())?;
+        let kept = if history {
+            let head = codec::decode_record_head(&name, value.value())?;
+            let (lo, hi) = journal_bounds(&name, 0, u64::MAX);
+            let mut kept_milestones = Vec::new();
+            for item in milestones
+                .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+                .map_err(|e| fail(e.into()))?
+            {
+                let (key, value) = item.map_err(|e| fail(e.into()))?;
+                let (version, time, data) =
+                    codec::decode_milestone(&name, key.value(), value.value())?;
+                kept_milestones.push(KeptMilestone {
+                    version,
+                    time,
+                    data,
+                });
+            }
+            Some(KeptHistory {
+                start: head.start,
+                milestones: kept_milestones,
+                entries: journal_in(&txn, dir, &name, head.start, u64::MAX)?,
+            })
+        } else {
+            None
+        };
+        let dump = RecordDump {
+            record,
+            history: kept,
+        };
+        if tx.blocking_send(Ok(dump)).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `dumps` into redb in one durable transaction ([`Store::restore`]), under the
+/// writer lock. Not through the write-ahead log: the transaction is made durable itself
+/// (as a checkpoint is), and leaves the log's place in `meta` alone, so a replay after a
+/// crash neither misses nor repeats it.
+fn restore_blocking(inner: &Inner, dumps: &[RecordDump]) -> Result<(), StoreError> {
+    let dir = &inner.dir;
+    let fail = |e: redb::Error| db_error(dir, "restoring records", None, e);
+    let writer = inner.writer.lock();
+    if let Some(failure) = &writer.failure {
+        return Err(failure.error.clone());
+    }
+    let db = inner.db.read();
+    let Some(db) = db.as_ref() else {
+        return Err(inner.unavailable());
+    };
+    let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| StoreError::Io(Cause::with_source(format!("restoring records: {e}"), e)))?;
+    {
+        let mut t = Tables::open(&txn, dir)?;
+        for dump in dumps {
+            let record = &dump.record;
+            let name = record.name.as_str();
+            if stored_head(&t.records, dir, name)?.is_some() {
+                return Err(StoreError::Exists {
+                    name: name.to_owned(),
+                });
+            }
+            let history = dump.history_or_current();
+            let mut log_head = 0;
+            let mut keys = HashMap::new();
+            for entry in &history.entries {
+                log_head = t.append(dir, name, entry, log_head)?;
+                keys.insert(entry.version, log_head);
+            }
+            for m in &history.milestones {
+                let (key, value) = codec::encode_milestone(name, m.version, m.time, &m.data);
+                t.milestones
+                    .insert(key.as_slice(), value.as_slice())
+                    .map_err(|e| fail(e.into()))?;
+                if let Some(&next) = m.version.checked_add(1).and_then(|v| keys.get(&v)) {
+                    t.after_milestone
+                        .insert(codec::journal_key(name, m.version).as_slice(), next)
+                        .map_err(|e| fail(e.into()))?;
+                }
+            }
+            let head = codec::Head {
+                version: record.version,
+                log_head,
+                start: history.start,
+                milestone_at_head: history
+                    .milestones
+                    .last()
+                    .is_some_and(|m| m.version == record.version),
+            };
+            let value = codec::encode_record(record, &head);
+            t.records
+                .insert(codec::record_key(name), value.as_slice())
+                .map_err(|e| fail(e.into()))?;
+        }
+    }
+    txn.commit().map_err(|e| fail(e.into()))?;
+    drop(writer);
+    Ok(())
+}
+
 /// Decodes `name`'s log entry `seq`, found through its links; returns it with the key of
 /// the previous one. Links point only backwards, so a damaged one cannot make a loop.
 fn log_step(name: &str, seq: u64, value: Option<&[u8]>) -> Result<(JournalEntry, u64), StoreError> {
@@ -1487,6 +1618,18 @@ fn journal_blocking(
 ) -> Result<Vec<JournalEntry>, StoreError> {
     let fail = |e: redb::Error| db_error(dir, "reading a journal", Some(name), e);
     let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    journal_in(&txn, dir, name, from, to)
+}
+
+/// [`journal_blocking`] in a read transaction the caller holds.
+fn journal_in(
+    txn: &redb::ReadTransaction,
+    dir: &Path,
+    name: &str,
+    from: u64,
+    to: u64,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "reading a journal", Some(name), e);
     // Entries written under schema 1, all older than any in the log.
     let journal = txn.open_table(JOURNAL).map_err(|e| fail(e.into()))?;
     let (lo, hi) = journal_bounds(name, from, to);
@@ -1641,6 +1784,32 @@ impl Store for EmbeddedStore {
         let name = name.to_owned();
         self.blocking("reading a journal", move |inner| {
             inner.read(|db| journal_blocking(db, &inner.dir, &name, from, to))
+        })
+        .await
+    }
+
+    async fn export(
+        &self,
+        prefix: &str,
+        history: bool,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<RecordDump, StoreError>>, StoreError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let prefix = prefix.to_owned();
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = inner.read(|db| export_blocking(db, &inner.dir, &prefix, history, &tx));
+            if let Err(e) = result {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn restore(&self, dumps: &[RecordDump]) -> Result<(), StoreError> {
+        crate::dump::check_restore(dumps)?;
+        let dumps = dumps.to_vec();
+        self.blocking("restoring records", move |inner| {
+            restore_blocking(inner, &dumps)
         })
         .await
     }

@@ -141,6 +141,9 @@ pub enum StoreError {
     /// This store does not do what was asked (a [`Store`](crate::Store) written
     /// elsewhere that does not answer queries, say).
     Unsupported(String),
+    /// A restore ([`Store::restore`](crate::Store::restore)) found record `name` in the
+    /// store already: backups are loaded into an empty data set only. Nothing is stored.
+    Exists { name: String },
 }
 
 impl fmt::Display for StoreError {
@@ -173,6 +176,10 @@ impl fmt::Display for StoreError {
             }
             StoreError::InvalidQuery(reason) => write!(f, "invalid query: {reason}"),
             StoreError::Unsupported(what) => write!(f, "this store does not support {what}"),
+            StoreError::Exists { name } => write!(
+                f,
+                "record {name:?} exists already: a backup is restored into an empty data set only"
+            ),
         }
     }
 }
@@ -190,7 +197,8 @@ impl Error for StoreError {
             | StoreError::Unstorable { .. }
             | StoreError::Malformed { .. }
             | StoreError::InvalidQuery(_)
-            | StoreError::Unsupported(_) => None,
+            | StoreError::Unsupported(_)
+            | StoreError::Exists { .. } => None,
         }
     }
 }

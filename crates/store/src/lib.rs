@@ -3,6 +3,8 @@
 //! Crate map (the public surface is the `pub use` block below, plus the namespaces of
 //! the two durable backends and of the conformance tests):
 //! - `store`          — the [`Store`] trait every backend implements, and its data types.
+//! - `dump`           — [`RecordDump`]: a record and its kept history, for backups
+//!   ([`Store::export`], [`Store::restore`]).
 //! - `error`          — [`StoreError`], whose [`Cause`] keeps the underlying error
 //!   ([`StoreFailure`]) as its source.
 //! - `group_commit`   — [`GroupCommitter`]: many concurrent writes share one durable commit.
@@ -24,7 +26,8 @@
 //!   - `faults.rs`     — crash points for tests (feature `testing`).
 //! - [`postgres`]     — [`PostgresStore`]: several nodes share one PostgreSQL database
 //!   (`postgres/batch.rs`: a batch as SQL; `postgres/query.rs`: a query as SQL that
-//!   narrows rows, and which indexes help; `postgres/migrations/`: the tables,
+//!   narrows rows, and which indexes help; `postgres/backup.rs`: exports in one
+//!   snapshot and restores; `postgres/migrations/`: the tables,
 //!   documented).
 //! - `conformance`    — (feature `testing`) the tests every [`Store`] must pass, reusable
 //!   by backends in other crates (`store_conformance_tests!`, and
@@ -40,6 +43,7 @@ pub mod conformance;
 pub mod embedded;
 pub mod postgres;
 
+mod dump;
 mod error;
 mod group_commit;
 mod history;
@@ -48,6 +52,7 @@ mod memory;
 mod query;
 mod store;
 
+pub use dump::{KeptHistory, KeptMilestone, RecordDump};
 pub use embedded::EmbeddedStore;
 pub use error::{Cause, StoreError, StoreFailure};
 pub use group_commit::{CallbackScope, CommitStats, Done, GroupCommitter};

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use recordsync_core::JournalOp;
 use recordsync_core::query::{Query, Selection};
 
+use crate::dump::{self, KeptHistory, KeptMilestone, RecordDump};
 use crate::error::StoreError;
 use crate::history::{History, Milestone};
 use crate::now_ms;
@@ -269,6 +270,78 @@ impl Store for MemoryStore {
         };
         drop(records);
         query::select(&prefix, query, candidates)
+    }
+
+    /// Copies the records under the lock (one state), sorted by name, then sends them.
+    async fn export(
+        &self,
+        prefix: &str,
+        history: bool,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<RecordDump, StoreError>>, StoreError> {
+        let mut dumps: Vec<RecordDump> = {
+            let records = self.records.lock();
+            records
+                .values()
+                .filter(|e| e.record.name.starts_with(prefix))
+                .map(|e| RecordDump {
+                    record: e.record.clone(),
+                    history: history.then(|| {
+                        let entries: Vec<JournalEntry> = e
+                            .implicit_create()
+                            .into_iter()
+                            .chain(e.journal.iter().cloned())
+                            .collect();
+                        KeptHistory {
+                            start: e.start,
+                            milestones: e
+                                .milestones
+                                .iter()
+                                .map(|(&version, data)| KeptMilestone {
+                                    version,
+                                    time: dump::milestone_time(&entries, version, e.record.mtime),
+                                    data: data.clone(),
+                                })
+                                .collect(),
+                            entries,
+                        }
+                    }),
+                })
+                .collect()
+        };
+        dumps.sort_unstable_by(|a, b| a.record.name.cmp(&b.record.name));
+        let (tx, rx) = tokio::sync::mpsc::channel(dumps.len().max(1));
+        for d in dumps {
+            tx.try_send(Ok(d)).expect("the channel holds every record");
+        }
+        Ok(rx)
+    }
+
+    async fn restore(&self, dumps: &[RecordDump]) -> Result<(), StoreError> {
+        dump::check_restore(dumps)?;
+        let mut records = self.records.lock();
+        if let Some(d) = dumps.iter().find(|d| records.contains_key(&d.record.name)) {
+            return Err(StoreError::Exists {
+                name: d.record.name.clone(),
+            });
+        }
+        for d in dumps {
+            let history = d.history_or_current();
+            records.insert(
+                d.record.name.clone(),
+                Box::new(Entry {
+                    record: d.record.clone(),
+                    journal: history.entries.into(),
+                    lone_create: None,
+                    milestones: history
+                        .milestones
+                        .into_iter()
+                        .map(|m| (m.version, m.data))
+                        .collect(),
+                    start: history.start,
+                }),
+            );
+        }
+        Ok(())
     }
 
     async fn version_at_time(&self, name: &str, time: u64) -> Result<Option<u64>, StoreError> {

@@ -93,6 +93,7 @@
 //! that, is small (no macros, no background threads) and well maintained; writing it
 //! here would be the same code with fewer users.
 
+mod backup;
 mod batch;
 mod errors;
 mod migrations;
@@ -1180,6 +1181,21 @@ impl Store for PostgresStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         crate::query::select(&prefix, query, candidates)
+    }
+
+    /// One `REPEATABLE READ` transaction (`postgres/backup.rs`).
+    async fn export(
+        &self,
+        prefix: &str,
+        history: bool,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<crate::RecordDump, StoreError>>, StoreError>
+    {
+        self.export_records(prefix, history).await
+    }
+
+    /// One transaction (`postgres/backup.rs`).
+    async fn restore(&self, dumps: &[crate::RecordDump]) -> Result<(), StoreError> {
+        self.restore_records(dumps).await
     }
 
     /// A round trip to the server (a `SELECT 1`), on a pooled connection.

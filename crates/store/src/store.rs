@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use recordsync_core::query::{Query, Selection};
 
+use crate::dump::RecordDump;
 use crate::error::StoreError;
 use crate::history::Milestone;
 
@@ -195,6 +196,35 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Unsupported(format!(
             "queries (on collection {collection:?})"
         )))
+    }
+
+    /// Every record (tombstones too) whose name starts with `prefix`, in name order, with
+    /// its kept history when `history` is set, read from **one** consistent state of the
+    /// store (a redb read transaction, a PostgreSQL `REPEATABLE READ` transaction), sent
+    /// through the returned channel as it is read: for backups. An error ends the stream.
+    ///
+    /// The default answers [`StoreError::Unsupported`]: wrappers and test doubles need
+    /// not back up; every store of this crate does.
+    async fn export(
+        &self,
+        prefix: &str,
+        history: bool,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<RecordDump, StoreError>>, StoreError> {
+        let _ = (prefix, history);
+        Err(StoreError::Unsupported("exports".into()))
+    }
+
+    /// Writes `records` with their histories exactly as given (versions, times, JSON
+    /// text), all or none: for loading a backup. A record whose name already has a row
+    /// (a tombstone too) fails the whole call with [`StoreError::Exists`]; a history that
+    /// breaks [`KeptHistory`](crate::KeptHistory)'s invariant with
+    /// [`StoreError::Malformed`]. Durable
+    /// when it returns.
+    ///
+    /// The default answers [`StoreError::Unsupported`], as for [`export`](Self::export).
+    async fn restore(&self, records: &[RecordDump]) -> Result<(), StoreError> {
+        let _ = records;
+        Err(StoreError::Unsupported("restoring backups".into()))
     }
 
     /// Whether the store can take work now, for health checks. A store with a server to

@@ -136,3 +136,25 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The `recordsync` binary with `args`, stdin from `input`, run to its end.
+pub fn run_recordsync<S: AsRef<std::ffi::OsStr>>(args: &[S], input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
+        .args(args)
+        .env_remove("RECORDSYNC_URL")
+        .env_remove("RECORDSYNC_AUTH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("the binary runs");
+    let _ = feeder.join();
+    out
+}
