@@ -23,11 +23,7 @@ fn memory_server() -> ServerProcess {
 }
 
 fn cli(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_recordsync"));
-    c.args(args)
-        .env_remove("RECORDSYNC_URL")
-        .env_remove("RECORDSYNC_AUTH");
-    c
+    process::recordsync(args)
 }
 
 /// Runs a command to its end (stdout is a pipe: JSON output).

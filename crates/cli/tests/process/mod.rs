@@ -137,13 +137,21 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The `recordsync` binary with `args`, blind to the environment's server and login (a
+/// test names what it connects to).
+pub fn recordsync<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_recordsync"));
+    command
+        .args(args)
+        .env_remove("RECORDSYNC_URL")
+        .env_remove("RECORDSYNC_AUTH");
+    command
+}
+
 /// The `recordsync` binary with `args`, stdin from `input`, run to its end.
 pub fn run_recordsync<S: AsRef<std::ffi::OsStr>>(args: &[S], input: &[u8]) -> std::process::Output {
     use std::io::Write as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_recordsync"))
-        .args(args)
-        .env_remove("RECORDSYNC_URL")
-        .env_remove("RECORDSYNC_AUTH")
+    let mut child = recordsync(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
