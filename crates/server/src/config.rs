@@ -624,13 +624,31 @@ impl Config {
                 return Err(invalid(key, &format!("{path:?} must start with '/'")));
             }
         }
-        if let Some(path) = &self.console_path
-            && path.ends_with('/')
-        {
-            return Err(invalid(
-                "console.path",
-                &format!("{path:?}: give the path without a trailing '/', such as /console"),
-            ));
+        if let Some(console) = &self.console_path {
+            if console.ends_with('/') {
+                return Err(invalid(
+                    "console.path",
+                    &format!("{console:?}: give the path without a trailing '/', such as /console"),
+                ));
+            }
+            // the console serves its path and everything under it
+            let others = [
+                ("binary endpoint urlPath", Some(&self.binary_path)),
+                ("JSON endpoint urlPath", Some(&self.json_path)),
+                ("sharedb endpoint urlPath", self.sharedb_path.as_ref()),
+                ("healthCheckPath", Some(&self.health_check_path)),
+                ("metrics.path", self.metrics_path.as_ref()),
+            ];
+            for (key, path) in others {
+                if let Some(path) = path
+                    && (path == console || path.starts_with(&format!("{console}/")))
+                {
+                    return Err(invalid(
+                        "console.path",
+                        &format!("{console:?} would take {path:?}, the {key}: choose another path"),
+                    ));
+                }
+            }
         }
         if let Some(api) = &self.http_api
             && !api.allow_all_origins
@@ -985,6 +1003,8 @@ connectionEndpoints:
             ("console:\n  path: console\n", "console.path"),
             ("console:\n  path: /console/\n", "console.path"),
             ("console:\n  path: /v1/console\n", "console.path"),
+            ("console:\n  path: /metrics\n", "console.path"),
+            ("console:\n  path: /deepstream\n", "console.path"),
             ("console: yes\n", "console"),
         ] {
             match parse(yaml) {
