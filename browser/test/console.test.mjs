@@ -73,6 +73,21 @@ test('a record written with the CLI appears in the console, numbers as written',
   await page.close()
 })
 
+test('names and values are shown as text, never as markup', async () => {
+  const name = 'markup/<b id="bold">x</b>'
+  const value = '{"html":"<img src=x onerror=\\"window.ran=1\\"><script>window.ran=2</script>"}'
+  await cliSet(server.port, name, value)
+  const page = await consoleAt(server, 'markup/')
+  await waitForText(page, '#records', name)
+  await page.click('#records a')
+  await waitForText(page, '#record-value', '<script>window.ran=2</script>')
+  await waitForText(page, '#record-name', name)
+  await waitForText(page, '#history tbody', '<img src=x')
+  assert.equal(await page.evaluate(() => window.ran), undefined, 'no script of the data ran')
+  assert.equal(await page.locator('#bold, #record-value img, #history img').count(), 0, 'no element of the data exists')
+  await page.close()
+})
+
 test('records are listed by prefix a page at a time', async () => {
   const names = Array.from({ length: 30 }, (_, i) => `many/${String(i).padStart(2, '0')}`)
   await Promise.all(names.map((name, i) => ds.record.setDataWithAck(name, { i })))
