@@ -123,6 +123,23 @@ test('a change made with a deepstream client shows up live', async () => {
   await page.close()
 })
 
+test('watching goes on across a restart of the server, from the last version seen', async () => {
+  const own = await startServer()
+  try {
+    await cliSet(own.port, 'restart/1', '{"n":1}')
+    const page = await consoleAt(own)
+    await openRecord(page, 'restart/1')
+    await waitForText(page, '#record-value', '"n": 1')
+    await own.restart()
+    await cliSet(own.port, 'restart/1', '{"n":2}')
+    await waitForText(page, '#record-value', '"n": 2')
+    await waitForText(page, '#live', 'live')
+    await page.close()
+  } finally {
+    await own.stop()
+  }
+})
+
 test('an edit in the console reaches a subscribed deepstream client; delete too', async () => {
   await cliSet(server.port, 'edit/1', '{"name":"Ada"}')
   const record = ds.record.getRecord('edit/1')

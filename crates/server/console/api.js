@@ -69,8 +69,9 @@ export class Api {
     return { text, version: etag ? Number(etag.replaceAll('"', '')) : version }
   }
 
+  /** A page of the record's journal, oldest first, from version `from` on. */
   async history (name, from = 0) {
-    return JSON.parse((await this.call('GET', `/records/${encodeName(name)}/history?from=${from}&limit=100`)).text)
+    return JSON.parse((await this.call('GET', `/records/${encodeName(name)}/history?from=${from}`)).text)
   }
 
   /** Writes `text` (JSON, sent as typed) onto version `base` only: 412 if it moved on. */
@@ -95,11 +96,14 @@ export class Api {
   /**
    * Watches a record: calls onEvent({ event, version, valueText }) for its current state and
    * then every change, until `signal` aborts. EventSource cannot send an Authorization
-   * header, so the stream is read with fetch. Resolves when the stream ends.
+   * header, so the stream is read with fetch. Resolves when the stream ends (the server
+   * stopped); `lastEventId`, the last version seen, resumes a stream that ended.
    */
-  async watch (name, onEvent, signal) {
+  async watch (name, onEvent, signal, lastEventId) {
     const headers = { Accept: 'text/event-stream' }
     if (this.authorization) headers.Authorization = this.authorization
+    // resumed: the server sends the versions after this one, then the live changes
+    if (lastEventId !== undefined && lastEventId !== null) headers['Last-Event-ID'] = String(lastEventId)
     const res = await fetch(`${this.settings.rest}/records/${encodeName(name)}`, { headers, signal })
     if (!res.ok) throw refusal(res, await res.text())
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()

@@ -7,6 +7,8 @@ import { $, el, fill, indentJson } from './dom.js'
 import { overview, parsePrometheus } from './metrics.js'
 
 const OVERVIEW_EVERY_MS = 2000
+/** History entries shown: the newest, as many as one page of the API (its default). */
+const HISTORY_PAGE = 100
 
 let api
 /** The open record: its name, the version and JSON text shown, the stream's controller. */
@@ -157,25 +159,41 @@ async function openRecord (name) {
   watch(open)
 }
 
-/** Follows the open record's stream until another record is opened. */
+const RETRY_MS = 1000
+
+/**
+ * Follows the open record's stream until another record is opened. When the stream ends or
+ * the connection fails (the server restarted, say), it is resumed from the last version
+ * seen; a refusal ends it.
+ */
 async function watch (record) {
-  try {
-    await api.watch(record.name, (event) => {
-      if (open !== record) return
-      setLive(true)
-      record.version = event.version
-      record.text = event.event === 'value' ? event.valueText : null
-      fill($('#record-version'), event.version ?? 'none')
-      fill($('#record-value'), record.text === null ? '(no such record: deleted, or never written)' : indentJson(record.text))
-      loadHistory().catch(() => {})
-    }, record.stream.signal)
-  } catch (e) {
-    if (e.name !== 'AbortError' && open === record) {
-      say(e)
-      if (e instanceof ApiError && e.status === 403) fill($('#record-value'), '(you may not read this record)')
-    }
+  const onEvent = (event) => {
+    if (open !== record) return
+    setLive(true)
+    record.version = event.version
+    record.text = event.event === 'value' ? event.valueText : null
+    fill($('#record-version'), event.version ?? 'none')
+    fill($('#record-value'), record.text === null ? '(no such record: deleted, or never written)' : indentJson(record.text))
+    loadHistory().catch(() => {})
   }
-  if (open === record) setLive(false)
+  while (open === record) {
+    try {
+      await api.watch(record.name, onEvent, record.stream.signal, record.version)
+    } catch (e) {
+      if (e.name === 'AbortError' || open !== record) return
+      if (e instanceof ApiError) {
+        say(e)
+        if (e.status === 403) fill($('#record-value'), '(you may not read this record)')
+        if (e.status === 401) showLogin()
+        setLive(false)
+        return
+      }
+      // a network error: try again below
+    }
+    if (open !== record) return
+    setLive(false)
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS))
+  }
 }
 
 function setLive (on) {
@@ -183,9 +201,10 @@ function setLive (on) {
   $('#live').className = on ? 'live' : 'live off'
 }
 
+/** The newest page of the open record's history (once its version is known). */
 async function loadHistory () {
   const record = open
-  const page = await api.history(record.name)
+  const page = await api.history(record.name, Math.max(0, (record.version ?? 0) - HISTORY_PAGE + 1))
   if (open !== record) return
   fill($('#history tbody'), page.entries.slice().reverse().map((entry) => el('tr', {},
     el('td', {}, entry.version),
