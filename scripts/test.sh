@@ -10,8 +10,11 @@
 #      (scripts/fuzz-rest.sh, which installs it from PyPI into .venv/);
 #   3. the interop suites with the real npm deepstream and sharedb clients, each first
 #      against the real peer server (proving each test encodes what the peer does), then
-#      against recordsync.
-# It installs what it needs (npm packages via interop/install.sh), starts PostgreSQL, Redis
+#      against recordsync;
+#   4. the web console in headless chromium (browser/run.sh: Debian's chromium driven by
+#      playwright-core, with the real deepstream client and the CLI).
+# It installs what it needs (npm packages via interop/install.sh and browser/install.sh,
+# Debian's chromium via browser/install.sh), starts PostgreSQL, Redis
 # and NATS when they are down (scripts/services.sh), and prints a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,3 +60,6 @@ interop/run.sh sharedb-recordsync
 
 step "interop: the real sharedb client against recordsync on PostgreSQL"
 interop/run.sh sharedb-recordsync-postgres
+
+step "browser: the web console in headless chromium"
+browser/run.sh

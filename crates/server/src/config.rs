@@ -22,6 +22,7 @@
 //! | REST API (`/v1`)             | `rest.enabled`                                                | `true`            |
 //! | REST body limit (bytes)      | `rest.maxBodySize`                                            | 1 MiB             |
 //! | REST page size (entries)     | `rest.maxPageSize`                                            | 1000              |
+//! | web console path             | `console.path` (`console.enabled: false`: not served)         | `/console`        |
 //! | listen response timeout (ms) | `listen.responseTimeout`                                      | 500               |
 //! | listen rematch interval (ms) | `listen.rematchInterval`                                      | 30000             |
 //! | shuffle listeners            | `listen.shuffleProviders`                                     | `true`            |
@@ -128,6 +129,9 @@ pub struct Config {
     /// Where Prometheus scrapes the metrics (`metrics.path`); `None`: not served
     /// (`metrics.enabled: false`). The metrics are recorded either way.
     pub metrics_path: Option<String>,
+    /// Where the web console is served (`console.path`); `None`: not served
+    /// (`console.enabled: false`, or the REST API, which the console is built on, is off).
+    pub console_path: Option<String>,
     /// Whether everything logged about a connection is logged inside a `connection` span
     /// (its `id` and `protocol`), for a log collector to group the lines by. Set by
     /// `serve --log-format json`; off otherwise, as a span is kept for the connection's
@@ -172,6 +176,7 @@ impl Default for Config {
             http_api: Some(crate::http_api::HttpApiConfig::default()),
             rest: Some(crate::rest::RestConfig::default()),
             metrics_path: Some("/metrics".into()),
+            console_path: Some("/console".into()),
             connection_spans: false,
             max_message_size: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(30),
@@ -251,6 +256,7 @@ const KNOWN_KEYS: &[&str] = &[
     "maxPendingWritesPerConnection",
     "metrics",
     "rest",
+    "console",
     "serverName",
     "showLogo",
     "logLevel",
@@ -339,6 +345,7 @@ impl Config {
         if let Some(rest) = doc.get("rest") {
             self.apply_rest(rest)?;
         }
+        self.apply_console(doc.get("console"))?;
         if let Some(endpoints) = doc.get("connectionEndpoints") {
             let list = endpoints
                 .as_array()
@@ -535,6 +542,45 @@ impl Config {
         Ok(())
     }
 
+    /// Reads recordsync's `console` section: `enabled`, `path`. The console is built on the
+    /// REST API: with the REST API off it is off too, unless asked for by
+    /// `console.enabled: true`, which is then refused as it could not work.
+    fn apply_console(&mut self, console: Option<&Value>) -> Result<(), ConfigError> {
+        let Some(console) = console else {
+            if self.rest.is_none() {
+                self.console_path = None;
+            }
+            return Ok(());
+        };
+        if !console.is_object() {
+            return Err(invalid("console", "expected a mapping (enabled, path)"));
+        }
+        if let Some(v) = console.get("path") {
+            self.console_path = Some(string(v, "console.path")?);
+        }
+        let enabled = match console.get("enabled") {
+            Some(v) => Some(boolean(v, "console.enabled")?),
+            None => None,
+        };
+        match enabled {
+            Some(false) => self.console_path = None,
+            Some(true) if self.rest.is_none() => {
+                return Err(invalid(
+                    "console.enabled",
+                    "the console is built on the REST API, which is off (rest.enabled: \
+                     false): turn the REST API on, or the console off",
+                ));
+            }
+            _ if self.rest.is_none() => self.console_path = None,
+            _ => {
+                if self.console_path.is_none() {
+                    self.console_path = Some("/console".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads the `auth` and `permission` sections; files they load are relative to the
     /// directory of the config file at `path`.
     fn apply_security(&mut self, doc: &Value, path: &Path) -> Result<Vec<String>, ConfigError> {
@@ -572,9 +618,36 @@ impl Config {
             ]
         }))
         .chain(self.metrics_path.as_ref().map(|p| ("metrics.path", p)))
+        .chain(self.console_path.as_ref().map(|p| ("console.path", p)))
         {
             if !path.starts_with('/') {
                 return Err(invalid(key, &format!("{path:?} must start with '/'")));
+            }
+        }
+        if let Some(console) = &self.console_path {
+            if console.ends_with('/') {
+                return Err(invalid(
+                    "console.path",
+                    &format!("{console:?}: give the path without a trailing '/', such as /console"),
+                ));
+            }
+            // the console serves its path and everything under it
+            let others = [
+                ("binary endpoint urlPath", Some(&self.binary_path)),
+                ("JSON endpoint urlPath", Some(&self.json_path)),
+                ("sharedb endpoint urlPath", self.sharedb_path.as_ref()),
+                ("healthCheckPath", Some(&self.health_check_path)),
+                ("metrics.path", self.metrics_path.as_ref()),
+            ];
+            for (key, path) in others {
+                if let Some(path) = path
+                    && (path == console || path.starts_with(&format!("{console}/")))
+                {
+                    return Err(invalid(
+                        "console.path",
+                        &format!("{console:?} would take {path:?}, the {key}: choose another path"),
+                    ));
+                }
             }
         }
         if let Some(api) = &self.http_api
@@ -593,6 +666,7 @@ impl Config {
                 ("sharedb endpoint urlPath", self.sharedb_path.as_ref()),
                 ("healthCheckPath", Some(&self.health_check_path)),
                 ("metrics.path", self.metrics_path.as_ref()),
+                ("console.path", self.console_path.as_ref()),
                 (
                     "http endpoint postPath",
                     self.http_api.as_ref().map(|a| &a.post_path),
@@ -901,6 +975,37 @@ connectionEndpoints:
             ("rest:\n  enabled: maybe\n", "rest.enabled"),
             ("rest: 3\n", "rest"),
             ("metrics:\n  path: /v1/metrics\n", "metrics.path"),
+        ] {
+            match parse(yaml) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{yaml}"),
+                other => panic!("{yaml}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_console_is_served_at_a_path_while_the_rest_api_is_on() {
+        assert_eq!(Config::default().console_path.as_deref(), Some("/console"));
+        let (c, warnings) = parse("console:\n  path: /admin\n").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.console_path.as_deref(), Some("/admin"));
+        let (c, _) = parse("console:\n  enabled: false\n").unwrap();
+        assert_eq!(c.console_path, None);
+        // built on the REST API: off with it, and refused when asked for without it
+        let (c, _) = parse("rest:\n  enabled: false\n").unwrap();
+        assert_eq!(c.console_path, None);
+        for (yaml, key) in [
+            (
+                "rest:\n  enabled: false\nconsole:\n  enabled: true\n",
+                "console.enabled",
+            ),
+            ("console:\n  enabled: maybe\n", "console.enabled"),
+            ("console:\n  path: console\n", "console.path"),
+            ("console:\n  path: /console/\n", "console.path"),
+            ("console:\n  path: /v1/console\n", "console.path"),
+            ("console:\n  path: /metrics\n", "console.path"),
+            ("console:\n  path: /deepstream\n", "console.path"),
+            ("console: yes\n", "console"),
         ] {
             match parse(yaml) {
                 Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{yaml}"),

@@ -1,5 +1,6 @@
 //! The HTTP surface: the listener's accept loop, the WebSocket endpoints, the health
-//! check, the REST API (everything under `/v1`: see [`crate::rest`]), and deepstream's
+//! check, the metrics, the web console (see [`crate::console`]), the REST API (everything
+//! under `/v1`: see [`crate::rest`]), and deepstream's
 //! HTTP API (the fallback: see [`crate::http_api`]).
 //!
 //! Connections are served by hyper's HTTP/1 server (with upgrades) on the `TcpStream`
@@ -40,6 +41,12 @@ pub fn router(state: Arc<ServerState>) -> Router {
     }
     if let Some(path) = &config.metrics_path {
         router = router.route(path, get(metrics));
+    }
+    if let Some(path) = &config.console_path {
+        router = router
+            .route(path, get(crate::console::redirect))
+            .route(&format!("{path}/"), get(crate::console::index))
+            .route(&format!("{path}/{{file}}"), get(crate::console::file));
     }
     if config.rest.is_some() {
         // Everything under /v1 is the REST API's, unknown paths included (a JSON 404).

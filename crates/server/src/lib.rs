@@ -27,6 +27,8 @@
 //! - `rest`         — the REST API front door (`/v1`, OpenAPI at `/v1/openapi.json`):
 //!   records read, written (versioned with `If-Match`), looked up in history and watched
 //!   as server-sent events, with the same auth and permission rules.
+//! - `console`      — the web console (`/console`): a browser app compiled into the
+//!   binary, built on the REST API, `/api/auth` and the metrics.
 //! - `sharedb`      — the ShareDB protocol front door (WebSocket, JSON, `/sharedb`):
 //!   documents as records, fetch, subscribe, op submit with transform, snapshots at a
 //!   version or time, and how they map to engine calls and permission checks.
@@ -47,6 +49,7 @@ pub mod auth;
 pub mod permission;
 
 mod config;
+mod console;
 mod deepstream;
 mod http;
 mod http_api;
