@@ -421,8 +421,10 @@ async fn serve_in_span<F: FrontDoor>(
         let (f, _) = handler.await;
         front = Some(f);
     }
+    // The futures of the connection's end are boxed, as `Handling` is: inline, the largest
+    // of them would be part of every connection's task for its whole life.
     if let Some(mut f) = front.take() {
-        f.close().await;
+        Box::pin(f.close()).await;
     }
     let (close, drain) = match end {
         End::Left => (None, false),
@@ -440,11 +442,19 @@ async fn serve_in_span<F: FrontDoor>(
         // offered, but not waited for.
         io.socket.discard_queue();
         io.socket.queue_close(close);
-        let _ = tokio::time::timeout(Duration::from_millis(100), io.socket.finish()).await;
+        let _ = Box::pin(tokio::time::timeout(
+            Duration::from_millis(100),
+            io.socket.finish(),
+        ))
+        .await;
         return;
     }
     // Give the client a moment to take what is queued, and say goodbye.
-    let _ = tokio::time::timeout(Duration::from_secs(5), io.finish(close, drain)).await;
+    let _ = Box::pin(tokio::time::timeout(
+        Duration::from_secs(5),
+        io.finish(close, drain),
+    ))
+    .await;
 }
 
 #[cfg(test)]
