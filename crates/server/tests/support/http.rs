@@ -33,6 +33,11 @@ pub async fn request(
     if let Some(ct) = content_type {
         req = req.header(CONTENT_TYPE, ct);
     }
+    answer(req).await
+}
+
+/// Sends `req` and reads the whole answer, within the tests' timeout.
+async fn answer(req: reqwest::RequestBuilder) -> Answer {
     let res = tokio::time::timeout(super::TIMEOUT, req.send())
         .await
         .expect("answered in time")
@@ -83,25 +88,7 @@ pub async fn send(
         }
         req = req.body(body.to_owned());
     }
-    let res = tokio::time::timeout(super::TIMEOUT, req.send())
-        .await
-        .expect("answered in time")
-        .expect("an HTTP answer");
-    let status = res.status().as_u16();
-    let content_type = res
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let headers = res.headers().clone();
-    let text = res.text().await.expect("a body");
-    Answer {
-        status,
-        content_type,
-        headers,
-        text,
-    }
+    answer(req).await
 }
 
 /// One server-sent event.
