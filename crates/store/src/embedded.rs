@@ -2976,6 +2976,23 @@ mod tests {
             .unwrap()
     }
 
+    /// Entries in the log table, pruned or not.
+    fn log_entries(store: &EmbeddedStore) -> u64 {
+        use redb::ReadableTableMetadata;
+        store
+            .inner
+            .read(|db| {
+                Ok(db
+                    .begin_read()
+                    .unwrap()
+                    .open_table(LOG)
+                    .unwrap()
+                    .len()
+                    .unwrap())
+            })
+            .unwrap()
+    }
+
     fn check_store_chains(store: &EmbeddedStore) -> u64 {
         store.inner.read(|db| Ok(check_chains(db))).unwrap()
     }
@@ -3024,19 +3041,7 @@ mod tests {
         store.checkpoint().unwrap();
         assert_eq!(noted_chains(&store), 0);
         let kept = check_store_chains(&store);
-        let total = store
-            .inner
-            .read(|db| {
-                use redb::ReadableTableMetadata;
-                Ok(db
-                    .begin_read()
-                    .unwrap()
-                    .open_table(LOG)
-                    .unwrap()
-                    .len()
-                    .unwrap())
-            })
-            .unwrap();
+        let total = log_entries(&store);
         assert_eq!(total, kept, "the checkpoint deleted every pruned entry");
         assert!(kept < 3 * 60, "pruning bounds the log: {kept} entries");
         // A delete (tombstone), then a write after it, and more writes that prune.
@@ -3115,19 +3120,7 @@ mod tests {
         }
         assert_eq!(slices, noted);
         let kept = check_store_chains(&store);
-        let total = store
-            .inner
-            .read(|db| {
-                use redb::ReadableTableMetadata;
-                Ok(db
-                    .begin_read()
-                    .unwrap()
-                    .open_table(LOG)
-                    .unwrap()
-                    .len()
-                    .unwrap())
-            })
-            .unwrap();
+        let total = log_entries(&store);
         assert_eq!(total, kept, "every pruned entry was deleted");
     }
 

@@ -628,6 +628,21 @@ fn int8(name: &str, what: &str, n: u64) -> Result<i64, StoreError> {
     })
 }
 
+/// A live record from a row of `name, version, data_json::text, ctime, mtime, created`
+/// (the columns listings and queries select).
+fn live_record(row: &tokio_postgres::Row) -> Result<StoredRecord, StoreError> {
+    let name: String = row.get(0);
+    Ok(StoredRecord {
+        version: uint(&name, "version", row.get(1))?,
+        data: row.get(2),
+        ctime: uint(&name, "ctime", row.get(3))?,
+        mtime: uint(&name, "mtime", row.get(4))?,
+        created: uint(&name, "created", row.get(5))?,
+        deleted: false,
+        name,
+    })
+}
+
 fn uint(name: &str, what: &str, n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt {
         name: name.to_owned(),
@@ -1107,20 +1122,7 @@ impl Store for PostgresStore {
         let Output::Rows(rows) = self.run(Op::List(&sql, &params)).await? else {
             unreachable!("a listing returns rows")
         };
-        rows.iter()
-            .map(|row| {
-                let name: String = row.get(0);
-                Ok(StoredRecord {
-                    version: uint(&name, "version", row.get(1))?,
-                    data: row.get(2),
-                    ctime: uint(&name, "ctime", row.get(3))?,
-                    mtime: uint(&name, "mtime", row.get(4))?,
-                    created: uint(&name, "created", row.get(5))?,
-                    deleted: false,
-                    name,
-                })
-            })
-            .collect()
+        rows.iter().map(live_record).collect()
     }
 
     /// The rows the SQL sieve lets through (`postgres/query.rs` says which indexes
@@ -1167,18 +1169,7 @@ impl Store for PostgresStore {
         };
         let candidates = rows
             .iter()
-            .map(|row| {
-                let name: String = row.get(0);
-                Ok(StoredRecord {
-                    version: uint(&name, "version", row.get(1))?,
-                    data: row.get(2),
-                    ctime: uint(&name, "ctime", row.get(3))?,
-                    mtime: uint(&name, "mtime", row.get(4))?,
-                    created: uint(&name, "created", row.get(5))?,
-                    deleted: false,
-                    name,
-                })
-            })
+            .map(live_record)
             .collect::<Result<Vec<_>, StoreError>>()?;
         crate::query::select(&prefix, query, candidates)
     }

@@ -46,6 +46,11 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The user's id as the author of a journal entry: `None` for the anonymous user.
+    pub fn author(&self) -> Option<Arc<str>> {
+        self.is_authenticated.then(|| Arc::from(self.id.as_str()))
+    }
+
     /// `id: None` is deepstream's anonymous `open` user.
     pub fn new(id: Option<String>, server_data: Json, client_data: Json) -> Identity {
         let id = id

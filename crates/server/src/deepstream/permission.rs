@@ -47,9 +47,7 @@ impl Guard {
 
     /// The logged-in user's id as a journal's author: `None` for the anonymous user.
     pub fn author(&self) -> Option<Arc<str>> {
-        self.user
-            .is_authenticated
-            .then(|| Arc::from(self.user.id.as_str()))
+        self.user.author()
     }
 
     /// Decides whether the user may do `action` (deepstream action `wire`) on `name`.

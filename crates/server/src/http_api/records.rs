@@ -54,9 +54,7 @@ impl Batch<'_> {
     }
 
     fn author(&self) -> Option<Arc<str>> {
-        self.user
-            .is_authenticated
-            .then(|| Arc::from(self.user.id.as_str()))
+        self.user.author()
     }
 
     /// Asks the rules; `None` when allowed, else the refusal to answer with.

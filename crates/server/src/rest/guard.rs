@@ -35,9 +35,7 @@ impl Guard<'_> {
 
     /// The user id a write's journal entry names: `None` for the anonymous user.
     pub fn author(&self) -> Option<Arc<str>> {
-        self.user
-            .is_authenticated
-            .then(|| Arc::from(self.user.id.as_str()))
+        self.user.author()
     }
 
     /// Checks `action` on `name`; a refusal is 403.
@@ -62,13 +60,7 @@ impl Guard<'_> {
                 wire_action: Some(wire as i32),
             })
             .await;
-        let label = match action {
-            Action::Create => "create",
-            Action::Read => "read",
-            Action::Write => "write",
-            Action::Delete => "delete",
-            _ => "this",
-        };
+        let label = action.rule_type().name();
         match decision {
             Decision::Allow => Ok(()),
             Decision::Deny => Err(RestError::Denied {

@@ -30,9 +30,7 @@ impl Guard {
 
     /// The user's id as a journal's author: `None` for the anonymous user.
     pub fn author(&self) -> Option<Arc<str>> {
-        self.user
-            .is_authenticated
-            .then(|| Arc::from(self.user.id.as_str()))
+        self.user.author()
     }
 
     async fn check(&self, action: Action, name: &str, data: Data<'_>) -> Decision {
