@@ -153,7 +153,7 @@ mod faults {
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -247,9 +247,6 @@ struct Inner {
     options: EmbeddedOptions,
     /// Commits, checkpoints and retries, one at a time. Taken before `db`.
     writer: Mutex<Writer>,
-    /// Commits waiting for `writer`: the checkpoint thread's sweep of pruned history
-    /// gives way to them between chains (`checkpoint.rs`, `Inner::sweep_pruned`).
-    commits_waiting: AtomicUsize,
     /// A copy of the error of `Writer::failure`, for reads and health checks, which must
     /// not wait for a commit's sync.
     failed: Mutex<Option<StoreError>>,
@@ -370,7 +367,6 @@ impl EmbeddedStore {
                 #[cfg(test)]
                 fail_next_redb_commit: false,
             }),
-            commits_waiting: AtomicUsize::new(0),
             failed: Mutex::new(None),
             checkpointer: checkpointer.clone(),
             checkpoints: AtomicU64::new(0),
@@ -1262,9 +1258,7 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
             reason: "a name, value or op is 4 GiB or larger".into(),
         });
     }
-    inner.commits_waiting.fetch_add(1, Ordering::Relaxed);
     let mut writer = inner.writer.lock();
-    inner.commits_waiting.fetch_sub(1, Ordering::Relaxed);
     if let Some(failure) = &writer.failure {
         return Err(failure.error.clone());
     }
@@ -3122,6 +3116,86 @@ mod tests {
         let kept = check_store_chains(&store);
         let total = log_entries(&store);
         assert_eq!(total, kept, "every pruned entry was deleted");
+    }
+
+    /// The checkpoint thread's sweep: slices walked without the writer and carried out
+    /// under it delete every pruned entry and only those, chain by whole chain, whether a
+    /// slice's entries lie close together (deleted in one pass over their range) or far
+    /// apart (one by one); a plan whose rows changed before it was carried out changes
+    /// nothing.
+    #[tokio::test]
+    async fn planned_sweeps_delete_every_pruned_entry_and_nothing_else() {
+        // (records written per commit, entries per slice): 3 records and 10 entries give
+        // slices of several chains close together, 6 and 1 single chains spread out.
+        for (records, budget) in [(3, 10), (6, 1)] {
+            planned_sweeps(records, budget).await;
+        }
+    }
+
+    async fn planned_sweeps(records: usize, budget: u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            history: History {
+                milestone_every: 5,
+                keep_ops: Some(20),
+                keep_age: None,
+            },
+            ..manual()
+        };
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
+        let names: Vec<String> = (0..records).map(|i| format!("r{i}")).collect();
+        for v in 1..=80u64 {
+            let batch: Vec<Write> = names.iter().map(|name| put(name, v, "{}")).collect();
+            store.commit(&batch).await.unwrap();
+        }
+        let noted = noted_chains(&store);
+        assert!(
+            noted >= 2 * records as u64,
+            "the writes pruned: {noted} chains noted"
+        );
+        let mut journals = Vec::new();
+        for name in &names {
+            journals.push(store.journal(name, 0, u64::MAX).await.unwrap());
+        }
+        let plan = |budget| {
+            store
+                .inner
+                .read(|db| pruned::plan(db, &store.inner.dir, budget))
+                .unwrap()
+        };
+        let carry_out = |plan: &pruned::Plan| {
+            store
+                .inner
+                .read(|db| checkpoint::sweep_planned(db, &store.inner.dir, plan))
+                .unwrap()
+        };
+
+        // A plan whose first chain another sweep deleted first is dropped whole.
+        let stale = plan(budget).expect("chains are noted");
+        store
+            .inner
+            .read(|db| checkpoint::sweep_slice(db, &store.inner.dir, &|| true))
+            .unwrap();
+        let entries = log_entries(&store);
+        carry_out(&stale);
+        assert_eq!(log_entries(&store), entries, "a stale plan deleted entries");
+        assert_eq!(noted_chains(&store), noted - 1, "a stale plan deleted rows");
+
+        let mut slices = 0;
+        while let Some(slice) = plan(budget) {
+            let before = noted_chains(&store);
+            carry_out(&slice);
+            slices += 1;
+            assert!(noted_chains(&store) < before, "a slice deleted no chain");
+            check_store_chains(&store);
+            for (name, journal) in names.iter().zip(&journals) {
+                assert_eq!(&store.journal(name, 0, u64::MAX).await.unwrap(), journal);
+            }
+        }
+        assert!(slices >= 2, "{slices} slices");
+        assert_eq!(noted_chains(&store), 0);
+        let kept = check_store_chains(&store);
+        assert_eq!(log_entries(&store), kept, "every pruned entry was deleted");
     }
 
     /// After the upgrade from schema 3 (which deleted a record's entries with it: a

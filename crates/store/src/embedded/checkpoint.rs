@@ -12,7 +12,6 @@
 //! writes after a failure (`resume.rs`).
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -136,34 +135,48 @@ impl Inner {
     /// writer for each slice only, so that commits go on in between (`pruned.rs`). Stops
     /// at the first failure, which the store then reports as it does a failed commit.
     ///
-    /// A slice gives way to commits: it ends after the chain in hand once a commit waits
-    /// for the writer, and hands the writer straight to it (a fair unlock, so that the
-    /// next slice cannot take it first). Slices of a fixed 2,000 entries made one commit
-    /// in a few wait for the whole slice, which put 2 ms on the durable writes' p99
-    /// (`bench/NOTES.md`); now a commit waits for one chain (about
-    /// `History::prune_step` entries) at most.
+    /// Each slice is walked first without the writer, in a read transaction
+    /// (`pruned::plan`), then carried out under it (`pruned::apply`): the writer is held
+    /// only for deleting about [`pruned::SLICE_ENTRIES`] entries in key order, and handed
+    /// straight to a waiting commit afterwards (a fair unlock, so that the next slice
+    /// cannot take it first). Walking under the writer and giving way after each chain
+    /// once a commit waited (the way before) deleted one chain per transaction under
+    /// load, each rewriting a page per entry, and put the sweep on the durable writes' p99
+    /// (`bench/NOTES.md`).
     ///
     /// With `for_checkpoints`, it stops once a checkpoint is due, and returns `true`, so
     /// that a sweep slowed down by commits never holds up the checkpoints (the write-ahead
     /// log would grow past its bound); the chains left are swept after that checkpoint.
     pub(super) fn sweep_pruned(&self, for_checkpoints: bool) -> bool {
-        let waiting = || self.commits_waiting.load(Ordering::Relaxed) > 0;
         loop {
+            let planned = {
+                let db = self.db.read();
+                let Some(db) = db.as_ref() else { return false };
+                pruned::plan(db, &self.dir, pruned::SLICE_ENTRIES)
+            };
             let mut writer = self.writer.lock();
             if writer.failure.is_some() {
                 return false;
             }
+            let plan = match planned {
+                Ok(Some(plan)) => plan,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading pruned history failed");
+                    self.fail(&mut writer, e, Part::Redb);
+                    return false;
+                }
+            };
             if for_checkpoints && self.checkpoint_due(&writer) {
                 return true;
             }
             let swept = {
                 let db = self.db.read();
                 let Some(db) = db.as_ref() else { return false };
-                sweep_slice(db, &self.dir, &waiting)
+                sweep_planned(db, &self.dir, &plan)
             };
             match swept {
-                Ok(true) => MutexGuard::unlock_fair(writer),
-                Ok(false) => return false,
+                Ok(()) => MutexGuard::unlock_fair(writer),
                 Err(e) => {
                     tracing::error!(error = %e, "deleting pruned history failed");
                     self.fail(&mut writer, e, Part::Redb);
@@ -208,6 +221,32 @@ pub(super) fn sweep_slice(
     }
     txn.commit().map_err(|e| fail(e.into()))?;
     Ok(swept.more)
+}
+
+/// One transaction of [`Inner::sweep_pruned`]: carries out `plan` (not durable, like a
+/// commit; the next checkpoint makes it so). A plan whose rows changed meanwhile is
+/// dropped, and the next one is read afresh.
+pub(super) fn sweep_planned(
+    db: &Database,
+    dir: &Path,
+    plan: &pruned::Plan,
+) -> Result<(), StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "deleting pruned history", None, e);
+    let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
+    txn.set_durability(Durability::None).map_err(|e| {
+        StoreError::Io(Cause::with_source(
+            format!("deleting pruned history: {e}"),
+            e,
+        ))
+    })?;
+    let applied = {
+        let mut t = Tables::open(&txn, dir)?;
+        pruned::apply(&mut t, dir, plan)?
+    };
+    match applied {
+        Some(_) => txn.commit().map_err(|e| fail(e.into())),
+        None => txn.abort().map_err(|e| fail(e.into())),
+    }
 }
 
 /// Makes redb durable up to the last frame and starts a new log cycle; `false` if there

@@ -12,11 +12,14 @@
 //! commit's own transaction. [`sweep`] deletes many noted chains in one transaction: it
 //! walks each one and deletes its entries in key order, so that the pages that entries of
 //! many records share are copied once, and pages emptied whole are freed. The checkpoint
-//! thread sweeps after each checkpoint, in transactions of at most about
-//! [`SLICE_ENTRIES`] entries taken between commits, each ending early, after the chain in
-//! hand, once a commit waits (sweeping a checkpoint's worth of prunes in one transaction
-//! made commits wait tens of milliseconds, and slices of a fixed 2,000 entries put 2 ms
-//! on the durable p99: `bench/NOTES.md`); the next checkpoint makes them durable.
+//! thread sweeps after each checkpoint while commits go on, in slices of about
+//! [`SLICE_ENTRIES`] entries: each slice is walked without the writer, in a read
+//! transaction ([`plan`]), and only its deletions, in key order and in one pass where the
+//! entries lie close together, are made under it ([`apply`]), so commits wait for a
+//! short slice at most (sweeping a checkpoint's worth of prunes in one transaction made
+//! commits wait tens of milliseconds; walking under the writer, even giving way after
+//! each chain, put the sweep on the durable p99: `bench/NOTES.md`); the next checkpoint
+//! makes them durable.
 //! Opening sweeps everything, after the replay and in the reclaim, whose counts of
 //! deleted entries decide whether to compact.
 //!
@@ -36,9 +39,9 @@
 
 use std::path::Path;
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
-use super::{Tables, codec, db_error};
+use super::{LOG, Tables, codec, db_error};
 use crate::error::StoreError;
 
 /// Entries the checkpoint thread deletes per transaction, about (whole chains: the one
@@ -121,13 +124,167 @@ pub(super) fn sweep(
             ),
         }
         doomed.sort_unstable();
-        for seq in &doomed {
+        for (seq, _) in &doomed {
             t.log.remove(*seq).map_err(|e| fail(e.into()))?;
         }
         t.pruned_chains.remove(top).map_err(|e| fail(e.into()))?;
         swept.entries += doomed.len() as u64;
         swept.chains += 1;
     }
+}
+
+/// A sweep walked outside the writer ([`plan`]), to be carried out by [`apply`] under it.
+///
+/// Why: the checkpoint thread sweeps while commits come in, and everything it does under
+/// the writer delays them. Walking the chains (a `log` read per entry, down the links) is
+/// most of the work and needs no writer: entries below a record's history start never
+/// change and nothing but a sweep removes a noted row, so what a read transaction sees of
+/// them still holds when the writer is taken. Under the writer, the planned entries of
+/// many chains are then deleted together in key order, in one pass over their key range
+/// where they lie close together (so that each page the chains share is rewritten once),
+/// and their rows with them.
+pub(super) struct Plan {
+    chains: Vec<PlannedChain>,
+    /// (log key, version, index into `chains`), in key order.
+    doomed: Vec<(u64, u64, usize)>,
+}
+
+struct PlannedChain {
+    top: u64,
+    /// The row as the plan read it; [`apply`] refuses a plan whose rows changed.
+    row: Vec<u8>,
+    /// The record's name (empty for a damaged row, whose entries stay).
+    name: String,
+}
+
+/// A planned sweep's entries are deleted in one pass over their key range when at most
+/// this many keys of the range lie between two of them on average (the pass reads every
+/// entry of the range); otherwise one by one.
+const DENSE_SPAN: u64 = 4;
+
+/// Reads noted chains in key order of their rows, whole chains, until at least `budget`
+/// entries are planned; `None` when nothing is noted. Runs in a read transaction: the
+/// writer is not needed (see [`Plan`]).
+pub(super) fn plan(db: &Database, dir: &Path, budget: u64) -> Result<Option<Plan>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "deleting pruned history", None, e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let rows = match txn.open_table(PRUNED_CHAINS) {
+        Ok(rows) => rows,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(fail(e.into())),
+    };
+    let log = txn.open_table(LOG).map_err(|e| fail(e.into()))?;
+    let mut plan = Plan {
+        chains: Vec::new(),
+        doomed: Vec::new(),
+    };
+    let mut entries = Vec::new();
+    for row in rows.iter().map_err(|e| fail(e.into()))? {
+        if plan.doomed.len() as u64 >= budget {
+            break;
+        }
+        let (key, value) = row.map_err(|e| fail(e.into()))?;
+        let (top, row) = (key.value(), value.value().to_vec());
+        entries.clear();
+        let name = match decode_row(top, &row) {
+            Ok((name, start)) => {
+                collect_chain(&log, dir, name, top, start, &mut entries)?;
+                name.to_owned()
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    chain = top,
+                    %reason,
+                    "pruning: a noted chain of old journal entries is damaged; its entries \
+                     stay in the file, unreachable"
+                );
+                String::new()
+            }
+        };
+        let index = plan.chains.len();
+        plan.doomed
+            .extend(entries.iter().map(|&(seq, version)| (seq, version, index)));
+        plan.chains.push(PlannedChain { top, row, name });
+    }
+    if plan.chains.is_empty() {
+        return Ok(None);
+    }
+    plan.doomed.sort_unstable();
+    Ok(Some(plan))
+}
+
+/// Carries out `plan` in the writer's transaction: deletes its entries and its rows;
+/// `None` (and nothing changed) if a row is no longer as planned. An entry that is no
+/// longer the planned record's planned version is kept, with a warning.
+pub(super) fn apply(
+    t: &mut Tables<'_>,
+    dir: &Path,
+    plan: &Plan,
+) -> Result<Option<Swept>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "deleting pruned history", None, e);
+    for chain in &plan.chains {
+        let row = t.pruned_chains.get(chain.top).map_err(|e| fail(e.into()))?;
+        if row.as_ref().map(|row| row.value()) != Some(chain.row.as_slice()) {
+            return Ok(None);
+        }
+    }
+    let planned = |seq: u64, value: &[u8], &(_, version, chain): &(u64, u64, usize)| {
+        matches!(codec::log_link(&plan.chains[chain].name, seq, value),
+            Ok((found, _)) if found == version)
+    };
+    let mut swept = Swept {
+        chains: plan.chains.len() as u64,
+        ..Swept::default()
+    };
+    let mut kept = 0u64;
+    if let (Some(first), Some(last)) = (plan.doomed.first(), plan.doomed.last()) {
+        let span = last.0 - first.0 + 1;
+        if span <= DENSE_SPAN.saturating_mul(plan.doomed.len() as u64) {
+            t.log
+                .retain_in(first.0..=last.0, |seq, value| {
+                    match plan.doomed.binary_search_by_key(&seq, |d| d.0) {
+                        Ok(i) if planned(seq, value, &plan.doomed[i]) => {
+                            swept.entries += 1;
+                            false
+                        }
+                        Ok(_) => {
+                            kept += 1;
+                            true
+                        }
+                        Err(_) => true,
+                    }
+                })
+                .map_err(|e| fail(e.into()))?;
+        } else {
+            for doomed in &plan.doomed {
+                let matches = {
+                    let entry = t.log.get(doomed.0).map_err(|e| fail(e.into()))?;
+                    entry.is_some_and(|entry| planned(doomed.0, entry.value(), doomed))
+                };
+                if matches {
+                    t.log.remove(doomed.0).map_err(|e| fail(e.into()))?;
+                    swept.entries += 1;
+                } else {
+                    kept += 1;
+                }
+            }
+        }
+    }
+    if kept > 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            kept,
+            "pruning: journal entries planned for deletion changed before the deletion; \
+             they are kept"
+        );
+    }
+    for chain in &plan.chains {
+        t.pruned_chains
+            .remove(chain.top)
+            .map_err(|e| fail(e.into()))?;
+    }
+    Ok(Some(swept))
 }
 
 /// A row's record name and history start.
@@ -143,12 +300,12 @@ fn decode_row(top: u64, row: &[u8]) -> Result<(&str, u64), String> {
 /// Adds `name`'s entries from `seq` down its links to `doomed`, checking each (module
 /// doc, "Safety").
 fn collect_chain(
-    log: &redb::Table<'_, u64, &'static [u8]>,
+    log: &impl ReadableTable<u64, &'static [u8]>,
     dir: &Path,
     name: &str,
     mut seq: u64,
     start: u64,
-    doomed: &mut Vec<u64>,
+    doomed: &mut Vec<(u64, u64)>,
 ) -> Result<(), StoreError> {
     let mut above = start.saturating_add(1);
     while seq != 0 {
@@ -176,7 +333,7 @@ fn collect_chain(
         };
         match link {
             Ok((version, prev)) => {
-                doomed.push(seq);
+                doomed.push((seq, version));
                 above = version;
                 seq = prev;
             }
