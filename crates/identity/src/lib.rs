@@ -6,7 +6,7 @@
 //! JSON, so the same signed bytes are the same record and the same message on every
 //! node, and a node recomputes every id and checks the signature before it takes a
 //! message. The client signs ([`Identity`], [`RecordsWrite::create`]); the server
-//! verifies ([`verify`]). Nothing here opens a socket: the host brings its HTTP client
+//! verifies ([`verify()`]). Nothing here opens a socket: the host brings its HTTP client
 //! for `did:web` ([`WebFetcher`]). docs/identity.md describes the formats.
 //!
 //! Crate map (the public surface is the `pub use` block below):
@@ -32,7 +32,7 @@
 //!   names, their rules, the fields an update must keep ([`DescriptorError`]).
 //! - `message`    — [`Message`], [`RecordsWrite`], [`RecordsDelete`]: envelopes, ids,
 //!   signing ([`WriteOptions`], [`UpdateOptions`], [`MessageError`]).
-//! - `verify`     — [`check_message`], [`check_signature`], [`verify`], [`check_update`]:
+//! - `verify`     — [`check_message`], [`check_signature`], [`verify()`], [`check_update`]:
 //!   what a receiving node checks, one [`VerifyError`] variant per mismatch.
 //! - `order`      — [`Precedence`], [`Arrival`], [`newest`]: which message of a record
 //!   wins, the same on every node.

@@ -35,7 +35,7 @@
 //!
 //! These are plain data: building one with [`RecordsWrite::create`] and friends makes a
 //! correct message, but a value read from outside is only trusted after
-//! [`crate::verify`] (or [`crate::check_message`] and [`crate::check_signature`]).
+//! [`crate::verify()`] (or [`crate::check_message`] and [`crate::check_signature`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

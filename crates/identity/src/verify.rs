@@ -13,7 +13,7 @@
 //!    signing input.
 //!
 //! Steps 1-6 are [`check_message`] (pure); step 7 is [`check_signature`] (given the
-//! document) or [`verify`] (resolving it). Whether an update's record exists, and
+//! document) or [`verify()`] (resolving it). Whether an update's record exists, and
 //! whether it keeps its first version's immutable fields ([`check_update`]), needs the
 //! receiver's store: that part is the node's.
 
