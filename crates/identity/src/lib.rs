@@ -21,6 +21,8 @@
 //!   resolving without a network ([`DidDirError`]).
 //! - `resolver`   — [`Resolver`]: directory first, then `did:key`, then `did:web` through
 //!   a [`WebFetcher`] ([`ResolveError`], [`FetchError`]).
+//! - `web_fetch`  — `ReqwestFetcher` (feature `reqwest`): a [`WebFetcher`] on reqwest that
+//!   keeps the transport rules (HTTPS; HTTP to loopback only, redirects included).
 //! - `identity`   — [`Identity`]: a DID and its signing key, the identity file (0600),
 //!   never shown ([`IdentityError`]).
 //! - `canonical`  — [`canonical_json`]: RFC 8785 ([`CanonicalError`]).
@@ -51,6 +53,8 @@ mod order;
 mod resolver;
 mod timestamp;
 mod verify;
+#[cfg(feature = "reqwest")]
+mod web_fetch;
 
 pub use canonical::{CanonicalError, canonical_json};
 pub use content_id::{DataId, ID_TEXT_LEN, IdError, MessageId, RecordId};
@@ -74,3 +78,5 @@ pub use verify::{
     DEFAULT_MAX_FUTURE_SKEW, Verified, VerifyError, VerifyOptions, check_message, check_signature,
     check_update, verify,
 };
+#[cfg(feature = "reqwest")]
+pub use web_fetch::{DEFAULT_FETCH_TIMEOUT, ReqwestFetcher};
