@@ -573,6 +573,43 @@ mod tests {
         assert_eq!(&write.author, alice().did());
     }
 
+    /// The format pinned: a fixed key, time and data give these exact ids and signature.
+    /// They were reproduced independently (Python: hashlib, base64, the `cryptography`
+    /// package's Ed25519), and docs/identity.md shows the same example; a change here
+    /// changes every id, on every node.
+    #[test]
+    fn a_golden_message() {
+        let now: Timestamp = "2026-12-07T23:40:32.123456Z".parse().unwrap();
+        let data = br#"{"text":"hello"}"#;
+        let write = RecordsWrite::create(
+            &alice(),
+            data,
+            WriteOptions::new().schema("https://example.com/note"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            write.author.as_str(),
+            "did:key:z6Mkon3Necd6NkkyfoGoHxid2znGc59LU3K7mubaRcFbLfLX"
+        );
+        assert_eq!(
+            write.descriptor.data_cid.to_string(),
+            "bciqmxo642j3jencn4xn2wov4vosbh6ypiuyhez66ocauaflw34olc5q"
+        );
+        assert_eq!(
+            write.record_id.to_string(),
+            "bciqejvrsgilcsvntijlutxf7fo7d6kps6miruxw3pfoz7pso36hqnsi"
+        );
+        assert_eq!(
+            serde_json::to_value(write.signature.value).unwrap(),
+            "cRrDWCiMVh8Ie8bj7xMQzHp30VpDUltUZGSbCg67_O9ecIFatFsI71a87WUt5210npfY_5phh_17oKzOxE4fAA"
+        );
+        assert_eq!(
+            Message::from(write).message_id().unwrap().to_string(),
+            "bciqaw724fxzenvplu6yp2xwgn3253h35qy2uu5d3dawxe6qtqawou5y"
+        );
+    }
+
     #[test]
     fn ids_are_stable_across_serialisation() {
         let write = RecordsWrite::create(&alice(), b"x", WriteOptions::new(), at(0)).unwrap();
