@@ -8,8 +8,11 @@
 //!
 //! `recordsync export|import|ls|history` work on a data set directly, without a server
 //! (`store_commands/`).
+//!
+//! `recordsync id new|show` make and show identities for signed records (`id_commands/`).
 
 mod client_commands;
+mod id_commands;
 mod store_commands;
 
 /// mimalloc instead of the system allocator: a server allocates and frees small buffers
@@ -59,6 +62,9 @@ enum Command {
     Client(client_commands::ClientCommand),
     #[command(flatten)]
     Store(store_commands::StoreCommand),
+    /// Identities for signed records: `id new`, `id show` (docs/identity.md).
+    #[command(subcommand)]
+    Id(id_commands::IdCommand),
 }
 
 #[derive(Args)]
@@ -123,6 +129,7 @@ async fn main() -> ExitCode {
         }
         Command::Client(command) => return client_commands::run(command).await,
         Command::Store(command) => return store_commands::run(command).await,
+        Command::Id(command) => return id_commands::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
