@@ -686,7 +686,8 @@ impl Core {
             Message::Parser(m) => {
                 tracing::warn!(action = m.action, data = ?m.data, "the server could not parse a message");
             }
-            Message::Auth(_) | Message::Other { .. } => {}
+            // Events are not served by this client yet.
+            Message::Auth(_) | Message::Event(_) | Message::Other { .. } => {}
         }
     }
 
