@@ -86,9 +86,12 @@ pub trait EventSubscriber: Send + Sync {
 
 type Subscribers = HashMap<u64, Arc<dyn EventSubscriber>>;
 
+/// One lock's share of the names with subscribers.
+type Shard = Mutex<HashMap<Arc<str>, Subscribers>>;
+
 /// Who subscribes to which event name on this node.
 pub(crate) struct Hub {
-    shards: Box<[Mutex<HashMap<Arc<str>, Subscribers>>]>,
+    shards: Box<[Shard]>,
     hasher: RandomState,
     /// The bus, once the node joins a cluster.
     outgoing: OnceLock<mpsc::Sender<Bytes>>,
@@ -116,7 +119,7 @@ impl Default for Hub {
 }
 
 impl Hub {
-    fn shard(&self, name: &str) -> &Mutex<HashMap<Arc<str>, Subscribers>> {
+    fn shard(&self, name: &str) -> &Shard {
         &self.shards[self.hasher.hash_one(name) as usize % SHARDS]
     }
 

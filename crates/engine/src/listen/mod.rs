@@ -62,6 +62,14 @@ pub enum ListenTopic {
 }
 
 impl ListenTopic {
+    /// The topic's name in metrics' labels.
+    fn label(self) -> &'static str {
+        match self {
+            ListenTopic::Record => "record",
+            ListenTopic::Event => "event",
+        }
+    }
+
     /// The bus topic on which the nodes of a cluster coordinate this topic's listening.
     fn bus_topic(self) -> &'static str {
         match self {
@@ -435,7 +443,7 @@ impl Listening {
         if result.is_err() {
             mirror.unlisten(conn, pattern);
         }
-        mirror.count_providers();
+        mirror.count_providers(self.topic.label());
         result
     }
 
@@ -445,7 +453,7 @@ impl Listening {
         if !mirror.unlisten(conn, pattern) {
             return Err(ListenError::NotListening);
         }
-        mirror.count_providers();
+        mirror.count_providers(self.topic.label());
         self.submit(Input::Unlisten {
             conn,
             pattern: pattern.to_owned(),
@@ -475,7 +483,7 @@ impl Listening {
     pub fn connection_closed(&self, conn: u64) {
         let mut mirror = self.mirror.lock();
         if mirror.closed(conn) {
-            mirror.count_providers();
+            mirror.count_providers(self.topic.label());
             let _ = self.submit(Input::Closed { conn });
         }
         drop(mirror);
