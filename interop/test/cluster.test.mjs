@@ -1,6 +1,6 @@
 // Three recordsync nodes on different ports serve one data set: they share PostgreSQL
 // (127.0.0.1:5432, database `test`) and a bus (Redis, then NATS). Real deepstream clients
-// on node 1 and node 3 see each other's writes.
+// on node 1 and node 3 see each other's writes, and each other's events.
 //
 // Registered only for recordsync: the reference deepstream server here runs as one
 // in-memory node (its clustering needs plugins of its own), so these tests do not exist
@@ -9,7 +9,7 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { TARGET, startServer } from '../lib/server.mjs'
-import { connect, withTimeout, waitFor, uniq, sleep, recorder } from '../lib/client.mjs'
+import { connect, withTimeout, waitFor, uniq, sleep, recorder, TOPIC } from '../lib/client.mjs'
 import { plain, assertNoErrors } from '../lib/suite.mjs'
 import { numberDocument, randomDoubles, assertSameNumbers } from '../lib/numbers.mjs'
 
@@ -230,6 +230,59 @@ if (TARGET === 'recordsync') {
         } finally {
           await doomedNode.stop()
         }
+      })
+
+      test('an event emitted on node 1 reaches subscribers on nodes 1, 2 and 3, not its emitter', T, async () => {
+        const [emitter, local, two, three] = [await open(0), await open(0), await open(1), await open(2)]
+        const name = uniq('cluster-event')
+        const seen = [recorder('node 1'), recorder('node 2'), recorder('node 3')]
+        const subscribers = [local, two, three]
+        subscribers.forEach((c, i) => c.event.subscribe(name, seen[i]))
+        const ownCallback = recorder('emitter')
+        emitter.event.subscribe(name, ownCallback)
+        await sleep(500) // the subscribes are batched and acked
+        const payload = { z: 1, a: [1.5, 'two', null], n: -0.125 }
+        emitter.event.emit(name, payload)
+        for (const on of seen) {
+          const [got] = await on.nth(1, 5000)
+          assert.deepEqual(got, payload)
+          assert.deepEqual(Object.keys(got), ['z', 'a', 'n'])
+        }
+        // events of one name arrive in order on every node
+        for (let i = 1; i <= 20; i++) three.event.emit(name, i)
+        await seen[0].nth(21, 5000)
+        assert.deepEqual(seen[0].calls.slice(1).map((a) => a[0]), Array.from({ length: 20 }, (_, i) => i + 1))
+        await seen[1].nth(21, 5000)
+        await sleep(300)
+        // an emitter hears its own events only from its client's local call: the servers
+        // sent the emitter node 3's 20 and node 3 only the emitter's one
+        const emits = (c) => c.received.filter((m) => m.topic === TOPIC.EVENT && m.action === 2 && m.name === name)
+        assert.equal(ownCallback.calls.length, 1 + 20)
+        assert.equal(emits(emitter).length, 20)
+        assert.equal(emits(three).length, 1)
+        assertNoErrors(emitter, local, two, three)
+      })
+
+      test('an event listener on node 3 is offered a subscription made on node 1 and provides it; onStop when it ends', T, async () => {
+        const [one, three] = [await open(0), await open(2)]
+        const prefix = uniq('cluster-events-provided')
+        const offers = recorder('event listen callback')
+        const stops = recorder('onStop')
+        three.event.listen(`^${prefix}/.*`, (match, response) => {
+          offers(match)
+          response.accept()
+          response.onStop(stops)
+          three.event.emit(match, { by: 'node 3' })
+        })
+        await sleep(300) // let LISTEN reach the coordinating node
+        const name = `${prefix}/x`
+        const got = recorder('subscriber on node 1')
+        one.event.subscribe(name, got)
+        assert.deepEqual(await offers.nth(1, 5000), [name])
+        assert.deepEqual(await got.nth(1, 5000), [{ by: 'node 3' }])
+        one.event.unsubscribe(name, got)
+        assert.deepEqual(await stops.nth(1, 5000), [name])
+        assertNoErrors(one, three)
       })
     })
   }

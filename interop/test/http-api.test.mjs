@@ -7,9 +7,11 @@
 // and http/lists.feature) that involve records are here, with the same names.
 //
 // Where recordsync deliberately differs, the test says so in its name and runs on one target:
-// - deepstream serves events, RPCs and presence; recordsync does not serve those topics yet and
+// - deepstream serves RPCs and presence; recordsync does not serve those topics yet and
 //   answers each such message with an unsupported-topic failure (deepstream itself has no HTTP
 //   answer for an unserved topic: with a topic disabled, 7.0.2 crashes on such a request);
+// - deepstream 7's HTTP API gives an event emit's publish rule no `data` (so a rule reading it
+//   refuses); recordsync gives it the payload, as deepstream's WebSocket endpoints do;
 // - deepstream's stock auth types (none, file) issue no token at /api/auth; recordsync issues
 //   one, usable as `token` on later requests.
 // deepstream runs a batch's messages side by side (a read in the same batch as a write may run
@@ -335,23 +337,44 @@ describe('HTTP API, open server (auth none)', () => {
     if (TARGET === 'deepstream') assert.deepEqual(r.json, {})
   })
 
-  test('recordsync only (deepstream serves these topics): event, rpc and presence messages are answered as an unsupported topic', { ...T, skip: TARGET === 'deepstream' && 'deepstream serves events, RPCs and presence' }, async () => {
+  test('recordsync only (deepstream serves these topics): rpc and presence messages are answered as an unsupported topic', { ...T, skip: TARGET === 'deepstream' && 'deepstream serves RPCs and presence' }, async () => {
     const name = uniq('http-mixed')
     const r = await api(server, [
-      { topic: 'event', action: 'emit', eventName: 'e', data: 1 },
       W(name, { a: 1 }),
       { topic: 'rpc', action: 'make', rpcName: 'addTwo', data: { a: 1 } },
       { topic: 'presence', action: 'query' }
     ])
     assert.equal(r.result, 'PARTIAL_SUCCESS')
-    assert.deepEqual(r.body[1], OK)
-    for (const [i, topic] of [[0, 'event'], [2, 'rpc'], [3, 'presence']]) {
+    assert.deepEqual(r.body[0], OK)
+    for (const [i, topic] of [[1, 'rpc'], [2, 'presence']]) {
       assert.deepEqual(r.body[i], {
         errorTopic: 'parser',
         errorEvent: 1,
         success: false,
-        error: `Topic "${topic}" is not served: recordsync serves records (and lists) only.`
+        error: `Topic "${topic}" is not served: recordsync serves records (and lists) and events.`
       })
+    }
+  })
+
+  test('event emit: succeeds, and WebSocket subscribers get the data exactly (numbers, key order, null, no data)', T, async () => {
+    const client = await connect(server)
+    try {
+      const name = uniq('http-event')
+      const got = []
+      client.event.subscribe(name, (data) => got.push(data))
+      await new Promise((resolve) => setTimeout(resolve, 500)) // the client batches subscribes
+      const data = { z: 1, a: [1.5, null, 'x'], n: -0.125, big: 12345678901234567 }
+      const r = await api(server, [
+        { topic: 'event', action: 'emit', eventName: name, data },
+        { topic: 'event', action: 'emit', eventName: name }
+      ])
+      assert.deepEqual(r, { result: 'SUCCESS', body: [OK, OK] })
+      await waitFor(() => got.length === 2, 3000, 'both events')
+      assert.deepEqual(got[0], data)
+      assert.deepEqual(Object.keys(got[0]), ['z', 'a', 'n', 'big'])
+      assert.equal(got[1], undefined)
+    } finally {
+      client.close()
     }
   })
 
@@ -406,6 +429,21 @@ describe('HTTP API with file auth and Valve permissions', () => {
     assert.deepEqual(ok, { result: 'SUCCESS', body: [OK] })
     assert.deepEqual(await api(server, [R(name), H(name)], { authData: carol }), { result: 'SUCCESS', body: [{ version: 1, data: { a: 1 }, success: true }, { version: 1, success: true }] })
     assert.deepEqual(await api(server, [R(name)], { authData: alice }), { result: 'FAILURE', body: [denied(3, 'READ')] })
+  })
+
+  test('event emit checked against the event rules: refused as deepstream words it', T, async () => {
+    const E = (eventName, data) => ({ topic: 'event', action: 'emit', eventName, data })
+    const eventDenied = { success: false, error: "Message denied. Action 'emit' is not permitted.", errorEvent: 'MESSAGE_DENIED', errorAction: 'emit', errorTopic: 'event' }
+    const r = await api(server, [E(`ops/${uniq('e')}`, 1), E(`levels/${uniq('e')}`, { level: 9 }), E(`free/${uniq('e')}`, { level: 9 })], { authData: alice })
+    assert.deepEqual(r, { result: 'PARTIAL_SUCCESS', body: [eventDenied, eventDenied, OK] })
+    assert.deepEqual(JSON.stringify(r.body[0]), JSON.stringify(eventDenied), 'key order')
+    assert.deepEqual(await api(server, [E(`ops/${uniq('e')}`, 1)], { authData: carol }), { result: 'SUCCESS', body: [OK] })
+  })
+
+  test('recordsync only (deepstream 7 gives an HTTP emit\'s publish rule no data, so it refuses): a publish rule reads the payload', { ...T, skip: TARGET === 'deepstream' && 'deepstream\'s HTTP emit rules see no data' }, async () => {
+    const E = (eventName, data) => ({ topic: 'event', action: 'emit', eventName, data })
+    const r = await api(server, [E(`levels/${uniq('e')}`, { level: 1 })], { authData: alice })
+    assert.deepEqual(r, { result: 'SUCCESS', body: [OK] })
   })
 
   test('rules read the user and the data: PARTIAL_SUCCESS', T, async () => {

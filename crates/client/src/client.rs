@@ -13,6 +13,7 @@ use crate::ack::WriteAck;
 use crate::connection::{self, ConnectionState, Shared};
 use crate::core::{Core, Snapshot};
 use crate::error::{ConnectError, Error};
+use crate::event::EventSubscription;
 use crate::list::List;
 use crate::listen::Listening;
 use crate::options::{Options, normalize_url};
@@ -199,6 +200,38 @@ impl Client {
         };
         let listening = Listening::new(self.clone(), pattern, id, offers_rx);
         result.map(|()| listening)
+    }
+
+    /// Subscribes to the events named `name`; resolves once the server has acked the
+    /// subscription, so that every event emitted after that arrives. See
+    /// [`EventSubscription`].
+    pub async fn subscribe_event(&self, name: &str) -> Result<EventSubscription, Error> {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let (tx, rx) = oneshot::channel();
+        let id = self
+            .shared()
+            .with_core(|core| core.subscribe_event(name, events, tx));
+        // Made before waiting, so that a failed wait unsubscribes when it is dropped.
+        let subscription = id.map(|id| EventSubscription::new(self.clone(), name, id, events_rx));
+        let result = self
+            .answer(rx, || format!("subscribe to the events {name:?}"))
+            .await;
+        match subscription {
+            Some(subscription) => result.map(|()| subscription),
+            None => Err(result.err().unwrap_or_else(Error::closed)),
+        }
+    }
+
+    /// Emits the event `name` with `data` to every subscriber of it on the server, but
+    /// this client's connection; this client's own [`EventSubscription`]s to `name` get
+    /// it at once, as deepstream's clients do. Events are not stored, and are not
+    /// queued while the client is offline.
+    pub fn emit(&self, name: &str, data: impl Serialize) -> Result<(), Error> {
+        let data = serde_json::to_string(&data).map_err(|e| Error::InvalidValue {
+            reason: format!("the data of the event {name:?} is not JSON: {e}"),
+            source: Some(Arc::new(e)),
+        })?;
+        self.shared().with_core(|core| core.emit(name, Some(data)))
     }
 
     /// Closes the connection: sends what is queued, logs out and stops reconnecting.

@@ -85,6 +85,10 @@
 //! - **Listening** ([`Client::listen`]) makes this client an active provider: the
 //!   server offers each matching record somebody subscribes to; accept or reject it, and
 //!   [`Provision::stopped`] says when the last subscriber left.
+//! - **Events** ([`Client::subscribe_event`], [`Client::emit`]): deepstream's
+//!   publish/subscribe; an event reaches every subscriber of its name but its emitting
+//!   connection (this client's own subscriptions get it locally, as in deepstream's
+//!   clients). Not stored, not queued while offline.
 //! - **Unique names**: [`uid()`] makes ids from a timestamp and a random part.
 //!
 //! # Crate map
@@ -97,6 +101,7 @@
 //! - `record`     — [`Record`], the reference-counted handle, and [`Subscription`].
 //! - `list`       — [`List`] and [`ListSubscription`].
 //! - `listen`     — [`Listening`], [`ListenMatch`], [`Provision`].
+//! - `event`      — [`EventSubscription`], the events of one name.
 //! - `merge`      — [`MergeStrategy`] and [`Conflict`].
 //! - `options`    — [`Options`] and [`Reconnect`].
 //! - `error`      — [`ConnectError`] (connecting) and [`Error`](enum@Error) (everything
@@ -112,14 +117,15 @@
 //!
 //! The client speaks the binary endpoint (`/deepstream`). Every write asks the server
 //! for an acknowledgement, which is how the client knows which writes the server holds
-//! when a connection drops; deepstream and recordsync both support that. Events, RPCs
-//! and presence are not implemented (recordsync serves records only).
+//! when a connection drops; deepstream and recordsync both support that. RPCs and
+//! presence are not implemented (nor served by recordsync yet).
 
 mod ack;
 mod client;
 mod connection;
 mod core;
 mod error;
+mod event;
 mod list;
 mod listen;
 mod merge;
@@ -132,6 +138,7 @@ pub use client::Client;
 pub use connection::ConnectionState;
 pub use core::{Snapshot, StopReason};
 pub use error::{ConnectError, Error, TransportFailure};
+pub use event::EventSubscription;
 pub use list::{List, ListSubscription};
 pub use listen::{ListenMatch, Listening, Provision};
 pub use merge::{Conflict, MergeStrategy};

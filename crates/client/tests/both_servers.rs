@@ -356,6 +356,63 @@ async fn a_bad_pattern_is_refused(server: &TestServer) {
 }
 both!(bad_listen_pattern, a_bad_pattern_is_refused);
 
+// ----- events ---------------------------------------------------------------------------
+
+async fn events_reach_every_subscriber_but_the_emitter(server: &TestServer) {
+    let name = unique("event");
+    let a = server.client().await;
+    let b = server.client().await;
+    let mut on_a = within("a subscribes", a.subscribe_event(&name))
+        .await
+        .unwrap();
+    let mut on_b = within("b subscribes", b.subscribe_event(&name))
+        .await
+        .unwrap();
+    // A second subscription of one client shares its one server subscription.
+    let mut on_b2 = within("b subscribes again", b.subscribe_event(&name))
+        .await
+        .unwrap();
+    let data = json!({"z": 1, "a": [1.5, null, "x"], "n": -0.125});
+    a.emit(&name, &data).unwrap();
+    for (what, events) in [("b", &mut on_b), ("b again", &mut on_b2)] {
+        let got = next(what, events).await.unwrap();
+        assert_eq!(got, data);
+        assert_eq!(got.to_string(), data.to_string(), "key order");
+    }
+    // The emitter's own subscription gets its event locally, once: the server does not
+    // send it back, so a's next event is b's.
+    assert_eq!(next("a's own event", &mut on_a).await, Some(data));
+    b.emit(&name, "from b").unwrap();
+    assert_eq!(
+        next("b's event at a", &mut on_a).await,
+        Some(json!("from b"))
+    );
+    assert_eq!(
+        next("b's own event", &mut on_b).await,
+        Some(json!("from b"))
+    );
+
+    // Once b's subscriptions are dropped, b's server subscription ends; a's goes on.
+    drop(on_b);
+    drop(on_b2);
+    let c = server.client().await;
+    let mut on_c = within("c subscribes", c.subscribe_event(&name))
+        .await
+        .unwrap();
+    a.emit(&name, 3).unwrap();
+    assert_eq!(next("c's event", &mut on_c).await, Some(json!(3)));
+    assert_eq!(next("a's own", &mut on_a).await, Some(json!(3)));
+    let mut b_again = within("b subscribes once more", b.subscribe_event(&name))
+        .await
+        .unwrap();
+    c.emit(&name, 4).unwrap();
+    assert_eq!(
+        next("b's fresh subscription", &mut b_again).await,
+        Some(json!(4))
+    );
+}
+both!(events, events_reach_every_subscriber_but_the_emitter);
+
 // ----- conflicts ------------------------------------------------------------------------
 
 /// Two clients write version 2 of a record at once: `a` first, then `b`, whose view is

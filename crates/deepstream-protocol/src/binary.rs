@@ -9,7 +9,9 @@ use prost::Message as _;
 
 use crate::error::DecodeError;
 use crate::message::Message;
-use crate::messages::{AuthMessage, ConnectionMessage, ParserMessage, RecordMessage, Topic};
+use crate::messages::{
+    AuthMessage, ConnectionMessage, EventMessage, ParserMessage, RecordMessage, Topic,
+};
 
 /// The outer envelope of general.proto.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -41,6 +43,7 @@ pub fn decode(frame: &[u8], limit: usize) -> Result<Message, DecodeError> {
         Ok(Topic::Connection) => Message::Connection(ConnectionMessage::decode(body)?),
         Ok(Topic::Auth) => Message::Auth(AuthMessage::decode(body)?),
         Ok(Topic::Record) => Message::Record(RecordMessage::decode(body)?),
+        Ok(Topic::Event) => Message::Event(EventMessage::decode(body)?),
         Ok(Topic::Parser) => Message::Parser(ParserMessage::decode(body)?),
         Ok(_) => Message::Other {
             topic: envelope.topic,
@@ -57,6 +60,7 @@ pub fn encode(message: &Message) -> Bytes {
         Message::Connection(m) => m.encode_to_vec(),
         Message::Auth(m) => m.encode_to_vec(),
         Message::Record(m) => m.encode_to_vec(),
+        Message::Event(m) => m.encode_to_vec(),
         Message::Parser(m) => m.encode_to_vec(),
         Message::Other { action, .. } => ActionOnly { action: *action }.encode_to_vec(),
     };
@@ -74,7 +78,7 @@ pub fn encode(message: &Message) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::RecordAction;
+    use crate::messages::{EventAction, RecordAction};
 
     #[test]
     fn record_message_round_trips_with_explicit_zero_version() {
@@ -113,15 +117,36 @@ mod tests {
     #[test]
     fn unimplemented_topics_decode_with_their_action() {
         let frame = encode(&Message::Other {
-            topic: Topic::Event as i32,
+            topic: Topic::Rpc as i32,
             action: Some(3),
         });
         assert_eq!(
             decode(&frame, 1 << 20),
             Ok(Message::Other {
-                topic: Topic::Event as i32,
+                topic: Topic::Rpc as i32,
                 action: Some(3)
             })
         );
+    }
+
+    #[test]
+    fn event_message_decodes_as_the_js_client_encodes_it() {
+        // EVENT SUBSCRIBE {correlationId: "0", names: ["data/change"]}, as
+        // @deepstream/protobuf writes it.
+        let frame = b"\x16\x10\x04\x1a\x12\x08\x03\x1a\x010\x3a\x0bdata/change";
+        let Ok(Message::Event(m)) = decode(frame, 1 << 20) else {
+            panic!("not an event message")
+        };
+        assert_eq!(m.event_action(), Some(EventAction::Subscribe));
+        assert_eq!(m.correlation_id.as_deref(), Some("0"));
+        assert_eq!(m.names, vec!["data/change"]);
+        // originalAction is field 11 (tag 0x58) in event.proto, not 10 as in record.proto.
+        let denied = EventMessage {
+            original_action: Some(EventAction::Emit as i32),
+            ..EventMessage::named(EventAction::MessageDenied, "e")
+        };
+        let frame = encode(&Message::Event(denied.clone()));
+        assert!(frame.windows(2).any(|w| w == [0x58, 0x02]));
+        assert_eq!(decode(&frame, 1 << 20), Ok(Message::Event(denied)));
     }
 }

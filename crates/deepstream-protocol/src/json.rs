@@ -28,6 +28,7 @@ pub fn decode(text: &str, limit: usize) -> Result<Message, DecodeError> {
         Ok(Topic::Connection) => Message::Connection(serde_json::from_str(text)?),
         Ok(Topic::Auth) => Message::Auth(serde_json::from_str(text)?),
         Ok(Topic::Record) => Message::Record(serde_json::from_str(text)?),
+        Ok(Topic::Event) => Message::Event(serde_json::from_str(text)?),
         Ok(Topic::Parser) => Message::Parser(serde_json::from_str(text)?),
         Ok(_) => Message::Other {
             topic: head.topic,
@@ -44,6 +45,7 @@ pub fn encode(message: &Message) -> String {
         Message::Connection(m) => serde_json::to_string(m),
         Message::Auth(m) => serde_json::to_string(m),
         Message::Record(m) => serde_json::to_string(m),
+        Message::Event(m) => serde_json::to_string(m),
         Message::Parser(m) => serde_json::to_string(m),
         Message::Other { action, .. } => {
             serde_json::to_string(&serde_json::json!({ "action": action }))
@@ -85,10 +87,24 @@ mod tests {
         );
         assert_eq!(
             encode(&Message::Other {
-                topic: 4,
+                topic: 6,
                 action: None
             }),
-            r#"{"topic":4,"action":null}"#
+            r#"{"topic":6,"action":null}"#
+        );
+    }
+
+    #[test]
+    fn event_message_as_the_js_client_writes_it() {
+        let text = r#"{"topic":4,"action":2,"name":"e","data":"{\"b\":1,\"a\":[null]}","parsedData":{"b":1,"a":[null]}}"#;
+        let Message::Event(m) = decode(text, 1 << 20).unwrap() else {
+            panic!("not an event")
+        };
+        assert_eq!(m.event_action(), Some(crate::messages::EventAction::Emit));
+        assert_eq!(m.data.as_deref(), Some(r#"{"b":1,"a":[null]}"#));
+        assert_eq!(
+            encode(&Message::Event(m)),
+            r#"{"topic":4,"action":2,"data":"{\"b\":1,\"a\":[null]}","name":"e"}"#
         );
     }
 

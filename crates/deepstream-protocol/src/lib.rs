@@ -3,7 +3,7 @@
 //! One definition of the wire serves both the server and the Rust client.
 //!
 //! Crate map (the public surface is the `pub use` block below, plus the two transports):
-//! - `messages`   — the per-topic messages ([`RecordMessage`], [`AuthMessage`],
+//! - `messages`   — the per-topic messages ([`RecordMessage`], [`EventMessage`], [`AuthMessage`],
 //!   [`ConnectionMessage`], [`ParserMessage`]) and their action enums, as protobuf
 //!   structs that also (de)serialise as the JSON transport's objects.
 //! - `message`    — [`Message`], one decoded message of any topic.
@@ -29,6 +29,6 @@ mod messages;
 pub use error::DecodeError;
 pub use message::Message;
 pub use messages::{
-    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, ParserAction, ParserMessage,
-    RecordAction, RecordMessage, Topic,
+    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, EventAction, EventMessage,
+    ParserAction, ParserMessage, RecordAction, RecordMessage, Topic,
 };

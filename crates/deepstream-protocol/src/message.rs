@@ -1,15 +1,18 @@
 //! One decoded message of any topic.
 
-use crate::messages::{AuthMessage, ConnectionMessage, ParserMessage, RecordMessage, Topic};
+use crate::messages::{
+    AuthMessage, ConnectionMessage, EventMessage, ParserMessage, RecordMessage, Topic,
+};
 
 /// A message as it travels in either direction. Topics this server does not implement
-/// (events, RPCs, presence, ...) decode as [`Message::Other`] so the server can answer
+/// (RPCs, presence, ...) decode as [`Message::Other`] so the server can answer
 /// them with a clear error instead of dropping the connection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
     Connection(ConnectionMessage),
     Auth(AuthMessage),
     Record(RecordMessage),
+    Event(EventMessage),
     Parser(ParserMessage),
     /// A topic without a message type here; `action` is read when the payload has one in
     /// field 1, as every deepstream topic message does.
@@ -26,6 +29,7 @@ impl Message {
             Message::Connection(_) => Topic::Connection as i32,
             Message::Auth(_) => Topic::Auth as i32,
             Message::Record(_) => Topic::Record as i32,
+            Message::Event(_) => Topic::Event as i32,
             Message::Parser(_) => Topic::Parser as i32,
             Message::Other { topic, .. } => *topic,
         }
@@ -53,5 +57,11 @@ impl From<AuthMessage> for Message {
 impl From<ParserMessage> for Message {
     fn from(m: ParserMessage) -> Self {
         Message::Parser(m)
+    }
+}
+
+impl From<EventMessage> for Message {
+    fn from(m: EventMessage) -> Self {
+        Message::Event(m)
     }
 }

@@ -267,3 +267,88 @@ impl RecordMessage {
         RecordAction::try_from(self.action).ok()
     }
 }
+
+/// EVENT_ACTION in event.proto.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum EventAction {
+    Unknown = 0,
+    Error = 1,
+    Emit = 2,
+    Subscribe = 3,
+    Unsubscribe = 4,
+    Listen = 5,
+    Unlisten = 6,
+    ListenAccept = 7,
+    ListenReject = 8,
+    SubscriptionHasProvider = 9,
+    SubscriptionHasNoProvider = 10,
+    SubscriptionForPatternFound = 11,
+    SubscriptionForPatternRemoved = 12,
+    InvalidListenRegex = 100,
+    ListenResponseTimeout = 101,
+    ListenUnsuccessful = 102,
+    MessagePermissionError = 103,
+    MessageDenied = 104,
+    InvalidMessageData = 105,
+    MultipleSubscriptions = 106,
+    NotSubscribed = 107,
+}
+
+/// EventMessage in event.proto. Its fields are numbered unlike [`RecordMessage`]'s from
+/// `subscription` on: `originalAction` is field 11 here.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EventMessage {
+    #[prost(enumeration = "EventAction", tag = "1")]
+    pub action: i32,
+    /// The payload as JSON text, passed through unchanged; `None` for an event emitted
+    /// without data.
+    #[prost(string, optional, tag = "2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[prost(bool, optional, tag = "4")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_error: Option<bool>,
+    #[prost(bool, optional, tag = "5")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_ack: Option<bool>,
+    #[prost(string, optional, tag = "6")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[prost(string, repeated, tag = "7")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    #[prost(string, optional, tag = "8")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+    #[prost(enumeration = "EventAction", optional, tag = "11")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_action: Option<i32>,
+}
+
+impl EventMessage {
+    /// A message with only its action set.
+    pub fn new(action: EventAction) -> Self {
+        EventMessage {
+            action: action as i32,
+            ..Default::default()
+        }
+    }
+
+    /// The same message with `name` set.
+    pub fn named(action: EventAction, name: impl Into<String>) -> Self {
+        EventMessage {
+            name: Some(name.into()),
+            ..EventMessage::new(action)
+        }
+    }
+
+    /// The action, or `None` for a number this protocol version does not know.
+    pub fn event_action(&self) -> Option<EventAction> {
+        EventAction::try_from(self.action).ok()
+    }
+}

@@ -15,7 +15,7 @@ use recordsync_store::{CallbackScope, GroupCommitter, Origin, Store, StoreError}
 
 use crate::cells::{Held, SHARDS, Shard};
 use crate::event::{EventKind, RecordEvent, Subscriber};
-use crate::listen::{self, Listening};
+use crate::listen::{self, ListenTopic, Listening};
 use crate::request::WriteRequest;
 use crate::retry::PendingWrite;
 use crate::versions::EngineVersion;
@@ -72,6 +72,10 @@ pub struct Engine {
     pub(crate) shards: Box<[Shard]>,
     pub(crate) hasher: RandomState,
     pub(crate) listening: Listening,
+    /// Listening on event names: the same runtime as records', a registry of its own.
+    pub(crate) event_listening: Listening,
+    /// Who subscribes to which events on this node (see `crate::pubsub`).
+    pub(crate) events: crate::pubsub::Hub,
     /// Present when several nodes share the store: announces and applies writes.
     pub(crate) cluster: std::sync::OnceLock<cluster::Cluster>,
     /// Records whose refetch failed because the store could not be reached, and whether a
@@ -86,8 +90,9 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the engine; call inside a tokio runtime (it starts the committer and the
-    /// listening tasks). `rematch_interval` is how often unprovided subscriptions are
-    /// offered to listeners again. `scope` runs each batch of commit callbacks, which
+    /// listening tasks). `listening` is the records' listening; the events' is made
+    /// like it ([`ListenTopic::Event`]). `rematch_interval` is how often unprovided
+    /// subscriptions are offered to listeners again. `scope` runs each batch of commit callbacks, which
     /// publish the batch's changes: a host that wakes its connections once per batch
     /// (rather than once per change) passes a scope that defers the wake-ups; `None`
     /// runs them as they are.
@@ -106,7 +111,9 @@ impl Engine {
             store,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
+            event_listening: listening.sibling(ListenTopic::Event),
             listening,
+            events: crate::pubsub::Hub::default(),
             cluster: std::sync::OnceLock::new(),
             unfetched: Mutex::new(std::collections::HashSet::new()),
             retrying_refetches: std::sync::atomic::AtomicBool::new(false),
@@ -117,12 +124,17 @@ impl Engine {
             .listening
             .start(Arc::downgrade(&engine), rematch_interval);
         engine
+            .event_listening
+            .start(Arc::downgrade(&engine), rematch_interval);
+        engine
     }
 
     /// Joins a cluster: from now on committed writes are announced on `bus`, and other
     /// nodes' announcements keep this node's cached records current.
     ///
-    /// Listening becomes cluster-wide too: one node coordinates it (see [`listen`]).
+    /// Events and listening become cluster-wide too: an event emitted here reaches every
+    /// node's subscribers, and one node coordinates each topic's listening (see
+    /// [`listen`]).
     pub async fn join_cluster(
         self: &Arc<Self>,
         bus: Arc<dyn recordsync_bus::Bus>,
@@ -131,6 +143,10 @@ impl Engine {
         let node = self.listening.node();
         let cluster = cluster::Cluster::start(bus.clone(), Arc::downgrade(self), node).await?;
         let _ = self.cluster.set(cluster);
+        self.join_events(bus.clone(), Arc::downgrade(self)).await?;
+        self.event_listening
+            .join(bus.clone(), Arc::downgrade(self), timing)
+            .await?;
         self.listening.join(bus, Arc::downgrade(self), timing).await
     }
 
@@ -153,6 +169,14 @@ impl Engine {
     /// across the cluster.
     pub fn listening(&self) -> &Listening {
         &self.listening
+    }
+
+    /// Listening on `topic`: records' ([`listening`](Self::listening)) or events'.
+    pub fn listening_of(&self, topic: ListenTopic) -> &Listening {
+        match topic {
+            ListenTopic::Record => &self.listening,
+            ListenTopic::Event => &self.event_listening,
+        }
     }
 
     /// Waits until every submitted write has been committed (for shutdown and tests).
@@ -200,7 +224,7 @@ impl Engine {
                         data: v.json.clone(),
                     });
                     if st.subscribers.is_empty() {
-                        self.listening.record_subscribed(&cell.name);
+                        self.listening.subscribed(&cell.name);
                     }
                     if !st.is_subscribed(subscriber.id()) {
                         st.subscribers.push(subscriber);
@@ -233,7 +257,7 @@ impl Engine {
         let cell = &held.cell;
         let mut st = cell.state.lock();
         if st.subscribers.is_empty() {
-            self.listening.record_subscribed(&cell.name);
+            self.listening.subscribed(&cell.name);
         }
         if !st.is_subscribed(subscriber.id()) {
             st.subscribers.push(subscriber);
@@ -265,7 +289,7 @@ impl Engine {
         st.subscribers.retain(|s| s.id() != subscriber_id);
         let was = st.subscribers.len() != before;
         if was && st.subscribers.is_empty() {
-            self.listening.record_unsubscribed(&held.cell.name);
+            self.listening.unsubscribed(&held.cell.name);
         }
         Ok(was)
     }

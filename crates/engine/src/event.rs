@@ -74,6 +74,11 @@ impl FrameFormat {
         );
         FrameFormat(slot)
     }
+
+    /// The format's cache slot.
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
 }
 
 impl RecordEvent {

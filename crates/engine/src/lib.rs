@@ -40,7 +40,11 @@
 //! - `write_done` — [`WriteDone`]: every write is answered exactly once.
 //! - `error`      — what can go wrong: [`EngineError`], [`WriteFailure`].
 //! - `clock`      — [`now_ms`].
-//! - [`listen`]   — active providers (deepstream's listening), on one node or a cluster.
+//! - [`listen`]   — active providers (deepstream's listening) of records and of events
+//!   ([`listen::ListenTopic`]), on one node or a cluster.
+//! - `pubsub`     — events (deepstream's publish/subscribe): [`Engine::emit`] to every
+//!   subscriber of a name but the emitter ([`EventSubscriber`], [`Emission`]), across
+//!   the cluster over the bus; not stored.
 //! - `watch`      — [`Watcher`]: following every change to a collection's records, on
 //!   this node and others (ShareDB's live queries).
 //! - `cluster`    — the bus side of a cluster: announcements and refetch requests.
@@ -60,6 +64,7 @@ mod journal;
 // [`listen::Provider`] a front door implements for each listening connection, and its
 // cluster timing), whose names read as what they are only qualified.
 pub mod listen;
+mod pubsub;
 mod reconcile;
 mod request;
 mod retry;
@@ -75,6 +80,7 @@ pub use engine::{Engine, RecordState, Snapshot};
 pub use error::{EngineError, WriteFailure};
 pub use event::{EventKind, FrameFormat, RecordEvent, Subscriber};
 pub use history::PastValue;
+pub use pubsub::{Emission, EventSubscriber};
 pub use request::{Base, OnStale, WriteRequest};
 pub use versions::EngineVersion;
 pub use watch::Watcher;

@@ -140,7 +140,7 @@ impl Engine {
         if !st.subscribers.is_empty() {
             st.subscribers.retain(|s| s.survives_delete());
             if st.subscribers.is_empty() {
-                self.listening.record_unsubscribed(name);
+                self.listening.unsubscribed(name);
             }
         }
     }

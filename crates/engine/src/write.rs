@@ -413,7 +413,7 @@ impl Engine {
                             if let (true, true, Some(engine)) =
                                 (had, st.subscribers.is_empty(), &engine)
                             {
-                                engine.listening.record_unsubscribed(&engine_cell.name);
+                                engine.listening.unsubscribed(&engine_cell.name);
                             }
                             Ok(deleted)
                         }

@@ -17,13 +17,13 @@
 //! - [`auth`]       — who a client is: [`auth::AuthConfig::authenticate`] turns
 //!   credentials into an [`auth::Identity`], by none, file, http webhook or JWT.
 //! - [`permission`] — what a user may do: Valve rules decide neutral requests (an
-//!   [`permission::Action`] on a record by an identity) before every record access.
+//!   [`permission::Action`] on a record or an event by an identity) before every access.
 //! - `deepstream`   — the deepstream protocol front door (WebSocket, protobuf and JSON):
-//!   its handshake and login, its record messages, and how they map to engine calls and
-//!   permission checks.
+//!   its handshake and login, its record and event messages, and how they map to engine
+//!   calls and permission checks.
 //! - `http_api`     — deepstream's HTTP API front door (`POST /api`, `POST /api/auth`):
-//!   its requests and refusals, record messages as engine calls and permission checks,
-//!   and the tokens it issues.
+//!   its requests and refusals, record messages and event emits as engine calls and
+//!   permission checks, and the tokens it issues.
 //! - `rest`         — the REST API front door (`/v1`, OpenAPI at `/v1/openapi.json`):
 //!   records read, written (versioned with `If-Match`), looked up in history and watched
 //!   as server-sent events, with the same auth and permission rules.

@@ -125,7 +125,11 @@ fn describe() {
     );
     describe_gauge!(
         "recordsync_listen_providers",
-        "Connections of this node that listen to at least one pattern"
+        "Connections of this node that listen to at least one pattern, by topic"
+    );
+    describe_counter!(
+        "recordsync_events_dropped_total",
+        "Events not sent to the other nodes because the bus could not keep up"
     );
     describe_counter!(
         "recordsync_history_reads_total",

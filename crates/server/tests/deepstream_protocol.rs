@@ -484,14 +484,14 @@ async fn bad_input_gets_clear_errors_and_harms_nobody_else() {
     assert_eq!(reply.is_error, Some(true));
     // A topic recordsync does not serve.
     bad.send(Message::Other {
-        topic: Topic::Event as i32,
+        topic: Topic::Rpc as i32,
         action: Some(3),
     })
     .await;
     match bad.recv().await {
         Message::Parser(p) => {
             assert_eq!(p.action, ParserAction::UnknownTopic as i32);
-            assert_eq!(p.original_topic, Some(Topic::Event as i32));
+            assert_eq!(p.original_topic, Some(Topic::Rpc as i32));
         }
         other => panic!("expected UNKNOWN_TOPIC, got {other:?}"),
     }

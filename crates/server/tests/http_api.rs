@@ -210,11 +210,31 @@ async fn unserved_topics_fail_alone_and_the_rest_of_the_batch_runs() {
     .await;
     let v = a.json();
     assert_eq!(v["result"], "PARTIAL_SUCCESS");
+    assert_eq!(v["body"][0], json!({"success": true}));
     assert_eq!(v["body"][1], json!({"success": true}));
-    for i in [0, 2, 3] {
+    for i in [2, 3] {
         assert_eq!(v["body"][i]["errorTopic"], "parser");
         assert_eq!(v["body"][i]["errorEvent"], 1);
     }
+}
+
+#[tokio::test]
+async fn an_event_emitted_over_http_reaches_websocket_subscribers_unchanged() {
+    let addr = support::memory_server().await;
+    let mut sub = support::RawClient::connect(&addr).await;
+    sub.subscribe_event("http-news").await;
+    let body = r#"{"body":[{"topic":"event","action":"emit","eventName":"http-news","data":{"z":1,"a":[1.50,null,"x"],"n":12345678901234567890}},{"topic":"event","action":"emit","eventName":"http-news"}]}"#;
+    let a = post_json(&addr, "/api", body).await;
+    assert_eq!(
+        a.json(),
+        json!({"result": "SUCCESS", "body": [{"success": true}, {"success": true}]})
+    );
+    let got = sub.recv_event().await;
+    assert_eq!(
+        got.data.as_deref(),
+        Some(r#"{"z":1,"a":[1.50,null,"x"],"n":12345678901234567890}"#)
+    );
+    assert_eq!(sub.recv_event().await.data, None);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! [`Core::take_outbox`] returns. Nothing here blocks or awaits: waiters are oneshot and
 //! unbounded channels, completed in place.
 
+mod events;
 pub(crate) mod record;
 
 use std::collections::HashMap;
@@ -130,6 +131,8 @@ pub(crate) struct Core {
     deletes: HashMap<String, Vec<Waiter<()>>>,
     listens: HashMap<String, ListenEntry>,
     provisions: HashMap<(String, String), oneshot::Sender<StopReason>>,
+    /// Event names this client subscribes to.
+    events: HashMap<String, events::EventEntry>,
     outbox: Vec<Message>,
 }
 
@@ -149,6 +152,7 @@ impl Core {
             deletes: HashMap::new(),
             listens: HashMap::new(),
             provisions: HashMap::new(),
+            events: HashMap::new(),
             outbox: Vec::new(),
         }
     }
@@ -607,6 +611,7 @@ impl Core {
         for pattern in patterns {
             self.send(RecordMessage::named(RecordAction::Listen, pattern.as_str()));
         }
+        self.renew_events();
         let mut resend: Vec<RecordMessage> = Vec::new();
         for (name, waiters) in &mut self.heads {
             waiters.retain(|w| !w.is_closed());
@@ -669,6 +674,7 @@ impl Core {
         for (_, stop) in self.provisions.drain() {
             let _ = stop.send(StopReason::Closed);
         }
+        self.close_events(&error);
     }
 
     /// One message from the server.
@@ -686,6 +692,7 @@ impl Core {
             Message::Parser(m) => {
                 tracing::warn!(action = m.action, data = ?m.data, "the server could not parse a message");
             }
+            Message::Event(m) => self.handle_event(m),
             Message::Auth(_) | Message::Other { .. } => {}
         }
     }

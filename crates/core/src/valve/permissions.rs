@@ -523,9 +523,12 @@ impl Permissions {
                 "missing configuration section \"record\"".into(),
             ));
         }
-        if sections.iter().any(|(s, _)| *s != Section::Record) {
+        if sections
+            .iter()
+            .any(|(s, _)| matches!(s, Section::Rpc | Section::Presence))
+        {
             warnings.push(format!(
-                "{file}: the event, rpc and presence sections were checked but are not used: recordsync serves records only"
+                "{file}: the rpc and presence sections were checked but are not used: recordsync serves records and events"
             ));
         }
         Ok((Permissions { sections }, warnings))

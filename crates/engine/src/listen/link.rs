@@ -12,7 +12,7 @@ use recordsync_bus::{Bus, BusError, BusEvent};
 use super::Listening;
 use super::coordinator::{Coordinator, Directive};
 use super::peers::Peers;
-use super::wire::{Message, TOPIC};
+use super::wire::Message;
 use crate::engine::Engine;
 
 /// How often nodes say they are alive. A node silent for three intervals is taken for
@@ -58,14 +58,16 @@ impl Listening {
         engine: Weak<Engine>,
         timing: ClusterTiming,
     ) -> Result<(), BusError> {
-        let mut incoming = bus.subscribe(TOPIC).await?;
+        let topic = self.topic;
+        let bus_topic = topic.bus_topic();
+        let mut incoming = bus.subscribe(bus_topic).await?;
         self.state.lock().peers = Peers::new(self.me, timing.heartbeat * MISSED_HEARTBEATS);
 
         let (outgoing, mut queue) = mpsc::unbounded_channel::<Message>();
         tokio::spawn(async move {
             while let Some(message) = queue.recv().await {
                 let bytes = serde_json::to_vec(&message).expect("listen messages serialise");
-                if let Err(e) = bus.publish(TOPIC, Bytes::from(bytes)).await {
+                if let Err(e) = bus.publish(bus_topic, Bytes::from(bytes)).await {
                     tracing::warn!("a listen message to other nodes was lost: {e}");
                 }
             }
@@ -82,10 +84,10 @@ impl Listening {
                 };
                 match event {
                     BusEvent::Message(bytes) => match serde_json::from_slice::<Message>(&bytes) {
-                        Ok(message) => engine.listening.receive(&engine, message),
+                        Ok(message) => engine.listening_of(topic).receive(&engine, message),
                         Err(e) => tracing::warn!("ignoring a malformed listen message: {e}"),
                     },
-                    BusEvent::Resync => engine.listening.report_again(),
+                    BusEvent::Resync => engine.listening_of(topic).report_again(),
                 }
             }
         });
@@ -97,7 +99,7 @@ impl Listening {
                 let Some(engine) = engine.upgrade() else {
                     return;
                 };
-                engine.listening.heartbeat();
+                engine.listening_of(topic).heartbeat();
             }
         });
 

@@ -79,8 +79,9 @@ impl Mirror {
     /// Reports the connections of this node that listen to at least one pattern, as the
     /// `recordsync_listen_providers` gauge (after every change, under the mirror's lock,
     /// so that two changes cannot report out of order).
-    pub fn count_providers(&self) {
-        metrics::gauge!("recordsync_listen_providers").set(self.listens.len() as f64);
+    pub fn count_providers(&self, topic: &'static str) {
+        metrics::gauge!("recordsync_listen_providers", "topic" => topic)
+            .set(self.listens.len() as f64);
     }
 
     pub fn subscribed(&mut self, name: &str) {

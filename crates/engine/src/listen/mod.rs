@@ -1,5 +1,11 @@
 //! The listening runtime: active data providers, on one node or across a cluster.
 //!
+//! One runtime serves every topic deepstream listens on ([`ListenTopic`]: records and
+//! events): the engine holds one [`Listening`] per topic, each with its own registry and
+//! its own bus topic, and a front door tells a provider's offers apart by the topic
+//! they come with. Only records' subscribers hear whether a name has a provider
+//! (deepstream tells event subscribers nothing).
+//!
 //! - `wire`: what nodes say to each other about listening.
 //! - `peers`: which nodes are alive, and so which one coordinates (the lowest live id).
 //! - `coordinator`: the cluster's one [`ListenRegistry`](recordsync_core::listen), rebuilt
@@ -44,15 +50,44 @@ use wire::{Endpoint, Input, Message, ProviderCall};
 
 pub use link::ClusterTiming;
 
-/// A connection that listens: it receives offers and stops.
+/// What a listener listens for: the names of one kind of subscription. Each topic has
+/// its own registry, so a pattern on records never matches an event's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ListenTopic {
+    /// Records: subscribers are told when a record gains or loses its provider.
+    Record,
+    /// Events (publish/subscribe): subscribers are told nothing of providers.
+    Event,
+}
+
+impl ListenTopic {
+    /// The topic's name in metrics' labels.
+    fn label(self) -> &'static str {
+        match self {
+            ListenTopic::Record => "record",
+            ListenTopic::Event => "event",
+        }
+    }
+
+    /// The bus topic on which the nodes of a cluster coordinate this topic's listening.
+    fn bus_topic(self) -> &'static str {
+        match self {
+            ListenTopic::Record => wire::TOPIC,
+            ListenTopic::Event => wire::EVENT_TOPIC,
+        }
+    }
+}
+
+/// A connection that listens: it receives offers and stops, each for a name of `topic`.
 pub trait Provider: Send + Sync {
     fn id(&self) -> u64;
     /// SUBSCRIPTION_FOR_PATTERN_FOUND: would you provide `name`?
-    fn offer(&self, pattern: &str, name: &str);
+    fn offer(&self, topic: ListenTopic, pattern: &str, name: &str);
     /// SUBSCRIPTION_FOR_PATTERN_REMOVED: stop providing `name`.
-    fn stop(&self, pattern: &str, name: &str);
+    fn stop(&self, topic: ListenTopic, pattern: &str, name: &str);
     /// LISTEN_RESPONSE_TIMEOUT: the offer of `name` went unanswered and moved on.
-    fn timed_out(&self, name: &str);
+    fn timed_out(&self, topic: ListenTopic, name: &str);
 }
 
 /// A batch of the coordinator's decisions, with the coordinator generation that made it
@@ -74,6 +109,7 @@ struct Coordination {
 }
 
 pub struct Listening {
+    topic: ListenTopic,
     me: u64,
     mirror: Mutex<Mirror>,
     state: Mutex<Coordination>,
@@ -89,11 +125,26 @@ pub struct Listening {
 }
 
 impl Listening {
-    /// `shuffle`: deepstream's `listen.shuffleProviders`.
+    /// Listening on records. `shuffle`: deepstream's `listen.shuffleProviders`.
     pub fn new(response_timeout: Duration, shuffle: bool) -> Self {
+        Listening::on(
+            ListenTopic::Record,
+            rand::random(),
+            response_timeout,
+            shuffle,
+        )
+    }
+
+    /// Listening on `topic`, with this one's node id and settings (the engine makes its
+    /// event listening so from the record listening it is given).
+    pub(crate) fn sibling(&self, topic: ListenTopic) -> Listening {
+        Listening::on(topic, self.me, self.response_timeout, self.shuffle)
+    }
+
+    fn on(topic: ListenTopic, me: u64, response_timeout: Duration, shuffle: bool) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
-        let me = rand::random();
         Listening {
+            topic,
             me,
             mirror: Mutex::new(Mirror::default()),
             state: Mutex::new(Coordination {
@@ -112,6 +163,11 @@ impl Listening {
         }
     }
 
+    /// What this runtime listens for.
+    pub fn topic(&self) -> ListenTopic {
+        self.topic
+    }
+
     /// This node's id in the cluster.
     pub fn node(&self) -> u64 {
         self.me
@@ -124,6 +180,7 @@ impl Listening {
             return;
         };
         let worker = engine.clone();
+        let topic = self.topic;
         tokio::spawn(async move {
             let mut timers: HashMap<(u64, TimerId), AbortHandle> = HashMap::new();
             while let Some(job) = receiver.recv().await {
@@ -131,9 +188,12 @@ impl Listening {
                     return;
                 };
                 for directive in job.directives {
-                    engine
-                        .listening
-                        .carry_out(&engine, job.generation, directive, &mut timers);
+                    engine.listening_of(topic).carry_out(
+                        &engine,
+                        job.generation,
+                        directive,
+                        &mut timers,
+                    );
                 }
             }
         });
@@ -145,7 +205,9 @@ impl Listening {
                 let Some(engine) = engine.upgrade() else {
                     return;
                 };
-                engine.listening.coordinate(|c| Ok::<_, ()>(c.rematch()));
+                engine
+                    .listening_of(topic)
+                    .coordinate(|c| Ok::<_, ()>(c.rematch()));
             }
         });
     }
@@ -258,10 +320,11 @@ impl Listening {
                 );
                 let engine = Arc::downgrade(engine);
                 let wait = self.response_timeout;
+                let topic = self.topic;
                 let handle = tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
                     if let Some(engine) = engine.upgrade() {
-                        engine.listening.coordinate_in(generation, |c| {
+                        engine.listening_of(topic).coordinate_in(generation, |c| {
                             Ok::<_, ()>(c.response_timeout(&name, timer))
                         });
                     }
@@ -332,12 +395,12 @@ impl Listening {
             return;
         };
         match call {
-            ProviderCall::Offer { pattern, name } => provider.offer(&pattern, &name),
+            ProviderCall::Offer { pattern, name } => provider.offer(self.topic, &pattern, &name),
             ProviderCall::Stop { pattern, name } => {
                 self.mirror.lock().stopped(conn, &name);
-                provider.stop(&pattern, &name);
+                provider.stop(self.topic, &pattern, &name);
             }
-            ProviderCall::TimedOut { name } => provider.timed_out(&name),
+            ProviderCall::TimedOut { name } => provider.timed_out(self.topic, &name),
         }
     }
 
@@ -354,7 +417,7 @@ impl Listening {
                 None => false,
             }
         };
-        if changed {
+        if changed && self.topic == ListenTopic::Record {
             engine.publish(name, EventKind::Provider(has_provider));
         }
     }
@@ -380,7 +443,7 @@ impl Listening {
         if result.is_err() {
             mirror.unlisten(conn, pattern);
         }
-        mirror.count_providers();
+        mirror.count_providers(self.topic.label());
         result
     }
 
@@ -390,7 +453,7 @@ impl Listening {
         if !mirror.unlisten(conn, pattern) {
             return Err(ListenError::NotListening);
         }
-        mirror.count_providers();
+        mirror.count_providers(self.topic.label());
         self.submit(Input::Unlisten {
             conn,
             pattern: pattern.to_owned(),
@@ -420,7 +483,7 @@ impl Listening {
     pub fn connection_closed(&self, conn: u64) {
         let mut mirror = self.mirror.lock();
         if mirror.closed(conn) {
-            mirror.count_providers();
+            mirror.count_providers(self.topic.label());
             let _ = self.submit(Input::Closed { conn });
         }
         drop(mirror);
@@ -432,8 +495,9 @@ impl Listening {
         self.provided.lock().contains(name)
     }
 
-    /// Called under the record's lock when it gains its first subscriber on this node.
-    pub(crate) fn record_subscribed(&self, name: &str) {
+    /// Called when `name` gains its first subscriber on this node (under the record's
+    /// lock; for an event, under the event hub's).
+    pub(crate) fn subscribed(&self, name: &str) {
         let mut mirror = self.mirror.lock();
         mirror.subscribed(name);
         let _ = self.submit(Input::Subscribed {
@@ -441,8 +505,9 @@ impl Listening {
         });
     }
 
-    /// Called under the record's lock when its last subscriber on this node has gone.
-    pub(crate) fn record_unsubscribed(&self, name: &str) {
+    /// Called when the last subscriber of `name` on this node has gone (under the same
+    /// lock as [`subscribed`](Self::subscribed)).
+    pub(crate) fn unsubscribed(&self, name: &str) {
         let mut mirror = self.mirror.lock();
         mirror.unsubscribed(name);
         self.provided.lock().remove(name);

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 /// stream's volume delays the other.
 pub const TOPIC: &str = "recordsync.listen";
 
+/// The bus topic of listening on events: a registry of its own, as on one node.
+pub const EVENT_TOPIC: &str = "recordsync.listen.event";
+
 /// One connection of one node: the registry's notion of a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Endpoint {

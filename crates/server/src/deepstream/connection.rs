@@ -1,6 +1,6 @@
 //! One deepstream WebSocket connection, as a front door of [`crate::net`]: decoding
 //! frames of its transport, deepstream's connection handshake (CHALLENGE, ACCEPT, the
-//! login of [`super::login`]), pings, and the dispatch of record messages.
+//! login of [`super::login`]), pings, and the dispatch of record and event messages.
 //!
 //! Reading, writing, the outbox, the heartbeat check and closing are
 //! [`crate::net::connection`]'s.
@@ -15,6 +15,7 @@ use recordsync_deepstream_protocol::{
     ParserAction, ParserMessage, Topic, binary, json,
 };
 
+use super::event::EventTopic;
 use super::login::{Login, Outcome};
 use super::permission::Guard;
 use super::record::{NameSet, RecordTopic};
@@ -37,6 +38,7 @@ pub struct Connection {
     stage: Stage,
     login: Login,
     records: RecordTopic,
+    events: EventTopic,
     /// `maxMessageSize`, which a JSON message's nesting is also checked against.
     max_message_size: usize,
 }
@@ -77,6 +79,7 @@ pub fn serve(
                 pending_writes: Arc::new(Semaphore::new(config.max_pending_writes)),
                 guard: Guard::new(state.permissions.clone()),
             },
+            events: EventTopic::default(),
             max_message_size: config.max_message_size,
         }
     };
@@ -122,6 +125,13 @@ impl FrontDoor for Connection {
                 self.records.handle(m).await;
                 Flow::Continue
             }
+            (Message::Event(m), Stage::Open) => {
+                let records = &self.records;
+                self.events
+                    .handle(&records.session, &records.engine, &records.guard, m)
+                    .await;
+                Flow::Continue
+            }
             (Message::Connection(m), _) => connection(&mut self.stage, session, m),
             (Message::Auth(m), Stage::AwaitingAuth) => {
                 if m.action == AuthAction::Request as i32 {
@@ -142,7 +152,10 @@ impl FrontDoor for Connection {
                 }
                 Flow::Continue
             }
-            (Message::Auth(_) | Message::Record(_), Stage::AwaitingChallenge) => {
+            (
+                Message::Auth(_) | Message::Record(_) | Message::Event(_),
+                Stage::AwaitingChallenge,
+            ) => {
                 session.send(ConnectionMessage {
                     action: ConnectionAction::InvalidMessage as i32,
                     is_error: Some(true),
@@ -151,7 +164,7 @@ impl FrontDoor for Connection {
                 });
                 Flow::Continue
             }
-            (Message::Record(_), _) => {
+            (Message::Record(_) | Message::Event(_), _) => {
                 session.send(AuthMessage {
                     action: AuthAction::InvalidMessage as i32,
                     is_error: Some(true),
@@ -178,7 +191,7 @@ impl FrontDoor for Connection {
                     original_topic: Some(topic),
                     original_action: action,
                     data: Some(format!(
-                        "\"recordsync serves records only; the {name} topic is not supported\""
+                        "\"recordsync serves records and events; the {name} topic is not supported\""
                     )),
                 });
                 Flow::Continue
@@ -214,6 +227,8 @@ impl FrontDoor for Connection {
     }
 
     async fn close(&mut self) {
+        self.events
+            .close(&self.records.session, &self.records.engine);
         self.records.close().await;
     }
 }

@@ -6,11 +6,14 @@
 //! - [`login`]      — the login handshake and its refusals, and the login timer.
 //! - [`session`]    — a connection as an engine subscriber; event encoding.
 //! - [`record`]     — the RECORD topic.
-//! - [`permission`] — which permission checks each record message makes, and deepstream's
+//! - [`event`]      — the EVENT topic (publish/subscribe, listening on event names).
+//! - [`permission`] — which permission checks each record and event message makes, and deepstream's
 //!   refusals.
-//! - [`listen`]     — the RECORD topic's listen messages (active providers).
+//! - [`listen`]     — the listen messages (active providers) of the RECORD and EVENT
+//!   topics, on the engine's one listening runtime.
 
 pub mod connection;
+pub mod event;
 pub mod listen;
 pub mod login;
 pub mod permission;

@@ -13,13 +13,24 @@
 //! | DELETE                                    | delete                                                | DELETE                   |
 //! | LISTEN                                    | listen, against the pattern's text                    | LISTEN                   |
 //!
-//! A refusal is answered as deepstream answers it ([`Guard::refuse`]).
+//! and its Valve `event` section ([`Guard::allow_event`]):
+//!
+//! | message                     | checks                                              | rules' `action` |
+//! |-----------------------------|-----------------------------------------------------|-----------------|
+//! | EVENT SUBSCRIBE             | subscribe, for each name                            | SUBSCRIBE (3)   |
+//! | EVENT EMIT                  | publish, `data` the payload as emitted              | EMIT (2)        |
+//! | EVENT LISTEN                | listen, against the pattern's text                  | LISTEN (5)      |
+//!
+//! (UNSUBSCRIBE, UNLISTEN and a listener's answers have no rule, as in deepstream.)
+//!
+//! A refusal is answered as deepstream answers it ([`Guard::refuse`],
+//! [`Guard::refuse_event`]).
 
 use std::sync::Arc;
 
 use recordsync_core::WriteOp;
 use recordsync_core::valve::Decision;
-use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
+use recordsync_deepstream_protocol::{EventAction, EventMessage, RecordAction, RecordMessage};
 
 use super::session::Session;
 use crate::auth::Identity;
@@ -58,15 +69,85 @@ impl Guard {
         name: &str,
         data: Data<'_>,
     ) -> Decision {
+        self.decide(action, wire as i32, name, data).await
+    }
+
+    async fn decide(&self, action: Action, wire: i32, name: &str, data: Data<'_>) -> Decision {
         self.rules
             .check(Request {
                 action,
                 user: &self.user,
                 name,
                 data,
-                wire_action: Some(wire as i32),
+                wire_action: Some(wire),
             })
             .await
+    }
+
+    /// Checks an event request `m` on `name` (an event name, or for LISTEN the pattern)
+    /// against the rules' `event` section, and on refusal answers the client. An EMIT's
+    /// payload is the rule's `data`; a payload that is not JSON fails a rule that reads
+    /// it (MESSAGE_PERMISSION_ERROR), as in deepstream. Returns whether the request may
+    /// go on.
+    pub async fn allow_event(
+        &self,
+        session: &Session,
+        m: &EventMessage,
+        action: Action,
+        name: &str,
+    ) -> bool {
+        if self.rules.is_open() {
+            return true;
+        }
+        let parsed;
+        let data = match m.data.as_deref() {
+            Some(text) if action == Action::Publish => {
+                match recordsync_core::json::parse::<serde_json::Value>(text) {
+                    Ok(value) => {
+                        parsed = value;
+                        Data::Value(&parsed)
+                    }
+                    Err(e) => {
+                        let decision =
+                            Decision::Error(format!("the event's data is not JSON: {e}"));
+                        self.refuse_event(session, m, name, &decision);
+                        return false;
+                    }
+                }
+            }
+            _ => Data::None,
+        };
+        let decision = self.decide(action, m.action, name, data).await;
+        if decision == Decision::Allow {
+            return true;
+        }
+        self.refuse_event(session, m, name, &decision);
+        false
+    }
+
+    /// Answers a refused event request as deepstream does: MESSAGE_DENIED (or
+    /// MESSAGE_PERMISSION_ERROR when the rule failed) naming the request's action and
+    /// the event (or pattern), with its correlation id.
+    pub fn refuse_event(
+        &self,
+        session: &Session,
+        m: &EventMessage,
+        name: &str,
+        decision: &Decision,
+    ) {
+        let action = match decision {
+            Decision::Error(reason) => {
+                tracing::warn!(event = name, user = %self.user.id, "permission rule failed: {reason}");
+                EventAction::MessagePermissionError
+            }
+            _ => EventAction::MessageDenied,
+        };
+        session.send(EventMessage {
+            original_action: Some(m.action),
+            is_error: Some(true),
+            correlation_id: m.correlation_id.clone(),
+            ..EventMessage::named(action, name)
+        });
     }
 
     /// Checks a subscription to `name` (deepstream: `read`, and `create` first when the

@@ -20,6 +20,7 @@ use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
 use super::permission::Guard;
 use super::session::{Session, version_on_wire};
 use crate::permission::{Action, Data};
+use recordsync_engine::listen::ListenTopic;
 use recordsync_engine::{
     Base, Engine, EngineError, EngineVersion, Snapshot, WriteDone, WriteFailure, WriteRequest,
 };
@@ -449,7 +450,22 @@ impl RecordTopic {
         {
             return;
         }
-        super::listen::handle(&self.engine, &self.session, &m, action);
+        use super::listen::{Request, answer_record, handle};
+        let request = match action {
+            RecordAction::Listen => Request::Listen,
+            RecordAction::Unlisten => Request::Unlisten,
+            RecordAction::ListenAccept => Request::Accept,
+            _ => Request::Reject,
+        };
+        let outcome = handle(
+            &self.engine,
+            &self.session,
+            ListenTopic::Record,
+            request,
+            &pattern,
+            m.subscription.as_deref(),
+        );
+        answer_record(&self.session, &m, outcome);
     }
 
     fn engine_error(&self, m: &RecordMessage, name: &str, e: EngineError) {

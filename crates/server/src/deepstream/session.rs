@@ -1,17 +1,22 @@
-//! One deepstream client connection as the engine sees it: a subscriber with an outbox.
+//! One deepstream client connection as the engine sees it: a subscriber (of records and
+//! of events) with an outbox.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use recordsync_deepstream_protocol::{Message, RecordAction, RecordMessage, binary, json};
+use recordsync_deepstream_protocol::{
+    EventAction, EventMessage, Message, RecordAction, RecordMessage, binary, json,
+};
 
 use crate::net::outbox::Outbox;
 use crate::telemetry::cached_counter;
 use crate::websocket::{self, Kind};
 use recordsync_core::json0::{Action, Component, Step};
 use recordsync_core::{JournalOp, WriteOp};
-use recordsync_engine::{EngineVersion, EventKind, FrameFormat, RecordEvent, Subscriber};
+use recordsync_engine::{
+    Emission, EngineVersion, EventKind, EventSubscriber, FrameFormat, RecordEvent, Subscriber,
+};
 use serde_json::Value;
 
 /// Which deepstream transport a connection speaks.
@@ -75,6 +80,27 @@ impl Subscriber for Session {
                 .increment(1);
             self.outbox.push(frame);
         }
+    }
+}
+
+impl EventSubscriber for Session {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// EVENT EMIT `{name, data}`, the payload as the emitter sent it; encoded once per
+    /// transport however many subscribers receive it.
+    fn deliver_event(&self, event: &Arc<Emission>) {
+        let transport = self.transport;
+        let frame = event.frame(transport.frame_format(), |event| {
+            transport.encode(&Message::Event(EventMessage {
+                data: event.data.as_deref().map(str::to_owned),
+                ..EventMessage::named(EventAction::Emit, &*event.name)
+            }))
+        });
+        cached_counter!("recordsync_messages_out_total", "protocol" => "deepstream", "kind" => "event")
+            .increment(1);
+        self.outbox.push(frame);
     }
 }
 
@@ -218,7 +244,7 @@ pub fn version_on_wire(version: EngineVersion) -> i32 {
 }
 
 /// The `recordsync_messages_out_total` counter of a message's topic (record events are
-/// counted apart, as `update`, where they are delivered).
+/// counted apart, as `update`, and emitted events as `event`, where they are delivered).
 fn messages_out(message: &Message) -> &'static metrics::Counter {
     macro_rules! kind {
         ($kind:literal) => {
@@ -229,6 +255,7 @@ fn messages_out(message: &Message) -> &'static metrics::Counter {
         Message::Connection(_) => kind!("connection"),
         Message::Auth(_) => kind!("auth"),
         Message::Record(_) => kind!("record"),
+        Message::Event(_) => kind!("event"),
         Message::Parser(_) => kind!("parser"),
         Message::Other { .. } => kind!("other"),
     }
@@ -245,6 +272,7 @@ pub(crate) fn messages_in(message: &Message) -> &'static metrics::Counter {
         Message::Connection(_) => kind!("connection"),
         Message::Auth(_) => kind!("auth"),
         Message::Record(_) => kind!("record"),
+        Message::Event(_) => kind!("event"),
         Message::Parser(_) => kind!("parser"),
         Message::Other { .. } => kind!("other"),
     }

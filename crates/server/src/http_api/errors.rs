@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value, json};
 
-use recordsync_deepstream_protocol::{ParserAction, RecordAction};
+use recordsync_deepstream_protocol::{EventAction, ParserAction, RecordAction};
 
 /// `{success: true}`, what a write or delete answers.
 pub fn ok() -> Value {
@@ -39,6 +39,31 @@ pub fn denied(action: RecordAction) -> Value {
         .into(),
     );
     Value::Object(m)
+}
+
+/// An event emit's refusal, as deepstream's HTTP API words it (its event results are built
+/// apart from record ones: the action and the error by name, in this key order):
+/// `{success: false, error, errorEvent: "MESSAGE_DENIED", errorAction: "emit",
+/// errorTopic: "event"}`. `event` is MESSAGE_DENIED, or MESSAGE_PERMISSION_ERROR when the
+/// rule failed.
+pub fn event_refused(event: EventAction) -> Value {
+    let (name, error) = match event {
+        EventAction::MessagePermissionError => (
+            "MESSAGE_PERMISSION_ERROR",
+            "Error while checking permissions for action 'emit': the permission rule failed.",
+        ),
+        _ => (
+            "MESSAGE_DENIED",
+            "Message denied. Action 'emit' is not permitted.",
+        ),
+    };
+    json!({
+        "success": false,
+        "error": error,
+        "errorEvent": name,
+        "errorAction": "emit",
+        "errorTopic": "event",
+    })
 }
 
 /// VERSION_EXISTS: `version` is taken; the record's current version and data.
@@ -94,8 +119,10 @@ pub fn unserved(topic: &str) -> Value {
     let mut m = failure("parser", ParserAction::UnknownTopic as i64);
     m.insert(
         "error".into(),
-        format!("Topic \"{topic}\" is not served: recordsync serves records (and lists) only.")
-            .into(),
+        format!(
+            "Topic \"{topic}\" is not served: recordsync serves records (and lists) and events."
+        )
+        .into(),
     );
     Value::Object(m)
 }
@@ -156,6 +183,10 @@ mod tests {
             r#"{"errorTopic":"record","errorEvent":102,"success":false,"error":"Record update failed. Version 2 exists for record \"r\".","currentVersion":2,"currentData":{"a":1}}"#
         );
         assert_eq!(
+            event_refused(EventAction::MessageDenied).to_string(),
+            r#"{"success":false,"error":"Message denied. Action 'emit' is not permitted.","errorEvent":"MESSAGE_DENIED","errorAction":"emit","errorTopic":"event"}"#
+        );
+        assert_eq!(
             not_found("r").to_string(),
             r#"{"errorTopic":"record","errorEvent":107,"success":false,"error":"Record read failed. Record \"r\" could not be found."}"#
         );
@@ -165,6 +196,6 @@ mod tests {
     fn batch_results() {
         assert_eq!(batch_result(&[ok(), ok()]), "SUCCESS");
         assert_eq!(batch_result(&[ok(), not_found("a")]), "PARTIAL_SUCCESS");
-        assert_eq!(batch_result(&[unserved("event")]), "FAILURE");
+        assert_eq!(batch_result(&[unserved("rpc")]), "FAILURE");
     }
 }

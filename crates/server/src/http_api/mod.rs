@@ -2,7 +2,8 @@
 //! `{token?, authData?, body: [messages]}` and `POST /api/auth`.
 //!
 //! - [`request`] — the messages (deepstream's JIF) and deepstream's schema checks.
-//! - [`records`] — running record messages: permissions, engine calls, results.
+//! - [`records`] — running record messages and event emits: permissions, engine calls,
+//!   results.
 //! - [`auth`]    — who a request is (`authData`, `token`, nobody), issued tokens.
 //! - [`errors`]  — result objects, batch results, deepstream's texts.
 //!

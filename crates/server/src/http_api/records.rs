@@ -1,4 +1,5 @@
-//! Running a request's record messages: permission checks, engine calls, results.
+//! Running a request's record messages (and event emits): permission checks, engine
+//! calls, results.
 //!
 //! The checks are the deepstream door's (see `deepstream/permission.rs`): a read or head
 //! checks `read`, a delete `delete`, and a write, which deepstream's HTTP API sends as
@@ -17,7 +18,7 @@ use tokio::sync::oneshot;
 
 use recordsync_core::WriteOp;
 use recordsync_core::valve::Decision;
-use recordsync_deepstream_protocol::RecordAction;
+use recordsync_deepstream_protocol::{EventAction, RecordAction};
 use recordsync_engine::{Base, EngineVersion, WriteDone, WriteFailure, WriteRequest};
 
 use super::errors;
@@ -36,6 +37,36 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// `event` `emit`: checked against the rules' `event` `publish` with the payload as
+    /// `data` (deepstream's EMIT; deepstream 7's HTTP API gives such a rule no data, so a
+    /// rule that reads it always refuses there), then emitted to every subscriber of the event, on
+    /// every node, its payload kept as sent (numbers and key order too).
+    async fn emit(&self, name: &str, data: Option<&Value>) -> Value {
+        let rules = &self.state.permissions;
+        if !rules.is_open() {
+            let decision = rules
+                .check(Request {
+                    action: Action::Publish,
+                    user: &self.user,
+                    name,
+                    data: data.map_or(Data::None, Data::Value),
+                    wire_action: Some(EventAction::Emit as i32),
+                })
+                .await;
+            match decision {
+                Decision::Allow => {}
+                Decision::Deny => return errors::event_refused(EventAction::MessageDenied),
+                Decision::Error(reason) => {
+                    tracing::warn!(event = name, user = %self.user.id, "permission rule failed: {reason}");
+                    return errors::event_refused(EventAction::MessagePermissionError);
+                }
+            }
+        }
+        let data = data.map(|v| Arc::from(v.to_string()));
+        self.state.engine.emit(None, name, data);
+        errors::ok()
+    }
+
     /// Runs one message; returns its result object.
     pub async fn run(&self, message: &Message) -> Value {
         match message {
@@ -49,6 +80,7 @@ impl Batch<'_> {
                 version,
             } => self.write(name, path.as_deref(), data, *version).await,
             Message::Notify { names } => self.notify(names).await,
+            Message::Emit { name, data } => self.emit(name, data.as_ref()).await,
             Message::Unserved { topic } => errors::unserved(topic),
         }
     }

@@ -30,8 +30,10 @@ pub enum Message {
     },
     /// `record` `notify` (a record changed in storage outside the server).
     Notify { names: Vec<String> },
-    /// A well-formed message of a topic recordsync does not serve (`event`, `rpc`,
-    /// `presence`).
+    /// `event` `emit`: `data` (absent: an event without data) to every subscriber of the
+    /// event `name`, on every node.
+    Emit { name: String, data: Option<Value> },
+    /// A well-formed message of a topic recordsync does not serve (`rpc`, `presence`).
     Unserved { topic: &'static str },
 }
 
@@ -49,8 +51,11 @@ fn accept(message: &Value) -> Option<Message> {
     match (topic, action) {
         ("event", "emit") => {
             within(obj, &["topic", "action", "eventName", "data"])?;
-            name(obj, "eventName")?;
-            Some(Message::Unserved { topic: "event" })
+            let name = name(obj, "eventName")?;
+            Some(Message::Emit {
+                name: name.to_owned(),
+                data: obj.get("data").cloned(),
+            })
         }
         ("rpc", "make") => {
             within(obj, &["topic", "action", "rpcName", "data"])?;
@@ -291,7 +296,17 @@ mod tests {
         assert!(matches!(parse(&v), Ok(Message::Write { version: 2, .. })));
         assert_eq!(
             parse(&json!({"topic": "event", "action": "emit", "eventName": "e", "data": 1})),
-            Ok(Message::Unserved { topic: "event" })
+            Ok(Message::Emit {
+                name: "e".into(),
+                data: Some(json!(1))
+            })
+        );
+        assert_eq!(
+            parse(&json!({"topic": "event", "action": "emit", "eventName": "e"})),
+            Ok(Message::Emit {
+                name: "e".into(),
+                data: None
+            })
         );
         assert_eq!(
             parse(&json!({"topic": "presence", "action": "query"})),

@@ -9,8 +9,9 @@
 //! it decides. It loads the record itself only when the chosen rule reads `oldData` or a
 //! merged `data`: a check whose rule reads neither costs no load.
 //!
-//! The rules are deepstream's permissions file (its `record` section), so each action is
-//! checked against one of its rule types ([`Action::rule_type`]). How deepstream's record
+//! The rules are deepstream's permissions file (its `record` and `event` sections), so
+//! each action is checked against one of its rule types ([`Action::rule_type`]) in one
+//! of its sections ([`Action::section`]). How deepstream's record
 //! messages map to actions (a subscribe that creates checks `create` then `read`, a
 //! `setData` `create` then `write`...) is the deepstream front door's business
 //! (`deepstream/permission.rs`).
@@ -29,7 +30,7 @@ use recordsync_engine::{Engine, now_ms};
 
 pub use config::PermissionConfig;
 
-/// What a request does to a record, whatever the protocol that asked.
+/// What a request does to a record or an event, whatever the protocol that asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Action {
@@ -51,6 +52,12 @@ pub enum Action {
     /// read does, so it is checked against the `read` rule of the name the front door
     /// gives (say, a collection).
     Query,
+    /// Emit an event (`name` is the event's; `data` its payload, as given).
+    Publish,
+    /// Subscribe to an event name.
+    Subscribe,
+    /// Offer to provide the events a pattern matches (`name` is the pattern).
+    ListenEvents,
 }
 
 impl Action {
@@ -63,6 +70,17 @@ impl Action {
             Action::Delete => RuleType::Delete,
             Action::Listen => RuleType::Listen,
             Action::Notify => RuleType::Notify,
+            Action::Publish => RuleType::Publish,
+            Action::Subscribe => RuleType::Subscribe,
+            Action::ListenEvents => RuleType::Listen,
+        }
+    }
+
+    /// The section of the permissions file whose rules decide this action.
+    pub fn section(self) -> Section {
+        match self {
+            Action::Publish | Action::Subscribe | Action::ListenEvents => Section::Event,
+            _ => Section::Record,
         }
     }
 }
@@ -148,7 +166,7 @@ pub async fn decide(
 ) -> Decision {
     let mut check = match Check::new(
         permissions,
-        Section::Record,
+        request.action.section(),
         request.action.rule_type(),
         request.name,
         max_iterations,
@@ -158,7 +176,9 @@ pub async fn decide(
     };
     let rule = check.rule();
     let wants_merge = rule.uses_data && matches!(request.data, Data::Merged(_) | Data::Json0(_));
-    let own = if rule.uses_old_data || wants_merge {
+    // Events are not stored: an event rule's `oldData` is null, never a record's value.
+    let reads_record = request.action.section() == Section::Record;
+    let own = if reads_record && (rule.uses_old_data || wants_merge) {
         check.loaded_own_record();
         match load(engine, request.name).await {
             Ok(value) => value,

@@ -14,8 +14,8 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use recordsync_deepstream_protocol::{
-    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, Message, RecordAction,
-    RecordMessage, binary, json,
+    AuthAction, AuthMessage, ConnectionAction, ConnectionMessage, EventAction, EventMessage,
+    Message, RecordAction, RecordMessage, binary, json,
 };
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -183,6 +183,39 @@ impl RawClient {
             Message::Record(m) => m,
             other => panic!("expected a record message, got {other:?}"),
         }
+    }
+
+    pub async fn recv_event(&mut self) -> EventMessage {
+        match self.recv().await {
+            Message::Event(m) => m,
+            other => panic!("expected an event message, got {other:?}"),
+        }
+    }
+
+    /// Subscribes to the events `name` and checks deepstream's ack
+    /// `{action: SUBSCRIBE, correlationId, isAck}`.
+    pub async fn subscribe_event(&mut self, name: &str) {
+        self.send(EventMessage {
+            names: vec![name.into()],
+            correlation_id: Some("s".into()),
+            ..EventMessage::new(EventAction::Subscribe)
+        })
+        .await;
+        let ack = self.recv_event().await;
+        assert_eq!(
+            (ack.action, ack.is_ack, ack.correlation_id.as_deref()),
+            (EventAction::Subscribe as i32, Some(true), Some("s")),
+            "{ack:?}"
+        );
+    }
+
+    /// Emits `data` (JSON text; `None`: no data) as the event `name`.
+    pub async fn emit(&mut self, name: &str, data: Option<&str>) {
+        self.send(EventMessage {
+            data: data.map(Into::into),
+            ..EventMessage::named(EventAction::Emit, name)
+        })
+        .await;
     }
 
     /// Receives record messages until one has `action`, returning it; others are skipped.
