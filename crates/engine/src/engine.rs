@@ -423,6 +423,21 @@ impl Engine {
         Ok(self.store.list(prefix, after, limit).await?)
     }
 
+    /// Every record whose name starts with `prefix`, tombstones too, with its kept
+    /// history when `history`, read in one snapshot of the store (see
+    /// [`Store::export`](recordsync_store::Store::export)): the committed state, as for
+    /// [`list`](Self::list), for a backup taken through a running server.
+    pub async fn export(
+        &self,
+        prefix: &str,
+        history: bool,
+    ) -> Result<
+        tokio::sync::mpsc::Receiver<Result<recordsync_store::RecordDump, StoreError>>,
+        EngineError,
+    > {
+        Ok(self.store.export(prefix, history).await?)
+    }
+
     /// Sends `event` to every subscriber of `name` (used for provider changes).
     pub(crate) fn publish(&self, name: &str, kind: EventKind) {
         let cell = self.shard(name).lock().get(name).cloned();

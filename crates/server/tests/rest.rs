@@ -1186,3 +1186,123 @@ async fn a_jwt_bearer_token_is_the_user() {
         "unauthenticated",
     );
 }
+
+/// `GET /v1/export`: `recordsync export`'s dump format (header, records with their
+/// history, trailer), streamed; a record the user may not read ends it with an error line
+/// in place of the trailer, never a dump that silently lacks it.
+#[tokio::test]
+async fn an_export_is_a_whole_dump_or_ends_with_the_refusal() {
+    let (addr, _dir) = secured().await;
+    let alice = format!("Bearer {}", token(&addr, "alice").await);
+    let carol = format!("Bearer {}", token(&addr, "carol").await);
+    let as_alice = [("authorization", alice.as_str())];
+    let as_carol = [("authorization", carol.as_str())];
+    for (name, body) in [("a/1", r#"{"n":1.50}"#), ("a/2", "[]")] {
+        let w = send(
+            &addr,
+            Method::PUT,
+            &format!("/v1/records/{name}"),
+            &as_alice,
+            Some(body),
+        )
+        .await;
+        assert_eq!(w.status, 200, "{w:?}");
+    }
+    let d = send(&addr, Method::DELETE, "/v1/records/a/2", &as_carol, JSON).await;
+    assert_eq!(d.status, 204, "{d:?}");
+    let w = send(
+        &addr,
+        Method::PUT,
+        "/v1/records/private/carol",
+        &as_carol,
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(w.status, 200, "{w:?}");
+
+    let dump = send(
+        &addr,
+        Method::GET,
+        "/v1/export?prefix=a/&history=true",
+        &as_alice,
+        JSON,
+    )
+    .await;
+    assert_eq!(dump.status, 200, "{dump:?}");
+    assert_eq!(dump.content_type, "application/x-ndjson");
+    let lines: Vec<&str> = dump.text.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", dump.text);
+    assert!(
+        lines[0].starts_with(
+            r#"{"format":"recordsync-dump","version":1,"prefix":"a/","history":true,"exported_at":"#
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(r#"{"name":"a/1","version":1,"created":0,"deleted":false,"#),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(r#""value":{"n":1.50}"#),
+        "as written: {}",
+        lines[1]
+    );
+    assert!(lines[1].contains(r#""author":"alice""#), "{}", lines[1]);
+    assert!(
+        lines[2].starts_with(r#"{"name":"a/2","version":2,"created":0,"deleted":true,"#),
+        "a tombstone: {}",
+        lines[2]
+    );
+    assert!(lines[2].contains(r#""value":null"#), "{}", lines[2]);
+    assert_eq!(lines[3], r#"{"end":true,"records":2}"#);
+    let bare = send(&addr, Method::GET, "/v1/export?prefix=a/", &as_alice, JSON).await;
+    assert!(
+        !bare.text.contains(r#""history":{"#)
+            && bare.text.ends_with("{\"end\":true,\"records\":2}\n"),
+        "{}",
+        bare.text
+    );
+
+    // private/carol is carol's alone to read: alice's export stops there
+    let cut = send(&addr, Method::GET, "/v1/export", &as_alice, JSON).await;
+    assert_eq!(cut.status, 200, "{cut:?}");
+    let last = cut.text.lines().last().unwrap();
+    let error: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(error["error"]["code"], "permission_denied", "{}", cut.text);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("private/carol")
+    );
+    assert!(!cut.text.contains(r#"{"end":true"#), "{}", cut.text);
+    let whole = send(&addr, Method::GET, "/v1/export", &as_carol, JSON).await;
+    assert!(
+        whole.text.ends_with("{\"end\":true,\"records\":3}\n"),
+        "{}",
+        whole.text
+    );
+
+    refused(
+        &send(&addr, Method::GET, "/v1/export", &[], JSON).await,
+        401,
+        "unauthenticated",
+    );
+    refused(
+        &send(&addr, Method::GET, "/v1/export?history=1", &as_alice, JSON).await,
+        400,
+        "bad_parameter",
+    );
+    refused(
+        &send(&addr, Method::GET, "/v1/export?limit=1", &as_alice, JSON).await,
+        400,
+        "bad_parameter",
+    );
+    refused(
+        &send(&addr, Method::PUT, "/v1/export", &as_alice, Some("{}")).await,
+        405,
+        "method_not_allowed",
+    );
+}

@@ -171,24 +171,32 @@ impl RestError {
     }
 }
 
+impl RestError {
+    /// The JSON text of the refusal: `{"error": {"code": ..., "message": ...}}` (a failed
+    /// precondition adds `currentVersion`). Also the last line of an export cut short.
+    pub fn body(&self) -> String {
+        let mut error = Map::new();
+        error.insert("code".into(), self.code().into());
+        error.insert("message".into(), self.to_string().into());
+        if let RestError::PreconditionFailed { current, .. } = self {
+            error.insert("currentVersion".into(), (*current).into());
+        }
+        let mut body = Map::new();
+        body.insert("error".into(), Value::Object(error));
+        Value::Object(body).to_string()
+    }
+}
+
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(code = self.code(), "REST request failed: {self}");
         }
-        let mut error = Map::new();
-        error.insert("code".into(), self.code().into());
-        error.insert("message".into(), self.to_string().into());
-        if let RestError::PreconditionFailed { current, .. } = &self {
-            error.insert("currentVersion".into(), (*current).into());
-        }
-        let mut body = Map::new();
-        body.insert("error".into(), Value::Object(error));
         let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/json")],
-            Body::from(Value::Object(body).to_string()),
+            Body::from(self.body()),
         )
             .into_response();
         let headers = response.headers_mut();

@@ -14,6 +14,7 @@
 //! - [`history`]    — a record's journal, a page at a time.
 //! - [`list`]       — record names with versions, by prefix, with opaque cursors.
 //! - [`stream`]     — server-sent events of a record's changes, resumable.
+//! - [`export`]     — a backup in `recordsync export`'s dump format, from one snapshot.
 //! - [`openapi`]    — the OpenAPI document (a checked-in JSON file).
 //! - [`errors`]     — [`errors::RestError`]: each refusal's status, code and message.
 //!
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod body;
 pub mod conditions;
 pub mod errors;
+pub mod export;
 pub mod guard;
 pub mod history;
 pub mod list;
@@ -77,7 +79,7 @@ pub async fn serve(State(state): State<Arc<ServerState>>, req: Request) -> Respo
     }
 }
 
-async fn handle(state: &ServerState, req: Request) -> Result<Response, RestError> {
+async fn handle(state: &Arc<ServerState>, req: Request) -> Result<Response, RestError> {
     let Some(config) = state.config.rest.clone() else {
         return Err(RestError::NoRoute {
             path: req.uri().path().to_owned(),
@@ -99,6 +101,12 @@ async fn handle(state: &ServerState, req: Request) -> Result<Response, RestError
     let guard = Guard { state, user };
     match route {
         Route::OpenApi => Ok(openapi::response()),
+        Route::Export => {
+            let prefix = query.take("prefix")?.unwrap_or_default();
+            let history = query.take_bool("history")?.unwrap_or(false);
+            query.finish()?;
+            export::dump(state.clone(), guard.user, &prefix, history).await
+        }
         Route::Records => {
             let prefix = query.take("prefix")?.unwrap_or_default();
             let limit = page_limit(&mut query, list::DEFAULT_LIMIT, &config)?;

@@ -49,6 +49,20 @@ impl Query {
             .transpose()
     }
 
+    /// Takes parameter `name` as `true` or `false`.
+    pub fn take_bool(&mut self, name: &'static str) -> Result<Option<bool>, RestError> {
+        self.take(name)?
+            .map(|text| match text.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(RestError::BadParameter {
+                    param: name,
+                    reason: format!("{text:?} is neither `true` nor `false`"),
+                }),
+            })
+            .transpose()
+    }
+
     /// Refuses whatever parameter was not taken.
     pub fn finish(self) -> Result<(), RestError> {
         match self.pairs.into_iter().next() {
@@ -76,6 +90,9 @@ mod tests {
         let mut q = Query::parse(Some("a=1&a=2"));
         assert!(q.take("a").is_err());
         assert!(Query::parse(Some("limt=3")).finish().is_err());
+        let mut q = Query::parse(Some("history=true&h=1"));
+        assert_eq!(q.take_bool("history").unwrap(), Some(true));
+        assert!(q.take_bool("h").is_err());
         let mut q = Query::parse(Some("prefix=a%2Fb+c"));
         assert_eq!(q.take("prefix").unwrap().as_deref(), Some("a/b c"));
     }
