@@ -14,6 +14,7 @@ use recordsync_core::validate_name;
 use recordsync_store::{CallbackScope, GroupCommitter, Origin, Store, StoreError};
 
 use crate::cells::{Held, SHARDS, Shard};
+use crate::error::read_failed;
 use crate::event::{EventKind, RecordEvent, Subscriber};
 use crate::listen::{self, Listening};
 use crate::request::WriteRequest;
@@ -407,7 +408,10 @@ impl Engine {
     ) -> Result<recordsync_core::query::Selection<recordsync_store::StoredRecord>, EngineError>
     {
         metrics::counter!("recordsync_query_reads_total").increment(1);
-        Ok(self.store.query(collection, query).await?)
+        self.store
+            .query(collection, query)
+            .await
+            .map_err(read_failed("query"))
     }
 
     /// A page of the live records whose names start with `prefix`, after `after`, in name
@@ -420,7 +424,10 @@ impl Engine {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<recordsync_store::StoredRecord>, EngineError> {
-        Ok(self.store.list(prefix, after, limit).await?)
+        self.store
+            .list(prefix, after, limit)
+            .await
+            .map_err(read_failed("list"))
     }
 
     /// Every record whose name starts with `prefix`, tombstones too, with its kept
@@ -435,7 +442,10 @@ impl Engine {
         tokio::sync::mpsc::Receiver<Result<recordsync_store::RecordDump, StoreError>>,
         EngineError,
     > {
-        Ok(self.store.export(prefix, history).await?)
+        self.store
+            .export(prefix, history)
+            .await
+            .map_err(read_failed("export"))
     }
 
     /// Sends `event` to every subscriber of `name` (used for provider changes).

@@ -95,6 +95,26 @@ impl Cors {
     }
 }
 
+impl Cors {
+    /// The REST API's check: as [`check`](Self::check), except that a request carrying no
+    /// `Origin` is let through without CORS headers. Browsers send `Origin` on every
+    /// cross-origin request (and on preflights), so a page of an unlisted origin is still
+    /// refused; a request without one is not a cross-origin browser request (curl, a
+    /// backend, or the console's own same-origin reads, whose `Referer` is a page's URL
+    /// rather than an origin).
+    pub fn check_cross_origin(&self, headers: &HeaderMap) -> Result<HeaderMap, Refusal> {
+        if self.allow_all_origins || headers.contains_key(header::ORIGIN) {
+            return self.check(headers);
+        }
+        if let Some(host_url) = &self.host_url
+            && headers.get(header::HOST).and_then(|v| v.to_str().ok()) != Some(host_url.as_str())
+        {
+            return Err(Refusal::Host);
+        }
+        Ok(HeaderMap::new())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +176,15 @@ mod tests {
             no_host_check
                 .check(&headers(&[(header::ORIGIN, "https://a.example")]))
                 .is_ok()
+        );
+        // The REST API's check lets requests without an Origin through, unmarked.
+        assert_eq!(
+            no_host_check.check_cross_origin(&HeaderMap::new()),
+            Ok(HeaderMap::new())
+        );
+        assert_eq!(
+            no_host_check.check_cross_origin(&headers(&[(header::ORIGIN, "https://b.example")])),
+            Err(Refusal::Origin("https://b.example".into()))
         );
     }
 }
