@@ -57,6 +57,14 @@ function healthCheck (port, headers = {}) {
   })
 }
 
+/** The headers the start-up health check needs past the HTTP options' origin checks. */
+function startupHeaders (h) {
+  const headers = {}
+  if (h && h.origin) headers.origin = h.origin
+  if (h && h.hostUrl) headers.host = h.hostUrl
+  return headers
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 function logTail (logFile, lines = 40) {
@@ -145,6 +153,7 @@ function httpServerOptions (h = {}) {
   let text = ''
   if (h.allowAllOrigins !== undefined) text += `    allowAllOrigins: ${h.allowAllOrigins}\n`
   if (h.origins) text += `    origins:\n${h.origins.map((o) => `      - '${o}'\n`).join('')}`
+  if (h.hostUrl !== undefined) text += `    hostUrl: '${h.hostUrl}'\n`
   if (h.maxMessageSize !== undefined) text += `    maxMessageSize: ${h.maxMessageSize}\n`
   return text
 }
@@ -208,10 +217,11 @@ permission:
  *   listen   { shuffleProviders }: deepstream's `listen` settings, given to both targets
  *            (through the same config.yml section)
  *   http     the HTTP API's settings, given to both targets through the same config.yml
- *            sections: { allowAllOrigins, origins, maxMessageSize } (httpServer.options) and
+ *            sections: { allowAllOrigins, origins, hostUrl, maxMessageSize } (httpServer.options) and
  *            { endpoint: { enableAuthEndpoint, authPath, postPath, getPath, allowAuthData } }
  *            (the `type: http` endpoint's options); { origin }: the Origin header the
- *            start-up health check sends (needed when allowAllOrigins is false)
+ *            start-up health check sends (needed when allowAllOrigins is false), and the
+ *            Host header it sends when hostUrl is set
  */
 export async function startServer (opts = {}) {
   const target = opts.target || TARGET
@@ -287,7 +297,7 @@ export async function startServer (opts = {}) {
       const deadline = Date.now() + STARTUP_TIMEOUT_MS
       while (Date.now() < deadline) {
         if (exitInfo) break
-        if (await healthCheck(port, opts.http && opts.http.origin ? { origin: opts.http.origin } : {})) return this
+        if (await healthCheck(port, startupHeaders(opts.http))) return this
         await sleep(100)
       }
       const why = exitInfo ? `exited early (${JSON.stringify(exitInfo)})` : `no 200 from /health-check within ${STARTUP_TIMEOUT_MS} ms`

@@ -21,6 +21,7 @@
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
+import http from 'node:http'
 import { startServer, INTEROP_DIR, TARGET } from '../lib/server.mjs'
 import { connect, withTimeout, uniq, waitFor } from '../lib/client.mjs'
 
@@ -519,5 +520,61 @@ describe('HTTP API with allowed origins', () => {
     assert.equal(r.headers.get('access-control-allow-origin'), 'https://example.com')
     assert.equal(r.headers.get('access-control-allow-credentials'), 'true')
     assert.equal(r.headers.get('vary'), 'Origin')
+  })
+})
+
+/** A GET with exactly these headers (node:http, which, unlike fetch, sends a Host header as given). */
+function rawGet (server, path, headers) {
+  return new Promise((resolve, reject) => {
+    const url = new URL(server.httpUrl)
+    const req = http.get({ host: url.hostname, port: url.port, path, headers, setHost: !headers.host }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d) => { text += d })
+      res.on('end', () => resolve({ status: res.statusCode, headers: new Headers(res.headers), text }))
+    })
+    req.on('error', reject)
+  })
+}
+
+describe('HTTP origin checks on the health check', () => {
+  test('every origin allowed (the default): the health check says so', T, async () => {
+    const server = await startServer({})
+    try {
+      const r = await rawGet(server, '/health-check', {})
+      assert.equal(r.status, 200, r.text)
+      assert.equal(r.headers.get('access-control-allow-origin'), '*')
+    } finally { await server.stop() }
+  })
+
+  test('allowAllOrigins false: the health check is refused without a listed origin, allowed with one', T, async () => {
+    const server = await startServer({ http: { allowAllOrigins: false, origins: ['https://example.com'], origin: 'https://example.com' } })
+    try {
+      assertText(await rawGet(server, '/health-check', {}), 403, 'CORS is configured for this. All requests must set a valid "Origin" header.')
+      assertText(await rawGet(server, '/health-check', { origin: 'https://evil.example' }), 403, 'Origin "https://evil.example" is forbidden.')
+      for (const headers of [{ origin: 'https://example.com' }, { referer: 'https://example.com' }]) {
+        const r = await rawGet(server, '/health-check', headers)
+        assert.equal(r.status, 200, r.text)
+        assert.equal(r.headers.get('access-control-allow-origin'), 'https://example.com')
+        assert.equal(r.headers.get('access-control-allow-credentials'), 'true')
+        assert.equal(r.headers.get('vary'), 'Origin')
+      }
+    } finally { await server.stop() }
+  })
+
+  test('hostUrl: a request with another Host is "Forbidden Host." before its origin is looked at', T, async () => {
+    const hostUrl = 'db.example:6020'
+    const server = await startServer({ http: { allowAllOrigins: false, origins: ['https://example.com'], origin: 'https://example.com', hostUrl } })
+    try {
+      const origin = 'https://example.com'
+      assertText(await rawGet(server, '/health-check', { origin }), 403, 'Forbidden Host.')
+      assertText(await rawGet(server, '/health-check', { host: 'other.example:6020', origin }), 403, 'Forbidden Host.')
+      assertText(await rawGet(server, '/health-check', { host: hostUrl }), 403, 'CORS is configured for this. All requests must set a valid "Origin" header.')
+      const ok = await rawGet(server, '/health-check', { host: hostUrl, origin })
+      assert.equal(ok.status, 200, ok.text)
+      assert.equal(ok.headers.get('access-control-allow-origin'), origin)
+      const body = JSON.stringify({ body: [H('x')] })
+      assertText(await post(server, '/api', body, { ...JSON_TYPE, origin }), 403, 'Forbidden Host.')
+    } finally { await server.stop() }
   })
 })

@@ -211,42 +211,8 @@ fn failures_have_distinct_exit_codes_and_clear_messages() {
     );
 }
 
-const SECURED_CONFIG: &str = "auth:
-  - type: file
-    options:
-      users: fileLoad(users.yml)
-      hash: md5
-      iterations: 100
-      keyLength: 32
-permission:
-  type: config
-  options:
-    permissions: fileLoad(permissions.yml)
-";
-
-const SECURED_PERMISSIONS: &str = r#"record:
-  "*":
-    create: true
-    write: true
-    read: true
-    delete: true
-    listen: true
-  secret/*:
-    read: false
-    write: false
-"#;
-
-/// deepstream's example hash of "password".
-const USERS: &str = r#"alice:
-  password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
-"#;
-
 fn secured_server(dir: &Path) -> ServerProcess {
-    std::fs::write(dir.join("config.yml"), SECURED_CONFIG).unwrap();
-    std::fs::write(dir.join("permissions.yml"), SECURED_PERMISSIONS).unwrap();
-    std::fs::write(dir.join("users.yml"), USERS).unwrap();
-    let config = dir.join("config.yml");
-    ServerProcess::start(["--storage", "memory", "--config", config.to_str().unwrap()])
+    process::secured_server(dir, &["--storage", "memory"])
 }
 
 #[test]

@@ -14,6 +14,7 @@ use recordsync_core::{Record, json, validate_name};
 
 use crate::catch_up::CatchUp;
 use crate::cell::{Cell, CellState, Head, Visible};
+use crate::error::read_failed;
 use crate::event::{EventKind, RecordEvent};
 use crate::{Engine, EngineError};
 
@@ -82,7 +83,12 @@ impl Engine {
                 st.reload = false;
                 st.completed
             };
-            let (head, tomb) = match self.store.get(&cell.name).await? {
+            let (head, tomb) = match self
+                .store
+                .get(&cell.name)
+                .await
+                .map_err(read_failed("get"))?
+            {
                 None => (None, None),
                 Some(s) if s.deleted => (None, Some(s.version)),
                 Some(s) => {

@@ -14,6 +14,7 @@ use recordsync_core::validate_name;
 use recordsync_store::{CallbackScope, GroupCommitter, Origin, Store, StoreError};
 
 use crate::cells::{Held, SHARDS, Shard};
+use crate::error::read_failed;
 use crate::event::{EventKind, RecordEvent, Subscriber};
 use crate::listen::{self, ListenTopic, Listening};
 use crate::request::WriteRequest;
@@ -431,7 +432,10 @@ impl Engine {
     ) -> Result<recordsync_core::query::Selection<recordsync_store::StoredRecord>, EngineError>
     {
         metrics::counter!("recordsync_query_reads_total").increment(1);
-        Ok(self.store.query(collection, query).await?)
+        self.store
+            .query(collection, query)
+            .await
+            .map_err(read_failed("query"))
     }
 
     /// A page of the live records whose names start with `prefix`, after `after`, in name
@@ -444,7 +448,28 @@ impl Engine {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<recordsync_store::StoredRecord>, EngineError> {
-        Ok(self.store.list(prefix, after, limit).await?)
+        self.store
+            .list(prefix, after, limit)
+            .await
+            .map_err(read_failed("list"))
+    }
+
+    /// Every record whose name starts with `prefix`, tombstones too, with its kept
+    /// history when `history`, read in one snapshot of the store (see
+    /// [`Store::export`](recordsync_store::Store::export)): the committed state, as for
+    /// [`list`](Self::list), for a backup taken through a running server.
+    pub async fn export(
+        &self,
+        prefix: &str,
+        history: bool,
+    ) -> Result<
+        tokio::sync::mpsc::Receiver<Result<recordsync_store::RecordDump, StoreError>>,
+        EngineError,
+    > {
+        self.store
+            .export(prefix, history)
+            .await
+            .map_err(read_failed("export"))
     }
 
     /// Sends `event` to every subscriber of `name` (used for provider changes).

@@ -210,6 +210,16 @@ impl From<NameError> for EngineError {
     }
 }
 
+/// Converts a failed store read into the engine's error, counting it in
+/// `recordsync_store_errors_total{op}` (commits are counted where they fail, by the group
+/// committer): every read the engine makes of the store goes through this.
+pub(crate) fn read_failed(op: &'static str) -> impl FnOnce(StoreError) -> EngineError {
+    move |e| {
+        metrics::counter!("recordsync_store_errors_total", "op" => op).increment(1);
+        EngineError::Storage(e)
+    }
+}
+
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         EngineError::Storage(e)

@@ -14,6 +14,7 @@ use serde_json::Value;
 use recordsync_core::{JournalError, JournalOp, json, validate_name};
 use recordsync_store::JournalEntry;
 
+use crate::error::read_failed;
 use crate::{Engine, EngineError};
 
 /// A record's value at a past version.
@@ -41,7 +42,10 @@ impl Engine {
         metrics::counter!("recordsync_history_reads_total", "kind" => "journal").increment(1);
         validate_name(name)?;
         self.settle(name).await?;
-        Ok(self.store.journal(name, from, to).await?)
+        self.store
+            .journal(name, from, to)
+            .await
+            .map_err(read_failed("journal"))
     }
 
     /// The value of `name` at engine version `version`.
@@ -58,21 +62,39 @@ impl Engine {
             start,
             current,
         };
-        let current = self.store.get(name).await?.map(|r| r.version);
-        let start = self.store.history_start(name).await?;
+        let current = self
+            .store
+            .get(name)
+            .await
+            .map_err(read_failed("get"))?
+            .map(|r| r.version);
+        let start = self
+            .store
+            .history_start(name)
+            .await
+            .map_err(read_failed("history_start"))?;
         let (Some(start_v), Some(current_v)) = (start, current) else {
             return Err(not_in_history(start, current));
         };
         if version < start_v || version > current_v {
             return Err(not_in_history(start, current));
         }
-        let milestone = self.store.milestone(name, version).await?;
+        let milestone = self
+            .store
+            .milestone(name, version)
+            .await
+            .map_err(read_failed("milestone"))?;
         let (mut data, from) = match milestone {
             Some(m) => (parse_value(name, &m.data)?, m.version + 1),
             // No milestone at or below: the history starts at the record's first create.
             None => (None, 0),
         };
-        for entry in self.store.journal(name, from, version).await? {
+        for entry in self
+            .store
+            .journal(name, from, version)
+            .await
+            .map_err(read_failed("journal"))?
+        {
             let op = JournalOp::from_journal(&entry.op).map_err(|e| corrupt(name, &entry, e))?;
             op.apply(&mut data).map_err(|e| corrupt(name, &entry, e))?;
         }
@@ -85,7 +107,12 @@ impl Engine {
         metrics::counter!("recordsync_history_reads_total", "kind" => "time").increment(1);
         validate_name(name)?;
         self.settle(name).await?;
-        match self.store.version_at_time(name, time).await? {
+        match self
+            .store
+            .version_at_time(name, time)
+            .await
+            .map_err(read_failed("version_at_time"))?
+        {
             Some(version) => self.value_at(name, version).await,
             None => Err(EngineError::NotInHistoryAtTime {
                 name: name.to_owned(),

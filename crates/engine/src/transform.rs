@@ -21,6 +21,7 @@ use std::sync::Arc;
 use recordsync_core::json0::{self, Side};
 use recordsync_core::{JournalError, JournalOp, ReplayOp};
 
+use crate::error::read_failed;
 use crate::request::{Base, WriteRequest};
 use crate::retry::{PendingWrite, Settled};
 use crate::versions::EngineVersion;
@@ -112,7 +113,7 @@ impl Engine {
 
     /// The version of the create that began the life holding `version`.
     async fn life_start(&self, name: &str, version: u64) -> Result<u64, WriteFailure> {
-        let record = self.store.get(name).await.map_err(EngineError::from)?;
+        let record = self.store.get(name).await.map_err(read_failed("get"))?;
         match record {
             // The entry is in the current life unless a create came after it.
             Some(r) if r.created <= version => Ok(r.created),

@@ -18,7 +18,8 @@
 //! | HTTP API paths               | `connectionEndpoints[type=http].options.postPath`, `getPath`, `authPath` | `/api`, `/api`, `/api/auth` |
 //! | HTTP API switches            | `…[type=http].options.enableAuthEndpoint`, `allowAuthData`, `enabled` | `true`       |
 //! | HTTP API body limit (bytes)  | `httpServer.options.maxMessageSize` (or the http endpoint's)  | 1 MiB             |
-//! | HTTP API CORS                | `httpServer.options.allowAllOrigins`, `origins`               | all origins       |
+//! | HTTP API request timeout (ms)| `connectionEndpoints[type=http].options.requestTimeout`       | 20000             |
+//! | origins allowed (CORS)       | `httpServer.options.allowAllOrigins`, `origins`, `hostUrl` (HTTP API, health check, REST) | all origins |
 //! | REST API (`/v1`)             | `rest.enabled`                                                | `true`            |
 //! | REST body limit (bytes)      | `rest.maxBodySize`                                            | 1 MiB             |
 //! | REST page size (entries)     | `rest.maxPageSize`                                            | 1000              |
@@ -121,6 +122,10 @@ pub struct Config {
     /// served (the endpoint's `enabled: false`).
     pub sharedb_path: Option<String>,
     pub health_check_path: String,
+    /// Which browsers' pages may call the server over HTTP (`httpServer.options`
+    /// `allowAllOrigins`, `origins`, `hostUrl`): checked on the HTTP API, the health
+    /// check and the REST API.
+    pub cors: crate::cors::Cors,
     /// deepstream's HTTP API (`POST /api`); `None`: not served (the `http` endpoint's
     /// `enabled: false`).
     pub http_api: Option<crate::http_api::HttpApiConfig>,
@@ -173,6 +178,7 @@ impl Default for Config {
             json_path: "/deepstream-json".into(),
             sharedb_path: Some("/sharedb".into()),
             health_check_path: "/health-check".into(),
+            cors: crate::cors::Cors::default(),
             http_api: Some(crate::http_api::HttpApiConfig::default()),
             rest: Some(crate::rest::RestConfig::default()),
             metrics_path: Some("/metrics".into()),
@@ -318,16 +324,21 @@ impl Config {
             if let Some(v) = http.get("healthCheckPath") {
                 self.health_check_path = string(v, "httpServer.options.healthCheckPath")?;
             }
-            if let Some(api) = &mut self.http_api {
-                if let Some(v) = http.get("maxMessageSize") {
-                    api.max_body = uint(v, "httpServer.options.maxMessageSize")? as usize;
-                }
-                if let Some(v) = http.get("allowAllOrigins") {
-                    api.allow_all_origins = boolean(v, "httpServer.options.allowAllOrigins")?;
-                }
-                if let Some(v) = http.get("origins") {
-                    api.origins = strings(v, "httpServer.options.origins")?;
-                }
+            if let Some(v) = http.get("allowAllOrigins") {
+                self.cors.allow_all_origins = boolean(v, "httpServer.options.allowAllOrigins")?;
+            }
+            if let Some(v) = http.get("origins") {
+                self.cors.origins = strings(v, "httpServer.options.origins")?;
+            }
+            if let Some(v) = http.get("hostUrl") {
+                // deepstream checks the host only when set: an empty one is none.
+                let host = string(v, "httpServer.options.hostUrl")?;
+                self.cors.host_url = (!host.is_empty()).then_some(host);
+            }
+            if let Some(api) = &mut self.http_api
+                && let Some(v) = http.get("maxMessageSize")
+            {
+                api.max_body = uint(v, "httpServer.options.maxMessageSize")? as usize;
             }
         }
         if let Some(metrics) = doc.get("metrics") {
@@ -480,8 +491,8 @@ impl Config {
     }
 
     /// Reads deepstream's `type: http` endpoint's options (and recordsync's `enabled`).
-    /// `logInvalidAuthData` and `requestTimeout` are deepstream's and have no use here:
-    /// recordsync never logs auth data, and answers a request once its messages are done.
+    /// `logInvalidAuthData` is deepstream's and has no use here: recordsync never logs
+    /// auth data.
     fn apply_http_endpoint(
         &mut self,
         options: &Value,
@@ -513,6 +524,9 @@ impl Config {
         }
         if let Some(v) = options.get("maxMessageSize") {
             api.max_body = uint(v, &key("options.maxMessageSize"))? as usize;
+        }
+        if let Some(v) = options.get("requestTimeout") {
+            api.request_timeout = Duration::from_millis(uint(v, &key("options.requestTimeout"))?);
         }
         Ok(())
     }
@@ -650,10 +664,7 @@ impl Config {
                 }
             }
         }
-        if let Some(api) = &self.http_api
-            && !api.allow_all_origins
-            && api.origins.is_empty()
-        {
+        if !self.cors.allow_all_origins && self.cors.origins.is_empty() {
             return Err(invalid(
                 "httpServer.options.origins",
                 "allowAllOrigins is false but no origins are listed: no browser could call the HTTP API",
@@ -905,14 +916,17 @@ storage: memory
             ),
             ("/api", "/api", "/api/auth")
         );
-        assert!(api.enable_auth_endpoint && api.allow_auth_data && api.allow_all_origins);
+        assert!(api.enable_auth_endpoint && api.allow_auth_data);
+        assert!(Config::default().cors.allow_all_origins);
         assert_eq!(api.max_body, 1 << 20);
+        assert_eq!(api.request_timeout, Duration::from_secs(20));
         let (c, warnings) = parse(
             r#"
 httpServer:
   options:
     allowAllOrigins: false
     origins: ['https://example.com']
+    hostUrl: example.com:6020
     maxMessageSize: 4096
 connectionEndpoints:
   - type: http
@@ -923,7 +937,7 @@ connectionEndpoints:
       postPath: /data
       getPath: /data
       logInvalidAuthData: false
-      requestTimeout: 20000
+      requestTimeout: 1500
 "#,
         )
         .unwrap();
@@ -931,8 +945,11 @@ connectionEndpoints:
         let api = c.http_api.unwrap();
         assert_eq!(api.post_path, "/data");
         assert_eq!(api.auth_path, "/login");
-        assert!(!api.allow_auth_data && !api.enable_auth_endpoint && !api.allow_all_origins);
-        assert_eq!(api.origins, vec!["https://example.com".to_owned()]);
+        assert!(!api.allow_auth_data && !api.enable_auth_endpoint);
+        assert_eq!(api.request_timeout, Duration::from_millis(1500));
+        assert!(!c.cors.allow_all_origins);
+        assert_eq!(c.cors.origins, vec!["https://example.com".to_owned()]);
+        assert_eq!(c.cors.host_url.as_deref(), Some("example.com:6020"));
         assert_eq!(api.max_body, 4096);
         assert_eq!(c.max_message_size, 1 << 20, "not the WebSocket limit");
         let (c, _) =

@@ -222,12 +222,21 @@ fn upgrade(req: Request, state: Arc<ServerState>, door: impl Into<Door>) -> Resp
 
 /// 200 while the server can store writes; 503 while its storage is failing (a commit
 /// failed and none has succeeded since), so that a load balancer or supervisor can act.
-async fn health_check(State(state): State<Arc<ServerState>>) -> StatusCode {
-    if state.engine.healthy().await {
+/// Checked for its origin first, as deepstream checks its health check ([`crate::cors`]).
+async fn health_check(
+    State(state): State<Arc<ServerState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let cors = match state.config.cors.check(&headers) {
+        Ok(cors) => cors,
+        Err(refusal) => return crate::http_api::refused(&refusal),
+    };
+    let status = if state.engine.healthy().await {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
-    }
+    };
+    (status, cors).into_response()
 }
 
 /// The metrics in Prometheus's text format (version 0.0.4), for a Prometheus scrape.

@@ -7,6 +7,8 @@
 //!   flags; [`ConfigError`], [`StorageKind`], [`parse_size`], [`parse_keep_ops`].
 //! - `http`         — the accept loop, the HTTP router: endpoints, the health check and
 //!   the metrics.
+//! - `cors`         — [`Cors`]: which browsers' pages may call over HTTP (deepstream's
+//!   `allowAllOrigins`, `origins`, `hostUrl`), checked as deepstream checks them.
 //! - `telemetry`    — the Prometheus recorder behind the `metrics` facade every crate
 //!   records through, the metrics' descriptions, and the connections' counters
 //!   (`docs/metrics.md` lists the metrics).
@@ -50,6 +52,7 @@ pub mod permission;
 
 mod config;
 mod console;
+mod cors;
 mod deepstream;
 mod http;
 mod http_api;
@@ -76,6 +79,7 @@ use recordsync_engine::Engine;
 use recordsync_engine::listen::{ClusterTiming, Listening};
 
 pub use config::{Config, ConfigError, StorageKind, parse_keep_ops, parse_size};
+pub use cors::Cors;
 pub use http_api::HttpApiConfig;
 pub use rest::RestConfig;
 

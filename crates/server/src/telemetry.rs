@@ -116,6 +116,10 @@ fn describe() {
         "Store operations that failed, by operation"
     );
     describe_counter!(
+        "recordsync_permission_denied_total",
+        "Requests the permission rules refused (or whose rule failed), by the rule's action"
+    );
+    describe_counter!(
         "recordsync_bus_reconnects_total",
         "Times the cluster bus connection was lost and re-established, by bus"
     );

@@ -5,11 +5,19 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
+#[path = "support/gated.rs"]
+mod gated;
 mod support;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use gated::Gated;
+use recordsync_server::{Config, Cors, Server, StorageKind};
+use recordsync_store::{MemoryStore, Store};
 use reqwest::Method;
 use serde_json::json;
-use support::http::{post_json, request};
+use support::http::{post_json, request, send};
 
 /// Asserts the server still serves the API: a write and a read of a fresh record.
 async fn still_serving(addr: &str, name: &str) {
@@ -460,4 +468,115 @@ async fn notify_on_one_node_reaches_the_subscribers_of_the_others() {
     let update = subscriber.recv_action(RecordAction::Update).await;
     assert_eq!(update.version, Some(1));
     assert_eq!(support::json_value(&update.data), json!({"by": "outside"}));
+}
+
+/// deepstream's `requestTimeout`: the messages not done in time are answered as timed out
+/// (deepstream's text and event), the others with their results; the messages still run
+/// to their end, so a write answered as timed out is applied once the store takes it.
+#[tokio::test]
+async fn messages_not_done_within_the_request_timeout_are_answered_as_timed_out() {
+    let (store, mut gates) = Gated::wrap(Arc::new(MemoryStore::new()) as Arc<dyn Store>);
+    let mut config = Config {
+        port: 0,
+        storage: StorageKind::Memory,
+        ..Config::default()
+    };
+    config.http_api.as_mut().unwrap().request_timeout = Duration::from_secs(2);
+    let server = Server::bind_with(config, store, None).await.unwrap();
+    let addr = server.local_addr().to_string();
+    tokio::spawn(server.run(std::future::pending()));
+    still_serving(&addr, "before").await;
+
+    gates.commits.send(true).unwrap();
+    let batch = json!({"body": [
+        {"topic": "record", "action": "read", "recordName": "before"},
+        {"topic": "record", "action": "write", "recordName": "held", "data": {"n": 1}},
+        {"topic": "record", "action": "head", "recordName": "before"},
+    ]});
+    let a = post_json(&addr, "/api", batch.to_string()).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let timed_out = r#"{"success":false,"error":"Request exceeded timeout before a response was received.","errorTopic":"connection","errorEvent":"HTTP_REQUEST_TIMEOUT"}"#;
+    assert_eq!(
+        a.text,
+        format!(
+            r#"{{"result":"PARTIAL_SUCCESS","body":[{{"version":1,"data":{{"ok":true}},"success":true}},{timed_out},{timed_out}]}}"#
+        ) + "\r\n\r\n"
+    );
+    gates.holding("commit").await;
+    gates.commits.send(false).unwrap();
+    // The write went on and is applied.
+    let read = json!({"body": [{"topic": "record", "action": "read", "recordName": "held"}]});
+    let mut answer = post_json(&addr, "/api", read.to_string()).await.json();
+    for _ in 0..100 {
+        if answer["result"] == "SUCCESS" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        answer = post_json(&addr, "/api", read.to_string()).await.json();
+    }
+    assert_eq!(
+        answer,
+        json!({"result": "SUCCESS", "body": [{"version": 1, "data": {"n": 1}, "success": true}]})
+    );
+}
+
+/// `allowAllOrigins: false` with `origins` and `hostUrl` guards the health check as it
+/// guards the API (deepstream checks every plain HTTP request); with every origin
+/// allowed, the health check says so.
+#[tokio::test]
+async fn the_origin_and_host_checks_cover_the_health_check() {
+    let open = support::memory_server().await;
+    let h = send(&open, Method::GET, "/health-check", &[], None).await;
+    assert_eq!(h.status, 200, "{h:?}");
+    assert_eq!(h.header("access-control-allow-origin"), Some("*"));
+
+    let guarded = support::start_server(Config {
+        storage: StorageKind::Memory,
+        cors: Cors {
+            allow_all_origins: false,
+            origins: vec!["https://app.example".into()],
+            host_url: Some("db.example:6020".into()),
+        },
+        ..Config::default()
+    })
+    .await;
+    let host = ("host", "db.example:6020");
+    let origin = ("origin", "https://app.example");
+    for (headers, status, text) in [
+        (vec![origin], 403, "Forbidden Host.\r\n\r\n"),
+        (
+            vec![host],
+            403,
+            "CORS is configured for this. All requests must set a valid \"Origin\" header.\r\n\r\n",
+        ),
+        (
+            vec![host, ("origin", "https://evil.example")],
+            403,
+            "Origin \"https://evil.example\" is forbidden.\r\n\r\n",
+        ),
+        (vec![host, origin], 200, ""),
+        (vec![host, ("referer", "https://app.example")], 200, ""),
+    ] {
+        for path in ["/health-check", "/api"] {
+            let method = if path == "/api" {
+                Method::POST
+            } else {
+                Method::GET
+            };
+            let body = (path == "/api")
+                .then_some(r#"{"body":[{"topic":"record","action":"head","recordName":"x"}]}"#);
+            let a = send(&guarded, method, path, &headers, body).await;
+            assert_eq!(a.status, status, "{path} {headers:?}: {a:?}");
+            if status == 403 {
+                assert_eq!(a.text, text, "{path} {headers:?}");
+            } else {
+                assert_eq!(
+                    a.header("access-control-allow-origin"),
+                    Some("https://app.example")
+                );
+                assert_eq!(a.header("access-control-allow-credentials"), Some("true"));
+                assert_eq!(a.header("vary"), Some("Origin"));
+            }
+        }
+    }
 }

@@ -7,12 +7,18 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
+#[path = "support/gated.rs"]
+mod gated;
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use recordsync_deepstream_protocol::{RecordAction, RecordMessage};
-use recordsync_server::{Config, StorageKind};
+use recordsync_server::{Config, Server, StorageKind};
+use recordsync_store::{MemoryStore, Store};
+use reqwest::Method;
+use support::http::send;
 use support::{RawClient, http_get, start_server, update};
 
 /// One series: its metric name and its labels, sorted.
@@ -180,4 +186,78 @@ async fn the_endpoint_moves_or_goes_with_the_config() {
     .await;
     assert_eq!(http_get(&off, "/metrics").await.0, 404);
     assert_eq!(http_get(&off, "/health-check").await.0, 200);
+}
+
+/// The REST API counts its requests like the other front doors count messages; a
+/// request the permission rules refuse counts by the rule's action, whichever door; a
+/// failed store read counts by operation.
+#[tokio::test]
+async fn rest_requests_refusals_and_failed_reads_show_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("permissions.yml"),
+        "record:\n  \"*\":\n    create: true\n    write: true\n    read: true\n    delete: true\n    listen: true\n  locked/*:\n    create: false\n    write: false\n",
+    )
+    .unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(
+        &path,
+        "permission:\n  type: config\n  options:\n    permissions: fileLoad(permissions.yml)\n",
+    )
+    .unwrap();
+    let (config, _) = Config::from_file(&path).unwrap();
+    let (store, gates) = gated::Gated::wrap(Arc::new(MemoryStore::new()) as Arc<dyn Store>);
+    let server = Server::bind_with(
+        Config {
+            port: 0,
+            storage: StorageKind::Memory,
+            ..config
+        },
+        store,
+        None,
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr().to_string();
+    tokio::spawn(server.run(std::future::pending()));
+    let (before, _, _) = Scrape::take(&addr).await;
+
+    let put = send(&addr, Method::PUT, "/v1/records/m/1", &[], Some("{}")).await;
+    assert_eq!(put.status, 200, "{put:?}");
+    let read = send(&addr, Method::GET, "/v1/records/m/1", &[], None).await;
+    assert_eq!(read.status, 200, "{read:?}");
+    let locked = send(&addr, Method::PUT, "/v1/records/locked/1", &[], Some("{}")).await;
+    assert_eq!(locked.status, 403, "{locked:?}");
+    let nowhere = send(&addr, Method::GET, "/v1/nowhere", &[], None).await;
+    assert_eq!(nowhere.status, 404, "{nowhere:?}");
+    gates
+        .fail_reads
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = send(&addr, Method::GET, "/v1/records/m/unloaded", &[], None).await;
+    assert_eq!(failed.status, 503, "{failed:?}");
+
+    let (after, described, _) = Scrape::take(&addr).await;
+    let delta =
+        |name: &str, labels: &[(&str, &str)]| after.get(name, labels) - before.get(name, labels);
+    let rest = |kind| [("protocol", "rest"), ("kind", kind)];
+    assert_eq!(delta("recordsync_messages_in_total", &rest("put")), 2.0);
+    assert_eq!(delta("recordsync_messages_in_total", &rest("read")), 2.0);
+    assert_eq!(delta("recordsync_messages_in_total", &rest("unknown")), 1.0);
+    assert_eq!(
+        delta(
+            "recordsync_permission_denied_total",
+            &[("action", "create")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta("recordsync_store_errors_total", &[("op", "get")]),
+        1.0
+    );
+    assert!(
+        described
+            .iter()
+            .any(|d| d == "recordsync_permission_denied_total"),
+        "{described:?}"
+    );
 }

@@ -1186,3 +1186,346 @@ async fn a_jwt_bearer_token_is_the_user() {
         "unauthenticated",
     );
 }
+
+/// `GET /v1/export`: `recordsync export`'s dump format (header, records with their
+/// history, trailer), streamed; a record the user may not read ends it with an error line
+/// in place of the trailer, never a dump that silently lacks it.
+#[tokio::test]
+async fn an_export_is_a_whole_dump_or_ends_with_the_refusal() {
+    let (addr, _dir) = secured().await;
+    let alice = format!("Bearer {}", token(&addr, "alice").await);
+    let carol = format!("Bearer {}", token(&addr, "carol").await);
+    let as_alice = [("authorization", alice.as_str())];
+    let as_carol = [("authorization", carol.as_str())];
+    for (name, body) in [("a/1", r#"{"n":1.50}"#), ("a/2", "[]")] {
+        let w = send(
+            &addr,
+            Method::PUT,
+            &format!("/v1/records/{name}"),
+            &as_alice,
+            Some(body),
+        )
+        .await;
+        assert_eq!(w.status, 200, "{w:?}");
+    }
+    let d = send(&addr, Method::DELETE, "/v1/records/a/2", &as_carol, JSON).await;
+    assert_eq!(d.status, 204, "{d:?}");
+    let w = send(
+        &addr,
+        Method::PUT,
+        "/v1/records/private/carol",
+        &as_carol,
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(w.status, 200, "{w:?}");
+
+    let dump = send(
+        &addr,
+        Method::GET,
+        "/v1/export?prefix=a/&history=true",
+        &as_alice,
+        JSON,
+    )
+    .await;
+    assert_eq!(dump.status, 200, "{dump:?}");
+    assert_eq!(dump.content_type, "application/x-ndjson");
+    let lines: Vec<&str> = dump.text.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", dump.text);
+    assert!(
+        lines[0].starts_with(
+            r#"{"format":"recordsync-dump","version":1,"prefix":"a/","history":true,"exported_at":"#
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(r#"{"name":"a/1","version":1,"created":0,"deleted":false,"#),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(r#""value":{"n":1.50}"#),
+        "as written: {}",
+        lines[1]
+    );
+    assert!(lines[1].contains(r#""author":"alice""#), "{}", lines[1]);
+    assert!(
+        lines[2].starts_with(r#"{"name":"a/2","version":2,"created":0,"deleted":true,"#),
+        "a tombstone: {}",
+        lines[2]
+    );
+    assert!(lines[2].contains(r#""value":null"#), "{}", lines[2]);
+    assert_eq!(lines[3], r#"{"end":true,"records":2}"#);
+    let bare = send(&addr, Method::GET, "/v1/export?prefix=a/", &as_alice, JSON).await;
+    assert!(
+        !bare.text.contains(r#""history":{"#)
+            && bare.text.ends_with("{\"end\":true,\"records\":2}\n"),
+        "{}",
+        bare.text
+    );
+
+    // private/carol is carol's alone to read: alice's export stops there
+    let cut = send(&addr, Method::GET, "/v1/export", &as_alice, JSON).await;
+    assert_eq!(cut.status, 200, "{cut:?}");
+    let last = cut.text.lines().last().unwrap();
+    let error: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(error["error"]["code"], "permission_denied", "{}", cut.text);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("private/carol")
+    );
+    assert!(!cut.text.contains(r#"{"end":true"#), "{}", cut.text);
+    let whole = send(&addr, Method::GET, "/v1/export", &as_carol, JSON).await;
+    assert!(
+        whole.text.ends_with("{\"end\":true,\"records\":3}\n"),
+        "{}",
+        whole.text
+    );
+
+    refused(
+        &send(&addr, Method::GET, "/v1/export", &[], JSON).await,
+        401,
+        "unauthenticated",
+    );
+    refused(
+        &send(&addr, Method::GET, "/v1/export?history=1", &as_alice, JSON).await,
+        400,
+        "bad_parameter",
+    );
+    refused(
+        &send(&addr, Method::GET, "/v1/export?limit=1", &as_alice, JSON).await,
+        400,
+        "bad_parameter",
+    );
+    refused(
+        &send(&addr, Method::PUT, "/v1/export", &as_alice, Some("{}")).await,
+        405,
+        "method_not_allowed",
+    );
+}
+
+/// `?path=` on a stream follows the value at that path, sending only its changes (ids
+/// stay the record's versions); `?access_token=` is a stream's bearer token (EventSource
+/// sends no headers), refused on other requests.
+#[tokio::test]
+async fn a_stream_follows_a_path_and_takes_an_access_token() {
+    let (addr, _dir) = secured().await;
+    let token = token(&addr, "alice").await;
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+    let w = |body: &'static str| {
+        let addr = addr.clone();
+        let bearer = bearer.clone();
+        async move {
+            let a = send(
+                &addr,
+                Method::PUT,
+                "/v1/records/p/1",
+                &[("authorization", bearer.as_str())],
+                Some(body),
+            )
+            .await;
+            assert_eq!(a.status, 200, "{a:?}");
+        }
+    };
+    w(r#"{"a":{"b":1.50},"c":1}"#).await;
+    let mut events = EventStream::open(
+        &addr,
+        &format!("/v1/records/p/1?path=a.b&access_token={token}"),
+        &[],
+    )
+    .await;
+    let first = events.next().await;
+    assert_eq!(
+        (first.id.as_deref(), first.event.as_str()),
+        (Some("1"), "value")
+    );
+    assert_eq!(first.data, r#"{"version":1,"value":1.50}"#);
+    w(r#"{"a":{"b":1.50},"c":2}"#).await; // a.b unchanged: no event
+    w(r#"{"a":{"b":2}}"#).await;
+    let next = events.next().await;
+    assert_eq!(
+        next.data, r#"{"version":3,"value":2}"#,
+        "version 2 left out"
+    );
+    w(r#"{"a":{}}"#).await;
+    assert_eq!(events.next().await.data, r#"{"version":4,"value":null}"#);
+    let del = send(&addr, Method::DELETE, "/v1/records/p/1", &auth, JSON).await;
+    assert_eq!(del.status, 204, "{del:?}");
+    let gone = events.next().await;
+    assert_eq!(
+        (gone.event.as_str(), gone.data.as_str()),
+        ("deleted", r#"{"version":5}"#)
+    );
+    // Resuming after version 3 replays only the changes of a.b since: 4 (null), 5 (deleted).
+    let mut resumed = EventStream::open(
+        &addr,
+        &format!("/v1/records/p/1?path=a.b&access_token={token}"),
+        &[("last-event-id", "3")],
+    )
+    .await;
+    assert_eq!(resumed.next().await.data, r#"{"version":4,"value":null}"#);
+    assert_eq!(resumed.next().await.event, "deleted");
+
+    // A wrong token is refused; a token in the query of anything but a stream too.
+    let wrong = send(
+        &addr,
+        Method::GET,
+        "/v1/records/p/1?access_token=made-up",
+        &[("accept", "text/event-stream")],
+        JSON,
+    )
+    .await;
+    refused(&wrong, 401, "unauthenticated");
+    let plain = get(&addr, &format!("/v1/records/p/1?access_token={token}")).await;
+    refused(&plain, 400, "bad_parameter");
+    let both = send(
+        &addr,
+        Method::GET,
+        &format!("/v1/records/p/1?access_token={token}"),
+        &[
+            ("accept", "text/event-stream"),
+            ("authorization", bearer.as_str()),
+        ],
+        JSON,
+    )
+    .await;
+    refused(&both, 400, "bad_parameter");
+}
+
+/// `?at=` takes RFC 3339 times as well as milliseconds.
+#[tokio::test]
+async fn past_values_at_rfc3339_times() {
+    let addr = support::memory_server().await;
+    assert_eq!(
+        put(&addr, "/v1/records/t/1", r#"{"n":1}"#).await.status,
+        200
+    );
+    for at in [
+        "2100-01-01T00:00:00Z",
+        "2100-01-01T01:00:00.5%2B01:00",
+        "4102444800000",
+    ] {
+        let a = get(&addr, &format!("/v1/records/t/1?at={at}")).await;
+        assert_eq!(
+            (a.status, a.text.as_str()),
+            (200, r#"{"n":1}"#),
+            "{at}: {a:?}"
+        );
+    }
+    refused(
+        &get(&addr, "/v1/records/t/1?at=1970-01-01T00:00:00Z").await,
+        404,
+        "not_in_history",
+    );
+    for bad in ["yesterday", "2025-12-07", "2025-12-07T10:00:00"] {
+        refused(
+            &get(&addr, &format!("/v1/records/t/1?at={bad}")).await,
+            400,
+            "bad_parameter",
+        );
+    }
+}
+
+/// CORS: every origin by default; with `allowAllOrigins: false`, listed origins only
+/// (a request without `Origin` is no cross-origin request and is served); preflights
+/// answered.
+#[tokio::test]
+async fn cors_follows_the_configured_origins() {
+    let open = support::memory_server().await;
+    let a = send(
+        &open,
+        Method::GET,
+        "/v1/records",
+        &[("origin", "https://x.example")],
+        JSON,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        a.header("access-control-expose-headers")
+            .unwrap()
+            .contains("ETag")
+    );
+    let pre = send(
+        &open,
+        Method::OPTIONS,
+        "/v1/records/a/1",
+        &[
+            ("origin", "https://x.example"),
+            ("access-control-request-method", "PUT"),
+            ("access-control-request-headers", "if-match, content-type"),
+        ],
+        JSON,
+    )
+    .await;
+    assert_eq!(pre.status, 204, "{pre:?}");
+    assert!(
+        pre.header("access-control-allow-methods")
+            .unwrap()
+            .contains("PUT")
+    );
+    assert!(
+        pre.header("access-control-allow-headers")
+            .unwrap()
+            .contains("If-Match")
+    );
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    // OPTIONS that is no preflight is a method the API does not serve.
+    let options = send(&open, Method::OPTIONS, "/v1/records/a/1", &[], JSON).await;
+    refused(&options, 405, "method_not_allowed");
+
+    let guarded = support::start_server(Config {
+        storage: StorageKind::Memory,
+        cors: recordsync_server::Cors {
+            allow_all_origins: false,
+            origins: vec!["https://app.example".into()],
+            host_url: None,
+        },
+        ..Config::default()
+    })
+    .await;
+    let ok = send(
+        &guarded,
+        Method::GET,
+        "/v1/records",
+        &[("origin", "https://app.example")],
+        JSON,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(ok.header("vary"), Some("Origin"));
+    let evil = send(
+        &guarded,
+        Method::GET,
+        "/v1/records",
+        &[("origin", "https://evil.example")],
+        JSON,
+    )
+    .await;
+    refused(&evil, 403, "forbidden_origin");
+    let evil_pre = send(
+        &guarded,
+        Method::OPTIONS,
+        "/v1/records",
+        &[
+            ("origin", "https://evil.example"),
+            ("access-control-request-method", "GET"),
+        ],
+        JSON,
+    )
+    .await;
+    refused(&evil_pre, 403, "forbidden_origin");
+    let curl = get(&guarded, "/v1/records").await;
+    assert_eq!(curl.status, 200, "{curl:?}");
+    assert_eq!(curl.header("access-control-allow-origin"), None);
+}

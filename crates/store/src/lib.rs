@@ -5,6 +5,8 @@
 //! - `store`          — the [`Store`] trait every backend implements, and its data types.
 //! - `dump`           — [`RecordDump`]: a record and its kept history, for backups
 //!   ([`Store::export`], [`Store::restore`]).
+//! - [`dump_format`]  — the JSON lines of a backup (header, records, trailer), written
+//!   and parsed, the same for the CLI and a server's export endpoint.
 //! - `error`          — [`StoreError`], whose [`Cause`] keeps the underlying error
 //!   ([`StoreFailure`]) as its source.
 //! - `group_commit`   — [`GroupCommitter`]: many concurrent writes share one durable commit.
@@ -40,6 +42,7 @@
 // the macros' helpers (`$crate::conformance::…`).
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+pub mod dump_format;
 pub mod embedded;
 pub mod postgres;
 

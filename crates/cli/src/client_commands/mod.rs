@@ -31,7 +31,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use recordsync_client::{Client, Options};
 
-pub use error::CliError;
+pub use error::{CliError, code};
 use output::Output;
 
 /// Where a client command connects.

@@ -6,6 +6,13 @@
 //! whole ([`Store::restore`](recordsync_store::Store::restore)); if the store fails part way (a lost connection, a full
 //! disk), the records of the batches before stay, the error says how many, and the
 //! target must be emptied before a retry (import loads only into an empty data set).
+//!
+//! Not through a running server (`--url` is refused, clearly): the records are written
+//! with their versions and history beneath the engine, which a serving server cannot
+//! keep true. Its clients may write while the import runs (the data set is then not
+//! empty, or a record half-restored), and its nodes keep records they have read in
+//! memory (a record they saw missing would stay missing to them). A dump made through a
+//! server (`export --url`) loads into a stopped server's store.
 
 use std::io::{BufRead, Read};
 use std::path::PathBuf;
@@ -13,8 +20,8 @@ use std::path::PathBuf;
 use clap::Args;
 use recordsync_store::RecordDump;
 
-use super::dump_format::{self, Header, Trailer};
 use super::{StoreArgs, StoreCommandError};
+use recordsync_store::dump_format::{self, Header, Trailer};
 
 /// Records per restore call: one transaction each.
 const BATCH: usize = 500;
@@ -28,6 +35,9 @@ pub struct ImportArgs {
 }
 
 pub async fn run(args: ImportArgs) -> Result<(), StoreCommandError> {
+    if args.store.url.is_some() {
+        return Err(StoreCommandError::ImportThroughServer);
+    }
     let (label, input): (String, Box<dyn Read>) = match &args.file {
         None => ("stdin".into(), Box::new(std::io::stdin())),
         Some(p) if p.as_os_str() == "-" => ("stdin".into(), Box::new(std::io::stdin())),

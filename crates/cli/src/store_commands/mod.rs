@@ -1,17 +1,18 @@
-//! The commands that work on a data set directly, without a server: `export` and
-//! `import` (backups, in the dump format of `dump_format.rs`, docs/backup.md), `ls`
-//! and `history`. They open the store as `serve` does (`--data-dir`, `--storage`); an
-//! embedded data directory can be open in one process at a time, so stop its server
-//! first (a PostgreSQL data set can be read while nodes serve it).
+//! The commands that work on a data set: `export` and `import` (backups, in the dump
+//! format of `recordsync_store::dump_format`, docs/backup.md), `ls` and `history`. They
+//! open the store as `serve` does (`--data-dir`, `--storage`); an embedded data directory
+//! can be open in one process at a time, so stop its server first (a PostgreSQL data set
+//! can be read while nodes serve it). `export`, `ls` and `history` also work through a
+//! running server (`--url`, its REST API); `import` does not (see `import.rs`).
 //!
-//! - `dump_format.rs` — the lines of a dump, written and parsed;
 //! - `export.rs`, `import.rs` — the backup commands;
-//! - `browse.rs` — `ls` and `history`.
+//! - `browse.rs` — `ls` and `history`;
+//! - `remote.rs` — a running server's REST API, logged in as `--auth` says.
 
 mod browse;
-mod dump_format;
 mod export;
 mod import;
+mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,18 @@ pub struct StoreArgs {
     /// postgres://user@host:5432/db[?schema=recordsync]
     #[arg(long)]
     pub storage: Option<String>,
+    /// A running server to go through instead (its REST API): http://host:port
+    #[arg(long, value_name = "URL", conflicts_with_all = ["data_dir", "storage"])]
+    pub url: Option<String>,
+    /// With --url: login data as JSON, e.g. '{"username":"ada","password":"secret"}'
+    #[arg(long, env = "RECORDSYNC_AUTH", value_name = "JSON")]
+    pub auth: Option<String>,
+}
+
+/// Where a command reads: a store opened here, or a running server.
+pub enum Source {
+    Store(Arc<dyn Store>),
+    Server(remote::Remote),
 }
 
 /// Why a store command failed: the one line printed after `recordsync: `.
@@ -88,12 +101,48 @@ pub enum StoreCommandError {
     },
     #[error("{0}")]
     NotFound(String),
+    /// `--url` is not a server's URL.
+    #[error("--url {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    /// `--auth` (or `RECORDSYNC_AUTH`) is not JSON.
+    #[error("--auth must be JSON, like '{{\"username\":\"ada\",\"password\":\"secret\"}}': {0}")]
+    InvalidAuth(#[source] serde_json::Error),
+    /// The server could not be reached, or its answer not read.
+    #[error("cannot reach the server at {url}: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server refused the request: its status, its error code (docs/rest.md) and
+    /// message.
+    #[error("the server refused: {message}{}", if code.is_empty() { String::new() } else { format!(" ({code})") })]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// `import --url`: see `import.rs` for why.
+    #[error(
+        "import does not go through a running server: it writes records with their versions and history beneath the server, into an empty data set, which a serving server cannot promise (its clients write meanwhile, and its nodes keep what they have read); stop the server and import with --data-dir, or with --storage before starting the nodes; nothing was imported"
+    )]
+    ImportThroughServer,
     /// A stored journal entry does not replay (`history --version`).
     #[error("{0}")]
     Corrupt(String),
 }
 
 impl StoreArgs {
+    /// The running server of `--url`, or else the store.
+    async fn source(&self) -> Result<Source, StoreCommandError> {
+        match &self.url {
+            Some(url) => Ok(Source::Server(
+                remote::Remote::connect(url, self.auth.as_deref()).await?,
+            )),
+            None => Ok(Source::Store(self.open().await?)),
+        }
+    }
+
     /// Opens the data set, keeping every journal entry it holds: opening an embedded
     /// store prunes history beyond its retention settings, and a backup must not.
     async fn open(&self) -> Result<Arc<dyn Store>, StoreCommandError> {
@@ -139,13 +188,30 @@ pub async fn run(command: StoreCommand) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(StoreCommandError::NotFound(message)) => {
-            eprintln!("recordsync: {message}");
-            ExitCode::from(5)
-        }
         Err(error) => {
             eprintln!("recordsync: {error}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+impl StoreCommandError {
+    /// The exit code, as the client commands have them (see `client_commands`).
+    fn exit_code(&self) -> u8 {
+        use crate::client_commands::code;
+        match self {
+            StoreCommandError::NotFound(_) => code::NOT_FOUND,
+            StoreCommandError::BadUrl { .. }
+            | StoreCommandError::InvalidAuth(_)
+            | StoreCommandError::ImportThroughServer => code::USAGE,
+            StoreCommandError::Unreachable { .. } => code::CONNECTION,
+            StoreCommandError::Refused { status, .. } => match status {
+                401 => code::AUTH,
+                403 => code::PERMISSION,
+                404 => code::NOT_FOUND,
+                _ => code::FAILURE,
+            },
+            _ => code::FAILURE,
         }
     }
 }

@@ -166,3 +166,47 @@ pub fn run_recordsync<S: AsRef<std::ffi::OsStr>>(args: &[S], input: &[u8]) -> st
     let _ = feeder.join();
     out
 }
+
+const SECURED_CONFIG: &str = "auth:
+  - type: file
+    options:
+      users: fileLoad(users.yml)
+      hash: md5
+      iterations: 100
+      keyLength: 32
+permission:
+  type: config
+  options:
+    permissions: fileLoad(permissions.yml)
+";
+
+const SECURED_PERMISSIONS: &str = r#"record:
+  "*":
+    create: true
+    write: true
+    read: true
+    delete: true
+    listen: true
+  secret/*:
+    read: false
+    write: false
+"#;
+
+/// deepstream's example hash of "password".
+const USERS: &str = r#"alice:
+  password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
+"#;
+
+/// A server on `store` (`--storage memory`, `--data-dir DIR`) with file auth (user
+/// `alice`, password `password`) and rules that let her do anything but read or write
+/// `secret/*`; its config files are written to `dir`.
+pub fn secured_server(dir: &std::path::Path, store: &[&str]) -> ServerProcess {
+    std::fs::write(dir.join("config.yml"), SECURED_CONFIG).expect("writing config.yml");
+    std::fs::write(dir.join("permissions.yml"), SECURED_PERMISSIONS)
+        .expect("writing permissions.yml");
+    std::fs::write(dir.join("users.yml"), USERS).expect("writing users.yml");
+    let config = dir.join("config.yml");
+    let mut args: Vec<std::ffi::OsString> = store.iter().map(Into::into).collect();
+    args.extend(["--config".into(), config.into_os_string()]);
+    ServerProcess::start(args)
+}

@@ -127,6 +127,20 @@ pub fn unserved(topic: &str) -> Value {
     Value::Object(m)
 }
 
+/// A message not answered within the endpoint's `requestTimeout`, as deepstream words it
+/// (`errorEvent` is deepstream's event name here, not a number).
+pub fn timed_out() -> Value {
+    let mut m = Map::new();
+    m.insert("success".into(), false.into());
+    m.insert(
+        "error".into(),
+        "Request exceeded timeout before a response was received.".into(),
+    );
+    m.insert("errorTopic".into(), "connection".into());
+    m.insert("errorEvent".into(), "HTTP_REQUEST_TIMEOUT".into());
+    Value::Object(m)
+}
+
 /// The batch's `result`: SUCCESS when every message succeeded, FAILURE when none did.
 pub fn batch_result(results: &[Value]) -> &'static str {
     let succeeded = results

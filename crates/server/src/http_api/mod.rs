@@ -8,8 +8,8 @@
 //! - [`errors`]  — result objects, batch results, deepstream's texts.
 //!
 //! This module is the HTTP side of deepstream's `httpServer` (its node HTTP service,
-//! `src/services/http/node/node-http.ts`) as far as the API needs it: CORS
-//! (`allowAllOrigins`, `origins`), preflight `OPTIONS`, methods, the `application/json`
+//! `src/services/http/node/node-http.ts`) as far as the API needs it: the origin checks
+//! ([`crate::cors`]), preflight `OPTIONS`, methods, the `application/json`
 //! content type, the body limit (`maxMessageSize`), prefix routing of `postPath`,
 //! `authPath` and `getPath`, and plain-text refusals ending in a blank line, as
 //! deepstream writes them. It is served as the router's fallback, so the WebSocket
@@ -47,10 +47,9 @@ pub struct HttpApiConfig {
     pub allow_auth_data: bool,
     /// The largest request body, in bytes (`httpServer.options.maxMessageSize`).
     pub max_body: usize,
-    /// `httpServer.options.allowAllOrigins`: answer every origin (`*`); when false, only
-    /// requests whose `Origin` (or `Referer`) is one of `origins`.
-    pub allow_all_origins: bool,
-    pub origins: Vec<String>,
+    /// How long a request's messages may take (the endpoint's `requestTimeout`): those
+    /// not done by then are answered as timed out, as deepstream does.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for HttpApiConfig {
@@ -63,8 +62,7 @@ impl Default for HttpApiConfig {
             enable_auth_endpoint: true,
             allow_auth_data: true,
             max_body: 1024 * 1024,
-            allow_all_origins: true,
-            origins: Vec::new(),
+            request_timeout: std::time::Duration::from_millis(20_000),
         }
     }
 }
@@ -79,9 +77,9 @@ pub async fn serve(State(state): State<Arc<ServerState>>, req: Request) -> Respo
     let Some(api) = state.config.http_api.clone() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let cors = match cors_headers(&api, req.headers()) {
+    let cors = match state.config.cors.check(req.headers()) {
         Ok(cors) => cors,
-        Err(refusal) => return text(StatusCode::FORBIDDEN, &refusal),
+        Err(refusal) => return refused(&refusal),
     };
     let mut response = match *req.method() {
         Method::POST => post(&state, &api, req).await,
@@ -110,42 +108,6 @@ fn target(req: &Request) -> &str {
     req.uri()
         .path_and_query()
         .map_or(req.uri().path(), |pq| pq.as_str())
-}
-
-/// deepstream's CORS: `*` for every origin, or only the configured origins (others are
-/// refused with 403 and the returned text), answered with that origin and credentials
-/// allowed.
-fn cors_headers(api: &HttpApiConfig, headers: &HeaderMap) -> Result<HeaderMap, String> {
-    let mut out = HeaderMap::new();
-    if api.allow_all_origins {
-        out.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        return Ok(out);
-    }
-    let origin = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok());
-    match origin {
-        Some(origin) if api.origins.iter().any(|o| o == origin) => {
-            if let Ok(value) = HeaderValue::from_str(origin) {
-                out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            }
-            out.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-            out.insert(header::VARY, HeaderValue::from_static("Origin"));
-            Ok(out)
-        }
-        None => Err(
-            "CORS is configured for this. All requests must set a valid \"Origin\" header."
-                .to_owned(),
-        ),
-        Some(origin) => Err(format!("Origin \"{origin}\" is forbidden.")),
-    }
 }
 
 /// A CORS preflight, checked as deepstream checks it.
@@ -203,7 +165,7 @@ fn preflight(headers: &HeaderMap) -> Response {
 }
 
 /// A POST: the content type, the body, then the auth endpoint or the API by prefix.
-async fn post(state: &ServerState, api: &HttpApiConfig, req: Request) -> Response {
+async fn post(state: &Arc<ServerState>, api: &HttpApiConfig, req: Request) -> Response {
     if !is_json(req.headers()) {
         return text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -311,7 +273,7 @@ fn refusal_text<'a>(refused: &'a crate::auth::Refused, default: &'a str) -> &'a 
 
 /// `POST /api`: checks the request's shape and credentials as deepstream does, then
 /// every message's, then runs the messages in order.
-async fn messages(state: &ServerState, api: &HttpApiConfig, body: Value) -> Response {
+async fn messages(state: &Arc<ServerState>, api: &HttpApiConfig, body: Value) -> Response {
     let messages = match body.get("body") {
         Some(Value::Array(list)) if !list.is_empty() => list,
         Some(v) if truthy(v) => {
@@ -376,19 +338,59 @@ async fn messages(state: &ServerState, api: &HttpApiConfig, body: Value) -> Resp
             }
         }
     }
-    let batch = records::Batch {
-        state,
-        user,
-        writer: state.next_session_id(),
-    };
-    let mut results = Vec::with_capacity(parsed.len());
-    for message in &parsed {
-        results.push(batch.run(message).await);
-    }
+    let results = run_within(state, user, parsed, api.request_timeout).await;
     let mut reply = Map::new();
     reply.insert("result".into(), errors::batch_result(&results).into());
     reply.insert("body".into(), Value::Array(results));
     json_reply(&Value::Object(reply))
+}
+
+/// Runs the messages in order, answering with the results of those done within
+/// `timeout` (counted from here, once the request is read and checked, as deepstream
+/// counts it); each one not done by then is answered [`errors::timed_out`]. As in
+/// deepstream, the messages still run to their end: a write answered as timed out may yet
+/// be applied.
+async fn run_within(
+    state: &Arc<ServerState>,
+    user: Arc<crate::auth::Identity>,
+    messages: Vec<request::Message>,
+    timeout: std::time::Duration,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let count = messages.len();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(count.max(1));
+    let state = state.clone();
+    tokio::spawn(async move {
+        let batch = records::Batch {
+            state: &state,
+            user,
+            writer: state.next_session_id(),
+        };
+        for message in &messages {
+            // The answer may be gone (timed out): the messages still run.
+            let _ = tx.send(batch.run(message).await).await;
+        }
+    });
+    let mut results = Vec::with_capacity(count);
+    while results.len() < count {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(result)) => results.push(result),
+            Ok(None) => {
+                tracing::error!("an HTTP API request's messages stopped before their end");
+                break;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    done = results.len(),
+                    of = count,
+                    "HTTP API request timeout (the endpoint's requestTimeout)"
+                );
+                break;
+            }
+        }
+    }
+    results.resize_with(count, errors::timed_out);
+    results
 }
 
 /// JavaScript's truthiness of a JSON value (deepstream words its refusal by it).
@@ -400,6 +402,11 @@ fn truthy(v: &Value) -> bool {
         Value::String(s) => !s.is_empty(),
         Value::Array(_) | Value::Object(_) => true,
     }
+}
+
+/// A request refused by the origin checks (`crate::cors`), as deepstream answers it.
+pub fn refused(refusal: &crate::cors::Refusal) -> Response {
+    text(StatusCode::FORBIDDEN, &refusal.to_string())
 }
 
 /// A plain-text answer as deepstream writes one: the message and a blank line.

@@ -142,18 +142,25 @@ impl Guard {
         matches!(self.engine.read(name).await, Ok(Some(_)))
     }
 
-    /// Decides `request`.
+    /// Decides `request`. Every refusal (a rule saying no, or failing) is counted in
+    /// `recordsync_permission_denied_total{action}`, whichever front door asked.
     pub async fn check(&self, request: Request<'_>) -> Decision {
         let Some(permissions) = self.config.rules() else {
             return Decision::Allow;
         };
-        decide(
+        let action = request.action.rule_type().name();
+        let decision = decide(
             permissions,
             self.config.max_rule_iterations,
             &self.engine,
             request,
         )
-        .await
+        .await;
+        if !matches!(decision, Decision::Allow) {
+            metrics::counter!("recordsync_permission_denied_total", "action" => action)
+                .increment(1);
+        }
+        decision
     }
 }
 

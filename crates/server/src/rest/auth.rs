@@ -1,7 +1,8 @@
 //! Who a REST request is: `Authorization: Bearer <token>` (a token `POST /api/auth`
 //! issued, or one the configured auth types read, such as a JWT), `Authorization: Basic`
 //! (user and password, given to the auth types as `{username, password}`, what the
-//! `file` auth type reads), or nothing (the auth types are offered `{}`: an open server
+//! `file` auth type reads), `?access_token=<token>` on an event stream (as a bearer
+//! token: `EventSource` cannot send headers), or nothing (the auth types are offered `{}`: an open server
 //! lets the request in as the anonymous user). The same identities and auth types as
 //! `POST /api` (see `http_api::auth`).
 
@@ -16,8 +17,28 @@ use crate::ServerState;
 use crate::auth::Identity;
 use crate::http_api::auth::{Credentials, identify};
 
-/// Decides who the request is, or refuses it (401).
-pub async fn user(state: &ServerState, headers: &HeaderMap) -> Result<Arc<Identity>, RestError> {
+/// Decides who the request is, or refuses it (401). `access_token` is the token of an
+/// event stream's `?access_token=` (a browser's `EventSource` cannot send headers),
+/// taken as a bearer token.
+pub async fn user(
+    state: &ServerState,
+    headers: &HeaderMap,
+    access_token: Option<&str>,
+) -> Result<Arc<Identity>, RestError> {
+    if let Some(token) = access_token {
+        if headers.contains_key(header::AUTHORIZATION) {
+            return Err(RestError::BadParameter {
+                param: "access_token",
+                reason: "give the token either as `access_token` or in the Authorization header, not both".into(),
+            });
+        }
+        if token.is_empty() {
+            return Err(RestError::Unauthenticated(
+                "the access_token is empty: pass a token from POST /api/auth".into(),
+            ));
+        }
+        return run(state, Credentials::Token(token)).await;
+    }
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return run(state, Credentials::Nobody).await;
     };

@@ -61,6 +61,10 @@ pub enum RestError {
     /// The credentials were refused, or are of a kind the server does not take.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The page's origin (or the request's host) is not one the server allows
+    /// (`httpServer.options` `allowAllOrigins`, `origins`, `hostUrl`).
+    #[error("{0}")]
+    ForbiddenOrigin(#[source] crate::cors::Refusal),
     /// The permission rules refused the request.
     #[error("permission denied: the rules do not allow {action} on record {name:?}")]
     Denied { action: &'static str, name: String },
@@ -116,7 +120,9 @@ impl RestError {
             E::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             E::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             E::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            E::Denied { .. } | E::RuleFailed { .. } => StatusCode::FORBIDDEN,
+            E::Denied { .. } | E::RuleFailed { .. } | E::ForbiddenOrigin(_) => {
+                StatusCode::FORBIDDEN
+            }
             E::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             E::Conflict(_) => StatusCode::CONFLICT,
             E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -144,6 +150,7 @@ impl RestError {
             E::BadPatch(_) => "bad_patch",
             E::Unauthenticated(_) => "unauthenticated",
             E::Denied { .. } => "permission_denied",
+            E::ForbiddenOrigin(_) => "forbidden_origin",
             E::RuleFailed { .. } => "permission_rule_failed",
             E::NotFound { .. } => "not_found",
             E::PathNotFound { .. } => "path_not_found",
@@ -171,24 +178,32 @@ impl RestError {
     }
 }
 
+impl RestError {
+    /// The JSON text of the refusal: `{"error": {"code": ..., "message": ...}}` (a failed
+    /// precondition adds `currentVersion`). Also the last line of an export cut short.
+    pub fn body(&self) -> String {
+        let mut error = Map::new();
+        error.insert("code".into(), self.code().into());
+        error.insert("message".into(), self.to_string().into());
+        if let RestError::PreconditionFailed { current, .. } = self {
+            error.insert("currentVersion".into(), (*current).into());
+        }
+        let mut body = Map::new();
+        body.insert("error".into(), Value::Object(error));
+        Value::Object(body).to_string()
+    }
+}
+
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(code = self.code(), "REST request failed: {self}");
         }
-        let mut error = Map::new();
-        error.insert("code".into(), self.code().into());
-        error.insert("message".into(), self.to_string().into());
-        if let RestError::PreconditionFailed { current, .. } = &self {
-            error.insert("currentVersion".into(), (*current).into());
-        }
-        let mut body = Map::new();
-        body.insert("error".into(), Value::Object(error));
         let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/json")],
-            Body::from(Value::Object(body).to_string()),
+            Body::from(self.body()),
         )
             .into_response();
         let headers = response.headers_mut();

@@ -1,9 +1,10 @@
 //! `GET /v1/records/{name}/history?from=&to=&limit=`: the record's journal, a page at a
 //! time.
 //!
-//! Each entry is `{version, time, author, op}`: the engine version the op produced, when
-//! it was accepted (milliseconds since the Unix epoch), the authenticated user who wrote
-//! it (`null` for the anonymous user), and the op as the journal keeps it (`{"op":
+//! Each entry is `{version, time, author, origin, op}`: the engine version the op
+//! produced, when it was accepted (milliseconds since the Unix epoch), the authenticated
+//! user who wrote it (`null` for the anonymous user), the writing client's `{src, seq}`
+//! when it gave one (`null` otherwise), and the op as the journal keeps it (`{"op":
 //! "create" | "update" | "patch" | "erase" | "patch_multi" | "json0" | "delete", ...}`).
 //! The journal runs across deletes and re-creates; entries older than the server's
 //! retention (`history.keepOps`, `keepAge`) are gone. A page holds at most `limit`
@@ -35,7 +36,14 @@ struct Entry<'a> {
     version: u64,
     time: u64,
     author: Option<&'a str>,
+    origin: Option<Origin<'a>>,
     op: Box<RawValue>,
+}
+
+#[derive(Serialize)]
+struct Origin<'a> {
+    src: &'a str,
+    seq: u64,
 }
 
 /// Answers a page of `name`'s journal: versions `from..=to`, at most `limit` entries.
@@ -105,6 +113,10 @@ fn entry(e: &JournalEntry) -> Result<Entry<'_>, RestError> {
         version: e.version,
         time: e.time,
         author: e.author.as_deref(),
+        origin: e.origin.as_ref().map(|o| Origin {
+            src: &o.src,
+            seq: o.seq,
+        }),
         op,
     })
 }

@@ -14,6 +14,7 @@
 //! - [`history`]    — a record's journal, a page at a time.
 //! - [`list`]       — record names with versions, by prefix, with opaque cursors.
 //! - [`stream`]     — server-sent events of a record's changes, resumable.
+//! - [`export`]     — a backup in `recordsync export`'s dump format, from one snapshot.
 //! - [`openapi`]    — the OpenAPI document (a checked-in JSON file).
 //! - [`errors`]     — [`errors::RestError`]: each refusal's status, code and message.
 //!
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod body;
 pub mod conditions;
 pub mod errors;
+pub mod export;
 pub mod guard;
 pub mod history;
 pub mod list;
@@ -69,15 +71,86 @@ impl Default for RestConfig {
     }
 }
 
-/// Serves every request under `/v1`.
+/// The methods a preflight allows, and the request headers.
+const METHODS: &str = "GET, HEAD, PUT, PATCH, DELETE";
+const HEADERS: &str = "Authorization, Content-Type, Accept, If-Match, If-None-Match, Last-Event-ID";
+/// The answer headers a page may read besides the simple ones.
+const EXPOSED: &str = "ETag, Allow, WWW-Authenticate";
+
+/// Serves every request under `/v1`: counts it, checks its origin (CORS, with the
+/// server's `allowAllOrigins`, `origins` and `hostUrl`, see [`crate::cors`]), answers a
+/// preflight, and adds the CORS headers to the answer.
 pub async fn serve(State(state): State<Arc<ServerState>>, req: Request) -> Response {
-    match handle(&state, req).await {
-        Ok(response) => response,
-        Err(refusal) => refusal.into_response(),
+    metrics::counter!("recordsync_messages_in_total", "protocol" => "rest", "kind" => kind(&req))
+        .increment(1);
+    let cors = match state.config.cors.check_cross_origin(req.headers()) {
+        Ok(cors) => cors,
+        Err(refusal) => return RestError::ForbiddenOrigin(refusal).into_response(),
+    };
+    let mut response = if req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        preflight()
+    } else {
+        match handle(&state, req).await {
+            Ok(response) => response,
+            Err(refusal) => refusal.into_response(),
+        }
+    };
+    if !cors.is_empty() {
+        let h = response.headers_mut();
+        h.extend(cors);
+        h.insert(
+            axum::http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            axum::http::HeaderValue::from_static(EXPOSED),
+        );
+    }
+    response
+}
+
+/// A CORS preflight: the methods and headers the REST API takes (the origin was checked
+/// already); browsers may keep the answer for ten minutes.
+fn preflight() -> Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(METHODS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(HEADERS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    response
+}
+
+/// The `kind` label of a request in `recordsync_messages_in_total{protocol="rest"}`.
+fn kind(req: &Request) -> &'static str {
+    let Ok(route) = Route::parse(req.uri().path()) else {
+        return "unknown";
+    };
+    match (route, req.method().as_str()) {
+        (_, "OPTIONS") => "preflight",
+        (Route::OpenApi, _) => "openapi",
+        (Route::Records, _) => "list",
+        (Route::History(_), _) => "history",
+        (Route::Export, _) => "export",
+        (Route::Record(_), "PUT") => "put",
+        (Route::Record(_), "PATCH") => "patch",
+        (Route::Record(_), "DELETE") => "delete",
+        (Route::Record(_), _) if stream::wants_events(req.headers()) => "stream",
+        (Route::Record(_), _) => "read",
     }
 }
 
-async fn handle(state: &ServerState, req: Request) -> Result<Response, RestError> {
+async fn handle(state: &Arc<ServerState>, req: Request) -> Result<Response, RestError> {
     let Some(config) = state.config.rest.clone() else {
         return Err(RestError::NoRoute {
             path: req.uri().path().to_owned(),
@@ -95,10 +168,29 @@ async fn handle(state: &ServerState, req: Request) -> Result<Response, RestError
         query.finish()?;
         return Ok(openapi::response());
     }
-    let user = auth::user(state, req.headers()).await?;
+    let access_token = query.take("access_token")?;
+    if access_token.is_some()
+        && !(matches!(route, Route::Record(_))
+            && req.method() == Method::GET
+            && stream::wants_events(req.headers()))
+    {
+        return Err(RestError::BadParameter {
+            param: "access_token",
+            reason: "only for event streams (which a browser's EventSource opens without \
+                     headers): send `Authorization: Bearer <token>` instead"
+                .into(),
+        });
+    }
+    let user = auth::user(state, req.headers(), access_token.as_deref()).await?;
     let guard = Guard { state, user };
     match route {
         Route::OpenApi => Ok(openapi::response()),
+        Route::Export => {
+            let prefix = query.take("prefix")?.unwrap_or_default();
+            let history = query.take_bool("history")?.unwrap_or(false);
+            query.finish()?;
+            export::dump(state.clone(), guard.user, &prefix, history).await
+        }
         Route::Records => {
             let prefix = query.take("prefix")?.unwrap_or_default();
             let limit = page_limit(&mut query, list::DEFAULT_LIMIT, &config)?;
@@ -131,7 +223,7 @@ async fn handle(state: &ServerState, req: Request) -> Result<Response, RestError
             _ => {
                 let path = query.take("path")?;
                 let version = query.take_u64("version")?;
-                let at = query.take_u64("at")?;
+                let at = query.take_time("at")?;
                 query.finish()?;
                 let which = match (version, at) {
                     (None, None) => Which::Current,
@@ -145,16 +237,25 @@ async fn handle(state: &ServerState, req: Request) -> Result<Response, RestError
                     }
                 };
                 if req.method() == Method::GET && stream::wants_events(req.headers()) {
-                    if which != Which::Current || path.is_some() {
+                    if which != Which::Current {
                         return Err(RestError::BadParameter {
                             param: "query",
-                            reason: "an event stream follows the whole record from now on: \
-                                     `path`, `version` and `at` do not apply to it"
+                            reason: "an event stream follows the record from now on: \
+                                     `version` and `at` do not apply to it (resume with \
+                                     Last-Event-ID)"
                                 .into(),
                         });
                     }
+                    let at_path = path.as_deref().map(read::parse_path).transpose()?;
                     let connection = req.extensions().get::<HttpConnection>().cloned();
-                    return stream::open(&guard, &name, req.headers(), connection).await;
+                    return stream::open(
+                        &guard,
+                        &name,
+                        at_path.map(|(p, _)| p),
+                        req.headers(),
+                        connection,
+                    )
+                    .await;
                 }
                 read::value(&guard, &name, which, path.as_deref(), req.headers()).await
             }

@@ -24,6 +24,8 @@ pub enum Route {
     Record(String),
     /// `/v1/records/{name}/history`: its journal.
     History(String),
+    /// `/v1/export`: a backup of the records, from one snapshot.
+    Export,
 }
 
 /// Every endpoint: its OpenAPI path template and the methods it answers (`HEAD` is
@@ -33,6 +35,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/records", &["GET"]),
     ("/v1/records/{name}", &["GET", "PUT", "PATCH", "DELETE"]),
     ("/v1/records/{name}/history", &["GET"]),
+    ("/v1/export", &["GET"]),
 ];
 
 const RECORDS: &str = "/v1/records";
@@ -49,6 +52,9 @@ impl Route {
         }
         if path == RECORDS {
             return Ok(Route::Records);
+        }
+        if path == "/v1/export" {
+            return Ok(Route::Export);
         }
         let Some(rest) = path
             .strip_prefix(RECORDS)
@@ -69,6 +75,7 @@ impl Route {
             Route::Records => 1,
             Route::Record(_) => 2,
             Route::History(_) => 3,
+            Route::Export => 4,
         };
         ROUTES[index].0
     }

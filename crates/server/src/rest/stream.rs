@@ -21,6 +21,11 @@
 //! current value. Comments (`: keep-alive`) are sent every heartbeat interval, so that
 //! proxies keep the connection and a client that went away is noticed.
 //!
+//! With `?path=a.b`, the stream follows the value at that path instead: each `value`
+//! event carries it (`null` while the record has nothing there), and an event is sent only
+//! when that value changes (its id is still the record's version, so resuming works the
+//! same).
+//!
 //! The stream subscribes to the engine like every front door's connection (a record live
 //! through every protocol), and is bounded as they are: its events wait in an outbox of
 //! `outboundQueueLimit` events, and a client that lets it overflow is cut off
@@ -37,7 +42,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
-use recordsync_core::JournalOp;
+use recordsync_core::{JournalOp, Path};
 use recordsync_engine::{Engine, EventKind, FrameFormat, RecordEvent, RecordState, Subscriber};
 
 use super::errors::RestError;
@@ -71,6 +76,7 @@ pub fn wants_events(headers: &HeaderMap) -> bool {
 pub async fn open(
     guard: &Guard<'_>,
     name: &str,
+    at_path: Option<Path>,
     headers: &HeaderMap,
     connection: Option<HttpConnection>,
 ) -> Result<Response, RestError> {
@@ -91,7 +97,12 @@ pub async fn open(
     let engine = state.engine.clone();
     let (outbox, receiver) = Outbox::new(state.config.outbound_queue_limit);
     let id = state.next_session_id();
-    let subscriber = Arc::new(SseSubscriber { id, outbox });
+    let view = View::new(at_path);
+    let subscriber = Arc::new(SseSubscriber {
+        id,
+        outbox,
+        view: view.clone(),
+    });
     let mut initial = None;
     let shared_name = engine
         .subscribe_state(subscriber, name, |s| initial = Some(s))
@@ -105,7 +116,7 @@ pub async fn open(
     let initial = initial.ok_or_else(|| RestError::Internal("no initial state".into()))?;
     let mut prelude = VecDeque::new();
     prelude.push_back(Bytes::from_static(b": ok\n\n"));
-    prelude.extend(first_events(&engine, name, &initial, last_seen).await);
+    prelude.extend(first_events(&engine, name, &initial, last_seen, &view).await);
 
     let receiver = Arc::new(receiver);
     let watchdog = connection.as_ref().map(|connection| {
@@ -161,45 +172,115 @@ async fn first_events(
     name: &str,
     state: &RecordState,
     last_seen: Option<u64>,
+    view: &View,
 ) -> Vec<Bytes> {
     let current = match state {
         RecordState::Exists(s) => Some(s.version.version),
         RecordState::Missing { next_create } => next_create.checked_sub(1),
     };
     let now = || match state {
-        RecordState::Exists(s) => vec![value_event(s.version.version, &s.data)],
-        RecordState::Missing { .. } => vec![deleted_event(current)],
+        RecordState::Exists(s) => view.value_event(s.version.version, &s.data, true),
+        RecordState::Missing { .. } => view.deleted_event(current),
     };
     match (last_seen, current) {
-        (Some(seen), Some(current)) if seen == current => Vec::new(),
+        (Some(seen), Some(current)) if seen == current => {
+            // Up to date; a path stream still learns what it is comparing against.
+            let _ = now();
+            Vec::new()
+        }
         (Some(seen), Some(current)) if seen < current && current - seen <= MAX_REPLAY => {
-            match replay(engine, name, seen, current).await {
+            match replay(engine, name, seen, current, view).await {
                 Some(events) => events,
-                None => now(),
+                None => now().into_iter().collect(),
             }
         }
-        _ => now(),
+        _ => now().into_iter().collect(),
     }
 }
 
 /// The events of versions `seen + 1 ..= current`, rebuilt from history; `None` when the
 /// history does not keep them all.
-async fn replay(engine: &Engine, name: &str, seen: u64, current: u64) -> Option<Vec<Bytes>> {
+async fn replay(
+    engine: &Engine,
+    name: &str,
+    seen: u64,
+    current: u64,
+    view: &View,
+) -> Option<Vec<Bytes>> {
     let mut value: Option<Value> = engine.value_at(name, seen).await.ok()?.data;
     let entries = engine.journal(name, seen + 1, current).await.ok()?;
     if entries.len() as u64 != current - seen {
         return None;
     }
+    // What the client saw at `seen`, which a path stream compares against.
+    match &value {
+        Some(v) => drop(view.value_event(seen, &v.to_string(), true)),
+        None => drop(view.deleted_event(Some(seen))),
+    }
     let mut events = Vec::with_capacity(entries.len());
     for entry in entries {
         let op = JournalOp::from_journal(&entry.op).ok()?;
         op.apply(&mut value).ok()?;
-        events.push(match &value {
-            Some(v) => value_event(entry.version, &v.to_string()),
-            None => deleted_event(Some(entry.version)),
+        events.extend(match &value {
+            Some(v) => view.value_event(entry.version, &v.to_string(), false),
+            None => view.deleted_event(Some(entry.version)),
         });
     }
     Some(events)
+}
+
+/// What a stream shows of its record: all of it, or the value at a path (then only when
+/// that value changes: the last one sent is kept to compare).
+#[derive(Clone)]
+struct View {
+    path: Option<Arc<(Path, parking_lot::Mutex<Option<String>>)>>,
+}
+
+impl View {
+    fn new(path: Option<Path>) -> View {
+        View {
+            path: path.map(|p| Arc::new((p, parking_lot::Mutex::new(None)))),
+        }
+    }
+
+    /// The `value` event of the record at `version` being `json`; for a path stream, the
+    /// value there (`null`: nothing), and nothing when it is what was sent last (unless
+    /// `always`).
+    fn value_event(&self, version: u64, json: &str, always: bool) -> Option<Bytes> {
+        let Some(path) = &self.path else {
+            return Some(value_event(version, json));
+        };
+        let at = recordsync_core::json::parse::<Value>(json)
+            .ok()
+            .and_then(|v| recordsync_core::path::get(&v, &path.0).map(Value::to_string))
+            .unwrap_or_else(|| "null".to_owned());
+        self.send_if_changed(&path.1, at, always)
+            .map(|at| value_event(version, &at))
+    }
+
+    /// The `deleted` event; a path stream sends it when its last event was not one.
+    fn deleted_event(&self, version: Option<u64>) -> Option<Bytes> {
+        let Some(path) = &self.path else {
+            return Some(deleted_event(version));
+        };
+        // A marker no JSON value equals.
+        self.send_if_changed(&path.1, "deleted".to_owned(), false)
+            .map(|_| deleted_event(version))
+    }
+
+    fn send_if_changed(
+        &self,
+        last: &parking_lot::Mutex<Option<String>>,
+        now: String,
+        always: bool,
+    ) -> Option<String> {
+        let mut last = last.lock();
+        if !always && last.as_deref() == Some(now.as_str()) {
+            return None;
+        }
+        *last = Some(now.clone());
+        Some(now)
+    }
 }
 
 /// A `value` event: the record at `version` is `json`.
@@ -241,6 +322,7 @@ fn event(id: Option<u64>, kind: &str, data: &str) -> Bytes {
 struct SseSubscriber {
     id: u64,
     outbox: Outbox,
+    view: View,
 }
 
 impl Subscriber for SseSubscriber {
@@ -249,11 +331,23 @@ impl Subscriber for SseSubscriber {
     }
 
     fn deliver(&self, event: &Arc<RecordEvent>) {
-        let frame = event.frame(SSE_FRAMES, |event| match &event.kind {
-            EventKind::Changed { version, value, .. } => value_event(version.version, value),
-            EventKind::Deleted { tomb } => deleted_event(*tomb),
-            EventKind::Provider(_) => Bytes::new(),
-        });
+        let frame = if self.view.path.is_some() {
+            // The value at this stream's path: its own, not the shared frame.
+            match &event.kind {
+                EventKind::Changed { version, value, .. } => {
+                    self.view.value_event(version.version, value, false)
+                }
+                EventKind::Deleted { tomb } => self.view.deleted_event(*tomb),
+                EventKind::Provider(_) => None,
+            }
+            .unwrap_or_default()
+        } else {
+            event.frame(SSE_FRAMES, |event| match &event.kind {
+                EventKind::Changed { version, value, .. } => value_event(version.version, value),
+                EventKind::Deleted { tomb } => deleted_event(*tomb),
+                EventKind::Provider(_) => Bytes::new(),
+            })
+        };
         if !frame.is_empty() {
             cached_counter!("recordsync_messages_out_total", "protocol" => "sse", "kind" => "update")
                 .increment(1);

@@ -1,5 +1,7 @@
 //! The dump format of `recordsync export` and `import` (docs/backup.md): JSON lines, a
-//! header, one line per record, a trailer with the count.
+//! header, one line per record, a trailer with the count. Written by the CLI from a store
+//! and by a server's `GET /v1/export` from its store, read by the CLI's import: one
+//! format, so that a dump made either way loads the other.
 //!
 //! Values and ops are the stored JSON text, spliced into the line as they are (never
 //! parsed and re-printed), so numbers, strings and key order come back byte for byte. A
@@ -11,9 +13,7 @@ use std::io::Write;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use recordsync_store::{
-    JournalEntry, KeptHistory, KeptMilestone, Origin, RecordDump, StoredRecord,
-};
+use crate::{JournalEntry, KeptHistory, KeptMilestone, Origin, RecordDump, StoredRecord};
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "recordsync-dump";
@@ -40,6 +40,8 @@ pub struct Trailer {
     pub records: u64,
 }
 
+/// The first line: the format, what the dump covers, when it was written (`now`, ms
+/// since the Unix epoch).
 pub fn write_header(
     out: &mut impl Write,
     prefix: &str,
@@ -53,6 +55,7 @@ pub fn write_header(
     )
 }
 
+/// The last line, with the number of record lines written before it.
 pub fn write_trailer(out: &mut impl Write, records: u64) -> std::io::Result<()> {
     writeln!(out, r#"{{"end":true,"records":{records}}}"#)
 }
@@ -103,7 +106,8 @@ pub fn write_record(out: &mut impl Write, dump: &RecordDump) -> std::io::Result<
     writeln!(out, "}}")
 }
 
-fn string(s: &str) -> String {
+/// `s` as a JSON string.
+pub fn string(s: &str) -> String {
     serde_json::to_string(s).expect("a string always serializes")
 }
 
