@@ -7,6 +7,9 @@
 //!   ([`Store::export`], [`Store::restore`]).
 //! - `error`          — [`StoreError`], whose [`Cause`] keeps the underlying error
 //!   ([`StoreFailure`]) as its source.
+//! - `field_index`    — `FieldIndexes`: the memory and embedded stores' in-memory
+//!   indexes of string fields, made by the first query that can use them and
+//!   kept up to date by every write, so equality queries read only their records.
 //! - `group_commit`   — [`GroupCommitter`]: many concurrent writes share one durable commit.
 //! - `history`        — [`History`]: milestones and retention, the same for every store
 //!   (every store keeps a record's history across deletes: a delete leaves a tombstone).
@@ -45,6 +48,7 @@ pub mod postgres;
 
 mod dump;
 mod error;
+mod field_index;
 mod group_commit;
 mod history;
 mod listing;
