@@ -161,15 +161,28 @@ async fn deepstream_json(State(state): State<Arc<ServerState>>, req: Request) ->
     upgrade(req, state, Transport::Json)
 }
 
+/// A ShareDB upgrade is authenticated before it is accepted (see `sharedb/auth.rs`): a
+/// refused one is answered 401 with what to send, and no WebSocket opens.
 async fn sharedb(State(state): State<Arc<ServerState>>, req: Request) -> Response {
-    upgrade(req, state, Door::ShareDb)
+    match sharedb::auth::user(&state, req.headers(), req.uri().query()).await {
+        Ok(user) => upgrade(req, state, Door::ShareDb(user)),
+        Err(message) => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                axum::http::header::WWW_AUTHENTICATE,
+                "Bearer, Basic realm=\"recordsync\"",
+            )],
+            message,
+        )
+            .into_response(),
+    }
 }
 
 /// Which front door an upgraded connection is served by.
-#[derive(Clone, Copy)]
 enum Door {
     Deepstream(Transport),
-    ShareDb,
+    /// With the user the upgrade request was authenticated as.
+    ShareDb(Arc<crate::auth::Identity>),
 }
 
 impl From<Transport> for Door {
@@ -214,7 +227,7 @@ fn upgrade(req: Request, state: Arc<ServerState>, door: impl Into<Door>) -> Resp
             Door::Deepstream(transport) => {
                 deepstream::connection::serve(socket, state, transport).await;
             }
-            Door::ShareDb => sharedb::connection::serve(socket, state).await,
+            Door::ShareDb(user) => sharedb::connection::serve(socket, state, user).await,
         }
     });
     response

@@ -87,6 +87,8 @@ macro_rules! __store_conformance_cases {
             query_sort_skip_limit_count,
             query_metadata,
             query_excludes_deleted_and_other_collections,
+            query_equality_follows_writes_deletes_and_recreates,
+            query_equality_sees_restored_records,
             query_values_jsonb_cannot_hold,
             query_refuses_a_collection_with_a_slash,
             list_prefix_edges,

@@ -165,11 +165,13 @@ use redb::{
 
 use crate::dump::{KeptHistory, KeptMilestone, RecordDump};
 use crate::error::{Cause, StoreError};
+use crate::field_index::{FieldIndexes, Plan};
 use crate::history::{History, Milestone};
 use crate::listing;
 use crate::query;
 use crate::store::{JournalEntry, Store, StoredRecord, Write, WriteOutcome};
 use recordsync_core::query::{Query, Selection};
+use serde_json::Value;
 
 pub use codec::{FORMAT_V1, FORMAT_V2, FORMAT_V3, LOG_FORMAT_V1, LOG_FORMAT_V2};
 pub use options::EmbeddedOptions;
@@ -247,6 +249,12 @@ struct Inner {
     options: EmbeddedOptions,
     /// Commits, checkpoints and retries, one at a time. Taken before `db`.
     writer: Mutex<Writer>,
+    /// Field indexes for queries (`field_index.rs`), taken after `db`. A commit holds
+    /// them across redb's commit and brings them up to date before letting go, and a
+    /// query begins its read transaction while it holds them: what a query reads is
+    /// always the state the indexes describe. Cleared when the data file is reopened
+    /// after a failed write (the log's replay does not go through them).
+    indexes: Mutex<FieldIndexes>,
     /// A copy of the error of `Writer::failure`, for reads and health checks, which must
     /// not wait for a commit's sync.
     failed: Mutex<Option<StoreError>>,
@@ -367,6 +375,7 @@ impl EmbeddedStore {
                 #[cfg(test)]
                 fail_next_redb_commit: false,
             }),
+            indexes: Mutex::default(),
             failed: Mutex::new(None),
             checkpointer: checkpointer.clone(),
             checkpoints: AtomicU64::new(0),
@@ -1268,11 +1277,15 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
         let Some(db) = db.as_ref() else {
             return Err(inner.unavailable());
         };
-        commit_locked(db, &inner.dir, &inner.options.history, &mut writer, batch)
+        commit_locked(db, inner, &mut writer, batch)
     };
     let outcomes = match committed {
         Ok(outcomes) => outcomes,
-        Err((e, Some(part))) => return Err(inner.fail(&mut writer, e, part)),
+        Err((e, Some(part))) => {
+            // The log may hold the batch: reopening replays it past the indexes.
+            inner.indexes.lock().clear();
+            return Err(inner.fail(&mut writer, e, part));
+        }
         Err((e, None)) => return Err(e),
     };
     let first = writer.dirty_since.is_none();
@@ -1292,11 +1305,12 @@ fn commit_blocking(inner: &Inner, batch: &[Write]) -> Result<Vec<WriteOutcome>, 
 /// a damaged record).
 fn commit_locked(
     db: &Database,
-    dir: &Path,
-    history: &History,
+    inner: &Inner,
     writer: &mut Writer,
     batch: &[Write],
 ) -> Result<Vec<WriteOutcome>, (StoreError, Option<Part>)> {
+    let dir = &inner.dir;
+    let history = &inner.options.history;
     // redb reports a failed write of its pages wherever it happens: opening a table may
     // write out pages that no longer fit in its cache.
     let in_redb = |e: StoreError| {
@@ -1351,6 +1365,8 @@ fn commit_locked(
         );
         return Err((e, Some(Part::Redb)));
     }
+    // Readers of the indexes see the batch with them or neither (see `Inner::indexes`).
+    let mut indexes = inner.indexes.lock();
     txn.commit().map_err(|e| {
         let e = match db_error(dir, "committing writes to the data file", None, e) {
             StoreError::Full { path, mut reason } => {
@@ -1367,6 +1383,11 @@ fn commit_locked(
         };
         (e, Some(Part::Redb))
     })?;
+    for write in &stored {
+        let Write::Put { record, .. } = write;
+        indexes.update_text(&record.name, record.deleted, &record.data);
+    }
+    drop(indexes);
     faults::check("after-redb-commit");
     Ok(outcomes)
 }
@@ -1383,15 +1404,80 @@ fn get_blocking(db: &Database, dir: &Path, name: &str) -> Result<Option<StoredRe
         .transpose()
 }
 
-/// The live records named `prefix...` (a collection's, see `query.rs`), in name order:
-/// one range of the records table, read in one transaction, so a query sees one state.
-fn collection_blocking(
+/// The candidates of `query` over the collection named `prefix...` (see `query.rs`),
+/// read in one transaction, so a query sees one state: the records its `_id` names, or
+/// those a field index names (made now if the query could use one and there is none),
+/// or else the whole collection.
+fn query_blocking(
+    inner: &Inner,
     db: &Database,
+    prefix: &str,
+    query: &Query,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let dir = &inner.dir;
+    let fail = |e: redb::Error| db_error(dir, "answering a query", None, e);
+    if let Some(ids) = query::named_ids(&query.filter) {
+        let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+        let names: Vec<String> = ids.iter().map(|id| format!("{prefix}{id}")).collect();
+        return named_in(&txn, dir, &names);
+    }
+    let mut indexes = inner.indexes.lock();
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let mut plan = indexes.plan(prefix, &query.filter);
+    if let Plan::Build(path) = plan {
+        // No commit becomes visible while the indexes are held: the index is made from
+        // the state the transaction reads.
+        let live = collection_in(&txn, dir, prefix)?;
+        let values: Vec<(&str, Value)> = live
+            .iter()
+            .filter_map(|r| {
+                // Data that is not JSON has no keys; the scan reports it.
+                let value = recordsync_core::json::parse(&r.data).ok()?;
+                Some((r.name.as_str(), value))
+            })
+            .collect();
+        indexes.build(prefix, path, values.iter().map(|(n, v)| (*n, v)));
+        plan = indexes.plan(prefix, &query.filter);
+        if !matches!(plan, Plan::Names(_)) {
+            return Ok(live);
+        }
+    }
+    drop(indexes);
+    match plan {
+        Plan::Names(names) => named_in(&txn, dir, &names),
+        Plan::Scan | Plan::Build(_) => collection_in(&txn, dir, prefix),
+    }
+}
+
+/// The records named `names` that exist (tombstones too; the caller skips them), read in
+/// `txn`.
+fn named_in(
+    txn: &redb::ReadTransaction,
+    dir: &Path,
+    names: &[String],
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let fail = |e: redb::Error| db_error(dir, "reading records", None, e);
+    let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+    let mut found = Vec::with_capacity(names.len());
+    for name in names {
+        let guard = records
+            .get(codec::record_key(name))
+            .map_err(|e| fail(e.into()))?;
+        if let Some(value) = guard {
+            found.push(codec::decode_record(name, value.value())?);
+        }
+    }
+    Ok(found)
+}
+
+/// The live records named `prefix...` (a collection's, see `query.rs`), in name order:
+/// one range of the records table, read in `txn`.
+fn collection_in(
+    txn: &redb::ReadTransaction,
     dir: &Path,
     prefix: &str,
 ) -> Result<Vec<StoredRecord>, StoreError> {
     let fail = |e: redb::Error| db_error(dir, "reading a collection", None, e);
-    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
     let records = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
     let end = query::prefix_end(prefix);
     let mut found = Vec::new();
@@ -1579,7 +1665,14 @@ fn restore_blocking(inner: &Inner, dumps: &[RecordDump]) -> Result<(), StoreErro
                 .map_err(|e| fail(e.into()))?;
         }
     }
+    // As a commit does (see `Inner::indexes`).
+    let mut indexes = inner.indexes.lock();
     txn.commit().map_err(|e| fail(e.into()))?;
+    for dump in dumps {
+        let record = &dump.record;
+        indexes.update_text(&record.name, record.deleted, &record.data);
+    }
+    drop(indexes);
     drop(writer);
     Ok(())
 }
@@ -1843,16 +1936,7 @@ impl Store for EmbeddedStore {
         let prefix = query::prefix(collection)?;
         let query = query.clone();
         self.blocking("answering a query", move |inner| {
-            let candidates = match query::named_ids(&query.filter) {
-                Some(ids) => inner.read(|db| {
-                    ids.iter()
-                        .filter_map(|id| {
-                            get_blocking(db, &inner.dir, &format!("{prefix}{id}")).transpose()
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })?,
-                None => inner.read(|db| collection_blocking(db, &inner.dir, &prefix))?,
-            };
+            let candidates = inner.read(|db| query_blocking(inner, db, &prefix, &query))?;
             query::select(&prefix, &query, candidates)
         })
         .await

@@ -9,6 +9,9 @@
 //!   and parsed, the same for the CLI and a server's export endpoint.
 //! - `error`          — [`StoreError`], whose [`Cause`] keeps the underlying error
 //!   ([`StoreFailure`]) as its source.
+//! - `field_index`    — `FieldIndexes`: the memory and embedded stores' in-memory
+//!   indexes of string fields, made by the first query that can use them and
+//!   kept up to date by every write, so equality queries read only their records.
 //! - `group_commit`   — [`GroupCommitter`]: many concurrent writes share one durable commit.
 //! - `history`        — [`History`]: milestones and retention, the same for every store
 //!   (every store keeps a record's history across deletes: a delete leaves a tombstone).
@@ -48,6 +51,7 @@ pub mod postgres;
 
 mod dump;
 mod error;
+mod field_index;
 mod group_commit;
 mod history;
 mod listing;

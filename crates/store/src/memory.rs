@@ -13,9 +13,11 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use recordsync_core::JournalOp;
 use recordsync_core::query::{Query, Selection};
+use serde_json::Value;
 
 use crate::dump::{self, KeptHistory, KeptMilestone, RecordDump};
 use crate::error::StoreError;
+use crate::field_index::{FieldIndexes, Plan};
 use crate::history::{History, Milestone};
 use crate::now_ms;
 use crate::query;
@@ -32,6 +34,9 @@ pub struct MemoryStore {
     /// Boxed: the table holds a pointer per slot, not an `Entry` (about 160 bytes) per
     /// slot, and it has up to twice as many slots as records.
     records: Mutex<HashMap<String, Box<Entry>>>,
+    /// Field indexes for queries (`field_index.rs`). Locked only while `records` is, and
+    /// after it: a write updates them in the same critical section that makes it visible.
+    indexes: Mutex<FieldIndexes>,
     history: History,
 }
 
@@ -126,8 +131,31 @@ impl MemoryStore {
     pub fn with_history(history: History) -> Self {
         Self {
             records: Mutex::default(),
+            indexes: Mutex::default(),
             history,
         }
+    }
+
+    /// What the field indexes do for `query` over the collection `prefix...`, making the
+    /// index it could use if there is none yet (from `records`, locked by the caller, so
+    /// no write comes between).
+    fn plan(&self, records: &HashMap<String, Box<Entry>>, prefix: &str, query: &Query) -> Plan {
+        let mut indexes = self.indexes.lock();
+        let plan = indexes.plan(prefix, &query.filter);
+        let Plan::Build(path) = plan else {
+            return plan;
+        };
+        let live: Vec<(&str, Value)> = records
+            .values()
+            .filter(|e| !e.record.deleted && e.record.name.starts_with(prefix))
+            .filter_map(|e| {
+                // Data that is not JSON has no keys; the scan reports it.
+                let value = recordsync_core::json::parse(&e.record.data).ok()?;
+                Some((e.record.name.as_str(), value))
+            })
+            .collect();
+        indexes.build(prefix, path, live.iter().map(|(n, v)| (*n, v)));
+        indexes.plan(prefix, &query.filter)
     }
 
     /// How many records exist, tombstones included.
@@ -189,6 +217,7 @@ impl Store for MemoryStore {
         let now = now_ms();
         // One lock for the whole batch makes it atomic to readers, as a transaction is.
         let mut records = self.records.lock();
+        let mut indexes = self.indexes.lock();
         // Records with a conflict earlier in this batch: their later writes conflict too.
         let mut failed: HashMap<&str, Option<u64>> = HashMap::new();
         let outcomes = batch
@@ -198,8 +227,14 @@ impl Store for MemoryStore {
                     return WriteOutcome::Conflict { current };
                 }
                 let outcome = apply(&mut records, write, &self.history, now);
-                if let WriteOutcome::Conflict { current } = outcome {
-                    failed.insert(write.name(), current);
+                match outcome {
+                    WriteOutcome::Conflict { current } => {
+                        failed.insert(write.name(), current);
+                    }
+                    _ => {
+                        let Write::Put { record, .. } = write;
+                        indexes.update_text(&record.name, record.deleted, &record.data);
+                    }
                 }
                 outcome
             })
@@ -256,17 +291,27 @@ impl Store for MemoryStore {
     ) -> Result<Selection<StoredRecord>, StoreError> {
         let prefix = query::prefix(collection)?;
         let records = self.records.lock();
-        let candidates = match query::named_ids(&query.filter) {
-            Some(ids) => ids
+        let by_name = |names: &[String]| -> Vec<StoredRecord> {
+            names
                 .iter()
-                .filter_map(|id| records.get(&format!("{prefix}{id}")))
+                .filter_map(|name| records.get(name))
                 .map(|e| e.record.clone())
-                .collect(),
-            None => records
-                .values()
-                .filter(|e| !e.record.deleted && e.record.name.starts_with(&prefix))
-                .map(|e| e.record.clone())
-                .collect(),
+                .collect()
+        };
+        let candidates = match query::named_ids(&query.filter) {
+            Some(ids) => by_name(
+                &ids.iter()
+                    .map(|id| format!("{prefix}{id}"))
+                    .collect::<Vec<_>>(),
+            ),
+            None => match self.plan(&records, &prefix, query) {
+                Plan::Names(names) => by_name(&names),
+                _ => records
+                    .values()
+                    .filter(|e| !e.record.deleted && e.record.name.starts_with(&prefix))
+                    .map(|e| e.record.clone())
+                    .collect(),
+            },
         };
         drop(records);
         query::select(&prefix, query, candidates)
@@ -324,7 +369,9 @@ impl Store for MemoryStore {
                 name: d.record.name.clone(),
             });
         }
+        let mut indexes = self.indexes.lock();
         for d in dumps {
+            indexes.update_text(&d.record.name, d.record.deleted, &d.record.data);
             let history = d.history_or_current();
             records.insert(
                 d.record.name.clone(),

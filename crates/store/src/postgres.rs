@@ -60,8 +60,8 @@
 //! with the evaluator every store uses; rows whose `data` is NULL are always read and
 //! decided on their `data_json`. `postgres/query.rs` lists which indexes help
 //! (`USING gin (data jsonb_path_ops)` for equality, `((data -> 'field'))` for `$gt`, each
-//! with the partial index `(name) WHERE data IS NULL`, which lets PostgreSQL combine
-//! them with the NULL rows).
+//! with the partial index `(name) WHERE data IS NULL`, which the schema has and which lets
+//! PostgreSQL combine them with the NULL rows).
 //!
 //! # Commits and conflicts between nodes
 //!

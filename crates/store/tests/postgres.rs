@@ -108,6 +108,82 @@ async fn submit(committer: &GroupCommitter, write: Write) -> Result<WriteOutcome
     rx.await.expect("the committer ran the callback")
 }
 
+/// The schema comes with the partial index of the rows whose data jsonb cannot hold
+/// (migration 5), so that an index an operator adds on `data` serves queries: their
+/// clause is `data IS NULL OR <sieve>`, which PostgreSQL answers from indexes (a
+/// `BitmapOr`) only when both arms have one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_can_combine_an_index_on_data_with_the_null_data_index() {
+    let schema = TestSchema::new("null_data_index");
+    let store = schema.connect().await;
+    let batch: Vec<Write> = (0..2_000)
+        .map(|i| {
+            put(
+                &format!("users/u{i:05}"),
+                1,
+                &format!(r#"{{"group":"g{}"}}"#, i % 100),
+            )
+        })
+        .collect();
+    store.commit(&batch).await.unwrap();
+    let mut client = sql_client().await;
+    let records = format!("{}.records", schema.schema());
+    let indexdef: String = client
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = \
+             'records_null_data'",
+            &[&schema.schema()],
+        )
+        .await
+        .expect("the schema has the index")
+        .get(0);
+    assert!(
+        indexdef.ends_with("(name) WHERE (data IS NULL)"),
+        "{indexdef}"
+    );
+    client
+        .batch_execute(&format!(
+            "CREATE INDEX ON {records} USING gin (data jsonb_path_ops); ANALYZE {records}"
+        ))
+        .await
+        .unwrap();
+    // The clause the store sends for `{group: "g7"}` (postgres.rs, `Store::query`); the
+    // sequential scan is turned off so that the plan shows which indexes can serve it.
+    let tx = client.transaction().await.unwrap();
+    tx.batch_execute("SET LOCAL enable_seqscan = off")
+        .await
+        .unwrap();
+    let plan: Vec<String> = tx
+        .query(
+            &format!(
+                "EXPLAIN SELECT name FROM {records} WHERE name >= 'users/' AND name < \
+                 'users0' AND NOT deleted AND (data IS NULL OR data @> '{{\"group\":\"g7\"}}')"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("BitmapOr") && plan.contains("records_null_data"),
+        "{plan}"
+    );
+    let answer = store
+        .query(
+            "users",
+            &recordsync_core::query::Query::parse(&serde_json::json!({"group": "g7"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let recordsync_core::query::Selection::Items(found) = answer else {
+        panic!("documents")
+    };
+    assert_eq!(found.len(), 20);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_idempotent_and_nodes_starting_together_take_turns() {
     let schema = TestSchema::new("migrate");

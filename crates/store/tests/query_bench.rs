@@ -22,9 +22,13 @@
 //! read through the primary key outside the NULL-data fallback (before: 23 ms without
 //! the partial index).
 //!
-//! Memory and embedded parse and test every document of the collection (3.5 to 8 µs
-//! each here); PostgreSQL's indexes are `USING gin (data jsonb_path_ops)`,
-//! `((data -> 'n'))` and `(name) WHERE data IS NULL`.
+//! Memory and embedded parsed and tested every document of the collection (3.5 to 8 µs
+//! each here). Since `b65793b` they answer string equalities (`{group: "g42"}`,
+//! `tags: "t3"`, `address.city`) from field indexes made by the first such query
+//! (`src/field_index.rs`), so those rows are figures of a scan, not of today's stores;
+//! not measured again yet. PostgreSQL's indexes are `USING gin (data jsonb_path_ops)`,
+//! `((data -> 'n'))` and `(name) WHERE data IS NULL` (the last one made with the schema
+//! since migration 5; the bench made it itself before).
 
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
@@ -168,13 +172,12 @@ async fn query_latency() {
     client
         .batch_execute(&format!(
             "CREATE INDEX ON {records} USING gin (data jsonb_path_ops); \
-             CREATE INDEX ON {records} ((data -> 'n')); \
-             CREATE INDEX ON {records} (name) WHERE data IS NULL; ANALYZE {records}"
+             CREATE INDEX ON {records} ((data -> 'n')); ANALYZE {records}"
         ))
         .await
         .unwrap();
     measure(
-        "postgres, GIN (data jsonb_path_ops), btree ((data -> 'n')), (name) WHERE data IS NULL",
+        "postgres, GIN (data jsonb_path_ops), btree ((data -> 'n'))",
         postgres.as_ref(),
     )
     .await;

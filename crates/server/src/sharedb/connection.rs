@@ -24,6 +24,7 @@ use super::query_live::{self, LiveQueries};
 use super::session::Session;
 use super::{fetch, handshake, presence, query, snapshot, submit, subscribe};
 use crate::ServerState;
+use crate::auth::Identity;
 use crate::net::connection::{self, Close, DataFrame, Decoded, Flow, FrontDoor, Settings};
 use crate::telemetry::{Protocol, cached_counter};
 use crate::websocket::Socket;
@@ -47,8 +48,13 @@ pub struct Connection {
     pub presence: PresenceState,
 }
 
-/// Serves one upgraded ShareDB connection until it ends.
-pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()> + Send {
+/// Serves one upgraded ShareDB connection, of `user` (see [`super::auth`]), until it
+/// ends.
+pub fn serve(
+    socket: Socket,
+    state: Arc<ServerState>,
+    user: Arc<Identity>,
+) -> impl Future<Output = ()> + Send {
     let id = state.next_session_id();
     let settings = Settings {
         outbound_queue_limit: state.config.outbound_queue_limit,
@@ -65,7 +71,7 @@ pub fn serve(socket: Socket, state: Arc<ServerState>) -> impl Future<Output = ()
         Connection {
             session,
             engine: state.engine.clone(),
-            guard: Guard::new(state.permissions.clone()),
+            guard: Guard::new(state.permissions.clone(), user),
             src,
             subscriptions: DocHolds::default(),
             live: LiveQueries::default(),

@@ -2,6 +2,7 @@
 //! the `sharedb` endpoint's `urlPath`), as the npm `sharedb` 7 client speaks it, one JSON
 //! message per text frame. The wire types are `recordsync_sharedb_protocol`'s.
 //!
+//! - [`auth`]       — who a connection is: its upgrade request's token or credentials.
 //! - [`connection`] — ShareDB's [`crate::net::connection::FrontDoor`]: decoding frames,
 //!   the `init` message, dispatch of each request to its file below, pings.
 //! - [`handshake`]  — `hs`: the protocol, json0 as the default type, the stable `src`.
@@ -62,9 +63,13 @@
 //! apply to the current value fails the rule (the client hears of it as a refused op).
 //! Rules read `action` as no number (ShareDB's messages have none).
 //!
-//! Connections are not authenticated yet: every ShareDB client is the anonymous user
-//! (`user.id` null, `user.isAuthenticated` false).
+//! The user is the one the WebSocket upgrade request was authenticated as ([`auth`]: a
+//! bearer token or Basic credentials in the `Authorization` header, or `?access_token=`
+//! in the URL), as a ShareDB server's app authenticates the request it passes to
+//! `backend.listen`; the anonymous user only when no credentials were sent and the auth
+//! types admit anonymous users.
 
+pub mod auth;
 pub mod connection;
 pub mod doc;
 pub mod errors;

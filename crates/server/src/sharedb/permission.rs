@@ -20,12 +20,10 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// A guard for the anonymous user (ShareDB connections are not authenticated yet).
-    pub fn new(rules: Arc<permission::Guard>) -> Guard {
-        Guard {
-            rules,
-            user: Identity::shared_anonymous(),
-        }
+    /// A guard for `user`, whom the connection's upgrade request was authenticated as
+    /// ([`super::auth`]).
+    pub fn new(rules: Arc<permission::Guard>, user: Arc<Identity>) -> Guard {
+        Guard { rules, user }
     }
 
     /// The user's id as a journal's author: `None` for the anonymous user.

@@ -44,6 +44,56 @@ impl ShareDbClient {
         (client, init)
     }
 
+    /// Connects to `path` (with its query: `/sharedb?access_token=...`) sending `headers`
+    /// with the upgrade request, and shakes hands; or the status and body of a refused
+    /// upgrade.
+    pub async fn connect_with(
+        addr: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ShareDbClient, (u16, String)> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::HeaderValue;
+        let mut request = format!("ws://{addr}{path}")
+            .into_client_request()
+            .expect("a WebSocket URL");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("a header name"),
+                HeaderValue::from_str(value).expect("a header value"),
+            );
+        }
+        let ws = match tokio::time::timeout(TIMEOUT, connect_async(request))
+            .await
+            .expect("connect in time")
+        {
+            Ok((ws, _)) => ws,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                return Err((response.status().as_u16(), body));
+            }
+            Err(e) => panic!("connect: {e}"),
+        };
+        let mut client = ShareDbClient {
+            ws,
+            src: String::new(),
+            seq: 1,
+        };
+        let init = client.recv().await;
+        assert_eq!(init["a"], "init", "{init}");
+        client
+            .send(json!({"a": "hs", "id": null, "protocol": 1, "protocolMinor": 2}))
+            .await;
+        let hs = client.recv().await;
+        client.src = hs["id"].as_str().expect("hs names the src").to_owned();
+        Ok(client)
+    }
+
     /// Connects and shakes hands (naming `src`, as a reconnecting client does).
     pub async fn connect_as(addr: &str, src: Option<&str>) -> ShareDbClient {
         let (mut client, _) = Self::connect_raw(addr).await;

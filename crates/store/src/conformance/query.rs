@@ -495,3 +495,161 @@ pub async fn query_refuses_a_collection_with_a_slash(store: Arc<dyn Store>) {
         );
     }
 }
+
+/// Equality queries asked again after each kind of change give what a scan gives: the
+/// memory and embedded stores answer them from field indexes made by the first such
+/// query (`field_index.rs`), which every later write, delete and re-create must keep
+/// true — including writes to other collections and to other fields.
+pub async fn query_equality_follows_writes_deletes_and_recreates(store: Arc<dyn Store>) {
+    let c = collection("follow");
+    let other = collection("follow-other");
+    let times = (T0, T0);
+    let name = |id: &str| format!("{c}/{id}");
+    commit_ok(
+        &store,
+        vec![
+            doc_write(&name("a"), 1, None, r#"{"g":"x","t":["p","q"]}"#, times),
+            doc_write(&name("b"), 1, None, r#"{"g":"y","t":"p"}"#, times),
+            doc_write(&name("c"), 1, None, r#"{"g":1}"#, times),
+            doc_write(&format!("{other}/a"), 1, None, r#"{"g":"x"}"#, times),
+        ],
+    )
+    .await;
+    let check = |want: [(&'static str, &'static [&'static str]); 5]| {
+        let store = store.clone();
+        let c = c.clone();
+        async move {
+            for (q, ids_wanted) in want {
+                let q: Value = serde_json::from_str(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+                assert_eq!(ids(&store, &c, q.clone()).await, ids_wanted, "query {q}");
+            }
+        }
+    };
+    let queries = [
+        r#"{"g":"x"}"#,
+        r#"{"g":"y"}"#,
+        r#"{"t":"p","$sort":{"g":1}}"#,
+        r#"{"g":{"$in":["x","y"]},"t":"q"}"#,
+        r#"{"g":"x","$limit":1}"#,
+    ];
+    let expect_at = |answers: [&'static [&'static str]; 5]| {
+        let mut pairs = [("", &[][..]); 5];
+        for (i, a) in answers.into_iter().enumerate() {
+            pairs[i] = (queries[i], a);
+        }
+        pairs
+    };
+    check(expect_at([&["a"], &["b"], &["a", "b"], &["a"], &["a"]])).await;
+    // A field changes its value, a field is added, another collection and an unindexed
+    // field change.
+    commit_ok(
+        &store,
+        vec![
+            doc_write(&name("a"), 2, Some(1), r#"{"g":"y","t":["q"]}"#, times),
+            doc_write(
+                &name("c"),
+                2,
+                Some(1),
+                r#"{"g":"x","t":["p"],"n":2}"#,
+                times,
+            ),
+            doc_write(&format!("{other}/a"), 2, Some(1), r#"{"g":"y"}"#, times),
+        ],
+    )
+    .await;
+    check(expect_at([
+        &["c"],
+        &["a", "b"],
+        &["c", "b"],
+        &["a"],
+        &["c"],
+    ]))
+    .await;
+    // A delete, then a re-create with other values.
+    let tombstone = Write::Put {
+        record: StoredRecord {
+            name: name("c"),
+            version: 3,
+            created: 0,
+            deleted: true,
+            data: "null".to_owned(),
+            ctime: T0,
+            mtime: T0,
+        },
+        base_version: Some(2),
+        entries: vec![JournalEntry {
+            op: r#"{"op":"delete"}"#.to_owned(),
+            ..entry(3)
+        }],
+    };
+    commit_ok(&store, vec![tombstone]).await;
+    check(expect_at([&[], &["a", "b"], &["b"], &["a"], &[]])).await;
+    commit_ok(
+        &store,
+        vec![doc_write(
+            &name("c"),
+            4,
+            Some(3),
+            r#"{"g":"y","t":"q"}"#,
+            times,
+        )],
+    )
+    .await;
+    check(expect_at([&[], &["a", "b", "c"], &["b"], &["a", "c"], &[]])).await;
+    // A new document, and a write refused for its base version, which changes nothing.
+    let refused = doc_write(&name("a"), 9, Some(7), r#"{"g":"x"}"#, times);
+    let outcomes = store
+        .commit(&[
+            doc_write(&name("d"), 1, None, r#"{"g":"x","t":["p","q"]}"#, times),
+            refused,
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("commit: {e}"));
+    assert!(
+        matches!(outcomes[1], crate::store::WriteOutcome::Conflict { .. }),
+        "{outcomes:?}"
+    );
+    check(expect_at([
+        &["d"],
+        &["a", "b", "c"],
+        &["d", "b"],
+        &["a", "c", "d"],
+        &["d"],
+    ]))
+    .await;
+}
+
+/// Records restored into a collection already queried by equality are found by the same
+/// query (the field index made by the first query follows restores too).
+pub async fn query_equality_sees_restored_records(store: Arc<dyn Store>) {
+    let c = collection("restored");
+    let times = (T0, T0);
+    commit_ok(
+        &store,
+        vec![doc_write(&format!("{c}/a"), 1, None, r#"{"g":"x"}"#, times)],
+    )
+    .await;
+    assert_eq!(ids(&store, &c, json!({"g": "x"})).await, ["a"]);
+    let dump = |id: &str, data: &str, deleted: bool| crate::dump::RecordDump {
+        record: StoredRecord {
+            name: format!("{c}/{id}"),
+            version: 3,
+            created: 1,
+            deleted,
+            data: data.to_owned(),
+            ctime: T0,
+            mtime: T0,
+        },
+        history: None,
+    };
+    store
+        .restore(&[
+            dump("b", r#"{"g":"x"}"#, false),
+            dump("c", r#"{"g":["y","x"]}"#, false),
+            dump("d", "null", true),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("restore: {e}"));
+    assert_eq!(ids(&store, &c, json!({"g": "x"})).await, ["a", "b", "c"]);
+    assert_eq!(ids(&store, &c, json!({"g": "y"})).await, ["c"]);
+}

@@ -162,6 +162,8 @@ impl Inner {
         );
         writer.wal = wal;
         writer.dirty_since = None;
+        // The replay wrote past the field indexes: queries make them again.
+        self.indexes.lock().clear();
         *db = Some(opened);
         Ok(())
     }

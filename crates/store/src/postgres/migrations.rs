@@ -39,6 +39,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "history replay",
         sql: include_str!("migrations/0004_history_replay.sql"),
     },
+    Migration {
+        version: 5,
+        name: "index of rows whose data jsonb cannot hold",
+        sql: include_str!("migrations/0005_null_data_index.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.

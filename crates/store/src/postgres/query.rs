@@ -24,13 +24,16 @@
 //! is done in Rust (MongoDB's type order is not jsonb's); a query with `$limit` still
 //! reads every row the sieve lets through.
 //!
-//! **Every index above also needs** `CREATE INDEX ON <schema>.records (name) WHERE data
-//! IS NULL`: the clause is `data IS NULL OR <sieve>` (below), and PostgreSQL combines
-//! indexes for an `OR` (a `BitmapOr`) only when each arm has one; without it, every
-//! query reads the collection's whole range of the primary key. The partial index holds
-//! only the rare rows jsonb cannot hold, so it costs next to nothing. (recordsync does
-//! not create these indexes: which fields deserve one is the operator's choice. Check
-//! with `EXPLAIN`.)
+//! **Every index above also needs** the partial index `records_null_data` on `(name)
+//! WHERE data IS NULL`, which the schema has (migration 5): the clause is `data IS NULL
+//! OR <sieve>` (below), and PostgreSQL combines indexes for an `OR` (a `BitmapOr`) only
+//! when each arm has one; without it, every query reads the collection's whole range of
+//! the primary key (at 100,000 documents, 80 ms instead of 0.3 ms for `{group: "g42"}`
+//! with the GIN index). The partial index holds only the rare rows jsonb cannot hold, so
+//! it costs next to nothing. recordsync does not create the indexes of the table above:
+//! which fields deserve one is the operator's choice. Check with `EXPLAIN`
+//! (`tests/postgres.rs`, `queries_can_combine_an_index_on_data_with_the_null_data_index`,
+//! does).
 //!
 //! An index on an expression is used only if the query's expression is the same: keys
 //! are bound parameters (`data -> $3::text`), which PostgreSQL folds into the plan of an
