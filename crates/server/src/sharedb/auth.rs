@@ -47,7 +47,7 @@ pub async fn user(
         (true, Some(_)) => {
             Err("both an Authorization header and a token in the URL: send one of them".into())
         }
-        (true, None) => crate::rest::auth::user(state, headers)
+        (true, None) => crate::rest::auth::user(state, headers, None)
             .await
             .map_err(|e| match e {
                 RestError::Unauthenticated(message) => message,
