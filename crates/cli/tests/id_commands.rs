@@ -12,6 +12,7 @@ use recordsync_identity::{Did, DidDirectory, DidDocument};
 use serde_json::Value;
 
 mod process;
+use process::{code, stderr, stdout_json};
 
 /// Runs the binary to its end, stdout piped (JSON output), logging everything.
 fn run(args: &[&str]) -> Output {
@@ -20,24 +21,6 @@ fn run(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("the binary runs")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited, not killed")
-}
-
-fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {:?} / stderr {:?}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn path(p: &Path) -> &str {

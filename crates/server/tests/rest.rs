@@ -606,50 +606,17 @@ record:
     read: "$owner === user.id"
 "#;
 
-/// deepstream's own example user: "password" hashed with its default options.
-const USERS: &str = r#"
-alice:
-  password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
-  serverData:
-    role: user
-carol:
-  password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
-  serverData:
-    role: admin
-"#;
-
 /// A server with file auth (alice, carol) and the rules above.
 async fn secured() -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("permissions.yml"), PERMISSIONS).unwrap();
-    std::fs::write(dir.path().join("users.yml"), USERS).unwrap();
-    let config = "auth:\n  - type: file\n    options:\n      users: fileLoad(users.yml)\n      hash: md5\n      iterations: 100\n      keyLength: 32\npermission:\n  type: config\n  options:\n    permissions: fileLoad(permissions.yml)\n";
-    let path = dir.path().join("config.yml");
-    std::fs::write(&path, config).unwrap();
-    let (mut config, _) = Config::from_file(&path).expect("config loads");
-    config.port = 0;
-    config.storage = StorageKind::Memory;
-    let server = Server::bind(config).await.expect("server binds");
-    let addr = server.local_addr().to_string();
-    tokio::spawn(server.run(std::future::pending()));
+    let addr = support::start_server(support::file_auth::config(dir.path(), PERMISSIONS)).await;
     (addr, dir)
-}
-
-async fn token(addr: &str, user: &str) -> String {
-    let a = support::http::post_json(
-        addr,
-        "/api/auth",
-        json!({"username": user, "password": "password"}).to_string(),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{a:?}");
-    a.json()["token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn credentials_are_checked_on_every_route() {
     let (addr, _dir) = secured().await;
-    let alice = format!("Bearer {}", token(&addr, "alice").await);
+    let alice = format!("Bearer {}", support::file_auth::token(&addr, "alice").await);
     let auth = [("authorization", alice.as_str())];
     let w = send(&addr, Method::PUT, "/v1/records/a/1", &auth, Some("{}")).await;
     assert_eq!(w.status, 200, "{w:?}");
@@ -710,8 +677,8 @@ async fn credentials_are_checked_on_every_route() {
 #[tokio::test]
 async fn the_permission_rules_apply_to_every_route() {
     let (addr, _dir) = secured().await;
-    let alice = format!("Bearer {}", token(&addr, "alice").await);
-    let carol = format!("Bearer {}", token(&addr, "carol").await);
+    let alice = format!("Bearer {}", support::file_auth::token(&addr, "alice").await);
+    let carol = format!("Bearer {}", support::file_auth::token(&addr, "carol").await);
     let as_alice = [("authorization", alice.as_str())];
     let as_carol = [("authorization", carol.as_str())];
     for (method, path, body) in [
@@ -981,8 +948,8 @@ async fn records_are_listed_by_prefix_with_stable_cursors() {
 #[tokio::test]
 async fn a_listing_holds_only_what_the_user_may_read() {
     let (addr, _dir) = secured().await;
-    let alice = format!("Bearer {}", token(&addr, "alice").await);
-    let carol = format!("Bearer {}", token(&addr, "carol").await);
+    let alice = format!("Bearer {}", support::file_auth::token(&addr, "alice").await);
+    let carol = format!("Bearer {}", support::file_auth::token(&addr, "carol").await);
     for name in ["a/1", "private/alice", "private/carol", "z/1"] {
         let a = send(
             &addr,
@@ -1193,8 +1160,8 @@ async fn a_jwt_bearer_token_is_the_user() {
 #[tokio::test]
 async fn an_export_is_a_whole_dump_or_ends_with_the_refusal() {
     let (addr, _dir) = secured().await;
-    let alice = format!("Bearer {}", token(&addr, "alice").await);
-    let carol = format!("Bearer {}", token(&addr, "carol").await);
+    let alice = format!("Bearer {}", support::file_auth::token(&addr, "alice").await);
+    let carol = format!("Bearer {}", support::file_auth::token(&addr, "carol").await);
     let as_alice = [("authorization", alice.as_str())];
     let as_carol = [("authorization", carol.as_str())];
     for (name, body) in [("a/1", r#"{"n":1.50}"#), ("a/2", "[]")] {
@@ -1313,7 +1280,7 @@ async fn an_export_is_a_whole_dump_or_ends_with_the_refusal() {
 #[tokio::test]
 async fn a_stream_follows_a_path_and_takes_an_access_token() {
     let (addr, _dir) = secured().await;
-    let token = token(&addr, "alice").await;
+    let token = support::file_auth::token(&addr, "alice").await;
     let bearer = format!("Bearer {token}");
     let auth = [("authorization", bearer.as_str())];
     let w = |body: &'static str| {

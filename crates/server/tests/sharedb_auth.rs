@@ -31,46 +31,12 @@ record:
     write: "$owner === user.id"
 "#;
 
-/// deepstream's own example user: "password" hashed with its default options.
-const USERS: &str = r#"
-alice:
-  password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
-  serverData:
-    role: user
-carol:
-  password: "rCOSZxJrgze2AZdVQh12c6ErDMOG0M+Rx5Yu7S5d91c=GS4SbTQYmoaGwjm2shEobg=="
-  serverData:
-    role: admin
-"#;
-
 /// A server with file auth (alice, carol), which admits no anonymous user, and the rules
 /// above.
 async fn secured() -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("permissions.yml"), PERMISSIONS).unwrap();
-    std::fs::write(dir.path().join("users.yml"), USERS).unwrap();
-    let config = "auth:\n  - type: file\n    options:\n      users: fileLoad(users.yml)\n      hash: md5\n      iterations: 100\n      keyLength: 32\npermission:\n  type: config\n  options:\n    permissions: fileLoad(permissions.yml)\n";
-    let path = dir.path().join("config.yml");
-    std::fs::write(&path, config).unwrap();
-    let (config, _) = Config::from_file(&path).expect("config loads");
-    let addr = support::start_server(Config {
-        storage: StorageKind::Memory,
-        ..config
-    })
-    .await;
+    let addr = support::start_server(support::file_auth::config(dir.path(), PERMISSIONS)).await;
     (addr, dir)
-}
-
-/// A token for `user` from `POST /api/auth`.
-async fn token(addr: &str, user: &str) -> String {
-    let a = support::http::post_json(
-        addr,
-        "/api/auth",
-        json!({"username": user, "password": "password"}).to_string(),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{a:?}");
-    a.json()["token"].as_str().unwrap().to_owned()
 }
 
 async fn as_user(addr: &str, token: &str) -> ShareDbClient {
@@ -125,7 +91,7 @@ async fn upgrades_without_accepted_credentials_are_refused_with_401() {
     };
     assert!(body.contains("access_token"), "{body}");
     // A token in both places is ambiguous.
-    let alice = token(&addr, "alice").await;
+    let alice = support::file_auth::token(&addr, "alice").await;
     let bearer = format!("Bearer {alice}");
     let both = ShareDbClient::connect_with(
         &addr,
@@ -139,7 +105,7 @@ async fn upgrades_without_accepted_credentials_are_refused_with_401() {
 #[tokio::test]
 async fn every_way_to_send_credentials_names_the_user() {
     let (addr, _dir) = secured().await;
-    let alice = token(&addr, "alice").await;
+    let alice = support::file_auth::token(&addr, "alice").await;
     let bearer = format!("Bearer {alice}");
     let clients = [
         ShareDbClient::connect_with(&addr, &format!("/sharedb?access_token={alice}"), &[]).await,
@@ -180,8 +146,8 @@ async fn every_way_to_send_credentials_names_the_user() {
 #[tokio::test]
 async fn rules_see_the_user_on_reads_ops_deletes_queries_and_presence() {
     let (addr, _dir) = secured().await;
-    let mut alice = as_user(&addr, &token(&addr, "alice").await).await;
-    let mut carol = as_user(&addr, &token(&addr, "carol").await).await;
+    let mut alice = as_user(&addr, &support::file_auth::token(&addr, "alice").await).await;
+    let mut carol = as_user(&addr, &support::file_auth::token(&addr, "carol").await).await;
 
     // Creates and reads: each owner only.
     let r = create(&mut alice, "private", "alice", json!({"secret": 1})).await;
@@ -235,7 +201,7 @@ async fn rules_see_the_user_on_reads_ops_deletes_queries_and_presence() {
         .await;
     let refused = carol.recv().await;
     assert_eq!(code(&refused), "ERR_OP_SUBMIT_REJECTED", "{refused}");
-    let alice_bearer = format!("Bearer {}", token(&addr, "alice").await);
+    let alice_bearer = format!("Bearer {}", support::file_auth::token(&addr, "alice").await);
     let history = support::http::send(
         &addr,
         reqwest::Method::GET,

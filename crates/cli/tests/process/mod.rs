@@ -210,3 +210,24 @@ pub fn secured_server(dir: &std::path::Path, store: &[&str]) -> ServerProcess {
     args.extend(["--config".into(), config.into_os_string()]);
     ServerProcess::start(args)
 }
+
+/// The exit code of a command that ran to its end.
+pub fn code(out: &std::process::Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+/// A command's stdout as JSON (the output when piped), or a panic showing both streams.
+pub fn stdout_json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {:?} / stderr {:?}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A command's stderr as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

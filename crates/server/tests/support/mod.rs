@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bus_faults;
+pub mod file_auth;
 pub mod http;
 pub mod sharedb;
 
