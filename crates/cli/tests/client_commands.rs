@@ -441,3 +441,39 @@ fn serve_failures_say_what_to_change() {
         stderr(&out)
     );
 }
+
+/// `subscribe` prints the data of every event emitted to its name by `emit`, exactly as
+/// written (numbers, key order), one JSON line each, and nothing emitted to other names;
+/// Ctrl-C ends it cleanly. Events are not stored, so `emit` is repeated until the
+/// subscription is in place.
+#[test]
+fn subscribe_prints_what_emit_sends() {
+    let server = memory_server();
+    let url = server.url();
+    let url = url.as_str();
+    let sub = Running::start(&["subscribe", "news", "--url", url]);
+    let first = loop {
+        let out = run(&["emit", "news", r#"{"first":true}"#, "--url", url]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(stdout_json(&out), json!({"name": "news", "emitted": true}));
+        if let Ok(line) = sub.lines.recv_timeout(Duration::from_millis(500)) {
+            break line;
+        }
+    };
+    assert_eq!(first, r#"{"first":true}"#);
+    // Whatever else of the retries arrived is the same event; skip it.
+    while let Ok(line) = sub.lines.recv_timeout(Duration::from_millis(200)) {
+        assert_eq!(line, r#"{"first":true}"#);
+    }
+    run(&["emit", "other", "1", "--url", url]);
+    let data = r#"{"z":1.50,"a":[-0,"two",null,12345678901234567890]}"#;
+    assert_eq!(code(&run(&["emit", "news", data, "--url", url])), 0);
+    assert_eq!(code(&run(&["emit", "news", "-1", "--url", url])), 0);
+    let line = sub.lines.recv_timeout(TIMEOUT).expect("the second event");
+    assert_eq!(line, data, "the data comes through as written");
+    assert_eq!(sub.next_json("the third event"), json!(-1));
+
+    let out = run(&["emit", "news", "not json", "--url", url]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(sub.interrupt(), 0, "Ctrl-C ends subscribe cleanly");
+}

@@ -1,6 +1,6 @@
 //! The client commands of `recordsync`: `get`, `set`, `delete`, `has`, `head`, `watch` and
-//! `listen`, each a small program on top of `recordsync-client`, against any recordsync or
-//! deepstream server.
+//! `listen` for records, `emit` and `subscribe` for events, each a small program on top of
+//! `recordsync-client`, against any recordsync or deepstream server.
 //!
 //! Output is readable on a terminal and JSON when stdout is not one (or with `--json`).
 //! Failures print one line on stderr and exit with a code that says what went wrong:
@@ -16,6 +16,7 @@
 //! | 6    | permission denied                                    |
 
 mod delete;
+mod emit;
 mod error;
 mod get;
 mod has;
@@ -23,6 +24,7 @@ mod head;
 mod listen;
 mod output;
 mod set;
+mod subscribe;
 mod watch;
 
 use std::process::ExitCode;
@@ -55,6 +57,11 @@ pub enum ClientCommand {
     /// Provide the records matching PATTERN (a regular expression): accept every record
     /// the server offers and print it, and print when it is no longer wanted.
     Listen(listen::ListenArgs),
+    /// Emit an event with JSON data to every subscriber of NAME (but this client).
+    Emit(emit::EmitArgs),
+    /// Print the data of every event emitted to NAME, one JSON line each, until
+    /// interrupted.
+    Subscribe(subscribe::SubscribeArgs),
 }
 
 /// The options every client command takes.
@@ -101,6 +108,8 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Head(args) => head::run(args).await,
         ClientCommand::Watch(args) => watch::run(args).await,
         ClientCommand::Listen(args) => listen::run(args).await,
+        ClientCommand::Emit(args) => emit::run(args).await,
+        ClientCommand::Subscribe(args) => subscribe::run(args).await,
     };
     match result {
         Ok(code) => code,

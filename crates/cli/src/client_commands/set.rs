@@ -47,7 +47,7 @@ pub async fn run(args: SetArgs) -> Result<ExitCode, CliError> {
 
 /// The value to write: JSON nested at most as deep as a server accepts
 /// (`recordsync_core::json::MAX_DEPTH`).
-fn parse_json(text: &str) -> Result<Value, CliError> {
+pub(super) fn parse_json(text: &str) -> Result<Value, CliError> {
     json::parse(text).map_err(|source| CliError::InvalidValue {
         text: text.to_owned(),
         source,
