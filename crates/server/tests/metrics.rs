@@ -188,11 +188,12 @@ async fn the_endpoint_moves_or_goes_with_the_config() {
     assert_eq!(http_get(&off, "/health-check").await.0, 200);
 }
 
-/// The REST API counts its requests like the other front doors count messages; a
+/// The REST API counts its requests like the other front doors count messages, and
+/// deepstream's HTTP API each message of a request by its topic; a
 /// request the permission rules refuse counts by the rule's action, whichever door; a
 /// failed store read counts by operation.
 #[tokio::test]
-async fn rest_requests_refusals_and_failed_reads_show_in_the_metrics() {
+async fn rest_and_http_api_requests_refusals_and_failed_reads_show_in_the_metrics() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("permissions.yml"),
@@ -230,6 +231,19 @@ async fn rest_requests_refusals_and_failed_reads_show_in_the_metrics() {
     assert_eq!(locked.status, 403, "{locked:?}");
     let nowhere = send(&addr, Method::GET, "/v1/nowhere", &[], None).await;
     assert_eq!(nowhere.status, 404, "{nowhere:?}");
+    // deepstream's HTTP API: one count per message of the body, by topic.
+    let api = support::http::post_json(
+        &addr,
+        "/api",
+        serde_json::json!({"body": [
+            {"topic": "record", "action": "write", "recordName": "m/2", "data": {}},
+            {"topic": "record", "action": "read", "recordName": "m/2"},
+            {"topic": "event", "action": "emit", "eventName": "e", "data": 1},
+        ]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(api.status, 200, "{api:?}");
     gates
         .fail_reads
         .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -243,6 +257,9 @@ async fn rest_requests_refusals_and_failed_reads_show_in_the_metrics() {
     assert_eq!(delta("recordsync_messages_in_total", &rest("put")), 2.0);
     assert_eq!(delta("recordsync_messages_in_total", &rest("read")), 2.0);
     assert_eq!(delta("recordsync_messages_in_total", &rest("unknown")), 1.0);
+    let http = |kind| [("protocol", "http"), ("kind", kind)];
+    assert_eq!(delta("recordsync_messages_in_total", &http("record")), 2.0);
+    assert_eq!(delta("recordsync_messages_in_total", &http("event")), 1.0);
     assert_eq!(
         delta(
             "recordsync_permission_denied_total",

@@ -328,7 +328,11 @@ async fn messages(state: &Arc<ServerState>, api: &HttpApiConfig, body: Value) ->
     let mut parsed = Vec::with_capacity(messages.len());
     for (index, message) in messages.iter().enumerate() {
         match request::parse(message) {
-            Ok(m) => parsed.push(m),
+            Ok(m) => {
+                metrics::counter!("recordsync_messages_in_total", "protocol" => "http", "kind" => m.kind())
+                    .increment(1);
+                parsed.push(m);
+            }
             Err(reason) => {
                 let mut why = format!("Failed to parse JIF object at index {index}.");
                 if let Some(reason) = reason {

@@ -37,6 +37,22 @@ pub enum Message {
     Unserved { topic: &'static str },
 }
 
+impl Message {
+    /// The message's topic as the metrics name it (`recordsync_messages_in_total{kind}`):
+    /// lists are records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Read { .. }
+            | Message::Head { .. }
+            | Message::Delete { .. }
+            | Message::Write { .. }
+            | Message::Notify { .. } => "record",
+            Message::Emit { .. } => "event",
+            Message::Unserved { topic } => topic,
+        }
+    }
+}
+
 /// Checks one message against deepstream's schema. `Err` carries the reason deepstream
 /// gives, if any (see [`ajv_reason`]).
 pub fn parse(message: &Value) -> Result<Message, Option<String>> {
