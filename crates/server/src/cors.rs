@@ -14,7 +14,8 @@
 //!
 //! WebSocket upgrades are not checked (deepstream does not check them either).
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 /// The settings: deepstream 7's defaults are every origin, no host check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +114,22 @@ impl Cors {
         }
         Ok(HeaderMap::new())
     }
+}
+
+/// The answer to an accepted preflight (the origin was checked already): 204 naming the
+/// `methods` and `headers` a front door takes.
+pub fn preflight(methods: &'static str, headers: &'static str) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(headers),
+    );
+    response
 }
 
 #[cfg(test)]

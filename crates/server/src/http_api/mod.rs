@@ -147,17 +147,8 @@ fn preflight(headers: &HeaderMap) -> Response {
             &format!("Header {refused} is forbidden. Supported headers: {HEADERS}"),
         );
     }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(METHODS),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(HEADERS),
-    );
-    h.insert(
+    let mut response = crate::cors::preflight(METHODS, HEADERS);
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );

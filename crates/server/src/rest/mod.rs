@@ -113,20 +113,10 @@ pub async fn serve(State(state): State<Arc<ServerState>>, req: Request) -> Respo
 /// A CORS preflight: the methods and headers the REST API takes (the origin was checked
 /// already); browsers may keep the answer for ten minutes.
 fn preflight() -> Response {
-    use axum::http::{HeaderValue, StatusCode, header};
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(METHODS),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(HEADERS),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
+    let mut response = crate::cors::preflight(METHODS, HEADERS);
+    response.headers_mut().insert(
+        axum::http::header::ACCESS_CONTROL_MAX_AGE,
+        axum::http::HeaderValue::from_static("600"),
     );
     response
 }
