@@ -174,10 +174,15 @@ impl FieldIndexes {
 impl FieldIndex {
     fn set(&mut self, name: &str, value: Option<&Value>) {
         let new = value.map(|v| keys(&self.path, v)).unwrap_or_default();
-        let old = self.keys.remove(name).unwrap_or_default();
-        if old == new && old.is_empty() {
+        // Most writes leave the indexed field as it was: nothing to move.
+        if self
+            .keys
+            .get(name)
+            .map_or(new.is_empty(), |old| *old == new)
+        {
             return;
         }
+        let old = self.keys.remove(name).unwrap_or_default();
         let shared: Arc<str> = Arc::from(name);
         for key in old.iter().filter(|k| !new.contains(k)) {
             if let Some(names) = self.names.get_mut(key) {

@@ -243,9 +243,10 @@ pub(super) fn sweep_planned(
         let mut t = Tables::open(&txn, dir)?;
         pruned::apply(&mut t, dir, plan)?
     };
-    match applied {
-        Some(_) => txn.commit().map_err(|e| fail(e.into())),
-        None => txn.abort().map_err(|e| fail(e.into())),
+    if applied {
+        txn.commit().map_err(|e| fail(e.into()))
+    } else {
+        txn.abort().map_err(|e| fail(e.into()))
     }
 }
 

@@ -215,27 +215,19 @@ pub(super) fn plan(db: &Database, dir: &Path, budget: u64) -> Result<Option<Plan
 }
 
 /// Carries out `plan` in the writer's transaction: deletes its entries and its rows;
-/// `None` (and nothing changed) if a row is no longer as planned. An entry that is no
+/// `false` (and nothing changed) if a row is no longer as planned. An entry that is no
 /// longer the planned record's planned version is kept, with a warning.
-pub(super) fn apply(
-    t: &mut Tables<'_>,
-    dir: &Path,
-    plan: &Plan,
-) -> Result<Option<Swept>, StoreError> {
+pub(super) fn apply(t: &mut Tables<'_>, dir: &Path, plan: &Plan) -> Result<bool, StoreError> {
     let fail = |e: redb::Error| db_error(dir, "deleting pruned history", None, e);
     for chain in &plan.chains {
         let row = t.pruned_chains.get(chain.top).map_err(|e| fail(e.into()))?;
         if row.as_ref().map(|row| row.value()) != Some(chain.row.as_slice()) {
-            return Ok(None);
+            return Ok(false);
         }
     }
     let planned = |seq: u64, value: &[u8], &(_, version, chain): &(u64, u64, usize)| {
         matches!(codec::log_link(&plan.chains[chain].name, seq, value),
             Ok((found, _)) if found == version)
-    };
-    let mut swept = Swept {
-        chains: plan.chains.len() as u64,
-        ..Swept::default()
     };
     let mut kept = 0u64;
     if let (Some(first), Some(last)) = (plan.doomed.first(), plan.doomed.last()) {
@@ -244,10 +236,7 @@ pub(super) fn apply(
             t.log
                 .retain_in(first.0..=last.0, |seq, value| {
                     match plan.doomed.binary_search_by_key(&seq, |d| d.0) {
-                        Ok(i) if planned(seq, value, &plan.doomed[i]) => {
-                            swept.entries += 1;
-                            false
-                        }
+                        Ok(i) if planned(seq, value, &plan.doomed[i]) => false,
                         Ok(_) => {
                             kept += 1;
                             true
@@ -264,7 +253,6 @@ pub(super) fn apply(
                 };
                 if matches {
                     t.log.remove(doomed.0).map_err(|e| fail(e.into()))?;
-                    swept.entries += 1;
                 } else {
                     kept += 1;
                 }
@@ -284,7 +272,7 @@ pub(super) fn apply(
             .remove(chain.top)
             .map_err(|e| fail(e.into()))?;
     }
-    Ok(Some(swept))
+    Ok(true)
 }
 
 /// A row's record name and history start.
